@@ -1,0 +1,138 @@
+package dev.tessera.worker.model;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * All parameters of a replica in one contiguous buffer and their gradients in a second buffer of the
+ * same layout (as llm.c does). Every tensor is a C-order view at a fixed offset, so buckets, shards,
+ * collective payloads and checkpoint writes are slices of {@link #params()} / {@link #grads()}.
+ * Tensors are laid out in registration order, which is model order (embedding first, lm_head last).
+ */
+public final class ParameterStore {
+
+    /** One named tensor of the layout: Hugging Face name, PyTorch shape ([out, in] for linear weights). */
+    public record Tensor(String name, long[] shape, long offset, long numel) {
+        public long end() {
+            return offset + numel;
+        }
+    }
+
+    private final DataType dataType;
+    private final List<Tensor> tensors;
+    private final Map<String, Tensor> byName;
+    private final INDArray params;
+    private final INDArray grads;
+    private final Map<String, INDArray> paramViews = new LinkedHashMap<>();
+    private final Map<String, INDArray> gradViews = new LinkedHashMap<>();
+
+    private ParameterStore(DataType dataType, List<Tensor> tensors, long numel) {
+        this.dataType = dataType;
+        this.tensors = Collections.unmodifiableList(tensors);
+        this.byName = new LinkedHashMap<>();
+        for (Tensor t : tensors) {
+            byName.put(t.name(), t);
+        }
+        this.params = Nd4j.zeros(dataType, numel);
+        this.grads = Nd4j.zeros(dataType, numel);
+        for (Tensor t : tensors) {
+            paramViews.put(t.name(), view(params, t));
+            gradViews.put(t.name(), view(grads, t));
+        }
+    }
+
+    /** A C-order view of {@code t} inside {@code flat} (which must have this store's layout). */
+    public static INDArray view(INDArray flat, Tensor t) {
+        long[] stride = new long[t.shape().length];
+        long s = 1;
+        for (int i = stride.length - 1; i >= 0; i--) {
+            stride[i] = s;
+            s *= t.shape()[i];
+        }
+        return Nd4j.create(flat.data(), t.shape(), stride, flat.offset() + t.offset(), 'c', flat.dataType());
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public DataType dataType() {
+        return dataType;
+    }
+
+    public List<Tensor> tensors() {
+        return tensors;
+    }
+
+    public Tensor tensor(String name) {
+        Tensor t = byName.get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("no parameter named " + name);
+        }
+        return t;
+    }
+
+    public boolean contains(String name) {
+        return byName.containsKey(name);
+    }
+
+    /** Flat parameter buffer, length {@link #numel()}. */
+    public INDArray params() {
+        return params;
+    }
+
+    /** Flat gradient buffer, same layout as {@link #params()}. */
+    public INDArray grads() {
+        return grads;
+    }
+
+    public INDArray param(String name) {
+        tensor(name);
+        return paramViews.get(name);
+    }
+
+    public INDArray grad(String name) {
+        tensor(name);
+        return gradViews.get(name);
+    }
+
+    public long numel() {
+        return params.length();
+    }
+
+    public void zeroGrads() {
+        grads.assign(0);
+    }
+
+    /** Collects tensors in model order, then allocates both buffers once. */
+    public static final class Builder {
+        private final List<Tensor> tensors = new ArrayList<>();
+        private final Map<String, Tensor> seen = new LinkedHashMap<>();
+        private long offset;
+
+        public Builder add(String name, long... shape) {
+            if (seen.containsKey(name)) {
+                throw new IllegalArgumentException("duplicate parameter " + name);
+            }
+            long n = 1;
+            for (long d : shape) {
+                n *= d;
+            }
+            Tensor t = new Tensor(name, shape.clone(), offset, n);
+            tensors.add(t);
+            seen.put(name, t);
+            offset += n;
+            return this;
+        }
+
+        public ParameterStore build(DataType dataType) {
+            return new ParameterStore(dataType, new ArrayList<>(tensors), offset);
+        }
+    }
+}

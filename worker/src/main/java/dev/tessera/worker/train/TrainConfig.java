@@ -1,0 +1,20 @@
+package dev.tessera.worker.train;
+
+/** Hyperparameters of the training loop (resolved from the job config). */
+public record TrainConfig(
+        int steps,
+        int batchSize,
+        int seqLen,
+        long seed,
+        double lr,
+        double minLr,
+        int warmupSteps,
+        double weightDecay,
+        double beta1,
+        double beta2,
+        double eps,
+        double gradClip,
+        int evalEvery,
+        int evalBatches,
+        int checkpointEvery) {
+}
