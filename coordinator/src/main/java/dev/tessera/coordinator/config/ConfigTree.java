@@ -103,8 +103,9 @@ final class ConfigTree {
     private static UserInputException unknownKey(Map<String, Object> level, String prefix, String key,
                                                  String fullPath, String origin) {
         String where = prefix.isEmpty() ? "at the top level" : "in " + prefix.substring(0, prefix.length() - 1);
-        String hint = ClosestMatch.among(key, level.keySet()).map(k -> " (did you mean '" + prefix + k + "'?)")
-                .orElse("");
+        String rest = fullPath.substring(Math.min(fullPath.length(), prefix.length() + key.length()));
+        String hint = ClosestMatch.among(key, level.keySet())
+                .map(k -> " (did you mean '" + prefix + k + rest + "'?)").orElse("");
         return ConfigError.at(origin, "unknown key '" + fullPath + "'" + hint + "; allowed keys " + where + ": "
                 + String.join(", ", level.keySet()));
     }
