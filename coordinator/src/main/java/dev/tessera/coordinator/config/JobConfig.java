@@ -27,6 +27,11 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
         return Optional.ofNullable(out).map(Path::of);
     }
 
+    /** The same job writing to {@code outDir} (a --out flag, or the directory actually created). */
+    public JobConfig withOut(String outDir) {
+        return new JobConfig(model, data, train, optimizer, eval, checkpoint, outDir);
+    }
+
     /** Checks every constraint; for configs built in code rather than through the loader. */
     public JobConfig validate() {
         JobConfigValidator.validate(this, path -> "");

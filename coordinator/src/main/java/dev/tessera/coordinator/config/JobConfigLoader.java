@@ -41,12 +41,22 @@ public final class JobConfigLoader {
             tree.merge(baseOrNull, path -> baseName);
         }
         if (yamlOrNull != null) {
-            YamlDocument doc = YamlDocument.parse(readConfigFile(yamlOrNull), yamlOrNull.toString());
-            tree.merge(doc.values(), doc::originOf);
+            mergeFile(tree, yamlOrNull);
         }
-        for (String set : sets == null ? List.<String>of() : sets) {
-            applySet(tree, set);
+        applySets(tree, sets);
+        return resolve(tree);
+    }
+
+    /**
+     * Defaults, then each YAML file in order (later files win, key by key), then {@code sets}. A resume layers
+     * the run's stored config.yaml under the user's file this way.
+     */
+    public static JobConfig load(List<Path> yamlLayers, List<String> sets) {
+        ConfigTree tree = new ConfigTree(JobConfig.defaults().toMap());
+        for (Path file : yamlLayers) {
+            mergeFile(tree, file);
         }
+        applySets(tree, sets);
         return resolve(tree);
     }
 
@@ -67,6 +77,17 @@ public final class JobConfigLoader {
         JobConfig config = JobConfig.read(new ConfigValues(tree));
         JobConfigValidator.validate(config, tree::originOf);
         return config;
+    }
+
+    private static void mergeFile(ConfigTree tree, Path file) {
+        YamlDocument doc = YamlDocument.parse(readConfigFile(file), file.toString());
+        tree.merge(doc.values(), doc::originOf);
+    }
+
+    private static void applySets(ConfigTree tree, List<String> sets) {
+        for (String set : sets == null ? List.<String>of() : sets) {
+            applySet(tree, set);
+        }
     }
 
     private static void applySet(ConfigTree tree, String set) {
