@@ -27,7 +27,11 @@ final class ErrorReporter implements CommandLine.IParameterExceptionHandler, Com
     public int handleParseException(ParameterException ex, String[] args) {
         CommandLine command = ex.getCommandLine();
         String help = " (see '" + command.getCommandSpec().qualifiedName() + " --help')";
-        report(command.getErr(), oneLine(ex.getMessage()) + help, null);
+        String suggestion = "";
+        if (ex instanceof CommandLine.UnmatchedArgumentException unmatched && !unmatched.getSuggestions().isEmpty()) {
+            suggestion = "; did you mean " + String.join(" or ", unmatched.getSuggestions()) + "?";
+        }
+        report(command.getErr(), oneLine(ex.getMessage()) + suggestion + help, null);
         return ExitCodes.USAGE;
     }
 

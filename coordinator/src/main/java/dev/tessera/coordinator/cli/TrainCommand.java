@@ -77,6 +77,6 @@ public final class TrainCommand implements Callable<Integer> {
         if (config != null) {
             layers.add(config);
         }
-        return JobConfigLoader.load(layers, sets);
+        return JobConfigLoader.loadLayers(layers, sets);
     }
 }

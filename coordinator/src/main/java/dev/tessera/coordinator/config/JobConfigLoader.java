@@ -51,7 +51,7 @@ public final class JobConfigLoader {
      * Defaults, then each YAML file in order (later files win, key by key), then {@code sets}. A resume layers
      * the run's stored config.yaml under the user's file this way.
      */
-    public static JobConfig load(List<Path> yamlLayers, List<String> sets) {
+    public static JobConfig loadLayers(List<Path> yamlLayers, List<String> sets) {
         ConfigTree tree = new ConfigTree(JobConfig.defaults().toMap());
         for (Path file : yamlLayers) {
             mergeFile(tree, file);

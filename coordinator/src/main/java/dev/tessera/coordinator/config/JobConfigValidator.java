@@ -111,8 +111,9 @@ final class JobConfigValidator {
             throw ConfigError.at(originOf.apply("data.path"), "data.path '" + path + "' is not a valid path");
         }
         if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
-            fail("data.path", "data.path '" + path + "' is not a readable file (resolved to "
-                    + file.toAbsolutePath().normalize() + ")");
+            String resolved = file.isAbsolute() ? "" : " (resolved to " + file.toAbsolutePath().normalize() + ")";
+            fail("data.path", "data.path '" + path + "' is not a readable file" + resolved
+                    + "; point it at an existing text file");
         }
     }
 
