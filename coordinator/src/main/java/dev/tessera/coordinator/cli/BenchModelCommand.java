@@ -22,7 +22,8 @@ public final class BenchModelCommand implements Callable<Integer> {
     @Option(names = "--preset", required = true, paramLabel = "dense|moe|wide", description = "Model shape.")
     BenchPreset preset;
 
-    @Option(names = "--steps", paramLabel = "N", defaultValue = "20", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--steps", paramLabel = "N", defaultValue = "20",
+            description = "Timed steps (default: ${DEFAULT-VALUE}).")
     int steps;
 
     @Option(names = "--json", description = "Print one JSON object instead of a table.")

@@ -30,7 +30,8 @@ public final class TrainCommand implements Callable<Integer> {
     Path config;
 
     @Option(names = "--set", paramLabel = "KEY=VALUE",
-            description = "Override one config key (dotted path, YAML value), e.g. --set optimizer.lr=1e-3. Repeatable.")
+            description = "Override one config key (dotted path, YAML value), e.g. --set optimizer.lr=1e-3."
+                    + " Repeatable; applied in order.")
     List<String> sets = new ArrayList<>();
 
     @Option(names = "--out", paramLabel = "DIR",

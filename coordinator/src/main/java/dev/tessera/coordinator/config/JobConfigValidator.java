@@ -45,11 +45,13 @@ final class JobConfigValidator {
         atLeast("model.n_heads", m.nHeads(), 1);
         atLeast("model.d_ff", m.dFF(), 1);
         if (m.dModel() % m.nHeads() != 0) {
-            failAt(List.of("model.n_heads", "model.d_model"), "model.d_model (" + m.dModel() + ") must be divisible by model.n_heads ("
+            failAt(List.of("model.n_heads", "model.d_model"),
+                    "model.d_model (" + m.dModel() + ") must be divisible by model.n_heads ("
                     + m.nHeads() + "); change one of them");
         }
         if ((m.dModel() / m.nHeads()) % 2 != 0) {
-            failAt(List.of("model.n_heads", "model.d_model"), "model.d_model / model.n_heads = " + m.dModel() / m.nHeads()
+            failAt(List.of("model.n_heads", "model.d_model"),
+                    "model.d_model / model.n_heads = " + m.dModel() / m.nHeads()
                     + " must be even, because RoPE rotates pairs of dimensions");
         }
         positive("model.rope_theta", m.ropeTheta());
@@ -64,16 +66,19 @@ final class JobConfigValidator {
     private void moe(ModelSection m) {
         String dense = "; or set model.moe_every: 0 for a dense model";
         if (m.nExperts() < 2) {
-            failAt(List.of("model.n_experts", "model.moe_every"), "model.n_experts must be >= 2 when model.moe_every > 0 (got " + m.nExperts()
+            failAt(List.of("model.n_experts", "model.moe_every"),
+                    "model.n_experts must be >= 2 when model.moe_every > 0 (got " + m.nExperts()
                     + ")" + dense);
         }
         if (m.moeEvery() > m.nLayers()) {
-            failAt(List.of("model.moe_every", "model.n_layers"), "model.moe_every (" + m.moeEvery() + ") exceeds model.n_layers ("
+            failAt(List.of("model.moe_every", "model.n_layers"),
+                    "model.moe_every (" + m.moeEvery() + ") exceeds model.n_layers ("
                     + m.nLayers() + "), so no block would be MoE" + dense);
         }
         atLeast("model.top_k", m.topK(), 1);
         if (m.topK() > m.nExperts()) {
-            failAt(List.of("model.top_k", "model.n_experts"), "model.top_k (" + m.topK() + ") must be <= model.n_experts (" + m.nExperts()
+            failAt(List.of("model.top_k", "model.n_experts"),
+                    "model.top_k (" + m.topK() + ") must be <= model.n_experts (" + m.nExperts()
                     + ")");
         }
         atLeast("model.expert_d_ff", m.expertDFF(), 1);
@@ -94,7 +99,8 @@ final class JobConfigValidator {
             atLeast("data.synthetic.branching", s.branching(), 1);
             long symbols = (long) s.domains() * s.symbolsPerDomain();
             if (symbols > m.vocabSize()) {
-                failAt(List.of("data.synthetic.symbols_per_domain", "data.synthetic.domains"), "data.synthetic.domains x symbols_per_domain = " + symbols
+                failAt(List.of("data.synthetic.symbols_per_domain", "data.synthetic.domains"),
+                        "data.synthetic.domains x symbols_per_domain = " + symbols
                         + " exceeds model.vocab_size (" + m.vocabSize() + "); use fewer domains or symbols");
             }
         }
@@ -102,7 +108,8 @@ final class JobConfigValidator {
 
     private void textFile(String path) {
         if (path == null || path.isBlank()) {
-            failAt(List.of("data.source", "data.path"), "data.source is text but data.path is not set; set data.path to a text file");
+            failAt(List.of("data.source", "data.path"),
+                    "data.source is text but data.path is not set; set data.path to a text file");
         }
         Path file;
         try {
@@ -132,7 +139,8 @@ final class JobConfigValidator {
         positive("optimizer.lr", o.lr());
         nonNegative("optimizer.min_lr", o.minLr());
         if (o.minLr() > o.lr()) {
-            failAt(List.of("optimizer.min_lr", "optimizer.lr"), "optimizer.min_lr (" + o.minLr() + ") must be <= optimizer.lr (" + o.lr()
+            failAt(List.of("optimizer.min_lr", "optimizer.lr"),
+                    "optimizer.min_lr (" + o.minLr() + ") must be <= optimizer.lr (" + o.lr()
                     + ")");
         }
         atLeast("optimizer.warmup_steps", o.warmupSteps(), 0);

@@ -108,7 +108,8 @@ public final class ProgressBar implements TrainingListener {
     }
 
     private String logLine(StepMetrics m, long now) {
-        String percent = totalSteps > 0 ? String.format(Locale.ROOT, " (%d%%)", Math.round(100.0 * m.step() / totalSteps)) : "";
+        String percent = totalSteps > 0
+                ? String.format(Locale.ROOT, " (%d%%)", Math.round(100.0 * m.step() / totalSteps)) : "";
         return "step " + m.step() + stepsOf() + percent
                 + "  loss " + HumanFormat.loss(m.loss())
                 + "  aux " + HumanFormat.loss(m.auxLoss())

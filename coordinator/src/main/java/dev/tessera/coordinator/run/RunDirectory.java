@@ -49,7 +49,8 @@ public final class RunDirectory {
                 return new RunDirectory(createTimestamped(runsParent, now), null);
             }
             if (Files.exists(outOrNull) && !isEmptyDirectory(outOrNull)) {
-                String what = Files.isDirectory(outOrNull) ? "exists and is not empty" : "exists and is not a directory";
+                String what = Files.isDirectory(outOrNull) ? "exists and is not empty"
+                        : "exists and is not a directory";
                 throw new UserInputException("output directory " + outOrNull + " " + what + "; choose another --out, "
                         + "delete it, or pass --resume " + outOrNull + " to continue that run");
             }

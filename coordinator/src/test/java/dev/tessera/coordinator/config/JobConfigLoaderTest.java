@@ -39,6 +39,16 @@ class JobConfigLoaderTest {
     }
 
     @Test
+    void resolvedConfigRoundTripsThroughJsonAsTrainerStateStoresIt() throws Exception {
+        JobConfig custom = JobConfigLoader.load(null, List.of("train.seed=9000000000", "model.dtype=float64",
+                "optimizer.lr=1", "out=runs/x"));
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        @SuppressWarnings("unchecked")
+        Map<String, Object> back = json.readValue(json.writeValueAsString(custom.toMap()), Map.class);
+        assertEquals(custom, JobConfigLoader.fromMap(back, "trainer_state.json"));
+    }
+
+    @Test
     void mapSurvivesJsonLikeNumberTypes() {
         // Jackson reads small longs back as Integer and doubles such as 10000.0 as Double: both must load.
         Map<String, Object> map = JobConfig.defaults().toMap();
