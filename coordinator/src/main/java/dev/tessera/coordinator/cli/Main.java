@@ -1,0 +1,51 @@
+package dev.tessera.coordinator.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+
+/** The {@code tessera} command line. {@link #run} returns the exit code so tests need not exit the JVM. */
+@Command(name = "tessera", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
+        description = "Distributed training of Llama/Mixtral-style language models on the JVM.",
+        subcommands = {TrainCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    public static void main(String... args) {
+        System.exit(run(args));
+    }
+
+    public static int run(String... args) {
+        return run(System.out, System.err, args);
+    }
+
+    /** Runs with the given streams; exit code 0 ok, 1 failure, 2 bad input (see {@link ExitCodes}). */
+    public static int run(PrintStream out, PrintStream err, String... args) {
+        ErrorReporter reporter = new ErrorReporter(ErrorReporter.debugRequested());
+        CommandLine cli = new CommandLine(new Main())
+                .setCaseInsensitiveEnumValuesAllowed(true)
+                .setOut(writer(out))
+                .setErr(writer(err))
+                .setParameterExceptionHandler(reporter)
+                .setExecutionExceptionHandler(reporter);
+        return cli.execute(args);
+    }
+
+    @Override
+    public Integer call() {
+        throw new ParameterException(spec.commandLine(), "missing command; one of: "
+                + String.join(", ", spec.subcommands().keySet()));
+    }
+
+    private static PrintWriter writer(PrintStream stream) {
+        return new PrintWriter(stream, true);
+    }
+}

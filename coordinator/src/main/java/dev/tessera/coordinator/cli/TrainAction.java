@@ -1,0 +1,25 @@
+package dev.tessera.coordinator.cli;
+
+import dev.tessera.coordinator.config.JobConfig;
+import dev.tessera.coordinator.run.RunDirectory;
+
+import java.nio.file.Path;
+
+/**
+ * What {@code tessera train} does once the config is resolved and the run directory exists. Injected with
+ * {@link TrainCommand#setAction} so the CLI does not depend on how training is launched. Returns the exit code.
+ */
+@FunctionalInterface
+public interface TrainAction {
+
+    /**
+     * @param config       the resolved, validated job; {@code out()} is the run directory
+     * @param directory    where outputs go; config.yaml is already written there
+     * @param resumeOrNull the --resume argument (a run directory or one of its checkpoints), or null
+     */
+    int run(JobConfig config, RunDirectory directory, Path resumeOrNull) throws Exception;
+
+    TrainAction NOT_WIRED = (config, directory, resume) -> {
+        throw new IllegalStateException("training is not wired into the CLI yet (call TrainCommand.setAction)");
+    };
+}

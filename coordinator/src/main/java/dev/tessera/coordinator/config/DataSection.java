@@ -1,0 +1,38 @@
+package dev.tessera.coordinator.config;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+
+/** {@code data:} the token source, its validation split and its seed. {@code path} is null unless text. */
+public record DataSection(DataSourceKind source, String path, double valFraction, long seed,
+                          SyntheticDataSection synthetic) {
+
+    public static DataSection defaults() {
+        return new DataSection(DataSourceKind.SYNTHETIC, null, 0.05, 1234, SyntheticDataSection.defaults());
+    }
+
+    public Optional<Path> textPath() {
+        return Optional.ofNullable(path).map(Path::of);
+    }
+
+    static DataSection read(ConfigValues v) {
+        return new DataSection(
+                v.getEnum("data.source", DataSourceKind.class),
+                v.getOptionalString("data.path"),
+                v.getDouble("data.val_fraction"),
+                v.getLong("data.seed"),
+                SyntheticDataSection.read(v));
+    }
+
+    Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("source", ConfigValues.yamlName(source));
+        m.put("path", path);
+        m.put("val_fraction", valFraction);
+        m.put("seed", seed);
+        m.put("synthetic", synthetic.toMap());
+        return m;
+    }
+}

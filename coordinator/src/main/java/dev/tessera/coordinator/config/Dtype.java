@@ -1,0 +1,7 @@
+package dev.tessera.coordinator.config;
+
+/** Floating-point type of parameters and activations; float64 exists for gradient checks. */
+public enum Dtype {
+    FLOAT32,
+    FLOAT64
+}

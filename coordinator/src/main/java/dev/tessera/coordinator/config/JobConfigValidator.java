@@ -1,0 +1,191 @@
+package dev.tessera.coordinator.config;
+
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.Function;
+
+/**
+ * Rejects configs that could not train, before anything starts: each failure names the key, the value and
+ * what would fix it, prefixed with where the value was set.
+ */
+final class JobConfigValidator {
+
+    /** The byte tokenizer maps every byte to its own token. */
+    static final int BYTE_VOCAB = 256;
+
+    private final Function<String, String> originOf;
+
+    private JobConfigValidator(Function<String, String> originOf) {
+        this.originOf = originOf;
+    }
+
+    static void validate(JobConfig config, Function<String, String> originOf) {
+        JobConfigValidator v = new JobConfigValidator(originOf);
+        v.model(config.model());
+        v.data(config.data(), config.model());
+        v.train(config.train());
+        v.optimizer(config.optimizer(), config.train());
+        v.atLeast("eval.every", config.eval().every(), 0);
+        v.atLeast("eval.batches", config.eval().batches(), 1);
+        v.atLeast("checkpoint.every", config.checkpoint().every(), 0);
+        if (config.out() != null && config.out().isBlank()) {
+            v.fail("out", "out must be a directory path or null (got an empty string)");
+        }
+    }
+
+    private void model(ModelSection m) {
+        if (m.vocabSize() != BYTE_VOCAB) {
+            fail("model.vocab_size", "model.vocab_size must be " + BYTE_VOCAB + " for the byte tokenizer (got "
+                    + m.vocabSize() + ")");
+        }
+        atLeast("model.d_model", m.dModel(), 1);
+        atLeast("model.n_layers", m.nLayers(), 1);
+        atLeast("model.n_heads", m.nHeads(), 1);
+        atLeast("model.d_ff", m.dFF(), 1);
+        if (m.dModel() % m.nHeads() != 0) {
+            failAt(List.of("model.n_heads", "model.d_model"),
+                    "model.d_model (" + m.dModel() + ") must be divisible by model.n_heads ("
+                    + m.nHeads() + "); change one of them");
+        }
+        if ((m.dModel() / m.nHeads()) % 2 != 0) {
+            failAt(List.of("model.n_heads", "model.d_model"),
+                    "model.d_model / model.n_heads = " + m.dModel() / m.nHeads()
+                    + " must be even, because RoPE rotates pairs of dimensions");
+        }
+        positive("model.rope_theta", m.ropeTheta());
+        positive("model.norm_eps", m.normEps());
+        atLeast("model.n_experts", m.nExperts(), 0);
+        atLeast("model.moe_every", m.moeEvery(), 0);
+        if (m.moeEvery() > 0) {
+            moe(m);
+        }
+    }
+
+    private void moe(ModelSection m) {
+        String dense = "; or set model.moe_every: 0 for a dense model";
+        if (m.nExperts() < 2) {
+            failAt(List.of("model.n_experts", "model.moe_every"),
+                    "model.n_experts must be >= 2 when model.moe_every > 0 (got " + m.nExperts()
+                    + ")" + dense);
+        }
+        if (m.moeEvery() > m.nLayers()) {
+            failAt(List.of("model.moe_every", "model.n_layers"),
+                    "model.moe_every (" + m.moeEvery() + ") exceeds model.n_layers ("
+                    + m.nLayers() + "), so no block would be MoE" + dense);
+        }
+        atLeast("model.top_k", m.topK(), 1);
+        if (m.topK() > m.nExperts()) {
+            failAt(List.of("model.top_k", "model.n_experts"),
+                    "model.top_k (" + m.topK() + ") must be <= model.n_experts (" + m.nExperts()
+                    + ")");
+        }
+        atLeast("model.expert_d_ff", m.expertDFF(), 1);
+        nonNegative("model.aux_coef", m.auxCoef());
+    }
+
+    private void data(DataSection d, ModelSection m) {
+        if (!(d.valFraction() > 0 && d.valFraction() < 1)) {
+            fail("data.val_fraction", "data.val_fraction must be strictly between 0 and 1 (got "
+                    + d.valFraction() + ")");
+        }
+        if (d.source() == DataSourceKind.TEXT) {
+            textFile(d.path());
+        } else {
+            SyntheticDataSection s = d.synthetic();
+            atLeast("data.synthetic.domains", s.domains(), 1);
+            atLeast("data.synthetic.symbols_per_domain", s.symbolsPerDomain(), 1);
+            atLeast("data.synthetic.branching", s.branching(), 1);
+            long symbols = (long) s.domains() * s.symbolsPerDomain();
+            if (symbols > m.vocabSize()) {
+                failAt(List.of("data.synthetic.symbols_per_domain", "data.synthetic.domains"),
+                        "data.synthetic.domains x symbols_per_domain = " + symbols
+                        + " exceeds model.vocab_size (" + m.vocabSize() + "); use fewer domains or symbols");
+            }
+        }
+    }
+
+    private void textFile(String path) {
+        if (path == null || path.isBlank()) {
+            failAt(List.of("data.source", "data.path"),
+                    "data.source is text but data.path is not set; set data.path to a text file");
+        }
+        Path file;
+        try {
+            file = Path.of(path);
+        } catch (InvalidPathException e) {
+            throw ConfigError.at(originOf.apply("data.path"), "data.path '" + path + "' is not a valid path");
+        }
+        if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
+            String resolved = file.isAbsolute() ? "" : " (resolved to " + file.toAbsolutePath().normalize() + ")";
+            fail("data.path", "data.path '" + path + "' is not a readable file" + resolved
+                    + "; point it at an existing text file");
+        }
+    }
+
+    private void train(TrainSection t) {
+        atLeast("train.steps", t.steps(), 1);
+        atLeast("train.batch_size", t.batchSize(), 1);
+        atLeast("train.seq_len", t.seqLen(), 1);
+        atLeast("train.threads", t.threads(), 0);
+    }
+
+    private void optimizer(OptimizerSection o, TrainSection t) {
+        if (!o.name().implemented()) {
+            fail("optimizer.name", "optimizer.name '" + ConfigValues.yamlName(o.name())
+                    + "' is not implemented yet; use adamw");
+        }
+        positive("optimizer.lr", o.lr());
+        nonNegative("optimizer.min_lr", o.minLr());
+        if (o.minLr() > o.lr()) {
+            failAt(List.of("optimizer.min_lr", "optimizer.lr"),
+                    "optimizer.min_lr (" + o.minLr() + ") must be <= optimizer.lr (" + o.lr()
+                    + ")");
+        }
+        atLeast("optimizer.warmup_steps", o.warmupSteps(), 0);
+        if (o.warmupSteps() > t.steps()) {
+            failAt(List.of("optimizer.warmup_steps", "train.steps"), "optimizer.warmup_steps (" + o.warmupSteps()
+                    + ") must be <= train.steps (" + t.steps() + ")");
+        }
+        nonNegative("optimizer.weight_decay", o.weightDecay());
+        unitInterval("optimizer.beta1", o.beta1());
+        unitInterval("optimizer.beta2", o.beta2());
+        positive("optimizer.eps", o.eps());
+        nonNegative("optimizer.grad_clip", o.gradClip()); // 0 turns clipping off
+    }
+
+    private void atLeast(String path, long value, long min) {
+        if (value < min) {
+            fail(path, path + " must be >= " + min + " (got " + value + ")");
+        }
+    }
+
+    private void positive(String path, double value) {
+        if (!(value > 0) || Double.isInfinite(value)) {
+            fail(path, path + " must be > 0 (got " + value + ")");
+        }
+    }
+
+    private void nonNegative(String path, double value) {
+        if (!(value >= 0) || Double.isInfinite(value)) {
+            fail(path, path + " must be >= 0 (got " + value + ")");
+        }
+    }
+
+    private void unitInterval(String path, double value) {
+        if (!(value >= 0 && value < 1)) {
+            fail(path, path + " must be in [0, 1) (got " + value + ")");
+        }
+    }
+
+    private void fail(String path, String message) {
+        throw ConfigError.at(originOf.apply(path), message);
+    }
+
+    /** A conflict between keys points at the first of them the user actually set. */
+    private void failAt(List<String> paths, String message) {
+        String origin = paths.stream().map(originOf).filter(o -> o != null && !o.isEmpty()).findFirst().orElse("");
+        throw ConfigError.at(origin, message);
+    }
+}

@@ -1,0 +1,43 @@
+package dev.tessera.coordinator.config;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * {@code optimizer:} the optimizer and its LR schedule (linear warmup, then cosine decay to {@code min_lr}).
+ * Fields specific to Adafactor or CAME will join here when those optimizers do.
+ */
+public record OptimizerSection(OptimizerKind name, double lr, double minLr, int warmupSteps, double weightDecay,
+                               double beta1, double beta2, double eps, double gradClip) {
+
+    public static OptimizerSection defaults() {
+        return new OptimizerSection(OptimizerKind.ADAMW, 3.0e-3, 3.0e-4, 50, 0.1, 0.9, 0.95, 1.0e-8, 1.0);
+    }
+
+    static OptimizerSection read(ConfigValues v) {
+        return new OptimizerSection(
+                v.getEnum("optimizer.name", OptimizerKind.class),
+                v.getDouble("optimizer.lr"),
+                v.getDouble("optimizer.min_lr"),
+                v.getInt("optimizer.warmup_steps"),
+                v.getDouble("optimizer.weight_decay"),
+                v.getDouble("optimizer.beta1"),
+                v.getDouble("optimizer.beta2"),
+                v.getDouble("optimizer.eps"),
+                v.getDouble("optimizer.grad_clip"));
+    }
+
+    Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("name", ConfigValues.yamlName(name));
+        m.put("lr", lr);
+        m.put("min_lr", minLr);
+        m.put("warmup_steps", warmupSteps);
+        m.put("weight_decay", weightDecay);
+        m.put("beta1", beta1);
+        m.put("beta2", beta2);
+        m.put("eps", eps);
+        m.put("grad_clip", gradClip);
+        return m;
+    }
+}

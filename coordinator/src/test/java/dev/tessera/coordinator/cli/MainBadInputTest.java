@@ -1,0 +1,129 @@
+package dev.tessera.coordinator.cli;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.params.provider.Arguments.arguments;
+
+/**
+ * Every kind of bad input exits 2 with exactly one line on stderr, "tessera: ...", naming the key, flag or file.
+ * In the arguments, {config} is a file holding the case's YAML and {tmp} a scratch directory.
+ */
+class MainBadInputTest {
+
+    @TempDir
+    Path tmp;
+
+    private final AtomicBoolean trainCalled = new AtomicBoolean();
+
+    @BeforeEach
+    void recordTraining() {
+        TrainCommand.setAction((config, dir, resume) -> {
+            trainCalled.set(true);
+            return 0;
+        });
+    }
+
+    @AfterEach
+    void unwire() {
+        TrainCommand.setAction(TrainAction.NOT_WIRED);
+    }
+
+    static Stream<Arguments> badInputs() {
+        return Stream.of(
+                arguments("bad YAML syntax", "model:\n  d_model: [64, 128\n", "train --config {config}",
+                        "job.yaml:3:1: invalid YAML"),
+                arguments("YAML tab indentation", "model:\n\td_model: 64\n", "train --config {config}",
+                        "job.yaml:2:1: invalid YAML"),
+                arguments("unknown top-level key", "modle:\n  d_model: 64\n", "train --config {config}",
+                        "job.yaml:1:1: unknown key 'modle' (did you mean 'model'?); allowed keys at the top level"),
+                arguments("unknown nested key", "train:\n  stepz: 5\n", "train --config {config}",
+                        "job.yaml:2:3: unknown key 'train.stepz' (did you mean 'train.steps'?); allowed keys in train: "
+                                + "steps, batch_size"),
+                arguments("wrong type in file", "train:\n  steps: many\n", "train --config {config}",
+                        "job.yaml:2:3: train.steps must be an integer (got string 'many')"),
+                arguments("section given a scalar", "model: 5\n", "train --config {config}",
+                        "job.yaml:1:1: 'model' must be a mapping"),
+                arguments("top level not a mapping", "- 1\n- 2\n", "train --config {config}",
+                        "job.yaml:1:1: the top level must be a mapping"),
+                arguments("duplicate key", "train:\n  steps: 5\n  steps: 6\n", "train --config {config}",
+                        "duplicate key 'train.steps'"),
+                arguments("negative lr", null, "train --set optimizer.lr=-0.1",
+                        "--set optimizer.lr=-0.1: optimizer.lr must be > 0 (got -0.1)"),
+                arguments("d_model not divisible by n_heads", null, "train --set model.d_model=130",
+                        "model.d_model (130) must be divisible by model.n_heads (4)"),
+                arguments("top_k > n_experts", null, "train --set model.top_k=8",
+                        "model.top_k (8) must be <= model.n_experts (4)"),
+                arguments("MoE with one expert", null, "train --set model.n_experts=1", "model.n_experts must be >= 2"),
+                arguments("missing config file", null, "train --config {tmp}/nope.yaml",
+                        "nope.yaml: config file not found"),
+                arguments("config is a directory", null, "train --config {tmp}", "is a directory"),
+                arguments("--set without =", null, "train --set train.steps", "--set train.steps: expected key=value"),
+                arguments("--set unknown key", null, "train --set train.lr=0.1",
+                        "unknown key 'train.lr'; allowed keys in train"),
+                arguments("--set wrong type", null, "train --set eval.every=often",
+                        "eval.every must be an integer (got string 'often')"),
+                arguments("text source without path", null, "train --set data.source=text",
+                        "data.source is text but data.path is not set"),
+                arguments("text file missing", null, "train --set data.source=text --set data.path={tmp}/corpus.txt",
+                        "data.path '"),
+                arguments("warmup > steps", null, "train --set train.steps=10",
+                        "optimizer.warmup_steps (50) must be <= train.steps (10)"),
+                arguments("unknown optimizer", "optimizer:\n  name: sgd\n", "train --config {config}",
+                        "job.yaml:2:3: optimizer.name must be one of adamw"),
+                arguments("optimizer not implemented", null, "train --set optimizer.name=adafactor",
+                        "optimizer.name 'adafactor' is not implemented yet"),
+                arguments("min_lr > lr", null, "train --set optimizer.min_lr=0.1", "optimizer.min_lr (0.1)"),
+                arguments("val_fraction out of range", null, "train --set data.val_fraction=0",
+                        "data.val_fraction must be strictly between 0 and 1"),
+                arguments("vocab not byte-sized", null, "train --set model.vocab_size=1000",
+                        "model.vocab_size must be 256"),
+                arguments("negative eval interval", null, "train --set eval.every=-5", "eval.every must be >= 0"),
+                arguments("bad dtype", null, "train --set model.dtype=fp8", "model.dtype must be one of float32, float64"),
+                arguments("unknown CLI option", null, "train --bogus", "Unknown option: '--bogus'"),
+                arguments("option missing its value", null, "train --config", "--config"),
+                arguments("unknown command", null, "trian", "'trian'; did you mean train?"),
+                arguments("no command", null, "", "missing command"),
+                arguments("resume of a non-run", null, "train --resume {tmp}", ": not a Tessera run"),
+                arguments("resume of a missing dir", null, "train --resume {tmp}/gone", "no such directory"),
+                arguments("bench without target", null, "bench", "missing benchmark; one of: model"),
+                arguments("bench unknown preset", null, "bench model --preset huge", "--preset"),
+                arguments("bench missing preset", null, "bench model", "--preset"),
+                arguments("bench zero steps", null, "bench model --preset dense --steps 0", "--steps must be >= 1"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badInputs")
+    void exitsTwoWithOneLineNamingTheProblem(String name, String yaml, String argLine, String expected)
+            throws Exception {
+        Path config = tmp.resolve("job.yaml");
+        if (yaml != null) {
+            Files.writeString(config, yaml);
+        }
+        String[] args = argLine.isEmpty() ? new String[0] : Arrays.stream(argLine.split(" "))
+                .map(a -> a.replace("{config}", config.toString()).replace("{tmp}", tmp.toString()))
+                .toArray(String[]::new);
+
+        CliRunner result = CliRunner.run(args);
+
+        assertEquals(2, result.exitCode(), () -> name + ": " + result.err());
+        assertTrue(result.err().startsWith("tessera: "), result.err());
+        assertEquals(1, result.err().lines().count(), () -> "one line expected: " + result.err());
+        assertTrue(result.err().contains(expected), () -> "'" + result.err().strip() + "' lacks '" + expected + "'");
+        assertFalse(result.err().contains("\tat "), "no stack trace");
+        assertFalse(trainCalled.get(), "training must not start on bad input");
+    }
+}

@@ -1,0 +1,182 @@
+package dev.tessera.coordinator.cli;
+
+import dev.tessera.comm.UserInputException;
+import dev.tessera.coordinator.config.JobConfig;
+import dev.tessera.coordinator.config.JobConfigLoader;
+import dev.tessera.coordinator.run.RunDirectory;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class MainTrainTest {
+
+    @TempDir
+    Path tmp;
+
+    private final AtomicReference<JobConfig> seenConfig = new AtomicReference<>();
+    private final AtomicReference<RunDirectory> seenDir = new AtomicReference<>();
+    private final AtomicReference<Path> seenResume = new AtomicReference<>();
+
+    @AfterEach
+    void unwire() {
+        TrainCommand.setAction(TrainAction.NOT_WIRED);
+        BenchModelCommand.setAction(BenchModelAction.NOT_WIRED);
+    }
+
+    private void recordTraining(int exitCode) {
+        TrainCommand.setAction((config, dir, resume) -> {
+            seenConfig.set(config);
+            seenDir.set(dir);
+            seenResume.set(resume);
+            return exitCode;
+        });
+    }
+
+    @Test
+    void trainResolvesConfigCreatesRunDirectoryAndCallsTheAction() throws Exception {
+        recordTraining(0);
+        Path config = tmp.resolve("job.yaml");
+        Files.writeString(config, "model:\n  d_model: 64\ntrain:\n  steps: 80\n");
+        Path out = tmp.resolve("run1");
+
+        CliRunner r = CliRunner.run("train", "--config", config.toString(), "--set", "train.steps=90",
+                "--set", "optimizer.lr=1e-3", "--out", out.toString());
+
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals("", r.err());
+        JobConfig job = seenConfig.get();
+        assertEquals(64, job.model().dModel());
+        assertEquals(90, job.train().steps());
+        assertEquals(1e-3, job.optimizer().lr());
+        assertEquals(out.toString(), job.out());
+        assertEquals(out, seenDir.get().root());
+        assertNull(seenResume.get());
+        assertEquals(job, JobConfigLoader.load(out.resolve(RunDirectory.CONFIG), List.of()),
+                "config.yaml holds the resolved job");
+    }
+
+    @Test
+    void exitCodeOfTheActionIsTheProcessExitCode() {
+        recordTraining(7);
+        assertEquals(7, CliRunner.run("train", "--out", tmp.resolve("r").toString()).exitCode());
+    }
+
+    @Test
+    void nonEmptyOutIsRefusedUnlessResuming() throws Exception {
+        recordTraining(0);
+        Path out = tmp.resolve("busy");
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("something"), "x");
+
+        CliRunner r = CliRunner.run("train", "--out", out.toString());
+
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("output directory " + out + " exists and is not empty"), r.err());
+        assertTrue(r.err().contains("--resume"), r.err());
+        assertNull(seenConfig.get());
+    }
+
+    @Test
+    void resumeLayersTheStoredConfigUnderNewSetsAndWritesBackIntoTheRun() {
+        recordTraining(0);
+        Path run = tmp.resolve("run");
+        assertEquals(0, CliRunner.run("train", "--out", run.toString(), "--set", "model.d_model=64",
+                "--set", "train.steps=100").exitCode());
+        Path checkpoint = run.resolve("checkpoints/step-0000050");
+        checkpoint.toFile().mkdirs();
+
+        CliRunner r = CliRunner.run("train", "--resume", checkpoint.toString(), "--set", "train.steps=200");
+
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(64, seenConfig.get().model().dModel(), "kept from the stored config");
+        assertEquals(200, seenConfig.get().train().steps(), "overridden on resume");
+        assertEquals(run.toAbsolutePath(), seenDir.get().root().toAbsolutePath());
+        assertTrue(seenDir.get().isResume());
+        assertEquals(checkpoint, seenResume.get());
+    }
+
+    @Test
+    void printConfigShowsTheResolvedYamlAndCreatesNothing() {
+        Path out = tmp.resolve("never");
+        CliRunner r = CliRunner.run("train", "--set", "train.steps=77", "--out", out.toString(), "--print-config");
+        assertEquals(0, r.exitCode(), r.err());
+        JobConfig printed = JobConfigLoader.fromYaml(r.out(), "stdout");
+        assertEquals(77, printed.train().steps());
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
+    void failuresInsideTrainingExitOneWithOneLine() {
+        TrainCommand.setAction((c, d, resume) -> {
+            throw new IllegalStateException("worker 3 died");
+        });
+        CliRunner r = CliRunner.run("train", "--out", tmp.resolve("a").toString());
+        assertEquals(1, r.exitCode());
+        assertEquals("tessera: IllegalStateException: worker 3 died (set TESSERA_DEBUG=1 for the stack trace)",
+                r.err().strip());
+    }
+
+    @Test
+    void userErrorsWrappedByTrainingStillExitTwo() {
+        TrainCommand.setAction((c, d, resume) -> {
+            throw new RuntimeException("rank 0 failed", new UserInputException("data.path 'x': empty file"));
+        });
+        CliRunner r = CliRunner.run("train", "--out", tmp.resolve("b").toString());
+        assertEquals(2, r.exitCode());
+        assertEquals("tessera: data.path 'x': empty file", r.err().strip());
+    }
+
+    @Test
+    void unwiredTrainingSaysSo() {
+        CliRunner r = CliRunner.run("train", "--out", tmp.resolve("c").toString());
+        assertEquals(1, r.exitCode());
+        assertTrue(r.err().contains("not wired"), r.err());
+    }
+
+    @Test
+    void debugPrintsTheStackTrace() {
+        TrainCommand.setAction((c, d, resume) -> {
+            throw new IllegalStateException("boom");
+        });
+        System.setProperty("tessera.debug", "true");
+        try {
+            CliRunner r = CliRunner.run("train", "--out", tmp.resolve("d").toString());
+            assertEquals(1, r.exitCode());
+            assertTrue(r.err().startsWith("tessera: IllegalStateException: boom"), r.err());
+            assertTrue(r.err().contains("\tat "), r.err());
+        } finally {
+            System.clearProperty("tessera.debug");
+        }
+    }
+
+    @Test
+    void benchModelParsesItsOptions() {
+        AtomicReference<String> seen = new AtomicReference<>();
+        BenchModelCommand.setAction((preset, steps, json) -> {
+            seen.set(preset + " " + steps + " " + json);
+            return 0;
+        });
+        assertEquals(0, CliRunner.run("bench", "model", "--preset", "moe", "--steps", "5", "--json").exitCode());
+        assertEquals("MOE 5 true", seen.get());
+        assertEquals(0, CliRunner.run("bench", "model", "--preset", "wide").exitCode());
+        assertEquals("WIDE 20 false", seen.get());
+    }
+
+    @Test
+    void helpAndVersionExitZero() {
+        CliRunner help = CliRunner.run("train", "--help");
+        assertEquals(0, help.exitCode());
+        assertTrue(help.out().contains("--resume"), help.out());
+        assertEquals(0, CliRunner.run("--version").exitCode());
+    }
+}

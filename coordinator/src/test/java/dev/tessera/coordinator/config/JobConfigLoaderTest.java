@@ -1,0 +1,161 @@
+package dev.tessera.coordinator.config;
+
+import dev.tessera.comm.UserInputException;
+import dev.tessera.worker.model.ModelConfig;
+import dev.tessera.worker.train.TrainConfig;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class JobConfigLoaderTest {
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void noFileAndNoSetsGivesTheDefaults() {
+        assertEquals(JobConfig.defaults(), JobConfigLoader.load(null, List.of()));
+    }
+
+    @Test
+    void defaultsRoundTripThroughYamlAndMap() throws Exception {
+        JobConfig defaults = JobConfig.defaults();
+        Path file = tmp.resolve("job.yaml");
+        Files.writeString(file, defaults.toYaml());
+        JobConfig fromYaml = JobConfigLoader.load(file, List.of());
+        assertEquals(defaults, fromYaml);
+        JobConfig fromMap = JobConfigLoader.fromMap(fromYaml.toMap(), "trainer_state.json");
+        assertEquals(defaults, fromMap);
+        assertEquals(defaults.toMap(), fromMap.toMap());
+    }
+
+    @Test
+    void resolvedConfigRoundTripsThroughJsonAsTrainerStateStoresIt() throws Exception {
+        JobConfig custom = JobConfigLoader.load(null, List.of("train.seed=9000000000", "model.dtype=float64",
+                "optimizer.lr=1", "out=runs/x"));
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        @SuppressWarnings("unchecked")
+        Map<String, Object> back = json.readValue(json.writeValueAsString(custom.toMap()), Map.class);
+        assertEquals(custom, JobConfigLoader.fromMap(back, "trainer_state.json"));
+    }
+
+    @Test
+    void mapSurvivesJsonLikeNumberTypes() {
+        // Jackson reads small longs back as Integer and doubles such as 10000.0 as Double: both must load.
+        Map<String, Object> map = JobConfig.defaults().toMap();
+        @SuppressWarnings("unchecked")
+        Map<String, Object> data = (Map<String, Object>) map.get("data");
+        data.put("seed", 1234); // Integer where a long is stored
+        assertEquals(JobConfig.defaults(), JobConfigLoader.fromMap(map, "trainer_state.json"));
+    }
+
+    @Test
+    void fileThenSetsOverrideInOrderWithYamlTypes() throws Exception {
+        Path file = tmp.resolve("job.yaml");
+        Files.writeString(file, "model:\n  d_model: 64\n  dtype: float64\ntrain:\n  steps: 10\n");
+        JobConfig c = JobConfigLoader.load(file, List.of("train.steps=20", "optimizer.lr=1e-4", "optimizer.min_lr=0",
+                "optimizer.warmup_steps=5", "out=/tmp/x", "data.synthetic.domains=4", "train.steps=30",
+                "model.rope_theta=500000"));
+        assertEquals(64, c.model().dModel());
+        assertEquals(Dtype.FLOAT64, c.model().dtype());
+        assertEquals(30, c.train().steps());
+        assertEquals(1e-4, c.optimizer().lr());
+        assertEquals(5, c.optimizer().warmupSteps());
+        assertEquals("/tmp/x", c.out());
+        assertEquals(4, c.data().synthetic().domains());
+        assertEquals(500000.0, c.model().ropeTheta());
+        assertEquals(128, c.train().seqLen(), "untouched keys keep defaults");
+    }
+
+    @Test
+    void setNullRestoresANullableDefaultAndSectionsMergeFromFlowMaps() {
+        JobConfig c = JobConfigLoader.load(null, List.of("out=somewhere", "out=null", "eval={every: 5, batches: 2}"));
+        assertNull(c.out());
+        assertEquals(new EvalSection(5, 2), c.eval());
+    }
+
+    @Test
+    void emptySectionKeepsDefaults() {
+        assertEquals(JobConfig.defaults(), JobConfigLoader.fromYaml("eval:\n# every: 3\nmodel: {}\n", "x.yaml"));
+    }
+
+    @Test
+    void conversionsCarryEveryField() {
+        JobConfig c = JobConfigLoader.load(null, List.of("train.seq_len=64", "checkpoint.every=50"));
+        ModelConfig m = c.toModelConfig();
+        assertEquals(new ModelConfig(256, 128, 4, 4, 344, 4, 2, 2, 172, 10000.0, 1e-5, 0.01, 64), m);
+        TrainConfig t = c.toTrainConfig();
+        assertEquals(new TrainConfig(600, 16, 64, 42, 3e-3, 3e-4, 50, 0.1, 0.9, 0.95, 1e-8, 1.0, 100, 8, 50), t);
+    }
+
+    @Test
+    void denseModelDropsExpertFields() {
+        JobConfig c = JobConfigLoader.load(null, List.of("model.moe_every=0", "model.n_experts=0"));
+        assertEquals(ModelConfig.dense(256, 128, 4, 4, 344, 128), c.toModelConfig());
+    }
+
+    @Test
+    void textSourceAcceptsAReadableFile() throws Exception {
+        Path text = tmp.resolve("corpus.txt");
+        Files.writeString(text, "hello");
+        JobConfig c = JobConfigLoader.load(null, List.of("data.source=text", "data.path=" + text));
+        assertEquals(DataSourceKind.TEXT, c.data().source());
+        assertEquals(text, c.data().textPath().orElseThrow());
+    }
+
+    @Test
+    void yamlErrorsCarryFileLineAndColumn() throws Exception {
+        Path file = tmp.resolve("job.yaml");
+        Files.writeString(file, "model:\n  d_model: 64\n  n_head: 4\n");
+        UserInputException e = assertThrows(UserInputException.class, () -> JobConfigLoader.load(file, List.of()));
+        assertTrue(e.getMessage().startsWith(file + ":3:3: unknown key 'model.n_head' (did you mean "
+                + "'model.n_heads'?)"), e.getMessage());
+
+        Files.writeString(file, "optimizer:\n  lr: -0.1\n");
+        e = assertThrows(UserInputException.class, () -> JobConfigLoader.load(file, List.of()));
+        assertEquals(file + ":2:3: optimizer.lr must be > 0 (got -0.1)", e.getMessage());
+    }
+
+    @Test
+    void validationErrorsNameTheKey() {
+        assertMessage(List.of("model.top_k=5"), "model.top_k (5) must be <= model.n_experts (4)");
+        assertMessage(List.of("model.d_model=130"), "model.d_model (130) must be divisible by model.n_heads (4)");
+        assertMessage(List.of("model.n_experts=1"), "model.n_experts must be >= 2");
+        assertMessage(List.of("model.expert_d_ff=0"), "model.expert_d_ff must be >= 1 (got 0)");
+        assertMessage(List.of("model.vocab_size=512"), "model.vocab_size must be 256");
+        assertMessage(List.of("model.dtype=bfloat16"), "model.dtype must be one of float32, float64");
+        assertMessage(List.of("train.seq_len=0"), "train.seq_len must be >= 1 (got 0)");
+        assertMessage(List.of("train.batch_size=0"), "train.batch_size must be >= 1");
+        assertMessage(List.of("train.steps=0"), "train.steps must be >= 1");
+        assertMessage(List.of("train.steps=10"), "optimizer.warmup_steps (50) must be <= train.steps (10)");
+        assertMessage(List.of("optimizer.min_lr=1"), "optimizer.min_lr (1.0) must be <= optimizer.lr");
+        assertMessage(List.of("optimizer.name=came"), "optimizer.name 'came' is not implemented yet");
+        assertMessage(List.of("optimizer.name=sgd"), "optimizer.name must be one of adamw, adafactor, came");
+        assertMessage(List.of("data.val_fraction=1"), "data.val_fraction must be strictly between 0 and 1");
+        assertMessage(List.of("data.source=text"), "data.source is text but data.path is not set");
+        assertMessage(List.of("data.source=text", "data.path=/no/such/file"), "data.path '/no/such/file'");
+        assertMessage(List.of("eval.every=-1"), "eval.every must be >= 0 (got -1)");
+        assertMessage(List.of("train.steps=abc"), "train.steps must be an integer (got string 'abc')");
+        assertMessage(List.of("train.steps=1.5"), "train.steps must be an integer (got number 1.5)");
+        assertMessage(List.of("train=3"), "'train' is a section");
+        assertMessage(List.of("train.steps.x=3"), "unknown key 'train.steps.x'");
+        assertMessage(List.of("trian.steps=3"), "unknown key 'trian.steps' (did you mean 'train.steps'?)");
+        assertMessage(List.of("steps"), "--set steps: expected key=value");
+    }
+
+    private static void assertMessage(List<String> sets, String expectedPart) {
+        UserInputException e = assertThrows(UserInputException.class, () -> JobConfigLoader.load(null, sets));
+        assertTrue(e.getMessage().contains(expectedPart), () -> "'" + e.getMessage() + "' lacks '" + expectedPart + "'");
+        assertTrue(e.getMessage().startsWith("--set "), e.getMessage());
+        assertTrue(e.getMessage().lines().count() == 1, e.getMessage());
+    }
+}
