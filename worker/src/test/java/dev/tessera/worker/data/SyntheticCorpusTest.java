@@ -55,6 +55,57 @@ class SyntheticCorpusTest {
         assertEquals(floor, c.optimalLoss(in, tg, count, 16), 0.01 * floor);
     }
 
+    /**
+     * The default is meant to be learnable in a few hundred steps of 16 x 128 tokens. A model cannot beat
+     * the statistics it sees, so check those suffice: an order-2 count model (add-0.1 smoothing) fitted on
+     * 300 such steps must come within 10% of the floor on validation data.
+     */
+    @Test
+    void aFewHundredStepsOfDataSufficeToApproachTheFloor() {
+        int s = corpus.spec().symbolsPerDomain();
+        int batch = 16;
+        int[] in = new int[batch * SEQ];
+        int[] tg = new int[batch * SEQ];
+        // counts[(prev * s + last_local) * s + next_local]; prev == -1 marks the first target (context x0 only).
+        int[] pair = new int[256 * s * s];
+        int[] first = new int[256 * s];
+        for (int step = 0; step < 300; step++) {
+            corpus.fill(Split.TRAIN, step, 0, batch, SEQ, in, tg);
+            for (int j = 0; j < batch; j++) {
+                int base = j * SEQ;
+                first[in[base] * s + tg[base] % s]++;
+                for (int t = 1; t < SEQ; t++) {
+                    pair[(in[base + t - 1] * s + in[base + t] % s) * s + tg[base + t] % s]++;
+                }
+            }
+        }
+        int count = 200;
+        int[] vin = new int[count * SEQ];
+        int[] vtg = new int[count * SEQ];
+        corpus.fill(Split.VALIDATION, 0, 0, count, SEQ, vin, vtg);
+        double alpha = 0.1;
+        double nll = 0;
+        for (int j = 0; j < count; j++) {
+            int base = j * SEQ;
+            nll -= Math.log(smoothed(first, vin[base], vtg[base] % s, s, alpha));
+            for (int t = 1; t < SEQ; t++) {
+                int ctx = vin[base + t - 1] * s + vin[base + t] % s;
+                nll -= Math.log(smoothed(pair, ctx, vtg[base + t] % s, s, alpha));
+            }
+        }
+        double loss = nll / (count * SEQ);
+        double floor = corpus.entropyFloor().orElseThrow();
+        assertTrue(loss <= 1.1 * floor, "count model " + loss + " vs floor " + floor);
+    }
+
+    private static double smoothed(int[] counts, int ctx, int next, int s, double alpha) {
+        double total = 0;
+        for (int c = 0; c < s; c++) {
+            total += counts[ctx * s + c];
+        }
+        return (counts[ctx * s + next] + alpha) / (total + alpha * s);
+    }
+
     @Test
     void tokensStayInTheirDomainAndTargetsAreShiftedInputs() {
         int count = 50;
