@@ -1,0 +1,274 @@
+package dev.tessera.worker.checkpoint;
+
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.tessera.comm.UserInputException;
+import dev.tessera.worker.model.ModelConfig;
+import dev.tessera.worker.model.ParameterStore;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.stream.Stream;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * A verified checkpoint. {@link #open} accepts it only when {@code manifest.json} is present and every
+ * file it lists exists with the listed size and SHA-256; anything else is refused with a one-line
+ * {@link UserInputException} naming the folder and the problem. Tensors are loaded by name into caller
+ * arrays, so a checkpoint loads into any layout that has the same tensors.
+ */
+public final class Checkpoint {
+
+    /** Key of the optimizer shards' JSON metadata inside the safetensors {@code __metadata__}. */
+    static final String OPTIMIZER_METADATA = "tessera";
+
+    private final Path dir;
+    private final Manifest manifest;
+    private final ModelConfig modelConfig;
+    private final DataType dataType;
+    private final Map<String, Object> trainerState;
+    private final Map<String, String> weightMap;
+
+    private Checkpoint(Path dir, Manifest manifest) {
+        this.dir = dir;
+        this.manifest = manifest;
+        for (String required : List.of(CheckpointLayout.CONFIG, CheckpointLayout.MODEL_INDEX, CheckpointLayout.TRAINER_STATE)) {
+            if (!manifest.files().containsKey(required)) {
+                throw Manifest.problem(dir, "is incomplete: its manifest does not list " + required);
+            }
+        }
+        JsonNode config = readJson(CheckpointLayout.CONFIG);
+        String configName = dir.resolve(CheckpointLayout.CONFIG).toString();
+        this.modelConfig = HfModelConfig.fromJson(config, configName);
+        this.dataType = HfModelConfig.dataType(config, configName);
+        this.trainerState = Collections.unmodifiableMap(
+                Json.MAPPER.convertValue(readJson(CheckpointLayout.TRAINER_STATE), new TypeReference<LinkedHashMap<String, Object>>() { }));
+        this.weightMap = Collections.unmodifiableMap(readWeightMap());
+    }
+
+    /**
+     * Opens a checkpoint folder ({@code .../checkpoints/step-NNNNNNN}), or, given a run folder, the newest
+     * complete checkpoint in its {@code checkpoints/}.
+     */
+    public static Checkpoint open(Path path) {
+        if (!Files.isDirectory(path)) {
+            throw new UserInputException("checkpoint " + path + " does not exist (give a step-NNNNNNN folder or a run folder)");
+        }
+        if (Files.exists(path.resolve(CheckpointLayout.MANIFEST))
+                || CheckpointLayout.parseStep(path.getFileName().toString()).isPresent()) {
+            return openVerified(path);
+        }
+        Path checkpoints = CheckpointLayout.checkpointsDir(path);
+        if (!Files.isDirectory(checkpoints)) {
+            throw new UserInputException(path + " is neither a checkpoint (step-NNNNNNN with " + CheckpointLayout.MANIFEST
+                    + ") nor a run folder with a " + CheckpointLayout.CHECKPOINTS + "/ folder");
+        }
+        return newestComplete(path).orElseThrow(() -> new UserInputException("run folder " + path
+                + " has no complete checkpoint in " + checkpoints + " (all missing, interrupted or corrupt)"));
+    }
+
+    /**
+     * The newest complete checkpoint of a run. Incomplete or corrupt ones (an interrupted write, a damaged
+     * disk) and hidden staging folders are skipped, so a restart resumes from the last good state.
+     */
+    public static Optional<Path> latest(Path runDir) {
+        return newestComplete(runDir).map(Checkpoint::dir);
+    }
+
+    private static Optional<Checkpoint> newestComplete(Path runDir) {
+        for (Path candidate : candidatesNewestFirst(runDir)) {
+            try {
+                return Optional.of(openVerified(candidate));
+            } catch (UserInputException notComplete) {
+                // Not a checkpoint (see class comment): try the next older one.
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static List<Path> candidatesNewestFirst(Path runDir) {
+        Path checkpoints = CheckpointLayout.checkpointsDir(runDir);
+        if (!Files.isDirectory(checkpoints)) {
+            return List.of();
+        }
+        Map<Long, Path> byStep = new TreeMap<>(Comparator.reverseOrder());
+        try (Stream<Path> list = Files.list(checkpoints)) {
+            list.filter(Files::isDirectory).forEach(p -> {
+                OptionalLong step = CheckpointLayout.parseStep(p.getFileName().toString());
+                if (step.isPresent()) {
+                    byStep.put(step.getAsLong(), p);
+                }
+            });
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + checkpoints, e);
+        }
+        return new ArrayList<>(byStep.values());
+    }
+
+    private static Checkpoint openVerified(Path dir) {
+        Manifest manifest = Manifest.read(dir);
+        manifest.verify(dir);
+        return new Checkpoint(dir, manifest);
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public long step() {
+        return manifest.step();
+    }
+
+    public ModelConfig modelConfig() {
+        return modelConfig;
+    }
+
+    /** The dtype the parameters were saved in ({@code torch_dtype}). */
+    public DataType dataType() {
+        return dataType;
+    }
+
+    /**
+     * {@code trainer_state.json} as written. JSON numbers come back as the narrowest fitting type
+     * (Integer, Long, Double), so read them as {@link Number}.
+     */
+    public Map<String, Object> trainerState() {
+        return trainerState;
+    }
+
+    /** Tensor name -> model shard file, from {@code model.safetensors.index.json}. */
+    public Map<String, String> weightMap() {
+        return weightMap;
+    }
+
+    /**
+     * Loads every parameter of {@code store} by its Hugging Face name, straight into the store's buffer
+     * (float32 and float64 convert into each other). The checkpoint must hold exactly the store's tensors
+     * with the same shapes.
+     */
+    public void loadParameters(ParameterStore store) {
+        Map<String, List<String>> byFile = new LinkedHashMap<>();
+        for (ParameterStore.Tensor t : store.tensors()) {
+            String file = weightMap.get(t.name());
+            if (file == null) {
+                throw new UserInputException("checkpoint " + dir + " has no tensor " + t.name()
+                        + " (was it written for a different model config? compare its config.json)");
+            }
+            byFile.computeIfAbsent(file, f -> new ArrayList<>()).add(t.name());
+        }
+        for (String name : weightMap.keySet()) {
+            if (!store.contains(name)) {
+                throw new UserInputException("checkpoint " + dir + " has tensor " + name
+                        + " that the model lacks (was it written for a different model config? compare its config.json)");
+            }
+        }
+        for (Map.Entry<String, List<String>> e : byFile.entrySet()) {
+            try (SafeTensorsReader reader = SafeTensors.open(dir.resolve(e.getKey()))) {
+                for (String name : e.getValue()) {
+                    reader.read(name, store.param(name));
+                }
+            }
+        }
+    }
+
+    /** How many optimizer shards (ranks) the checkpoint holds. */
+    public int optimizerRanks() {
+        int n = 0;
+        while (manifest.files().containsKey(CheckpointLayout.optimizerShard(n))) {
+            n++;
+        }
+        return n;
+    }
+
+    /**
+     * Loads the optimizer state of {@code rank} into {@code into} by name. The shard must hold exactly
+     * those tensors, with the same shapes: a mismatch means a different optimizer or partitioning, which
+     * this direct load cannot fix (resharding reads the shards through {@link #openOptimizerShard}).
+     */
+    public void loadOptimizerState(int rank, Map<String, INDArray> into) {
+        try (SafeTensorsReader reader = openOptimizerShard(rank)) {
+            Set<String> inFile = new HashSet<>();
+            reader.entries().forEach(en -> inFile.add(en.name()));
+            for (Map.Entry<String, INDArray> e : into.entrySet()) {
+                if (!inFile.contains(e.getKey())) {
+                    throw new UserInputException("checkpoint " + dir + ": optimizer state of rank " + rank + " has no tensor "
+                            + e.getKey() + " (written by a different optimizer or ZeRO layout?)");
+                }
+                reader.read(e.getKey(), e.getValue());
+            }
+            for (String name : inFile) {
+                if (!into.containsKey(name)) {
+                    throw new UserInputException("checkpoint " + dir + ": optimizer state of rank " + rank + " has tensor "
+                            + name + " that the optimizer does not expect (written by a different optimizer or ZeRO layout?)");
+                }
+            }
+        }
+    }
+
+    /** The raw optimizer shard of {@code rank}, for resharding; the caller closes it. */
+    public SafeTensorsReader openOptimizerShard(int rank) {
+        String file = CheckpointLayout.optimizerShard(rank);
+        if (!manifest.files().containsKey(file)) {
+            throw new UserInputException("checkpoint " + dir + " has no optimizer state for rank " + rank
+                    + " (it holds " + optimizerRanks() + " rank(s))");
+        }
+        return SafeTensors.open(dir.resolve(file));
+    }
+
+    /** The JSON metadata stored with {@code rank}'s optimizer shard (always has "rank" and "step"). */
+    public Map<String, Object> optimizerMetadata(int rank) {
+        try (SafeTensorsReader reader = openOptimizerShard(rank)) {
+            String json = reader.metadata().get(OPTIMIZER_METADATA);
+            if (json == null) {
+                return Map.of();
+            }
+            return Json.MAPPER.readValue(json, new TypeReference<LinkedHashMap<String, Object>>() { });
+        } catch (IOException e) {
+            throw Manifest.problem(dir, "is corrupt: optimizer metadata of rank " + rank + " is not valid JSON");
+        }
+    }
+
+    private JsonNode readJson(String name) {
+        try {
+            JsonNode node = Json.MAPPER.readTree(Files.readAllBytes(dir.resolve(name)));
+            if (node == null || !node.isObject()) {
+                throw Manifest.problem(dir, "is corrupt: " + name + " is not a JSON object");
+            }
+            return node;
+        } catch (IOException e) {
+            throw Manifest.problem(dir, "is corrupt: " + name + " is not valid JSON");
+        }
+    }
+
+    private Map<String, String> readWeightMap() {
+        JsonNode map = readJson(CheckpointLayout.MODEL_INDEX).path("weight_map");
+        if (!map.isObject()) {
+            throw Manifest.problem(dir, "is corrupt: " + CheckpointLayout.MODEL_INDEX + " has no weight_map");
+        }
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            String file = e.getValue().asText();
+            if (!manifest.files().containsKey(file)) {
+                throw Manifest.problem(dir, "is incomplete: " + CheckpointLayout.MODEL_INDEX + " maps " + e.getKey()
+                        + " to " + file + ", which the manifest does not list");
+            }
+            out.put(e.getKey(), file);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,243 @@
+package dev.tessera.worker.checkpoint;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tessera.worker.model.ModelConfig;
+import dev.tessera.worker.model.ParameterStore;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Writes a checkpoint ({@code DESIGN.md}, "Checkpoints") so that it either exists completely or not at all.
+ *
+ * <p>All files go into a hidden staging folder {@code checkpoints/.step-NNNNNNN.tmp-<random>}, each
+ * fsynced as it is written. {@link #commit()} then hashes every file into {@code manifest.json}, written
+ * last, and renames the folder into place atomically. A crash at any point leaves either the previous
+ * checkpoints untouched plus a hidden leftover that readers ignore, or the complete new one.
+ *
+ * <p>The steps are separate so that a multi-process job can share the work over a shared file system:
+ * the coordinator calls {@link #stage}, each rank {@link #attach}es to the staging folder and writes its
+ * model and optimizer shards, and once all ranks report done the coordinator writes the index, config
+ * and trainer state and calls {@link #commit()}. {@link #write} does all of it for a single process.
+ */
+public final class CheckpointWriter {
+
+    /** What a model shard holds, for {@link #writeModelIndex}: its file, tensor names and tensor bytes. */
+    public record ModelShard(String file, List<String> tensors, long tensorBytes) {
+    }
+
+    private final Path checkpointsDir;
+    private final Path staging;
+    private final long step;
+    private boolean committed;
+
+    private CheckpointWriter(Path checkpointsDir, Path staging, long step) {
+        this.checkpointsDir = checkpointsDir;
+        this.staging = staging;
+        this.step = step;
+    }
+
+    /**
+     * Writes a complete single-process checkpoint (rank 0 holds all optimizer state) and returns its
+     * folder {@code <runDir>/checkpoints/step-NNNNNNN}.
+     */
+    public static Path write(Path runDir, long step, ModelConfig cfg, ParameterStore params,
+            Map<String, INDArray> optimizerState, Map<String, Object> trainerState) {
+        CheckpointWriter w = stage(runDir, step);
+        try {
+            Map<String, INDArray> tensors = new LinkedHashMap<>();
+            for (ParameterStore.Tensor t : params.tensors()) {
+                tensors.put(t.name(), params.param(t.name()));
+            }
+            ModelShard shard = w.writeModelShard(0, 1, tensors);
+            w.writeOptimizerShard(0, optimizerState, Map.of());
+            w.writeConfig(cfg, params.dataType());
+            w.writeModelIndex(List.of(shard));
+            w.writeTrainerState(trainerState);
+            return w.commit();
+        } catch (RuntimeException | Error e) {
+            w.abort();
+            throw e;
+        }
+    }
+
+    /** Creates a fresh staging folder for {@code step} under {@code <runDir>/checkpoints}. */
+    public static CheckpointWriter stage(Path runDir, long step) {
+        Path dir = CheckpointLayout.checkpointsDir(runDir);
+        Path staging = dir.resolve("." + CheckpointLayout.dirName(step) + ".tmp-" + AtomicFiles.randomSuffix());
+        try {
+            Files.createDirectories(dir);
+            Files.createDirectory(staging);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create checkpoint staging folder " + staging, e);
+        }
+        return new CheckpointWriter(dir, staging, step);
+    }
+
+    /** Joins a staging folder made by {@link #stage} in another process (same file system). */
+    public static CheckpointWriter attach(Path stagingDir, long step) {
+        if (!Files.isDirectory(stagingDir)) {
+            throw new IllegalArgumentException("no checkpoint staging folder " + stagingDir);
+        }
+        return new CheckpointWriter(stagingDir.toAbsolutePath().getParent(), stagingDir, step);
+    }
+
+    public Path stagingDir() {
+        return staging;
+    }
+
+    public long step() {
+        return step;
+    }
+
+    /** {@code config.json}: the Hugging Face model config with the parameters' dtype. */
+    public void writeConfig(ModelConfig cfg, DataType paramType) {
+        ObjectNode json = HfModelConfig.toJson(cfg, paramType);
+        writeJson(CheckpointLayout.CONFIG, json);
+    }
+
+    /**
+     * Writes model shard {@code shard} of {@code shardCount} ({@code model-0000k-of-0000n.safetensors})
+     * with {@code tensors} in order, straight from their buffers.
+     */
+    public ModelShard writeModelShard(int shard, int shardCount, Map<String, INDArray> tensors) {
+        String file = CheckpointLayout.modelShard(shard, shardCount);
+        // "format": "pt" is what transformers checks before it trusts a safetensors file.
+        SafeTensors.write(fresh(file), tensors, Map.of("format", "pt"));
+        long bytes = 0;
+        for (INDArray a : tensors.values()) {
+            bytes += a.length() * a.dataType().width();
+        }
+        return new ModelShard(file, List.copyOf(tensors.keySet()), bytes);
+    }
+
+    /** {@code model.safetensors.index.json} in Hugging Face's format: total tensor bytes and name -> file. */
+    public void writeModelIndex(List<ModelShard> shards) {
+        Map<String, String> weightMap = new TreeMap<>();
+        long total = 0;
+        for (ModelShard s : shards) {
+            for (String name : s.tensors()) {
+                if (weightMap.put(name, s.file()) != null) {
+                    throw new IllegalArgumentException("tensor " + name + " is in more than one model shard");
+                }
+            }
+            total += s.tensorBytes();
+        }
+        ObjectNode root = Json.MAPPER.createObjectNode();
+        root.putObject("metadata").put("total_size", total);
+        ObjectNode map = root.putObject("weight_map");
+        weightMap.forEach(map::put);
+        writeJson(CheckpointLayout.MODEL_INDEX, root);
+    }
+
+    /**
+     * {@code optimizer/rank-0000r.safetensors}: the optimizer state this rank owns, by name. {@code metadata}
+     * (small, JSON-serialisable) is stored with the rank and step as JSON in the header's
+     * {@code __metadata__["tessera"]}.
+     */
+    public void writeOptimizerShard(int rank, Map<String, INDArray> state, Map<String, Object> metadata) {
+        Map<String, Object> meta = new LinkedHashMap<>();
+        meta.put("rank", rank);
+        meta.put("step", step);
+        meta.putAll(metadata);
+        String json;
+        try {
+            json = Json.COMPACT.writeValueAsString(meta);
+            Files.createDirectories(staging.resolve(CheckpointLayout.OPTIMIZER_DIR));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot prepare optimizer shard of rank " + rank + " in " + staging, e);
+        }
+        SafeTensors.write(fresh(CheckpointLayout.optimizerShard(rank)), state, Map.of(Checkpoint.OPTIMIZER_METADATA, json));
+    }
+
+    /** {@code trainer_state.json}: step, data cursor, RNG, mesh, job config: whatever resume needs. */
+    public void writeTrainerState(Map<String, Object> trainerState) {
+        writeJson(CheckpointLayout.TRAINER_STATE, Json.MAPPER.valueToTree(trainerState));
+    }
+
+    /**
+     * Writes the manifest last and renames the staging folder to {@code step-NNNNNNN}. An existing
+     * checkpoint of the same step is replaced (moved aside first, deleted after).
+     */
+    public Path commit() {
+        if (committed) {
+            throw new IllegalStateException("checkpoint of step " + step + " is already committed");
+        }
+        for (String required : List.of(CheckpointLayout.CONFIG, CheckpointLayout.MODEL_INDEX, CheckpointLayout.TRAINER_STATE)) {
+            if (!Files.isRegularFile(staging.resolve(required))) {
+                throw new IllegalStateException("checkpoint staging folder " + staging + " lacks " + required);
+            }
+        }
+        Path target = checkpointsDir.resolve(CheckpointLayout.dirName(step));
+        try {
+            Path optimizer = staging.resolve(CheckpointLayout.OPTIMIZER_DIR);
+            if (Files.isDirectory(optimizer)) {
+                AtomicFiles.fsyncDirectory(optimizer);
+            }
+            Manifest manifest = Manifest.compute(staging, step);
+            AtomicFiles.writeSynced(staging.resolve(CheckpointLayout.MANIFEST), manifest.toJson());
+            AtomicFiles.fsyncDirectory(staging);
+            Path old = null;
+            if (Files.exists(target)) {
+                old = checkpointsDir.resolve("." + CheckpointLayout.dirName(step) + ".old-" + AtomicFiles.randomSuffix());
+                AtomicFiles.moveAtomically(target, old);
+            }
+            AtomicFiles.moveAtomically(staging, target);
+            committed = true;
+            if (old != null) {
+                deleteRecursively(old);
+            }
+            return target;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot commit checkpoint " + target, e);
+        }
+    }
+
+    /** Deletes the staging folder (after a failed write); a no-op once committed. */
+    public void abort() {
+        if (!committed) {
+            deleteRecursively(staging);
+        }
+    }
+
+    private Path fresh(String relative) {
+        if (committed) {
+            throw new IllegalStateException("checkpoint of step " + step + " is already committed");
+        }
+        return staging.resolve(relative);
+    }
+
+    private void writeJson(String name, Object json) {
+        Path file = fresh(name);
+        try {
+            AtomicFiles.writeSynced(file, Json.MAPPER.writeValueAsBytes(json));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + file, e);
+        }
+    }
+
+    static void deleteRecursively(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            List<Path> all = walk.sorted(Comparator.reverseOrder()).collect(Collectors.toCollection(ArrayList::new));
+            for (Path p : all) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete " + dir, e);
+        }
+    }
+}
