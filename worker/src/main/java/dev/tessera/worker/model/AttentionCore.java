@@ -1,0 +1,170 @@
+package dev.tessera.worker.model;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * attend(q, k, v): softmax(q k^T / sqrt(D) + causal mask) v, per (batch, head). Kept apart from the
+ * projections so sequence parallelism can feed it remote K/V blocks: the mask is by absolute position,
+ * key j visible to query i iff {@code kPos0 + j <= qPos0 + i}.
+ *
+ * <p>Scores go through 3-D {@code Nd4j.matmul} (BatchMmul is broken in M2.1); the softmax and its
+ * backward are one fused pass per row that only touches the visible prefix of the row.
+ */
+public final class AttentionCore {
+    private final int bh;
+    private final int tq;
+    private final int tk;
+    private final int d;
+    private final int qPos0;
+    private final int kPos0;
+    private final double scale;
+    private final INDArray p;       // [BH, Tq, Tk] probabilities, kept for backward
+    private final INDArray scratch; // [BH, Tq, Tk] scores forward, dP / dS backward; may be shared by layers
+
+    /** @param scratch a [bh, tq, tk] buffer this core may overwrite freely, or null to allocate one */
+    public AttentionCore(DataType dt, int bh, int tq, int tk, int d, int qPos0, int kPos0, INDArray scratch) {
+        this.bh = bh;
+        this.tq = tq;
+        this.tk = tk;
+        this.d = d;
+        this.qPos0 = qPos0;
+        this.kPos0 = kPos0;
+        this.scale = 1.0 / Math.sqrt(d);
+        this.p = Nd4j.create(dt, bh, tq, tk);
+        this.scratch = scratch != null ? scratch : Nd4j.create(dt, bh, tq, tk);
+    }
+
+    /** Number of keys query row i may see. */
+    private int visible(int i) {
+        return Math.max(0, Math.min(tk, qPos0 + i - kPos0 + 1));
+    }
+
+    /** q: [BH, Tq, D], k, v: [BH, Tk, D] -> y: [BH, Tq, D] (overwritten). */
+    public void forward(INDArray q, INDArray k, INDArray v, INDArray y) {
+        Nd4j.matmul(q, k, scratch, false, true, false);
+        Mem s = new Mem(scratch);
+        Mem pm = new Mem(p);
+        for (int r = 0; r < bh * tq; r++) {
+            softmaxRow(s, pm, r * tk, visible(r % tq));
+        }
+        Nd4j.matmul(p, v, y, false, false, false);
+    }
+
+    /**
+     * dy: [BH, Tq, D] -> dq: [BH, Tq, D], dk, dv: [BH, Tk, D] (all overwritten). q, k, v must be the last
+     * forward's inputs (P is reused, not recomputed).
+     */
+    public void backward(INDArray q, INDArray k, INDArray v, INDArray dy, INDArray dq, INDArray dk, INDArray dv) {
+        Nd4j.matmul(p, dy, dv, true, false, false);      // dV = P^T dY
+        Nd4j.matmul(dy, v, scratch, false, true, false); // dP = dY V^T
+        Mem ds = new Mem(scratch);
+        Mem pm = new Mem(p);
+        for (int r = 0; r < bh * tq; r++) {
+            softmaxBackwardRow(pm, ds, r * tk, visible(r % tq));
+        }
+        Nd4j.matmul(ds.arr, k, dq, false, false, false); // dQ = dS K
+        Nd4j.matmul(ds.arr, q, dk, true, false, false);  // dK = dS^T Q
+    }
+
+    /** p[o..o+tk) = softmax(scale * s[o..o+n)) on the visible prefix n, 0 on the masked rest. */
+    private void softmaxRow(Mem s, Mem pm, int o, int n) {
+        if (s.f32 && pm.f32) {
+            softmaxRowF(s, pm, o, n);
+            return;
+        }
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < n; j++) {
+            max = Math.max(max, s.get(o + j));
+        }
+        double sum = 0;
+        for (int j = 0; j < n; j++) {
+            double e = Math.exp((s.get(o + j) - max) * scale);
+            pm.set(o + j, e);
+            sum += e;
+        }
+        for (int j = 0; j < n; j++) {
+            pm.set(o + j, pm.get(o + j) / sum);
+        }
+        for (int j = n; j < tk; j++) {
+            pm.set(o + j, 0);
+        }
+    }
+
+    private void softmaxRowF(Mem s, Mem pm, int o, int n) {
+        int b = Mem.S.loopBound(n);
+        int j = 0;
+        FloatVector vmax = FloatVector.broadcast(Mem.S, Float.NEGATIVE_INFINITY);
+        for (; j < b; j += Mem.L) {
+            vmax = vmax.max(s.vec(o + j));
+        }
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        for (; j < n; j++) {
+            max = Math.max(max, s.getF(o + j));
+        }
+        float sc = (float) scale;
+        FloatVector vsc = FloatVector.broadcast(Mem.S, sc);
+        FloatVector vshift = FloatVector.broadcast(Mem.S, -max * sc);
+        FloatVector vsum = FloatVector.zero(Mem.S);
+        for (j = 0; j < b; j += Mem.L) {
+            FloatVector e = s.vec(o + j).fma(vsc, vshift).lanewise(VectorOperators.EXP);
+            pm.put(e, o + j);
+            vsum = vsum.add(e);
+        }
+        float sum = vsum.reduceLanes(VectorOperators.ADD);
+        for (; j < n; j++) {
+            float e = (float) Math.exp(s.getF(o + j) * sc - max * sc);
+            pm.setF(o + j, e);
+            sum += e;
+        }
+        FloatVector vinv = FloatVector.broadcast(Mem.S, 1f / sum);
+        for (j = 0; j < b; j += Mem.L) {
+            pm.put(pm.vec(o + j).mul(vinv), o + j);
+        }
+        float inv = 1f / sum;
+        for (; j < n; j++) {
+            pm.setF(o + j, pm.getF(o + j) * inv);
+        }
+        zeroF(pm, o + n, tk - n);
+    }
+
+    /** In place: ds = scale * P * (dP - sum(P * dP)) on the visible prefix, 0 on the masked rest. */
+    private void softmaxBackwardRow(Mem pm, Mem ds, int o, int n) {
+        if (pm.f32 && ds.f32) {
+            float dot = (float) Mem.dot(pm, o, ds, o, n);
+            FloatVector vdot = FloatVector.broadcast(Mem.S, dot);
+            FloatVector vsc = FloatVector.broadcast(Mem.S, (float) scale);
+            int b = Mem.S.loopBound(n);
+            int j = 0;
+            for (; j < b; j += Mem.L) {
+                ds.put(pm.vec(o + j).mul(ds.vec(o + j).sub(vdot)).mul(vsc), o + j);
+            }
+            for (; j < n; j++) {
+                ds.setF(o + j, pm.getF(o + j) * (ds.getF(o + j) - dot) * (float) scale);
+            }
+            zeroF(ds, o + n, tk - n);
+            return;
+        }
+        double dot = Mem.dot(pm, o, ds, o, n);
+        for (int j = 0; j < n; j++) {
+            ds.set(o + j, pm.get(o + j) * (ds.get(o + j) - dot) * scale);
+        }
+        for (int j = n; j < tk; j++) {
+            ds.set(o + j, 0);
+        }
+    }
+
+    private static void zeroF(Mem m, int o, int n) {
+        int j = 0;
+        FloatVector z = FloatVector.zero(Mem.S);
+        for (int b = Mem.S.loopBound(n); j < b; j += Mem.L) {
+            m.put(z, o + j);
+        }
+        for (; j < n; j++) {
+            m.setF(o + j, 0f);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+package dev.tessera.worker.model;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * y = x W^T without bias, W stored [out, in] as in PyTorch. Everything goes through {@code Nd4j.gemm}
+ * with transpose flags into preallocated outputs: mmul allocates and transpose() views hit slow paths.
+ */
+public final class Linear {
+    final INDArray w;  // [out, in], a view into the parameter buffer
+    final INDArray dw; // [out, in], a view into the gradient buffer
+
+    public Linear(INDArray w, INDArray dw) {
+        this.w = w;
+        this.dw = dw;
+    }
+
+    public Linear(ParameterStore ps, String name) {
+        this(ps.param(name), ps.grad(name));
+    }
+
+    public long in() {
+        return w.size(1);
+    }
+
+    public long out() {
+        return w.size(0);
+    }
+
+    /** x: [N, in] -> y: [N, out]; with {@code accumulate} y += x W^T (how residual adds are fused). */
+    public void forward(INDArray x, INDArray y, boolean accumulate) {
+        Nd4j.gemm(x, w, y, false, true, 1.0, accumulate ? 1.0 : 0.0);
+    }
+
+    /**
+     * dy: [N, out]. dW += dy^T x (beta=1: grads accumulate in place in the gradient buffer, which the
+     * step zeroes once). dx: [N, in] = dy W, or += when {@code accumulateDx}; null skips it.
+     */
+    public void backward(INDArray x, INDArray dy, INDArray dx, boolean accumulateDx) {
+        Nd4j.gemm(dy, x, dw, true, false, 1.0, 1.0);
+        if (dx != null) {
+            Nd4j.gemm(dy, w, dx, false, false, 1.0, accumulateDx ? 1.0 : 0.0);
+        }
+    }
+}

@@ -1,0 +1,150 @@
+package dev.tessera.worker.model;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Raw access to the memory behind a C-order INDArray, for the fused kernels. ND4J's own elementwise,
+ * reduction and indexing ops cost 7-10 us of dispatch each and hit slow paths on views (STACK.md), so the
+ * hot non-gemm work reads and writes the direct buffer itself: Vector API for float32, plain scalar code
+ * (any dtype) as the simple reference path used by float64 gradient checks.
+ *
+ * <p>{@code arr.data().asNio()} is the whole underlying buffer, so element {@code i} of the array lives at
+ * byte {@code (arr.offset() + i) * elementSize}. Only dense C-order arrays are allowed.
+ */
+final class Mem {
+    static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final int L = S.length();
+    static final ByteOrder NO = ByteOrder.nativeOrder();
+
+    final INDArray arr;
+    final ByteBuffer bb;
+    final int base;
+    final boolean f32;
+    private final int shift;
+
+    Mem(INDArray a) {
+        DataType dt = a.dataType();
+        if (dt != DataType.FLOAT && dt != DataType.DOUBLE) {
+            throw new IllegalArgumentException("only FLOAT and DOUBLE are supported, got " + dt);
+        }
+        if (a.ordering() != 'c' || a.length() > 1 && !isDense(a)) {
+            throw new IllegalArgumentException("kernels need a dense C-order array, got " + a.shapeInfoToString());
+        }
+        this.arr = a;
+        this.f32 = dt == DataType.FLOAT;
+        this.shift = f32 ? 2 : 3;
+        this.bb = a.data().asNio().order(NO);
+        this.base = Math.toIntExact(a.offset() << shift);
+    }
+
+    private static boolean isDense(INDArray a) {
+        long s = 1;
+        for (int i = a.rank() - 1; i >= 0; i--) {
+            if (a.size(i) != 1 && a.stride(i) != s) {
+                return false;
+            }
+            s *= a.size(i);
+        }
+        return true;
+    }
+
+    double get(int i) {
+        return f32 ? bb.getFloat(base + (i << 2)) : bb.getDouble(base + (i << 3));
+    }
+
+    void set(int i, double v) {
+        if (f32) {
+            bb.putFloat(base + (i << 2), (float) v);
+        } else {
+            bb.putDouble(base + (i << 3), v);
+        }
+    }
+
+    void add(int i, double v) {
+        set(i, get(i) + v);
+    }
+
+    float getF(int i) {
+        return bb.getFloat(base + (i << 2));
+    }
+
+    void setF(int i, float v) {
+        bb.putFloat(base + (i << 2), v);
+    }
+
+    FloatVector vec(int i) {
+        return FloatVector.fromByteBuffer(S, bb, base + (i << 2), NO);
+    }
+
+    void put(FloatVector v, int i) {
+        v.intoByteBuffer(bb, base + (i << 2), NO);
+    }
+
+    /** A C-order view of {@code shape} starting {@code offset} elements into {@code a}'s memory. */
+    static INDArray view(INDArray a, long offset, long... shape) {
+        long[] stride = new long[shape.length];
+        long s = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            stride[i] = s;
+            s *= shape[i];
+        }
+        return Nd4j.create(a.data(), shape, stride, a.offset() + offset, 'c', a.dataType());
+    }
+
+    /** Rows {@code [start, start+n)} of a 2-D C-order array, as a view (ND4J's get(interval) fails on views). */
+    static INDArray rows(INDArray a, long start, long n) {
+        long c = a.size(1);
+        return view(a, start * c, n, c);
+    }
+
+    /** dst[do..do+n) = src[so..so+n). */
+    static void copy(Mem src, int so, Mem dst, int dOff, int n) {
+        int i = 0;
+        if (src.f32 && dst.f32) {
+            for (int b = S.loopBound(n); i < b; i += L) {
+                dst.put(src.vec(so + i), dOff + i);
+            }
+        }
+        for (; i < n; i++) {
+            dst.set(dOff + i, src.get(so + i));
+        }
+    }
+
+    /** y[yo..yo+n) += alpha * x[xo..xo+n). */
+    static void axpy(double alpha, Mem x, int xo, Mem y, int yo, int n) {
+        int i = 0;
+        if (x.f32 && y.f32) {
+            FloatVector va = FloatVector.broadcast(S, (float) alpha);
+            for (int b = S.loopBound(n); i < b; i += L) {
+                y.put(x.vec(xo + i).fma(va, y.vec(yo + i)), yo + i);
+            }
+        }
+        for (; i < n; i++) {
+            y.set(yo + i, y.get(yo + i) + alpha * x.get(xo + i));
+        }
+    }
+
+    /** sum a[ao+i] * b[bo+i] over i < n. */
+    static double dot(Mem a, int ao, Mem b, int bo, int n) {
+        int i = 0;
+        double s = 0;
+        if (a.f32 && b.f32) {
+            FloatVector acc = FloatVector.zero(S);
+            for (int e = S.loopBound(n); i < e; i += L) {
+                acc = a.vec(ao + i).fma(b.vec(bo + i), acc);
+            }
+            s = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < n; i++) {
+            s += a.get(ao + i) * b.get(bo + i);
+        }
+        return s;
+    }
+}

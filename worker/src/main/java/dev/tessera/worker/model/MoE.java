@@ -1,0 +1,258 @@
+package dev.tessera.worker.model;
+
+import java.util.Arrays;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Mixtral-style MoE FFN: router softmax over E experts, top-k per token (ties: lower index wins), the k
+ * probabilities renormalised to sum to 1, out = sum_j w_j * expert_{e_j}(x). No capacity limit, so no token
+ * is dropped. Switch load-balancing loss aux = E * sum_e f_e * P_e, f_e the fraction of (token, slot)
+ * assignments sent to e (a constant for the gradient), P_e the mean router probability of e.
+ *
+ * <p>Expert compute is route -> dispatch (gather each expert's tokens into contiguous rows) -> expert gemms
+ * -> combine (weighted scatter-add back). Expert parallelism replaces dispatch/combine with all-to-alls.
+ */
+public final class MoE {
+    private final int tokens;
+    private final int dim;
+    private final int nExperts;
+    private final int topK;
+    private final Linear gate;        // [E, C]
+    private final SwiGLU[] experts;
+    private final INDArray logits;    // [N, E]
+    private final INDArray dLogits;   // [N, E]
+    private final double[] probs;     // [N, E] router softmax, in double whatever the dtype
+    private final int[] choice;       // [N, k] expert of each (token, slot)
+    private final double[] weight;    // [N, k] renormalised gate weight of each (token, slot)
+    private final double[] dWeight;   // [N, k]
+    private final int[] count;        // [E] assignments per expert
+    private final int[] start;        // [E + 1] first gathered row of each expert
+    private final int[] rowToken;     // [N*k] token whose copy sits in gathered row r
+    private final int[] rowSlot;      // [N*k] (token, slot) index of gathered row r
+    private final INDArray xs;        // [N*k, C] gathered expert inputs
+    private final INDArray ys;        // [N*k, C] expert outputs, unweighted
+    private final INDArray dys;       // [N*k, C]
+    private final INDArray dxs;       // [N*k, C]
+    private final SwiGLU.Acts acts;   // [N*k, F_e]
+    private double lastAux;
+
+    /** @param prefix e.g. {@code model.layers.1.block_sparse_moe} */
+    public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens) {
+        DataType dt = ps.dataType();
+        this.tokens = tokens;
+        this.dim = cfg.dModel();
+        this.nExperts = cfg.nExperts();
+        this.topK = cfg.topK();
+        if (topK < 1 || topK > nExperts) {
+            throw new IllegalArgumentException("top_k must be in [1, n_experts], got " + topK + " of " + nExperts);
+        }
+        this.gate = new Linear(ps, prefix + ".gate.weight");
+        this.experts = new SwiGLU[nExperts];
+        for (int e = 0; e < nExperts; e++) {
+            String p = prefix + ".experts." + e;
+            experts[e] = new SwiGLU(new Linear(ps, p + ".w1.weight"), new Linear(ps, p + ".w3.weight"),
+                    new Linear(ps, p + ".w2.weight"));
+        }
+        int rows = tokens * topK;
+        logits = Nd4j.create(dt, tokens, nExperts);
+        dLogits = Nd4j.create(dt, tokens, nExperts);
+        probs = new double[tokens * nExperts];
+        choice = new int[rows];
+        weight = new double[rows];
+        dWeight = new double[rows];
+        count = new int[nExperts];
+        start = new int[nExperts + 1];
+        rowToken = new int[rows];
+        rowSlot = new int[rows];
+        xs = Nd4j.create(dt, rows, dim);
+        ys = Nd4j.create(dt, rows, dim);
+        dys = Nd4j.create(dt, rows, dim);
+        dxs = Nd4j.create(dt, rows, dim);
+        acts = SwiGLU.Acts.allocate(dt, rows, cfg.expertDFF());
+    }
+
+    public static void register(ParameterStore.Builder b, String prefix, ModelConfig cfg) {
+        b.add(prefix + ".gate.weight", cfg.nExperts(), cfg.dModel());
+        for (int e = 0; e < cfg.nExperts(); e++) {
+            String p = prefix + ".experts." + e;
+            b.add(p + ".w1.weight", cfg.expertDFF(), cfg.dModel());
+            b.add(p + ".w2.weight", cfg.dModel(), cfg.expertDFF());
+            b.add(p + ".w3.weight", cfg.expertDFF(), cfg.dModel());
+        }
+    }
+
+    /** x: [N, C]; out: [N, C] += MoE(x). Returns this layer's aux loss. */
+    public double forward(INDArray x, INDArray out) {
+        route(x);
+        dispatch(x);
+        for (int e = 0; e < nExperts; e++) {
+            if (count[e] > 0) {
+                experts[e].forward(Mem.rows(xs, start[e], count[e]), acts.rows(start[e], count[e]),
+                        Mem.rows(ys, start[e], count[e]), false);
+            }
+        }
+        combine(out);
+        return lastAux;
+    }
+
+    /**
+     * dOut: [N, C] -> dx: [N, C] (overwritten). {@code auxGrad} is dLoss/dAux (the aux coefficient).
+     * x must be the last forward's input.
+     */
+    public void backward(INDArray x, INDArray dOut, INDArray dx, double auxGrad) {
+        combineBackward(dOut);
+        for (int e = 0; e < nExperts; e++) {
+            if (count[e] > 0) {
+                experts[e].backward(Mem.rows(xs, start[e], count[e]), acts.rows(start[e], count[e]),
+                        Mem.rows(dys, start[e], count[e]), Mem.rows(dxs, start[e], count[e]), false);
+            }
+        }
+        dispatchBackward(dx);
+        routerBackward(auxGrad);
+        gate.backward(x, dLogits, dx, true);
+    }
+
+    public double lastAux() {
+        return lastAux;
+    }
+
+    /** Router: probs, top-k choice and weights, per-expert row ranges, aux. */
+    private void route(INDArray x) {
+        gate.forward(x, logits, false);
+        Mem lg = new Mem(logits);
+        Arrays.fill(count, 0);
+        double[] pSum = new double[nExperts];
+        for (int n = 0; n < tokens; n++) {
+            int o = n * nExperts;
+            double max = Double.NEGATIVE_INFINITY;
+            for (int e = 0; e < nExperts; e++) {
+                max = Math.max(max, lg.get(o + e));
+            }
+            double sum = 0;
+            for (int e = 0; e < nExperts; e++) {
+                double v = Math.exp(lg.get(o + e) - max);
+                probs[o + e] = v;
+                sum += v;
+            }
+            for (int e = 0; e < nExperts; e++) {
+                probs[o + e] /= sum;
+                pSum[e] += probs[o + e];
+            }
+            double kept = 0;
+            for (int j = 0; j < topK; j++) {
+                int best = -1;
+                for (int e = 0; e < nExperts; e++) {
+                    if (!taken(n, j, e) && (best < 0 || probs[o + e] > probs[o + best])) {
+                        best = e; // strict '>' keeps the lower index on ties
+                    }
+                }
+                choice[n * topK + j] = best;
+                kept += probs[o + best];
+                count[best]++;
+            }
+            for (int j = 0; j < topK; j++) {
+                weight[n * topK + j] = probs[o + choice[n * topK + j]] / kept;
+            }
+        }
+        start[0] = 0;
+        for (int e = 0; e < nExperts; e++) {
+            start[e + 1] = start[e] + count[e];
+        }
+        int[] fill = Arrays.copyOf(start, nExperts);
+        for (int s = 0; s < tokens * topK; s++) { // token order within each expert: deterministic
+            int r = fill[choice[s]]++;
+            rowToken[r] = s / topK;
+            rowSlot[r] = s;
+        }
+        double aux = 0;
+        for (int e = 0; e < nExperts; e++) {
+            aux += (double) count[e] / (tokens * topK) * (pSum[e] / tokens);
+        }
+        lastAux = nExperts * aux;
+    }
+
+    private boolean taken(int n, int j, int e) {
+        for (int i = 0; i < j; i++) {
+            if (choice[n * topK + i] == e) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** xs[r] = x[rowToken[r]]: each expert's tokens become contiguous rows. */
+    private void dispatch(INDArray x) {
+        Mem src = new Mem(x);
+        Mem dst = new Mem(xs);
+        for (int r = 0; r < tokens * topK; r++) {
+            Mem.copy(src, rowToken[r] * dim, dst, r * dim, dim);
+        }
+    }
+
+    /** out[token] += weight * ys[r]. */
+    private void combine(INDArray out) {
+        Mem src = new Mem(ys);
+        Mem dst = new Mem(out);
+        for (int r = 0; r < tokens * topK; r++) {
+            Mem.axpy(weight[rowSlot[r]], src, r * dim, dst, rowToken[r] * dim, dim);
+        }
+    }
+
+    /** dys[r] = weight * dOut[token]; dWeight = dOut[token] . ys[r]. */
+    private void combineBackward(INDArray dOut) {
+        Mem d = new Mem(dOut);
+        Mem y = new Mem(ys);
+        Mem dy = new Mem(dys);
+        for (int r = 0; r < tokens * topK; r++) {
+            int t = rowToken[r] * dim;
+            dWeight[rowSlot[r]] = Mem.dot(d, t, y, r * dim, dim);
+            Mem.copy(d, t, dy, r * dim, dim);
+            scale(dy, r * dim, weight[rowSlot[r]]);
+        }
+    }
+
+    private void scale(Mem m, int o, double a) {
+        Mem.axpy(a - 1.0, m, o, m, o, dim);
+    }
+
+    /** dx[token] = sum of its rows of dxs (overwrites dx; the router's dx is added after). */
+    private void dispatchBackward(INDArray dx) {
+        dx.assign(0);
+        Mem src = new Mem(dxs);
+        Mem dst = new Mem(dx);
+        for (int r = 0; r < tokens * topK; r++) {
+            Mem.axpy(1.0, src, r * dim, dst, rowToken[r] * dim, dim);
+        }
+    }
+
+    /** dLogits from the renormalised weights and from aux (through P_e only), through the softmax. */
+    private void routerBackward(double auxGrad) {
+        Mem dl = new Mem(dLogits);
+        double[] dp = new double[nExperts];
+        double auxScale = auxGrad * nExperts / ((double) tokens * tokens * topK); // d aux/d p[n,e] = E f_e / N
+        for (int n = 0; n < tokens; n++) {
+            int o = n * nExperts;
+            for (int e = 0; e < nExperts; e++) {
+                dp[e] = auxScale * count[e];
+            }
+            double kept = 0;
+            double wdw = 0;
+            for (int j = 0; j < topK; j++) {
+                kept += probs[o + choice[n * topK + j]];
+                wdw += weight[n * topK + j] * dWeight[n * topK + j];
+            }
+            for (int j = 0; j < topK; j++) { // w_j = p_j / sum_i p_i
+                dp[choice[n * topK + j]] += (dWeight[n * topK + j] - wdw) / kept;
+            }
+            double pdp = 0;
+            for (int e = 0; e < nExperts; e++) {
+                pdp += probs[o + e] * dp[e];
+            }
+            for (int e = 0; e < nExperts; e++) {
+                dl.set(o + e, probs[o + e] * (dp[e] - pdp));
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+package dev.tessera.worker.model;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * y = x / sqrt(mean(x^2) + eps) * g, row by row. One fused pass per row: ND4J's broadcast and row
+ * reductions made this 10x slower than PyTorch (STACK.md).
+ */
+public final class RMSNorm {
+    private final Mem g;   // [C]
+    private final Mem dg;  // [C]
+    private final int dim;
+    private final double eps;
+    private final double[] rstd; // [N] 1/rms of each row, kept for backward
+    private final float[] dgAcc; // [C] float path: dg summed over rows before one add into the grad view
+
+    public RMSNorm(INDArray g, INDArray dg, double eps, int rows) {
+        this.g = new Mem(g);
+        this.dg = new Mem(dg);
+        this.dim = (int) g.length();
+        this.eps = eps;
+        this.rstd = new double[rows];
+        this.dgAcc = new float[dim];
+    }
+
+    public RMSNorm(ParameterStore ps, String name, double eps, int rows) {
+        this(ps.param(name), ps.grad(name), eps, rows);
+    }
+
+    /** x: [N, C] -> y: [N, C]. */
+    public void forward(INDArray x, INDArray y) {
+        Mem xm = new Mem(x);
+        Mem ym = new Mem(y);
+        int rows = (int) x.size(0);
+        for (int n = 0; n < rows; n++) {
+            int o = n * dim;
+            double r = 1.0 / Math.sqrt(Mem.dot(xm, o, xm, o, dim) / dim + eps);
+            rstd[n] = r;
+            int i = 0;
+            if (xm.f32 && ym.f32 && g.f32) {
+                FloatVector vr = FloatVector.broadcast(Mem.S, (float) r);
+                for (int b = Mem.S.loopBound(dim); i < b; i += Mem.L) {
+                    ym.put(xm.vec(o + i).mul(vr).mul(g.vec(i)), o + i);
+                }
+            }
+            for (; i < dim; i++) {
+                ym.set(o + i, xm.get(o + i) * r * g.get(i));
+            }
+        }
+    }
+
+    /**
+     * dy: [N, C]. dx (+)= r*g*dy - x * r^3 * sum(g*dy*x) / C; dg += sum over rows of dy*x*r.
+     * Uses the rstd saved by the last forward, so x must be that forward's input.
+     */
+    public void backward(INDArray x, INDArray dy, INDArray dx, boolean accumulate) {
+        Mem xm = new Mem(x);
+        Mem dym = new Mem(dy);
+        Mem dxm = new Mem(dx);
+        int rows = (int) x.size(0);
+        boolean vec = xm.f32 && dym.f32 && dxm.f32 && g.f32;
+        if (vec) {
+            java.util.Arrays.fill(dgAcc, 0f);
+        }
+        for (int n = 0; n < rows; n++) {
+            int o = n * dim;
+            double r = rstd[n];
+            if (vec) {
+                backwardRowF(xm, dym, dxm, o, (float) r, accumulate);
+                continue;
+            }
+            double s = 0;
+            for (int i = 0; i < dim; i++) {
+                s += g.get(i) * dym.get(o + i) * xm.get(o + i);
+            }
+            double c = r * r * r * s / dim;
+            for (int i = 0; i < dim; i++) {
+                double xi = xm.get(o + i);
+                double v = r * g.get(i) * dym.get(o + i) - xi * c;
+                dxm.set(o + i, accumulate ? dxm.get(o + i) + v : v);
+                dg.add(i, dym.get(o + i) * xi * r);
+            }
+        }
+        if (vec) {
+            for (int i = 0; i < dim; i++) {
+                dg.setF(i, dg.getF(i) + dgAcc[i]);
+            }
+        }
+    }
+
+    private void backwardRowF(Mem xm, Mem dym, Mem dxm, int o, float r, boolean accumulate) {
+        int b = Mem.S.loopBound(dim);
+        FloatVector acc = FloatVector.zero(Mem.S);
+        int i = 0;
+        for (; i < b; i += Mem.L) {
+            acc = g.vec(i).mul(dym.vec(o + i)).fma(xm.vec(o + i), acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < dim; i++) {
+            s += g.getF(i) * dym.getF(o + i) * xm.getF(o + i);
+        }
+        float c = r * r * r * s / dim;
+        FloatVector vr = FloatVector.broadcast(Mem.S, r);
+        FloatVector vc = FloatVector.broadcast(Mem.S, -c);
+        for (i = 0; i < b; i += Mem.L) {
+            FloatVector x = xm.vec(o + i);
+            FloatVector dyv = dym.vec(o + i);
+            FloatVector v = vr.mul(g.vec(i)).mul(dyv).add(x.mul(vc));
+            dxm.put(accumulate ? v.add(dxm.vec(o + i)) : v, o + i);
+            FloatVector.fromArray(Mem.S, dgAcc, i).add(dyv.mul(x).mul(vr)).intoArray(dgAcc, i);
+        }
+        for (; i < dim; i++) {
+            float x = xm.getF(o + i);
+            float v = r * g.getF(i) * dym.getF(o + i) - x * c;
+            dxm.setF(o + i, accumulate ? dxm.getF(o + i) + v : v);
+            dgAcc[i] += dym.getF(o + i) * x * r;
+        }
+    }
+}

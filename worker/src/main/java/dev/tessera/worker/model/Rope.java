@@ -1,0 +1,117 @@
+package dev.tessera.worker.model;
+
+import jdk.incubator.vector.FloatVector;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Rotary position embedding, rotate-half convention (Llama/HF): for i < D/2 the pair (x_i, x_{i+D/2}) is
+ * rotated by angle pos * theta^(-2i/D). Positions are {@code positionOffset + t}, so a sequence-parallel
+ * shard holding tokens [s*T/sp, ...) passes its first position here.
+ *
+ * <p>The kernel also permutes [B, T, H, D] (the layout a projection gemm produces) to [B, H, T, D] (what the
+ * batched attention matmuls need), so the rotation costs no extra pass; half-views would be 27x slower.
+ * RoPE is linear and orthogonal, so backward is the inverse rotation and needs no saved input.
+ */
+public final class Rope {
+    private final int headDim;
+    private final int half;
+    private final int seq;
+    private final int positionOffset;
+    private final double[] cos; // [T, D/2]
+    private final double[] sin; // [T, D/2]
+    private final float[] cosF;
+    private final float[] sinF;
+
+    public Rope(int headDim, double theta, int seq, int positionOffset) {
+        if (headDim % 2 != 0) {
+            throw new IllegalArgumentException("RoPE needs an even head dimension, got " + headDim);
+        }
+        this.headDim = headDim;
+        this.half = headDim / 2;
+        this.seq = seq;
+        this.positionOffset = positionOffset;
+        cos = new double[seq * half];
+        sin = new double[seq * half];
+        cosF = new float[seq * half];
+        sinF = new float[seq * half];
+        for (int t = 0; t < seq; t++) {
+            for (int i = 0; i < half; i++) {
+                double invFreq = Math.pow(theta, -2.0 * i / headDim);
+                double a = (positionOffset + t) * invFreq;
+                cos[t * half + i] = Math.cos(a);
+                sin[t * half + i] = Math.sin(a);
+                cosF[t * half + i] = (float) cos[t * half + i];
+                sinF[t * half + i] = (float) sin[t * half + i];
+            }
+        }
+    }
+
+    public int positionOffset() {
+        return positionOffset;
+    }
+
+    /** x: [B*T, H*D] (token-major) -> out: [B*H, T, D] (head-major), rotated. */
+    public void forward(INDArray x, INDArray out, int batch, int heads) {
+        apply(new Mem(x), new Mem(out), batch, heads, true, 1f);
+    }
+
+    /** dOut: [B*H, T, D] -> dx: [B*T, H*D], inverse rotation (rotation by -angle), overwriting dx. */
+    public void backward(INDArray dOut, INDArray dx, int batch, int heads) {
+        apply(new Mem(dOut), new Mem(dx), batch, heads, false, -1f);
+    }
+
+    /** forward: src token-major, dst head-major; backward: src head-major, dst token-major, sin negated. */
+    private void apply(Mem src, Mem dst, int batch, int heads, boolean tokenMajorSrc, float sign) {
+        int d = headDim;
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < seq; t++) {
+                int tab = t * half;
+                for (int h = 0; h < heads; h++) {
+                    int tokenMajor = ((b * seq + t) * heads + h) * d;
+                    int headMajor = ((b * heads + h) * seq + t) * d;
+                    int s = tokenMajorSrc ? tokenMajor : headMajor;
+                    int o = tokenMajorSrc ? headMajor : tokenMajor;
+                    int i = 0;
+                    if (src.f32 && dst.f32) {
+                        FloatVector vs = FloatVector.broadcast(Mem.S, sign);
+                        for (int e = Mem.S.loopBound(half); i < e; i += Mem.L) {
+                            FloatVector c = FloatVector.fromArray(Mem.S, cosF, tab + i);
+                            FloatVector sn = FloatVector.fromArray(Mem.S, sinF, tab + i).mul(vs);
+                            FloatVector x1 = src.vec(s + i);
+                            FloatVector x2 = src.vec(s + half + i);
+                            dst.put(x1.mul(c).sub(x2.mul(sn)), o + i);
+                            dst.put(x2.mul(c).add(x1.mul(sn)), o + half + i);
+                        }
+                    }
+                    for (; i < half; i++) {
+                        double c = cos[tab + i];
+                        double sn = sign * sin[tab + i];
+                        double x1 = src.get(s + i);
+                        double x2 = src.get(s + half + i);
+                        dst.set(o + i, x1 * c - x2 * sn);
+                        dst.set(o + half + i, x2 * c + x1 * sn);
+                    }
+                }
+            }
+        }
+    }
+
+    /** The same [B, T, H, D] <-> [B, H, T, D] permutation without rotation (for V and dV). */
+    static void permute(INDArray src, INDArray dst, int batch, int seq, int heads, int d, boolean toHeadMajor) {
+        Mem s = new Mem(src);
+        Mem o = new Mem(dst);
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < seq; t++) {
+                for (int h = 0; h < heads; h++) {
+                    int tokenMajor = ((b * seq + t) * heads + h) * d;
+                    int headMajor = ((b * heads + h) * seq + t) * d;
+                    if (toHeadMajor) {
+                        Mem.copy(s, tokenMajor, o, headMajor, d);
+                    } else {
+                        Mem.copy(s, headMajor, o, tokenMajor, d);
+                    }
+                }
+            }
+        }
+    }
+}

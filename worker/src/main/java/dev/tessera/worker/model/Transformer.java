@@ -1,0 +1,142 @@
+package dev.tessera.worker.model;
+
+import java.util.SplittableRandom;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * The Llama/Mixtral-style decoder: embedding, blocks, final RMSNorm, untied lm_head. Parameters and grads
+ * are views into one {@link ParameterStore}; every activation for the (batch, seq) shape is allocated in
+ * the constructor and reused by every step.
+ */
+public final class Transformer {
+    private final ModelConfig cfg;
+    private final ParameterStore params;
+    private final int batch;
+    private final int seq;
+    private final Embedding embedding;
+    private final Block[] blocks;
+    private final RMSNorm finalNorm;
+    private final Linear lmHead;
+    private final CrossEntropy crossEntropy;
+    private final INDArray[] xs;   // [L+1] x [N, C]: input of each block, xs[L] the last block's output
+    private final INDArray xf;     // [N, C] final norm output
+    private final INDArray logits; // [N, V]
+    private final INDArray dxf;    // [N, C]
+    private final INDArray dRes;   // [N, C] gradient of the residual stream, updated in place block by block
+
+    public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq) {
+        if (seq > cfg.maxSeqLen()) {
+            throw new IllegalArgumentException("seq " + seq + " exceeds max_seq_len " + cfg.maxSeqLen());
+        }
+        this.cfg = cfg;
+        this.batch = batch;
+        this.seq = seq;
+        ParameterStore.Builder b = ParameterStore.builder();
+        b.add("model.embed_tokens.weight", cfg.vocabSize(), cfg.dModel());
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            Block.register(b, cfg, l);
+        }
+        b.add("model.norm.weight", cfg.dModel());
+        b.add("lm_head.weight", cfg.vocabSize(), cfg.dModel());
+        this.params = b.build(dtype);
+
+        int n = batch * seq;
+        embedding = new Embedding(params, "model.embed_tokens.weight");
+        // Backward runs one block at a time, so all layers can share the [B*H, T, T] score scratch.
+        INDArray scores = Nd4j.create(dtype, (long) batch * cfg.nHeads(), seq, seq);
+        blocks = new Block[cfg.nLayers()];
+        for (int l = 0; l < blocks.length; l++) {
+            blocks[l] = new Block(params, cfg, l, batch, seq, scores);
+        }
+        finalNorm = new RMSNorm(params, "model.norm.weight", cfg.normEps(), n);
+        lmHead = new Linear(params, "lm_head.weight");
+        crossEntropy = new CrossEntropy(dtype, n, cfg.vocabSize());
+        xs = new INDArray[blocks.length + 1];
+        for (int l = 0; l < xs.length; l++) {
+            xs[l] = Nd4j.create(dtype, n, cfg.dModel());
+        }
+        xf = Nd4j.create(dtype, n, cfg.dModel());
+        logits = Nd4j.create(dtype, n, cfg.vocabSize());
+        dxf = Nd4j.create(dtype, n, cfg.dModel());
+        dRes = Nd4j.create(dtype, n, cfg.dModel());
+    }
+
+    public ModelConfig config() {
+        return cfg;
+    }
+
+    public ParameterStore parameters() {
+        return params;
+    }
+
+    public int batch() {
+        return batch;
+    }
+
+    public int seq() {
+        return seq;
+    }
+
+    /**
+     * Deterministic init from {@code seed} alone: each tensor draws from its own SplittableRandom seeded by
+     * (seed, tensor name), so the result depends neither on threads nor on the buffer layout.
+     * N(0, 0.02) for embeddings, linears and routers; 1 for norm gains; N(0, 0.02/sqrt(2 L)) for the
+     * projections that write into the residual stream (o_proj, down_proj / w2), as GPT-2 does.
+     */
+    public void initialize(long seed) {
+        double residualStd = 0.02 / Math.sqrt(2.0 * cfg.nLayers());
+        for (ParameterStore.Tensor t : params.tensors()) {
+            String name = t.name();
+            Mem m = new Mem(params.param(name));
+            int n = Math.toIntExact(t.numel());
+            if (name.endsWith("norm.weight") || name.endsWith("layernorm.weight")) {
+                for (int i = 0; i < n; i++) {
+                    m.set(i, 1.0);
+                }
+                continue;
+            }
+            double std = name.endsWith("o_proj.weight") || name.endsWith("down_proj.weight")
+                    || name.endsWith(".w2.weight") ? residualStd : 0.02;
+            SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L ^ name.hashCode());
+            for (int i = 0; i < n; i++) {
+                m.set(i, std * rng.nextGaussian());
+            }
+        }
+    }
+
+    /** Zeroes the grads, then forward and backward of loss = mean CE + auxCoef * sum of MoE aux losses. */
+    public LossParts forwardBackward(int[] inputs, int[] targets) {
+        params.zeroGrads();
+        LossParts parts = forward(inputs, targets);
+        INDArray dLogits = crossEntropy.backward(1.0);
+        lmHead.backward(xf, dLogits, dxf, false);
+        finalNorm.backward(xs[blocks.length], dxf, dRes, false);
+        for (int l = blocks.length - 1; l >= 0; l--) {
+            blocks[l].backward(xs[l], dRes, cfg.auxCoef());
+        }
+        embedding.backward(inputs, dRes);
+        return parts;
+    }
+
+    /** Forward only: mean cross-entropy. */
+    public double evaluate(int[] inputs, int[] targets) {
+        return forward(inputs, targets).crossEntropy();
+    }
+
+    /** Forward only, both loss parts (what forwardBackward differentiates is {@code total(auxCoef)}). */
+    public LossParts forward(int[] inputs, int[] targets) {
+        if (inputs.length != batch * seq) {
+            throw new IllegalArgumentException("expected " + batch * seq + " inputs, got " + inputs.length);
+        }
+        embedding.forward(inputs, xs[0]);
+        double aux = 0;
+        for (int l = 0; l < blocks.length; l++) {
+            aux += blocks[l].forward(xs[l], xs[l + 1]);
+        }
+        finalNorm.forward(xs[blocks.length], xf);
+        lmHead.forward(xf, logits, false);
+        return new LossParts(crossEntropy.forward(logits, targets), aux);
+    }
+}
