@@ -1,5 +1,8 @@
 package dev.tessera.coordinator.cli;
 
+import dev.tessera.worker.bench.ModelBench;
+import dev.tessera.worker.bench.ModelPreset;
+
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -14,13 +17,16 @@ import java.util.concurrent.Callable;
         description = "Time training steps of a preset model on this machine.")
 public final class BenchModelCommand implements Callable<Integer> {
 
-    private static volatile BenchModelAction action = BenchModelAction.NOT_WIRED;
+    /** Times the preset in this process with {@link ModelBench}. */
+    public static final BenchModelAction DEFAULT_ACTION = BenchModelCommand::runModelBench;
+
+    private static volatile BenchModelAction action = DEFAULT_ACTION;
 
     @Spec
     CommandSpec spec;
 
     @Option(names = "--preset", required = true, paramLabel = "dense|moe|wide", description = "Model shape.")
-    BenchPreset preset;
+    ModelPreset preset;
 
     @Option(names = "--steps", paramLabel = "N", defaultValue = "20",
             description = "Timed steps (default: ${DEFAULT-VALUE}).")
@@ -39,5 +45,18 @@ public final class BenchModelCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--steps must be >= 1 (got " + steps + ")");
         }
         return action.run(preset, steps, json);
+    }
+
+    private static int runModelBench(ModelPreset preset, int steps, boolean json) {
+        ModelBench.Result r = ModelBench.run(preset, 3, steps);
+        if (json) {
+            System.out.println(r.json());
+        } else {
+            System.out.printf("preset %s: %,d params, %.1f ms/step, %.0f tokens/s, %.1f model GFLOP/s"
+                            + " = %.1f%% of sgemm peak %.1f GFLOP/s (median of %d steps)%n",
+                    r.preset(), r.params(), r.msPerStep(), r.tokensPerSecond(), r.modelGflops(),
+                    100 * r.peakFraction(), r.sgemmGflops(), r.steps());
+        }
+        return 0;
     }
 }

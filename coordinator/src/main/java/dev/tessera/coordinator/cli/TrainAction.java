@@ -19,7 +19,4 @@ public interface TrainAction {
      */
     int run(JobConfig config, RunDirectory directory, Path resumeOrNull) throws Exception;
 
-    TrainAction NOT_WIRED = (config, directory, resume) -> {
-        throw new IllegalStateException("training is not wired into the CLI yet (call TrainCommand.setAction)");
-    };
 }

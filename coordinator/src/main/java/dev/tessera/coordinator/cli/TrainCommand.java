@@ -1,5 +1,7 @@
 package dev.tessera.coordinator.cli;
 
+import dev.tessera.coordinator.LocalTraining;
+
 import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.run.RunDirectory;
@@ -21,7 +23,10 @@ import java.util.concurrent.Callable;
                 "unless --out is given."})
 public final class TrainCommand implements Callable<Integer> {
 
-    private static volatile TrainAction action = TrainAction.NOT_WIRED;
+    /** Trains in this process ({@link LocalTraining}). */
+    public static final TrainAction DEFAULT_ACTION = new LocalTraining(System.out);
+
+    private static volatile TrainAction action = DEFAULT_ACTION;
 
     @Spec
     CommandSpec spec;

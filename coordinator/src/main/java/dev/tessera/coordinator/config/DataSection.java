@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.config;
 
+import dev.tessera.worker.data.SyntheticCorpus;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -10,7 +11,8 @@ public record DataSection(DataSourceKind source, String path, double valFraction
                           SyntheticDataSection synthetic) {
 
     public static DataSection defaults() {
-        return new DataSection(DataSourceKind.SYNTHETIC, null, 0.05, 1234, SyntheticDataSection.defaults());
+        return new DataSection(DataSourceKind.SYNTHETIC, null, 0.05, SyntheticCorpus.Spec.DEFAULT.seed(),
+                SyntheticDataSection.defaults());
     }
 
     public Optional<Path> textPath() {

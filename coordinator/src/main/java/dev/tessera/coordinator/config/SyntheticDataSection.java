@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.config;
 
+import dev.tessera.worker.data.SyntheticCorpus;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -7,7 +8,8 @@ import java.util.Map;
 public record SyntheticDataSection(int domains, int symbolsPerDomain, int branching) {
 
     public static SyntheticDataSection defaults() {
-        return new SyntheticDataSection(8, 32, 4);
+        SyntheticCorpus.Spec d = SyntheticCorpus.Spec.DEFAULT;
+        return new SyntheticDataSection(d.domains(), d.symbolsPerDomain(), d.branching());
     }
 
     static SyntheticDataSection read(ConfigValues v) {

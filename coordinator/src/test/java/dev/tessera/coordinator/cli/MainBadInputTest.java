@@ -39,7 +39,7 @@ class MainBadInputTest {
 
     @AfterEach
     void unwire() {
-        TrainCommand.setAction(TrainAction.NOT_WIRED);
+        TrainCommand.setAction(TrainCommand.DEFAULT_ACTION);
     }
 
     static Stream<Arguments> badInputs() {

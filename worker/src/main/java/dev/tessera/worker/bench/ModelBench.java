@@ -1,0 +1,89 @@
+package dev.tessera.worker.bench;
+
+import dev.tessera.optimizers.AdamW;
+import dev.tessera.optimizers.AdamWConfig;
+import dev.tessera.optimizers.GradNorm;
+import dev.tessera.worker.model.Transformer;
+import dev.tessera.worker.train.ParamSpans;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * Times full training steps (forward, backward, global norm, AdamW) of a preset and an fp32 sgemm
+ * 2048^3 in the same process, so model GFLOP/s can be read as a fraction of this machine's peak.
+ */
+public final class ModelBench {
+
+    public record Result(String preset, int steps, double msPerStep, double tokensPerSecond,
+                         double modelGflops, double sgemmGflops, long params) {
+        public double peakFraction() {
+            return modelGflops / sgemmGflops;
+        }
+
+        public String json() {
+            return String.format(java.util.Locale.ROOT,
+                    "{\"preset\":\"%s\",\"tokens_per_s\":%.1f,\"model_gflops\":%.2f,\"sgemm_gflops\":%.2f,"
+                            + "\"peak_fraction\":%.4f,\"ms_per_step\":%.2f,\"steps\":%d,\"params\":%d}",
+                    preset, tokensPerSecond, modelGflops, sgemmGflops, peakFraction(), msPerStep, steps, params);
+        }
+    }
+
+    private ModelBench() {
+    }
+
+    public static Result run(ModelPreset preset, int warmupSteps, int timedSteps) {
+        int batch = ModelPreset.BATCH;
+        int seq = ModelPreset.SEQ;
+        Transformer model = new Transformer(preset.config(), DataType.FLOAT, batch, seq);
+        model.initialize(1);
+        AdamW adamw = new AdamW(model.parameters().params(), model.parameters().grads(),
+                ParamSpans.of(model.parameters()), new AdamWConfig(0.9, 0.95, 1e-8, 0.1));
+        int[] inputs = new int[batch * seq];
+        int[] targets = new int[batch * seq];
+        SplittableRandom random = new SplittableRandom(42);
+        for (int i = 0; i < inputs.length; i++) {
+            inputs[i] = random.nextInt(preset.config().vocabSize());
+            targets[i] = random.nextInt(preset.config().vocabSize());
+        }
+        double[] stepMs = new double[timedSteps];
+        for (int s = 0; s < warmupSteps + timedSteps; s++) {
+            long start = System.nanoTime();
+            model.forwardBackward(inputs, targets);
+            double norm = Math.sqrt(GradNorm.sumOfSquares(model.parameters().grads()));
+            adamw.step(s + 1, 1e-4, GradNorm.clipScale(norm, 1.0));
+            if (s >= warmupSteps) {
+                stepMs[s - warmupSteps] = (System.nanoTime() - start) / 1e6;
+            }
+        }
+        double median = median(stepMs);
+        double tokensPerSecond = batch * seq / (median / 1e3);
+        double gflops = tokensPerSecond * ModelPreset.flopsPerToken(preset.config(), seq) / 1e9;
+        return new Result(preset.id(), timedSteps, median, tokensPerSecond, gflops, sgemmGflops(),
+                model.parameters().numel());
+    }
+
+    /** Best of several fp32 2048^3 gemms into a preallocated output: this machine's BLAS peak now. */
+    public static double sgemmGflops() {
+        int n = 2048;
+        INDArray a = Nd4j.rand(DataType.FLOAT, n, n);
+        INDArray b = Nd4j.rand(DataType.FLOAT, n, n);
+        INDArray c = Nd4j.create(DataType.FLOAT, n, n);
+        double best = Double.MAX_VALUE;
+        for (int i = 0; i < 6; i++) {
+            long start = System.nanoTime();
+            Nd4j.gemm(a, b, c, false, false, 1.0, 0.0);
+            best = Math.min(best, (System.nanoTime() - start) / 1e9);
+        }
+        return 2.0 * n * n * n / best / 1e9;
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        int mid = sorted.length / 2;
+        return sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+}
