@@ -128,7 +128,6 @@ final class JobConfigValidator {
         atLeast("train.steps", t.steps(), 1);
         atLeast("train.batch_size", t.batchSize(), 1);
         atLeast("train.seq_len", t.seqLen(), 1);
-        atLeast("train.threads", t.threads(), 0);
     }
 
     private void optimizer(OptimizerSection o, TrainSection t) {

@@ -3,16 +3,11 @@ package dev.tessera.coordinator.config;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** {@code train:} loop length, global batch and seed; {@code threads: 0} means all cores. */
-public record TrainSection(int steps, int batchSize, int seqLen, long seed, int threads) {
+/** {@code train:} loop length, global batch and seed. */
+public record TrainSection(int steps, int batchSize, int seqLen, long seed) {
 
     public static TrainSection defaults() {
-        return new TrainSection(600, 16, 128, 42, 0);
-    }
-
-    /** Threads to use, resolving 0 to the machine's core count. */
-    public int effectiveThreads() {
-        return threads > 0 ? threads : Runtime.getRuntime().availableProcessors();
+        return new TrainSection(600, 16, 128, 42);
     }
 
     static TrainSection read(ConfigValues v) {
@@ -20,8 +15,7 @@ public record TrainSection(int steps, int batchSize, int seqLen, long seed, int 
                 v.getInt("train.steps"),
                 v.getInt("train.batch_size"),
                 v.getInt("train.seq_len"),
-                v.getLong("train.seed"),
-                v.getInt("train.threads"));
+                v.getLong("train.seed"));
     }
 
     Map<String, Object> toMap() {
@@ -30,7 +24,6 @@ public record TrainSection(int steps, int batchSize, int seqLen, long seed, int 
         m.put("batch_size", batchSize);
         m.put("seq_len", seqLen);
         m.put("seed", seed);
-        m.put("threads", threads);
         return m;
     }
 }

@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.checkpoint.AtomicFiles;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
@@ -46,7 +47,7 @@ public final class LossPlot {
         try {
             ByteArrayOutputStream bytes = new ByteArrayOutputStream();
             ChartUtils.writeChartAsPNG(bytes, chart, WIDTH, HEIGHT);
-            AtomicFiles.write(png, bytes.toByteArray());
+            AtomicFiles.writeBytes(png, bytes.toByteArray());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + png, e);
         }

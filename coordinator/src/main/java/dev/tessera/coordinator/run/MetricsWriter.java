@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.checkpoint.AtomicFiles;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.worker.train.StepMetrics;
@@ -60,7 +61,7 @@ public final class MetricsWriter implements TrainingListener, AutoCloseable {
                     }
                 }
                 String content = kept.isEmpty() ? "" : String.join("\n", kept) + "\n";
-                AtomicFiles.write(file, content.getBytes(StandardCharsets.UTF_8));
+                AtomicFiles.writeBytes(file, content.getBytes(StandardCharsets.UTF_8));
             }
         } catch (IOException e) {
             throw new UncheckedIOException("cannot rewrite " + file + " for resume", e);

@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.checkpoint.AtomicFiles;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.coordinator.config.JobConfig;
 
@@ -137,11 +138,7 @@ public final class RunDirectory {
 
     /** Records the resolved job next to its outputs; a resume reads it back as its base config. */
     public void writeConfig(JobConfig config) {
-        try {
-            AtomicFiles.write(configFile(), config.toYaml().getBytes(StandardCharsets.UTF_8));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + configFile(), e);
-        }
+        AtomicFiles.writeString(configFile(), config.toYaml());
     }
 
     /** The config stored by {@link #writeConfig} in the run being resumed. */

@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.checkpoint.AtomicFiles;
 import com.fasterxml.jackson.databind.SerializationFeature;
 
 import java.io.IOException;
@@ -30,7 +31,7 @@ public final class SummaryWriter {
         try {
             byte[] bytes = MetricsWriter.JSON.writer().with(SerializationFeature.INDENT_OUTPUT)
                     .writeValueAsBytes(json);
-            AtomicFiles.write(file, bytes);
+            AtomicFiles.writeBytes(file, bytes);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + file, e);
         }
