@@ -54,7 +54,7 @@ class JobConfigLoaderTest {
         Map<String, Object> map = JobConfig.defaults().toMap();
         @SuppressWarnings("unchecked")
         Map<String, Object> data = (Map<String, Object>) map.get("data");
-        data.put("seed", 1234); // Integer where a long is stored
+        data.put("seed", Math.toIntExact(JobConfig.defaults().data().seed())); // Integer where a long is stored
         assertEquals(JobConfig.defaults(), JobConfigLoader.fromMap(map, "trainer_state.json"));
     }
 
