@@ -7,7 +7,7 @@ import java.util.Map;
 public record EvalSection(int every, int batches) {
 
     public static EvalSection defaults() {
-        return new EvalSection(100, 8);
+        return new EvalSection(250, 8);
     }
 
     static EvalSection read(ConfigValues v) {

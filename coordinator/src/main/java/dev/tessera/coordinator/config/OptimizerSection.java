@@ -11,7 +11,7 @@ public record OptimizerSection(OptimizerKind name, double lr, double minLr, int 
                                double beta1, double beta2, double eps, double gradClip) {
 
     public static OptimizerSection defaults() {
-        return new OptimizerSection(OptimizerKind.ADAMW, 3.0e-3, 3.0e-4, 50, 0.1, 0.9, 0.95, 1.0e-8, 1.0);
+        return new OptimizerSection(OptimizerKind.ADAMW, 4.0e-3, 4.0e-4, 100, 0.1, 0.9, 0.95, 1.0e-8, 1.0);
     }
 
     static OptimizerSection read(ConfigValues v) {

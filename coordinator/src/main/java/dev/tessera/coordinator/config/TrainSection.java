@@ -7,7 +7,7 @@ import java.util.Map;
 public record TrainSection(int steps, int batchSize, int seqLen, long seed) {
 
     public static TrainSection defaults() {
-        return new TrainSection(600, 16, 128, 42);
+        return new TrainSection(1500, 16, 128, 42);
     }
 
     static TrainSection read(ConfigValues v) {

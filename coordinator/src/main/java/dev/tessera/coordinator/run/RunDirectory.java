@@ -5,8 +5,6 @@ import dev.tessera.comm.UserInputException;
 import dev.tessera.coordinator.config.JobConfig;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -81,7 +81,7 @@ class MainBadInputTest {
                 arguments("text file missing", null, "train --set data.source=text --set data.path={tmp}/corpus.txt",
                         "data.path '"),
                 arguments("warmup > steps", null, "train --set train.steps=10",
-                        "optimizer.warmup_steps (50) must be <= train.steps (10)"),
+                        "optimizer.warmup_steps (100) must be <= train.steps (10)"),
                 arguments("unknown optimizer", "optimizer:\n  name: sgd\n", "train --config {config}",
                         "job.yaml:2:3: optimizer.name must be one of adamw"),
                 arguments("optimizer not implemented", null, "train --set optimizer.name=adafactor",

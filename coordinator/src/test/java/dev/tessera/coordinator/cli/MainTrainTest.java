@@ -49,14 +49,14 @@ class MainTrainTest {
         Files.writeString(config, "model:\n  d_model: 64\ntrain:\n  steps: 80\n");
         Path out = tmp.resolve("run1");
 
-        CliRunner r = CliRunner.run("train", "--config", config.toString(), "--set", "train.steps=90",
+        CliRunner r = CliRunner.run("train", "--config", config.toString(), "--set", "train.steps=190",
                 "--set", "optimizer.lr=1e-3", "--out", out.toString());
 
         assertEquals(0, r.exitCode(), r.err());
         assertEquals("", r.err());
         JobConfig job = seenConfig.get();
         assertEquals(64, job.model().dModel());
-        assertEquals(90, job.train().steps());
+        assertEquals(190, job.train().steps());
         assertEquals(1e-3, job.optimizer().lr());
         assertEquals(out.toString(), job.out());
         assertEquals(out, seenDir.get().root());
@@ -108,10 +108,10 @@ class MainTrainTest {
     @Test
     void printConfigShowsTheResolvedYamlAndCreatesNothing() {
         Path out = tmp.resolve("never");
-        CliRunner r = CliRunner.run("train", "--set", "train.steps=77", "--out", out.toString(), "--print-config");
+        CliRunner r = CliRunner.run("train", "--set", "train.steps=177", "--out", out.toString(), "--print-config");
         assertEquals(0, r.exitCode(), r.err());
         JobConfig printed = JobConfigLoader.fromYaml(r.out(), "stdout");
-        assertEquals(77, printed.train().steps());
+        assertEquals(177, printed.train().steps());
         assertFalse(Files.exists(out));
     }
 

@@ -94,7 +94,7 @@ class JobConfigLoaderTest {
         ModelConfig m = c.toModelConfig();
         assertEquals(new ModelConfig(256, 128, 4, 4, 344, 4, 2, 2, 172, 10000.0, 1e-5, 0.01, 64), m);
         TrainConfig t = c.toTrainConfig();
-        assertEquals(new TrainConfig(600, 16, 64, 42, 3e-3, 3e-4, 50, 0.1, 0.9, 0.95, 1e-8, 1.0, 100, 8, 50), t);
+        assertEquals(new TrainConfig(1500, 16, 64, 42, 4e-3, 4e-4, 100, 0.1, 0.9, 0.95, 1e-8, 1.0, 250, 8, 50), t);
     }
 
     @Test
@@ -136,7 +136,7 @@ class JobConfigLoaderTest {
         assertMessage(List.of("train.seq_len=0"), "train.seq_len must be >= 1 (got 0)");
         assertMessage(List.of("train.batch_size=0"), "train.batch_size must be >= 1");
         assertMessage(List.of("train.steps=0"), "train.steps must be >= 1");
-        assertMessage(List.of("train.steps=10"), "optimizer.warmup_steps (50) must be <= train.steps (10)");
+        assertMessage(List.of("train.steps=10"), "optimizer.warmup_steps (100) must be <= train.steps (10)");
         assertMessage(List.of("optimizer.min_lr=1"), "optimizer.min_lr (1.0) must be <= optimizer.lr");
         assertMessage(List.of("optimizer.name=came"), "optimizer.name 'came' is not implemented yet");
         assertMessage(List.of("optimizer.name=sgd"), "optimizer.name must be one of adamw, adafactor, came");
