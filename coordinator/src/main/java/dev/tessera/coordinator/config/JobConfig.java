@@ -16,11 +16,13 @@ import java.util.Optional;
  * run directory should be {@code runs/<timestamp>}.
  */
 public record JobConfig(ModelSection model, DataSection data, TrainSection train, OptimizerSection optimizer,
-                        EvalSection eval, CheckpointSection checkpoint, String out) {
+                        EvalSection eval, CheckpointSection checkpoint, MeshSection mesh, LaunchSection launch,
+                        RestartSection restart, String out) {
 
     public static JobConfig defaults() {
         return new JobConfig(ModelSection.defaults(), DataSection.defaults(), TrainSection.defaults(),
-                OptimizerSection.defaults(), EvalSection.defaults(), CheckpointSection.defaults(), null);
+                OptimizerSection.defaults(), EvalSection.defaults(), CheckpointSection.defaults(),
+                MeshSection.defaults(), LaunchSection.defaults(), RestartSection.defaults(), null);
     }
 
     public Optional<Path> outDir() {
@@ -29,7 +31,7 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
 
     /** The same job writing to {@code outDir} (a --out flag, or the directory actually created). */
     public JobConfig withOut(String outDir) {
-        return new JobConfig(model, data, train, optimizer, eval, checkpoint, outDir);
+        return new JobConfig(model, data, train, optimizer, eval, checkpoint, mesh, launch, restart, outDir);
     }
 
     /** Checks every constraint; for configs built in code rather than through the loader. */
@@ -65,6 +67,9 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
         m.put("optimizer", optimizer.toMap());
         m.put("eval", eval.toMap());
         m.put("checkpoint", checkpoint.toMap());
+        m.put("mesh", mesh.toMap());
+        m.put("launch", launch.toMap());
+        m.put("restart", restart.toMap());
         m.put("out", out);
         return m;
     }
@@ -79,7 +84,7 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
 
     static JobConfig read(ConfigValues v) {
         return new JobConfig(ModelSection.read(v), DataSection.read(v), TrainSection.read(v),
-                OptimizerSection.read(v), EvalSection.read(v), CheckpointSection.read(v),
-                v.getOptionalString("out"));
+                OptimizerSection.read(v), EvalSection.read(v), CheckpointSection.read(v), MeshSection.read(v),
+                LaunchSection.read(v), RestartSection.read(v), v.getOptionalString("out"));
     }
 }

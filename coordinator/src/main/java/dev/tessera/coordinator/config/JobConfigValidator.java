@@ -3,7 +3,9 @@ package dev.tessera.coordinator.config;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import dev.tessera.worker.parallel.MemoryEstimate;
 import java.util.List;
+import java.util.Locale;
 import java.util.function.Function;
 
 /**
@@ -30,6 +32,11 @@ final class JobConfigValidator {
         v.atLeast("eval.every", config.eval().every(), 0);
         v.atLeast("eval.batches", config.eval().batches(), 1);
         v.atLeast("checkpoint.every", config.checkpoint().every(), 0);
+        v.mesh(config.mesh(), config.model(), config.train());
+        v.launch(config.launch(), config.mesh());
+        v.atLeast("restart.max_restarts", config.restart().maxRestarts(), 0);
+        v.memory(config);
+        v.runtimeSupports(config.mesh());
         if (config.out() != null && config.out().isBlank()) {
             v.fail("out", "out must be a directory path or null (got an empty string)");
         }
@@ -152,6 +159,92 @@ final class JobConfigValidator {
         unitInterval("optimizer.beta2", o.beta2());
         positive("optimizer.eps", o.eps());
         nonNegative("optimizer.grad_clip", o.gradClip()); // 0 turns clipping off
+    }
+
+    private void mesh(MeshSection mesh, ModelSection m, TrainSection t) {
+        atLeast("mesh.dp", mesh.dp(), 1);
+        atLeast("mesh.sp", mesh.sp(), 1);
+        atLeast("mesh.ep", mesh.ep(), 1);
+        if (t.batchSize() % mesh.dp() != 0) {
+            failAt(List.of("mesh.dp", "train.batch_size"), "train.batch_size (" + t.batchSize()
+                    + ") must be divisible by mesh.dp (" + mesh.dp() + "), each data-parallel rank takes an equal part");
+        }
+        if (t.seqLen() % mesh.sp() != 0) {
+            failAt(List.of("mesh.sp", "train.seq_len"), "train.seq_len (" + t.seqLen()
+                    + ") must be divisible by mesh.sp (" + mesh.sp() + "), each sequence-parallel rank holds an equal segment");
+        }
+        if (mesh.world() % mesh.ep() != 0) {
+            failAt(List.of("mesh.ep", "mesh.dp", "mesh.sp"), "mesh.ep (" + mesh.ep() + ") must divide the world size"
+                    + " mesh.dp x mesh.sp = " + mesh.world());
+        }
+        if (mesh.ep() > 1 && !m.hasMoe()) {
+            failAt(List.of("mesh.ep", "model.moe_every"), "mesh.ep (" + mesh.ep()
+                    + ") needs MoE blocks to split; set mesh.ep: 1 for a dense model");
+        }
+        if (m.hasMoe() && m.nExperts() % mesh.ep() != 0) {
+            failAt(List.of("mesh.ep", "model.n_experts"), "model.n_experts (" + m.nExperts()
+                    + ") must be divisible by mesh.ep (" + mesh.ep() + "), each rank of an expert group owns an equal share");
+        }
+    }
+
+    private void launch(LaunchSection l, MeshSection mesh) {
+        if (!l.launcher().implemented()) {
+            fail("launch.launcher", "launch.launcher '" + ConfigValues.yamlName(l.launcher())
+                    + "' is not implemented yet; use local");
+        }
+        atLeast("launch.workers", l.workers(), 0);
+        if (l.workersFor(mesh) != mesh.world()) {
+            failAt(List.of("launch.workers", "mesh.dp", "mesh.sp"), "launch.workers (" + l.workers()
+                    + ") must equal the world size mesh.dp x mesh.sp = " + mesh.world() + " (or 0 for exactly that)");
+        }
+        atLeast("launch.worker_memory_mb", l.workerMemoryMb(), 256);
+        port("launch.hazelcast_port", l.hazelcastPort(), mesh.world());
+        port("launch.aeron_port", l.aeronPort(), mesh.world());
+        int hz = l.hazelcastPort();
+        int aeron = l.aeronPort();
+        if (hz < aeron + mesh.world() + 1 && aeron < hz + mesh.world() + 1) {
+            failAt(List.of("launch.aeron_port", "launch.hazelcast_port"), "launch.aeron_port (" + aeron
+                    + ") and launch.hazelcast_port (" + hz + ") ranges overlap; each takes world size + 1 = "
+                    + (mesh.world() + 1) + " ports");
+        }
+    }
+
+    private void port(String path, int port, int world) {
+        if (port < 1024 || port + world > 65535) {
+            fail(path, path + " must be in 1024.." + (65535 - world) + " so that world size + 1 = " + (world + 1)
+                    + " ports fit (got " + port + ")");
+        }
+    }
+
+    /** Refuses a job whose per-rank estimate exceeds what each worker may use. */
+    private void memory(JobConfig config) {
+        MemoryEstimate estimate = MemoryEstimate.of(config.toModelConfig(),
+                config.model().dtype() == Dtype.FLOAT64 ? 8 : 4, config.mesh().toMesh(), config.train().batchSize(),
+                config.train().seqLen(), stateValuesPerParam(config.optimizer().name()));
+        long limit = (long) config.launch().workerMemoryMb() << 20;
+        if (estimate.total() > limit) {
+            failAt(List.of("launch.worker_memory_mb", "train.batch_size", "model.d_model"), String.format(Locale.ROOT,
+                    "each worker needs about %d MB (parameters %d, gradients %d, optimizer %d, activations %d,"
+                    + " runtime %d MB) but launch.worker_memory_mb is %d; raise it, or lower train.batch_size,"
+                    + " train.seq_len or the model size, or add data-parallel ranks",
+                    estimate.total() >> 20, estimate.paramBytes() >> 20, estimate.gradBytes() >> 20,
+                    estimate.optimizerStateBytes() >> 20, estimate.activationBytes() >> 20,
+                    estimate.runtimeBytes() >> 20, config.launch().workerMemoryMb()));
+        }
+    }
+
+    /** State values per parameter: AdamW keeps two moments; the factored ones at most a momentum of one. */
+    private static double stateValuesPerParam(OptimizerKind kind) {
+        return kind == OptimizerKind.ADAMW ? 2.0 : 1.1;
+    }
+
+    /** Planning checks above hold for any mesh; the runtime for more than one rank is not here yet. */
+    private void runtimeSupports(MeshSection mesh) {
+        if (mesh.world() > 1 || mesh.ep() > 1) {
+            failAt(List.of("mesh.dp", "mesh.sp", "mesh.ep"), "a mesh of more than one rank (mesh.dp=" + mesh.dp()
+                    + ", sp=" + mesh.sp() + ", ep=" + mesh.ep() + ") is planned but multi-process training is not"
+                    + " implemented yet; use mesh.dp: 1, mesh.sp: 1, mesh.ep: 1");
+        }
     }
 
     private void atLeast(String path, long value, long min) {

@@ -131,6 +131,11 @@ public final class ParameterStore {
             return this;
         }
 
+        /** Tensors added so far, in buffer order. */
+        public List<Tensor> tensors() {
+            return List.copyOf(tensors);
+        }
+
         public ParameterStore build(DataType dataType) {
             return new ParameterStore(dataType, new ArrayList<>(tensors), offset);
         }

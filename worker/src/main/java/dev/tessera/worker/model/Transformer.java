@@ -33,14 +33,7 @@ public final class Transformer {
         this.cfg = cfg;
         this.batch = batch;
         this.seq = seq;
-        ParameterStore.Builder b = ParameterStore.builder();
-        b.add("model.embed_tokens.weight", cfg.vocabSize(), cfg.dModel());
-        for (int l = 0; l < cfg.nLayers(); l++) {
-            Block.register(b, cfg, l);
-        }
-        b.add("model.norm.weight", cfg.dModel());
-        b.add("lm_head.weight", cfg.vocabSize(), cfg.dModel());
-        this.params = b.build(dtype);
+        this.params = layout(cfg).build(dtype);
 
         int n = batch * seq;
         embedding = new Embedding(params, "model.embed_tokens.weight");
@@ -61,6 +54,18 @@ public final class Transformer {
         logits = Nd4j.create(dtype, n, cfg.vocabSize());
         dxf = Nd4j.create(dtype, n, cfg.dModel());
         dRes = Nd4j.create(dtype, n, cfg.dModel());
+    }
+
+    /** The parameter tensors of {@code cfg} in buffer order, without allocating them (for planning). */
+    public static ParameterStore.Builder layout(ModelConfig cfg) {
+        ParameterStore.Builder b = ParameterStore.builder();
+        b.add("model.embed_tokens.weight", cfg.vocabSize(), cfg.dModel());
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            Block.register(b, cfg, l);
+        }
+        b.add("model.norm.weight", cfg.dModel());
+        b.add("lm_head.weight", cfg.vocabSize(), cfg.dModel());
+        return b;
     }
 
     public ModelConfig config() {
