@@ -28,8 +28,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class ProcessGroup {
 
+    /**
+     * Waiting caller: spin briefly (a small message answers in microseconds), then yield (with more processes
+     * than cores the peer we wait for needs this core), then park for at most 50 µs.
+     */
     private static final ThreadLocal<IdleStrategy> IDLE = ThreadLocal.withInitial(
-            () -> new BackoffIdleStrategy(1000, 100, 1_000, 100_000));
+            () -> new BackoffIdleStrategy(200, 5_000, 1_000, 50_000));
 
     private final Communicator comm;
     private final String name;

@@ -38,7 +38,8 @@ final class StreamSender {
      */
     int push(long available, Object operation) {
         int frames = 0;
-        while (available >= 0 && (sent < available || (!started && length == 0))) {
+        while (available >= 0 && (sent < available || (!started && length == 0))
+                && frames < Communicator.FRAGMENT_LIMIT) {
             int chunk = (int) Math.min(comm.maxPayload(), available - sent);
             if (!comm.trySend(peerRank, groupId, kind, seq, step, base, address + sent, chunk, sent, operation)) {
                 break;

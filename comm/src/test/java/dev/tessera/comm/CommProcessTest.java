@@ -96,7 +96,7 @@ class CommProcessTest {
 
     @Test
     void collectivesFourRanks() {
-        assertAllOk(start("collectives", 4, Transport.IPC, 64 << 10, Map.of()), 150_000);
+        assertAllOk(start("collectives", 4, Transport.AUTO, 64 << 10, Map.of()), 150_000);
     }
 
     @Test

@@ -60,8 +60,8 @@ public final class CommBenchWorker {
                 if (usable == 0) {
                     continue;
                 }
-                int iters = bytes <= (64 << 10) ? 300 : (int) Math.max(3, Math.min(100, (512L << 20) / bytes));
-                int warmup = bytes <= (64 << 10) ? 200 : Math.max(2, iters / 4);
+                int iters = bytes <= (64 << 10) ? 1000 : (int) Math.max(3, Math.min(100, (512L << 20) / bytes));
+                int warmup = bytes <= (64 << 10) ? 3000 : Math.max(2, iters / 4);
                 for (int i = 0; i < warmup; i++) {
                     once(world, op, a, b, usable);
                 }
