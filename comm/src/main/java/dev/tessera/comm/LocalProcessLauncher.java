@@ -1,0 +1,127 @@
+package dev.tessera.comm;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Starts worker JVMs on this host with this JVM's class path and module flags (the {@code --add-*} options
+ * Aeron, Agrona and ND4J need), each with its output in a log file. {@link #close()} ends every process it
+ * started, forcibly after a grace period, so a failed test or benchmark leaves nothing running.
+ */
+public final class LocalProcessLauncher implements AutoCloseable {
+
+    private final List<String> jvmArgs;
+    private final Path logDir;
+    private final List<Worker> workers = new ArrayList<>();
+
+    /** A started worker: its process and the file that collects its stdout and stderr. */
+    public record Worker(String name, Process process, Path log) {
+
+        public String output() {
+            try {
+                return Files.exists(log) ? Files.readString(log) : "";
+            } catch (IOException e) {
+                return "(cannot read " + log + ": " + e.getMessage() + ")";
+            }
+        }
+
+        /** Waits for the exit; -1 if it is still running after {@code timeoutMs}. */
+        public int waitFor(long timeoutMs) {
+            try {
+                return process.waitFor(timeoutMs, TimeUnit.MILLISECONDS) ? process.exitValue() : -1;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return -1;
+            }
+        }
+    }
+
+    /** {@code extraJvmArgs} come after the inherited flags (e.g. {@code -Xmx512m}). */
+    public LocalProcessLauncher(List<String> extraJvmArgs) {
+        List<String> args = new ArrayList<>(inheritedJvmFlags());
+        args.addAll(extraJvmArgs);
+        this.jvmArgs = List.copyOf(args);
+        try {
+            this.logDir = Files.createTempDirectory("tessera-workers-");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create a log directory for workers", e);
+        }
+    }
+
+    /** The {@code --add-*} module flags and {@code -D} properties this JVM was started with. */
+    static List<String> inheritedJvmFlags() {
+        List<String> in = ManagementFactory.getRuntimeMXBean().getInputArguments();
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < in.size(); i++) {
+            String a = in.get(i);
+            if (a.startsWith("--add-") || a.startsWith("--enable-preview")) {
+                out.add(a);
+                if (!a.contains("=") && !a.equals("--enable-preview") && i + 1 < in.size()) {
+                    out.add(in.get(++i));
+                }
+            } else if (a.startsWith("-Dorg.bytedeco") || a.startsWith("-Djava.awt.headless")) {
+                out.add(a);
+            }
+        }
+        return out;
+    }
+
+    public synchronized Worker start(String name, String mainClass, List<String> args, Map<String, String> env) {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.addAll(jvmArgs);
+        command.add("-cp");
+        command.add(System.getProperty("java.class.path"));
+        command.add(mainClass);
+        command.addAll(args);
+        Path log = logDir.resolve(name + ".log");
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectOutput(log.toFile());
+        pb.environment().putAll(env);
+        try {
+            Worker w = new Worker(name, pb.start(), log);
+            workers.add(w);
+            return w;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start worker " + name + ": " + command.get(0), e);
+        }
+    }
+
+    public synchronized List<Worker> workers() {
+        return List.copyOf(workers);
+    }
+
+    /** Whether any process this launcher started is still alive. */
+    public synchronized boolean anyAlive() {
+        return workers.stream().anyMatch(w -> w.process().isAlive());
+    }
+
+    @Override
+    public synchronized void close() {
+        for (Worker w : workers) {
+            w.process().descendants().forEach(ProcessHandle::destroy);
+            w.process().destroy();
+        }
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        for (Worker w : workers) {
+            try {
+                long left = until - System.nanoTime();
+                if (left <= 0 || !w.process().waitFor(left, TimeUnit.NANOSECONDS)) {
+                    w.process().descendants().forEach(ProcessHandle::destroyForcibly);
+                    w.process().destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                w.process().destroyForcibly();
+            }
+        }
+        MediaDriverHost.deleteRecursively(logDir);
+    }
+}

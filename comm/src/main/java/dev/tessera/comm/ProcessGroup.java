@@ -1,0 +1,431 @@
+package dev.tessera.comm;
+
+import org.agrona.DirectBuffer;
+import org.agrona.MutableDirectBuffer;
+import org.agrona.concurrent.BackoffIdleStrategy;
+import org.agrona.concurrent.IdleStrategy;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A subset of ranks with collectives, like a torch.distributed process group. Buffers are Agrona buffers over
+ * any memory: wrap an ND4J array without copying as
+ * {@code new UnsafeBuffer(array.data().address() + array.offset() * elementSize, (int) array.length() * elementSize)}
+ * (the array must be contiguous), or use {@code new UnsafeBuffer(directByteBuffer)}. Sizes are in bytes of the
+ * buffer's capacity; one operation carries up to 2 GiB.
+ *
+ * <p>Every member must issue the group's operations in the same order. Operations on different groups may
+ * run at once (from different threads, or via the {@code ...Async} forms, which run on this group's own
+ * background thread in issue order). All-reduce uses recursive doubling up to
+ * {@link CommConfig#smallAllReduceBytes()} and the pipelined ring above; both fix the reduction order, so
+ * results are bit-identical on every member and from run to run.
+ */
+public final class ProcessGroup {
+
+    /**
+     * Waiting caller: spin briefly (a small message answers in microseconds), then yield (with more processes
+     * than cores the peer we wait for needs this core), then park for at most 50 µs.
+     */
+    private static final ThreadLocal<IdleStrategy> IDLE = ThreadLocal.withInitial(
+            () -> new BackoffIdleStrategy(200, 5_000, 1_000, 50_000));
+
+    private final Communicator comm;
+    private final String name;
+    private final int[] ranks;
+    private final int id;
+    private final int myIndex;
+    private final AtomicInteger seq = new AtomicInteger();
+    private final int[] sendSeq;
+    private final int[] recvSeq;
+    private ExecutorService asyncThread;
+
+    ProcessGroup(Communicator comm, String name, int[] ranks) {
+        if (ranks.length == 0) {
+            throw new IllegalArgumentException("group '" + name + "' has no ranks");
+        }
+        int[] sorted = ranks.clone();
+        Arrays.sort(sorted);
+        for (int i = 0; i < sorted.length; i++) {
+            if (sorted[i] < 0 || sorted[i] >= comm.worldSize() || (i > 0 && sorted[i] == sorted[i - 1])) {
+                throw new IllegalArgumentException("group '" + name + "': ranks " + Arrays.toString(ranks)
+                        + " must be distinct ranks of a world of " + comm.worldSize());
+            }
+        }
+        this.comm = comm;
+        this.name = name;
+        this.ranks = ranks.clone();
+        this.id = Arrays.hashCode(name.getBytes(StandardCharsets.UTF_8)) * 31 + Arrays.hashCode(ranks);
+        int index = -1;
+        for (int i = 0; i < ranks.length; i++) {
+            if (ranks[i] == comm.rank()) {
+                index = i;
+            }
+        }
+        if (index < 0) {
+            throw new IllegalArgumentException("rank " + comm.rank() + " is not a member of group '" + name
+                    + "' " + Arrays.toString(ranks));
+        }
+        this.myIndex = index;
+        this.sendSeq = new int[ranks.length];
+        this.recvSeq = new int[ranks.length];
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** This process's rank within the group. */
+    public int rank() {
+        return myIndex;
+    }
+
+    public int size() {
+        return ranks.length;
+    }
+
+    /** The global ranks of the members, in group-rank order. */
+    public int[] ranks() {
+        return ranks.clone();
+    }
+
+    public int globalRank(int groupRank) {
+        return ranks[groupRank];
+    }
+
+    int id() {
+        return id;
+    }
+
+    Communicator communicator() {
+        return comm;
+    }
+
+    int nextSeq() {
+        return seq.getAndIncrement();
+    }
+
+    // ---------------------------------------------------------------- collectives
+
+    /** {@code buffer = op(buffer of every member)}, in place. AVG needs a floating-point dtype. */
+    public void allReduce(MutableDirectBuffer buffer, DType dtype, ReduceOp op) {
+        run(allReduceOf(buffer, dtype, op));
+    }
+
+    public CollectiveHandle allReduceAsync(MutableDirectBuffer buffer, DType dtype, ReduceOp op) {
+        return submit(allReduceOf(buffer, dtype, op));
+    }
+
+    /**
+     * Reduces {@code input} (N blocks of {@code output}'s size) over the group and leaves block {@code rank()}
+     * of the result in {@code output}. {@code input} is the ring's workspace and is overwritten.
+     */
+    public void reduceScatter(MutableDirectBuffer input, MutableDirectBuffer output, DType dtype, ReduceOp op) {
+        run(reduceScatterOf(input, output, dtype, op));
+    }
+
+    public CollectiveHandle reduceScatterAsync(MutableDirectBuffer input, MutableDirectBuffer output, DType dtype,
+                                               ReduceOp op) {
+        return submit(reduceScatterOf(input, output, dtype, op));
+    }
+
+    /** Concatenates every member's {@code input} into {@code output} (N times its size), in rank order. */
+    public void allGather(DirectBuffer input, MutableDirectBuffer output, DType dtype) {
+        run(allGatherOf(input, output, dtype));
+    }
+
+    public CollectiveHandle allGatherAsync(DirectBuffer input, MutableDirectBuffer output, DType dtype) {
+        return submit(allGatherOf(input, output, dtype));
+    }
+
+    /** Block {@code j} of {@code input} goes to member {@code j}; equal blocks of a 1/N of each buffer. */
+    public void allToAll(DirectBuffer input, MutableDirectBuffer output, DType dtype) {
+        run(allToAllOf(input, null, output, null, dtype));
+    }
+
+    /**
+     * All-to-all with per-member sizes in elements: {@code inputSplits[j]} elements go to member {@code j},
+     * {@code outputSplits[i]} arrive from member {@code i} (each side must agree with its peer's split).
+     */
+    public void allToAll(DirectBuffer input, long[] inputSplits, MutableDirectBuffer output, long[] outputSplits,
+                         DType dtype) {
+        run(allToAllOf(input, inputSplits, output, outputSplits, dtype));
+    }
+
+    public CollectiveHandle allToAllAsync(DirectBuffer input, long[] inputSplits, MutableDirectBuffer output,
+                                          long[] outputSplits, DType dtype) {
+        return submit(allToAllOf(input, inputSplits, output, outputSplits, dtype));
+    }
+
+    /** Copies {@code root}'s buffer into every member's. */
+    public void broadcast(MutableDirectBuffer buffer, int root) {
+        run(broadcastOf(buffer, root));
+    }
+
+    public CollectiveHandle broadcastAsync(MutableDirectBuffer buffer, int root) {
+        return submit(broadcastOf(buffer, root));
+    }
+
+    /** Returns once every member has entered the barrier. */
+    public void barrier() {
+        run(new Barrier(this));
+    }
+
+    public CollectiveHandle barrierAsync() {
+        return submit(new Barrier(this));
+    }
+
+    /** Sends the whole buffer to member {@code dst}; returns when it is handed to the transport. */
+    public void send(DirectBuffer buffer, int dst) {
+        run(pointToPoint(buffer, dst, true));
+    }
+
+    /** Receives exactly {@code buffer.capacity()} bytes from member {@code src}. */
+    public void recv(MutableDirectBuffer buffer, int src) {
+        run(pointToPoint(buffer, src, false));
+    }
+
+    public CollectiveHandle sendAsync(DirectBuffer buffer, int dst) {
+        return submit(pointToPoint(buffer, dst, true));
+    }
+
+    public CollectiveHandle recvAsync(MutableDirectBuffer buffer, int src) {
+        return submit(pointToPoint(buffer, src, false));
+    }
+
+    // ---------------------------------------------------------------- building
+
+    private Collective allReduceOf(MutableDirectBuffer buffer, DType dtype, ReduceOp op) {
+        Region region = checked(buffer, dtype, "all-reduce");
+        if (op == ReduceOp.AVG && !dtype.isFloatingPoint()) {
+            throw new IllegalArgumentException("all-reduce AVG needs a floating-point dtype, not " + dtype);
+        }
+        if (region.length() <= comm.config().smallAllReduceBytes() || size() == 1) {
+            return new RecursiveDoublingAllReduce(this, region, dtype, op);
+        }
+        return new RingCollective(this, "all-reduce", region, dtype, op, 0, 2 * size() - 3);
+    }
+
+    private Collective reduceScatterOf(MutableDirectBuffer input, MutableDirectBuffer output, DType dtype,
+                                       ReduceOp op) {
+        Region in = checked(input, dtype, "reduce-scatter");
+        Region out = checked(output, dtype, "reduce-scatter");
+        if (in.length() != out.length() * size()) {
+            throw new IllegalArgumentException("reduce-scatter: input of " + in.length() + " bytes must be "
+                    + size() + " x the output's " + out.length());
+        }
+        if (op == ReduceOp.AVG && !dtype.isFloatingPoint()) {
+            throw new IllegalArgumentException("reduce-scatter AVG needs a floating-point dtype, not " + dtype);
+        }
+        if (size() == 1) {
+            return new LocalCopy(this, "reduce-scatter", in, out);
+        }
+        return new RingCollective(this, "reduce-scatter", in, dtype, op, 0, size() - 2) {
+            @Override
+            void finish() {
+                super.finish();
+                in.slice(out.length() * rank(), out.length()).copyTo(out);
+            }
+        };
+    }
+
+    private Collective allGatherOf(DirectBuffer input, MutableDirectBuffer output, DType dtype) {
+        Region in = checked(input, dtype, "all-gather");
+        Region out = checked(output, dtype, "all-gather");
+        if (out.length() != in.length() * size()) {
+            throw new IllegalArgumentException("all-gather: output of " + out.length() + " bytes must be "
+                    + size() + " x the input's " + in.length());
+        }
+        in.copyTo(out.slice(in.length() * rank(), in.length()));
+        if (size() == 1) {
+            return new LocalCopy(this, "all-gather", in, out);
+        }
+        return new RingCollective(this, "all-gather", out, dtype, ReduceOp.SUM, size() - 1, 2 * size() - 3);
+    }
+
+    private Collective allToAllOf(DirectBuffer input, long[] inputSplits, MutableDirectBuffer output,
+                                  long[] outputSplits, DType dtype) {
+        Region in = checked(input, dtype, "all-to-all");
+        Region out = checked(output, dtype, "all-to-all");
+        return new AllToAll(this, in, offsets(in, inputSplits, dtype, "input"), out,
+                offsets(out, outputSplits, dtype, "output"));
+    }
+
+    private long[] offsets(Region r, long[] splits, DType dtype, String what) {
+        long[] offsets = new long[size() + 1];
+        long elements = r.length() / dtype.size();
+        if (splits == null) {
+            if (elements % size() != 0) {
+                throw new IllegalArgumentException("all-to-all: " + what + " of " + elements
+                        + " elements does not split into " + size() + " equal blocks");
+            }
+            for (int j = 0; j <= size(); j++) {
+                offsets[j] = elements / size() * j * dtype.size();
+            }
+            return offsets;
+        }
+        if (splits.length != size()) {
+            throw new IllegalArgumentException("all-to-all: " + what + " splits have " + splits.length
+                    + " entries for a group of " + size());
+        }
+        for (int j = 0; j < size(); j++) {
+            if (splits[j] < 0) {
+                throw new IllegalArgumentException("all-to-all: negative " + what + " split " + splits[j]);
+            }
+            offsets[j + 1] = offsets[j] + splits[j] * dtype.size();
+        }
+        if (offsets[size()] > r.length()) {
+            throw new IllegalArgumentException("all-to-all: " + what + " splits total " + offsets[size()]
+                    + " bytes but the buffer holds " + r.length());
+        }
+        return offsets;
+    }
+
+    private Collective broadcastOf(MutableDirectBuffer buffer, int root) {
+        if (root < 0 || root >= size()) {
+            throw new IllegalArgumentException("broadcast root " + root + " is not in group '" + name + "'");
+        }
+        return new Broadcast(this, Region.of(buffer), root);
+    }
+
+    private Collective pointToPoint(DirectBuffer buffer, int peer, boolean sending) {
+        if (peer < 0 || peer >= size() || peer == myIndex) {
+            throw new IllegalArgumentException((sending ? "send to " : "recv from ") + peer
+                    + ": not another member of group '" + name + "'");
+        }
+        int s;
+        synchronized (this) {
+            s = sending ? sendSeq[peer]++ : recvSeq[peer]++;
+        }
+        return new PointToPoint(this, Region.of(buffer), peer, sending, s);
+    }
+
+    private static Region checked(DirectBuffer buffer, DType dtype, String operation) {
+        if (buffer.capacity() % dtype.size() != 0) {
+            throw new IllegalArgumentException(operation + ": buffer of " + buffer.capacity()
+                    + " bytes is not a whole number of " + dtype);
+        }
+        return Region.of(buffer);
+    }
+
+    // ---------------------------------------------------------------- running
+
+    private void run(Collective c) {
+        String aborted = comm.abortReason(id);
+        if (aborted != null) {
+            throw new CommException(c + ": group is unusable, " + aborted, -1);
+        }
+        c.start();
+        for (RecvSlot slot : c.slots) {
+            comm.post(slot);
+        }
+        try {
+            drive(c);
+            c.finish();
+        } catch (CommException e) {
+            comm.broadcastAbort(this, e.getMessage());
+            throw e;
+        } finally {
+            for (RecvSlot slot : c.slots) {
+                comm.retire(slot);
+            }
+        }
+    }
+
+    private void drive(Collective c) {
+        IdleStrategy idle = IDLE.get();
+        idle.reset();
+        long deadlineMs = comm.config().deadlineMs();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(deadlineMs);
+        while (true) {
+            int work = c.progress();
+            if (c.done()) {
+                return;
+            }
+            work += comm.pollOnce();
+            for (int i = 0, n = c.slots.size(); i < n; i++) {
+                String error = c.slots.get(i).error();
+                if (error != null) {
+                    throw new CommException(c + ": " + error, c.slots.get(i).srcRank);
+                }
+            }
+            if (work == 0) {
+                String aborted = comm.abortReason(id);
+                if (aborted != null) {
+                    throw new CommException(c + ": " + aborted, -1);
+                }
+                int peer = c.blockingPeer();
+                String gone = peer >= 0 ? comm.goneReason(peer) : null;
+                if (gone != null && comm.pollOnce() == 0 && !c.done()) {
+                    throw new CommException(c + ": peer rank " + peer + " went away: " + gone + "; was waiting for "
+                            + c.waitingFor(), peer);
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new CommException(c + ": rank " + peer + " did not answer within " + deadlineMs
+                            + " ms; waiting for " + c.waitingFor(), peer);
+                }
+            }
+            idle.idle(work);
+        }
+    }
+
+    private synchronized CollectiveHandle submit(Collective c) {
+        if (asyncThread == null) {
+            asyncThread = Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "tessera-comm-" + name);
+                t.setDaemon(true);
+                return t;
+            });
+        }
+        CompletableFuture<Void> future = CompletableFuture.runAsync(() -> run(c), asyncThread);
+        return new CollectiveHandle(future, c.toString(), comm.config().deadlineMs());
+    }
+
+    synchronized void shutdownAsync() {
+        if (asyncThread != null) {
+            asyncThread.shutdownNow();
+        }
+    }
+
+    /** A one-member group's reduce-scatter or all-gather: just the copy. */
+    private static final class LocalCopy extends Collective {
+        private final Region from;
+        private final Region to;
+
+        LocalCopy(ProcessGroup group, String operation, Region from, Region to) {
+            super(group, operation);
+            this.from = from;
+            this.to = to;
+        }
+
+        @Override
+        void start() {
+            from.copyTo(to);
+        }
+
+        @Override
+        int progress() {
+            return 0;
+        }
+
+        @Override
+        boolean done() {
+            return true;
+        }
+
+        @Override
+        int blockingPeer() {
+            return -1;
+        }
+
+        @Override
+        String waitingFor() {
+            return "nothing";
+        }
+    }
+}

@@ -1,0 +1,101 @@
+package dev.tessera.comm.bench;
+
+import dev.tessera.comm.CommConfig;
+import dev.tessera.comm.CommException;
+import dev.tessera.comm.Communicator;
+import dev.tessera.comm.DType;
+import dev.tessera.comm.DriverMode;
+import dev.tessera.comm.MediaDriverHost;
+import dev.tessera.comm.ProcessGroup;
+import dev.tessera.comm.ReduceOp;
+import dev.tessera.comm.StaticPeerDirectory;
+import dev.tessera.comm.Transport;
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.nio.ByteBuffer;
+import java.util.Locale;
+
+/**
+ * One rank of {@code tessera bench comm}: {@code <rank> <ranks> <jobId> <aeronDir|-> <transport> <driverMode>
+ * <maxBytes> <basePort>}. Times each collective at sizes from 4 KB up; rank 0 prints one result line per
+ * (op, size) as {@code RESULT op bytes latency_us busbw_gbps}, the slowest rank's time counting.
+ */
+public final class CommBenchWorker {
+
+    static final String[] OPS = {"all_reduce", "reduce_scatter", "all_gather", "all_to_all"};
+
+    public static void main(String[] args) {
+        int rank = Integer.parseInt(args[0]);
+        int ranks = Integer.parseInt(args[1]);
+        String jobId = args[2];
+        Transport transport = Transport.valueOf(args[4]);
+        DriverMode mode = DriverMode.valueOf(args[5]);
+        long maxBytes = Long.parseLong(args[6]);
+        int basePort = Integer.parseInt(args[7]);
+        String dir = mode == DriverMode.PER_PROCESS ? MediaDriverHost.directoryFor(jobId, "r" + rank) : args[3];
+        CommConfig config = CommConfig.defaults(jobId, CommConfig.tokenFromEnvironment())
+                .withDriver(mode, dir).withTransport(transport).withDeadlineMs(120_000);
+        try (Communicator comm = Communicator.connect(config, StaticPeerDirectory.localhost(ranks, basePort), rank)) {
+            run(comm.world(), maxBytes);
+            comm.world().barrier();
+        } catch (CommException e) {
+            System.out.println("ERROR " + e.getMessage());
+            System.exit(3);
+        }
+        System.exit(0);
+    }
+
+    static void run(ProcessGroup world, long maxBytes) {
+        int n = world.size();
+        int capacity = (int) Math.min(Integer.MAX_VALUE - 8, maxBytes);
+        UnsafeBuffer a = new UnsafeBuffer(ByteBuffer.allocateDirect(capacity));
+        UnsafeBuffer b = new UnsafeBuffer(ByteBuffer.allocateDirect(capacity));
+        for (int i = 0; i + 4 <= capacity; i += 4) {
+            a.putFloat(i, (i >> 2) % 97);
+        }
+        UnsafeBuffer timing = new UnsafeBuffer(ByteBuffer.allocateDirect(8));
+        for (long bytes = 4096; bytes <= maxBytes; bytes *= 4) {
+            for (String op : OPS) {
+                long usable = bytes / (4L * n) * 4L * n; // whole floats per rank
+                if (usable == 0) {
+                    continue;
+                }
+                int iters = bytes <= (64 << 10) ? 1000 : (int) Math.max(3, Math.min(100, (512L << 20) / bytes));
+                int warmup = bytes <= (64 << 10) ? 3000 : Math.max(2, iters / 4);
+                for (int i = 0; i < warmup; i++) {
+                    once(world, op, a, b, usable);
+                }
+                world.barrier();
+                long start = System.nanoTime();
+                for (int i = 0; i < iters; i++) {
+                    once(world, op, a, b, usable);
+                }
+                double seconds = (System.nanoTime() - start) / 1e9 / iters;
+                timing.putDouble(0, seconds);
+                world.allReduce(timing, DType.FLOAT64, ReduceOp.MAX);
+                seconds = timing.getDouble(0);
+                double factor = op.equals("all_reduce") ? 2.0 * (n - 1) / n : (double) (n - 1) / n;
+                double busbw = usable / seconds * factor / 1e9;
+                if (world.rank() == 0) {
+                    System.out.println(String.format(Locale.ROOT, "RESULT %s %d %.1f %.3f", op, usable, seconds * 1e6,
+                            busbw));
+                    System.out.flush();
+                }
+            }
+        }
+    }
+
+    private static void once(ProcessGroup g, String op, UnsafeBuffer a, UnsafeBuffer b, long bytes) {
+        int n = g.size();
+        int len = (int) bytes;
+        switch (op) {
+            case "all_reduce" -> g.allReduce(new UnsafeBuffer(a, 0, len), DType.FLOAT32, ReduceOp.SUM);
+            case "reduce_scatter" -> g.reduceScatter(new UnsafeBuffer(a, 0, len), new UnsafeBuffer(b, 0, len / n),
+                    DType.FLOAT32, ReduceOp.SUM);
+            case "all_gather" -> g.allGather(new UnsafeBuffer(a, 0, len / n), new UnsafeBuffer(b, 0, len),
+                    DType.FLOAT32);
+            case "all_to_all" -> g.allToAll(new UnsafeBuffer(a, 0, len), new UnsafeBuffer(b, 0, len), DType.FLOAT32);
+            default -> throw new IllegalArgumentException(op);
+        }
+    }
+}

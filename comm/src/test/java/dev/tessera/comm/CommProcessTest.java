@@ -1,0 +1,159 @@
+package dev.tessera.comm;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Collectives between real worker JVMs on loopback, checked element for element inside each worker. */
+class CommProcessTest {
+
+    static final String JOB_PREFIX = "commtest" + ProcessHandle.current().pid();
+    static final long DEADLINE_MS = 10_000;
+    static int jobCounter;
+
+    private MediaDriverHost driver;
+    private LocalProcessLauncher launcher;
+
+    record Job(String jobId, List<LocalProcessLauncher.Worker> workers) {
+    }
+
+    private Job start(String scenario, int ranks, Transport transport, int smallBytes, Map<Integer, String> tokens) {
+        String jobId = JOB_PREFIX + "-" + (++jobCounter);
+        String dir = MediaDriverHost.directoryFor(jobId, "host");
+        driver = MediaDriverHost.launch(dir, CommConfig.MAX_MTU, 16 << 20);
+        launcher = new LocalProcessLauncher(List.of("-Xmx512m", "-XX:MaxDirectMemorySize=1g", "-XX:+UseSerialGC"));
+        List<LocalProcessLauncher.Worker> workers = new ArrayList<>();
+        for (int r = 0; r < ranks; r++) {
+            workers.add(launcher.start(scenario + "-" + r, CommTestWorker.class.getName(),
+                    List.of(scenario, Integer.toString(r), Integer.toString(ranks), dir, jobId, transport.name(),
+                            Long.toString(DEADLINE_MS), Integer.toString(smallBytes)),
+                    Map.of(CommConfig.TOKEN_ENV, tokens.getOrDefault(r, "secret-token-of-the-job"))));
+        }
+        return new Job(jobId, workers);
+    }
+
+    private static void assertAllOk(Job job, long timeoutMs) {
+        for (LocalProcessLauncher.Worker w : job.workers()) {
+            int code = w.waitFor(timeoutMs);
+            String out = w.output();
+            assertEquals(0, code, () -> w.name() + " exited " + code + ":\n" + out);
+            assertTrue(out.contains("RESULT OK"), () -> w.name() + ":\n" + out);
+            System.out.println("--- " + w.name() + "\n" + out.strip());
+        }
+    }
+
+    @AfterEach
+    void cleanUp() {
+        if (launcher != null) {
+            launcher.close();
+            assertFalse(launcher.anyAlive(), "a worker process is still alive");
+        }
+        if (driver != null) {
+            driver.close();
+        }
+        assertEquals(List.of(), leftoverDirectories(), "Aeron directories left in /dev/shm");
+    }
+
+    @AfterAll
+    static void noLeaks() {
+        assertEquals(0, ProcessHandle.current().children().filter(ProcessHandle::isAlive).count(),
+                "child processes left running");
+        assertEquals(List.of(), leftoverDirectories(), "Aeron directories left in /dev/shm");
+    }
+
+    static List<Path> leftoverDirectories() {
+        Path base = Path.of(MediaDriverHost.directoryFor(JOB_PREFIX, "x")).getParent();
+        try (Stream<Path> list = Files.list(base)) {
+            return list.filter(p -> p.getFileName().toString().startsWith(MediaDriverHost.PREFIX + JOB_PREFIX))
+                    .toList();
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void collectivesTwoRanks() {
+        assertAllOk(start("collectives", 2, Transport.IPC, 64 << 10, Map.of()), 120_000);
+    }
+
+    @Test
+    void collectivesThreeRanksRingForAllSizes() {
+        assertAllOk(start("collectives", 3, Transport.IPC, 0, Map.of()), 120_000);
+    }
+
+    @Test
+    void collectivesFourRanks() {
+        assertAllOk(start("collectives", 4, Transport.AUTO, 64 << 10, Map.of()), 150_000);
+    }
+
+    @Test
+    void collectivesTwoRanksOverUdp() {
+        assertAllOk(start("collectives", 2, Transport.UDP, 64 << 10, Map.of()), 120_000);
+    }
+
+    @Test
+    void allReduce256MegabytesTwoRanks() {
+        assertAllOk(start("big", 2, Transport.IPC, 64 << 10, Map.of()), 120_000);
+    }
+
+    @Test
+    void concurrentGroupsTwoRanks() {
+        assertAllOk(start("groups", 2, Transport.IPC, 64 << 10, Map.of()), 120_000);
+    }
+
+    @Test
+    void concurrentGroupsFourRanks() {
+        assertAllOk(start("groups", 4, Transport.IPC, 64 << 10, Map.of()), 120_000);
+    }
+
+    @Test
+    void killedPeerFailsOthersWithinDeadline() throws Exception {
+        Job job = start("kill", 3, Transport.IPC, 64 << 10, Map.of());
+        LocalProcessLauncher.Worker victim = job.workers().get(2);
+        long waitUntil = System.currentTimeMillis() + 60_000;
+        while (!victim.output().contains("ITER 2") && System.currentTimeMillis() < waitUntil) {
+            assertTrue(victim.process().isAlive(), () -> "victim died early:\n" + victim.output());
+            Thread.sleep(20);
+        }
+        assertTrue(victim.output().contains("ITER 2"), () -> "never got going:\n" + victim.output());
+        victim.process().destroyForcibly(); // SIGKILL, mid-collective
+        long killedAt = System.currentTimeMillis();
+        for (int r = 0; r < 2; r++) {
+            LocalProcessLauncher.Worker w = job.workers().get(r);
+            int code = w.waitFor(DEADLINE_MS + 10_000);
+            long took = System.currentTimeMillis() - killedAt;
+            String out = w.output();
+            assertEquals(3, code, () -> w.name() + " should fail with a CommException, exit " + code + ":\n" + out);
+            assertTrue(took <= DEADLINE_MS + 10_000, "took " + took + " ms");
+            String error = out.lines().filter(l -> l.startsWith("ERROR")).findFirst().orElse("");
+            assertTrue(error.contains("all-reduce") && error.contains("group 'world'") && error.contains("rank 2"),
+                    () -> "error should name op, group and the dead rank 2: " + error);
+        }
+    }
+
+    @Test
+    void wrongJobTokenIsRejected() {
+        Map<Integer, String> tokens = new HashMap<>();
+        tokens.put(1, "not-the-token");
+        Job job = start("connect", 2, Transport.IPC, 64 << 10, tokens);
+        for (LocalProcessLauncher.Worker w : job.workers()) {
+            int code = w.waitFor(DEADLINE_MS + 20_000);
+            String out = w.output();
+            assertEquals(3, code, () -> w.name() + " should be rejected:\n" + out);
+            assertTrue(out.contains("wrong job token"), () -> w.name() + ":\n" + out);
+        }
+    }
+}

@@ -1,0 +1,348 @@
+package dev.tessera.comm;
+
+import org.agrona.concurrent.UnsafeBuffer;
+
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * A worker process of the comm tests: {@code <scenario> <rank> <world> <aeronDir> <jobId> <transport>
+ * <deadlineMs> <smallAllReduceBytes>}, token from {@value CommConfig#TOKEN_ENV}. Checks every result element
+ * by element against a reference computed here from the same deterministic inputs, prints {@code RESULT OK}
+ * and exits 0; on a failure prints it and exits 1 (assertion) or 3 ({@link CommException}).
+ */
+public final class CommTestWorker {
+
+    static final int[] SIZES = {0, 1, 7, 16_000, 20_000, 1_000_003};
+
+    private final Communicator comm;
+    private final int rank;
+    private final int n;
+
+    private CommTestWorker(Communicator comm) {
+        this.comm = comm;
+        this.rank = comm.rank();
+        this.n = comm.worldSize();
+    }
+
+    public static void main(String[] args) {
+        String scenario = args[0];
+        int rank = Integer.parseInt(args[1]);
+        int world = Integer.parseInt(args[2]);
+        CommConfig config = CommConfig.defaults(args[4], CommConfig.tokenFromEnvironment())
+                .withDriver(DriverMode.SHARED_PER_HOST, args[3])
+                .withTransport(Transport.valueOf(args[5]))
+                .withDeadlineMs(Long.parseLong(args[6]))
+                .withSmallAllReduceBytes(Integer.parseInt(args[7]));
+        int code;
+        try (Communicator comm = Communicator.connect(config, StaticPeerDirectory.localhost(world, 40100), rank)) {
+            System.out.println("CONNECTED rank " + rank);
+            CommTestWorker w = new CommTestWorker(comm);
+            switch (scenario) {
+                case "collectives" -> w.collectives();
+                case "big" -> w.big();
+                case "groups" -> w.groups();
+                case "kill" -> w.killLoop();
+                case "connect" -> { }
+                default -> throw new IllegalArgumentException("scenario " + scenario);
+            }
+            comm.world().barrier();
+            System.out.println("RESULT OK dropped=" + comm.droppedFrames());
+            code = 0;
+        } catch (CommException e) {
+            System.out.println("ERROR " + e.getMessage());
+            code = 3;
+        } catch (Throwable e) {
+            System.out.println("FAIL " + e);
+            e.printStackTrace(System.out);
+            code = 1;
+        }
+        System.out.flush();
+        System.exit(code);
+    }
+
+    // ------------------------------------------------------------------ inputs and checks
+
+    /** Small integers: sums over up to 4 ranks are exact in every dtype, so any order gives the same bits. */
+    static long value(int rank, long i) {
+        return ((rank * 7919L + i * 31L) % 2001L) - 1000L;
+    }
+
+    static UnsafeBuffer buffer(long elements, DType t) {
+        return new UnsafeBuffer(ByteBuffer.allocateDirect((int) (elements * t.size())));
+    }
+
+    static void put(UnsafeBuffer b, DType t, long i, double v) {
+        int at = (int) (i * t.size());
+        switch (t) {
+            case FLOAT32 -> b.putFloat(at, (float) v);
+            case FLOAT64 -> b.putDouble(at, v);
+            case INT32 -> b.putInt(at, (int) v);
+            case INT64 -> b.putLong(at, (long) v);
+            case BYTE -> b.putByte(at, (byte) v);
+        }
+    }
+
+    static double get(UnsafeBuffer b, DType t, long i) {
+        int at = (int) (i * t.size());
+        return switch (t) {
+            case FLOAT32 -> b.getFloat(at);
+            case FLOAT64 -> b.getDouble(at);
+            case INT32 -> b.getInt(at);
+            case INT64 -> b.getLong(at);
+            case BYTE -> b.getByte(at);
+        };
+    }
+
+    static UnsafeBuffer inputs(int rank, long elements, DType t, long indexBase) {
+        UnsafeBuffer b = buffer(elements, t);
+        for (long i = 0; i < elements; i++) {
+            put(b, t, i, value(rank, indexBase + i));
+        }
+        return b;
+    }
+
+    /** The reduction of element i over ranks 0..n-1, in that order, rounded like the dtype. */
+    static double reference(int n, long i, DType t, ReduceOp op) {
+        double acc = value(0, i);
+        for (int r = 1; r < n; r++) {
+            acc = op == ReduceOp.MAX ? Math.max(acc, value(r, i)) : acc + value(r, i);
+        }
+        if (op == ReduceOp.AVG) {
+            return t == DType.FLOAT32 ? (double) ((float) acc / (float) n) : acc / n;
+        }
+        return acc;
+    }
+
+    static void check(String what, UnsafeBuffer actual, DType t, long elements, java.util.function.LongToDoubleFunction expected) {
+        for (long i = 0; i < elements; i++) {
+            double e = expected.applyAsDouble(i);
+            double a = get(actual, t, i);
+            if (Double.doubleToLongBits(a) != Double.doubleToLongBits(t == DType.FLOAT32 ? (double) (float) e : e)) {
+                throw new AssertionError(what + ": element " + i + " is " + a + ", expected " + e);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ scenarios
+
+    void collectives() {
+        ProcessGroup world = comm.world();
+        for (int size : SIZES) {
+            boolean large = size > 100_000;
+            for (DType t : large ? new DType[] {DType.FLOAT32, DType.INT64} : new DType[] {DType.FLOAT32,
+                    DType.FLOAT64, DType.INT32, DType.INT64}) {
+                for (ReduceOp op : ReduceOp.values()) {
+                    if (op == ReduceOp.AVG && !t.isFloatingPoint() || large && op == ReduceOp.MAX) {
+                        continue;
+                    }
+                    UnsafeBuffer b = inputs(rank, size, t, 0);
+                    world.allReduce(b, t, op);
+                    check("all-reduce " + op + " " + t + " x" + size, b, t, size, i -> reference(n, i, t, op));
+                }
+                reduceScatter(world, size, t);
+                allGather(world, size, t);
+                allToAll(world, size, t);
+                broadcast(world, size, t);
+            }
+            sendRecv(world, size);
+            world.barrier();
+            System.out.println("OK size " + size);
+        }
+        unevenAllToAll(world);
+        determinism(world, 1000);
+        determinism(world, 1_000_003);
+        asyncOverlap(world);
+    }
+
+    private void reduceScatter(ProcessGroup g, int count, DType t) {
+        UnsafeBuffer in = inputs(rank, (long) count * n, t, 0);
+        UnsafeBuffer out = buffer(count, t);
+        g.reduceScatter(in, out, t, ReduceOp.SUM);
+        check("reduce-scatter " + t + " x" + count, out, t, count,
+                i -> reference(n, (long) rank * count + i, t, ReduceOp.SUM));
+    }
+
+    private void allGather(ProcessGroup g, int count, DType t) {
+        UnsafeBuffer in = inputs(rank, count, t, 0);
+        UnsafeBuffer out = buffer((long) count * n, t);
+        g.allGather(in, out, t);
+        check("all-gather " + t + " x" + count, out, t, (long) count * n,
+                i -> value((int) (i / Math.max(1, count)), i % Math.max(1, count)));
+    }
+
+    private void allToAll(ProcessGroup g, int count, DType t) {
+        // Element k of the block for member j from member r is value(r, j * count + k).
+        UnsafeBuffer in = inputs(rank, (long) count * n, t, 0);
+        UnsafeBuffer out = buffer((long) count * n, t);
+        g.allToAll(in, out, t);
+        check("all-to-all " + t + " x" + count, out, t, (long) count * n,
+                i -> value((int) (i / Math.max(1, count)), (long) rank * count + i % Math.max(1, count)));
+    }
+
+    private void broadcast(ProcessGroup g, int count, DType t) {
+        int root = n - 1;
+        UnsafeBuffer b = rank == root ? inputs(root, count, t, 5) : buffer(count, t);
+        g.broadcast(b, root);
+        check("broadcast " + t + " x" + count, b, t, count, i -> value(root, 5 + i));
+    }
+
+    private void sendRecv(ProcessGroup g, int count) {
+        DType t = DType.FLOAT32;
+        int right = (rank + 1) % n;
+        int left = (rank - 1 + n) % n;
+        UnsafeBuffer out = inputs(rank, count, t, 11);
+        UnsafeBuffer in = buffer(count, t);
+        CollectiveHandle h = g.sendAsync(out, right);
+        g.recv(in, left);
+        h.await();
+        check("send/recv x" + count, in, t, count, i -> value(left, 11 + i));
+    }
+
+    static long split(int from, int to) {
+        return (from * 3L + to * 5L) % 7L + (to == 0 ? 1000 : 0);
+    }
+
+    private void unevenAllToAll(ProcessGroup g) {
+        DType t = DType.INT32;
+        long[] inSplits = new long[n];
+        long[] outSplits = new long[n];
+        long inTotal = 0;
+        long outTotal = 0;
+        for (int j = 0; j < n; j++) {
+            inSplits[j] = split(rank, j);
+            outSplits[j] = split(j, rank);
+            inTotal += inSplits[j];
+            outTotal += outSplits[j];
+        }
+        // Block for member j from member r holds value(r, 100000 * j + k).
+        UnsafeBuffer in = buffer(inTotal, t);
+        long at = 0;
+        for (int j = 0; j < n; j++) {
+            for (long k = 0; k < inSplits[j]; k++) {
+                put(in, t, at++, value(rank, 100_000L * j + k));
+            }
+        }
+        UnsafeBuffer out = buffer(outTotal, t);
+        g.allToAll(in, inSplits, out, outSplits, t);
+        long[] expected = new long[(int) outTotal];
+        int e = 0;
+        for (int i = 0; i < n; i++) {
+            for (long k = 0; k < outSplits[i]; k++) {
+                expected[e++] = value(i, 100_000L * rank + k);
+            }
+        }
+        check("uneven all-to-all", out, t, outTotal, i -> expected[(int) i]);
+        System.out.println("OK uneven all-to-all " + Arrays.toString(inSplits));
+    }
+
+    /** Random floats: two runs give the same bits, and every rank holds the same bits. */
+    private void determinism(ProcessGroup g, int count) {
+        DType t = DType.FLOAT32;
+        SplittableRandom random = new SplittableRandom(1234 + rank);
+        UnsafeBuffer first = buffer(count, t);
+        UnsafeBuffer second = buffer(count, t);
+        for (int i = 0; i < count; i++) {
+            float v = (float) random.nextGaussian();
+            first.putFloat(i * 4, v);
+            second.putFloat(i * 4, v);
+        }
+        g.allReduce(first, t, ReduceOp.SUM);
+        g.allReduce(second, t, ReduceOp.SUM);
+        long hash = 0;
+        for (int i = 0; i < count; i++) {
+            int bits = first.getInt(i * 4);
+            if (bits != second.getInt(i * 4)) {
+                throw new AssertionError("all-reduce of " + count + " random floats differs between runs at " + i);
+            }
+            hash = hash * 1_000_003L + bits;
+        }
+        UnsafeBuffer mine = buffer(1, DType.INT64);
+        mine.putLong(0, hash);
+        UnsafeBuffer all = buffer(n, DType.INT64);
+        g.allGather(mine, all, DType.INT64);
+        for (int r = 0; r < n; r++) {
+            if (all.getLong(r * 8) != hash) {
+                throw new AssertionError("all-reduce of " + count + " random floats: rank " + r
+                        + " holds other bits than rank " + rank);
+            }
+        }
+        System.out.println("OK deterministic x" + count);
+    }
+
+    private void asyncOverlap(ProcessGroup g) {
+        DType t = DType.FLOAT32;
+        int count = 300_001;
+        UnsafeBuffer a = inputs(rank, count, t, 0);
+        CollectiveHandle h = g.allReduceAsync(a, t, ReduceOp.SUM);
+        double busy = 0;
+        for (int i = 0; i < 100_000; i++) {
+            busy += Math.sqrt(i); // compute while the all-reduce runs
+        }
+        h.await();
+        check("async all-reduce", a, t, count, i -> reference(n, i, t, ReduceOp.SUM));
+        System.out.println("OK async (" + (busy > 0) + ")");
+    }
+
+    void big() {
+        DType t = DType.FLOAT32;
+        long count = (256L << 20) / 4;
+        UnsafeBuffer b = buffer(count, t);
+        for (long i = 0; i < count; i++) {
+            b.putFloat((int) (i * 4), (float) value(rank, i));
+        }
+        long start = System.nanoTime();
+        comm.world().allReduce(b, t, ReduceOp.SUM);
+        System.out.printf("256 MB all-reduce took %.1f ms%n", (System.nanoTime() - start) / 1e6);
+        check("all-reduce 256 MB", b, t, count, i -> reference(n, i, t, ReduceOp.SUM));
+    }
+
+    /** Collectives on two groups at once: one from this thread, one through async handles. */
+    void groups() throws Exception {
+        int[] all = new int[n];
+        int[] reversed = new int[n];
+        for (int i = 0; i < n; i++) {
+            all[i] = i;
+            reversed[i] = n - 1 - i;
+        }
+        ProcessGroup a = comm.group("a", all);
+        ProcessGroup b = comm.group("b", reversed);
+        ProcessGroup half = null;
+        int[] halfRanks = null;
+        if (n == 4) {
+            halfRanks = rank % 2 == 0 ? new int[] {0, 2} : new int[] {1, 3};
+            half = comm.group(rank % 2 == 0 ? "even" : "odd", halfRanks);
+        }
+        DType t = DType.FLOAT32;
+        for (int iter = 0; iter < 8; iter++) {
+            int count = iter % 2 == 0 ? 500_003 : 100;
+            UnsafeBuffer x = inputs(rank, count, t, iter);
+            UnsafeBuffer y = inputs(rank, count, t, iter + 1);
+            UnsafeBuffer z = inputs(rank, count, t, iter + 2);
+            CollectiveHandle hx = a.allReduceAsync(x, t, ReduceOp.SUM);
+            CollectiveHandle hz = half == null ? null : half.allReduceAsync(z, t, ReduceOp.MAX);
+            b.allReduce(y, t, ReduceOp.SUM);
+            hx.await();
+            final int base = iter;
+            check("group a", x, t, count, i -> reference(n, base + i, t, ReduceOp.SUM));
+            check("group b", y, t, count, i -> reference(n, base + 1 + i, t, ReduceOp.SUM));
+            if (hz != null) {
+                hz.await();
+                int[] members = halfRanks;
+                check("group " + half.name(), z, t, count,
+                        i -> Math.max(value(members[0], base + 2 + i), value(members[1], base + 2 + i)));
+            }
+        }
+        System.out.println("OK groups");
+    }
+
+    void killLoop() {
+        DType t = DType.FLOAT32;
+        UnsafeBuffer b = buffer(1_000_003, t);
+        for (int iter = 0; ; iter++) {
+            comm.world().allReduce(b, t, ReduceOp.SUM);
+            System.out.println("ITER " + iter);
+        }
+    }
+}

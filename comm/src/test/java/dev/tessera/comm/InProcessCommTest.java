@@ -1,0 +1,153 @@
+package dev.tessera.comm;
+
+import dev.tessera.comm.control.ControlCodec;
+import dev.tessera.comm.control.ControlMessage;
+import dev.tessera.comm.control.Hello;
+import dev.tessera.comm.control.TextMessage;
+import io.aeron.Aeron;
+import io.aeron.ExclusivePublication;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Two communicators in this JVM on one driver: intruder frames, control messages, driver directories. */
+class InProcessCommTest {
+
+    static final String JOB = "inproc" + ProcessHandle.current().pid();
+    private MediaDriverHost driver;
+    private Communicator[] comms;
+
+    @BeforeEach
+    void connectPair() throws Exception {
+        String dir = MediaDriverHost.directoryFor(JOB, "host");
+        driver = MediaDriverHost.launch(dir, CommConfig.MAX_MTU, 1 << 20);
+        CommConfig config = CommConfig.defaults(JOB, "token").withDriver(DriverMode.SHARED_PER_HOST, dir)
+                .withDeadlineMs(10_000);
+        StaticPeerDirectory peers = StaticPeerDirectory.localhost(2, 40700);
+        CompletableFuture<Communicator> one = CompletableFuture.supplyAsync(() -> Communicator.connect(config, peers, 1));
+        Communicator zero = Communicator.connect(config, peers, 0);
+        comms = new Communicator[] {zero, one.get(20, TimeUnit.SECONDS)};
+    }
+
+    @AfterEach
+    void close() {
+        if (comms != null) {
+            for (Communicator c : comms) {
+                c.close();
+            }
+        }
+        driver.close();
+        assertFalse(Files.exists(Path.of(MediaDriverHost.directoryFor(JOB, "host"))));
+    }
+
+    @Test
+    void framesFromUnknownSessionsAreDroppedAndCounted() throws Exception {
+        try (Aeron intruder = Aeron.connect(new Aeron.Context().aeronDirectoryName(driver.aeronDirectoryName()))) {
+            ExclusivePublication pub = intruder.addExclusivePublication("aeron:ipc", Communicator.DATA_STREAM_BASE);
+            UnsafeBuffer frame = new UnsafeBuffer(new byte[DataFrame.HEADER_LENGTH + 64]);
+            // A well-formed frame claiming to be rank 1, for the world group's first all-reduce.
+            DataFrame.writeHeader(frame, 0, comms[0].world().id(), DataFrame.KIND_COLLECTIVE, 0, 1, 0, 64, 0);
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            int sent = 0;
+            while (sent < 5 && System.nanoTime() < until) {
+                if (pub.offer(frame) > 0) {
+                    sent++;
+                }
+            }
+            assertEquals(5, sent);
+            CompletableFuture<UnsafeBuffer> other = CompletableFuture.supplyAsync(() -> allReduceOnes(comms[1], 16));
+            UnsafeBuffer mine = allReduceOnes(comms[0], 16);
+            UnsafeBuffer theirs = other.get(20, TimeUnit.SECONDS);
+            for (int i = 0; i < 16; i++) {
+                assertEquals(2.0f, mine.getFloat(i * 4));
+                assertEquals(2.0f, theirs.getFloat(i * 4));
+            }
+            while (comms[0].droppedFrames() < 5 && System.nanoTime() < until) {
+                comms[0].pollControlMessage();
+            }
+            assertEquals(5, comms[0].droppedFrames());
+        }
+    }
+
+    private static UnsafeBuffer allReduceOnes(Communicator comm, int count) {
+        UnsafeBuffer b = new UnsafeBuffer(ByteBuffer.allocateDirect(count * 4));
+        for (int i = 0; i < count; i++) {
+            b.putFloat(i * 4, 1.0f);
+        }
+        comm.world().allReduce(b, DType.FLOAT32, ReduceOp.SUM);
+        return b;
+    }
+
+    @Test
+    void controlMessagesTravelWithKryo() {
+        comms[0].sendControl(1, new TextMessage("assign shard 3"));
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        ControlMessage got = null;
+        while (got == null && System.nanoTime() < until) {
+            got = comms[1].pollControlMessage();
+        }
+        assertInstanceOf(TextMessage.class, got);
+        assertEquals("assign shard 3", ((TextMessage) got).text);
+    }
+
+    @Test
+    void mismatchedSizesFailWithTheOperationAndPeerNamed() throws Exception {
+        CompletableFuture<Void> other = CompletableFuture.runAsync(
+                () -> comms[1].world().send(new UnsafeBuffer(ByteBuffer.allocateDirect(64)), 0));
+        CommException e = assertThrows(CommException.class,
+                () -> comms[0].world().recv(new UnsafeBuffer(ByteBuffer.allocateDirect(32)), 1));
+        assertTrue(e.getMessage().contains("recv on group 'world'") && e.getMessage().contains("rank 1"),
+                e.getMessage());
+        other.get(20, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void staleDriverDirectoryIsDetectedAndCleaned() throws Exception {
+        Path stale = Path.of(MediaDriverHost.directoryFor(JOB + "-stale", "host"));
+        Files.createDirectories(stale);
+        Process dead = new ProcessBuilder("true").start();
+        dead.waitFor();
+        Files.writeString(stale.resolve(MediaDriverHost.OWNER_FILE), Long.toString(dead.pid()));
+        Files.writeString(stale.resolve("cnc.dat"), "left by a crashed run");
+        assertTrue(MediaDriverHost.isStale(stale));
+        try (MediaDriverHost fresh = MediaDriverHost.launch(stale.toString(), CommConfig.MAX_MTU, 1 << 20)) {
+            assertEquals(ProcessHandle.current().pid(), MediaDriverHost.ownerOf(stale).orElseThrow());
+            // A directory whose owner is alive is a running job, not something to delete.
+            UserInputException busy = assertThrows(UserInputException.class,
+                    () -> MediaDriverHost.launch(stale.toString(), CommConfig.MAX_MTU, 1 << 20));
+            assertTrue(busy.getMessage().contains("already running"), busy.getMessage());
+        }
+        assertFalse(Files.exists(stale));
+    }
+
+    @Test
+    void kryoRejectsUnregisteredClasses() {
+        ControlCodec codec = new ControlCodec();
+        UnsafeBuffer buffer = new UnsafeBuffer(new byte[ControlCodec.MAX_MESSAGE_BYTES]);
+        int length = codec.encode(new Hello("job", 3, new byte[] {1, 2}, 7, 8), buffer, 0);
+        Hello back = (Hello) codec.decode(buffer, 0, length);
+        assertEquals(3, back.rank);
+        assertArrayEquals(new byte[] {1, 2}, back.tokenDigest);
+        buffer.putByte(0, (byte) 99); // an unregistered class id
+        assertThrows(IllegalArgumentException.class, () -> codec.decode(buffer, 0, length));
+        assertThrows(IllegalArgumentException.class, () -> codec.decode(buffer, 0, ControlCodec.MAX_MESSAGE_BYTES + 1));
+        assertThrows(IllegalArgumentException.class, () -> codec.encode(new Unregistered(), buffer, 0));
+    }
+
+    static final class Unregistered implements ControlMessage {
+    }
+}
