@@ -29,6 +29,11 @@ public final class ControlCodec {
         kryo.register(Hello.class, 101);
         kryo.register(Abort.class, 102);
         kryo.register(TextMessage.class, 103);
+        kryo.register(Assignment.class, 104);
+        kryo.register(StepReport.class, 105);
+        kryo.register(EvalReport.class, 106);
+        kryo.register(CheckpointReport.class, 107);
+        kryo.register(WorkerFinished.class, 108);
     }
 
     /** Writes {@code message} at {@code offset}; returns its length. */

@@ -1,0 +1,31 @@
+package dev.tessera.comm.control;
+
+/** Worker to coordinator after every optimizer step: the global batch's loss and the step's figures. */
+public final class StepReport implements ControlMessage {
+    public int rank;
+    public long step;
+    public double loss;
+    public double auxLoss;
+    public double lr;
+    public double gradNorm;
+    public double tokensPerSecond;
+    public double stepSeconds;
+    /** Seconds of this step spent waiting for gradient reductions after backward (not overlapped). */
+    public double exposedCommSeconds;
+
+    public StepReport() {
+    }
+
+    public StepReport(int rank, long step, double loss, double auxLoss, double lr, double gradNorm,
+                      double tokensPerSecond, double stepSeconds, double exposedCommSeconds) {
+        this.rank = rank;
+        this.step = step;
+        this.loss = loss;
+        this.auxLoss = auxLoss;
+        this.lr = lr;
+        this.gradNorm = gradNorm;
+        this.tokensPerSecond = tokensPerSecond;
+        this.stepSeconds = stepSeconds;
+        this.exposedCommSeconds = exposedCommSeconds;
+    }
+}

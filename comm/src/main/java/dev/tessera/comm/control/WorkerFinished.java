@@ -1,0 +1,29 @@
+package dev.tessera.comm.control;
+
+/**
+ * Worker to coordinator at the end: {@code error} is null on success, else one line saying what failed
+ * ({@code userError} when it is the user's to fix, as a bad data file).
+ */
+public final class WorkerFinished implements ControlMessage {
+    public int rank;
+    public String error;
+    public boolean userError;
+    public long steps;
+    public long tokens;
+    public double finalLoss;
+    public double evalLoss;
+    public double tokensPerSecond;
+    public double trainSeconds;
+    public double exposedCommFraction;
+
+    public WorkerFinished() {
+    }
+
+    public static WorkerFinished failed(int rank, String error, boolean userError) {
+        WorkerFinished f = new WorkerFinished();
+        f.rank = rank;
+        f.error = error;
+        f.userError = userError;
+        return f;
+    }
+}
