@@ -20,8 +20,9 @@ import org.nd4j.linalg.factory.Nd4j;
  *   if beta1:  M = beta1 M + (1-beta1) U ;  U = M
  *   p = p - weight_decay * alpha * p - U
  * </pre>
- * All arithmetic is in double, in a fixed loop order; state is stored in the parameters' dtype (fp32 in
- * training). The normalised update is computed twice (once for its RMS, once to apply it) rather than kept in
+ * {@code g / sqrt(Vhat)} is evaluated as {@code rsqrt(R / mean_r(R)) * rsqrt(C) * g} (HF's
+ * {@code _approx_sq_grad} order), so the inner loops only multiply. All arithmetic is in double, in a fixed loop
+ * order; state is stored in the parameters' dtype (fp32 in training). The normalised update is computed twice (once for its RMS, once to apply it) rather than kept in
  * a tensor-sized scratch buffer, so the only scratch is one row of column sums. Weight decay follows
  * {@link ParamSpan#decays()} like AdamW (matrices only).
  */
@@ -34,6 +35,7 @@ public final class Adafactor implements Optimizer {
     private final RowColumnStats secondMoment;
     private final INDArray momentum;
     private final FlatVector m;
+    private final double beta1;
     private final double[] colSums;
 
     public Adafactor(INDArray params, INDArray grads, List<ParamSpan> spans, AdafactorConfig config) {
@@ -50,6 +52,7 @@ public final class Adafactor implements Optimizer {
         this.secondMoment = new RowColumnStats(layout, params.dataType(), true);
         this.momentum = config.beta1().isPresent() ? Nd4j.zeros(params.dataType(), params.length()) : null;
         this.m = momentum == null ? null : FlatVector.of(momentum);
+        this.beta1 = config.beta1().orElse(0.0);
         this.colSums = new double[layout.maxCols()];
     }
 
@@ -58,7 +61,8 @@ public final class Adafactor implements Optimizer {
         double t = step;
         double rho = config.relativeStep() ? Math.min(config.warmupInit() ? 1e-6 * t : 1e-2, 1.0 / Math.sqrt(t)) : lr;
         double beta2 = 1.0 - Math.pow(t, config.decayRate()); // t=1 gives 0: the first estimate is Q itself
-        for (FactoredGeometry geo : layout.spans()) {
+        for (int s = 0; s < layout.spans().size(); s++) { // indexed: no iterator per step
+            FactoredGeometry geo = layout.spans().get(s);
             if (geo.numel() == 0) {
                 continue;
             }
@@ -88,13 +92,15 @@ public final class Adafactor implements Optimizer {
     private void applyFactored(FactoredGeometry geo, double gradScale, double stepScale, double decay) {
         int rows = geo.rows();
         int cols = geo.cols();
+        double[] colInv = colSums; // free again once the statistics are blended
         for (int b = 0; b < geo.batch(); b++) {
             double meanRow = secondMoment.meanRow(geo, b);
+            secondMoment.inverseSqrtColumns(geo, b, colInv);
             for (int i = 0; i < rows; i++) {
-                double rowFactor = secondMoment.rowFactor(geo, b, i, meanRow);
+                double rowInv = secondMoment.inverseSqrtRow(geo, b, i, meanRow);
                 int base = geo.offset() + (b * rows + i) * cols;
                 for (int j = 0; j < cols; j++) {
-                    double u = grads.get(base + j) * gradScale / Math.sqrt(rowFactor * secondMoment.column(geo, b, j));
+                    double u = rowInv * colInv[j] * (grads.get(base + j) * gradScale);
                     applyAt(base + j, stepScale * u, decay);
                 }
             }
@@ -112,13 +118,13 @@ public final class Adafactor implements Optimizer {
 
     /** Momentum of the scaled, clipped update (if any), decoupled decay, then the update. */
     private void applyAt(int k, double u, double decay) {
+        double update = u;
         if (m != null) {
-            double beta1 = config.beta1().getAsDouble();
-            u = beta1 * m.get(k) + (1 - beta1) * u;
-            m.set(k, u);
+            update = beta1 * m.get(k) + (1 - beta1) * u;
+            m.set(k, update);
         }
         double p = params.get(k);
-        params.set(k, p - decay * p - u);
+        params.set(k, p - decay * p - update);
     }
 
     @Override

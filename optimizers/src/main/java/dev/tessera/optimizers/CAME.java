@@ -23,7 +23,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *   else:     step = m                                                   1-D: no confidence scaling (§2)
  *   p = p - lr * weight_decay * p - lr * step
  * </pre>
- * Arithmetic in double in a fixed loop order; state in the parameters' dtype. {@code u} is recomputed from
+ * Both factored inverse square roots are evaluated as {@code rsqrt(R / mean_r(R)) * rsqrt(C)} (the official
+ * code's {@code _approx_sq_grad}). Arithmetic in double in a fixed loop order; state in the parameters' dtype. {@code u} is recomputed from
  * the stored statistics instead of being kept in a tensor-sized scratch buffer. Weight decay follows
  * {@link ParamSpan#decays()} like AdamW (matrices only).
  */
@@ -38,6 +39,7 @@ public final class CAME implements Optimizer {
     private final INDArray momentum;
     private final FlatVector m;
     private final double[] colSums;
+    private final double[] colInv;
 
     public CAME(INDArray params, INDArray grads, List<ParamSpan> spans, CAMEConfig config) {
         if (params.length() != grads.length() || params.dataType() != grads.dataType()) {
@@ -52,12 +54,14 @@ public final class CAME implements Optimizer {
         this.momentum = Nd4j.zeros(params.dataType(), params.length());
         this.m = FlatVector.of(momentum);
         this.colSums = new double[layout.maxCols()];
+        this.colInv = new double[layout.maxCols()];
     }
 
     /** {@code step} is unused: CAME has no step-dependent schedule or bias correction. */
     @Override
     public void step(long step, double lr, double gradScale) {
-        for (FactoredGeometry geo : layout.spans()) {
+        for (int s = 0; s < layout.spans().size(); s++) { // indexed: no iterator per step
+            FactoredGeometry geo = layout.spans().get(s);
             if (geo.numel() == 0) {
                 continue;
             }
@@ -83,14 +87,15 @@ public final class CAME implements Optimizer {
         int cols = geo.cols();
         for (int b = 0; b < geo.batch(); b++) {
             double meanRow = secondMoment.meanRow(geo, b);
+            secondMoment.inverseSqrtColumns(geo, b, colInv);
             Arrays.fill(colSums, 0, cols, 0.0);
             for (int i = 0; i < rows; i++) {
-                double rowFactor = secondMoment.rowFactor(geo, b, i, meanRow);
+                double rowInv = secondMoment.inverseSqrtRow(geo, b, i, meanRow);
                 int base = geo.offset() + (b * rows + i) * cols;
                 double rowSum = 0;
                 for (int j = 0; j < cols; j++) {
                     int k = base + j;
-                    double u = grads.get(k) * gradScale / Math.sqrt(rowFactor * secondMoment.column(geo, b, j));
+                    double u = rowInv * colInv[j] * (grads.get(k) * gradScale);
                     double uHat = u / clip;
                     m.set(k, b1 * m.get(k) + (1 - b1) * uHat);
                     double d = uHat - m.get(k); // read back, so fp32 measures against the stored momentum
@@ -110,12 +115,13 @@ public final class CAME implements Optimizer {
         int cols = geo.cols();
         for (int b = 0; b < geo.batch(); b++) {
             double meanRow = instability.meanRow(geo, b);
+            instability.inverseSqrtColumns(geo, b, colInv);
             for (int i = 0; i < rows; i++) {
-                double rowFactor = instability.rowFactor(geo, b, i, meanRow);
+                double rowInv = instability.inverseSqrtRow(geo, b, i, meanRow);
                 int base = geo.offset() + (b * rows + i) * cols;
                 for (int j = 0; j < cols; j++) {
                     int k = base + j;
-                    double stepDir = m.get(k) / Math.sqrt(rowFactor * instability.column(geo, b, j));
+                    double stepDir = rowInv * colInv[j] * m.get(k);
                     double p = params.get(k);
                     params.set(k, p - decay * p - lr * stepDir);
                 }

@@ -37,7 +37,8 @@ final class RowColumnStats {
     /**
      * Blends this step's {@code Q = g^2 + eps1} ({@code g = gradScale * grad}; eps1 added before averaging, §1)
      * into R and C, or into V for an unfactored tensor, and returns {@code sum((g / sqrt(Vhat))^2)} over the
-     * tensor with the new estimate: the square sum behind the update clipping. {@code colSums} is scratch.
+     * tensor with the new estimate: the square sum behind the update clipping. {@code colSums} is scratch of at
+     * least {@code cols} entries.
      */
     double blendSquaredGradients(FactoredGeometry geo, FlatVector grads, double gradScale, double eps1,
                                  double beta, double[] colSums) {
@@ -72,11 +73,12 @@ final class RowColumnStats {
         double sum = 0;
         for (int b = 0; b < geo.batch(); b++) {
             double meanRow = meanRow(geo, b);
+            inverseSqrtColumns(geo, b, colSums);
             for (int i = 0; i < rows; i++) {
-                double rowFactor = rowFactor(geo, b, i, meanRow);
+                double rowInv = inverseSqrtRow(geo, b, i, meanRow);
                 int base = geo.offset() + (b * rows + i) * cols;
                 for (int j = 0; j < cols; j++) {
-                    double u = grads.get(base + j) * gradScale / Math.sqrt(rowFactor * column(geo, b, j));
+                    double u = rowInv * colSums[j] * (grads.get(base + j) * gradScale);
                     sum += u * u;
                 }
             }
@@ -108,13 +110,20 @@ final class RowColumnStats {
         return sum / geo.rows();
     }
 
-    /** {@code R_bi / mean_r(R_b)}: the row factor of the estimate, once per row. */
-    double rowFactor(FactoredGeometry geo, int b, int i, double meanRow) {
-        return r.get(geo.rowStatOffset() + b * geo.rows() + i) / meanRow;
+    /**
+     * {@code 1/sqrt(R_bi / mean_r(R_b))}, once per row. The estimate's inverse square root is taken as
+     * {@code rsqrt(R/mean(R)) * rsqrt(C)}, HF's {@code _approx_sq_grad} order, so the inner loops only multiply.
+     */
+    double inverseSqrtRow(FactoredGeometry geo, int b, int i, double meanRow) {
+        return 1.0 / Math.sqrt(r.get(geo.rowStatOffset() + b * geo.rows() + i) / meanRow);
     }
 
-    double column(FactoredGeometry geo, int b, int j) {
-        return c.get(geo.colStatOffset() + b * geo.cols() + j);
+    /** {@code out[j] = 1/sqrt(C_bj)} for every column of batch {@code b}. */
+    void inverseSqrtColumns(FactoredGeometry geo, int b, double[] out) {
+        int base = geo.colStatOffset() + b * geo.cols();
+        for (int j = 0; j < geo.cols(); j++) {
+            out[j] = 1.0 / Math.sqrt(c.get(base + j));
+        }
     }
 
     /** Adds this statistic's per-tensor views to {@code state}, named {@code prefix + span + suffix}. */
