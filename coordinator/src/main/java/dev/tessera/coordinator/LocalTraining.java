@@ -10,8 +10,7 @@ import dev.tessera.coordinator.run.ProgressBar;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
 import dev.tessera.coordinator.run.RunSummary;
-import dev.tessera.optimizers.AdamW;
-import dev.tessera.optimizers.AdamWConfig;
+import dev.tessera.optimizers.Optimizer;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.data.SyntheticCorpus;
@@ -48,9 +47,8 @@ public final class LocalTraining implements TrainAction {
         Transformer model = new Transformer(modelConfig, dataType(job.model().dtype()),
                 trainConfig.batchSize(), trainConfig.seqLen());
         model.initialize(trainConfig.seed());
-        AdamW optimizer = new AdamW(model.parameters().params(), model.parameters().grads(),
-                ParamSpans.of(model.parameters()), new AdamWConfig(trainConfig.beta1(), trainConfig.beta2(),
-                trainConfig.eps(), trainConfig.weightDecay()));
+        Optimizer optimizer = Optimizers.create(job.optimizer(), model.parameters().params(),
+                model.parameters().grads(), ParamSpans.of(model.parameters()));
         out.printf("model: %,d parameters, %d layers, d_model %d%s; run directory %s%n",
                 model.parameters().numel(), modelConfig.nLayers(), modelConfig.dModel(),
                 modelConfig.nExperts() > 0 ? ", " + modelConfig.nExperts() + " experts top-" + modelConfig.topK() : "",
@@ -85,7 +83,7 @@ public final class LocalTraining implements TrainAction {
             RunSummary summary = new RunSummary(result.steps(), result.tokens(), result.finalLoss(),
                     Double.isNaN(result.evalLoss()) ? OptionalDouble.empty() : OptionalDouble.of(result.evalLoss()),
                     floor, unigram, result.tokensPerSecond(), (System.nanoTime() - wallStart) / 1e9,
-                    model.parameters().numel(), jobMap);
+                    model.parameters().numel(), optimizer.stateBytes(), jobMap);
             recorder.finish(summary, "Tessera: " + directory.root().getFileName());
             out.printf("done: %d steps, final loss %.4f, eval loss %.4f%s, %.0f tokens/s; %s%n",
                     trainConfig.steps(), result.finalLoss(), result.evalLoss(),

@@ -15,6 +15,8 @@ import java.util.List;
 import java.util.TreeMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The real training path through the CLI: outputs of a run, and bit-identical continuation after resume. */
@@ -34,7 +36,7 @@ class LocalTrainingTest {
         assertEquals(8, losses.size());
         JsonNode summary = JSON.readTree(out.resolve("summary.json").toFile());
         for (String field : List.of("steps", "tokens", "final_loss", "eval_loss", "entropy_floor", "tokens_per_s",
-                "wall_s", "params", "config")) {
+                "wall_s", "params", "state_bytes", "config")) {
             assertTrue(summary.hasNonNull(field), "summary.json lacks " + field);
         }
         assertEquals(8, summary.get("steps").asLong());
@@ -64,6 +66,48 @@ class LocalTrainingTest {
         assertArrayEquals(Files.readAllBytes(full.resolve(weights)), Files.readAllBytes(resumed.resolve(weights)));
         String optimizer = "checkpoints/step-0000008/optimizer/rank-00000.safetensors";
         assertArrayEquals(Files.readAllBytes(full.resolve(optimizer)), Files.readAllBytes(resumed.resolve(optimizer)));
+    }
+
+    /** As above, for the factored optimizers: their per-tensor state must restore exactly too. */
+    @ParameterizedTest
+    @ValueSource(strings = {"adafactor", "came"})
+    void resumingWithAFactoredOptimizerContinuesBitIdentically(String optimizer) throws IOException {
+        Path full = tmp.resolve("full-" + optimizer);
+        assertEquals(0, Main.run(args(TinyJob.trainArgs("--set", "optimizer.name=" + optimizer,
+                "--out", full.toString()))));
+        Path resumed = tmp.resolve("resumed-" + optimizer);
+        assertEquals(0, Main.run("train", "--resume", full.resolve("checkpoints/step-0000004").toString(),
+                "--out", resumed.toString()));
+
+        assertEquals(optimizer, JSON.readTree(resumed.resolve("summary.json").toFile())
+                .get("config").get("optimizer").get("name").asText());
+        Map<Long, Double> expected = trainLosses(full);
+        Map<Long, Double> actual = trainLosses(resumed);
+        for (long step = 5; step <= 8; step++) {
+            assertEquals(expected.get(step), actual.get(step), 0.0, optimizer + ": loss at step " + step);
+        }
+        String weights = "checkpoints/step-0000008/model-00001-of-00001.safetensors";
+        assertArrayEquals(Files.readAllBytes(full.resolve(weights)), Files.readAllBytes(resumed.resolve(weights)));
+        String state = "checkpoints/step-0000008/optimizer/rank-00000.safetensors";
+        assertArrayEquals(Files.readAllBytes(full.resolve(state)), Files.readAllBytes(resumed.resolve(state)));
+    }
+
+    @Test
+    void summaryRecordsTheOptimizersStateBytes() throws IOException {
+        Map<String, Long> bytes = new TreeMap<>();
+        long params = 0;
+        for (String optimizer : List.of("adamw", "adafactor", "came")) {
+            Path out = tmp.resolve("bytes-" + optimizer);
+            assertEquals(0, Main.run(args(TinyJob.trainArgs("--set", "optimizer.name=" + optimizer,
+                    "--set", "train.steps=2", "--set", "optimizer.warmup_steps=1", "--set", "eval.every=0",
+                    "--set", "checkpoint.every=0", "--out", out.toString()))));
+            JsonNode summary = JSON.readTree(out.resolve("summary.json").toFile());
+            bytes.put(optimizer, summary.get("state_bytes").asLong());
+            params = summary.get("params").asLong();
+        }
+        assertEquals(2 * 4 * params, bytes.get("adamw"), "AdamW: m and v in fp32");
+        assertTrue(bytes.get("adafactor") < bytes.get("came"), bytes.toString());
+        assertTrue(bytes.get("came") < bytes.get("adamw"), bytes.toString());
     }
 
     static String[] args(List<String> list) {

@@ -2,6 +2,7 @@ package dev.tessera.coordinator.config;
 
 import java.util.Arrays;
 import java.util.Locale;
+import java.util.OptionalDouble;
 import java.util.stream.Collectors;
 
 /**
@@ -40,6 +41,19 @@ final class ConfigValues {
             return ((Number) value).doubleValue();
         }
         throw wrongType(path, "a number", value);
+    }
+
+    boolean getBoolean(String path) {
+        Object value = tree.get(path);
+        if (value instanceof Boolean b) {
+            return b;
+        }
+        throw wrongType(path, "true or false", value);
+    }
+
+    /** A number that may be null (null turns the feature off, e.g. no momentum). */
+    OptionalDouble getOptionalDouble(String path) {
+        return tree.get(path) == null ? OptionalDouble.empty() : OptionalDouble.of(getDouble(path));
     }
 
     /** A string that may be null (null selects the documented default behaviour). */

@@ -159,6 +159,39 @@ final class JobConfigValidator {
         unitInterval("optimizer.beta2", o.beta2());
         positive("optimizer.eps", o.eps());
         nonNegative("optimizer.grad_clip", o.gradClip()); // 0 turns clipping off
+        adafactor(o.adafactor());
+        came(o.came());
+    }
+
+    /** Every subsection is checked, not only the selected optimizer's: a bad value is a mistake either way. */
+    private void adafactor(AdafactorSection a) {
+        String at = "optimizer.adafactor.";
+        positive(at + "eps1", a.eps1());
+        nonNegative(at + "eps2", a.eps2());
+        positive(at + "clip_threshold", a.clipThreshold());
+        if (!(a.decayRate() < 0) || Double.isInfinite(a.decayRate())) {
+            fail(at + "decay_rate", at + "decay_rate must be < 0, since beta2_t = 1 - t^decay_rate (got "
+                    + a.decayRate() + ")");
+        }
+        if (a.beta1().isPresent()) {
+            unitInterval(at + "beta1", a.beta1().getAsDouble());
+        }
+        nonNegative(at + "weight_decay", a.weightDecay());
+        if (a.warmupInit() && !a.relativeStep()) {
+            failAt(List.of(at + "warmup_init", at + "relative_step"), at + "warmup_init: true requires "
+                    + at + "relative_step: true (warm-up ramps the relative step size)");
+        }
+    }
+
+    private void came(CameSection c) {
+        String at = "optimizer.came.";
+        unitInterval(at + "beta1", c.beta1());
+        unitInterval(at + "beta2", c.beta2());
+        unitInterval(at + "beta3", c.beta3());
+        positive(at + "eps1", c.eps1());
+        positive(at + "eps2", c.eps2());
+        positive(at + "clip_threshold", c.clipThreshold());
+        nonNegative(at + "weight_decay", c.weightDecay());
     }
 
     private void mesh(MeshSection mesh, ModelSection m, TrainSection t) {

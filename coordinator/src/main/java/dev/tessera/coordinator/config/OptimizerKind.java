@@ -1,13 +1,13 @@
 package dev.tessera.coordinator.config;
 
 /**
- * Optimizers the config can name. Adafactor and CAME are listed so configs written for them fail with "not
- * implemented yet" rather than "unknown"; flip {@code implemented} when they land.
+ * Optimizers the config can name. An optimizer can be listed before it lands, with {@code implemented} false, so
+ * configs written for it fail with "not implemented yet" rather than "unknown".
  */
 public enum OptimizerKind {
     ADAMW(true),
-    ADAFACTOR(false),
-    CAME(false);
+    ADAFACTOR(true),
+    CAME(true);
 
     private final boolean implemented;
 

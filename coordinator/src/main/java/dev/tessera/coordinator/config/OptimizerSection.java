@@ -5,10 +5,19 @@ import java.util.Map;
 
 /**
  * {@code optimizer:} the optimizer and its LR schedule (linear warmup, then cosine decay to {@code min_lr}).
- * Fields specific to Adafactor or CAME will join here when those optimizers do.
+ * {@code weight_decay}, {@code beta1}, {@code beta2} and {@code eps} are AdamW's; Adafactor and CAME read theirs
+ * from their own subsections, whose defaults are those of ALGORITHMS.md §1-2.
  */
 public record OptimizerSection(OptimizerKind name, double lr, double minLr, int warmupSteps, double weightDecay,
-                               double beta1, double beta2, double eps, double gradClip) {
+                               double beta1, double beta2, double eps, double gradClip,
+                               AdafactorSection adafactor, CameSection came) {
+
+    /** The shared and AdamW fields, with Adafactor's and CAME's subsections at their defaults. */
+    public OptimizerSection(OptimizerKind name, double lr, double minLr, int warmupSteps, double weightDecay,
+                            double beta1, double beta2, double eps, double gradClip) {
+        this(name, lr, minLr, warmupSteps, weightDecay, beta1, beta2, eps, gradClip, AdafactorSection.defaults(),
+                CameSection.defaults());
+    }
 
     public static OptimizerSection defaults() {
         return new OptimizerSection(OptimizerKind.ADAMW, 4.0e-3, 4.0e-4, 100, 0.1, 0.9, 0.95, 1.0e-8, 1.0);
@@ -24,7 +33,9 @@ public record OptimizerSection(OptimizerKind name, double lr, double minLr, int 
                 v.getDouble("optimizer.beta1"),
                 v.getDouble("optimizer.beta2"),
                 v.getDouble("optimizer.eps"),
-                v.getDouble("optimizer.grad_clip"));
+                v.getDouble("optimizer.grad_clip"),
+                AdafactorSection.read(v),
+                CameSection.read(v));
     }
 
     Map<String, Object> toMap() {
@@ -38,6 +49,8 @@ public record OptimizerSection(OptimizerKind name, double lr, double minLr, int 
         m.put("beta2", beta2);
         m.put("eps", eps);
         m.put("grad_clip", gradClip);
+        m.put("adafactor", adafactor.toMap());
+        m.put("came", came.toMap());
         return m;
     }
 }

@@ -27,6 +27,7 @@ public final class SummaryWriter {
         json.put("tokens_per_s", MetricsWriter.finiteOrNull(s.tokensPerSecond()));
         json.put("wall_s", MetricsWriter.finiteOrNull(s.wallSeconds()));
         json.put("params", s.params());
+        json.put("state_bytes", s.stateBytes());
         json.put("config", s.config());
         try {
             byte[] bytes = MetricsWriter.JSON.writer().with(SerializationFeature.INDENT_OUTPUT)

@@ -84,8 +84,10 @@ class MainBadInputTest {
                         "optimizer.warmup_steps (100) must be <= train.steps (10)"),
                 arguments("unknown optimizer", "optimizer:\n  name: sgd\n", "train --config {config}",
                         "job.yaml:2:3: optimizer.name must be one of adamw"),
-                arguments("optimizer not implemented", null, "train --set optimizer.name=adafactor",
-                        "optimizer.name 'adafactor' is not implemented yet"),
+                arguments("adafactor warmup_init without relative_step", null,
+                        "train --set optimizer.name=adafactor --set optimizer.adafactor.relative_step=false"
+                        + " --set optimizer.adafactor.warmup_init=true",
+                        "optimizer.adafactor.warmup_init: true requires optimizer.adafactor.relative_step: true"),
                 arguments("min_lr > lr", null, "train --set optimizer.min_lr=0.1", "optimizer.min_lr (0.1)"),
                 arguments("val_fraction out of range", null, "train --set data.val_fraction=0",
                         "data.val_fraction must be strictly between 0 and 1"),

@@ -49,6 +49,35 @@ class JobConfigLoaderTest {
     }
 
     @Test
+    void adafactorAndCameKeysRoundTripThroughJsonAndYaml() throws Exception {
+        JobConfig custom = JobConfigLoader.load(null, List.of("optimizer.name=adafactor",
+                "optimizer.adafactor.beta1=0.9", "optimizer.adafactor.relative_step=false",
+                "optimizer.adafactor.scale_parameter=false", "optimizer.adafactor.decay_rate=-0.5",
+                "optimizer.adafactor.weight_decay=0.01", "optimizer.came.beta3=0.9995", "optimizer.came.eps2=1e-12"));
+        AdafactorSection a = custom.optimizer().adafactor();
+        assertEquals(OptimizerKind.ADAFACTOR, custom.optimizer().name());
+        assertEquals(new AdafactorSection(1e-30, 1e-3, 1.0, -0.5, false, false, false,
+                java.util.OptionalDouble.of(0.9), 0.01), a);
+        assertEquals(new CameSection(0.9, 0.999, 0.9995, 1e-30, 1e-12, 1.0, 0.0), custom.optimizer().came());
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        @SuppressWarnings("unchecked")
+        Map<String, Object> back = json.readValue(json.writeValueAsString(custom.toMap()), Map.class);
+        assertEquals(custom, JobConfigLoader.fromMap(back, "trainer_state.json"));
+        assertEquals(custom, JobConfigLoader.fromYaml(custom.toYaml(), "config.yaml"));
+    }
+
+    @Test
+    void adafactorAndCameDefaultsAreTheSpecs() {
+        OptimizerSection o = JobConfig.defaults().optimizer();
+        // ALGORITHMS.md §1: HF class defaults; beta1 null = no momentum.
+        assertEquals(new AdafactorSection(1e-30, 1e-3, 1.0, -0.8, true, true, false,
+                java.util.OptionalDouble.empty(), 0.0), o.adafactor());
+        // ALGORITHMS.md §2: official CAME code defaults.
+        assertEquals(new CameSection(0.9, 0.999, 0.9999, 1e-30, 1e-16, 1.0, 0.0), o.came());
+        assertTrue(JobConfig.defaults().toMap().toString().contains("beta1=null"));
+    }
+
+    @Test
     void mapSurvivesJsonLikeNumberTypes() {
         // Jackson reads small longs back as Integer and doubles such as 10000.0 as Double: both must load.
         Map<String, Object> map = JobConfig.defaults().toMap();
@@ -138,7 +167,16 @@ class JobConfigLoaderTest {
         assertMessage(List.of("train.steps=0"), "train.steps must be >= 1");
         assertMessage(List.of("train.steps=10"), "optimizer.warmup_steps (100) must be <= train.steps (10)");
         assertMessage(List.of("optimizer.min_lr=1"), "optimizer.min_lr (1.0) must be <= optimizer.lr");
-        assertMessage(List.of("optimizer.name=came"), "optimizer.name 'came' is not implemented yet");
+        assertMessage(List.of("optimizer.adafactor.decay_rate=0.8"), "optimizer.adafactor.decay_rate must be < 0");
+        assertMessage(List.of("optimizer.adafactor.beta1=1"), "optimizer.adafactor.beta1 must be in [0, 1) (got 1.0)");
+        assertMessage(List.of("optimizer.adafactor.eps1=0"), "optimizer.adafactor.eps1 must be > 0 (got 0.0)");
+        assertMessage(List.of("optimizer.adafactor.relative_step=false", "optimizer.adafactor.warmup_init=true"),
+                "optimizer.adafactor.warmup_init: true requires optimizer.adafactor.relative_step: true");
+        assertMessage(List.of("optimizer.adafactor.relative_step=yes please"),
+                "optimizer.adafactor.relative_step must be true or false (got string 'yes please')");
+        assertMessage(List.of("optimizer.came.beta3=1.5"), "optimizer.came.beta3 must be in [0, 1) (got 1.5)");
+        assertMessage(List.of("optimizer.came.eps2=-1"), "optimizer.came.eps2 must be > 0 (got -1.0)");
+        assertMessage(List.of("optimizer.came.clip_threshold=0"), "optimizer.came.clip_threshold must be > 0");
         assertMessage(List.of("optimizer.name=sgd"), "optimizer.name must be one of adamw, adafactor, came");
         assertMessage(List.of("data.val_fraction=1"), "data.val_fraction must be strictly between 0 and 1");
         assertMessage(List.of("data.source=text"), "data.source is text but data.path is not set");

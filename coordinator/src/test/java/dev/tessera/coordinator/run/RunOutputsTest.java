@@ -75,7 +75,7 @@ class RunOutputsTest {
         Path file = tmp.resolve("summary.json");
         JobConfig config = JobConfig.defaults();
         SummaryWriter.write(file, new RunSummary(600, 1_228_800, 1.23, OptionalDouble.of(1.3), OptionalDouble.of(1.1),
-                OptionalDouble.empty(), 45_000.5, 27.3, 1_234_567, config.toMap()));
+                OptionalDouble.empty(), 45_000.5, 27.3, 1_234_567, 9_876_543, config.toMap()));
 
         JsonNode s = JSON.readTree(file.toFile());
         assertEquals(600, s.get("steps").asLong());
@@ -87,6 +87,7 @@ class RunOutputsTest {
         assertEquals(45_000.5, s.get("tokens_per_s").asDouble());
         assertEquals(27.3, s.get("wall_s").asDouble());
         assertEquals(1_234_567, s.get("params").asLong());
+        assertEquals(9_876_543, s.get("state_bytes").asLong());
         assertEquals(128, s.get("config").get("model").get("d_model").asInt());
         assertEquals("adamw", s.get("config").get("optimizer").get("name").asText());
         try (Stream<Path> files = Files.list(tmp)) {
@@ -135,7 +136,7 @@ class RunOutputsTest {
             }
             recorder.listener().onEval(4, 1.5);
             recorder.finish(new RunSummary(4, 4 * 16 * 128, 1.0, OptionalDouble.of(1.5), OptionalDouble.empty(),
-                    OptionalDouble.empty(), 1e4, 1.0, 1000, JobConfig.defaults().toMap()), "test run");
+                    OptionalDouble.empty(), 1e4, 1.0, 1000, 8000, JobConfig.defaults().toMap()), "test run");
         }
         for (Path p : List.of(dir.configFile(), dir.metricsFile(), dir.summaryFile(), dir.lossPlotFile())) {
             assertTrue(Files.size(p) > 0, p + " written");
