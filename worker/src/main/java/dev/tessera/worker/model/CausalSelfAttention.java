@@ -71,27 +71,47 @@ public final class CausalSelfAttention {
 
     /** x: [B*T, C]; out: [B*T, C] += Attn(x) (the block pre-fills out with the residual). */
     public void forward(INDArray x, INDArray out) {
+        long t = ModelStepTimer.start();
         wq.forward(x, tmp, false);
+        t = ModelStepTimer.stop("attn.proj.fwd", t);
         rope.forward(tmp, qh, batch, heads);
+        t = ModelStepTimer.stop("attn.rope.fwd", t);
         wk.forward(x, tmp, false);
+        t = ModelStepTimer.stop("attn.proj.fwd", t);
         rope.forward(tmp, kh, batch, heads);
+        t = ModelStepTimer.stop("attn.rope.fwd", t);
         wv.forward(x, tmp, false);
+        t = ModelStepTimer.stop("attn.proj.fwd", t);
         Rope.permute(tmp, vh, batch, seq, heads, headDim, true);
+        t = ModelStepTimer.stop("attn.rope.fwd", t);
         core.forward(qh, kh, vh, yh);
+        t = ModelStepTimer.stop("attn.core.fwd", t);
         Rope.permute(yh, y, batch, seq, heads, headDim, false);
+        t = ModelStepTimer.stop("attn.rope.fwd", t);
         wo.forward(y, out, true);
+        ModelStepTimer.stop("attn.proj.fwd", t);
     }
 
     /** dOut: [B*T, C] -> dx: [B*T, C] overwritten; weight grads accumulate. x is the forward input. */
     public void backward(INDArray x, INDArray dOut, INDArray dx) {
+        long t = ModelStepTimer.start();
         wo.backward(y, dOut, tmp, false);
+        t = ModelStepTimer.stop("attn.proj.bwd", t);
         Rope.permute(tmp, yh, batch, seq, heads, headDim, true); // yh is free now: reuse it for dY
+        t = ModelStepTimer.stop("attn.rope.bwd", t);
         core.backward(qh, kh, vh, yh, dqh, dkh, dvh);
+        t = ModelStepTimer.stop("attn.core.bwd", t);
         rope.backward(dqh, tmp, batch, heads);
+        t = ModelStepTimer.stop("attn.rope.bwd", t);
         wq.backward(x, tmp, dx, false);
+        t = ModelStepTimer.stop("attn.proj.bwd", t);
         rope.backward(dkh, tmp, batch, heads);
+        t = ModelStepTimer.stop("attn.rope.bwd", t);
         wk.backward(x, tmp, dx, true);
+        t = ModelStepTimer.stop("attn.proj.bwd", t);
         Rope.permute(dvh, tmp, batch, seq, heads, headDim, false);
+        t = ModelStepTimer.stop("attn.rope.bwd", t);
         wv.backward(x, tmp, dx, true);
+        ModelStepTimer.stop("attn.proj.bwd", t);
     }
 }

@@ -85,15 +85,20 @@ public final class MoE {
 
     /** x: [N, C]; out: [N, C] += MoE(x). Returns this layer's aux loss. */
     public double forward(INDArray x, INDArray out) {
+        long t = ModelStepTimer.start();
         route(x);
+        t = ModelStepTimer.stop("moe.route.fwd", t);
         dispatch(x);
+        ModelStepTimer.stop("moe.dispatch.fwd", t);
         for (int e = 0; e < nExperts; e++) {
             if (count[e] > 0) {
                 experts[e].forward(Mem.rows(xs, start[e], count[e]), acts.rows(start[e], count[e]),
                         Mem.rows(ys, start[e], count[e]), false);
             }
         }
+        t = ModelStepTimer.start();
         combine(out);
+        ModelStepTimer.stop("moe.combine.fwd", t);
         return lastAux;
     }
 
@@ -102,16 +107,21 @@ public final class MoE {
      * x must be the last forward's input.
      */
     public void backward(INDArray x, INDArray dOut, INDArray dx, double auxGrad) {
+        long t = ModelStepTimer.start();
         combineBackward(dOut);
+        ModelStepTimer.stop("moe.combine.bwd", t);
         for (int e = 0; e < nExperts; e++) {
             if (count[e] > 0) {
                 experts[e].backward(Mem.rows(xs, start[e], count[e]), acts.rows(start[e], count[e]),
                         Mem.rows(dys, start[e], count[e]), Mem.rows(dxs, start[e], count[e]), false);
             }
         }
+        t = ModelStepTimer.start();
         dispatchBackward(dx);
+        t = ModelStepTimer.stop("moe.dispatch.bwd", t);
         routerBackward(auxGrad);
         gate.backward(x, dLogits, dx, true);
+        ModelStepTimer.stop("moe.route.bwd", t);
     }
 
     public double lastAux() {

@@ -38,19 +38,27 @@ public final class SwiGLU {
 
     /** x: [N, C] -> out: [N, C] (overwritten, or += with {@code accumulate}); s holds N rows. */
     public void forward(INDArray x, Acts s, INDArray out, boolean accumulate) {
+        long t = ModelStepTimer.start();
         w1.forward(x, s.h1(), false);
         w3.forward(x, s.h3(), false);
+        t = ModelStepTimer.stop("ffn.gemm.fwd", t);
         gateForward(new Mem(s.h1()), new Mem(s.h3()), new Mem(s.a()), (int) s.a().length());
+        t = ModelStepTimer.stop("ffn.gate.fwd", t);
         w2.forward(s.a(), out, accumulate);
+        ModelStepTimer.stop("ffn.gemm.fwd", t);
     }
 
     /** dOut: [N, C] -> dx: [N, C] (overwritten, or += with {@code accumulateDx}); weight grads accumulate. */
     public void backward(INDArray x, Acts s, INDArray dOut, INDArray dx, boolean accumulateDx) {
+        long t = ModelStepTimer.start();
         w2.backward(s.a(), dOut, s.da(), false);
+        t = ModelStepTimer.stop("ffn.gemm.bwd", t);
         gateBackward(new Mem(s.h1()), new Mem(s.h3()), new Mem(s.da()), new Mem(s.dh1()), new Mem(s.dh3()),
                 (int) s.a().length());
+        t = ModelStepTimer.stop("ffn.gate.bwd", t);
         w1.backward(x, s.dh1(), dx, accumulateDx);
         w3.backward(x, s.dh3(), dx, true);
+        ModelStepTimer.stop("ffn.gemm.bwd", t);
     }
 
     /** a = silu(h1) * h3 = h1 * sigmoid(h1) * h3. */

@@ -108,15 +108,23 @@ public final class Transformer {
 
     /** Zeroes the grads, then forward and backward of loss = mean CE + auxCoef * sum of MoE aux losses. */
     public LossParts forwardBackward(int[] inputs, int[] targets) {
+        long t = ModelStepTimer.start();
         params.zeroGrads();
+        ModelStepTimer.stop("zero_grads", t);
         LossParts parts = forward(inputs, targets);
+        t = ModelStepTimer.start();
         INDArray dLogits = crossEntropy.backward(1.0);
+        t = ModelStepTimer.stop("cross_entropy.bwd", t);
         lmHead.backward(xf, dLogits, dxf, false);
+        t = ModelStepTimer.stop("lm_head.bwd", t);
         finalNorm.backward(xs[blocks.length], dxf, dRes, false);
+        ModelStepTimer.stop("rmsnorm.bwd", t);
         for (int l = blocks.length - 1; l >= 0; l--) {
             blocks[l].backward(xs[l], dRes, cfg.auxCoef());
         }
+        t = ModelStepTimer.start();
         embedding.backward(inputs, dRes);
+        ModelStepTimer.stop("embedding.bwd", t);
         return parts;
     }
 
@@ -130,13 +138,20 @@ public final class Transformer {
         if (inputs.length != batch * seq) {
             throw new IllegalArgumentException("expected " + batch * seq + " inputs, got " + inputs.length);
         }
+        long t = ModelStepTimer.start();
         embedding.forward(inputs, xs[0]);
+        ModelStepTimer.stop("embedding.fwd", t);
         double aux = 0;
         for (int l = 0; l < blocks.length; l++) {
             aux += blocks[l].forward(xs[l], xs[l + 1]);
         }
+        t = ModelStepTimer.start();
         finalNorm.forward(xs[blocks.length], xf);
+        t = ModelStepTimer.stop("rmsnorm.fwd", t);
         lmHead.forward(xf, logits, false);
-        return new LossParts(crossEntropy.forward(logits, targets), aux);
+        t = ModelStepTimer.stop("lm_head.fwd", t);
+        double ce = crossEntropy.forward(logits, targets);
+        ModelStepTimer.stop("cross_entropy.fwd", t);
+        return new LossParts(ce, aux);
     }
 }
