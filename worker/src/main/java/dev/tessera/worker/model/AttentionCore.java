@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.optimizers.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import org.nd4j.linalg.api.buffer.DataType;

@@ -106,8 +106,9 @@ public final class ParameterStore {
         return params.length();
     }
 
+    /** A Java fill over the kernel threads: ND4J's assign(0) took ~5 ms on the dense preset's 13 MB. */
     public void zeroGrads() {
-        grads.assign(0);
+        Mem.zero(new Mem(grads), Math.toIntExact(grads.length()));
     }
 
     /** Collects tensors in model order, then allocates both buffers once. */

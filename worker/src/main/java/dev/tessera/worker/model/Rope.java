@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.optimizers.Parallel;
 import jdk.incubator.vector.FloatVector;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -62,35 +63,40 @@ public final class Rope {
 
     /** forward: src token-major, dst head-major; backward: src head-major, dst token-major, sin negated. */
     private void apply(Mem src, Mem dst, int batch, int heads, boolean tokenMajorSrc, float sign) {
+        Parallel.forRange(batch * seq, (part, from, to) -> apply(src, dst, heads, tokenMajorSrc, sign, from, to));
+    }
+
+    /** Tokens [from, to) of the flattened (batch, seq) range. */
+    private void apply(Mem src, Mem dst, int heads, boolean tokenMajorSrc, float sign, int from, int to) {
         int d = headDim;
-        for (int b = 0; b < batch; b++) {
-            for (int t = 0; t < seq; t++) {
-                int tab = t * half;
-                for (int h = 0; h < heads; h++) {
-                    int tokenMajor = ((b * seq + t) * heads + h) * d;
-                    int headMajor = ((b * heads + h) * seq + t) * d;
-                    int s = tokenMajorSrc ? tokenMajor : headMajor;
-                    int o = tokenMajorSrc ? headMajor : tokenMajor;
-                    int i = 0;
-                    if (src.f32 && dst.f32) {
-                        FloatVector vs = FloatVector.broadcast(Mem.S, sign);
-                        for (int e = Mem.S.loopBound(half); i < e; i += Mem.L) {
-                            FloatVector c = FloatVector.fromArray(Mem.S, cosF, tab + i);
-                            FloatVector sn = FloatVector.fromArray(Mem.S, sinF, tab + i).mul(vs);
-                            FloatVector x1 = src.vec(s + i);
-                            FloatVector x2 = src.vec(s + half + i);
-                            dst.put(x1.mul(c).sub(x2.mul(sn)), o + i);
-                            dst.put(x2.mul(c).add(x1.mul(sn)), o + half + i);
-                        }
+        for (int bt = from; bt < to; bt++) {
+            int b = bt / seq;
+            int t = bt % seq;
+            int tab = t * half;
+            for (int h = 0; h < heads; h++) {
+                int tokenMajor = ((b * seq + t) * heads + h) * d;
+                int headMajor = ((b * heads + h) * seq + t) * d;
+                int s = tokenMajorSrc ? tokenMajor : headMajor;
+                int o = tokenMajorSrc ? headMajor : tokenMajor;
+                int i = 0;
+                if (src.f32 && dst.f32) {
+                    FloatVector vs = FloatVector.broadcast(Mem.S, sign);
+                    for (int e = Mem.S.loopBound(half); i < e; i += Mem.L) {
+                        FloatVector c = FloatVector.fromArray(Mem.S, cosF, tab + i);
+                        FloatVector sn = FloatVector.fromArray(Mem.S, sinF, tab + i).mul(vs);
+                        FloatVector x1 = src.vec(s + i);
+                        FloatVector x2 = src.vec(s + half + i);
+                        dst.put(x1.mul(c).sub(x2.mul(sn)), o + i);
+                        dst.put(x2.mul(c).add(x1.mul(sn)), o + half + i);
                     }
-                    for (; i < half; i++) {
-                        double c = cos[tab + i];
-                        double sn = sign * sin[tab + i];
-                        double x1 = src.get(s + i);
-                        double x2 = src.get(s + half + i);
-                        dst.set(o + i, x1 * c - x2 * sn);
-                        dst.set(o + half + i, x2 * c + x1 * sn);
-                    }
+                }
+                for (; i < half; i++) {
+                    double c = cos[tab + i];
+                    double sn = sign * sin[tab + i];
+                    double x1 = src.get(s + i);
+                    double x2 = src.get(s + half + i);
+                    dst.set(o + i, x1 * c - x2 * sn);
+                    dst.set(o + half + i, x2 * c + x1 * sn);
                 }
             }
         }
@@ -100,8 +106,10 @@ public final class Rope {
     static void permute(INDArray src, INDArray dst, int batch, int seq, int heads, int d, boolean toHeadMajor) {
         Mem s = new Mem(src);
         Mem o = new Mem(dst);
-        for (int b = 0; b < batch; b++) {
-            for (int t = 0; t < seq; t++) {
+        Parallel.forRange(batch * seq, (part, from, to) -> {
+            for (int bt = from; bt < to; bt++) {
+                int b = bt / seq;
+                int t = bt % seq;
                 for (int h = 0; h < heads; h++) {
                     int tokenMajor = ((b * seq + t) * heads + h) * d;
                     int headMajor = ((b * heads + h) * seq + t) * d;
@@ -112,6 +120,6 @@ public final class Rope {
                     }
                 }
             }
-        }
+        });
     }
 }

@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.optimizers.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -61,12 +62,16 @@ public final class SwiGLU {
         ModelStepTimer.stop("ffn.gemm.bwd", t);
     }
 
-    /** a = silu(h1) * h3 = h1 * sigmoid(h1) * h3. */
+    /** a = silu(h1) * h3 = h1 * sigmoid(h1) * h3; elementwise over Parallel's threads. */
     static void gateForward(Mem h1, Mem h3, Mem a, int n) {
-        int i = 0;
+        Parallel.forRange(n, (part, from, to) -> gateForward(h1, h3, a, from, to));
+    }
+
+    private static void gateForward(Mem h1, Mem h3, Mem a, int from, int n) {
+        int i = from;
         if (h1.f32 && h3.f32 && a.f32) {
             FloatVector one = FloatVector.broadcast(Mem.S, 1f);
-            for (int b = Mem.S.loopBound(n); i < b; i += Mem.L) {
+            for (int b = from + Mem.S.loopBound(n - from); i < b; i += Mem.L) {
                 FloatVector x = h1.vec(i);
                 FloatVector sig = one.div(x.neg().lanewise(VectorOperators.EXP).add(one));
                 a.put(x.mul(sig).mul(h3.vec(i)), i);
@@ -80,10 +85,14 @@ public final class SwiGLU {
 
     /** dh3 = da * silu(h1); dh1 = da * h3 * s * (1 + h1 * (1 - s)) with s = sigmoid(h1). */
     static void gateBackward(Mem h1, Mem h3, Mem da, Mem dh1, Mem dh3, int n) {
-        int i = 0;
+        Parallel.forRange(n, (part, from, to) -> gateBackward(h1, h3, da, dh1, dh3, from, to));
+    }
+
+    private static void gateBackward(Mem h1, Mem h3, Mem da, Mem dh1, Mem dh3, int from, int n) {
+        int i = from;
         if (h1.f32 && h3.f32 && da.f32 && dh1.f32 && dh3.f32) {
             FloatVector one = FloatVector.broadcast(Mem.S, 1f);
-            for (int b = Mem.S.loopBound(n); i < b; i += Mem.L) {
+            for (int b = from + Mem.S.loopBound(n - from); i < b; i += Mem.L) {
                 FloatVector x = h1.vec(i);
                 FloatVector sig = one.div(x.neg().lanewise(VectorOperators.EXP).add(one));
                 FloatVector g = da.vec(i);

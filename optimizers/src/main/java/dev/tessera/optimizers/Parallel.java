@@ -1,4 +1,4 @@
-package dev.tessera.worker.model;
+package dev.tessera.optimizers;
 
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -6,7 +6,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 /**
- * Splits the fused Java kernels over a fixed number of threads ({@code -Dtessera.kernel.threads}, default
+ * Splits the fused Java kernels (the model's in the worker, AdamW and the grad norm here: this is the
+ * lowest module that has kernels) over a fixed number of threads ({@code -Dtessera.kernel.threads}, default
  * the core count capped at 2; 1 runs everything on the caller). Only the kernels between gemms use it, so
  * it never competes with OpenBLAS's own threads, which are idle while Java code runs.
  *
