@@ -107,7 +107,11 @@ final class FusedAttention {
             int jEnd = (visible(i0 + rows - 1) + L - 1) / L * L;
             if (rows == R) {
                 int a0 = i0 * d;
-                for (int j = 0; j < jEnd; j += L) {
+                int j = 0;
+                for (; j + 2 * L <= jEnd; j += 2 * L) {
+                    scores4x2(a, a0, s, i0 * tkp + j, j);
+                }
+                for (; j < jEnd; j += L) {
                     FloatVector c0 = FloatVector.zero(Mem.S);
                     FloatVector c1 = c0;
                     FloatVector c2 = c0;
@@ -140,6 +144,42 @@ final class FusedAttention {
         }
     }
 
+    /** Scores of 4 rows (from a[a0]) and 2 vectors of keys (from column j0): 8 accumulators. */
+    private void scores4x2(float[] a, int a0, float[] s, int so, int j0) {
+        FloatVector c00 = FloatVector.zero(Mem.S);
+        FloatVector c01 = c00;
+        FloatVector c10 = c00;
+        FloatVector c11 = c00;
+        FloatVector c20 = c00;
+        FloatVector c21 = c00;
+        FloatVector c30 = c00;
+        FloatVector c31 = c00;
+        for (int c = 0; c < d; c++) {
+            FloatVector b0 = FloatVector.fromArray(Mem.S, bt, c * tkp + j0);
+            FloatVector b1 = FloatVector.fromArray(Mem.S, bt, c * tkp + j0 + L);
+            FloatVector x0 = FloatVector.broadcast(Mem.S, a[a0 + c]);
+            FloatVector x1 = FloatVector.broadcast(Mem.S, a[a0 + d + c]);
+            FloatVector x2 = FloatVector.broadcast(Mem.S, a[a0 + 2 * d + c]);
+            FloatVector x3 = FloatVector.broadcast(Mem.S, a[a0 + 3 * d + c]);
+            c00 = b0.fma(x0, c00);
+            c01 = b1.fma(x0, c01);
+            c10 = b0.fma(x1, c10);
+            c11 = b1.fma(x1, c11);
+            c20 = b0.fma(x2, c20);
+            c21 = b1.fma(x2, c21);
+            c30 = b0.fma(x3, c30);
+            c31 = b1.fma(x3, c31);
+        }
+        c00.intoArray(s, so);
+        c01.intoArray(s, so + L);
+        c10.intoArray(s, so + tkp);
+        c11.intoArray(s, so + tkp + L);
+        c20.intoArray(s, so + 2 * tkp);
+        c21.intoArray(s, so + 2 * tkp + L);
+        c30.intoArray(s, so + 3 * tkp);
+        c31.intoArray(s, so + 3 * tkp + L);
+    }
+
     /** out[i] = sum_j m[mo + i*tkp + j] b[j] over the visible j (m is zero past them). */
     private void rowsTimes(float[] m, int mo, float[] b, float[] out) {
         for (int i0 = 0; i0 < tq; i0 += R) {
@@ -147,7 +187,11 @@ final class FusedAttention {
             int n = visible(i0 + rows - 1);
             if (rows == R && vecD) {
                 int m0 = mo + i0 * tkp;
-                for (int c = 0; c < d; c += L) {
+                int c = 0;
+                for (; c + 2 * L <= d; c += 2 * L) {
+                    rows4x2(m, m0, n, b, c, out, i0 * d + c);
+                }
+                for (; c < d; c += L) {
                     FloatVector c0 = FloatVector.zero(Mem.S);
                     FloatVector c1 = c0;
                     FloatVector c2 = c0;
@@ -178,13 +222,88 @@ final class FusedAttention {
         }
     }
 
+    /** 4 rows of m (from m0) times b's rows j < n, columns c0..c0+2L: 8 accumulators. */
+    private void rows4x2(float[] m, int m0, int n, float[] b, int c0, float[] out, int oo) {
+        FloatVector c00 = FloatVector.zero(Mem.S);
+        FloatVector c01 = c00;
+        FloatVector c10 = c00;
+        FloatVector c11 = c00;
+        FloatVector c20 = c00;
+        FloatVector c21 = c00;
+        FloatVector c30 = c00;
+        FloatVector c31 = c00;
+        for (int j = 0; j < n; j++) {
+            FloatVector b0 = FloatVector.fromArray(Mem.S, b, j * d + c0);
+            FloatVector b1 = FloatVector.fromArray(Mem.S, b, j * d + c0 + L);
+            FloatVector x0 = FloatVector.broadcast(Mem.S, m[m0 + j]);
+            FloatVector x1 = FloatVector.broadcast(Mem.S, m[m0 + tkp + j]);
+            FloatVector x2 = FloatVector.broadcast(Mem.S, m[m0 + 2 * tkp + j]);
+            FloatVector x3 = FloatVector.broadcast(Mem.S, m[m0 + 3 * tkp + j]);
+            c00 = b0.fma(x0, c00);
+            c01 = b1.fma(x0, c01);
+            c10 = b0.fma(x1, c10);
+            c11 = b1.fma(x1, c11);
+            c20 = b0.fma(x2, c20);
+            c21 = b1.fma(x2, c21);
+            c30 = b0.fma(x3, c30);
+            c31 = b1.fma(x3, c31);
+        }
+        store4x2(out, oo, c00, c01, c10, c11, c20, c21, c30, c31);
+    }
+
+    private void store4x2(float[] out, int oo, FloatVector c00, FloatVector c01, FloatVector c10, FloatVector c11,
+                          FloatVector c20, FloatVector c21, FloatVector c30, FloatVector c31) {
+        c00.intoArray(out, oo);
+        c01.intoArray(out, oo + L);
+        c10.intoArray(out, oo + d);
+        c11.intoArray(out, oo + d + L);
+        c20.intoArray(out, oo + 2 * d);
+        c21.intoArray(out, oo + 2 * d + L);
+        c30.intoArray(out, oo + 3 * d);
+        c31.intoArray(out, oo + 3 * d + L);
+    }
+
+    /** 4 columns (from j0) of m's rows i >= iStart, transposed, times b's rows, columns c0..c0+2L. */
+    private void cols4x2(float[] m, int mo, int j0, int iStart, float[] b, int c0, float[] out, int oo) {
+        FloatVector c00 = FloatVector.zero(Mem.S);
+        FloatVector c01 = c00;
+        FloatVector c10 = c00;
+        FloatVector c11 = c00;
+        FloatVector c20 = c00;
+        FloatVector c21 = c00;
+        FloatVector c30 = c00;
+        FloatVector c31 = c00;
+        for (int i = iStart; i < tq; i++) {
+            FloatVector b0 = FloatVector.fromArray(Mem.S, b, i * d + c0);
+            FloatVector b1 = FloatVector.fromArray(Mem.S, b, i * d + c0 + L);
+            int mi = mo + i * tkp + j0;
+            FloatVector x0 = FloatVector.broadcast(Mem.S, m[mi]);
+            FloatVector x1 = FloatVector.broadcast(Mem.S, m[mi + 1]);
+            FloatVector x2 = FloatVector.broadcast(Mem.S, m[mi + 2]);
+            FloatVector x3 = FloatVector.broadcast(Mem.S, m[mi + 3]);
+            c00 = b0.fma(x0, c00);
+            c01 = b1.fma(x0, c01);
+            c10 = b0.fma(x1, c10);
+            c11 = b1.fma(x1, c11);
+            c20 = b0.fma(x2, c20);
+            c21 = b1.fma(x2, c21);
+            c30 = b0.fma(x3, c30);
+            c31 = b1.fma(x3, c31);
+        }
+        store4x2(out, oo, c00, c01, c10, c11, c20, c21, c30, c31);
+    }
+
     /** out[j] = sum_i m[mo + i*tkp + j] b[i] over the queries i that see key j (m is zero elsewhere). */
     private void colsTimes(float[] m, int mo, float[] b, float[] out) {
         for (int j0 = 0; j0 < tk; j0 += R) {
             int cols = Math.min(R, tk - j0);
             int iStart = Math.max(0, Math.min(tq, j0 + kPos0 - qPos0)); // rows before see none of j0..
             if (cols == R && vecD) {
-                for (int c = 0; c < d; c += L) {
+                int c = 0;
+                for (; c + 2 * L <= d; c += 2 * L) {
+                    cols4x2(m, mo, j0, iStart, b, c, out, j0 * d + c);
+                }
+                for (; c < d; c += L) {
                     FloatVector c0 = FloatVector.zero(Mem.S);
                     FloatVector c1 = c0;
                     FloatVector c2 = c0;
