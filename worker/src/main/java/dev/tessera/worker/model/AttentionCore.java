@@ -55,6 +55,45 @@ public final class AttentionCore {
         }
     }
 
+    /** Whether the token-major entry points (float32 self-attention) are available. */
+    public boolean fusedTokenMajor() {
+        return kernels != null && tq == tk && qPos0 == kPos0;
+    }
+
+    /**
+     * float32 self-attention from a fused projection: qkv [B*T, 3C] (q, k unrotated) -> y [B*T, C]
+     * (overwritten), with bh = B * heads. RoPE and the head-major permutes happen inside the kernel.
+     */
+    public void forwardTokenMajor(int heads, INDArray qkv, Rope rope, INDArray y) {
+        requireTokenMajor();
+        Mem qm = new Mem(qkv);
+        Mem ym = new Mem(y);
+        Parallel.forRange(bh, (part, from, to) -> {
+            for (int z = from; z < to; z++) {
+                kernels[part].forwardTokenMajor(z / heads, z % heads, heads, qm, rope, ym, pf);
+            }
+        });
+    }
+
+    /** The backward of {@link #forwardTokenMajor}: dy [B*T, C] -> dqkv [B*T, 3C] (overwritten). */
+    public void backwardTokenMajor(int heads, INDArray qkv, Rope rope, INDArray dy, INDArray dqkv) {
+        requireTokenMajor();
+        Mem qm = new Mem(qkv);
+        Mem dym = new Mem(dy);
+        Mem dm = new Mem(dqkv);
+        Parallel.forRange(bh, (part, from, to) -> {
+            for (int z = from; z < to; z++) {
+                kernels[part].backwardTokenMajor(z / heads, z % heads, heads, qm, rope, dym, dm, pf);
+            }
+        });
+    }
+
+    private void requireTokenMajor() {
+        if (!fusedTokenMajor()) {
+            throw new IllegalStateException("token-major attention needs float32 self-attention");
+        }
+    }
+
     /** Number of keys query row i may see. */
     private int visible(int i) {
         return Math.max(0, Math.min(tk, qPos0 + i - kPos0 + 1));

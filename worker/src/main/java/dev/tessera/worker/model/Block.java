@@ -53,9 +53,9 @@ public final class Block {
             mlpActs = null;
         } else {
             moe = null;
-            mlp = new SwiGLU(new Linear(ps, p + ".mlp.gate_proj.weight"), new Linear(ps, p + ".mlp.up_proj.weight"),
-                    new Linear(ps, p + ".mlp.down_proj.weight"));
-            mlpActs = SwiGLU.Acts.allocate(dt, n, cfg.dFF());
+            mlp = SwiGLU.stacked(ps, p + ".mlp.gate_proj.weight", p + ".mlp.up_proj.weight",
+                    p + ".mlp.down_proj.weight");
+            mlpActs = SwiGLU.Acts.allocateStacked(dt, n, cfg.dFF());
         }
         n1 = Nd4j.create(dt, n, cfg.dModel());
         h = Nd4j.create(dt, n, cfg.dModel());

@@ -70,6 +70,50 @@ final class FusedAttention {
         load(qm, z * tq * d, q, tq * d);
         load(km, z * tk * d, k, tk * d);
         load(vm, z * tk * d, v, tk * d);
+        forward(z, p);
+        store(out1, ym, z * tq * d, tq * d);
+    }
+
+    /**
+     * Self-attention straight from a fused projection output: item (b, h) reads q, k, v as columns
+     * h*D, C + h*D, 2C + h*D of qkv [B*T, 3C], rotating q and k by {@code rope} while loading, and writes
+     * its output to columns h*D of y [B*T, C]. No head-major copies, no separate RoPE pass.
+     */
+    void forwardTokenMajor(int b, int h, int heads, Mem qkv, Rope rope, Mem y, float[] p) {
+        int c = heads * d;
+        for (int i = 0; i < tq; i++) {
+            int row = (b * tq + i) * 3 * c + h * d;
+            rope.rotateInto(qkv, row, q, i * d, i);
+            rope.rotateInto(qkv, row + c, k, i * d, i);
+            load(qkv, row + 2 * c, v, i * d, d);
+        }
+        forward(b * heads + h, p);
+        for (int i = 0; i < tq; i++) {
+            store(out1, i * d, y, (b * tq + i) * c + h * d, d);
+        }
+    }
+
+    /** The backward of {@link #forwardTokenMajor}: dy [B*T, C] -> columns of dqkv [B*T, 3C], RoPE undone. */
+    void backwardTokenMajor(int b, int h, int heads, Mem qkv, Rope rope, Mem dym, Mem dqkv, float[] p) {
+        int c = heads * d;
+        for (int i = 0; i < tq; i++) {
+            int row = (b * tq + i) * 3 * c + h * d;
+            rope.rotateInto(qkv, row, q, i * d, i);
+            rope.rotateInto(qkv, row + c, k, i * d, i);
+            load(qkv, row + 2 * c, v, i * d, d);
+            load(dym, (b * tq + i) * c + h * d, dy, i * d, d);
+        }
+        backward(b * heads + h, p);
+        for (int i = 0; i < tq; i++) {
+            int row = (b * tq + i) * 3 * c + h * d;
+            rope.unrotateInto(out1, i * d, dqkv, row, i);
+            rope.unrotateInto(out2, i * d, dqkv, row + c, i);
+            store(out3, i * d, dqkv, row + 2 * c, d);
+        }
+    }
+
+    /** Forward of item z from q, k, v already in scratch; y left in out1. */
+    private void forward(int z, float[] p) {
         transpose(k, bt);
         scores(q, ds);
         int po = z * tq * tkp;
@@ -77,7 +121,6 @@ final class FusedAttention {
             softmaxRow(ds, i * tkp, p, po + i * tkp, visible(i));
         }
         rowsTimes(p, po, v, out1);
-        store(out1, ym, z * tq * d, tq * d);
     }
 
     /** Item z: dq, dk, dv from dy and the P the last forward of item z saved. */
@@ -86,6 +129,14 @@ final class FusedAttention {
         load(km, z * tk * d, k, tk * d);
         load(vm, z * tk * d, v, tk * d);
         load(dym, z * tq * d, dy, tq * d);
+        backward(z, p);
+        store(out1, dqm, z * tq * d, tq * d);
+        store(out2, dkm, z * tk * d, tk * d);
+        store(out3, dvm, z * tk * d, tk * d);
+    }
+
+    /** Backward of item z from q, k, v, dy in scratch; dq, dk, dv left in out1, out2, out3. */
+    private void backward(int z, float[] p) {
         transpose(v, bt);
         scores(dy, ds); // dP = dY V^T
         int po = z * tq * tkp;
@@ -95,9 +146,6 @@ final class FusedAttention {
         rowsTimes(ds, 0, k, out1);     // dQ = dS K
         colsTimes(ds, 0, q, out2);     // dK = dS^T Q
         colsTimes(p, po, dy, out3);    // dV = P^T dY
-        store(out1, dqm, z * tq * d, tq * d);
-        store(out2, dkm, z * tk * d, tk * d);
-        store(out3, dvm, z * tk * d, tk * d);
     }
 
     /** s[i, j] = a_i . b_j for j below the block's visible length (rounded up to a vector); b as bt. */
@@ -407,22 +455,30 @@ final class FusedAttention {
     }
 
     private static void load(Mem m, int off, float[] dst, int n) {
+        load(m, off, dst, 0, n);
+    }
+
+    private static void load(Mem m, int off, float[] dst, int dOff, int n) {
         int i = 0;
         for (int b = Mem.S.loopBound(n); i < b; i += L) {
-            m.vec(off + i).intoArray(dst, i);
+            m.vec(off + i).intoArray(dst, dOff + i);
         }
         for (; i < n; i++) {
-            dst[i] = m.getF(off + i);
+            dst[dOff + i] = m.getF(off + i);
         }
     }
 
     private static void store(float[] src, Mem m, int off, int n) {
+        store(src, 0, m, off, n);
+    }
+
+    private static void store(float[] src, int so, Mem m, int off, int n) {
         int i = 0;
         for (int b = Mem.S.loopBound(n); i < b; i += L) {
-            m.put(FloatVector.fromArray(Mem.S, src, i), off + i);
+            m.put(FloatVector.fromArray(Mem.S, src, so + i), off + i);
         }
         for (; i < n; i++) {
-            m.setF(off + i, src[i]);
+            m.setF(off + i, src[so + i]);
         }
     }
 }

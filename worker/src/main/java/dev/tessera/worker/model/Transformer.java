@@ -44,8 +44,9 @@ public final class Transformer {
 
         int n = batch * seq;
         embedding = new Embedding(params, "model.embed_tokens.weight");
-        // Backward runs one block at a time, so all layers can share the [B*H, T, T] score scratch.
-        INDArray scores = Nd4j.create(dtype, (long) batch * cfg.nHeads(), seq, seq);
+        // Backward runs one block at a time, so all layers can share the [B*H, T, T] score scratch
+        // (float64 only: the fused float32 kernel keeps its scores in per-thread scratch).
+        INDArray scores = dtype == DataType.FLOAT ? null : Nd4j.create(dtype, (long) batch * cfg.nHeads(), seq, seq);
         blocks = new Block[cfg.nLayers()];
         for (int l = 0; l < blocks.length; l++) {
             blocks[l] = new Block(params, cfg, l, batch, seq, scores);
