@@ -7,29 +7,74 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Global L2 norm of a flat gradient buffer, summed in a fixed order in double precision so the value
- * (and hence the clipping) is bit-identical run to run and independent of thread count.
+ * (and hence the clipping) is bit-identical run to run and independent of thread count: fixed chunks
+ * summed over {@link Parallel}'s threads, then the chunk sums in chunk order.
  */
 public final class GradNorm {
 
     private GradNorm() {
     }
 
+    /** Elements per partial sum: fixed, so the summation order never depends on the thread count. */
+    static final int CHUNK = 1 << 16;
+
     public static double sumOfSquares(INDArray flat) {
-        double sum = 0;
+        int n = Math.toIntExact(flat.length());
+        int chunks = (n + CHUNK - 1) / CHUNK;
+        double[] partial = new double[chunks];
         if (flat.dataType() == DataType.DOUBLE) {
             DoubleBuffer g = AdamW.doubles(flat);
-            for (int i = 0, n = g.limit(); i < n; i++) {
-                double x = g.get(i);
-                sum += x * x;
-            }
+            Parallel.forRange(chunks, (part, from, to) -> {
+                for (int c = from; c < to; c++) {
+                    partial[c] = squares(g, c * CHUNK, Math.min(n, (c + 1) * CHUNK));
+                }
+            });
         } else {
             FloatBuffer g = AdamW.floats(flat);
-            for (int i = 0, n = g.limit(); i < n; i++) {
-                double x = g.get(i);
-                sum += x * x;
-            }
+            Parallel.forRange(chunks, (part, from, to) -> {
+                for (int c = from; c < to; c++) {
+                    partial[c] = squares(g, c * CHUNK, Math.min(n, (c + 1) * CHUNK));
+                }
+            });
+        }
+        double sum = 0;
+        for (double p : partial) {
+            sum += p;
         }
         return sum;
+    }
+
+    /** Four interleaved double accumulators (a fixed order), combined pairwise. */
+    private static double squares(FloatBuffer g, int from, int to) {
+        double s0 = 0;
+        double s1 = 0;
+        double s2 = 0;
+        double s3 = 0;
+        int i = from;
+        for (; i + 3 < to; i += 4) {
+            double a = g.get(i);
+            double b = g.get(i + 1);
+            double c = g.get(i + 2);
+            double d = g.get(i + 3);
+            s0 += a * a;
+            s1 += b * b;
+            s2 += c * c;
+            s3 += d * d;
+        }
+        for (; i < to; i++) {
+            double a = g.get(i);
+            s0 += a * a;
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    private static double squares(DoubleBuffer g, int from, int to) {
+        double s = 0;
+        for (int i = from; i < to; i++) {
+            double x = g.get(i);
+            s += x * x;
+        }
+        return s;
     }
 
     /** The factor that brings a gradient of norm {@code norm} down to {@code maxNorm} (1 when within). */

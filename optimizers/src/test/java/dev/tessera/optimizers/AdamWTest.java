@@ -98,4 +98,46 @@ class AdamWTest {
             assertEquals(p64.getDouble(i), p32.getDouble(i), 1e-6);
         }
     }
+
+    /**
+     * The Vector API float32 path split over threads is bit-identical to the plain scalar float loop, over
+     * spans with odd offsets and lengths (vector tails, parts cutting through spans), decayed or not.
+     */
+    @Test
+    void float32VectorPathIsBitIdenticalToScalarFloatLoop() {
+        int n = 10_007;
+        List<ParamSpan> spans = List.of(new ParamSpan("a", 0, 3, new long[] {3}),
+                new ParamSpan("b", 3, 5001, new long[] {3, 1667}), new ParamSpan("c", 5004, 17, new long[] {17}),
+                new ParamSpan("d", 5021, n - 5021, new long[] {2, (n - 5021) / 2}));
+        SplittableRandom rnd = new SplittableRandom(9);
+        float[] p = new float[n];
+        float[] g = new float[n];
+        for (int i = 0; i < n; i++) {
+            p[i] = (float) rnd.nextDouble(-1, 1);
+            g[i] = (float) rnd.nextDouble(-1, 1);
+        }
+        INDArray p32 = Nd4j.createFromArray(p.clone());
+        INDArray g32 = Nd4j.createFromArray(g);
+        AdamWConfig cfg = new AdamWConfig(0.9, 0.95, 1e-8, 0.1);
+        AdamW opt = new AdamW(p32, g32, spans, cfg);
+        float[] m = new float[n];
+        float[] v = new float[n];
+        for (long t = 1; t <= 3; t++) {
+            opt.step(t, 1e-3, 0.5);
+            float b1 = 0.9f;
+            float b2 = 0.95f;
+            float stepSize = (float) (1e-3 / (1.0 - Math.pow(0.9, t)));
+            float invSqrtBc2 = (float) (1.0 / Math.sqrt(1.0 - Math.pow(0.95, t)));
+            for (ParamSpan s : spans) {
+                float decay = s.decays() ? (float) (1.0 - 1e-3 * 0.1) : 1f;
+                for (int i = (int) s.offset(); i < s.offset() + s.numel(); i++) {
+                    float gi = g[i] * 0.5f;
+                    m[i] = b1 * m[i] + (1f - b1) * gi;
+                    v[i] = b2 * v[i] + (1f - b2) * gi * gi;
+                    p[i] = p[i] * decay - stepSize * m[i] / ((float) Math.sqrt(v[i]) * invSqrtBc2 + 1e-8f);
+                }
+            }
+        }
+        org.junit.jupiter.api.Assertions.assertArrayEquals(p, p32.toFloatVector());
+    }
 }

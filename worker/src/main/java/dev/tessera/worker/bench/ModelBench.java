@@ -3,6 +3,7 @@ package dev.tessera.worker.bench;
 import dev.tessera.optimizers.AdamW;
 import dev.tessera.optimizers.AdamWConfig;
 import dev.tessera.optimizers.GradNorm;
+import dev.tessera.worker.model.ModelStepTimer;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.train.ParamSpans;
 import java.util.Arrays;
@@ -51,12 +52,21 @@ public final class ModelBench {
         double[] stepMs = new double[timedSteps];
         for (int s = 0; s < warmupSteps + timedSteps; s++) {
             long start = System.nanoTime();
+            if (s == warmupSteps) {
+                ModelStepTimer.reset();
+            }
             model.forwardBackward(inputs, targets);
+            long t = ModelStepTimer.start();
             double norm = Math.sqrt(GradNorm.sumOfSquares(model.parameters().grads()));
+            t = ModelStepTimer.stop("grad_norm", t);
             adamw.step(s + 1, 1e-4, GradNorm.clipScale(norm, 1.0));
+            ModelStepTimer.stop("adamw", t);
             if (s >= warmupSteps) {
                 stepMs[s - warmupSteps] = (System.nanoTime() - start) / 1e6;
             }
+        }
+        if (ModelStepTimer.enabled()) {
+            System.err.print(ModelStepTimer.report(timedSteps));
         }
         double median = median(stepMs);
         double tokensPerSecond = batch * seq / (median / 1e3);

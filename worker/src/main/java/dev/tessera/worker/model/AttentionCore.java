@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.optimizers.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -11,8 +12,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * projections so sequence parallelism can feed it remote K/V blocks: the mask is by absolute position,
  * key j visible to query i iff {@code kPos0 + j <= qPos0 + i}.
  *
- * <p>Scores go through 3-D {@code Nd4j.matmul} (BatchMmul is broken in M2.1); the softmax and its
- * backward are one fused pass per row that only touches the visible prefix of the row.
+ * <p>float32 runs {@link FusedAttention}, one (batch, head) per task over {@link Parallel} threads, which
+ * skips the masked triangle. float64 (gradient checks, and the reference the fused kernel is tested
+ * against) goes through 3-D {@code Nd4j.matmul} (BatchMmul is broken in M2.1) with one fused softmax pass
+ * per row that only touches the visible prefix of the row.
  */
 public final class AttentionCore {
     private final int bh;
@@ -22,8 +25,10 @@ public final class AttentionCore {
     private final int qPos0;
     private final int kPos0;
     private final double scale;
-    private final INDArray p;       // [BH, Tq, Tk] probabilities, kept for backward
-    private final INDArray scratch; // [BH, Tq, Tk] scores forward, dP / dS backward; may be shared by layers
+    private final INDArray p;       // float64: [BH, Tq, Tk] probabilities, kept for backward
+    private final INDArray scratch; // float64: [BH, Tq, Tk] scores forward, dP / dS backward; may be shared
+    private final float[] pf;       // float32: [BH, Tq, tkp] probabilities (FusedAttention's layout)
+    private final FusedAttention[] kernels; // float32: one per Parallel part
 
     /** @param scratch a [bh, tq, tk] buffer this core may overwrite freely, or null to allocate one */
     public AttentionCore(DataType dt, int bh, int tq, int tk, int d, int qPos0, int kPos0, INDArray scratch) {
@@ -34,8 +39,59 @@ public final class AttentionCore {
         this.qPos0 = qPos0;
         this.kPos0 = kPos0;
         this.scale = 1.0 / Math.sqrt(d);
-        this.p = Nd4j.create(dt, bh, tq, tk);
-        this.scratch = scratch != null ? scratch : Nd4j.create(dt, bh, tq, tk);
+        if (dt == DataType.FLOAT) {
+            this.p = null;
+            this.scratch = null;
+            this.pf = new float[Math.multiplyExact(bh * tq, FusedAttention.paddedKeys(tk))];
+            this.kernels = new FusedAttention[Parallel.THREADS];
+            for (int i = 0; i < kernels.length; i++) {
+                kernels[i] = new FusedAttention(tq, tk, d, qPos0, kPos0);
+            }
+        } else {
+            this.p = Nd4j.create(dt, bh, tq, tk);
+            this.scratch = scratch != null ? scratch : Nd4j.create(dt, bh, tq, tk);
+            this.pf = null;
+            this.kernels = null;
+        }
+    }
+
+    /** Whether the token-major entry points (float32 self-attention) are available. */
+    public boolean fusedTokenMajor() {
+        return kernels != null && tq == tk && qPos0 == kPos0;
+    }
+
+    /**
+     * float32 self-attention from a fused projection: qkv [B*T, 3C] (q, k unrotated) -> y [B*T, C]
+     * (overwritten), with bh = B * heads. RoPE and the head-major permutes happen inside the kernel.
+     */
+    public void forwardTokenMajor(int heads, INDArray qkv, Rope rope, INDArray y) {
+        requireTokenMajor();
+        Mem qm = new Mem(qkv);
+        Mem ym = new Mem(y);
+        Parallel.forRange(bh, (part, from, to) -> {
+            for (int z = from; z < to; z++) {
+                kernels[part].forwardTokenMajor(z / heads, z % heads, heads, qm, rope, ym, pf);
+            }
+        });
+    }
+
+    /** The backward of {@link #forwardTokenMajor}: dy [B*T, C] -> dqkv [B*T, 3C] (overwritten). */
+    public void backwardTokenMajor(int heads, INDArray qkv, Rope rope, INDArray dy, INDArray dqkv) {
+        requireTokenMajor();
+        Mem qm = new Mem(qkv);
+        Mem dym = new Mem(dy);
+        Mem dm = new Mem(dqkv);
+        Parallel.forRange(bh, (part, from, to) -> {
+            for (int z = from; z < to; z++) {
+                kernels[part].backwardTokenMajor(z / heads, z % heads, heads, qm, rope, dym, dm, pf);
+            }
+        });
+    }
+
+    private void requireTokenMajor() {
+        if (!fusedTokenMajor()) {
+            throw new IllegalStateException("token-major attention needs float32 self-attention");
+        }
     }
 
     /** Number of keys query row i may see. */
@@ -45,6 +101,18 @@ public final class AttentionCore {
 
     /** q: [BH, Tq, D], k, v: [BH, Tk, D] -> y: [BH, Tq, D] (overwritten). */
     public void forward(INDArray q, INDArray k, INDArray v, INDArray y) {
+        if (kernels != null) {
+            Mem qm = new Mem(q);
+            Mem km = new Mem(k);
+            Mem vm = new Mem(v);
+            Mem ym = new Mem(y);
+            Parallel.forRange(bh, (part, from, to) -> {
+                for (int z = from; z < to; z++) {
+                    kernels[part].forward(z, qm, km, vm, ym, pf);
+                }
+            });
+            return;
+        }
         Nd4j.matmul(q, k, scratch, false, true, false);
         Mem s = new Mem(scratch);
         Mem pm = new Mem(p);
@@ -59,6 +127,21 @@ public final class AttentionCore {
      * forward's inputs (P is reused, not recomputed).
      */
     public void backward(INDArray q, INDArray k, INDArray v, INDArray dy, INDArray dq, INDArray dk, INDArray dv) {
+        if (kernels != null) {
+            Mem qm = new Mem(q);
+            Mem km = new Mem(k);
+            Mem vm = new Mem(v);
+            Mem dym = new Mem(dy);
+            Mem dqm = new Mem(dq);
+            Mem dkm = new Mem(dk);
+            Mem dvm = new Mem(dv);
+            Parallel.forRange(bh, (part, from, to) -> {
+                for (int z = from; z < to; z++) {
+                    kernels[part].backward(z, qm, km, vm, dym, dqm, dkm, dvm, pf);
+                }
+            });
+            return;
+        }
         Nd4j.matmul(p, dy, dv, true, false, false);      // dV = P^T dY
         Nd4j.matmul(dy, v, scratch, false, true, false); // dP = dY V^T
         Mem ds = new Mem(scratch);

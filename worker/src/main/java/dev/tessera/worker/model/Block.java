@@ -53,9 +53,9 @@ public final class Block {
             mlpActs = null;
         } else {
             moe = null;
-            mlp = new SwiGLU(new Linear(ps, p + ".mlp.gate_proj.weight"), new Linear(ps, p + ".mlp.up_proj.weight"),
-                    new Linear(ps, p + ".mlp.down_proj.weight"));
-            mlpActs = SwiGLU.Acts.allocate(dt, n, cfg.dFF());
+            mlp = SwiGLU.stacked(ps, p + ".mlp.gate_proj.weight", p + ".mlp.up_proj.weight",
+                    p + ".mlp.down_proj.weight");
+            mlpActs = SwiGLU.Acts.allocateStacked(dt, n, cfg.dFF());
         }
         n1 = Nd4j.create(dt, n, cfg.dModel());
         h = Nd4j.create(dt, n, cfg.dModel());
@@ -69,11 +69,17 @@ public final class Block {
 
     /** x: [N, C] -> out: [N, C]. Returns the block's MoE aux loss (0 for a dense block). */
     public double forward(INDArray x, INDArray out) {
+        long t = ModelStepTimer.start();
         norm1.forward(x, n1);
+        t = ModelStepTimer.stop("rmsnorm.fwd", t);
         h.assign(x);
+        ModelStepTimer.stop("residual.copy", t);
         attn.forward(n1, h);
+        t = ModelStepTimer.start();
         norm2.forward(h, n2);
+        t = ModelStepTimer.stop("rmsnorm.fwd", t);
         out.assign(h);
+        ModelStepTimer.stop("residual.copy", t);
         if (moe != null) {
             return moe.forward(n2, out);
         }
@@ -88,8 +94,12 @@ public final class Block {
         } else {
             mlp.backward(n2, mlpActs, dRes, dn, false);
         }
+        long t = ModelStepTimer.start();
         norm2.backward(h, dn, dRes, true);
+        ModelStepTimer.stop("rmsnorm.bwd", t);
         attn.backward(n1, dRes, dn);
+        t = ModelStepTimer.start();
         norm1.backward(x, dn, dRes, true);
+        ModelStepTimer.stop("rmsnorm.bwd", t);
     }
 }

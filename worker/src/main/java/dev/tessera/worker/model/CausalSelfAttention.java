@@ -6,28 +6,27 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Multi-head causal self-attention: q, k, v, o projections without bias, RoPE on q and k, then
- * {@link AttentionCore}. Activations for one (batch, seq) shape are allocated once here.
+ * {@link AttentionCore}. q|k|v are adjacent in the parameter layout, so they run as one [3C, C] gemm
+ * (and one dW and one dx gemm backward). float32 feeds the fused kernel straight from that [N, 3C]
+ * output (RoPE and the head-major permutes inside it); float64 goes through explicit RoPE and permute
+ * passes into head-major buffers. Activations for one (batch, seq) shape are allocated once here.
  */
 public final class CausalSelfAttention {
-    private final Linear wq;
-    private final Linear wk;
-    private final Linear wv;
+    private final Linear wqkv; // [3C, C] q_proj | k_proj | v_proj
     private final Linear wo;
     private final Rope rope;
     private final AttentionCore core;
+    private final boolean tokenMajor; // float32: the fused kernel reads qkv and writes y directly
     private final int batch;
     private final int seq;
     private final int heads;
     private final int headDim;
-    private final INDArray qh;  // [B*H, T, D] rotated queries
-    private final INDArray kh;  // [B*H, T, D] rotated keys
-    private final INDArray vh;  // [B*H, T, D]
-    private final INDArray yh;  // [B*H, T, D] attention output, head-major
-    private final INDArray y;   // [B*T, C] the same, token-major: o_proj's input
-    private final INDArray tmp; // [B*T, C] projection outputs / their grads before the permute
-    private final INDArray dqh; // [B*H, T, D]
-    private final INDArray dkh; // [B*H, T, D]
-    private final INDArray dvh; // [B*H, T, D]
+    private final int dModel;
+    private final INDArray qkv;  // [B*T, 3C] projections, q and k not yet rotated
+    private final INDArray dqkv; // [B*T, 3C] their grads
+    private final INDArray y;    // [B*T, C] attention output, token-major: o_proj's input
+    private final INDArray tmp;  // [B*T, C] dY from o_proj's backward
+    private final INDArray[] hm; // float64 only: head-major q, k, v, y, dq, dk, dv, each [B*H, T, D]
 
     /**
      * @param prefix e.g. {@code model.layers.3.self_attn}
@@ -36,31 +35,31 @@ public final class CausalSelfAttention {
     public CausalSelfAttention(ParameterStore ps, String prefix, ModelConfig cfg, int batch, int seq,
                                int positionOffset, INDArray scoresScratch) {
         DataType dt = ps.dataType();
-        this.wq = new Linear(ps, prefix + ".q_proj.weight");
-        this.wk = new Linear(ps, prefix + ".k_proj.weight");
-        this.wv = new Linear(ps, prefix + ".v_proj.weight");
+        this.wqkv = Linear.stacked(ps, prefix + ".q_proj.weight", prefix + ".k_proj.weight",
+                prefix + ".v_proj.weight");
         this.wo = new Linear(ps, prefix + ".o_proj.weight");
         this.batch = batch;
         this.seq = seq;
         this.heads = cfg.nHeads();
         this.headDim = cfg.headDim();
-        if (headDim * heads != cfg.dModel()) {
-            throw new IllegalArgumentException("d_model " + cfg.dModel() + " is not divisible by n_heads " + heads);
+        this.dModel = cfg.dModel();
+        if (headDim * heads != dModel) {
+            throw new IllegalArgumentException("d_model " + dModel + " is not divisible by n_heads " + heads);
         }
         this.rope = new Rope(headDim, cfg.ropeTheta(), seq, positionOffset);
-        this.core = new AttentionCore(dt, batch * heads, seq, seq, headDim, positionOffset, positionOffset,
-                scoresScratch);
         int bh = batch * heads;
+        this.core = new AttentionCore(dt, bh, seq, seq, headDim, positionOffset, positionOffset,
+                dt == DataType.FLOAT ? null : scoresScratch);
+        this.tokenMajor = core.fusedTokenMajor();
         long n = (long) batch * seq;
-        qh = Nd4j.create(dt, bh, seq, headDim);
-        kh = Nd4j.create(dt, bh, seq, headDim);
-        vh = Nd4j.create(dt, bh, seq, headDim);
-        yh = Nd4j.create(dt, bh, seq, headDim);
-        y = Nd4j.create(dt, n, cfg.dModel());
-        tmp = Nd4j.create(dt, n, cfg.dModel());
-        dqh = Nd4j.create(dt, bh, seq, headDim);
-        dkh = Nd4j.create(dt, bh, seq, headDim);
-        dvh = Nd4j.create(dt, bh, seq, headDim);
+        qkv = Nd4j.create(dt, n, 3L * dModel);
+        dqkv = Nd4j.create(dt, n, 3L * dModel);
+        y = Nd4j.create(dt, n, dModel);
+        tmp = Nd4j.create(dt, n, dModel);
+        hm = new INDArray[tokenMajor ? 0 : 7];
+        for (int i = 0; i < hm.length; i++) {
+            hm[i] = Nd4j.create(dt, bh, seq, headDim);
+        }
     }
 
     public static void register(ParameterStore.Builder b, String prefix, int dModel) {
@@ -71,27 +70,42 @@ public final class CausalSelfAttention {
 
     /** x: [B*T, C]; out: [B*T, C] += Attn(x) (the block pre-fills out with the residual). */
     public void forward(INDArray x, INDArray out) {
-        wq.forward(x, tmp, false);
-        rope.forward(tmp, qh, batch, heads);
-        wk.forward(x, tmp, false);
-        rope.forward(tmp, kh, batch, heads);
-        wv.forward(x, tmp, false);
-        Rope.permute(tmp, vh, batch, seq, heads, headDim, true);
-        core.forward(qh, kh, vh, yh);
-        Rope.permute(yh, y, batch, seq, heads, headDim, false);
+        long t = ModelStepTimer.start();
+        wqkv.forward(x, qkv, false);
+        t = ModelStepTimer.stop("attn.proj.fwd", t);
+        if (tokenMajor) {
+            core.forwardTokenMajor(heads, qkv, rope, y);
+            t = ModelStepTimer.stop("attn.core.fwd", t);
+        } else {
+            int c3 = 3 * dModel;
+            rope.forward(qkv, c3, 0, hm[0], batch, heads);
+            rope.forward(qkv, c3, dModel, hm[1], batch, heads);
+            Rope.permute(qkv, hm[2], batch, seq, heads, headDim, true, c3, 2 * dModel);
+            core.forward(hm[0], hm[1], hm[2], hm[3]);
+            Rope.permute(hm[3], y, batch, seq, heads, headDim, false);
+            t = ModelStepTimer.stop("attn.core.fwd", t);
+        }
         wo.forward(y, out, true);
+        ModelStepTimer.stop("attn.proj.fwd", t);
     }
 
     /** dOut: [B*T, C] -> dx: [B*T, C] overwritten; weight grads accumulate. x is the forward input. */
     public void backward(INDArray x, INDArray dOut, INDArray dx) {
+        long t = ModelStepTimer.start();
         wo.backward(y, dOut, tmp, false);
-        Rope.permute(tmp, yh, batch, seq, heads, headDim, true); // yh is free now: reuse it for dY
-        core.backward(qh, kh, vh, yh, dqh, dkh, dvh);
-        rope.backward(dqh, tmp, batch, heads);
-        wq.backward(x, tmp, dx, false);
-        rope.backward(dkh, tmp, batch, heads);
-        wk.backward(x, tmp, dx, true);
-        Rope.permute(dvh, tmp, batch, seq, heads, headDim, false);
-        wv.backward(x, tmp, dx, true);
+        t = ModelStepTimer.stop("attn.proj.bwd", t);
+        if (tokenMajor) {
+            core.backwardTokenMajor(heads, qkv, rope, tmp, dqkv);
+        } else {
+            int c3 = 3 * dModel;
+            Rope.permute(tmp, hm[3], batch, seq, heads, headDim, true); // hm[3] (y) is free now: dY
+            core.backward(hm[0], hm[1], hm[2], hm[3], hm[4], hm[5], hm[6]);
+            rope.backward(hm[4], dqkv, c3, 0, batch, heads);
+            rope.backward(hm[5], dqkv, c3, dModel, batch, heads);
+            Rope.permute(hm[6], dqkv, batch, seq, heads, headDim, false, c3, 2 * dModel);
+        }
+        t = ModelStepTimer.stop("attn.core.bwd", t);
+        wqkv.backward(x, dqkv, dx, false);
+        ModelStepTimer.stop("attn.proj.bwd", t);
     }
 }

@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.optimizers.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -14,12 +15,14 @@ public final class CrossEntropy {
     private final int rows;
     private final int vocab;
     private final INDArray dLogits; // [N, V]: probabilities after forward, gradients after backward
+    private final double[] rowLoss; // [N] summed in row order, so the mean does not depend on threads
     private int[] lastTargets;
 
     public CrossEntropy(DataType dt, int rows, int vocab) {
         this.rows = rows;
         this.vocab = vocab;
         this.dLogits = Nd4j.create(dt, rows, vocab);
+        this.rowLoss = new double[rows];
     }
 
     /** logits: [N, V], targets: [N] -> mean over rows of -log softmax(logits)[target]. */
@@ -27,17 +30,23 @@ public final class CrossEntropy {
         if (targets.length != rows) {
             throw new IllegalArgumentException("expected " + rows + " targets, got " + targets.length);
         }
-        Mem lg = new Mem(logits);
-        Mem p = new Mem(dLogits);
-        double total = 0;
-        for (int n = 0; n < rows; n++) {
-            int t = targets[n];
+        for (int t : targets) {
             if (t < 0 || t >= vocab) {
                 throw new IllegalArgumentException("target id " + t + " outside vocabulary [0, " + vocab + ")");
             }
-            int o = n * vocab;
-            double lse = lg.f32 && p.f32 ? softmaxRowF(lg, p, o) : softmaxRow(lg, p, o);
-            total += lse - lg.get(o + t);
+        }
+        Mem lg = new Mem(logits);
+        Mem p = new Mem(dLogits);
+        Parallel.forRange(rows, (part, from, to) -> {
+            for (int n = from; n < to; n++) {
+                int o = n * vocab;
+                double lse = lg.f32 && p.f32 ? softmaxRowF(lg, p, o) : softmaxRow(lg, p, o);
+                rowLoss[n] = lse - lg.get(o + targets[n]);
+            }
+        });
+        double total = 0;
+        for (double l : rowLoss) {
+            total += l;
         }
         lastTargets = targets;
         return total / rows;
@@ -47,17 +56,19 @@ public final class CrossEntropy {
     public INDArray backward(double scale) {
         Mem d = new Mem(dLogits);
         double s = scale / rows;
-        int n = rows * vocab;
-        int i = 0;
-        if (d.f32) {
-            FloatVector vs = FloatVector.broadcast(Mem.S, (float) s);
-            for (int b = Mem.S.loopBound(n); i < b; i += Mem.L) {
-                d.put(d.vec(i).mul(vs), i);
+        Parallel.forRange(rows, (part, from, to) -> {
+            int i = from * vocab;
+            int n = to * vocab;
+            if (d.f32) {
+                FloatVector vs = FloatVector.broadcast(Mem.S, (float) s);
+                for (int b = i + Mem.S.loopBound(n - i); i < b; i += Mem.L) {
+                    d.put(d.vec(i).mul(vs), i);
+                }
             }
-        }
-        for (; i < n; i++) {
-            d.set(i, d.get(i) * s);
-        }
+            for (; i < n; i++) {
+                d.set(i, d.get(i) * s);
+            }
+        });
         for (int r = 0; r < rows; r++) {
             d.add(r * vocab + lastTargets[r], -s);
         }

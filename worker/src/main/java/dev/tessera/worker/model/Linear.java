@@ -20,6 +20,12 @@ public final class Linear {
         this(ps.param(name), ps.grad(name));
     }
 
+    /** One Linear over adjacent same-width weights (their outputs side by side): one gemm instead of several. */
+    public static Linear stacked(ParameterStore ps, String... names) {
+        INDArray[] pg = ps.stacked(names);
+        return new Linear(pg[0], pg[1]);
+    }
+
     public long in() {
         return w.size(1);
     }

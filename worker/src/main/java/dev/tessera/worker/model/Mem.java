@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.optimizers.Parallel;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -104,6 +105,22 @@ final class Mem {
         return view(a, start * c, n, c);
     }
 
+    /** m[0..length) = 0, over Parallel's threads. */
+    static void zero(Mem m, int length) {
+        Parallel.forRange(length, (part, from, to) -> {
+            int i = from;
+            if (m.f32) {
+                FloatVector z = FloatVector.zero(S);
+                for (int b = from + S.loopBound(to - from); i < b; i += L) {
+                    m.put(z, i);
+                }
+            }
+            for (; i < to; i++) {
+                m.set(i, 0.0);
+            }
+        });
+    }
+
     /** dst[do..do+n) = src[so..so+n). */
     static void copy(Mem src, int so, Mem dst, int dOff, int n) {
         int i = 0;
@@ -128,6 +145,20 @@ final class Mem {
         }
         for (; i < n; i++) {
             y.set(yo + i, y.get(yo + i) + alpha * x.get(xo + i));
+        }
+    }
+
+    /** y[yo..yo+n) = alpha * x[xo..xo+n). */
+    static void scaledCopy(double alpha, Mem x, int xo, Mem y, int yo, int n) {
+        int i = 0;
+        if (x.f32 && y.f32) {
+            FloatVector va = FloatVector.broadcast(S, (float) alpha);
+            for (int b = S.loopBound(n); i < b; i += L) {
+                y.put(x.vec(xo + i).mul(va), yo + i);
+            }
+        }
+        for (; i < n; i++) {
+            y.set(yo + i, alpha * x.get(xo + i));
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.optimizers.Parallel;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -31,6 +32,7 @@ public final class MoE {
     private final int[] start;        // [E + 1] first gathered row of each expert
     private final int[] rowToken;     // [N*k] token whose copy sits in gathered row r
     private final int[] rowSlot;      // [N*k] (token, slot) index of gathered row r
+    private final int[] slotRow;      // [N*k] gathered row of (token, slot): the inverse of rowSlot
     private final INDArray xs;        // [N*k, C] gathered expert inputs
     private final INDArray ys;        // [N*k, C] expert outputs, unweighted
     private final INDArray dys;       // [N*k, C]
@@ -66,6 +68,7 @@ public final class MoE {
         start = new int[nExperts + 1];
         rowToken = new int[rows];
         rowSlot = new int[rows];
+        slotRow = new int[rows];
         xs = Nd4j.create(dt, rows, dim);
         ys = Nd4j.create(dt, rows, dim);
         dys = Nd4j.create(dt, rows, dim);
@@ -85,15 +88,20 @@ public final class MoE {
 
     /** x: [N, C]; out: [N, C] += MoE(x). Returns this layer's aux loss. */
     public double forward(INDArray x, INDArray out) {
+        long t = ModelStepTimer.start();
         route(x);
+        t = ModelStepTimer.stop("moe.route.fwd", t);
         dispatch(x);
+        ModelStepTimer.stop("moe.dispatch.fwd", t);
         for (int e = 0; e < nExperts; e++) {
             if (count[e] > 0) {
                 experts[e].forward(Mem.rows(xs, start[e], count[e]), acts.rows(start[e], count[e]),
                         Mem.rows(ys, start[e], count[e]), false);
             }
         }
+        t = ModelStepTimer.start();
         combine(out);
+        ModelStepTimer.stop("moe.combine.fwd", t);
         return lastAux;
     }
 
@@ -102,16 +110,21 @@ public final class MoE {
      * x must be the last forward's input.
      */
     public void backward(INDArray x, INDArray dOut, INDArray dx, double auxGrad) {
+        long t = ModelStepTimer.start();
         combineBackward(dOut);
+        ModelStepTimer.stop("moe.combine.bwd", t);
         for (int e = 0; e < nExperts; e++) {
             if (count[e] > 0) {
                 experts[e].backward(Mem.rows(xs, start[e], count[e]), acts.rows(start[e], count[e]),
                         Mem.rows(dys, start[e], count[e]), Mem.rows(dxs, start[e], count[e]), false);
             }
         }
+        t = ModelStepTimer.start();
         dispatchBackward(dx);
+        t = ModelStepTimer.stop("moe.dispatch.bwd", t);
         routerBackward(auxGrad);
-        gate.backward(x, dLogits, dx, true);
+        routerLinearBackward(x, dx);
+        ModelStepTimer.stop("moe.route.bwd", t);
     }
 
     public double lastAux() {
@@ -120,7 +133,7 @@ public final class MoE {
 
     /** Router: probs, top-k choice and weights, per-expert row ranges, aux. */
     private void route(INDArray x) {
-        gate.forward(x, logits, false);
+        routerLogits(x);
         Mem lg = new Mem(logits);
         Arrays.fill(count, 0);
         double[] pSum = new double[nExperts];
@@ -165,12 +178,56 @@ public final class MoE {
             int r = fill[choice[s]]++;
             rowToken[r] = s / topK;
             rowSlot[r] = s;
+            slotRow[s] = r;
         }
         double aux = 0;
         for (int e = 0; e < nExperts; e++) {
             aux += (double) count[e] / (tokens * topK) * (pSum[e] / tokens);
         }
         lastAux = nExperts * aux;
+    }
+
+    /**
+     * logits[n, e] = x[n] . W[e]. E is tiny (8): a gemm with one side that narrow ran far below peak, so
+     * these are plain dot products over the kernel threads (tokens split, no cross-thread reduction).
+     */
+    private void routerLogits(INDArray x) {
+        Mem xm = new Mem(x);
+        Mem wm = new Mem(gate.w);
+        Mem lg = new Mem(logits);
+        Parallel.forRange(tokens, (part, from, to) -> {
+            for (int n = from; n < to; n++) {
+                for (int e = 0; e < nExperts; e++) {
+                    lg.set(n * nExperts + e, Mem.dot(xm, n * dim, wm, e * dim, dim));
+                }
+            }
+        });
+    }
+
+    /**
+     * The router's linear backward, dx[n] += sum_e dLogits[n, e] W[e] (tokens split over threads) and
+     * dW[e] += sum_n dLogits[n, e] x[n] (experts split, each summing its tokens in order: deterministic).
+     */
+    private void routerLinearBackward(INDArray x, INDArray dx) {
+        Mem xm = new Mem(x);
+        Mem dxm = new Mem(dx);
+        Mem wm = new Mem(gate.w);
+        Mem dwm = new Mem(gate.dw);
+        Mem dl = new Mem(dLogits);
+        Parallel.forRange(tokens, (part, from, to) -> {
+            for (int n = from; n < to; n++) {
+                for (int e = 0; e < nExperts; e++) {
+                    Mem.axpy(dl.get(n * nExperts + e), wm, e * dim, dxm, n * dim, dim);
+                }
+            }
+        });
+        Parallel.forRange(nExperts, (part, from, to) -> {
+            for (int e = from; e < to; e++) {
+                for (int n = 0; n < tokens; n++) {
+                    Mem.axpy(dl.get(n * nExperts + e), xm, n * dim, dwm, e * dim, dim);
+                }
+            }
+        });
     }
 
     private boolean taken(int n, int j, int e) {
@@ -182,49 +239,57 @@ public final class MoE {
         return false;
     }
 
-    /** xs[r] = x[rowToken[r]]: each expert's tokens become contiguous rows. */
+    /** xs[r] = x[rowToken[r]]: each expert's tokens become contiguous rows (rows split over threads). */
     private void dispatch(INDArray x) {
         Mem src = new Mem(x);
         Mem dst = new Mem(xs);
-        for (int r = 0; r < tokens * topK; r++) {
-            Mem.copy(src, rowToken[r] * dim, dst, r * dim, dim);
-        }
+        Parallel.forRange(tokens * topK, (part, from, to) -> {
+            for (int r = from; r < to; r++) {
+                Mem.copy(src, rowToken[r] * dim, dst, r * dim, dim);
+            }
+        });
     }
 
-    /** out[token] += weight * ys[r]. */
+    /** out[token] += sum over its slots, in slot order, of weight * ys[row] (tokens split over threads). */
     private void combine(INDArray out) {
         Mem src = new Mem(ys);
         Mem dst = new Mem(out);
-        for (int r = 0; r < tokens * topK; r++) {
-            Mem.axpy(weight[rowSlot[r]], src, r * dim, dst, rowToken[r] * dim, dim);
-        }
+        Parallel.forRange(tokens, (part, from, to) -> {
+            for (int s = from * topK; s < to * topK; s++) {
+                Mem.axpy(weight[s], src, slotRow[s] * dim, dst, (s / topK) * dim, dim);
+            }
+        });
     }
 
-    /** dys[r] = weight * dOut[token]; dWeight = dOut[token] . ys[r]. */
+    /** dys[r] = weight * dOut[token]; dWeight = dOut[token] . ys[r] (rows split over threads). */
     private void combineBackward(INDArray dOut) {
         Mem d = new Mem(dOut);
         Mem y = new Mem(ys);
         Mem dy = new Mem(dys);
-        for (int r = 0; r < tokens * topK; r++) {
-            int t = rowToken[r] * dim;
-            dWeight[rowSlot[r]] = Mem.dot(d, t, y, r * dim, dim);
-            Mem.copy(d, t, dy, r * dim, dim);
-            scale(dy, r * dim, weight[rowSlot[r]]);
-        }
+        Parallel.forRange(tokens * topK, (part, from, to) -> {
+            for (int r = from; r < to; r++) {
+                int t = rowToken[r] * dim;
+                dWeight[rowSlot[r]] = Mem.dot(d, t, y, r * dim, dim);
+                Mem.scaledCopy(weight[rowSlot[r]], d, t, dy, r * dim, dim);
+            }
+        });
     }
 
-    private void scale(Mem m, int o, double a) {
-        Mem.axpy(a - 1.0, m, o, m, o, dim);
-    }
-
-    /** dx[token] = sum of its rows of dxs (overwrites dx; the router's dx is added after). */
+    /**
+     * dx[token] = sum of its slots' rows of dxs in slot order (overwrites dx; the router's dx is added
+     * after). Tokens split over threads, so no two threads write one row.
+     */
     private void dispatchBackward(INDArray dx) {
-        dx.assign(0);
         Mem src = new Mem(dxs);
         Mem dst = new Mem(dx);
-        for (int r = 0; r < tokens * topK; r++) {
-            Mem.axpy(1.0, src, r * dim, dst, rowToken[r] * dim, dim);
-        }
+        Parallel.forRange(tokens, (part, from, to) -> {
+            for (int n = from; n < to; n++) {
+                Mem.copy(src, slotRow[n * topK] * dim, dst, n * dim, dim);
+                for (int j = 1; j < topK; j++) {
+                    Mem.axpy(1.0, src, slotRow[n * topK + j] * dim, dst, n * dim, dim);
+                }
+            }
+        });
     }
 
     /** dLogits from the renormalised weights and from aux (through P_e only), through the softmax. */

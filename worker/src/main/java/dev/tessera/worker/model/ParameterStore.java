@@ -102,12 +102,35 @@ public final class ParameterStore {
         return gradViews.get(name);
     }
 
+    /**
+     * Tensors that are adjacent in the layout and of equal row width, as one [sum of rows, cols] view of
+     * the params (index 0) and grads (index 1): e.g. q|k|v for a single fused projection gemm.
+     */
+    public INDArray[] stacked(String... names) {
+        Tensor first = tensor(names[0]);
+        long cols = first.shape()[first.shape().length - 1];
+        long rows = 0;
+        long end = first.offset();
+        for (String name : names) {
+            Tensor t = tensor(name);
+            if (t.shape().length != 2 || t.shape()[1] != cols || t.offset() != end) {
+                throw new IllegalArgumentException("cannot stack " + String.join(", ", names)
+                        + ": not adjacent matrices of equal width");
+            }
+            rows += t.shape()[0];
+            end = t.end();
+        }
+        Tensor all = new Tensor(String.join("|", names), new long[] {rows, cols}, first.offset(), rows * cols);
+        return new INDArray[] {view(params, all), view(grads, all)};
+    }
+
     public long numel() {
         return params.length();
     }
 
+    /** A Java fill over the kernel threads: ND4J's assign(0) took ~5 ms on the dense preset's 13 MB. */
     public void zeroGrads() {
-        grads.assign(0);
+        Mem.zero(new Mem(grads), Math.toIntExact(grads.length()));
     }
 
     /** Collects tensors in model order, then allocates both buffers once. */

@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.optimizers.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -9,12 +10,14 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * reductions made this 10x slower than PyTorch (STACK.md).
  */
 public final class RMSNorm {
+    /** Row groups of the float32 backward: a fixed count, so dg's summation order never depends on threads. */
+    private static final int GROUPS = 8;
     private final Mem g;   // [C]
     private final Mem dg;  // [C]
     private final int dim;
     private final double eps;
     private final double[] rstd; // [N] 1/rms of each row, kept for backward
-    private final float[] dgAcc; // [C] float path: dg summed over rows before one add into the grad view
+    private final float[][] dgAcc; // [GROUPS][C] float path: dg of each row group, added in group order
 
     public RMSNorm(INDArray g, INDArray dg, double eps, int rows) {
         this.g = new Mem(g);
@@ -22,7 +25,7 @@ public final class RMSNorm {
         this.dim = (int) g.length();
         this.eps = eps;
         this.rstd = new double[rows];
-        this.dgAcc = new float[dim];
+        this.dgAcc = new float[GROUPS][dim];
     }
 
     public RMSNorm(ParameterStore ps, String name, double eps, int rows) {
@@ -34,7 +37,11 @@ public final class RMSNorm {
         Mem xm = new Mem(x);
         Mem ym = new Mem(y);
         int rows = (int) x.size(0);
-        for (int n = 0; n < rows; n++) {
+        Parallel.forRange(rows, (part, from, to) -> forwardRows(xm, ym, from, to));
+    }
+
+    private void forwardRows(Mem xm, Mem ym, int from, int to) {
+        for (int n = from; n < to; n++) {
             int o = n * dim;
             double r = 1.0 / Math.sqrt(Mem.dot(xm, o, xm, o, dim) / dim + eps);
             rstd[n] = r;
@@ -60,17 +67,28 @@ public final class RMSNorm {
         Mem dym = new Mem(dy);
         Mem dxm = new Mem(dx);
         int rows = (int) x.size(0);
-        boolean vec = xm.f32 && dym.f32 && dxm.f32 && g.f32;
-        if (vec) {
-            java.util.Arrays.fill(dgAcc, 0f);
+        if (xm.f32 && dym.f32 && dxm.f32 && g.f32) {
+            Parallel.forRange(GROUPS, (part, from, to) -> {
+                for (int grp = from; grp < to; grp++) {
+                    float[] acc = dgAcc[grp];
+                    java.util.Arrays.fill(acc, 0f);
+                    for (int n = (int) ((long) rows * grp / GROUPS); n < (long) rows * (grp + 1) / GROUPS; n++) {
+                        backwardRowF(xm, dym, dxm, n * dim, (float) rstd[n], accumulate, acc);
+                    }
+                }
+            });
+            for (int i = 0; i < dim; i++) {
+                float s = dg.getF(i);
+                for (float[] acc : dgAcc) {
+                    s += acc[i];
+                }
+                dg.setF(i, s);
+            }
+            return;
         }
         for (int n = 0; n < rows; n++) {
             int o = n * dim;
             double r = rstd[n];
-            if (vec) {
-                backwardRowF(xm, dym, dxm, o, (float) r, accumulate);
-                continue;
-            }
             double s = 0;
             for (int i = 0; i < dim; i++) {
                 s += g.get(i) * dym.get(o + i) * xm.get(o + i);
@@ -83,14 +101,9 @@ public final class RMSNorm {
                 dg.add(i, dym.get(o + i) * xi * r);
             }
         }
-        if (vec) {
-            for (int i = 0; i < dim; i++) {
-                dg.setF(i, dg.getF(i) + dgAcc[i]);
-            }
-        }
     }
 
-    private void backwardRowF(Mem xm, Mem dym, Mem dxm, int o, float r, boolean accumulate) {
+    private void backwardRowF(Mem xm, Mem dym, Mem dxm, int o, float r, boolean accumulate, float[] dgAcc) {
         int b = Mem.S.loopBound(dim);
         FloatVector acc = FloatVector.zero(Mem.S);
         int i = 0;

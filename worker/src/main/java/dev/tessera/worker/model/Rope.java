@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.optimizers.Parallel;
 import jdk.incubator.vector.FloatVector;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -52,45 +53,107 @@ public final class Rope {
 
     /** x: [B*T, H*D] (token-major) -> out: [B*H, T, D] (head-major), rotated. */
     public void forward(INDArray x, INDArray out, int batch, int heads) {
-        apply(new Mem(x), new Mem(out), batch, heads, true, 1f);
+        forward(x, heads * headDim, 0, out, batch, heads);
+    }
+
+    /** As above, reading columns [colOff, colOff + H*D) of rows {@code rowStride} apart (a fused QKV output). */
+    public void forward(INDArray x, int rowStride, int colOff, INDArray out, int batch, int heads) {
+        apply(new Mem(x), new Mem(out), batch, heads, true, 1f, rowStride, colOff);
     }
 
     /** dOut: [B*H, T, D] -> dx: [B*T, H*D], inverse rotation (rotation by -angle), overwriting dx. */
     public void backward(INDArray dOut, INDArray dx, int batch, int heads) {
-        apply(new Mem(dOut), new Mem(dx), batch, heads, false, -1f);
+        backward(dOut, dx, heads * headDim, 0, batch, heads);
+    }
+
+    /** As above, writing columns [colOff, colOff + H*D) of rows {@code rowStride} apart. */
+    public void backward(INDArray dOut, INDArray dx, int rowStride, int colOff, int batch, int heads) {
+        apply(new Mem(dOut), new Mem(dx), batch, heads, false, -1f, rowStride, colOff);
+    }
+
+    /** dst[do..do+D) = the D values at src[so..] rotated for (local) position t: the fused kernel's load. */
+    void rotateInto(Mem src, int so, float[] dst, int dOff, int t) {
+        int tab = t * half;
+        int i = 0;
+        for (int e = Mem.S.loopBound(half); i < e; i += Mem.L) {
+            FloatVector c = FloatVector.fromArray(Mem.S, cosF, tab + i);
+            FloatVector sn = FloatVector.fromArray(Mem.S, sinF, tab + i);
+            FloatVector x1 = src.vec(so + i);
+            FloatVector x2 = src.vec(so + half + i);
+            x1.mul(c).sub(x2.mul(sn)).intoArray(dst, dOff + i);
+            x2.mul(c).add(x1.mul(sn)).intoArray(dst, dOff + half + i);
+        }
+        for (; i < half; i++) {
+            float c = cosF[tab + i];
+            float sn = sinF[tab + i];
+            float x1 = src.getF(so + i);
+            float x2 = src.getF(so + half + i);
+            dst[dOff + i] = x1 * c - x2 * sn;
+            dst[dOff + half + i] = x2 * c + x1 * sn;
+        }
+    }
+
+    /** dst[do..do+D) = src[so..so+D) rotated back (by -angle) for position t: the fused kernel's store. */
+    void unrotateInto(float[] src, int so, Mem dst, int dOff, int t) {
+        int tab = t * half;
+        int i = 0;
+        for (int e = Mem.S.loopBound(half); i < e; i += Mem.L) {
+            FloatVector c = FloatVector.fromArray(Mem.S, cosF, tab + i);
+            FloatVector sn = FloatVector.fromArray(Mem.S, sinF, tab + i).neg();
+            FloatVector x1 = FloatVector.fromArray(Mem.S, src, so + i);
+            FloatVector x2 = FloatVector.fromArray(Mem.S, src, so + half + i);
+            dst.put(x1.mul(c).sub(x2.mul(sn)), dOff + i);
+            dst.put(x2.mul(c).add(x1.mul(sn)), dOff + half + i);
+        }
+        for (; i < half; i++) {
+            float c = cosF[tab + i];
+            float sn = -sinF[tab + i];
+            float x1 = src[so + i];
+            float x2 = src[so + half + i];
+            dst.setF(dOff + i, x1 * c - x2 * sn);
+            dst.setF(dOff + half + i, x2 * c + x1 * sn);
+        }
     }
 
     /** forward: src token-major, dst head-major; backward: src head-major, dst token-major, sin negated. */
-    private void apply(Mem src, Mem dst, int batch, int heads, boolean tokenMajorSrc, float sign) {
+    private void apply(Mem src, Mem dst, int batch, int heads, boolean tokenMajorSrc, float sign, int rowStride,
+                       int colOff) {
+        Parallel.forRange(batch * seq,
+                (part, from, to) -> apply(src, dst, heads, tokenMajorSrc, sign, rowStride, colOff, from, to));
+    }
+
+    /** Tokens [from, to) of the flattened (batch, seq) range. */
+    private void apply(Mem src, Mem dst, int heads, boolean tokenMajorSrc, float sign, int rowStride, int colOff,
+                       int from, int to) {
         int d = headDim;
-        for (int b = 0; b < batch; b++) {
-            for (int t = 0; t < seq; t++) {
-                int tab = t * half;
-                for (int h = 0; h < heads; h++) {
-                    int tokenMajor = ((b * seq + t) * heads + h) * d;
-                    int headMajor = ((b * heads + h) * seq + t) * d;
-                    int s = tokenMajorSrc ? tokenMajor : headMajor;
-                    int o = tokenMajorSrc ? headMajor : tokenMajor;
-                    int i = 0;
-                    if (src.f32 && dst.f32) {
-                        FloatVector vs = FloatVector.broadcast(Mem.S, sign);
-                        for (int e = Mem.S.loopBound(half); i < e; i += Mem.L) {
-                            FloatVector c = FloatVector.fromArray(Mem.S, cosF, tab + i);
-                            FloatVector sn = FloatVector.fromArray(Mem.S, sinF, tab + i).mul(vs);
-                            FloatVector x1 = src.vec(s + i);
-                            FloatVector x2 = src.vec(s + half + i);
-                            dst.put(x1.mul(c).sub(x2.mul(sn)), o + i);
-                            dst.put(x2.mul(c).add(x1.mul(sn)), o + half + i);
-                        }
+        for (int bt = from; bt < to; bt++) {
+            int b = bt / seq;
+            int t = bt % seq;
+            int tab = t * half;
+            for (int h = 0; h < heads; h++) {
+                int tokenMajor = (b * seq + t) * rowStride + colOff + h * d;
+                int headMajor = ((b * heads + h) * seq + t) * d;
+                int s = tokenMajorSrc ? tokenMajor : headMajor;
+                int o = tokenMajorSrc ? headMajor : tokenMajor;
+                int i = 0;
+                if (src.f32 && dst.f32) {
+                    FloatVector vs = FloatVector.broadcast(Mem.S, sign);
+                    for (int e = Mem.S.loopBound(half); i < e; i += Mem.L) {
+                        FloatVector c = FloatVector.fromArray(Mem.S, cosF, tab + i);
+                        FloatVector sn = FloatVector.fromArray(Mem.S, sinF, tab + i).mul(vs);
+                        FloatVector x1 = src.vec(s + i);
+                        FloatVector x2 = src.vec(s + half + i);
+                        dst.put(x1.mul(c).sub(x2.mul(sn)), o + i);
+                        dst.put(x2.mul(c).add(x1.mul(sn)), o + half + i);
                     }
-                    for (; i < half; i++) {
-                        double c = cos[tab + i];
-                        double sn = sign * sin[tab + i];
-                        double x1 = src.get(s + i);
-                        double x2 = src.get(s + half + i);
-                        dst.set(o + i, x1 * c - x2 * sn);
-                        dst.set(o + half + i, x2 * c + x1 * sn);
-                    }
+                }
+                for (; i < half; i++) {
+                    double c = cos[tab + i];
+                    double sn = sign * sin[tab + i];
+                    double x1 = src.get(s + i);
+                    double x2 = src.get(s + half + i);
+                    dst.set(o + i, x1 * c - x2 * sn);
+                    dst.set(o + half + i, x2 * c + x1 * sn);
                 }
             }
         }
@@ -98,12 +161,20 @@ public final class Rope {
 
     /** The same [B, T, H, D] <-> [B, H, T, D] permutation without rotation (for V and dV). */
     static void permute(INDArray src, INDArray dst, int batch, int seq, int heads, int d, boolean toHeadMajor) {
+        permute(src, dst, batch, seq, heads, d, toHeadMajor, heads * d, 0);
+    }
+
+    /** As above, the token-major side being columns [colOff, colOff + H*D) of rows rowStride apart. */
+    static void permute(INDArray src, INDArray dst, int batch, int seq, int heads, int d, boolean toHeadMajor,
+                        int rowStride, int colOff) {
         Mem s = new Mem(src);
         Mem o = new Mem(dst);
-        for (int b = 0; b < batch; b++) {
-            for (int t = 0; t < seq; t++) {
+        Parallel.forRange(batch * seq, (part, from, to) -> {
+            for (int bt = from; bt < to; bt++) {
+                int b = bt / seq;
+                int t = bt % seq;
                 for (int h = 0; h < heads; h++) {
-                    int tokenMajor = ((b * seq + t) * heads + h) * d;
+                    int tokenMajor = (b * seq + t) * rowStride + colOff + h * d;
                     int headMajor = ((b * heads + h) * seq + t) * d;
                     if (toHeadMajor) {
                         Mem.copy(s, tokenMajor, o, headMajor, d);
@@ -112,6 +183,6 @@ public final class Rope {
                     }
                 }
             }
-        }
+        });
     }
 }

@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.optimizers.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -9,21 +10,33 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * SwiGLU FFN: w2(silu(w1 x) * w3 x). The activations live in an {@link Acts} passed per call, so a dense
  * FFN owns one and the MoE layer runs every expert on row ranges of one shared set (tokens of expert e are
- * contiguous rows after the gather).
+ * contiguous rows after the gather). When w1 and w3 are adjacent in the parameter layout (the dense FFN's
+ * gate_proj and up_proj) they run stacked: one [N, 2F] gemm forward, one dW and one dx gemm backward, and
+ * the gate kernels read the two halves of each row.
  */
 public final class SwiGLU {
-    private final Linear w1; // gate_proj [F, C]
-    private final Linear w3; // up_proj   [F, C]
-    private final Linear w2; // down_proj [C, F]
+    private final Linear w1;  // gate_proj [F, C], or null when stacked
+    private final Linear w3;  // up_proj   [F, C], or null when stacked
+    private final Linear w13; // [2F, C] gate_proj | up_proj, or null
+    private final Linear w2;  // down_proj [C, F]
 
-    /** Activations of up to {@code rows} tokens; all [rows, F]. */
+    /**
+     * Activations of up to {@code rows} tokens, [rows, F] each; stacked, h1 and dh1 are [rows, 2F] holding
+     * the h1 | h3 halves side by side and h3, dh3 are null.
+     */
     public record Acts(INDArray h1, INDArray h3, INDArray a, INDArray da, INDArray dh1, INDArray dh3) {
         public static Acts allocate(DataType dt, long rows, long width) {
             return new Acts(Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, width),
                     Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, width));
         }
 
-        /** Rows [start, start+n) of every buffer. */
+        /** For a stacked SwiGLU. */
+        public static Acts allocateStacked(DataType dt, long rows, long width) {
+            return new Acts(Nd4j.create(dt, rows, 2 * width), null, Nd4j.create(dt, rows, width),
+                    Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, 2 * width), null);
+        }
+
+        /** Rows [start, start+n) of every buffer (separate layout only). */
         public Acts rows(long start, long n) {
             return new Acts(Mem.rows(h1, start, n), Mem.rows(h3, start, n), Mem.rows(a, start, n),
                     Mem.rows(da, start, n), Mem.rows(dh1, start, n), Mem.rows(dh3, start, n));
@@ -33,63 +46,126 @@ public final class SwiGLU {
     public SwiGLU(Linear w1, Linear w3, Linear w2) {
         this.w1 = w1;
         this.w3 = w3;
+        this.w13 = null;
         this.w2 = w2;
+    }
+
+    private SwiGLU(Linear w13, Linear w2) {
+        this.w1 = null;
+        this.w3 = null;
+        this.w13 = w13;
+        this.w2 = w2;
+    }
+
+    /** gate_proj | up_proj as one stacked weight (they must be adjacent in the layout); use allocateStacked. */
+    public static SwiGLU stacked(ParameterStore ps, String gate, String up, String down) {
+        return new SwiGLU(Linear.stacked(ps, gate, up), new Linear(ps, down));
     }
 
     /** x: [N, C] -> out: [N, C] (overwritten, or += with {@code accumulate}); s holds N rows. */
     public void forward(INDArray x, Acts s, INDArray out, boolean accumulate) {
-        w1.forward(x, s.h1(), false);
-        w3.forward(x, s.h3(), false);
-        gateForward(new Mem(s.h1()), new Mem(s.h3()), new Mem(s.a()), (int) s.a().length());
+        long t = ModelStepTimer.start();
+        int rows = (int) s.a().size(0);
+        int f = (int) s.a().size(1);
+        if (w13 != null) {
+            w13.forward(x, s.h1(), false);
+            t = ModelStepTimer.stop("ffn.gemm.fwd", t);
+            Mem h = new Mem(s.h1());
+            gateForward(h, 0, h, f, 2 * f, new Mem(s.a()), rows, f);
+        } else {
+            w1.forward(x, s.h1(), false);
+            w3.forward(x, s.h3(), false);
+            t = ModelStepTimer.stop("ffn.gemm.fwd", t);
+            gateForward(new Mem(s.h1()), 0, new Mem(s.h3()), 0, f, new Mem(s.a()), rows, f);
+        }
+        t = ModelStepTimer.stop("ffn.gate.fwd", t);
         w2.forward(s.a(), out, accumulate);
+        ModelStepTimer.stop("ffn.gemm.fwd", t);
     }
 
     /** dOut: [N, C] -> dx: [N, C] (overwritten, or += with {@code accumulateDx}); weight grads accumulate. */
     public void backward(INDArray x, Acts s, INDArray dOut, INDArray dx, boolean accumulateDx) {
+        long t = ModelStepTimer.start();
+        int rows = (int) s.a().size(0);
+        int f = (int) s.a().size(1);
         w2.backward(s.a(), dOut, s.da(), false);
-        gateBackward(new Mem(s.h1()), new Mem(s.h3()), new Mem(s.da()), new Mem(s.dh1()), new Mem(s.dh3()),
-                (int) s.a().length());
-        w1.backward(x, s.dh1(), dx, accumulateDx);
-        w3.backward(x, s.dh3(), dx, true);
+        t = ModelStepTimer.stop("ffn.gemm.bwd", t);
+        if (w13 != null) {
+            Mem h = new Mem(s.h1());
+            Mem dh = new Mem(s.dh1());
+            gateBackward(h, 0, h, f, 2 * f, new Mem(s.da()), dh, dh, rows, f);
+            t = ModelStepTimer.stop("ffn.gate.bwd", t);
+            w13.backward(x, s.dh1(), dx, accumulateDx);
+        } else {
+            gateBackward(new Mem(s.h1()), 0, new Mem(s.h3()), 0, f, new Mem(s.da()), new Mem(s.dh1()),
+                    new Mem(s.dh3()), rows, f);
+            t = ModelStepTimer.stop("ffn.gate.bwd", t);
+            w1.backward(x, s.dh1(), dx, accumulateDx);
+            w3.backward(x, s.dh3(), dx, true);
+        }
+        ModelStepTimer.stop("ffn.gemm.bwd", t);
     }
 
-    /** a = silu(h1) * h3 = h1 * sigmoid(h1) * h3. */
-    static void gateForward(Mem h1, Mem h3, Mem a, int n) {
+    /**
+     * a[r, j] = silu(h1) * h3 = h1 * sigmoid(h1) * h3, with h1 = h1m[r*stride + off1 + j] and h3 likewise;
+     * a is [rows, f]. Rows split over Parallel's threads.
+     */
+    static void gateForward(Mem h1, int off1, Mem h3, int off3, int stride, Mem a, int rows, int f) {
+        Parallel.forRange(rows, (part, from, to) -> {
+            for (int r = from; r < to; r++) {
+                gateForwardRow(h1, r * stride + off1, h3, r * stride + off3, a, r * f, f);
+            }
+        });
+    }
+
+    private static void gateForwardRow(Mem h1, int o1, Mem h3, int o3, Mem a, int oa, int n) {
         int i = 0;
         if (h1.f32 && h3.f32 && a.f32) {
             FloatVector one = FloatVector.broadcast(Mem.S, 1f);
             for (int b = Mem.S.loopBound(n); i < b; i += Mem.L) {
-                FloatVector x = h1.vec(i);
+                FloatVector x = h1.vec(o1 + i);
                 FloatVector sig = one.div(x.neg().lanewise(VectorOperators.EXP).add(one));
-                a.put(x.mul(sig).mul(h3.vec(i)), i);
+                a.put(x.mul(sig).mul(h3.vec(o3 + i)), oa + i);
             }
         }
         for (; i < n; i++) {
-            double x = h1.get(i);
-            a.set(i, x / (1 + Math.exp(-x)) * h3.get(i));
+            double x = h1.get(o1 + i);
+            a.set(oa + i, x / (1 + Math.exp(-x)) * h3.get(o3 + i));
         }
     }
 
-    /** dh3 = da * silu(h1); dh1 = da * h3 * s * (1 + h1 * (1 - s)) with s = sigmoid(h1). */
-    static void gateBackward(Mem h1, Mem h3, Mem da, Mem dh1, Mem dh3, int n) {
+    /**
+     * dh3 = da * silu(h1); dh1 = da * h3 * s * (1 + h1 * (1 - s)) with s = sigmoid(h1). dh1 and dh3 use the
+     * same layout (offsets, stride) as h1 and h3.
+     */
+    static void gateBackward(Mem h1, int off1, Mem h3, int off3, int stride, Mem da, Mem dh1, Mem dh3, int rows,
+                             int f) {
+        Parallel.forRange(rows, (part, from, to) -> {
+            for (int r = from; r < to; r++) {
+                gateBackwardRow(h1, h3, r * stride + off1, r * stride + off3, da, r * f, dh1, dh3, f);
+            }
+        });
+    }
+
+    private static void gateBackwardRow(Mem h1, Mem h3, int o1, int o3, Mem da, int od, Mem dh1, Mem dh3, int n) {
         int i = 0;
         if (h1.f32 && h3.f32 && da.f32 && dh1.f32 && dh3.f32) {
             FloatVector one = FloatVector.broadcast(Mem.S, 1f);
             for (int b = Mem.S.loopBound(n); i < b; i += Mem.L) {
-                FloatVector x = h1.vec(i);
+                FloatVector x = h1.vec(o1 + i);
                 FloatVector sig = one.div(x.neg().lanewise(VectorOperators.EXP).add(one));
-                FloatVector g = da.vec(i);
-                dh3.put(g.mul(x).mul(sig), i);
+                FloatVector g = da.vec(od + i);
+                dh3.put(g.mul(x).mul(sig), o3 + i);
                 FloatVector dsilu = sig.mul(one.add(x.mul(one.sub(sig))));
-                dh1.put(g.mul(h3.vec(i)).mul(dsilu), i);
+                dh1.put(g.mul(h3.vec(o3 + i)).mul(dsilu), o1 + i);
             }
         }
         for (; i < n; i++) {
-            double x = h1.get(i);
+            double x = h1.get(o1 + i);
             double sig = 1 / (1 + Math.exp(-x));
-            double g = da.get(i);
-            dh3.set(i, g * x * sig);
-            dh1.set(i, g * h3.get(i) * sig * (1 + x * (1 - sig)));
+            double g = da.get(od + i);
+            dh3.set(o3 + i, g * x * sig);
+            dh1.set(o1 + i, g * h3.get(o3 + i) * sig * (1 + x * (1 - sig)));
         }
     }
 }

@@ -37,8 +37,9 @@ public final class Transformer {
 
         int n = batch * seq;
         embedding = new Embedding(params, "model.embed_tokens.weight");
-        // Backward runs one block at a time, so all layers can share the [B*H, T, T] score scratch.
-        INDArray scores = Nd4j.create(dtype, (long) batch * cfg.nHeads(), seq, seq);
+        // Backward runs one block at a time, so all layers can share the [B*H, T, T] score scratch
+        // (float64 only: the fused float32 kernel keeps its scores in per-thread scratch).
+        INDArray scores = dtype == DataType.FLOAT ? null : Nd4j.create(dtype, (long) batch * cfg.nHeads(), seq, seq);
         blocks = new Block[cfg.nLayers()];
         for (int l = 0; l < blocks.length; l++) {
             blocks[l] = new Block(params, cfg, l, batch, seq, scores);
@@ -113,15 +114,23 @@ public final class Transformer {
 
     /** Zeroes the grads, then forward and backward of loss = mean CE + auxCoef * sum of MoE aux losses. */
     public LossParts forwardBackward(int[] inputs, int[] targets) {
+        long t = ModelStepTimer.start();
         params.zeroGrads();
+        ModelStepTimer.stop("zero_grads", t);
         LossParts parts = forward(inputs, targets);
+        t = ModelStepTimer.start();
         INDArray dLogits = crossEntropy.backward(1.0);
+        t = ModelStepTimer.stop("cross_entropy.bwd", t);
         lmHead.backward(xf, dLogits, dxf, false);
+        t = ModelStepTimer.stop("lm_head.bwd", t);
         finalNorm.backward(xs[blocks.length], dxf, dRes, false);
+        ModelStepTimer.stop("rmsnorm.bwd", t);
         for (int l = blocks.length - 1; l >= 0; l--) {
             blocks[l].backward(xs[l], dRes, cfg.auxCoef());
         }
+        t = ModelStepTimer.start();
         embedding.backward(inputs, dRes);
+        ModelStepTimer.stop("embedding.bwd", t);
         return parts;
     }
 
@@ -135,13 +144,20 @@ public final class Transformer {
         if (inputs.length != batch * seq) {
             throw new IllegalArgumentException("expected " + batch * seq + " inputs, got " + inputs.length);
         }
+        long t = ModelStepTimer.start();
         embedding.forward(inputs, xs[0]);
+        ModelStepTimer.stop("embedding.fwd", t);
         double aux = 0;
         for (int l = 0; l < blocks.length; l++) {
             aux += blocks[l].forward(xs[l], xs[l + 1]);
         }
+        t = ModelStepTimer.start();
         finalNorm.forward(xs[blocks.length], xf);
+        t = ModelStepTimer.stop("rmsnorm.fwd", t);
         lmHead.forward(xf, logits, false);
-        return new LossParts(crossEntropy.forward(logits, targets), aux);
+        t = ModelStepTimer.stop("lm_head.fwd", t);
+        double ce = crossEntropy.forward(logits, targets);
+        ModelStepTimer.stop("cross_entropy.fwd", t);
+        return new LossParts(ce, aux);
     }
 }

@@ -1,0 +1,484 @@
+package dev.tessera.worker.model;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/**
+ * The float32 causal attention of {@link AttentionCore} for one (batch, head) at a time, in Java Vector
+ * API code over heap scratch: scores, masked softmax and P V in one pass forward; dP, dS, dQ, dK, dV in
+ * one pass backward. It skips the masked triangle the 3-D ND4J matmuls compute in full (half the flops)
+ * and never materialises scores through ND4J ops. Each instance is one thread's scratch; (batch, head)
+ * items are independent, so any split over threads gives bit-identical results.
+ *
+ * <p>Layout: q, dy [Tq, D]; k, v [Tk, D]; P and dS rows have stride {@code tkp} = Tk rounded up to the
+ * vector length, with zeros at and past each row's visible length (the kernels below rely on those zeros
+ * instead of masking near the diagonal). Key j is visible to query i iff {@code kPos0 + j <= qPos0 + i}.
+ */
+final class FusedAttention {
+    private static final int L = Mem.L;
+    private static final int R = 4; // rows per register block
+
+    private final int tq;
+    private final int tk;
+    private final int tkp;
+    private final int d;
+    private final int qPos0;
+    private final int kPos0;
+    private final float scale;
+    private final boolean vecD; // D is a whole number of vectors: the P V style kernels vectorise over D
+    private final float[] q;
+    private final float[] k;
+    private final float[] v;
+    private final float[] dy;
+    private final float[] bt;   // [D, tkp] K^T (forward) or V^T (backward), zero past Tk
+    private final float[] ds;   // [Tq, tkp] raw scores / dP / dS of one (batch, head)
+    private final float[] out1; // [Tq, D] y or dq
+    private final float[] out2; // [Tk, D] dk
+    private final float[] out3; // [Tk, D] dv
+
+    FusedAttention(int tq, int tk, int d, int qPos0, int kPos0) {
+        this.tq = tq;
+        this.tk = tk;
+        this.tkp = (tk + L - 1) / L * L;
+        this.d = d;
+        this.qPos0 = qPos0;
+        this.kPos0 = kPos0;
+        this.scale = (float) (1.0 / Math.sqrt(d));
+        this.vecD = d % L == 0;
+        q = new float[tq * d];
+        k = new float[tk * d];
+        v = new float[tk * d];
+        dy = new float[tq * d];
+        bt = new float[d * tkp];
+        ds = new float[tq * tkp];
+        out1 = new float[tq * d];
+        out2 = new float[tk * d];
+        out3 = new float[tk * d];
+    }
+
+    /** Row stride of P. */
+    static int paddedKeys(int tk) {
+        return (tk + L - 1) / L * L;
+    }
+
+    private int visible(int i) {
+        return Math.max(0, Math.min(tk, qPos0 + i - kPos0 + 1));
+    }
+
+    /** Item z: y = softmax(scale q k^T + mask) v; P saved in p at {@code z * Tq * tkp}. */
+    void forward(int z, Mem qm, Mem km, Mem vm, Mem ym, float[] p) {
+        load(qm, z * tq * d, q, tq * d);
+        load(km, z * tk * d, k, tk * d);
+        load(vm, z * tk * d, v, tk * d);
+        forward(z, p);
+        store(out1, ym, z * tq * d, tq * d);
+    }
+
+    /**
+     * Self-attention straight from a fused projection output: item (b, h) reads q, k, v as columns
+     * h*D, C + h*D, 2C + h*D of qkv [B*T, 3C], rotating q and k by {@code rope} while loading, and writes
+     * its output to columns h*D of y [B*T, C]. No head-major copies, no separate RoPE pass.
+     */
+    void forwardTokenMajor(int b, int h, int heads, Mem qkv, Rope rope, Mem y, float[] p) {
+        int c = heads * d;
+        for (int i = 0; i < tq; i++) {
+            int row = (b * tq + i) * 3 * c + h * d;
+            rope.rotateInto(qkv, row, q, i * d, i);
+            rope.rotateInto(qkv, row + c, k, i * d, i);
+            load(qkv, row + 2 * c, v, i * d, d);
+        }
+        forward(b * heads + h, p);
+        for (int i = 0; i < tq; i++) {
+            store(out1, i * d, y, (b * tq + i) * c + h * d, d);
+        }
+    }
+
+    /** The backward of {@link #forwardTokenMajor}: dy [B*T, C] -> columns of dqkv [B*T, 3C], RoPE undone. */
+    void backwardTokenMajor(int b, int h, int heads, Mem qkv, Rope rope, Mem dym, Mem dqkv, float[] p) {
+        int c = heads * d;
+        for (int i = 0; i < tq; i++) {
+            int row = (b * tq + i) * 3 * c + h * d;
+            rope.rotateInto(qkv, row, q, i * d, i);
+            rope.rotateInto(qkv, row + c, k, i * d, i);
+            load(qkv, row + 2 * c, v, i * d, d);
+            load(dym, (b * tq + i) * c + h * d, dy, i * d, d);
+        }
+        backward(b * heads + h, p);
+        for (int i = 0; i < tq; i++) {
+            int row = (b * tq + i) * 3 * c + h * d;
+            rope.unrotateInto(out1, i * d, dqkv, row, i);
+            rope.unrotateInto(out2, i * d, dqkv, row + c, i);
+            store(out3, i * d, dqkv, row + 2 * c, d);
+        }
+    }
+
+    /** Forward of item z from q, k, v already in scratch; y left in out1. */
+    private void forward(int z, float[] p) {
+        transpose(k, bt);
+        scores(q, ds);
+        int po = z * tq * tkp;
+        for (int i = 0; i < tq; i++) {
+            softmaxRow(ds, i * tkp, p, po + i * tkp, visible(i));
+        }
+        rowsTimes(p, po, v, out1);
+    }
+
+    /** Item z: dq, dk, dv from dy and the P the last forward of item z saved. */
+    void backward(int z, Mem qm, Mem km, Mem vm, Mem dym, Mem dqm, Mem dkm, Mem dvm, float[] p) {
+        load(qm, z * tq * d, q, tq * d);
+        load(km, z * tk * d, k, tk * d);
+        load(vm, z * tk * d, v, tk * d);
+        load(dym, z * tq * d, dy, tq * d);
+        backward(z, p);
+        store(out1, dqm, z * tq * d, tq * d);
+        store(out2, dkm, z * tk * d, tk * d);
+        store(out3, dvm, z * tk * d, tk * d);
+    }
+
+    /** Backward of item z from q, k, v, dy in scratch; dq, dk, dv left in out1, out2, out3. */
+    private void backward(int z, float[] p) {
+        transpose(v, bt);
+        scores(dy, ds); // dP = dY V^T
+        int po = z * tq * tkp;
+        for (int i = 0; i < tq; i++) {
+            softmaxBackwardRow(p, po + i * tkp, ds, i * tkp, visible(i));
+        }
+        rowsTimes(ds, 0, k, out1);     // dQ = dS K
+        colsTimes(ds, 0, q, out2);     // dK = dS^T Q
+        colsTimes(p, po, dy, out3);    // dV = P^T dY
+    }
+
+    /** s[i, j] = a_i . b_j for j below the block's visible length (rounded up to a vector); b as bt. */
+    private void scores(float[] a, float[] s) {
+        for (int i0 = 0; i0 < tq; i0 += R) {
+            int rows = Math.min(R, tq - i0);
+            int jEnd = (visible(i0 + rows - 1) + L - 1) / L * L;
+            if (rows == R) {
+                int a0 = i0 * d;
+                int j = 0;
+                for (; j + 2 * L <= jEnd; j += 2 * L) {
+                    scores4x2(a, a0, s, i0 * tkp + j, j);
+                }
+                for (; j < jEnd; j += L) {
+                    FloatVector c0 = FloatVector.zero(Mem.S);
+                    FloatVector c1 = c0;
+                    FloatVector c2 = c0;
+                    FloatVector c3 = c0;
+                    for (int c = 0; c < d; c++) {
+                        FloatVector b = FloatVector.fromArray(Mem.S, bt, c * tkp + j);
+                        c0 = b.fma(FloatVector.broadcast(Mem.S, a[a0 + c]), c0);
+                        c1 = b.fma(FloatVector.broadcast(Mem.S, a[a0 + d + c]), c1);
+                        c2 = b.fma(FloatVector.broadcast(Mem.S, a[a0 + 2 * d + c]), c2);
+                        c3 = b.fma(FloatVector.broadcast(Mem.S, a[a0 + 3 * d + c]), c3);
+                    }
+                    c0.intoArray(s, i0 * tkp + j);
+                    c1.intoArray(s, (i0 + 1) * tkp + j);
+                    c2.intoArray(s, (i0 + 2) * tkp + j);
+                    c3.intoArray(s, (i0 + 3) * tkp + j);
+                }
+                continue;
+            }
+            for (int r = 0; r < rows; r++) {
+                int ar = (i0 + r) * d;
+                for (int j = 0; j < jEnd; j += L) {
+                    FloatVector acc = FloatVector.zero(Mem.S);
+                    for (int c = 0; c < d; c++) {
+                        FloatVector b = FloatVector.fromArray(Mem.S, bt, c * tkp + j);
+                        acc = b.fma(FloatVector.broadcast(Mem.S, a[ar + c]), acc);
+                    }
+                    acc.intoArray(s, (i0 + r) * tkp + j);
+                }
+            }
+        }
+    }
+
+    /** Scores of 4 rows (from a[a0]) and 2 vectors of keys (from column j0): 8 accumulators. */
+    private void scores4x2(float[] a, int a0, float[] s, int so, int j0) {
+        FloatVector c00 = FloatVector.zero(Mem.S);
+        FloatVector c01 = c00;
+        FloatVector c10 = c00;
+        FloatVector c11 = c00;
+        FloatVector c20 = c00;
+        FloatVector c21 = c00;
+        FloatVector c30 = c00;
+        FloatVector c31 = c00;
+        for (int c = 0; c < d; c++) {
+            FloatVector b0 = FloatVector.fromArray(Mem.S, bt, c * tkp + j0);
+            FloatVector b1 = FloatVector.fromArray(Mem.S, bt, c * tkp + j0 + L);
+            FloatVector x0 = FloatVector.broadcast(Mem.S, a[a0 + c]);
+            FloatVector x1 = FloatVector.broadcast(Mem.S, a[a0 + d + c]);
+            FloatVector x2 = FloatVector.broadcast(Mem.S, a[a0 + 2 * d + c]);
+            FloatVector x3 = FloatVector.broadcast(Mem.S, a[a0 + 3 * d + c]);
+            c00 = b0.fma(x0, c00);
+            c01 = b1.fma(x0, c01);
+            c10 = b0.fma(x1, c10);
+            c11 = b1.fma(x1, c11);
+            c20 = b0.fma(x2, c20);
+            c21 = b1.fma(x2, c21);
+            c30 = b0.fma(x3, c30);
+            c31 = b1.fma(x3, c31);
+        }
+        c00.intoArray(s, so);
+        c01.intoArray(s, so + L);
+        c10.intoArray(s, so + tkp);
+        c11.intoArray(s, so + tkp + L);
+        c20.intoArray(s, so + 2 * tkp);
+        c21.intoArray(s, so + 2 * tkp + L);
+        c30.intoArray(s, so + 3 * tkp);
+        c31.intoArray(s, so + 3 * tkp + L);
+    }
+
+    /** out[i] = sum_j m[mo + i*tkp + j] b[j] over the visible j (m is zero past them). */
+    private void rowsTimes(float[] m, int mo, float[] b, float[] out) {
+        for (int i0 = 0; i0 < tq; i0 += R) {
+            int rows = Math.min(R, tq - i0);
+            int n = visible(i0 + rows - 1);
+            if (rows == R && vecD) {
+                int m0 = mo + i0 * tkp;
+                int c = 0;
+                for (; c + 2 * L <= d; c += 2 * L) {
+                    rows4x2(m, m0, n, b, c, out, i0 * d + c);
+                }
+                for (; c < d; c += L) {
+                    FloatVector c0 = FloatVector.zero(Mem.S);
+                    FloatVector c1 = c0;
+                    FloatVector c2 = c0;
+                    FloatVector c3 = c0;
+                    for (int j = 0; j < n; j++) {
+                        FloatVector bv = FloatVector.fromArray(Mem.S, b, j * d + c);
+                        c0 = bv.fma(FloatVector.broadcast(Mem.S, m[m0 + j]), c0);
+                        c1 = bv.fma(FloatVector.broadcast(Mem.S, m[m0 + tkp + j]), c1);
+                        c2 = bv.fma(FloatVector.broadcast(Mem.S, m[m0 + 2 * tkp + j]), c2);
+                        c3 = bv.fma(FloatVector.broadcast(Mem.S, m[m0 + 3 * tkp + j]), c3);
+                    }
+                    c0.intoArray(out, i0 * d + c);
+                    c1.intoArray(out, (i0 + 1) * d + c);
+                    c2.intoArray(out, (i0 + 2) * d + c);
+                    c3.intoArray(out, (i0 + 3) * d + c);
+                }
+                continue;
+            }
+            for (int i = i0; i < i0 + rows; i++) {
+                for (int c = 0; c < d; c++) {
+                    float acc = 0f;
+                    for (int j = 0; j < n; j++) {
+                        acc += m[mo + i * tkp + j] * b[j * d + c];
+                    }
+                    out[i * d + c] = acc;
+                }
+            }
+        }
+    }
+
+    /** 4 rows of m (from m0) times b's rows j < n, columns c0..c0+2L: 8 accumulators. */
+    private void rows4x2(float[] m, int m0, int n, float[] b, int c0, float[] out, int oo) {
+        FloatVector c00 = FloatVector.zero(Mem.S);
+        FloatVector c01 = c00;
+        FloatVector c10 = c00;
+        FloatVector c11 = c00;
+        FloatVector c20 = c00;
+        FloatVector c21 = c00;
+        FloatVector c30 = c00;
+        FloatVector c31 = c00;
+        for (int j = 0; j < n; j++) {
+            FloatVector b0 = FloatVector.fromArray(Mem.S, b, j * d + c0);
+            FloatVector b1 = FloatVector.fromArray(Mem.S, b, j * d + c0 + L);
+            FloatVector x0 = FloatVector.broadcast(Mem.S, m[m0 + j]);
+            FloatVector x1 = FloatVector.broadcast(Mem.S, m[m0 + tkp + j]);
+            FloatVector x2 = FloatVector.broadcast(Mem.S, m[m0 + 2 * tkp + j]);
+            FloatVector x3 = FloatVector.broadcast(Mem.S, m[m0 + 3 * tkp + j]);
+            c00 = b0.fma(x0, c00);
+            c01 = b1.fma(x0, c01);
+            c10 = b0.fma(x1, c10);
+            c11 = b1.fma(x1, c11);
+            c20 = b0.fma(x2, c20);
+            c21 = b1.fma(x2, c21);
+            c30 = b0.fma(x3, c30);
+            c31 = b1.fma(x3, c31);
+        }
+        store4x2(out, oo, c00, c01, c10, c11, c20, c21, c30, c31);
+    }
+
+    private void store4x2(float[] out, int oo, FloatVector c00, FloatVector c01, FloatVector c10, FloatVector c11,
+                          FloatVector c20, FloatVector c21, FloatVector c30, FloatVector c31) {
+        c00.intoArray(out, oo);
+        c01.intoArray(out, oo + L);
+        c10.intoArray(out, oo + d);
+        c11.intoArray(out, oo + d + L);
+        c20.intoArray(out, oo + 2 * d);
+        c21.intoArray(out, oo + 2 * d + L);
+        c30.intoArray(out, oo + 3 * d);
+        c31.intoArray(out, oo + 3 * d + L);
+    }
+
+    /** 4 columns (from j0) of m's rows i >= iStart, transposed, times b's rows, columns c0..c0+2L. */
+    private void cols4x2(float[] m, int mo, int j0, int iStart, float[] b, int c0, float[] out, int oo) {
+        FloatVector c00 = FloatVector.zero(Mem.S);
+        FloatVector c01 = c00;
+        FloatVector c10 = c00;
+        FloatVector c11 = c00;
+        FloatVector c20 = c00;
+        FloatVector c21 = c00;
+        FloatVector c30 = c00;
+        FloatVector c31 = c00;
+        for (int i = iStart; i < tq; i++) {
+            FloatVector b0 = FloatVector.fromArray(Mem.S, b, i * d + c0);
+            FloatVector b1 = FloatVector.fromArray(Mem.S, b, i * d + c0 + L);
+            int mi = mo + i * tkp + j0;
+            FloatVector x0 = FloatVector.broadcast(Mem.S, m[mi]);
+            FloatVector x1 = FloatVector.broadcast(Mem.S, m[mi + 1]);
+            FloatVector x2 = FloatVector.broadcast(Mem.S, m[mi + 2]);
+            FloatVector x3 = FloatVector.broadcast(Mem.S, m[mi + 3]);
+            c00 = b0.fma(x0, c00);
+            c01 = b1.fma(x0, c01);
+            c10 = b0.fma(x1, c10);
+            c11 = b1.fma(x1, c11);
+            c20 = b0.fma(x2, c20);
+            c21 = b1.fma(x2, c21);
+            c30 = b0.fma(x3, c30);
+            c31 = b1.fma(x3, c31);
+        }
+        store4x2(out, oo, c00, c01, c10, c11, c20, c21, c30, c31);
+    }
+
+    /** out[j] = sum_i m[mo + i*tkp + j] b[i] over the queries i that see key j (m is zero elsewhere). */
+    private void colsTimes(float[] m, int mo, float[] b, float[] out) {
+        for (int j0 = 0; j0 < tk; j0 += R) {
+            int cols = Math.min(R, tk - j0);
+            int iStart = Math.max(0, Math.min(tq, j0 + kPos0 - qPos0)); // rows before see none of j0..
+            if (cols == R && vecD) {
+                int c = 0;
+                for (; c + 2 * L <= d; c += 2 * L) {
+                    cols4x2(m, mo, j0, iStart, b, c, out, j0 * d + c);
+                }
+                for (; c < d; c += L) {
+                    FloatVector c0 = FloatVector.zero(Mem.S);
+                    FloatVector c1 = c0;
+                    FloatVector c2 = c0;
+                    FloatVector c3 = c0;
+                    for (int i = iStart; i < tq; i++) {
+                        FloatVector bv = FloatVector.fromArray(Mem.S, b, i * d + c);
+                        int mi = mo + i * tkp + j0;
+                        c0 = bv.fma(FloatVector.broadcast(Mem.S, m[mi]), c0);
+                        c1 = bv.fma(FloatVector.broadcast(Mem.S, m[mi + 1]), c1);
+                        c2 = bv.fma(FloatVector.broadcast(Mem.S, m[mi + 2]), c2);
+                        c3 = bv.fma(FloatVector.broadcast(Mem.S, m[mi + 3]), c3);
+                    }
+                    c0.intoArray(out, j0 * d + c);
+                    c1.intoArray(out, (j0 + 1) * d + c);
+                    c2.intoArray(out, (j0 + 2) * d + c);
+                    c3.intoArray(out, (j0 + 3) * d + c);
+                }
+                continue;
+            }
+            for (int j = j0; j < j0 + cols; j++) {
+                for (int c = 0; c < d; c++) {
+                    float acc = 0f;
+                    for (int i = iStart; i < tq; i++) {
+                        acc += m[mo + i * tkp + j] * b[i * d + c];
+                    }
+                    out[j * d + c] = acc;
+                }
+            }
+        }
+    }
+
+    /** p[po..po+tkp) = softmax(scale * s[so..so+n)) on the visible prefix n, 0 on the rest. */
+    private void softmaxRow(float[] s, int so, float[] p, int po, int n) {
+        int b = Mem.S.loopBound(n);
+        int j = 0;
+        FloatVector vmax = FloatVector.broadcast(Mem.S, Float.NEGATIVE_INFINITY);
+        for (; j < b; j += L) {
+            vmax = vmax.max(FloatVector.fromArray(Mem.S, s, so + j));
+        }
+        float max = vmax.reduceLanes(VectorOperators.MAX);
+        for (; j < n; j++) {
+            max = Math.max(max, s[so + j]);
+        }
+        FloatVector vsc = FloatVector.broadcast(Mem.S, scale);
+        FloatVector vshift = FloatVector.broadcast(Mem.S, -max * scale);
+        FloatVector vsum = FloatVector.zero(Mem.S);
+        for (j = 0; j < b; j += L) {
+            FloatVector x = FloatVector.fromArray(Mem.S, s, so + j);
+            FloatVector e = x.fma(vsc, vshift).lanewise(VectorOperators.EXP);
+            e.intoArray(p, po + j);
+            vsum = vsum.add(e);
+        }
+        float sum = vsum.reduceLanes(VectorOperators.ADD);
+        for (; j < n; j++) {
+            float e = (float) Math.exp(s[so + j] * scale - max * scale);
+            p[po + j] = e;
+            sum += e;
+        }
+        float inv = 1f / sum;
+        FloatVector vinv = FloatVector.broadcast(Mem.S, inv);
+        for (j = 0; j < b; j += L) {
+            FloatVector.fromArray(Mem.S, p, po + j).mul(vinv).intoArray(p, po + j);
+        }
+        for (; j < n; j++) {
+            p[po + j] *= inv;
+        }
+        java.util.Arrays.fill(p, po + n, po + tkp, 0f);
+    }
+
+    /** In place: ds = scale * P * (dP - sum(P * dP)) on the visible prefix n, 0 on the rest. */
+    private void softmaxBackwardRow(float[] p, int po, float[] s, int so, int n) {
+        int b = Mem.S.loopBound(n);
+        int j = 0;
+        FloatVector acc = FloatVector.zero(Mem.S);
+        for (; j < b; j += L) {
+            acc = FloatVector.fromArray(Mem.S, p, po + j).fma(FloatVector.fromArray(Mem.S, s, so + j), acc);
+        }
+        float dot = acc.reduceLanes(VectorOperators.ADD);
+        for (; j < n; j++) {
+            dot += p[po + j] * s[so + j];
+        }
+        FloatVector vdot = FloatVector.broadcast(Mem.S, dot);
+        FloatVector vsc = FloatVector.broadcast(Mem.S, scale);
+        for (j = 0; j < b; j += L) {
+            FloatVector pv = FloatVector.fromArray(Mem.S, p, po + j);
+            pv.mul(FloatVector.fromArray(Mem.S, s, so + j).sub(vdot)).mul(vsc).intoArray(s, so + j);
+        }
+        for (; j < n; j++) {
+            s[so + j] = p[po + j] * (s[so + j] - dot) * scale;
+        }
+        java.util.Arrays.fill(s, so + n, so + tkp, 0f);
+    }
+
+    /** bt[c, j] = x[j, c] for j < Tk; the padding columns stay zero from construction. */
+    private void transpose(float[] x, float[] t) {
+        for (int j = 0; j < tk; j++) {
+            for (int c = 0; c < d; c++) {
+                t[c * tkp + j] = x[j * d + c];
+            }
+        }
+    }
+
+    private static void load(Mem m, int off, float[] dst, int n) {
+        load(m, off, dst, 0, n);
+    }
+
+    private static void load(Mem m, int off, float[] dst, int dOff, int n) {
+        int i = 0;
+        for (int b = Mem.S.loopBound(n); i < b; i += L) {
+            m.vec(off + i).intoArray(dst, dOff + i);
+        }
+        for (; i < n; i++) {
+            dst[dOff + i] = m.getF(off + i);
+        }
+    }
+
+    private static void store(float[] src, Mem m, int off, int n) {
+        store(src, 0, m, off, n);
+    }
+
+    private static void store(float[] src, int so, Mem m, int off, int n) {
+        int i = 0;
+        for (int b = Mem.S.loopBound(n); i < b; i += L) {
+            m.put(FloatVector.fromArray(Mem.S, src, so + i), off + i);
+        }
+        for (; i < n; i++) {
+            m.setF(off + i, src[so + i]);
+        }
+    }
+}
