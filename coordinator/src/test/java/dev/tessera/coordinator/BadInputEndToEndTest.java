@@ -102,6 +102,13 @@ class BadInputEndToEndTest {
                 "--set", "model.d_ff=48", "--out", tmp.resolve("m").toString()), "checkpoint", "model");
     }
 
+    @Test
+    void resumeAnAdamWCheckpointWithAnotherOptimizer() {
+        assertUserError(train("train", "--resume", run.resolve("checkpoints/step-0000004").toString(),
+                "--set", "optimizer.name=came", "--out", tmp.resolve("o").toString()), "checkpoint",
+                "has no tensor came.", "different optimizer");
+    }
+
     private static String[] withTiny(String... extra) {
         List<String> args = new ArrayList<>(TinyJob.trainArgs(extra));
         return args.toArray(String[]::new);

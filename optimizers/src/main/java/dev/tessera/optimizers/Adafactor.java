@@ -66,10 +66,12 @@ public final class Adafactor implements Optimizer {
             if (geo.numel() == 0) {
                 continue;
             }
+            // Parameter scaling uses RMS(p) before this step (§1).
             double scale = config.scaleParameter() ? Math.max(config.eps2(), rmsOfParams(geo)) : 1.0;
             double alpha = scale * rho;
             double sumSquares = secondMoment.blendSquaredGradients(geo, grads, gradScale, config.eps1(), beta2,
                     colSums);
+            // Update clipping over the whole tensor; decoupled decay scaled by alpha, not by lr (§1).
             double clip = Math.max(1.0, Math.sqrt(sumSquares / geo.numel()) / config.clipThreshold());
             double decay = geo.span().decays() ? config.weightDecay() * alpha : 0.0;
             if (geo.factored()) {

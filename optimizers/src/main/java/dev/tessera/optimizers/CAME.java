@@ -67,6 +67,7 @@ public final class CAME implements Optimizer {
             }
             double sumSquares = secondMoment.blendSquaredGradients(geo, grads, gradScale, config.eps1(),
                     config.beta2(), colSums);
+            // Clipping as in Adafactor, over the whole tensor; decoupled decay p *= (1 - lr*wd) (§2).
             double clip = Math.max(1.0, Math.sqrt(sumSquares / geo.numel()) / config.clipThreshold());
             double decay = geo.span().decays() ? lr * config.weightDecay() : 0.0;
             if (geo.factored()) {

@@ -1,6 +1,5 @@
 package dev.tessera.optimizers;
 
-import java.nio.ByteOrder;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -19,10 +18,10 @@ sealed interface FlatVector permits FlatVector.Floats, FlatVector.Doubles {
 
     static FlatVector of(INDArray contiguous) {
         if (contiguous.dataType() == DataType.DOUBLE) {
-            return new Doubles(DirectBuffers.bytes(contiguous).order(ByteOrder.nativeOrder()).asDoubleBuffer());
+            return new Doubles(AdamW.doubles(contiguous));
         }
         if (contiguous.dataType() == DataType.FLOAT) {
-            return new Floats(DirectBuffers.bytes(contiguous).order(ByteOrder.nativeOrder()).asFloatBuffer());
+            return new Floats(AdamW.floats(contiguous));
         }
         throw new IllegalArgumentException("only float32 and float64 buffers are supported, got "
                 + contiguous.dataType());

@@ -161,84 +161,27 @@ class AdafactorTest {
         for (AdafactorConfig cfg : configs) {
             FlatModel model = new FlatModel(DataType.DOUBLE, new long[] {3, 5}, new long[] {2, 3, 4},
                     new long[] {4}, new long[] {1, 6}, new long[] {});
-            Adafactor opt = new Adafactor(model.params, model.grads, model.spans, cfg);
-            ReferenceAdafactor ref = new ReferenceAdafactor(model.tensors, cfg);
-            SplittableRandom rnd = new SplittableRandom(17);
-            double[] p0 = FlatModel.random(rnd, model.numel, 1);
-            model.setParams(p0);
-            double[][][][] p = model.split(p0);
-            for (long t = 1; t <= 5; t++) {
-                double[] g = FlatModel.random(rnd, model.numel, 2);
-                double gradScale = 0.5 + 0.25 * t;
-                double lr = 1e-2 / t;
-                model.setGrads(g);
-                opt.step(t, lr, gradScale);
-                double[] scaled = g.clone();
-                for (int i = 0; i < scaled.length; i++) {
-                    scaled[i] *= gradScale;
-                }
-                ref.step(p, model.split(scaled), lr);
-                double[] expected = model.join(p);
-                double[] actual = model.params();
-                for (int i = 0; i < expected.length; i++) {
-                    assertEquals(expected[i], actual[i], 1e-14 * Math.max(1, Math.abs(expected[i])),
-                            cfg + ": element " + i + " at step " + t);
-                }
-            }
+            OptimizerChecks.assertMatchesReference(model, new Adafactor(model.params, model.grads, model.spans, cfg),
+                    new ReferenceAdafactor(model.tensors, cfg)::step, 17, t -> 1e-2 / t, t -> 0.5 + 0.25 * t,
+                    cfg.toString());
         }
     }
 
     @Test
     void float32AgreesWithFloat64() {
-        long[][] shapes = {{16, 24}, {3, 8, 5}, {24}};
-        FlatModel m64 = new FlatModel(DataType.DOUBLE, shapes);
-        FlatModel m32 = new FlatModel(DataType.FLOAT, shapes);
         AdafactorConfig cfg = new AdafactorConfig(1e-30, 1e-3, 1.0, -0.8, true, true, false,
                 OptionalDouble.of(0.9), 0.1);
-        Adafactor a64 = new Adafactor(m64.params, m64.grads, m64.spans, cfg);
-        Adafactor a32 = new Adafactor(m32.params, m32.grads, m32.spans, cfg);
-        SplittableRandom rnd = new SplittableRandom(4);
-        double[] p0 = FlatModel.random(rnd, m64.numel, 1);
-        m64.setParams(p0);
-        m32.setParams(p0);
-        for (long t = 1; t <= 5; t++) {
-            double[] g = FlatModel.random(rnd, m64.numel, 1);
-            m64.setGrads(g);
-            m32.setGrads(g);
-            a64.step(t, 0, 0.5);
-            a32.step(t, 0, 0.5);
-        }
-        double[] p64 = m64.params();
-        double[] p32 = m32.params();
-        for (int i = 0; i < p64.length; i++) {
-            assertEquals(p64[i], p32[i], 1e-6, "element " + i);
-        }
+        OptimizerChecks.assertFloat32AgreesWithFloat64(m -> new Adafactor(m.params, m.grads, m.spans, cfg), 0, 4);
     }
 
     @Test
     void stateRoundTripContinuesBitIdentically() {
         AdafactorConfig cfg = new AdafactorConfig(1e-30, 1e-3, 1.0, -0.8, true, true, false,
                 OptionalDouble.of(0.9), 0.1);
-        FlatModel a = new FlatModel(DataType.FLOAT, new long[] {4, 6}, new long[] {6});
-        FlatModel b = new FlatModel(DataType.FLOAT, new long[] {4, 6}, new long[] {6});
-        Adafactor first = new Adafactor(a.params, a.grads, a.spans, cfg);
-        SplittableRandom rnd = new SplittableRandom(8);
-        a.setParams(FlatModel.random(rnd, a.numel, 1));
-        for (long t = 1; t <= 2; t++) {
-            a.setGrads(FlatModel.random(rnd, a.numel, 1));
-            first.step(t, 0, 1.0);
-        }
-        Adafactor second = new Adafactor(b.params, b.grads, b.spans, cfg);
-        b.params.assign(a.params);
-        first.state().forEach((name, tensor) -> second.state().get(name).assign(tensor));
-        double[] g = FlatModel.random(rnd, a.numel, 1);
-        a.setGrads(g);
-        b.setGrads(g);
-        first.step(3, 0, 1.0);
-        second.step(3, 0, 1.0);
-        assertEquals(a.params, b.params);
+        List<String> names = OptimizerChecks.assertStateRoundTripIsBitIdentical(
+                m -> new Adafactor(m.params, m.grads, m.spans, cfg), 0);
         assertEquals(List.of("adafactor.t0.exp_avg_sq_row", "adafactor.t0.exp_avg_sq_col", "adafactor.t0.exp_avg",
-                "adafactor.t1.exp_avg_sq", "adafactor.t1.exp_avg"), List.copyOf(first.state().keySet()));
+                "adafactor.t1.exp_avg_sq", "adafactor.t1.exp_avg"), names);
     }
 
     @Test

@@ -106,82 +106,23 @@ class CAMETest {
         for (CAMEConfig cfg : configs) {
             FlatModel model = new FlatModel(DataType.DOUBLE, new long[] {3, 5}, new long[] {2, 3, 4},
                     new long[] {4}, new long[] {6, 1}, new long[] {});
-            CAME opt = new CAME(model.params, model.grads, model.spans, cfg);
-            ReferenceCAME ref = new ReferenceCAME(model.tensors, cfg);
-            SplittableRandom rnd = new SplittableRandom(23);
-            double[] p0 = FlatModel.random(rnd, model.numel, 1);
-            model.setParams(p0);
-            double[][][][] p = model.split(p0);
-            for (long t = 1; t <= 5; t++) {
-                double[] g = FlatModel.random(rnd, model.numel, 2);
-                double gradScale = 1.5 - 0.2 * t;
-                double lr = 1e-3 * t;
-                model.setGrads(g);
-                opt.step(t, lr, gradScale);
-                double[] scaled = g.clone();
-                for (int i = 0; i < scaled.length; i++) {
-                    scaled[i] *= gradScale;
-                }
-                ref.step(p, model.split(scaled), lr);
-                double[] expected = model.join(p);
-                double[] actual = model.params();
-                for (int i = 0; i < expected.length; i++) {
-                    assertEquals(expected[i], actual[i], 1e-14 * Math.max(1, Math.abs(expected[i])),
-                            cfg + ": element " + i + " at step " + t);
-                }
-            }
+            OptimizerChecks.assertMatchesReference(model, new CAME(model.params, model.grads, model.spans, cfg),
+                    new ReferenceCAME(model.tensors, cfg)::step, 23, t -> 1e-3 * t, t -> 1.5 - 0.2 * t,
+                    cfg.toString());
         }
     }
 
     @Test
     void float32AgreesWithFloat64() {
-        long[][] shapes = {{16, 24}, {3, 8, 5}, {24}};
-        FlatModel m64 = new FlatModel(DataType.DOUBLE, shapes);
-        FlatModel m32 = new FlatModel(DataType.FLOAT, shapes);
         CAMEConfig cfg = new CAMEConfig(0.9, 0.999, 0.9999, 1e-30, 1e-16, 1.0, 0.1);
-        CAME a64 = new CAME(m64.params, m64.grads, m64.spans, cfg);
-        CAME a32 = new CAME(m32.params, m32.grads, m32.spans, cfg);
-        SplittableRandom rnd = new SplittableRandom(6);
-        double[] p0 = FlatModel.random(rnd, m64.numel, 1);
-        m64.setParams(p0);
-        m32.setParams(p0);
-        for (long t = 1; t <= 5; t++) {
-            double[] g = FlatModel.random(rnd, m64.numel, 1);
-            m64.setGrads(g);
-            m32.setGrads(g);
-            a64.step(t, 1e-3, 0.5);
-            a32.step(t, 1e-3, 0.5);
-        }
-        double[] p64 = m64.params();
-        double[] p32 = m32.params();
-        for (int i = 0; i < p64.length; i++) {
-            assertEquals(p64[i], p32[i], 1e-6, "element " + i);
-        }
+        OptimizerChecks.assertFloat32AgreesWithFloat64(m -> new CAME(m.params, m.grads, m.spans, cfg), 1e-3, 6);
     }
 
     @Test
     void stateRoundTripContinuesBitIdentically() {
-        FlatModel a = new FlatModel(DataType.FLOAT, new long[] {4, 6}, new long[] {6});
-        FlatModel b = new FlatModel(DataType.FLOAT, new long[] {4, 6}, new long[] {6});
-        CAME first = came(a);
-        SplittableRandom rnd = new SplittableRandom(8);
-        a.setParams(FlatModel.random(rnd, a.numel, 1));
-        for (long t = 1; t <= 2; t++) {
-            a.setGrads(FlatModel.random(rnd, a.numel, 1));
-            first.step(t, 1e-3, 1.0);
-        }
-        CAME second = came(b);
-        b.params.assign(a.params);
-        first.state().forEach((name, tensor) -> second.state().get(name).assign(tensor));
-        double[] g = FlatModel.random(rnd, a.numel, 1);
-        a.setGrads(g);
-        b.setGrads(g);
-        first.step(3, 1e-3, 1.0);
-        second.step(3, 1e-3, 1.0);
-        assertEquals(a.params, b.params);
+        List<String> names = OptimizerChecks.assertStateRoundTripIsBitIdentical(CAMETest::came, 1e-3);
         assertEquals(List.of("came.t0.exp_avg", "came.t0.exp_avg_sq_row", "came.t0.exp_avg_sq_col",
-                "came.t0.exp_avg_res_row", "came.t0.exp_avg_res_col", "came.t1.exp_avg", "came.t1.exp_avg_sq"),
-                List.copyOf(first.state().keySet()));
+                "came.t0.exp_avg_res_row", "came.t0.exp_avg_res_col", "came.t1.exp_avg", "came.t1.exp_avg_sq"), names);
     }
 
     @Test

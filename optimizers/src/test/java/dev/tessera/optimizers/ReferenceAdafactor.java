@@ -7,9 +7,7 @@ final class ReferenceAdafactor {
 
     private final List<ReferenceTensor> tensors;
     private final AdafactorConfig cfg;
-    private final double[][][] r;   // [tensor][batch][rows]
-    private final double[][][] c;   // [tensor][batch][cols]
-    private final double[][] v;     // [tensor][numel] (1-D tensors)
+    private final ReferenceSecondMoment[] secondMoment;
     private final double[][][][] m; // [tensor][batch][rows][cols]
     private long t;
 
@@ -17,16 +15,11 @@ final class ReferenceAdafactor {
         this.tensors = tensors;
         this.cfg = cfg;
         int n = tensors.size();
-        r = new double[n][][];
-        c = new double[n][][];
-        v = new double[n][];
+        secondMoment = new ReferenceSecondMoment[n];
         m = new double[n][][][];
         for (int k = 0; k < n; k++) {
-            ReferenceTensor x = tensors.get(k);
-            r[k] = new double[x.batch][x.rows];
-            c[k] = new double[x.batch][x.cols];
-            v[k] = new double[x.cols];
-            m[k] = x.zeros();
+            secondMoment[k] = new ReferenceSecondMoment(tensors.get(k));
+            m[k] = tensors.get(k).zeros();
         }
     }
 
@@ -39,28 +32,9 @@ final class ReferenceAdafactor {
             ReferenceTensor x = tensors.get(k);
             double scale = cfg.scaleParameter() ? Math.max(cfg.eps2(), ReferenceTensor.rms(p[k])) : 1.0;
             double alpha = scale * rho;
-            double[][][] u = x.zeros();
+            double[][][] u = new double[x.batch][][];
             for (int b = 0; b < x.batch; b++) {
-                double[][] q = new double[x.rows][x.cols];
-                for (int i = 0; i < x.rows; i++) {
-                    for (int j = 0; j < x.cols; j++) {
-                        q[i][j] = g[k][b][i][j] * g[k][b][i][j] + cfg.eps1();
-                    }
-                }
-                double[][] vhat;
-                if (x.factored) {
-                    ReferenceTensor.ema(r[k][b], ReferenceTensor.meanR(q), b2);
-                    ReferenceTensor.ema(c[k][b], ReferenceTensor.meanC(q), b2);
-                    vhat = ReferenceTensor.factoredEstimate(r[k][b], c[k][b]);
-                } else {
-                    ReferenceTensor.ema(v[k], q[0], b2);
-                    vhat = new double[][] {v[k]};
-                }
-                for (int i = 0; i < x.rows; i++) {
-                    for (int j = 0; j < x.cols; j++) {
-                        u[b][i][j] = g[k][b][i][j] / Math.sqrt(vhat[i][j]);
-                    }
-                }
+                u[b] = secondMoment[k].normalise(b, g[k][b], b2, cfg.eps1());
             }
             double clip = Math.max(1, ReferenceTensor.rms(u) / cfg.clipThreshold());
             double wd = x.factored ? cfg.weightDecay() : 0.0;

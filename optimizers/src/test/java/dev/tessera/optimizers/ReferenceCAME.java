@@ -7,30 +7,24 @@ final class ReferenceCAME {
 
     private final List<ReferenceTensor> tensors;
     private final CAMEConfig cfg;
-    private final double[][][] r;
-    private final double[][][] c;
-    private final double[][][] rInst;
-    private final double[][][] cInst;
-    private final double[][] v;
+    private final ReferenceSecondMoment[] secondMoment;
+    private final double[][][] rInst; // [tensor][batch][rows]
+    private final double[][][] cInst; // [tensor][batch][cols]
     private final double[][][][] m;
 
     ReferenceCAME(List<ReferenceTensor> tensors, CAMEConfig cfg) {
         this.tensors = tensors;
         this.cfg = cfg;
         int n = tensors.size();
-        r = new double[n][][];
-        c = new double[n][][];
+        secondMoment = new ReferenceSecondMoment[n];
         rInst = new double[n][][];
         cInst = new double[n][][];
-        v = new double[n][];
         m = new double[n][][][];
         for (int k = 0; k < n; k++) {
             ReferenceTensor x = tensors.get(k);
-            r[k] = new double[x.batch][x.rows];
-            c[k] = new double[x.batch][x.cols];
+            secondMoment[k] = new ReferenceSecondMoment(x);
             rInst[k] = new double[x.batch][x.rows];
             cInst[k] = new double[x.batch][x.cols];
-            v[k] = new double[x.cols];
             m[k] = x.zeros();
         }
     }
@@ -41,28 +35,9 @@ final class ReferenceCAME {
         double b3 = cfg.beta3();
         for (int k = 0; k < tensors.size(); k++) {
             ReferenceTensor x = tensors.get(k);
-            double[][][] u = x.zeros();
+            double[][][] u = new double[x.batch][][];
             for (int b = 0; b < x.batch; b++) {
-                double[][] q = new double[x.rows][x.cols];
-                for (int i = 0; i < x.rows; i++) {
-                    for (int j = 0; j < x.cols; j++) {
-                        q[i][j] = g[k][b][i][j] * g[k][b][i][j] + cfg.eps1();
-                    }
-                }
-                double[][] vhat;
-                if (x.factored) {
-                    ReferenceTensor.ema(r[k][b], ReferenceTensor.meanR(q), b2);
-                    ReferenceTensor.ema(c[k][b], ReferenceTensor.meanC(q), b2);
-                    vhat = ReferenceTensor.factoredEstimate(r[k][b], c[k][b]);
-                } else {
-                    ReferenceTensor.ema(v[k], q[0], b2);
-                    vhat = new double[][] {v[k]};
-                }
-                for (int i = 0; i < x.rows; i++) {
-                    for (int j = 0; j < x.cols; j++) {
-                        u[b][i][j] = g[k][b][i][j] / Math.sqrt(vhat[i][j]);
-                    }
-                }
+                u[b] = secondMoment[k].normalise(b, g[k][b], b2, cfg.eps1());
             }
             double clip = Math.max(1, ReferenceTensor.rms(u) / cfg.clipThreshold());
             double wd = x.factored ? cfg.weightDecay() : 0.0;
