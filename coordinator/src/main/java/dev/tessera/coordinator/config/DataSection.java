@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.config;
 
+import dev.tessera.worker.data.DataSpec;
 import dev.tessera.worker.data.SyntheticCorpus;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -13,6 +14,12 @@ public record DataSection(DataSourceKind source, String path, double valFraction
     public static DataSection defaults() {
         return new DataSection(DataSourceKind.SYNTHETIC, null, 0.05, SyntheticCorpus.Spec.DEFAULT.seed(),
                 SyntheticDataSection.defaults());
+    }
+
+    /** What a worker opens. */
+    public DataSpec toSpec() {
+        return new DataSpec(source == DataSourceKind.TEXT, path, valFraction, seed, synthetic.domains(),
+                synthetic.symbolsPerDomain(), synthetic.branching());
     }
 
     public Optional<Path> textPath() {

@@ -1,6 +1,7 @@
 package dev.tessera.coordinator.config;
 
 import dev.tessera.worker.model.ModelConfig;
+import dev.tessera.worker.run.WorkerJob;
 import dev.tessera.worker.train.TrainConfig;
 import org.yaml.snakeyaml.DumperOptions;
 import org.yaml.snakeyaml.Yaml;
@@ -56,6 +57,12 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
         return new TrainConfig(train.steps(), train.batchSize(), train.seqLen(), train.seed(), o.lr(), o.minLr(),
                 o.warmupSteps(), o.weightDecay(), o.beta1(), o.beta2(), o.eps(), o.gradClip(), eval.every(),
                 eval.batches(), checkpoint.every());
+    }
+
+    /** What each replica receives: the job resolved for {@code runDir}, resuming from {@code resume} (or null). */
+    public WorkerJob toWorkerJob(Path runDir, Path resume) {
+        return new WorkerJob(toModelConfig(), toTrainConfig(), data.toSpec(), model.dtype() == Dtype.FLOAT64,
+                optimizer.toSpec(), runDir.toString(), resume == null ? null : resume.toString(), toMap());
     }
 
     /** Nested maps with the YAML's snake_case keys; what summary.json and trainer_state.json store. */

@@ -1,5 +1,7 @@
 package dev.tessera.coordinator.config;
 
+import dev.tessera.optimizers.AdamWConfig;
+import dev.tessera.optimizers.OptimizerSpec;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -17,6 +19,12 @@ public record OptimizerSection(OptimizerKind name, double lr, double minLr, int 
                             double beta1, double beta2, double eps, double gradClip) {
         this(name, lr, minLr, warmupSteps, weightDecay, beta1, beta2, eps, gradClip, AdafactorSection.defaults(),
                 CameSection.defaults());
+    }
+
+    /** What a replica builds its optimizer from. */
+    public OptimizerSpec toSpec() {
+        return new OptimizerSpec(ConfigValues.yamlName(name), new AdamWConfig(beta1, beta2, eps, weightDecay),
+                adafactor.toConfig(), came.toConfig());
     }
 
     public static OptimizerSection defaults() {

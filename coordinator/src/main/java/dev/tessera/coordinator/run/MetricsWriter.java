@@ -20,8 +20,8 @@ import java.util.Map;
 
 /**
  * metrics.jsonl: one JSON object per line, {@code {"step","loss","aux_loss","lr","grad_norm","tokens_per_s",
- * "step_s"}} per optimizer step and {@code {"step","eval_loss"}} per evaluation. Each line is flushed at once so
- * {@code tail -f} and a crash both see whole lines. Non-finite numbers are written as null (JSON has no NaN).
+ * "step_s","comm_wait_s"}} per optimizer step and {@code {"step","eval_loss"}} per evaluation. Each line is
+ * flushed at once so {@code tail -f} and a crash both see whole lines. Non-finite numbers are written as null (JSON has no NaN).
  */
 public final class MetricsWriter implements TrainingListener, AutoCloseable {
 
@@ -83,6 +83,7 @@ public final class MetricsWriter implements TrainingListener, AutoCloseable {
         line.put("grad_norm", finiteOrNull(m.gradNorm()));
         line.put("tokens_per_s", finiteOrNull(m.tokensPerSecond()));
         line.put("step_s", finiteOrNull(m.stepSeconds()));
+        line.put("comm_wait_s", finiteOrNull(m.commWaitSeconds()));
         writeLine(line);
     }
 

@@ -1,5 +1,10 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.data.SyntheticCorpus;
+import dev.tessera.worker.data.TokenSource;
+import dev.tessera.worker.train.TrainingLoop;
+import java.nio.file.Path;
+import java.util.Locale;
 import java.util.Map;
 import java.util.OptionalDouble;
 
@@ -15,4 +20,24 @@ import java.util.OptionalDouble;
 public record RunSummary(long steps, long tokens, double finalLoss, OptionalDouble evalLoss,
                          OptionalDouble entropyFloor, OptionalDouble unigramEntropy, double tokensPerSecond,
                          double wallSeconds, long params, long stateBytes, Map<String, Object> config) {
+
+    /** The summary of a training loop's result on {@code data}. */
+    public static RunSummary of(TrainingLoop.Result result, TokenSource data, double wallSeconds, long params,
+                                long stateBytes, Map<String, Object> config) {
+        OptionalDouble unigram = data instanceof SyntheticCorpus corpus
+                ? OptionalDouble.of(corpus.unigramEntropy()) : OptionalDouble.empty();
+        return new RunSummary(result.steps(), result.tokens(), result.finalLoss(),
+                Double.isNaN(result.evalLoss()) ? OptionalDouble.empty() : OptionalDouble.of(result.evalLoss()),
+                data.entropyFloor(), unigram, result.tokensPerSecond(), wallSeconds, params, stateBytes, config);
+    }
+
+    /** The last line a run prints: losses against the floor, throughput, where the summary is. */
+    public String doneLine(Path summaryFile) {
+        String eval = evalLoss.isPresent() ? String.format(Locale.ROOT, ", eval loss %.4f", evalLoss.getAsDouble()) : "";
+        String floor = entropyFloor.isPresent() && evalLoss.isPresent()
+                ? String.format(Locale.ROOT, " (entropy floor %.4f, ratio %.3f)", entropyFloor.getAsDouble(),
+                        evalLoss.getAsDouble() / entropyFloor.getAsDouble()) : "";
+        return String.format(Locale.ROOT, "done: %d steps, final loss %.4f%s%s, %.0f tokens/s; %s", steps, finalLoss,
+                eval, floor, tokensPerSecond, summaryFile);
+    }
 }

@@ -23,7 +23,7 @@ class ProgressBarTest {
     }
 
     private static StepMetrics step(long s) {
-        return new StepMetrics(s, 3.0, 0.0, 1e-3, 0.5, 20_000, 0.1);
+        return new StepMetrics(s, 3.0, 0.0, 1e-3, 0.5, 20_000, 0.1, 0.0);
     }
 
     private String output() {

@@ -28,7 +28,7 @@ class RunOutputsTest {
     Path tmp;
 
     private static StepMetrics step(long step, double loss) {
-        return new StepMetrics(step, loss, 0.01, 3e-3, 0.8, 12_345.0, 0.2);
+        return new StepMetrics(step, loss, 0.01, 3e-3, 0.8, 12_345.0, 0.2, 0.0);
     }
 
     @Test

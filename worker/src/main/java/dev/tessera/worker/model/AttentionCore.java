@@ -193,11 +193,11 @@ public final class AttentionCore {
         FloatVector vshift = FloatVector.broadcast(Mem.S, -max * sc);
         FloatVector vsum = FloatVector.zero(Mem.S);
         for (j = 0; j < b; j += Mem.L) {
-            FloatVector e = s.vec(o + j).fma(vsc, vshift).lanewise(VectorOperators.EXP);
+            FloatVector e = VectorMath.exp(s.vec(o + j).fma(vsc, vshift));
             pm.put(e, o + j);
             vsum = vsum.add(e);
         }
-        float sum = vsum.reduceLanes(VectorOperators.ADD);
+        float sum = VectorMath.sum(vsum);
         for (; j < n; j++) {
             float e = (float) Math.exp(s.getF(o + j) * sc - max * sc);
             pm.setF(o + j, e);

@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.worker.parallel.ReplicaReducer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -40,7 +41,9 @@ public final class Block {
         }
     }
 
-    public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, int seq, INDArray scoresScratch) {
+    /** @param replicas sums MoE routing statistics over data-parallel replicas ({@link ReplicaReducer#LOCAL} alone) */
+    public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, int seq, INDArray scoresScratch,
+                 ReplicaReducer replicas) {
         String p = prefix(layer);
         DataType dt = ps.dataType();
         int n = batch * seq;
@@ -48,7 +51,7 @@ public final class Block {
         attn = new CausalSelfAttention(ps, p + ".self_attn", cfg, batch, seq, 0, scoresScratch);
         norm2 = new RMSNorm(ps, p + ".post_attention_layernorm.weight", cfg.normEps(), n);
         if (cfg.isMoeBlock(layer)) {
-            moe = new MoE(ps, p + ".block_sparse_moe", cfg, n);
+            moe = new MoE(ps, p + ".block_sparse_moe", cfg, n, replicas);
             mlp = null;
             mlpActs = null;
         } else {

@@ -4,7 +4,6 @@ import dev.tessera.optimizers.Parallel;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -171,7 +170,7 @@ final class Mem {
             for (int e = S.loopBound(n); i < e; i += L) {
                 acc = a.vec(ao + i).fma(b.vec(bo + i), acc);
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = VectorMath.sum(acc);
         }
         for (; i < n; i++) {
             s += a.get(ao + i) * b.get(bo + i);

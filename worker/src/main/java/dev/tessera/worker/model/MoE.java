@@ -1,6 +1,7 @@
 package dev.tessera.worker.model;
 
 import dev.tessera.optimizers.Parallel;
+import dev.tessera.worker.parallel.ReplicaReducer;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -38,11 +39,23 @@ public final class MoE {
     private final INDArray dys;       // [N*k, C]
     private final INDArray dxs;       // [N*k, C]
     private final SwiGLU.Acts acts;   // [N*k, F_e]
+    private final ReplicaReducer replicas;
+    private final double[] routingStats; // [2E + 1] counts, probability sums, tokens: summed over replicas
     private double lastAux;
 
     /** @param prefix e.g. {@code model.layers.1.block_sparse_moe} */
     public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens) {
+        this(ps, prefix, cfg, tokens, ReplicaReducer.LOCAL);
+    }
+
+    /**
+     * @param replicas sums the routing statistics over the data-parallel replicas, so that the load-balancing
+     *                 loss and its gradient are those of the global batch, as in a single process
+     */
+    public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens, ReplicaReducer replicas) {
         DataType dt = ps.dataType();
+        this.replicas = replicas;
+        this.routingStats = new double[2 * cfg.nExperts() + 1];
         this.tokens = tokens;
         this.dim = cfg.dModel();
         this.nExperts = cfg.nExperts();
@@ -180,9 +193,16 @@ public final class MoE {
             rowSlot[r] = s;
             slotRow[s] = r;
         }
+        for (int e = 0; e < nExperts; e++) {
+            routingStats[e] = count[e];
+            routingStats[nExperts + e] = pSum[e];
+        }
+        routingStats[2 * nExperts] = tokens;
+        replicas.sumInPlace(routingStats);
+        double globalTokens = routingStats[2 * nExperts];
         double aux = 0;
         for (int e = 0; e < nExperts; e++) {
-            aux += (double) count[e] / (tokens * topK) * (pSum[e] / tokens);
+            aux += routingStats[e] / (globalTokens * topK) * (routingStats[nExperts + e] / globalTokens);
         }
         lastAux = nExperts * aux;
     }
@@ -296,11 +316,13 @@ public final class MoE {
     private void routerBackward(double auxGrad) {
         Mem dl = new Mem(dLogits);
         double[] dp = new double[nExperts];
-        double auxScale = auxGrad * nExperts / ((double) tokens * tokens * topK); // d aux/d p[n,e] = E f_e / N
+        // d aux/d p[n,e] = E f_e / N over the global batch (routingStats holds the replicas' sums)
+        double globalTokens = routingStats[2 * nExperts];
+        double auxScale = auxGrad * nExperts / (globalTokens * globalTokens * topK);
         for (int n = 0; n < tokens; n++) {
             int o = n * nExperts;
             for (int e = 0; e < nExperts; e++) {
-                dp[e] = auxScale * count[e];
+                dp[e] = auxScale * routingStats[e];
             }
             double kept = 0;
             double wdw = 0;

@@ -1,5 +1,7 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.worker.parallel.GradientSync;
+import dev.tessera.worker.parallel.ReplicaReducer;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -25,8 +27,18 @@ public final class Transformer {
     private final INDArray logits; // [N, V]
     private final INDArray dxf;    // [N, C]
     private final INDArray dRes;   // [N, C] gradient of the residual stream, updated in place block by block
+    private final long[] blockGradStart; // first gradient element of each block: final once its backward ran
+    private final long headGradStart;    // first gradient element of the final norm and lm_head
 
     public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq) {
+        this(cfg, dtype, batch, seq, ReplicaReducer.LOCAL);
+    }
+
+    /**
+     * A replica for {@code batch} local sequences; {@code replicas} sums the few numbers that must be global
+     * (MoE routing statistics) over the data-parallel group.
+     */
+    public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, ReplicaReducer replicas) {
         if (seq > cfg.maxSeqLen()) {
             throw new IllegalArgumentException("seq " + seq + " exceeds max_seq_len " + cfg.maxSeqLen());
         }
@@ -42,8 +54,13 @@ public final class Transformer {
         INDArray scores = dtype == DataType.FLOAT ? null : Nd4j.create(dtype, (long) batch * cfg.nHeads(), seq, seq);
         blocks = new Block[cfg.nLayers()];
         for (int l = 0; l < blocks.length; l++) {
-            blocks[l] = new Block(params, cfg, l, batch, seq, scores);
+            blocks[l] = new Block(params, cfg, l, batch, seq, scores, replicas);
         }
+        blockGradStart = new long[blocks.length];
+        for (int l = 0; l < blocks.length; l++) {
+            blockGradStart[l] = params.tensor("model.layers." + l + ".input_layernorm.weight").offset();
+        }
+        headGradStart = params.tensor("model.norm.weight").offset();
         finalNorm = new RMSNorm(params, "model.norm.weight", cfg.normEps(), n);
         lmHead = new Linear(params, "lm_head.weight");
         crossEntropy = new CrossEntropy(dtype, n, cfg.vocabSize());
@@ -114,23 +131,35 @@ public final class Transformer {
 
     /** Zeroes the grads, then forward and backward of loss = mean CE + auxCoef * sum of MoE aux losses. */
     public LossParts forwardBackward(int[] inputs, int[] targets) {
+        return forwardBackward(inputs, targets, 1.0, GradientSync.NONE);
+    }
+
+    /**
+     * As {@link #forwardBackward(int[], int[])} for one replica of several: the cross-entropy gradient is scaled
+     * by {@code lossScale} (local tokens / global tokens, so that summing the replicas' gradients gives the
+     * gradient of the global mean), and {@code sync} hears, layer by layer from the last, which gradients are final.
+     */
+    public LossParts forwardBackward(int[] inputs, int[] targets, double lossScale, GradientSync sync) {
         long t = ModelStepTimer.start();
         params.zeroGrads();
         ModelStepTimer.stop("zero_grads", t);
         LossParts parts = forward(inputs, targets);
         t = ModelStepTimer.start();
-        INDArray dLogits = crossEntropy.backward(1.0);
+        INDArray dLogits = crossEntropy.backward(lossScale);
         t = ModelStepTimer.stop("cross_entropy.bwd", t);
         lmHead.backward(xf, dLogits, dxf, false);
         t = ModelStepTimer.stop("lm_head.bwd", t);
         finalNorm.backward(xs[blocks.length], dxf, dRes, false);
         ModelStepTimer.stop("rmsnorm.bwd", t);
+        sync.ready(headGradStart);
         for (int l = blocks.length - 1; l >= 0; l--) {
             blocks[l].backward(xs[l], dRes, cfg.auxCoef());
+            sync.ready(blockGradStart[l]);
         }
         t = ModelStepTimer.start();
         embedding.backward(inputs, dRes);
         ModelStepTimer.stop("embedding.bwd", t);
+        sync.ready(0);
         return parts;
     }
 

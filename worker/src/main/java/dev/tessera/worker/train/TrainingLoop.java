@@ -6,18 +6,21 @@ import dev.tessera.optimizers.Optimizer;
 import dev.tessera.worker.data.TokenSource;
 import dev.tessera.worker.model.LossParts;
 import dev.tessera.worker.model.Transformer;
+import dev.tessera.worker.parallel.Mesh;
+import dev.tessera.worker.parallel.ParallelContext;
 import java.io.IOException;
 
 /**
- * The synchronous single-replica step loop: batch, forward+backward, global-norm clip, optimizer,
- * periodic validation and checkpoints. Everything a step depends on is a function of (seed, step), so
- * a run resumed from a checkpoint continues bit-identically.
+ * The synchronous step loop of one replica: its slice of the global batch, forward+backward with the gradient
+ * reduction overlapping backward, global-norm clip, optimizer, periodic validation and checkpoints. Everything
+ * a step depends on is a function of (seed, step), so a run resumed from a checkpoint continues bit-identically,
+ * and every replica of a data-parallel group computes the same update.
  */
 public final class TrainingLoop {
 
     /** What a finished run reports for summary.json. */
     public record Result(long steps, long tokens, double finalLoss, double evalLoss,
-                         double tokensPerSecond, double trainSeconds) {
+                         double tokensPerSecond, double trainSeconds, double commWaitSeconds) {
     }
 
     private final Transformer model;
@@ -27,11 +30,21 @@ public final class TrainingLoop {
     private final LrSchedule schedule;
     private final TrainingListener listener;
     private final Checkpointer checkpointer;
+    private final ParallelContext parallel;
+    private final Mesh.Range slice;
+    private final double tokenShare;   // local tokens / global tokens
+    private final double[] lossScratch = new double[1];
     private final int[] inputs;
     private final int[] targets;
 
     public TrainingLoop(Transformer model, TokenSource data, TrainConfig config, Optimizer optimizer,
                         TrainingListener listener, Checkpointer checkpointer) {
+        this(model, data, config, optimizer, listener, checkpointer, ParallelContext.single());
+    }
+
+    /** {@code checkpointer} may be null: this replica does not write checkpoints (another one does). */
+    public TrainingLoop(Transformer model, TokenSource data, TrainConfig config, Optimizer optimizer,
+                        TrainingListener listener, Checkpointer checkpointer, ParallelContext parallel) {
         this.model = model;
         this.data = data;
         this.config = config;
@@ -39,7 +52,14 @@ public final class TrainingLoop {
         this.schedule = new LrSchedule(config.lr(), config.minLr(), config.warmupSteps(), config.steps());
         this.listener = listener;
         this.checkpointer = checkpointer;
-        this.inputs = new int[config.batchSize() * config.seqLen()];
+        this.parallel = parallel;
+        this.slice = parallel.batchSlice(config.batchSize());
+        if (model.batch() != slice.size() || model.seq() != config.seqLen()) {
+            throw new IllegalArgumentException("model built for " + model.batch() + " x " + model.seq()
+                    + " but this rank trains " + slice.size() + " x " + config.seqLen());
+        }
+        this.tokenShare = (double) slice.size() / config.batchSize();
+        this.inputs = new int[slice.size() * config.seqLen()];
         this.targets = new int[inputs.length];
     }
 
@@ -47,48 +67,65 @@ public final class TrainingLoop {
     public Result run(long completedSteps) throws IOException {
         long tokensPerStep = (long) config.batchSize() * config.seqLen();
         double trainNanos = 0;
+        double commWaitNanos = 0;
         double lastLoss = Double.NaN;
         double lastEval = Double.NaN;
         listener.onStart(completedSteps, config.steps());
         for (long step = completedSteps + 1; step <= config.steps(); step++) {
             long start = System.nanoTime();
-            data.fill(TokenSource.Split.TRAIN, step, 0, config.batchSize(), config.seqLen(), inputs, targets);
-            LossParts loss = model.forwardBackward(inputs, targets);
+            data.fill(TokenSource.Split.TRAIN, step, slice.start(), slice.size(), config.seqLen(), inputs, targets);
+            LossParts loss = model.forwardBackward(inputs, targets, tokenShare, parallel.gradients());
+            long waitStart = System.nanoTime();
+            parallel.gradients().finish();
+            long waited = System.nanoTime() - waitStart;
             double gradNorm = Math.sqrt(GradNorm.sumOfSquares(model.parameters().grads()));
             double lr = schedule.at(step);
             optimizer.step(step, lr, GradNorm.clipScale(gradNorm, config.gradClip()));
+            lastLoss = globalMean(loss.crossEntropy());
             double seconds = (System.nanoTime() - start) / 1e9;
             trainNanos += seconds * 1e9;
-            lastLoss = loss.crossEntropy();
+            commWaitNanos += waited;
             if (!Double.isFinite(lastLoss)) {
                 throw new IllegalStateException("loss became " + lastLoss + " at step " + step
                         + "; lower optimizer.lr or set optimizer.grad_clip");
             }
             listener.onStep(new StepMetrics(step, lastLoss, loss.aux(), lr, gradNorm,
-                    tokensPerStep / seconds, seconds));
+                    tokensPerStep / seconds, seconds, waited / 1e9));
             boolean last = step == config.steps();
             if (last || (config.evalEvery() > 0 && step % config.evalEvery() == 0)) {
                 lastEval = evaluate();
                 listener.onEval(step, lastEval);
             }
-            if (checkpointer != null && (last || (config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0))) {
-                listener.onCheckpoint(step, checkpointer.save(step));
+            if (last || (config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0)) {
+                if (checkpointer != null) {
+                    listener.onCheckpoint(step, checkpointer.save(step));
+                }
             }
         }
         long steps = config.steps() - completedSteps;
         double trainSeconds = trainNanos / 1e9;
         return new Result(steps, steps * tokensPerStep, lastLoss, lastEval,
-                trainSeconds > 0 ? steps * tokensPerStep / trainSeconds : 0, trainSeconds);
+                trainSeconds > 0 ? steps * tokensPerStep / trainSeconds : 0, trainSeconds, commWaitNanos / 1e9);
     }
 
-    /** Mean cross-entropy over {@code evalBatches} fixed validation batches. */
+    /** Mean cross-entropy over {@code evalBatches} fixed validation batches of the global batch size. */
     public double evaluate() {
         int batches = Math.max(1, config.evalBatches());
         double sum = 0;
         for (int b = 0; b < batches; b++) {
-            data.fill(TokenSource.Split.VALIDATION, b, 0, config.batchSize(), config.seqLen(), inputs, targets);
-            sum += model.evaluate(inputs, targets);
+            data.fill(TokenSource.Split.VALIDATION, b, slice.start(), slice.size(), config.seqLen(), inputs, targets);
+            sum += globalMean(model.evaluate(inputs, targets));
         }
         return sum / batches;
+    }
+
+    /** The global batch's mean from this replica's mean: the token-weighted sum over replicas. */
+    private double globalMean(double localMean) {
+        if (parallel.isSingle()) {
+            return localMean;
+        }
+        lossScratch[0] = localMean * tokenShare;
+        parallel.reducer().sumInPlace(lossScratch);
+        return lossScratch[0];
     }
 }

@@ -1,0 +1,24 @@
+package dev.tessera.optimizers;
+
+import java.util.List;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Which optimizer a job uses and the settings of each, in a form that travels to worker processes (JSON);
+ * {@link #create} builds it over a replica's flat parameter and gradient buffers.
+ */
+public record OptimizerSpec(String name, AdamWConfig adamw, AdafactorConfig adafactor, CAMEConfig came) {
+
+    public static final String ADAMW = "adamw";
+    public static final String ADAFACTOR = "adafactor";
+    public static final String CAME = "came";
+
+    public Optimizer create(INDArray params, INDArray grads, List<ParamSpan> spans) {
+        return switch (name) {
+            case ADAMW -> new AdamW(params, grads, spans, adamw);
+            case ADAFACTOR -> new Adafactor(params, grads, spans, adafactor);
+            case CAME -> new CAME(params, grads, spans, came);
+            default -> throw new IllegalArgumentException("unknown optimizer '" + name + "'; one of adamw, adafactor, came");
+        };
+    }
+}
