@@ -8,6 +8,8 @@ public final class WorkerFinished implements ControlMessage {
     public int rank;
     public String error;
     public boolean userError;
+    /** The rank that stopped answering when the failure was a wait on a peer, else -1. */
+    public int suspectRank = -1;
     public long steps;
     public long tokens;
     public double finalLoss;
@@ -15,15 +17,17 @@ public final class WorkerFinished implements ControlMessage {
     public double tokensPerSecond;
     public double trainSeconds;
     public double exposedCommFraction;
+    public long stateBytes;
 
     public WorkerFinished() {
     }
 
-    public static WorkerFinished failed(int rank, String error, boolean userError) {
+    public static WorkerFinished failed(int rank, String error, boolean userError, int suspectRank) {
         WorkerFinished f = new WorkerFinished();
         f.rank = rank;
         f.error = error;
         f.userError = userError;
+        f.suspectRank = suspectRank;
         return f;
     }
 }

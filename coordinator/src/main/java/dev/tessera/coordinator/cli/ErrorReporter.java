@@ -1,6 +1,7 @@
 package dev.tessera.coordinator.cli;
 
 import dev.tessera.comm.UserInputException;
+import dev.tessera.coordinator.JobFailedException;
 import picocli.CommandLine;
 import picocli.CommandLine.ParameterException;
 
@@ -44,6 +45,10 @@ final class ErrorReporter implements CommandLine.IParameterExceptionHandler, Com
         }
         if (ex instanceof ParameterException pe) { // a command's own checks on its options
             return handleParseException(pe, new String[0]);
+        }
+        if (ex instanceof JobFailedException failed) { // its message already says what failed where
+            report(command.getErr(), "job failed: " + oneLine(failed.getMessage()), debug ? ex : null);
+            return ExitCodes.FAILURE;
         }
         String hint = debug ? "" : " (set TESSERA_DEBUG=1 for the stack trace)";
         report(command.getErr(), ex.getClass().getSimpleName() + ": " + oneLine(String.valueOf(ex.getMessage()))

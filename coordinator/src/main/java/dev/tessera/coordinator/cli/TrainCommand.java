@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.cli;
 
+import dev.tessera.coordinator.ClusterTraining;
 import dev.tessera.coordinator.LocalTraining;
 
 import dev.tessera.coordinator.config.JobConfig;
@@ -23,8 +24,10 @@ import java.util.concurrent.Callable;
                 "unless --out is given."})
 public final class TrainCommand implements Callable<Integer> {
 
-    /** Trains in this process ({@link LocalTraining}). */
-    public static final TrainAction DEFAULT_ACTION = new LocalTraining(System.out);
+    /** A mesh of one rank trains in this process ({@link LocalTraining}); larger ones on worker processes. */
+    public static final TrainAction DEFAULT_ACTION = (config, dir, resume) -> config.mesh().world() == 1
+            ? new LocalTraining(System.out).run(config, dir, resume)
+            : new ClusterTraining(System.out).run(config, dir, resume);
 
     private static volatile TrainAction action = DEFAULT_ACTION;
 

@@ -61,9 +61,10 @@ class MeshPlanningTest {
     }
 
     @Test
-    void aValidMultiRankMeshPassesPlanningThenSaysTheRuntimeIsMissing() {
-        assertMessage("--set mesh.dp=2: a mesh of more than one rank (mesh.dp=2, sp=2, ep=2) is planned but"
-                + " multi-process training is not implemented yet", "mesh.dp=2", "mesh.sp=2", "mesh.ep=2");
+    void aValidMeshPassesPlanningAndOnlyDataParallelismRunsYet() {
+        assertMessage("--set mesh.sp=2: mesh.sp=2, mesh.ep=2 is planned but sequence and expert parallelism are not"
+                + " implemented yet", "mesh.dp=2", "mesh.sp=2", "mesh.ep=2");
+        assertEquals(4, JobConfigLoader.load(null, List.of("mesh.dp=4")).mesh().world());
     }
 
     private static void assertMessage(String expectedStart, String... sets) {

@@ -1,13 +1,18 @@
 package dev.tessera.worker.parallel;
 
+import dev.tessera.worker.model.ParameterStore;
+import java.util.function.Function;
+
 /**
- * All the training step knows about parallelism: where this rank sits in the mesh, how its gradients are
- * reduced, and how replicas agree on small numbers. A single process uses {@link #single()}.
+ * All the training step knows about parallelism: where this rank sits in the mesh, how replicas agree on
+ * small numbers, and how to build the gradient reduction for a replica's parameters. A single process uses
+ * {@link #single()}.
  */
-public record ParallelContext(Mesh mesh, int rank, GradientSync gradients, ReplicaReducer reducer) {
+public record ParallelContext(Mesh mesh, int rank, ReplicaReducer reducer,
+                              Function<ParameterStore, GradientSync> gradientSync) {
 
     public static ParallelContext single() {
-        return new ParallelContext(Mesh.SINGLE, 0, GradientSync.NONE, ReplicaReducer.LOCAL);
+        return new ParallelContext(Mesh.SINGLE, 0, ReplicaReducer.LOCAL, params -> GradientSync.NONE);
     }
 
     /** The sequences of the global batch this rank trains on. */

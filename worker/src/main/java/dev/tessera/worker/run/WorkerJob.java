@@ -2,6 +2,7 @@ package dev.tessera.worker.run;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.datatype.jdk8.Jdk8Module;
 import dev.tessera.optimizers.OptimizerSpec;
 import dev.tessera.worker.data.DataSpec;
 import dev.tessera.worker.model.ModelConfig;
@@ -16,7 +17,7 @@ import java.util.Map;
 public record WorkerJob(ModelConfig model, TrainConfig train, DataSpec data, boolean float64,
                         OptimizerSpec optimizer, String runDir, String resume, Map<String, Object> job) {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper().registerModule(new Jdk8Module());
 
     public String toJson() {
         try {

@@ -6,6 +6,7 @@ import dev.tessera.optimizers.Optimizer;
 import dev.tessera.worker.data.TokenSource;
 import dev.tessera.worker.model.LossParts;
 import dev.tessera.worker.model.Transformer;
+import dev.tessera.worker.parallel.GradientSync;
 import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.parallel.ParallelContext;
 import java.io.IOException;
@@ -31,6 +32,7 @@ public final class TrainingLoop {
     private final TrainingListener listener;
     private final Checkpointer checkpointer;
     private final ParallelContext parallel;
+    private final GradientSync gradients;
     private final Mesh.Range slice;
     private final double tokenShare;   // local tokens / global tokens
     private final double[] lossScratch = new double[1];
@@ -53,6 +55,7 @@ public final class TrainingLoop {
         this.listener = listener;
         this.checkpointer = checkpointer;
         this.parallel = parallel;
+        this.gradients = parallel.gradientSync().apply(model.parameters());
         this.slice = parallel.batchSlice(config.batchSize());
         if (model.batch() != slice.size() || model.seq() != config.seqLen()) {
             throw new IllegalArgumentException("model built for " + model.batch() + " x " + model.seq()
@@ -74,9 +77,9 @@ public final class TrainingLoop {
         for (long step = completedSteps + 1; step <= config.steps(); step++) {
             long start = System.nanoTime();
             data.fill(TokenSource.Split.TRAIN, step, slice.start(), slice.size(), config.seqLen(), inputs, targets);
-            LossParts loss = model.forwardBackward(inputs, targets, tokenShare, parallel.gradients());
+            LossParts loss = model.forwardBackward(inputs, targets, tokenShare, gradients);
             long waitStart = System.nanoTime();
-            parallel.gradients().finish();
+            gradients.finish();
             long waited = System.nanoTime() - waitStart;
             double gradNorm = Math.sqrt(GradNorm.sumOfSquares(model.parameters().grads()));
             double lr = schedule.at(step);

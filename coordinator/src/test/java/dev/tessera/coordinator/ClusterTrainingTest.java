@@ -1,0 +1,220 @@
+package dev.tessera.coordinator;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tessera.comm.MediaDriverHost;
+import dev.tessera.coordinator.cli.Main;
+import dev.tessera.worker.checkpoint.Checkpoint;
+import dev.tessera.worker.model.Transformer;
+import dev.tessera.worker.run.WorkerMain;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Data-parallel jobs of real worker JVMs (Aeron, Hazelcast) against the single-process run (DESIGN.md's
+ * equivalence rule), and the job's reaction to a worker that is killed or frozen.
+ */
+@Timeout(300)
+class ClusterTrainingTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** float32 sums in another order: the tolerance of the equivalence rule. */
+    private static final double TOLERANCE = 1e-5;
+
+    @TempDir
+    Path tmp;
+
+    /** An MoE model small enough for four workers on two cores; 20 steps, global batch 8. */
+    private static List<String> job(Path out, int dp, int steps, String... extra) {
+        List<String> args = new ArrayList<>(List.of("train", "--out", out.toString()));
+        for (String set : List.of("model.d_model=32", "model.n_layers=2", "model.n_heads=4", "model.d_ff=64",
+                "model.n_experts=4", "model.top_k=2", "model.moe_every=2", "model.expert_d_ff=32",
+                "train.steps=" + steps, "train.batch_size=8", "train.seq_len=32", "optimizer.warmup_steps=4",
+                "eval.every=10", "eval.batches=2", "mesh.dp=" + dp, "launch.hazelcast_port=" + (6100 + 10 * dp),
+                "launch.aeron_port=" + (41000 + 10 * dp))) {
+            args.add("--set");
+            args.add(set);
+        }
+        args.addAll(List.of(extra));
+        return args;
+    }
+
+    /**
+     * float32: the losses of every step within 1e-5, and the final weights within 1e-5 in norm. Element by
+     * element float32 weights cannot agree that closely: Adam divides by sqrt(v), so a gradient that is almost
+     * zero turns reduction-order noise into a step of size lr. float64 removes that noise, and there every
+     * weight agrees within 1e-5 (next test).
+     */
+    @Test
+    void dataParallelRunsFollowTheSingleProcessRunInFloat32() throws Exception {
+        Path single = tmp.resolve("dp1");
+        assertEquals(0, Main.run(job(single, 1, 20).toArray(String[]::new)));
+        for (int dp : new int[] {2, 4}) {
+            Path run = tmp.resolve("dp" + dp);
+            Run result = run(job(run, dp, 20));
+            assertEquals(0, result.code, result.err);
+            assertLossesClose(single, run, dp);
+            INDArray expected = load(single.resolve("checkpoints/step-0000020"));
+            INDArray actual = load(run.resolve("checkpoints/step-0000020"));
+            double relative = actual.sub(expected).norm2Number().doubleValue() / expected.norm2Number().doubleValue();
+            assertTrue(relative <= TOLERANCE, "dp=" + dp + ": final weights differ by " + relative + " in norm");
+            JsonNode summary = JSON.readTree(run.resolve("summary.json").toFile());
+            assertEquals(dp, summary.get("config").get("mesh").get("dp").asInt());
+        }
+    }
+
+    @Test
+    void dataParallelRunFollowsTheSingleProcessRunWeightByWeightInFloat64() throws Exception {
+        Path single = tmp.resolve("dp1-f64");
+        assertEquals(0, Main.run(job(single, 1, 20, "--set", "model.dtype=float64").toArray(String[]::new)));
+        Path run = tmp.resolve("dp2-f64");
+        Run result = run(job(run, 2, 20, "--set", "model.dtype=float64"));
+        assertEquals(0, result.code, result.err);
+        assertLossesClose(single, run, 2);
+        INDArray expected = load(single.resolve("checkpoints/step-0000020"));
+        INDArray actual = load(run.resolve("checkpoints/step-0000020"));
+        double worst = 0;
+        for (long i = 0; i < expected.length(); i++) {
+            double e = expected.getDouble(i);
+            double a = actual.getDouble(i);
+            worst = Math.max(worst, Math.abs(a - e) / Math.max(1e-2, Math.max(Math.abs(a), Math.abs(e))));
+        }
+        assertTrue(worst <= TOLERANCE, "final weights differ by " + worst + " (relative, floor 1e-2)");
+    }
+
+    private static void assertLossesClose(Path single, Path run, int dp) throws IOException {
+        Map<Long, Double> expected = losses(single);
+        Map<Long, Double> actual = losses(run);
+        assertEquals(20, actual.size());
+        for (long step = 1; step <= 20; step++) {
+            double e = expected.get(step);
+            double a = actual.get(step);
+            assertTrue(Math.abs(a - e) <= TOLERANCE * Math.abs(e),
+                    "dp=" + dp + " step " + step + ": loss " + a + " vs single-process " + e);
+        }
+    }
+
+    @Test
+    void aKilledWorkerStopsTheJobWithinTenSecondsNamingItsRank() throws Exception {
+        assertFaultDetected("-KILL", 10);
+    }
+
+    @Test
+    void aFrozenWorkerStopsTheJobWithinFifteenSecondsNamingItsRank() throws Exception {
+        assertFaultDetected("-STOP", 15);
+    }
+
+    private void assertFaultDetected(String signal, int boundSeconds) throws Exception {
+        Path run = tmp.resolve("fault" + signal);
+        CompletableFuture<Run> job = CompletableFuture.supplyAsync(() -> run(job(run, 2, 100000, "--set",
+                "launch.hazelcast_port=6200", "--set", "launch.aeron_port=41200")));
+        try {
+            killAndCheck(job, run, signal, boundSeconds);
+        } finally {
+            if (!job.isDone()) { // the test failed early: end the job so it cannot disturb the next one
+                workers().forEach(ProcessHandle::destroyForcibly);
+                job.get();
+            }
+        }
+        assertNothingLeft();
+    }
+
+    private void killAndCheck(CompletableFuture<Run> job, Path run, String signal, int boundSeconds)
+            throws Exception {
+        Path metrics = run.resolve("metrics.jsonl");
+        long waitUntil = System.nanoTime() + 120_000_000_000L;
+        while (!(Files.exists(metrics) && Files.readAllLines(metrics).size() >= 3)) {
+            assertTrue(System.nanoTime() < waitUntil && !job.isDone(), "the job never got to step 3");
+            Thread.sleep(50);
+        }
+        ProcessHandle victim = workers().filter(p -> commandLine(p).contains("--rank 1 --")).findFirst()
+                .orElseThrow(() -> new AssertionError("no worker of rank 1 among " + workers().toList()));
+        long killed = System.nanoTime();
+        assertEquals(0, new ProcessBuilder("kill", signal, Long.toString(victim.pid())).start().waitFor());
+        Run result = job.get();
+        double seconds = (System.nanoTime() - killed) / 1e9;
+        assertEquals(1, result.code, result.err);
+        String line = result.err.strip();
+        assertEquals(1, line.lines().count(), line);
+        assertTrue(line.startsWith("tessera: job failed: ") && line.contains("rank 1") && line.contains("pid "
+                + victim.pid()), line);
+        assertTrue(seconds <= boundSeconds, signal + " stopped the job after " + seconds + " s");
+    }
+
+    @AfterAll
+    static void assertNothingLeft() throws Exception {
+        long until = System.nanoTime() + 10_000_000_000L;
+        while (workers().findAny().isPresent() && System.nanoTime() < until) {
+            Thread.sleep(100);
+        }
+        assertEquals(List.of(), workers().map(ProcessHandle::pid).toList(), "worker processes left running");
+        Path shm = Path.of(MediaDriverHost.directoryFor("x", "y")).getParent();
+        try (Stream<Path> dirs = Files.list(shm)) {
+            List<Path> left = dirs.filter(p -> p.getFileName().toString().startsWith("tessera-job-")).toList();
+            assertEquals(List.of(), left, "Aeron directories left in " + shm);
+        }
+    }
+
+    private static Stream<ProcessHandle> workers() {
+        return ProcessHandle.current().descendants().filter(ProcessHandle::isAlive)
+                .filter(p -> commandLine(p).contains(" " + WorkerMain.class.getName() + " "));
+    }
+
+    /** The whole command line from /proc (ProcessHandle.Info may cut a long class path short). */
+    private static String commandLine(ProcessHandle p) {
+        try {
+            return new String(Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "cmdline")),
+                    StandardCharsets.UTF_8).replace('\0', ' ');
+        } catch (IOException gone) {
+            return "";
+        }
+    }
+
+    private record Run(int code, String err) {
+    }
+
+    private static Run run(List<String> args) {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8), args.toArray(String[]::new));
+        return new Run(code, err.toString(StandardCharsets.UTF_8));
+    }
+
+    private static Map<Long, Double> losses(Path run) throws IOException {
+        Map<Long, Double> out = new TreeMap<>();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonNode n = JSON.readTree(line);
+            if (n.has("loss")) {
+                out.put(n.get("step").asLong(), n.get("loss").asDouble());
+            }
+        }
+        return out;
+    }
+
+    private static INDArray load(Path dir) {
+        Checkpoint checkpoint = Checkpoint.open(dir);
+        Transformer model = new Transformer(checkpoint.modelConfig(), DataType.DOUBLE, 1, 1);
+        checkpoint.loadParameters(model.parameters());
+        return model.parameters().params();
+    }
+}
