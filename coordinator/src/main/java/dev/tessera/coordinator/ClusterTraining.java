@@ -41,6 +41,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -65,10 +66,31 @@ public final class ClusterTraining implements TrainAction {
         this.out = out;
     }
 
+    /**
+     * Runs the job; with {@code restart.max_restarts: N}, a job that fails (not a user error) is relaunched up to N
+     * times, each time from the newest complete checkpoint of its run directory (from the start if there is none).
+     */
     @Override
     public int run(JobConfig job, RunDirectory directory, Path resume) throws Exception {
         long wallStart = System.nanoTime();
         Checkpoint checkpoint = resume == null ? null : Checkpoint.open(resume);
+        for (int restarts = 0; ; restarts++) {
+            try {
+                return attempt(job, directory, checkpoint, wallStart);
+            } catch (JobFailedException e) {
+                if (restarts >= job.restart().maxRestarts()) {
+                    throw e;
+                }
+                Optional<Path> latest = Checkpoint.latest(directory.root());
+                checkpoint = latest.map(Checkpoint::open).orElse(checkpoint);
+                out.printf("job failed: %s%nrestart %d of %d from %s%n", e.getMessage(), restarts + 1,
+                        job.restart().maxRestarts(), checkpoint == null ? "the start" : checkpoint.dir());
+            }
+        }
+    }
+
+    private int attempt(JobConfig job, RunDirectory directory, Checkpoint checkpoint, long wallStart)
+            throws Exception {
         WorkerJob workerJob = job.toWorkerJob(directory.root(), checkpoint == null ? null : checkpoint.dir());
         long completed = checkpoint == null ? 0 : checkpoint.step();
         TokenSource data = workerJob.data().open(job.train().seqLen());

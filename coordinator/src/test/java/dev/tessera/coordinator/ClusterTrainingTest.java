@@ -39,13 +39,13 @@ class ClusterTrainingTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     /** float32 sums in another order: the tolerance of the equivalence rule. */
-    private static final double TOLERANCE = 1e-5;
+    static final double TOLERANCE = 1e-5;
 
     @TempDir
     Path tmp;
 
     /** An MoE model small enough for four workers on two cores; 20 steps, global batch 8. */
-    private static List<String> job(Path out, int dp, int steps, String... extra) {
+    static List<String> job(Path out, int dp, int steps, String... extra) {
         List<String> args = new ArrayList<>(List.of("train", "--out", out.toString()));
         for (String set : List.of("model.d_model=32", "model.n_layers=2", "model.n_heads=4", "model.d_ff=64",
                 "model.n_experts=4", "model.top_k=2", "model.moe_every=2", "model.expert_d_ff=32",
@@ -175,13 +175,13 @@ class ClusterTrainingTest {
         }
     }
 
-    private static Stream<ProcessHandle> workers() {
+    static Stream<ProcessHandle> workers() {
         return ProcessHandle.current().descendants().filter(ProcessHandle::isAlive)
                 .filter(p -> commandLine(p).contains(" " + WorkerMain.class.getName() + " "));
     }
 
     /** The whole command line from /proc (ProcessHandle.Info may cut a long class path short). */
-    private static String commandLine(ProcessHandle p) {
+    static String commandLine(ProcessHandle p) {
         try {
             return new String(Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "cmdline")),
                     StandardCharsets.UTF_8).replace('\0', ' ');
@@ -190,17 +190,17 @@ class ClusterTrainingTest {
         }
     }
 
-    private record Run(int code, String err) {
+    record Run(int code, String err) {
     }
 
-    private static Run run(List<String> args) {
+    static Run run(List<String> args) {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int code = Main.run(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8), args.toArray(String[]::new));
         return new Run(code, err.toString(StandardCharsets.UTF_8));
     }
 
-    private static Map<Long, Double> losses(Path run) throws IOException {
+    static Map<Long, Double> losses(Path run) throws IOException {
         Map<Long, Double> out = new TreeMap<>();
         for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
             JsonNode n = JSON.readTree(line);

@@ -1,0 +1,99 @@
+package dev.tessera.coordinator;
+
+import dev.tessera.coordinator.cli.Main;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+import static dev.tessera.coordinator.ClusterTrainingTest.TOLERANCE;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Checkpoints written by a cluster: resume on the same and on other meshes, and restart after a crash. */
+@Timeout(300)
+class ClusterRecoveryTest {
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void aClusterCheckpointResumesIdenticallyOnTheSameMeshAndCloselyOnOthers() throws Exception {
+        Path full = tmp.resolve("full");
+        ClusterTrainingTest.Run first = ClusterTrainingTest.run(ClusterTrainingTest.job(full, 2, 20, "--set",
+                "checkpoint.every=10"));
+        assertEquals(0, first.code(), first.err());
+        Path step10 = full.resolve("checkpoints/step-0000010");
+        Map<Long, Double> expected = ClusterTrainingTest.losses(full);
+
+        Path same = tmp.resolve("same-mesh");
+        ClusterTrainingTest.Run resumed = ClusterTrainingTest.run(java.util.List.of("train", "--resume",
+                step10.toString(), "--out", same.toString()));
+        assertEquals(0, resumed.code(), resumed.err());
+        Map<Long, Double> sameLosses = ClusterTrainingTest.losses(same);
+        for (long step = 11; step <= 20; step++) {
+            assertEquals(expected.get(step), sameLosses.get(step), 0.0, "dp=2 -> dp=2, step " + step);
+        }
+
+        Path single = tmp.resolve("one-process");
+        assertEquals(0, Main.run("train", "--resume", step10.toString(), "--out", single.toString(), "--set",
+                "mesh.dp=1"));
+        Path four = tmp.resolve("four-workers");
+        ClusterTrainingTest.Run wider = ClusterTrainingTest.run(java.util.List.of("train", "--resume",
+                step10.toString(), "--out", four.toString(), "--set", "mesh.dp=4"));
+        assertEquals(0, wider.code(), wider.err());
+        for (Path other : new Path[] {single, four}) {
+            Map<Long, Double> losses = ClusterTrainingTest.losses(other);
+            for (long step = 11; step <= 20; step++) {
+                double e = expected.get(step);
+                double a = losses.get(step);
+                assertTrue(Math.abs(a - e) <= TOLERANCE * Math.abs(e), other.getFileName() + " step " + step
+                        + ": loss " + a + " vs " + e);
+            }
+        }
+        ClusterTrainingTest.assertNothingLeft();
+    }
+
+    @Test
+    void aJobWithARestartPolicySurvivesAKilledWorkerAndFinishesItsSteps() throws Exception {
+        Path reference = tmp.resolve("reference");
+        assertEquals(0, Main.run(ClusterTrainingTest.job(reference, 1, 30).toArray(String[]::new)));
+
+        Path run = tmp.resolve("restarted");
+        CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(
+                ClusterTrainingTest.job(run, 2, 30, "--set", "checkpoint.every=5", "--set", "restart.max_restarts=1",
+                        "--set", "launch.hazelcast_port=6300", "--set", "launch.aeron_port=41300")));
+        try {
+            Path checkpoint = run.resolve("checkpoints/step-0000010");
+            long until = System.nanoTime() + 120_000_000_000L;
+            while (!Files.isDirectory(checkpoint)) {
+                assertTrue(System.nanoTime() < until && !job.isDone(), "the job never wrote its step-10 checkpoint");
+                Thread.sleep(20);
+            }
+            ProcessHandle victim = ClusterTrainingTest.workers()
+                    .filter(p -> ClusterTrainingTest.commandLine(p).contains("--rank 1 --")).findFirst().orElseThrow();
+            assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
+            ClusterTrainingTest.Run result = job.get();
+            assertEquals(0, result.code(), result.err());
+        } finally {
+            if (!job.isDone()) {
+                ClusterTrainingTest.workers().forEach(ProcessHandle::destroyForcibly);
+                job.get();
+            }
+        }
+        Map<Long, Double> losses = ClusterTrainingTest.losses(run);
+        assertEquals(30, losses.size(), "every step once in metrics.jsonl: " + losses.keySet());
+        Map<Long, Double> expected = ClusterTrainingTest.losses(reference);
+        for (long step = 1; step <= 30; step++) {
+            double e = expected.get(step);
+            double a = losses.get(step);
+            assertTrue(Math.abs(a - e) <= TOLERANCE * Math.abs(e), "step " + step + ": loss " + a + " vs " + e);
+        }
+        assertTrue(Files.isDirectory(run.resolve("checkpoints/step-0000030")));
+        ClusterTrainingTest.assertNothingLeft();
+    }
+}
