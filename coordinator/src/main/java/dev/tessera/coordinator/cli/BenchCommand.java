@@ -9,7 +9,7 @@ import java.util.concurrent.Callable;
 
 /** {@code tessera bench}: a group of micro-benchmarks (model now; comm and others to come). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchModelCommand.class, BenchCommCommand.class})
+        subcommands = {BenchModelCommand.class, BenchCommCommand.class, BenchTrainCommand.class})
 public final class BenchCommand implements Callable<Integer> {
 
     @Spec
