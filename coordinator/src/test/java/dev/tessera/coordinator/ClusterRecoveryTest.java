@@ -5,10 +5,14 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 
 import static dev.tessera.coordinator.ClusterTrainingTest.TOLERANCE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -31,7 +35,7 @@ class ClusterRecoveryTest {
         Map<Long, Double> expected = ClusterTrainingTest.losses(full);
 
         Path same = tmp.resolve("same-mesh");
-        ClusterTrainingTest.Run resumed = ClusterTrainingTest.run(java.util.List.of("train", "--resume",
+        ClusterTrainingTest.Run resumed = ClusterTrainingTest.run(List.of("train", "--resume",
                 step10.toString(), "--out", same.toString()));
         assertEquals(0, resumed.code(), resumed.err());
         Map<Long, Double> sameLosses = ClusterTrainingTest.losses(same);
@@ -43,7 +47,7 @@ class ClusterRecoveryTest {
         assertEquals(0, Main.run("train", "--resume", step10.toString(), "--out", single.toString(), "--set",
                 "mesh.dp=1"));
         Path four = tmp.resolve("four-workers");
-        ClusterTrainingTest.Run wider = ClusterTrainingTest.run(java.util.List.of("train", "--resume",
+        ClusterTrainingTest.Run wider = ClusterTrainingTest.run(List.of("train", "--resume",
                 step10.toString(), "--out", four.toString(), "--set", "mesh.dp=4"));
         assertEquals(0, wider.code(), wider.err());
         for (Path other : new Path[] {single, four}) {
@@ -94,6 +98,41 @@ class ClusterRecoveryTest {
             assertTrue(Math.abs(a - e) <= TOLERANCE * Math.abs(e), "step " + step + ": loss " + a + " vs " + e);
         }
         assertTrue(Files.isDirectory(run.resolve("checkpoints/step-0000030")));
+        ClusterTrainingTest.assertNothingLeft();
+    }
+
+    /** Ctrl-C on the coordinator process: it stops its workers and removes its Aeron directory. */
+    @Test
+    void interruptingTheCoordinatorLeavesNothingBehind() throws Exception {
+        Path run = tmp.resolve("interrupted");
+        List<String> command = new ArrayList<>();
+        command.add(ProcessHandle.current().info().command().orElse("java"));
+        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                .filter(a -> a.startsWith("--add-") || a.startsWith("-Dorg.bytedeco")).toList());
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        command.addAll(ClusterTrainingTest.job(run, 2, 100000, "--set", "launch.hazelcast_port=6400", "--set",
+                "launch.aeron_port=41400"));
+        Process coordinator = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectOutput(tmp.resolve("coordinator.log").toFile()).start();
+        try {
+            Path metrics = run.resolve("metrics.jsonl");
+            long until = System.nanoTime() + 120_000_000_000L;
+            while (!(Files.exists(metrics) && Files.readAllLines(metrics).size() >= 3)) {
+                assertTrue(System.nanoTime() < until && coordinator.isAlive(), "the job never got to step 3: "
+                        + Files.readString(tmp.resolve("coordinator.log")));
+                Thread.sleep(50);
+            }
+            List<ProcessHandle> workers = coordinator.descendants().filter(ProcessHandle::isAlive).toList();
+            assertEquals(2, workers.size(), "two worker processes");
+            assertEquals(0, new ProcessBuilder("kill", "-INT", Long.toString(coordinator.pid())).start().waitFor());
+            assertTrue(coordinator.waitFor(30, TimeUnit.SECONDS), "the coordinator did not stop on SIGINT");
+            for (ProcessHandle w : workers) {
+                w.onExit().get(15, TimeUnit.SECONDS);
+            }
+        } finally {
+            coordinator.descendants().forEach(ProcessHandle::destroyForcibly);
+            coordinator.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        }
         ClusterTrainingTest.assertNothingLeft();
     }
 }

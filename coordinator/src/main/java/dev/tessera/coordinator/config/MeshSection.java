@@ -4,11 +4,14 @@ import dev.tessera.worker.parallel.Mesh;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** {@code mesh:} data-, sequence- and expert-parallel degrees; the world size is {@code dp x sp}. */
+/**
+ * {@code mesh:} data-, sequence- and expert-parallel degrees; the world size is {@code dp x sp}. The default is
+ * two data-parallel workers, so that {@code tessera train} runs a real local cluster.
+ */
 public record MeshSection(int dp, int sp, int ep) {
 
     public static MeshSection defaults() {
-        return new MeshSection(1, 1, 1);
+        return new MeshSection(2, 1, 1);
     }
 
     public int world() {

@@ -13,10 +13,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class MeshPlanningTest {
 
     @Test
-    void defaultsAreASingleLocalRank() {
+    void defaultsAreTwoLocalDataParallelWorkers() {
         JobConfig c = JobConfig.defaults();
-        assertEquals(1, c.mesh().world());
-        assertEquals(1, c.launch().workersFor(c.mesh()));
+        assertEquals(2, c.mesh().world());
+        assertEquals(2, c.launch().workersFor(c.mesh()));
         assertEquals(LauncherKind.LOCAL, c.launch().launcher());
         assertEquals(0, c.restart().maxRestarts());
     }
@@ -50,7 +50,7 @@ class MeshPlanningTest {
 
     @Test
     void portsAndLaunchersAreChecked() {
-        assertMessage("--set launch.hazelcast_port=80: launch.hazelcast_port must be in 1024..65534",
+        assertMessage("--set launch.hazelcast_port=80: launch.hazelcast_port must be in 1024..65533",
                 "launch.hazelcast_port=80");
         assertMessage("--set launch.aeron_port=5702: launch.aeron_port (5702) and launch.hazelcast_port (5701) ranges"
                 + " overlap", "launch.aeron_port=5702");
