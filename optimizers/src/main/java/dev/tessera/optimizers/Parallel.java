@@ -7,17 +7,17 @@ import java.util.concurrent.Future;
 
 /**
  * Splits the fused Java kernels (the model's in the worker, AdamW and the grad norm here: this is the
- * lowest module that has kernels) over a fixed number of threads ({@code -Dtessera.kernel.threads}, default
- * the core count capped at 2; 1 runs everything on the caller). Only the kernels between gemms use it, so
- * it never competes with OpenBLAS's own threads, which are idle while Java code runs.
+ * lowest module that has kernels) over a fixed number of threads: {@code -Dtessera.kernel.threads}, else
+ * {@code OMP_NUM_THREADS}, else the core count; 1 runs everything on the caller. Only the kernels between
+ * gemms use it, so it runs while OpenBLAS's threads have no work, never alongside a gemm.
  *
  * <p>Determinism: a range is cut into {@link #THREADS} fixed contiguous parts that depend only on the range
- * length, and no kernel reduces across parts, so results are bit-identical whatever the timing (and equal
- * to a 1-thread run, since every element is computed by the same code in the same order).
+ * length, and no kernel reduces across parts, so results are bit-identical whatever the timing. The kernels
+ * also keep every reduction's order independent of the part count (fixed row groups or chunks, or one
+ * part owning a whole sum), so any thread count gives the same bits.
  */
 public final class Parallel {
-    public static final int THREADS = Math.max(1, Integer.getInteger("tessera.kernel.threads",
-            Math.min(2, Runtime.getRuntime().availableProcessors())));
+    public static final int THREADS = Math.max(1, Integer.getInteger("tessera.kernel.threads", defaultThreads()));
 
     private static final ExecutorService POOL = THREADS == 1 ? null : Executors.newFixedThreadPool(THREADS - 1, r -> {
         Thread t = new Thread(r, "tessera-kernel");
@@ -32,6 +32,19 @@ public final class Parallel {
     }
 
     private Parallel() {
+    }
+
+    /** OMP_NUM_THREADS when set (ND4J's and OpenBLAS's count: workers sharing a host split cores alike). */
+    private static int defaultThreads() {
+        String omp = System.getenv("OMP_NUM_THREADS");
+        if (omp != null) {
+            try {
+                return Integer.parseInt(omp.trim());
+            } catch (NumberFormatException e) {
+                // fall through: an unusable value means the default
+            }
+        }
+        return Runtime.getRuntime().availableProcessors();
     }
 
     /** Runs {@code body} over [0, n) cut into THREADS contiguous parts; part 0 on the calling thread. */

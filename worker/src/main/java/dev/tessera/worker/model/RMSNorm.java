@@ -2,7 +2,6 @@ package dev.tessera.worker.model;
 
 import dev.tessera.optimizers.Parallel;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
@@ -110,7 +109,7 @@ public final class RMSNorm {
         for (; i < b; i += Mem.L) {
             acc = g.vec(i).mul(dym.vec(o + i)).fma(xm.vec(o + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Mem.sum(acc);
         for (; i < dim; i++) {
             s += g.getF(i) * dym.getF(o + i) * xm.getF(o + i);
         }
