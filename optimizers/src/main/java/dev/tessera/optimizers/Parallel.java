@@ -1,9 +1,10 @@
 package dev.tessera.optimizers;
 
-import java.util.concurrent.ExecutionException;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Splits the fused Java kernels (the model's in the worker, AdamW and the grad norm here: this is the
@@ -47,7 +48,12 @@ public final class Parallel {
         return Runtime.getRuntime().availableProcessors();
     }
 
-    /** Runs {@code body} over [0, n) cut into THREADS contiguous parts; part 0 on the calling thread. */
+    /**
+     * Runs {@code body} over [0, n) cut into THREADS contiguous parts. Parts are claimed, not assigned: the
+     * caller and the pool threads each take the next unclaimed part, so a helper that the OS has not
+     * scheduled yet (a loaded machine) costs nothing, the caller just runs its part too. Which thread runs
+     * a part never changes what the part computes.
+     */
     public static void forRange(int n, Body body) {
         int parts = Math.min(THREADS, n);
         if (parts <= 1) {
@@ -56,29 +62,39 @@ public final class Parallel {
             }
             return;
         }
-        @SuppressWarnings("unchecked")
-        Future<?>[] futures = new Future<?>[parts - 1];
-        for (int p = 1; p < parts; p++) {
-            int part = p;
-            futures[p - 1] = POOL.submit(() -> body.run(part, bound(n, parts, part), bound(n, parts, part + 1)));
-        }
-        body.run(0, 0, bound(n, parts, 1));
-        for (Future<?> f : futures) {
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted waiting for a kernel thread", e);
-            } catch (ExecutionException e) {
-                Throwable c = e.getCause();
-                if (c instanceof RuntimeException re) {
-                    throw re;
+        AtomicInteger next = new AtomicInteger();
+        CountDownLatch done = new CountDownLatch(parts);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Runnable claim = () -> {
+            for (int p = next.getAndIncrement(); p < parts; p = next.getAndIncrement()) {
+                try {
+                    body.run(p, bound(n, parts, p), bound(n, parts, p + 1));
+                } catch (Throwable t) {
+                    failure.compareAndSet(null, t);
+                } finally {
+                    done.countDown();
                 }
-                if (c instanceof Error err) {
-                    throw err;
-                }
-                throw new IllegalStateException(c);
             }
+        };
+        for (int h = 1; h < parts; h++) {
+            POOL.execute(claim);
+        }
+        claim.run();
+        try {
+            done.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted waiting for a kernel thread", e);
+        }
+        Throwable t = failure.get();
+        if (t instanceof RuntimeException re) {
+            throw re;
+        }
+        if (t instanceof Error err) {
+            throw err;
+        }
+        if (t != null) {
+            throw new IllegalStateException(t);
         }
     }
 
