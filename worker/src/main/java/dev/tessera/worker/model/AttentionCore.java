@@ -1,8 +1,6 @@
 package dev.tessera.worker.model;
 
 import dev.tessera.optimizers.Parallel;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -153,12 +151,8 @@ public final class AttentionCore {
         Nd4j.matmul(ds.arr, q, dk, true, false, false);  // dK = dS^T Q
     }
 
-    /** p[o..o+tk) = softmax(scale * s[o..o+n)) on the visible prefix n, 0 on the masked rest. */
+    /** p[o..o+tk) = softmax(scale * s[o..o+n)) on the visible prefix n, 0 on the masked rest (float64). */
     private void softmaxRow(Mem s, Mem pm, int o, int n) {
-        if (s.f32 && pm.f32) {
-            softmaxRowF(s, pm, o, n);
-            return;
-        }
         double max = Double.NEGATIVE_INFINITY;
         for (int j = 0; j < n; j++) {
             max = Math.max(max, s.get(o + j));
@@ -177,77 +171,14 @@ public final class AttentionCore {
         }
     }
 
-    private void softmaxRowF(Mem s, Mem pm, int o, int n) {
-        int b = Mem.S.loopBound(n);
-        int j = 0;
-        FloatVector vmax = FloatVector.broadcast(Mem.S, Float.NEGATIVE_INFINITY);
-        for (; j < b; j += Mem.L) {
-            vmax = vmax.max(s.vec(o + j));
-        }
-        float max = vmax.reduceLanes(VectorOperators.MAX);
-        for (; j < n; j++) {
-            max = Math.max(max, s.getF(o + j));
-        }
-        float sc = (float) scale;
-        FloatVector vsc = FloatVector.broadcast(Mem.S, sc);
-        FloatVector vshift = FloatVector.broadcast(Mem.S, -max * sc);
-        FloatVector vsum = FloatVector.zero(Mem.S);
-        for (j = 0; j < b; j += Mem.L) {
-            FloatVector e = VectorMath.exp(s.vec(o + j).fma(vsc, vshift));
-            pm.put(e, o + j);
-            vsum = vsum.add(e);
-        }
-        float sum = VectorMath.sum(vsum);
-        for (; j < n; j++) {
-            float e = (float) Math.exp(s.getF(o + j) * sc - max * sc);
-            pm.setF(o + j, e);
-            sum += e;
-        }
-        FloatVector vinv = FloatVector.broadcast(Mem.S, 1f / sum);
-        for (j = 0; j < b; j += Mem.L) {
-            pm.put(pm.vec(o + j).mul(vinv), o + j);
-        }
-        float inv = 1f / sum;
-        for (; j < n; j++) {
-            pm.setF(o + j, pm.getF(o + j) * inv);
-        }
-        zeroF(pm, o + n, tk - n);
-    }
-
-    /** In place: ds = scale * P * (dP - sum(P * dP)) on the visible prefix, 0 on the masked rest. */
+    /** In place: ds = scale * P * (dP - sum(P * dP)) on the visible prefix, 0 on the masked rest (float64). */
     private void softmaxBackwardRow(Mem pm, Mem ds, int o, int n) {
-        if (pm.f32 && ds.f32) {
-            float dot = (float) Mem.dot(pm, o, ds, o, n);
-            FloatVector vdot = FloatVector.broadcast(Mem.S, dot);
-            FloatVector vsc = FloatVector.broadcast(Mem.S, (float) scale);
-            int b = Mem.S.loopBound(n);
-            int j = 0;
-            for (; j < b; j += Mem.L) {
-                ds.put(pm.vec(o + j).mul(ds.vec(o + j).sub(vdot)).mul(vsc), o + j);
-            }
-            for (; j < n; j++) {
-                ds.setF(o + j, pm.getF(o + j) * (ds.getF(o + j) - dot) * (float) scale);
-            }
-            zeroF(ds, o + n, tk - n);
-            return;
-        }
         double dot = Mem.dot(pm, o, ds, o, n);
         for (int j = 0; j < n; j++) {
             ds.set(o + j, pm.get(o + j) * (ds.get(o + j) - dot) * scale);
         }
         for (int j = n; j < tk; j++) {
             ds.set(o + j, 0);
-        }
-    }
-
-    private static void zeroF(Mem m, int o, int n) {
-        int j = 0;
-        FloatVector z = FloatVector.zero(Mem.S);
-        for (int b = Mem.S.loopBound(n); j < b; j += Mem.L) {
-            m.put(z, o + j);
-        }
-        for (; j < n; j++) {
-            m.setF(o + j, 0f);
         }
     }
 }

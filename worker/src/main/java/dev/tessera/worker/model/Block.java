@@ -75,13 +75,13 @@ public final class Block {
         long t = ModelStepTimer.start();
         norm1.forward(x, n1);
         t = ModelStepTimer.stop("rmsnorm.fwd", t);
-        h.assign(x);
+        Mem.copy(x, h);
         ModelStepTimer.stop("residual.copy", t);
         attn.forward(n1, h);
         t = ModelStepTimer.start();
         norm2.forward(h, n2);
         t = ModelStepTimer.stop("rmsnorm.fwd", t);
-        out.assign(h);
+        Mem.copy(h, out);
         ModelStepTimer.stop("residual.copy", t);
         if (moe != null) {
             return moe.forward(n2, out);

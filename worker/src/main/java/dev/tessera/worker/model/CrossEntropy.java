@@ -107,11 +107,11 @@ public final class CrossEntropy {
         FloatVector vneg = FloatVector.broadcast(Mem.S, -max);
         FloatVector vsum = FloatVector.zero(Mem.S);
         for (j = 0; j < b; j += Mem.L) {
-            FloatVector e = VectorMath.exp(lg.vec(o + j).add(vneg));
+            FloatVector e = Mem.exp(lg.vec(o + j).add(vneg));
             p.put(e, o + j);
             vsum = vsum.add(e);
         }
-        double sum = VectorMath.sum(vsum);
+        double sum = Mem.sum(vsum);
         for (; j < vocab; j++) {
             float e = (float) Math.exp(lg.getF(o + j) - max);
             p.setF(o + j, e);

@@ -400,11 +400,11 @@ final class FusedAttention {
         FloatVector vsum = FloatVector.zero(Mem.S);
         for (j = 0; j < b; j += L) {
             FloatVector x = FloatVector.fromArray(Mem.S, s, so + j);
-            FloatVector e = VectorMath.exp(x.fma(vsc, vshift));
+            FloatVector e = Mem.exp(x.fma(vsc, vshift));
             e.intoArray(p, po + j);
             vsum = vsum.add(e);
         }
-        float sum = VectorMath.sum(vsum);
+        float sum = Mem.sum(vsum);
         for (; j < n; j++) {
             float e = (float) Math.exp(s[so + j] * scale - max * scale);
             p[po + j] = e;
@@ -429,7 +429,7 @@ final class FusedAttention {
         for (; j < b; j += L) {
             acc = FloatVector.fromArray(Mem.S, p, po + j).fma(FloatVector.fromArray(Mem.S, s, so + j), acc);
         }
-        float dot = VectorMath.sum(acc);
+        float dot = Mem.sum(acc);
         for (; j < n; j++) {
             dot += p[po + j] * s[so + j];
         }

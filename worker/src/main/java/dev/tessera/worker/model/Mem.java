@@ -4,6 +4,8 @@ import dev.tessera.optimizers.Parallel;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -104,6 +106,54 @@ final class Mem {
         return view(a, start * c, n, c);
     }
 
+    // exp(x) = 2^n * e^r, n = round(x / ln 2), |r| <= ln2 / 2, e^r by the Cephes expf polynomial.
+    private static final FloatVector EXP_LO = FloatVector.broadcast(S, -87f);
+    private static final FloatVector EXP_HI = FloatVector.broadcast(S, 88f);
+    private static final FloatVector LOG2E = FloatVector.broadcast(S, 1.44269504088896341f);
+    private static final FloatVector ROUND = FloatVector.broadcast(S, 12582912f); // 1.5 * 2^23
+    private static final int ROUND_BITS = 0x4B400000;
+    private static final FloatVector NEG_LN2_HI = FloatVector.broadcast(S, -0.693359375f);
+    private static final FloatVector NEG_LN2_LO = FloatVector.broadcast(S, 2.12194440e-4f);
+    private static final FloatVector ONE = FloatVector.broadcast(S, 1f);
+    private static final FloatVector[] EXP_POLY = {FloatVector.broadcast(S, 1.9875691500e-4f),
+        FloatVector.broadcast(S, 1.3981999507e-3f), FloatVector.broadcast(S, 8.3334519073e-3f),
+        FloatVector.broadcast(S, 4.1665795894e-2f), FloatVector.broadcast(S, 1.6666665459e-1f),
+        FloatVector.broadcast(S, 5.0000001201e-1f)};
+
+    /**
+     * e^x lane by lane (inputs clamped to [-87, 88]; ~2 ulp), from IEEE add/mul/fma and bit operations only.
+     * {@code lanewise(EXP)} must not be used: C2 computes it with SVML, while code not yet compiled falls
+     * back to Math.exp per lane, so results would depend on JIT timing and runs would not repeat bit for bit
+     * (a resumed run starts cold). The ops used here give the same bits in every tier.
+     */
+    static FloatVector exp(FloatVector x) {
+        FloatVector xc = x.max(EXP_LO).min(EXP_HI);
+        FloatVector t = xc.mul(LOG2E).add(ROUND); // round to nearest integer, kept in the low mantissa bits
+        FloatVector n = t.sub(ROUND);
+        FloatVector r = n.fma(NEG_LN2_HI, xc);
+        r = n.fma(NEG_LN2_LO, r);
+        FloatVector p = EXP_POLY[0];
+        for (int i = 1; i < EXP_POLY.length; i++) {
+            p = p.fma(r, EXP_POLY[i]);
+        }
+        FloatVector e = p.mul(r.mul(r)).add(r).add(ONE);
+        IntVector pow2 = t.reinterpretAsInts().sub(ROUND_BITS - 127).lanewise(VectorOperators.LSHL, 23);
+        return e.mul(pow2.reinterpretAsFloats());
+    }
+
+    /**
+     * The lanes of v summed in lane order. reduceLanes(ADD) leaves the order to the implementation
+     * (compiled and interpreted code may differ), so bit-repeatable results cannot rely on it.
+     */
+    static float sum(FloatVector v) {
+        float[] lanes = v.toArray();
+        float s = 0f;
+        for (float f : lanes) {
+            s += f;
+        }
+        return s;
+    }
+
     /** m[0..length) = 0, over Parallel's threads. */
     static void zero(Mem m, int length) {
         Parallel.forRange(length, (part, from, to) -> {
@@ -118,6 +168,17 @@ final class Mem {
                 m.set(i, 0.0);
             }
         });
+    }
+
+    /** dst = src, two dense arrays of equal length, over Parallel's threads (ND4J's assign: ~1 ms each). */
+    static void copy(INDArray src, INDArray dst) {
+        Mem s = new Mem(src);
+        Mem d = new Mem(dst);
+        int n = Math.toIntExact(src.length());
+        if (dst.length() != n) {
+            throw new IllegalArgumentException("copy of " + n + " elements into " + dst.length());
+        }
+        Parallel.forRange(n, (part, from, to) -> copy(s, from, d, from, to - from));
     }
 
     /** dst[do..do+n) = src[so..so+n). */
@@ -170,7 +231,7 @@ final class Mem {
             for (int e = S.loopBound(n); i < e; i += L) {
                 acc = a.vec(ao + i).fma(b.vec(bo + i), acc);
             }
-            s = VectorMath.sum(acc);
+            s = sum(acc);
         }
         for (; i < n; i++) {
             s += a.get(ao + i) * b.get(bo + i);

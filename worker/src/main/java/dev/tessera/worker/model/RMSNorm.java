@@ -109,7 +109,7 @@ public final class RMSNorm {
         for (; i < b; i += Mem.L) {
             acc = g.vec(i).mul(dym.vec(o + i)).fma(xm.vec(o + i), acc);
         }
-        float s = VectorMath.sum(acc);
+        float s = Mem.sum(acc);
         for (; i < dim; i++) {
             s += g.getF(i) * dym.getF(o + i) * xm.getF(o + i);
         }

@@ -123,7 +123,7 @@ public final class SwiGLU {
             FloatVector one = FloatVector.broadcast(Mem.S, 1f);
             for (int b = Mem.S.loopBound(n); i < b; i += Mem.L) {
                 FloatVector x = h1.vec(o1 + i);
-                FloatVector sig = one.div(VectorMath.exp(x.neg()).add(one));
+                FloatVector sig = one.div(Mem.exp(x.neg()).add(one));
                 a.put(x.mul(sig).mul(h3.vec(o3 + i)), oa + i);
             }
         }
@@ -152,7 +152,7 @@ public final class SwiGLU {
             FloatVector one = FloatVector.broadcast(Mem.S, 1f);
             for (int b = Mem.S.loopBound(n); i < b; i += Mem.L) {
                 FloatVector x = h1.vec(o1 + i);
-                FloatVector sig = one.div(VectorMath.exp(x.neg()).add(one));
+                FloatVector sig = one.div(Mem.exp(x.neg()).add(one));
                 FloatVector g = da.vec(od + i);
                 dh3.put(g.mul(x).mul(sig), o3 + i);
                 FloatVector dsilu = sig.mul(one.add(x.mul(one.sub(sig))));

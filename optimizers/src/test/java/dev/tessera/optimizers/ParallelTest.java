@@ -1,0 +1,52 @@
+package dev.tessera.optimizers;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import org.junit.jupiter.api.Test;
+
+class ParallelTest {
+
+    @Test
+    void everyItemRunsOnceInFixedParts() {
+        for (int n : new int[] {0, 1, 2, 3, 1000, 1001}) {
+            AtomicIntegerArray hits = new AtomicIntegerArray(Math.max(1, n));
+            int parts = Math.min(Parallel.THREADS, n);
+            int[] partOf = new int[Math.max(1, n)];
+            for (int rep = 0; rep < 50; rep++) {
+                Parallel.forRange(n, (part, from, to) -> {
+                    for (int i = from; i < to; i++) {
+                        hits.incrementAndGet(i);
+                        partOf[i] = part;
+                    }
+                });
+            }
+            for (int i = 0; i < n; i++) {
+                assertEquals(50, hits.get(i));
+                int want = 0;
+                while (parts > 1 && (long) n * (want + 1) / parts <= i) {
+                    want++;
+                }
+                assertEquals(want, partOf[i], "part of item " + i + " of " + n);
+            }
+        }
+    }
+
+    @Test
+    void failuresReachTheCaller() {
+        assertThrows(IllegalArgumentException.class, () -> Parallel.forRange(10, (part, from, to) -> {
+            if (from > 0 || Parallel.THREADS == 1) {
+                throw new IllegalArgumentException("boom");
+            }
+        }));
+        int[] after = new int[4];
+        Parallel.forRange(4, (part, from, to) -> {
+            for (int i = from; i < to; i++) {
+                after[i] = i;
+            }
+        });
+        assertArrayEquals(new int[] {0, 1, 2, 3}, after);
+    }
+}
