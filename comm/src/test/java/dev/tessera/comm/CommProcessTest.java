@@ -22,6 +22,8 @@ class CommProcessTest {
 
     static final String JOB_PREFIX = "commtest" + ProcessHandle.current().pid();
     static final long DEADLINE_MS = 10_000;
+    /** UDP ports of this test run, apart from other runs on the same machine. */
+    static final int BASE_PORT = 42000 + (int) (ProcessHandle.current().pid() % 1000) * 16;
     static int jobCounter;
 
     private MediaDriverHost driver;
@@ -39,7 +41,8 @@ class CommProcessTest {
         for (int r = 0; r < ranks; r++) {
             workers.add(launcher.start(scenario + "-" + r, CommTestWorker.class.getName(),
                     List.of(scenario, Integer.toString(r), Integer.toString(ranks), dir, jobId, transport.name(),
-                            Long.toString(DEADLINE_MS), Integer.toString(smallBytes)),
+                            Long.toString(DEADLINE_MS), Integer.toString(smallBytes),
+                            Integer.toString(BASE_PORT + 4 * (jobCounter % 4))),
                     Map.of(CommConfig.TOKEN_ENV, tokens.getOrDefault(r, "secret-token-of-the-job"))));
         }
         return new Job(jobId, workers);

@@ -37,7 +37,7 @@ class InProcessCommTest {
         driver = MediaDriverHost.launch(dir, CommConfig.MAX_MTU, 1 << 20);
         CommConfig config = CommConfig.defaults(JOB, "token").withDriver(DriverMode.SHARED_PER_HOST, dir)
                 .withDeadlineMs(10_000);
-        StaticPeerDirectory peers = StaticPeerDirectory.localhost(2, 40700);
+        StaticPeerDirectory peers = StaticPeerDirectory.localhost(2, 58000 + (int) (ProcessHandle.current().pid() % 1000) * 2);
         CompletableFuture<Communicator> one = CompletableFuture.supplyAsync(() -> Communicator.connect(config, peers, 1));
         Communicator zero = Communicator.connect(config, peers, 0);
         comms = new Communicator[] {zero, one.get(20, TimeUnit.SECONDS)};
