@@ -65,7 +65,7 @@ public final class CommBench {
             if (!json) {
                 out.printf(Locale.ROOT, "comm bench: %d ranks, transport %s, driver %s, memcpy %.1f GB/s%n", ranks,
                         label, mode == DriverMode.PER_PROCESS ? "per-process" : "shared", memcpy);
-                out.printf("%-15s %12s %12s %12s%n", "op", "bytes", "latency_us", "busbw_GB/s");
+                out.printf("%-15s %12s %12s %12s %12s%n", "op", "bytes", "latency_us", "busbw_GB/s", "p50_us");
             }
             int printed = 0;
             LocalProcessLauncher.Worker lead = workers.get(0);
@@ -81,9 +81,10 @@ public final class CommBench {
                     String[] f = lines.get(printed).split(" ");
                     if (json) {
                         out.printf(Locale.ROOT, "{\"op\":\"%s\",\"bytes\":%s,\"ranks\":%d,\"transport\":\"%s\","
-                                + "\"latency_us\":%s,\"busbw_gbps\":%s}%n", f[1], f[2], ranks, label, f[3], f[4]);
+                                + "\"latency_us\":%s,\"busbw_gbps\":%s,\"latency_p50_us\":%s}%n", f[1], f[2], ranks, label, f[3],
+                                f[4], f[5]);
                     } else {
-                        out.printf("%-15s %12s %12s %12s%n", f[1], f[2], f[3], f[4]);
+                        out.printf("%-15s %12s %12s %12s %12s%n", f[1], f[2], f[3], f[4], f[5]);
                     }
                 }
                 out.flush();
