@@ -142,6 +142,7 @@ class CommProcessTest {
             assertEquals(3, code, () -> w.name() + " should fail with a CommException, exit " + code + ":\n" + out);
             assertTrue(took <= DEADLINE_MS + 10_000, "took " + took + " ms");
             String error = out.lines().filter(l -> l.startsWith("ERROR")).findFirst().orElse("");
+            System.out.println(w.name() + " failed " + took + " ms after the kill: " + error);
             assertTrue(error.contains("all-reduce") && error.contains("group 'world'") && error.contains("rank 2"),
                     () -> "error should name op, group and the dead rank 2: " + error);
         }
@@ -157,6 +158,7 @@ class CommProcessTest {
             String out = w.output();
             assertEquals(3, code, () -> w.name() + " should be rejected:\n" + out);
             assertTrue(out.contains("wrong job token"), () -> w.name() + ":\n" + out);
+            System.out.println(w.name() + ": " + out.lines().filter(l -> l.startsWith("ERROR")).findFirst().orElse(""));
         }
     }
 }
