@@ -396,10 +396,12 @@ public final class ProcessGroup {
                     throw new CommException(c + ": peer rank " + peer + " went away: " + gone + "; was waiting for "
                             + c.waitingFor(), peer);
                 }
-                if (System.nanoTime() > deadline) {
-                    throw new CommException(c + ": rank " + peer + " did not answer within " + deadlineMs
-                            + " ms; waiting for " + c.waitingFor(), peer);
-                }
+            }
+            // Checked even while work is done: frames of other groups keep the loop busy without this one moving.
+            if (System.nanoTime() > deadline) {
+                int peer = c.blockingPeer();
+                throw new CommException(c + ": rank " + peer + " did not answer within " + deadlineMs
+                        + " ms; waiting for " + c.waitingFor(), peer);
             }
             idle.idle(work);
         }
