@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class CommProcessTest {
 
     static final String JOB_PREFIX = "commtest" + ProcessHandle.current().pid();
-    static final long DEADLINE_MS = 10_000;
+    static final long DEADLINE_MS = 20_000;
     /** UDP ports of this test run, apart from other runs on the same machine. */
     static final int BASE_PORT = 42000 + (int) (ProcessHandle.current().pid() % 1000) * 16;
     static int jobCounter;
