@@ -148,6 +148,10 @@ public final class ProcessGroup {
         run(allToAllOf(input, null, output, null, dtype));
     }
 
+    public CollectiveHandle allToAllAsync(DirectBuffer input, MutableDirectBuffer output, DType dtype) {
+        return submit(allToAllOf(input, null, output, null, dtype));
+    }
+
     /**
      * All-to-all with per-member sizes in elements: {@code inputSplits[j]} elements go to member {@code j},
      * {@code outputSplits[i]} arrive from member {@code i} (each side must agree with its peer's split).
