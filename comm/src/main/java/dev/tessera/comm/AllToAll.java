@@ -1,30 +1,37 @@
 package dev.tessera.comm;
 
 /**
- * Every member sends block {@code j} of its input to member {@code j} and receives block {@code i} of its
- * output from member {@code i}, with per-member sizes. Sends go out to all peers at once, starting with the
- * next member up (so not everyone writes to member 0 first); a back-pressured peer does not hold the others.
+ * Direct exchange: this member sends {@code sendBlocks[p]} to member {@code p} and receives
+ * {@code recvBlocks[p]} from it, all peers at once, in one hop (null: nothing with that peer). All-to-all
+ * uses it with one block per peer; small all-gathers and broadcasts use it because one hop beats the
+ * {@code N-1} of a ring or chain when the payload is too small for bandwidth to matter. Sends start with the
+ * next member up (so not everyone writes to member 0 first), and a back-pressured peer does not hold the
+ * others.
  */
 final class AllToAll extends Collective {
 
-    private final Region input;
-    private final long[] inputOffsets;
-    private final Region output;
-    private final long[] outputOffsets;
+    private final Region[] sendBlocks;
+    private final Region[] recvBlocks;
     private final int n;
     private final int me;
     private StreamSender[] senders;
     private RecvSlot[] receivers;
 
-    /** Offsets have {@code N + 1} entries in bytes: block {@code j} is {@code [offsets[j], offsets[j+1])}. */
-    AllToAll(ProcessGroup group, Region input, long[] inputOffsets, Region output, long[] outputOffsets) {
-        super(group, "all-to-all");
-        this.input = input;
-        this.inputOffsets = inputOffsets;
-        this.output = output;
-        this.outputOffsets = outputOffsets;
+    AllToAll(ProcessGroup group, String operation, Region[] sendBlocks, Region[] recvBlocks) {
+        super(group, operation);
+        this.sendBlocks = sendBlocks;
+        this.recvBlocks = recvBlocks;
         this.n = group.size();
         this.me = group.rank();
+    }
+
+    /** Block {@code j} of a buffer cut at {@code offsets} ({@code N + 1} byte offsets). */
+    static Region[] blocks(Region r, long[] offsets) {
+        Region[] blocks = new Region[offsets.length - 1];
+        for (int j = 0; j < blocks.length; j++) {
+            blocks[j] = r.slice(offsets[j], offsets[j + 1] - offsets[j]);
+        }
+        return blocks;
     }
 
     @Override
@@ -33,24 +40,27 @@ final class AllToAll extends Collective {
         receivers = new RecvSlot[n];
         for (int i = 1; i < n; i++) {
             int peer = mod(me + i, n);
-            senders[i] = sender(peer, 0, block(input, inputOffsets, peer));
-            Region into = block(output, outputOffsets, peer);
-            receivers[peer] = slot(peer, 1, DType.BYTE, ReduceOp.SUM)
-                    .expect(0, into.base(), into.address(), into.length(), false);
+            if (sendBlocks[peer] != null) {
+                senders[i] = sender(peer, 0, sendBlocks[peer]);
+            }
+            Region into = recvBlocks[peer];
+            if (into != null) {
+                receivers[peer] = slot(peer, 1, DType.BYTE, ReduceOp.SUM)
+                        .expect(0, into.base(), into.address(), into.length(), false);
+            }
         }
-        block(input, inputOffsets, me).copyTo(block(output, outputOffsets, me));
-    }
-
-    private static Region block(Region r, long[] offsets, int j) {
-        return r.slice(offsets[j], offsets[j + 1] - offsets[j]);
+        if (sendBlocks[me] != null && recvBlocks[me] != null) {
+            sendBlocks[me].copyTo(recvBlocks[me]);
+        }
     }
 
     @Override
     int progress() {
         int work = 0;
         for (int i = 1; i < n; i++) {
-            if (!senders[i].done()) {
-                work += senders[i].push(inputOffsets[mod(me + i, n) + 1] - inputOffsets[mod(me + i, n)], this);
+            StreamSender s = senders[i];
+            if (s != null && !s.done()) {
+                work += s.push(sendBlocks[mod(me + i, n)].length(), this);
             }
         }
         return work;
@@ -59,7 +69,8 @@ final class AllToAll extends Collective {
     @Override
     boolean done() {
         for (int i = 1; i < n; i++) {
-            if (!senders[i].done() || !receivers[mod(me + i, n)].complete(0)) {
+            RecvSlot r = receivers[mod(me + i, n)];
+            if ((senders[i] != null && !senders[i].done()) || (r != null && !r.complete(0))) {
                 return false;
             }
         }
@@ -70,12 +81,12 @@ final class AllToAll extends Collective {
     int blockingPeer() {
         for (int i = 1; i < n; i++) {
             RecvSlot r = receivers[mod(me + i, n)];
-            if (!r.complete(0)) {
+            if (r != null && !r.complete(0)) {
                 return r.srcRank;
             }
         }
         for (int i = 1; i < n; i++) {
-            if (!senders[i].done()) {
+            if (senders[i] != null && !senders[i].done()) {
                 return senders[i].peerRank();
             }
         }
@@ -86,12 +97,12 @@ final class AllToAll extends Collective {
     String waitingFor() {
         for (int i = 1; i < n; i++) {
             RecvSlot r = receivers[mod(me + i, n)];
-            if (!r.complete(0)) {
+            if (r != null && !r.complete(0)) {
                 return stepState(r, 0);
             }
         }
         for (int i = 1; i < n; i++) {
-            if (!senders[i].done()) {
+            if (senders[i] != null && !senders[i].done()) {
                 return "rank " + senders[i].peerRank() + " to take its block (" + senders[i].progress() + ")";
             }
         }

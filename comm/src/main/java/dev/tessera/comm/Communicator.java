@@ -106,7 +106,8 @@ public final class Communicator implements AutoCloseable {
             client = Aeron.connect(new Aeron.Context()
                     .aeronDirectoryName(config.aeronDir())
                     .driverTimeoutMs(Math.max(10_000, config.deadlineMs()))
-                    .errorHandler(t -> { }));
+                    // Driver timeouts and the like: say so once per error; the waits then fail on their deadline.
+                    .errorHandler(t -> System.err.println("tessera comm rank " + rank + ": Aeron client error: " + t)));
             this.aeron = client;
             this.dataPubs = new ExclusivePublication[worldSize];
             this.controlPubs = new ExclusivePublication[worldSize];

@@ -148,6 +148,10 @@ public final class ProcessGroup {
         run(allToAllOf(input, null, output, null, dtype));
     }
 
+    public CollectiveHandle allToAllAsync(DirectBuffer input, MutableDirectBuffer output, DType dtype) {
+        return submit(allToAllOf(input, null, output, null, dtype));
+    }
+
     /**
      * All-to-all with per-member sizes in elements: {@code inputSplits[j]} elements go to member {@code j},
      * {@code outputSplits[i]} arrive from member {@code i} (each side must agree with its peer's split).
@@ -206,7 +210,7 @@ public final class ProcessGroup {
             throw new IllegalArgumentException("all-reduce AVG needs a floating-point dtype, not " + dtype);
         }
         if (region.length() <= comm.config().smallAllReduceBytes() || size() == 1) {
-            return new RecursiveDoublingAllReduce(this, region, dtype, op);
+            return new RecursiveDoublingAllReduce(this, "all-reduce", region, dtype, op);
         }
         return new RingCollective(this, "all-reduce", region, dtype, op, 0, 2 * size() - 3);
     }
@@ -224,6 +228,16 @@ public final class ProcessGroup {
         }
         if (size() == 1) {
             return new LocalCopy(this, "reduce-scatter", in, out);
+        }
+        if (in.length() <= comm.config().smallAllReduceBytes()) {
+            // Small: latency, not bytes, dominates; all-reduce the workspace in log2 N exchanges, keep a block.
+            return new RecursiveDoublingAllReduce(this, "reduce-scatter", in, dtype, op) {
+                @Override
+                void finish() {
+                    super.finish();
+                    in.slice(out.length() * rank(), out.length()).copyTo(out);
+                }
+            };
         }
         return new RingCollective(this, "reduce-scatter", in, dtype, op, 0, size() - 2) {
             @Override
@@ -245,6 +259,16 @@ public final class ProcessGroup {
         if (size() == 1) {
             return new LocalCopy(this, "all-gather", in, out);
         }
+        if (out.length() <= comm.config().smallAllReduceBytes()) {
+            // Small: every member sends its block straight to every other one, one hop.
+            Region[] send = new Region[size()];
+            Region[] receive = new Region[size()];
+            for (int p = 0; p < size(); p++) {
+                send[p] = p == rank() ? null : in;
+                receive[p] = p == rank() ? null : out.slice(in.length() * p, in.length());
+            }
+            return new AllToAll(this, "all-gather", send, receive);
+        }
         return new RingCollective(this, "all-gather", out, dtype, ReduceOp.SUM, size() - 1, 2 * size() - 3);
     }
 
@@ -252,8 +276,8 @@ public final class ProcessGroup {
                                   long[] outputSplits, DType dtype) {
         Region in = checked(input, dtype, "all-to-all");
         Region out = checked(output, dtype, "all-to-all");
-        return new AllToAll(this, in, offsets(in, inputSplits, dtype, "input"), out,
-                offsets(out, outputSplits, dtype, "output"));
+        return new AllToAll(this, "all-to-all", AllToAll.blocks(in, offsets(in, inputSplits, dtype, "input")),
+                AllToAll.blocks(out, offsets(out, outputSplits, dtype, "output")));
     }
 
     private long[] offsets(Region r, long[] splits, DType dtype, String what) {
@@ -290,7 +314,18 @@ public final class ProcessGroup {
         if (root < 0 || root >= size()) {
             throw new IllegalArgumentException("broadcast root " + root + " is not in group '" + name + "'");
         }
-        return new Broadcast(this, Region.of(buffer), root);
+        Region region = Region.of(buffer);
+        if (region.length() <= comm.config().smallAllReduceBytes() && size() > 2) {
+            // Small: the root sends to everyone directly (one hop) instead of down the pipelined chain.
+            Region[] send = new Region[size()];
+            Region[] receive = new Region[size()];
+            for (int p = 0; p < size(); p++) {
+                send[p] = rank() == root && p != root ? region : null;
+                receive[p] = rank() != root && p == root ? region : null;
+            }
+            return new AllToAll(this, "broadcast", send, receive);
+        }
+        return new Broadcast(this, region, root);
     }
 
     private Collective pointToPoint(DirectBuffer buffer, int peer, boolean sending) {
@@ -365,10 +400,12 @@ public final class ProcessGroup {
                     throw new CommException(c + ": peer rank " + peer + " went away: " + gone + "; was waiting for "
                             + c.waitingFor(), peer);
                 }
-                if (System.nanoTime() > deadline) {
-                    throw new CommException(c + ": rank " + peer + " did not answer within " + deadlineMs
-                            + " ms; waiting for " + c.waitingFor(), peer);
-                }
+            }
+            // Checked even while work is done: frames of other groups keep the loop busy without this one moving.
+            if (System.nanoTime() > deadline) {
+                int peer = c.blockingPeer();
+                throw new CommException(c + ": rank " + peer + " did not answer within " + deadlineMs
+                        + " ms; waiting for " + c.waitingFor(), peer);
             }
             idle.idle(work);
         }

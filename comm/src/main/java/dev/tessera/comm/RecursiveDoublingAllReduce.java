@@ -8,7 +8,7 @@ package dev.tessera.comm;
  * is combined after this member's own send is out (the buffer being sent must not change under it). Both
  * partners combine the same two values and IEEE sum and max commute, so all members end with the same bits.
  */
-final class RecursiveDoublingAllReduce extends Collective {
+class RecursiveDoublingAllReduce extends Collective {
 
     private final Region buffer;
     private final DType dtype;
@@ -25,8 +25,8 @@ final class RecursiveDoublingAllReduce extends Collective {
     private int waitingPeer = -1;
     private int waitingStep;
 
-    RecursiveDoublingAllReduce(ProcessGroup group, Region buffer, DType dtype, ReduceOp op) {
-        super(group, "all-reduce");
+    RecursiveDoublingAllReduce(ProcessGroup group, String operation, Region buffer, DType dtype, ReduceOp op) {
+        super(group, operation);
         this.buffer = buffer;
         this.dtype = dtype;
         this.op = op;

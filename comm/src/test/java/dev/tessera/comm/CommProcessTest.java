@@ -21,7 +21,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class CommProcessTest {
 
     static final String JOB_PREFIX = "commtest" + ProcessHandle.current().pid();
-    static final long DEADLINE_MS = 10_000;
+    static final long DEADLINE_MS = 20_000;
+    /** UDP ports of this test run, apart from other runs on the same machine. */
+    static final int BASE_PORT = 42000 + (int) (ProcessHandle.current().pid() % 1000) * 16;
     static int jobCounter;
 
     private MediaDriverHost driver;
@@ -39,7 +41,8 @@ class CommProcessTest {
         for (int r = 0; r < ranks; r++) {
             workers.add(launcher.start(scenario + "-" + r, CommTestWorker.class.getName(),
                     List.of(scenario, Integer.toString(r), Integer.toString(ranks), dir, jobId, transport.name(),
-                            Long.toString(DEADLINE_MS), Integer.toString(smallBytes)),
+                            Long.toString(DEADLINE_MS), Integer.toString(smallBytes),
+                            Integer.toString(BASE_PORT + 4 * (jobCounter % 4))),
                     Map.of(CommConfig.TOKEN_ENV, tokens.getOrDefault(r, "secret-token-of-the-job"))));
         }
         return new Job(jobId, workers);
@@ -139,6 +142,7 @@ class CommProcessTest {
             assertEquals(3, code, () -> w.name() + " should fail with a CommException, exit " + code + ":\n" + out);
             assertTrue(took <= DEADLINE_MS + 10_000, "took " + took + " ms");
             String error = out.lines().filter(l -> l.startsWith("ERROR")).findFirst().orElse("");
+            System.out.println(w.name() + " failed " + took + " ms after the kill: " + error);
             assertTrue(error.contains("all-reduce") && error.contains("group 'world'") && error.contains("rank 2"),
                     () -> "error should name op, group and the dead rank 2: " + error);
         }
@@ -154,6 +158,7 @@ class CommProcessTest {
             String out = w.output();
             assertEquals(3, code, () -> w.name() + " should be rejected:\n" + out);
             assertTrue(out.contains("wrong job token"), () -> w.name() + ":\n" + out);
+            System.out.println(w.name() + ": " + out.lines().filter(l -> l.startsWith("ERROR")).findFirst().orElse(""));
         }
     }
 }

@@ -8,7 +8,7 @@ import java.util.SplittableRandom;
 
 /**
  * A worker process of the comm tests: {@code <scenario> <rank> <world> <aeronDir> <jobId> <transport>
- * <deadlineMs> <smallAllReduceBytes>}, token from {@value CommConfig#TOKEN_ENV}. Checks every result element
+ * <deadlineMs> <smallAllReduceBytes> <udpBasePort>}, token from {@value CommConfig#TOKEN_ENV}. Checks every result element
  * by element against a reference computed here from the same deterministic inputs, prints {@code RESULT OK}
  * and exits 0; on a failure prints it and exits 1 (assertion) or 3 ({@link CommException}).
  */
@@ -36,7 +36,7 @@ public final class CommTestWorker {
                 .withDeadlineMs(Long.parseLong(args[6]))
                 .withSmallAllReduceBytes(Integer.parseInt(args[7]));
         int code;
-        try (Communicator comm = Communicator.connect(config, StaticPeerDirectory.localhost(world, 40100), rank)) {
+        try (Communicator comm = Communicator.connect(config, StaticPeerDirectory.localhost(world, Integer.parseInt(args[8])), rank)) {
             System.out.println("CONNECTED rank " + rank);
             CommTestWorker w = new CommTestWorker(comm);
             switch (scenario) {

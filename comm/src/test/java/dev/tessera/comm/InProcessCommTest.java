@@ -37,7 +37,7 @@ class InProcessCommTest {
         driver = MediaDriverHost.launch(dir, CommConfig.MAX_MTU, 1 << 20);
         CommConfig config = CommConfig.defaults(JOB, "token").withDriver(DriverMode.SHARED_PER_HOST, dir)
                 .withDeadlineMs(10_000);
-        StaticPeerDirectory peers = StaticPeerDirectory.localhost(2, 40700);
+        StaticPeerDirectory peers = StaticPeerDirectory.localhost(2, 58000 + (int) (ProcessHandle.current().pid() % 1000) * 2);
         CompletableFuture<Communicator> one = CompletableFuture.supplyAsync(() -> Communicator.connect(config, peers, 1));
         Communicator zero = Communicator.connect(config, peers, 0);
         comms = new Communicator[] {zero, one.get(20, TimeUnit.SECONDS)};
@@ -146,6 +146,25 @@ class InProcessCommTest {
         assertThrows(IllegalArgumentException.class, () -> codec.decode(buffer, 0, length));
         assertThrows(IllegalArgumentException.class, () -> codec.decode(buffer, 0, ControlCodec.MAX_MESSAGE_BYTES + 1));
         assertThrows(IllegalArgumentException.class, () -> codec.encode(new Unregistered(), buffer, 0));
+    }
+
+    @Test
+    void hugeLengthPrefixIsRefusedBeforeAllocating() {
+        ControlCodec codec = new ControlCodec();
+        UnsafeBuffer buffer = new UnsafeBuffer(new byte[64]);
+        int length = codec.encode(new TextMessage("abc"), buffer, 0);
+        // The frame is: class id, length + 1 as a varint, the UTF-8 bytes. Claim 2^28 bytes instead.
+        assertEquals(5, length);
+        assertEquals(4, buffer.getByte(1));
+        buffer.putByte(1, (byte) 0x80);
+        buffer.putByte(2, (byte) 0x80);
+        buffer.putByte(3, (byte) 0x80);
+        buffer.putByte(4, (byte) 0x80);
+        buffer.putByte(5, (byte) 0x01);
+        final int end = 6;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> codec.decode(buffer, 0, end));
+        assertTrue(e.getMessage().contains("length"), e.getMessage());
     }
 
     static final class Unregistered implements ControlMessage {

@@ -9,7 +9,7 @@ import dev.tessera.comm.UserInputException;
 import org.agrona.UnsafeApi;
 import org.agrona.BufferUtil;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -30,7 +30,7 @@ public final class CommBench {
     }
 
     public static int run(int ranks, Transport transport, DriverMode mode, boolean json, long maxBytes,
-                          PrintStream out) throws InterruptedException {
+                          PrintWriter out) throws InterruptedException {
         if (ranks < 2 || ranks > 16) {
             throw new UserInputException("--ranks must be in [2, 16] (got " + ranks + ")");
         }
@@ -65,22 +65,29 @@ public final class CommBench {
             if (!json) {
                 out.printf(Locale.ROOT, "comm bench: %d ranks, transport %s, driver %s, memcpy %.1f GB/s%n", ranks,
                         label, mode == DriverMode.PER_PROCESS ? "per-process" : "shared", memcpy);
-                out.printf("%-15s %12s %12s %12s%n", "op", "bytes", "latency_us", "busbw_GB/s");
+                out.printf("%-15s %12s %12s %12s %12s%n", "op", "bytes", "latency_us", "busbw_GB/s", "p50_us");
             }
             int printed = 0;
             LocalProcessLauncher.Worker lead = workers.get(0);
+            // Each wait inside the workers has its own deadline; this one bounds the whole run.
+            long deadline = System.nanoTime() + 30L * 60 * 1_000_000_000L;
             while (true) {
+                if (System.nanoTime() > deadline) {
+                    throw new IllegalStateException("comm bench: rank 0 did not finish within 30 minutes");
+                }
                 boolean finished = !lead.process().isAlive();
                 List<String> lines = lead.output().lines().filter(l -> l.startsWith("RESULT ")).toList();
                 for (; printed < lines.size(); printed++) {
                     String[] f = lines.get(printed).split(" ");
                     if (json) {
                         out.printf(Locale.ROOT, "{\"op\":\"%s\",\"bytes\":%s,\"ranks\":%d,\"transport\":\"%s\","
-                                + "\"latency_us\":%s,\"busbw_gbps\":%s}%n", f[1], f[2], ranks, label, f[3], f[4]);
+                                + "\"latency_us\":%s,\"busbw_gbps\":%s,\"latency_p50_us\":%s}%n", f[1], f[2], ranks, label, f[3],
+                                f[4], f[5]);
                     } else {
-                        out.printf("%-15s %12s %12s %12s%n", f[1], f[2], f[3], f[4]);
+                        out.printf("%-15s %12s %12s %12s %12s%n", f[1], f[2], f[3], f[4], f[5]);
                     }
                 }
+                out.flush();
                 if (finished) {
                     break;
                 }
@@ -97,6 +104,7 @@ public final class CommBench {
             if (json) {
                 out.printf(Locale.ROOT, "{\"memcpy_gbps\":%.2f}%n", memcpy);
             }
+            out.flush();
             return 0;
         } finally {
             if (driver != null) {

@@ -13,12 +13,13 @@ import dev.tessera.comm.Transport;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 import java.util.Locale;
 
 /**
  * One rank of {@code tessera bench comm}: {@code <rank> <ranks> <jobId> <aeronDir|-> <transport> <driverMode>
  * <maxBytes> <basePort>}. Times each collective at sizes from 4 KB up; rank 0 prints one result line per
- * (op, size) as {@code RESULT op bytes latency_us busbw_gbps}, the slowest rank's time counting.
+ * (op, size) as {@code RESULT op bytes latency_us busbw_gbps latency_p50_us}, the slowest rank's time counting.
  */
 public final class CommBenchWorker {
 
@@ -53,7 +54,24 @@ public final class CommBenchWorker {
         for (int i = 0; i + 4 <= capacity; i += 4) {
             a.putFloat(i, (i >> 2) % 97);
         }
-        UnsafeBuffer timing = new UnsafeBuffer(ByteBuffer.allocateDirect(8));
+        UnsafeBuffer timing = new UnsafeBuffer(ByteBuffer.allocateDirect(16));
+        // Let C2 compile the ring paths (receive-and-reduce, forwarding) before anything is timed: a few
+        // warm-up rounds per size are not enough, and interpreted reduce loops are 50x slower.
+        long ringBytes = Math.min(capacity, 256 << 10) / (4L * n) * 4L * n;
+        for (String op : OPS) {
+            for (int i = 0; i < 400 && ringBytes > 0; i++) {
+                once(world, op, a, b, ringBytes);
+            }
+            for (int i = 0; i < 3000; i++) {
+                once(world, op, a, b, 4096 / (4L * n) * 4L * n);
+            }
+        }
+        try {
+            Thread.sleep(1000); // let the compiler threads finish before the clock starts
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        world.barrier();
         for (long bytes = 4096; bytes <= maxBytes; bytes *= 4) {
             for (String op : OPS) {
                 long usable = bytes / (4L * n) * 4L * n; // whole floats per rank
@@ -61,24 +79,31 @@ public final class CommBenchWorker {
                     continue;
                 }
                 int iters = bytes <= (64 << 10) ? 1000 : (int) Math.max(3, Math.min(100, (512L << 20) / bytes));
-                int warmup = bytes <= (64 << 10) ? 3000 : Math.max(2, iters / 4);
+                int warmup = bytes <= (64 << 10) ? 3000 : (int) Math.max(3, Math.min(200, (64L << 20) / bytes));
                 for (int i = 0; i < warmup; i++) {
                     once(world, op, a, b, usable);
                 }
                 world.barrier();
+                long[] each = new long[iters];
                 long start = System.nanoTime();
                 for (int i = 0; i < iters; i++) {
+                    long t = System.nanoTime();
                     once(world, op, a, b, usable);
+                    each[i] = System.nanoTime() - t;
                 }
-                double seconds = (System.nanoTime() - start) / 1e9 / iters;
-                timing.putDouble(0, seconds);
+                Arrays.sort(each);
+                // Mean (what bus bandwidth is computed from, as nccl-tests does) and median (robust to the
+                // scheduling stalls of a loaded machine); the slowest rank's figures count.
+                timing.putDouble(0, (System.nanoTime() - start) / 1e9 / iters);
+                timing.putDouble(8, each[iters / 2] / 1e9);
                 world.allReduce(timing, DType.FLOAT64, ReduceOp.MAX);
-                seconds = timing.getDouble(0);
+                double seconds = timing.getDouble(0);
+                double median = timing.getDouble(8);
                 double factor = op.equals("all_reduce") ? 2.0 * (n - 1) / n : (double) (n - 1) / n;
                 double busbw = usable / seconds * factor / 1e9;
                 if (world.rank() == 0) {
-                    System.out.println(String.format(Locale.ROOT, "RESULT %s %d %.1f %.3f", op, usable, seconds * 1e6,
-                            busbw));
+                    System.out.println(String.format(Locale.ROOT, "RESULT %s %d %.1f %.3f %.1f", op, usable,
+                            seconds * 1e6, busbw, median * 1e6));
                     System.out.flush();
                 }
             }

@@ -2,13 +2,17 @@ package dev.tessera.comm.control;
 
 import com.esotericsoftware.kryo.kryo5.Kryo;
 import com.esotericsoftware.kryo.kryo5.KryoException;
+import com.esotericsoftware.kryo.kryo5.Serializer;
 import com.esotericsoftware.kryo.kryo5.io.Input;
 import com.esotericsoftware.kryo.kryo5.io.Output;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 
+import java.nio.charset.StandardCharsets;
+
 /**
- * Kryo encoding of {@link ControlMessage}s with registration required. Not thread-safe: one instance per
+ * Kryo encoding of {@link ControlMessage}s with registration required. A new message type needs an id and an
+ * explicit serializer here that reads every length through {@link #checkedLength}. Not thread-safe: one instance per
  * thread that encodes or decodes (the control plane is not a hot path, so the byte copies here are fine).
  */
 public final class ControlCodec {
@@ -24,16 +28,78 @@ public final class ControlCodec {
     public ControlCodec() {
         kryo.setRegistrationRequired(true);
         kryo.setReferences(false);
-        // Ids are part of the wire format: append, never renumber.
-        kryo.register(byte[].class, 100);
-        kryo.register(Hello.class, 101);
-        kryo.register(Abort.class, 102);
-        kryo.register(TextMessage.class, 103);
-        kryo.register(Assignment.class, 104);
-        kryo.register(StepReport.class, 105);
-        kryo.register(EvalReport.class, 106);
-        kryo.register(CheckpointReport.class, 107);
-        kryo.register(WorkerFinished.class, 108);
+        // Ids are part of the wire format: append, never renumber. Each message has an explicit serializer
+        // whose every length prefix is checked before anything is allocated (Kryo's own string and array
+        // readers allocate whatever size the wire claims, which an unauthenticated peer could abuse).
+        kryo.register(Hello.class, new Serializer<Hello>() {
+            @Override
+            public void write(Kryo k, Output out, Hello m) {
+                writeString(out, m.jobId);
+                out.writeInt(m.rank);
+                writeBytes(out, m.tokenDigest);
+                out.writeInt(m.dataSessionId);
+                out.writeInt(m.controlSessionId);
+            }
+
+            @Override
+            public Hello read(Kryo k, Input in, Class<? extends Hello> type) {
+                return new Hello(readString(in), in.readInt(), readBytes(in), in.readInt(), in.readInt());
+            }
+        }, 101);
+        kryo.register(Abort.class, new Serializer<Abort>() {
+            @Override
+            public void write(Kryo k, Output out, Abort m) {
+                out.writeInt(m.groupId);
+                out.writeInt(m.rank);
+                writeString(out, m.reason);
+            }
+
+            @Override
+            public Abort read(Kryo k, Input in, Class<? extends Abort> type) {
+                return new Abort(in.readInt(), in.readInt(), readString(in));
+            }
+        }, 102);
+        kryo.register(TextMessage.class, new Serializer<TextMessage>() {
+            @Override
+            public void write(Kryo k, Output out, TextMessage m) {
+                writeString(out, m.text);
+            }
+
+            @Override
+            public TextMessage read(Kryo k, Input in, Class<? extends TextMessage> type) {
+                return new TextMessage(readString(in));
+            }
+        }, 103);
+        JobMessageSerializers.register(kryo);
+    }
+
+    static int checkedLength(int length) {
+        if (length < 0 || length > MAX_MESSAGE_BYTES) {
+            throw new KryoException("length " + length + " outside [0, " + MAX_MESSAGE_BYTES + "]");
+        }
+        return length;
+    }
+
+    /** Null as length -1; otherwise the length, then the bytes. */
+    static void writeBytes(Output out, byte[] bytes) {
+        out.writeVarInt(bytes == null ? 0 : bytes.length + 1, true);
+        if (bytes != null) {
+            out.writeBytes(bytes);
+        }
+    }
+
+    static byte[] readBytes(Input in) {
+        int lengthPlusOne = in.readVarInt(true);
+        return lengthPlusOne == 0 ? null : in.readBytes(checkedLength(lengthPlusOne - 1));
+    }
+
+    static void writeString(Output out, String text) {
+        writeBytes(out, text == null ? null : text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    static String readString(Input in) {
+        byte[] utf8 = readBytes(in);
+        return utf8 == null ? null : new String(utf8, StandardCharsets.UTF_8);
     }
 
     /** Writes {@code message} at {@code offset}; returns its length. */

@@ -51,6 +51,6 @@ public final class BenchCommCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         return CommBench.run(ranks, transport == Transport.AUTO ? Transport.IPC : transport, driver.mode, json,
-                maxBytes, System.out);
+                maxBytes, spec.commandLine().getOut());
     }
 }

@@ -1,0 +1,118 @@
+package dev.tessera.comm.control;
+
+import com.esotericsoftware.kryo.kryo5.Kryo;
+import com.esotericsoftware.kryo.kryo5.Serializer;
+import com.esotericsoftware.kryo.kryo5.io.Input;
+import com.esotericsoftware.kryo.kryo5.io.Output;
+
+import static dev.tessera.comm.control.ControlCodec.readString;
+import static dev.tessera.comm.control.ControlCodec.writeString;
+
+/**
+ * Serializers of the job's messages between coordinator and workers (ids 104-108, appended to
+ * {@link ControlCodec}'s): fixed fields in a fixed order, strings through the codec's checked length prefixes.
+ */
+final class JobMessageSerializers {
+
+    private JobMessageSerializers() {
+    }
+
+    static void register(Kryo kryo) {
+        kryo.register(Assignment.class, new Serializer<Assignment>() {
+            @Override
+            public void write(Kryo k, Output out, Assignment m) {
+                out.writeInt(m.rank);
+                out.writeInt(m.dp);
+                out.writeInt(m.sp);
+                out.writeInt(m.ep);
+                writeString(out, m.jobJson);
+            }
+
+            @Override
+            public Assignment read(Kryo k, Input in, Class<? extends Assignment> type) {
+                return new Assignment(in.readInt(), in.readInt(), in.readInt(), in.readInt(), readString(in));
+            }
+        }, 104);
+        kryo.register(StepReport.class, new Serializer<StepReport>() {
+            @Override
+            public void write(Kryo k, Output out, StepReport m) {
+                out.writeInt(m.rank);
+                out.writeLong(m.step);
+                out.writeDouble(m.loss);
+                out.writeDouble(m.auxLoss);
+                out.writeDouble(m.lr);
+                out.writeDouble(m.gradNorm);
+                out.writeDouble(m.tokensPerSecond);
+                out.writeDouble(m.stepSeconds);
+                out.writeDouble(m.exposedCommSeconds);
+            }
+
+            @Override
+            public StepReport read(Kryo k, Input in, Class<? extends StepReport> type) {
+                return new StepReport(in.readInt(), in.readLong(), in.readDouble(), in.readDouble(), in.readDouble(),
+                        in.readDouble(), in.readDouble(), in.readDouble(), in.readDouble());
+            }
+        }, 105);
+        kryo.register(EvalReport.class, new Serializer<EvalReport>() {
+            @Override
+            public void write(Kryo k, Output out, EvalReport m) {
+                out.writeInt(m.rank);
+                out.writeLong(m.step);
+                out.writeDouble(m.loss);
+            }
+
+            @Override
+            public EvalReport read(Kryo k, Input in, Class<? extends EvalReport> type) {
+                return new EvalReport(in.readInt(), in.readLong(), in.readDouble());
+            }
+        }, 106);
+        kryo.register(CheckpointReport.class, new Serializer<CheckpointReport>() {
+            @Override
+            public void write(Kryo k, Output out, CheckpointReport m) {
+                out.writeInt(m.rank);
+                out.writeLong(m.step);
+                writeString(out, m.path);
+            }
+
+            @Override
+            public CheckpointReport read(Kryo k, Input in, Class<? extends CheckpointReport> type) {
+                return new CheckpointReport(in.readInt(), in.readLong(), readString(in));
+            }
+        }, 107);
+        kryo.register(WorkerFinished.class, new Serializer<WorkerFinished>() {
+            @Override
+            public void write(Kryo k, Output out, WorkerFinished m) {
+                out.writeInt(m.rank);
+                writeString(out, m.error);
+                out.writeBoolean(m.userError);
+                out.writeInt(m.suspectRank);
+                out.writeLong(m.steps);
+                out.writeLong(m.tokens);
+                out.writeDouble(m.finalLoss);
+                out.writeDouble(m.evalLoss);
+                out.writeDouble(m.tokensPerSecond);
+                out.writeDouble(m.trainSeconds);
+                out.writeDouble(m.exposedCommFraction);
+                out.writeLong(m.stateBytes);
+            }
+
+            @Override
+            public WorkerFinished read(Kryo k, Input in, Class<? extends WorkerFinished> type) {
+                WorkerFinished m = new WorkerFinished();
+                m.rank = in.readInt();
+                m.error = readString(in);
+                m.userError = in.readBoolean();
+                m.suspectRank = in.readInt();
+                m.steps = in.readLong();
+                m.tokens = in.readLong();
+                m.finalLoss = in.readDouble();
+                m.evalLoss = in.readDouble();
+                m.tokensPerSecond = in.readDouble();
+                m.trainSeconds = in.readDouble();
+                m.exposedCommFraction = in.readDouble();
+                m.stateBytes = in.readLong();
+                return m;
+            }
+        }, 108);
+    }
+}

@@ -1,0 +1,78 @@
+package dev.tessera.comm.control;
+
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+/** The coordinator/worker messages survive the codec field for field. */
+class JobMessageSerializersTest {
+
+    private final ControlCodec codec = new ControlCodec();
+    private final UnsafeBuffer buffer = new UnsafeBuffer(ByteBuffer.allocateDirect(ControlCodec.MAX_MESSAGE_BYTES));
+
+    private ControlMessage roundTrip(ControlMessage m) {
+        int length = codec.encode(m, buffer, 0);
+        return codec.decode(buffer, 0, length);
+    }
+
+    @Test
+    void assignmentAndReports() {
+        Assignment a = assertInstanceOf(Assignment.class, roundTrip(new Assignment(3, 4, 1, 2, "{\"k\":\"\u00e9\"}")));
+        assertEquals(3, a.rank);
+        assertEquals(4, a.dp);
+        assertEquals(1, a.sp);
+        assertEquals(2, a.ep);
+        assertEquals("{\"k\":\"\u00e9\"}", a.jobJson);
+
+        StepReport s = assertInstanceOf(StepReport.class,
+                roundTrip(new StepReport(0, 17, 2.5, 1.01, 3e-4, 0.75, 9876.5, 0.21, 0.02)));
+        assertEquals(17, s.step);
+        assertEquals(2.5, s.loss);
+        assertEquals(1.01, s.auxLoss);
+        assertEquals(3e-4, s.lr);
+        assertEquals(0.75, s.gradNorm);
+        assertEquals(9876.5, s.tokensPerSecond);
+        assertEquals(0.21, s.stepSeconds);
+        assertEquals(0.02, s.exposedCommSeconds);
+
+        EvalReport e = assertInstanceOf(EvalReport.class, roundTrip(new EvalReport(0, 250, 1.2)));
+        assertEquals(250, e.step);
+        assertEquals(1.2, e.loss);
+
+        CheckpointReport c = assertInstanceOf(CheckpointReport.class,
+                roundTrip(new CheckpointReport(0, 20, "/runs/x/checkpoints/step-0000020")));
+        assertEquals("/runs/x/checkpoints/step-0000020", c.path);
+    }
+
+    @Test
+    void finishedWithAndWithoutAnError() {
+        WorkerFinished ok = new WorkerFinished();
+        ok.rank = 1;
+        ok.steps = 1500;
+        ok.tokens = 3_072_000;
+        ok.finalLoss = 1.13;
+        ok.evalLoss = 1.14;
+        ok.tokensPerSecond = 10_000;
+        ok.trainSeconds = 300;
+        ok.exposedCommFraction = 0.08;
+        ok.stateBytes = 8_979_456;
+        WorkerFinished back = assertInstanceOf(WorkerFinished.class, roundTrip(ok));
+        assertNull(back.error);
+        assertEquals(-1, back.suspectRank);
+        assertEquals(1500, back.steps);
+        assertEquals(3_072_000, back.tokens);
+        assertEquals(1.14, back.evalLoss);
+        assertEquals(0.08, back.exposedCommFraction);
+        assertEquals(8_979_456, back.stateBytes);
+
+        WorkerFinished failed = assertInstanceOf(WorkerFinished.class,
+                roundTrip(WorkerFinished.failed(0, "peer rank 1 went away", false, 1)));
+        assertEquals("peer rank 1 went away", failed.error);
+        assertEquals(1, failed.suspectRank);
+    }
+}
