@@ -70,9 +70,6 @@ public final class TrainBench {
                 "model.aux_coef=" + m.auxCoef(), "train.batch_size=" + ModelPreset.BATCH,
                 "train.seq_len=" + ModelPreset.SEQ, "train.steps=" + (steps + WARMUP_STEPS),
                 "optimizer.warmup_steps=0", "eval.every=0", "eval.batches=1", "mesh.dp=" + dp));
-        if (m.nExperts() == 0) {
-            sets.add("model.moe_every=0");
-        }
         return sets;
     }
 

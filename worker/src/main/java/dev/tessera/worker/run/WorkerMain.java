@@ -18,6 +18,7 @@ import dev.tessera.worker.parallel.GroupReplicaReducer;
 import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.parallel.ParallelContext;
 import dev.tessera.worker.train.TrainingLoop;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -101,7 +102,7 @@ public final class WorkerMain {
             done.exposedCommFraction = result.trainSeconds() > 0 ? result.commWaitSeconds() / result.trainSeconds() : 0;
             comm.sendControl(coordinator, done);
             return 0;
-        } catch (RuntimeException | java.io.IOException e) {
+        } catch (RuntimeException | IOException e) {
             finishing.set(true);
             String message = e.getMessage() == null ? e.toString() : e.getMessage();
             System.err.println("rank " + args.rank() + " failed: " + message);
