@@ -21,12 +21,15 @@ import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
 import dev.tessera.coordinator.run.RunSummary;
 import dev.tessera.worker.checkpoint.Checkpoint;
+import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.cluster.ClusterNode;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.cluster.MemberInfo;
 import dev.tessera.worker.data.TokenSource;
 import dev.tessera.worker.model.Transformer;
+import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.run.Rendezvous;
+import dev.tessera.worker.run.TrainerState;
 import dev.tessera.worker.run.WorkerArgs;
 import dev.tessera.worker.run.WorkerJob;
 import dev.tessera.worker.train.StepMetrics;
@@ -41,6 +44,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -134,7 +138,8 @@ public final class ClusterTraining implements TrainAction {
                     comm.sendControl(r, new Assignment(r, job.mesh().dp(), job.mesh().sp(), job.mesh().ep(), json));
                 }
                 recorder.listener().onStart(completed, job.train().steps());
-                WorkerFinished rank0 = supervise(comm, workers, lost, recorder.listener(), world);
+                WorkerFinished rank0 = supervise(comm, workers, lost, recorder.listener(), job.mesh().toMesh(),
+                        workerJob.job());
                 workers.awaitExit(COMM_DEADLINE_MS);
                 TrainingLoop.Result result = new TrainingLoop.Result(rank0.steps, rank0.tokens, rank0.finalLoss,
                         rank0.evalLoss, rank0.tokensPerSecond, rank0.trainSeconds,
@@ -167,11 +172,14 @@ public final class ClusterTraining implements TrainAction {
     }
 
     /**
-     * Relays rank 0's reports to {@code listener} until every worker has finished; returns rank 0's final report.
+     * Relays rank 0's reports to {@code listener} until every worker has finished, completing the checkpoints
+     * the workers stage; returns rank 0's final report.
      * Fails when a worker reports an error, exits, leaves the cluster, or nothing arrives for too long.
      */
     private static WorkerFinished supervise(Communicator comm, LocalWorkers workers, BlockingQueue<MemberInfo> lost,
-                                            TrainingListener listener, int world) throws InterruptedException {
+                                            TrainingListener listener, Mesh mesh, Map<String, Object> job)
+            throws InterruptedException {
+        int world = mesh.world();
         WorkerFinished[] finished = new WorkerFinished[world];
         int done = 0;
         long lastReport = System.nanoTime();
@@ -193,7 +201,8 @@ public final class ClusterTraining implements TrainAction {
             } else if (m instanceof EvalReport e) {
                 listener.onEval(e.step, e.loss);
             } else if (m instanceof CheckpointReport c) {
-                listener.onCheckpoint(c.step, Path.of(c.path));
+                listener.onCheckpoint(c.step, CheckpointWriter.finish(Path.of(c.path), c.step,
+                        TrainerState.of(c.step, mesh, job)));
             } else if (m instanceof WorkerFinished f) {
                 if (f.error != null) {
                     if (f.userError) {

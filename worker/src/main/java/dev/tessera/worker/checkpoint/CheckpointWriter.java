@@ -54,6 +54,15 @@ public final class CheckpointWriter {
      */
     public static Path write(Path runDir, long step, ModelConfig cfg, ParameterStore params,
             Map<String, INDArray> optimizerState, Map<String, Object> trainerState) {
+        return finish(stageReplica(runDir, step, cfg, params, optimizerState), step, trainerState);
+    }
+
+    /**
+     * What a rank that owns a whole replica writes: a staging folder with the model, its index and config, and the
+     * optimizer state as rank 0's shard. Returns the staging folder; {@link #finish} completes it.
+     */
+    public static Path stageReplica(Path runDir, long step, ModelConfig cfg, ParameterStore params,
+            Map<String, INDArray> optimizerState) {
         CheckpointWriter w = stage(runDir, step);
         try {
             Map<String, INDArray> tensors = new LinkedHashMap<>();
@@ -64,6 +73,20 @@ public final class CheckpointWriter {
             w.writeOptimizerShard(0, optimizerState, Map.of());
             w.writeConfig(cfg, params.dataType());
             w.writeModelIndex(List.of(shard));
+            return w.stagingDir();
+        } catch (RuntimeException | Error e) {
+            w.abort();
+            throw e;
+        }
+    }
+
+    /**
+     * Completes a staged checkpoint: the trainer state, then the manifest, written last, and the rename into
+     * place. In a cluster the coordinator calls this once the ranks have written their parts.
+     */
+    public static Path finish(Path stagingDir, long step, Map<String, Object> trainerState) {
+        CheckpointWriter w = attach(stagingDir, step);
+        try {
             w.writeTrainerState(trainerState);
             return w.commit();
         } catch (RuntimeException | Error e) {

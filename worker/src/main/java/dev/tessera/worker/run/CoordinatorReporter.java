@@ -39,6 +39,7 @@ final class CoordinatorReporter implements TrainingListener {
         }
     }
 
+    /** In a cluster {@code directory} is the staging folder; the coordinator completes the checkpoint. */
     @Override
     public void onCheckpoint(long step, Path directory) {
         comm.sendControl(coordinator, new CheckpointReport(rank, step, directory.toString()));

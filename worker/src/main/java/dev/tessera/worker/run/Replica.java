@@ -8,13 +8,12 @@ import dev.tessera.worker.data.TokenSource;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.parallel.ParallelContext;
+import dev.tessera.worker.train.Checkpointer;
 import dev.tessera.worker.train.ParamSpans;
 import dev.tessera.worker.train.TrainingListener;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -83,24 +82,18 @@ public final class Replica {
 
     /**
      * Trains to the job's last step. Rank 0 writes the checkpoints: without ZeRO every rank holds the same
-     * parameters and optimizer state, so one copy is the whole of it.
+     * parameters and optimizer state, so one copy is the whole of it. Alone it completes them; in a cluster it
+     * stages them and the coordinator completes them (trainer state, then the manifest, written last).
      */
     public TrainingLoop.Result train(TrainingListener listener) throws IOException {
-        boolean writes = parallel.rank() == 0;
+        Path runDir = Path.of(job.runDir());
+        Checkpointer checkpointer = parallel.isSingle()
+                ? step -> CheckpointWriter.write(runDir, step, job.model(), model.parameters(), optimizer.state(),
+                        TrainerState.of(step, parallel.mesh(), job.job()))
+                : step -> CheckpointWriter.stageReplica(runDir, step, job.model(), model.parameters(),
+                        optimizer.state());
         TrainingLoop loop = new TrainingLoop(model, data, job.train(), optimizer, listener,
-                writes ? step -> CheckpointWriter.write(Path.of(job.runDir()), step, job.model(), model.parameters(),
-                        optimizer.state(), trainerState(step)) : null, parallel);
+                parallel.rank() == 0 ? checkpointer : null, parallel);
         return loop.run(completedSteps);
-    }
-
-    private Map<String, Object> trainerState(long step) {
-        Mesh mesh = parallel.mesh();
-        Map<String, Object> state = new LinkedHashMap<>();
-        state.put("step", step);
-        state.put("data_cursor", Map.of("next_step", step + 1));
-        state.put("rng", Map.of("note", "every random draw is a pure function of (seed, step, sample)"));
-        state.put("mesh", Map.of("dp", mesh.dp(), "sp", mesh.sp(), "ep", mesh.ep(), "world", mesh.world()));
-        state.put("job", job.job());
-        return state;
     }
 }
