@@ -128,8 +128,8 @@ public final class ClusterTraining implements TrainAction {
              RunRecorder recorder = checkpoint != null
                      ? RunRecorder.resume(directory, bar, completed) : RunRecorder.open(directory, bar)) {
             node.onMemberLost(lost::add);
-            Rendezvous.publish(node, new PeerEndpoint(world, hostId, "127.0.0.1", aeronPort + world));
-            var peers = awaitRendezvous(node, workers, lost, world);
+            PeerEndpoint self = new PeerEndpoint(world, hostId, "127.0.0.1", aeronPort + world);
+            var peers = awaitRendezvous(node, self, workers, lost, world);
             CommConfig config = CommConfig.defaults(jobId, token).withDriver(DriverMode.SHARED_PER_HOST, aeronDir)
                     .withDeadlineMs(COMM_DEADLINE_MS);
             try (Communicator comm = Communicator.connect(config, peers, world)) {
@@ -156,16 +156,17 @@ public final class ClusterTraining implements TrainAction {
     }
 
     /** Waits for every process's endpoint, failing at once if a worker dies while starting. */
-    private static StaticPeerDirectory awaitRendezvous(ClusterNode node, LocalWorkers workers,
+    private static StaticPeerDirectory awaitRendezvous(ClusterNode node, PeerEndpoint self, LocalWorkers workers,
             BlockingQueue<MemberInfo> lost, int world) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(COMM_DEADLINE_MS * 2);
         while (true) {
             checkAlive(workers, lost);
             try {
-                return Rendezvous.await(node, world + 1, Duration.ofMillis(200));
+                return Rendezvous.await(node, self, world + 1, Duration.ofMillis(1));
             } catch (TimeoutException e) {
                 if (System.nanoTime() > deadline) {
-                    throw new JobFailedException(e.getMessage());
+                    throw new JobFailedException(e.getMessage().replace("within 0 s", "within "
+                            + COMM_DEADLINE_MS * 2 / 1000 + " s"));
                 }
             }
         }

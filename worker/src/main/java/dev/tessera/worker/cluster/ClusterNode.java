@@ -53,7 +53,8 @@ public final class ClusterNode implements AutoCloseable {
         JoinConfig join = network.getJoin();
         join.getMulticastConfig().setEnabled(false);
         join.getAutoDetectionConfig().setEnabled(false);
-        join.getTcpIpConfig().setEnabled(true).setMembers(settings.seeds());
+        // A loaded machine can take seconds to accept a connection; giving up early splits the cluster.
+        join.getTcpIpConfig().setEnabled(true).setMembers(settings.seeds()).setConnectionTimeoutSeconds(30);
         HazelcastInstance hz = Hazelcast.newHazelcastInstance(config);
         return new ClusterNode(hz, describe(hz.getCluster().getLocalMember()));
     }

@@ -18,14 +18,32 @@ public final class Rendezvous {
     private Rendezvous() {
     }
 
-    public static void publish(ClusterNode node, PeerEndpoint self) {
+    private static void publish(ClusterNode node, PeerEndpoint self) {
         node.publishEndpoint(self.rank(), self.hostId() + " " + self.address() + " " + self.port());
     }
 
-    /** Waits for all {@code processes} endpoints and turns them into a peer directory. */
-    public static StaticPeerDirectory await(ClusterNode node, int processes, Duration deadline)
+    /**
+     * Publishes {@code self} and waits for all {@code processes} endpoints. The endpoint is published again every
+     * second while waiting: members that started at the same moment on a loaded machine may first form separate
+     * clusters, and an entry written before the clusters merged can be lost in the merge.
+     */
+    public static StaticPeerDirectory await(ClusterNode node, PeerEndpoint self, int processes, Duration deadline)
             throws TimeoutException, InterruptedException {
-        Map<Integer, String> published = node.awaitEndpoints(processes, deadline);
+        long end = System.nanoTime() + deadline.toNanos();
+        while (true) {
+            publish(node, self);
+            try {
+                return directory(node.awaitEndpoints(processes, Duration.ofSeconds(1)), processes);
+            } catch (TimeoutException e) {
+                if (System.nanoTime() > end) {
+                    throw new TimeoutException(e.getMessage().replace("within 1 s", "within "
+                            + deadline.toSeconds() + " s"));
+                }
+            }
+        }
+    }
+
+    private static StaticPeerDirectory directory(Map<Integer, String> published, int processes) {
         List<PeerEndpoint> endpoints = new ArrayList<>();
         for (int r = 0; r < processes; r++) {
             String[] parts = published.get(r).split(" ");

@@ -56,9 +56,8 @@ public final class WorkerMain {
         ClusterSettings cluster = ClusterSettings.loopback(args.jobId(), token, args.hazelcastPort(), args.world() + 1);
         try (ClusterNode node = ClusterNode.join(cluster, MemberInfo.WORKER, args.rank())) {
             node.onMemberLost(this::memberLost);
-            Rendezvous.publish(node, new PeerEndpoint(args.rank(), args.hostId(), "127.0.0.1",
-                    args.aeronPort() + args.rank()));
-            var directory = Rendezvous.await(node, args.world() + 1, Duration.ofMillis(args.deadlineMs()));
+            PeerEndpoint self = new PeerEndpoint(args.rank(), args.hostId(), "127.0.0.1", args.aeronPort() + args.rank());
+            var directory = Rendezvous.await(node, self, args.world() + 1, Duration.ofMillis(args.deadlineMs()));
             CommConfig config = CommConfig.defaults(args.jobId(), token)
                     .withDriver(DriverMode.SHARED_PER_HOST, args.aeronDir()).withDeadlineMs(args.deadlineMs());
             try (Communicator comm = Communicator.connect(config, directory, args.rank())) {
