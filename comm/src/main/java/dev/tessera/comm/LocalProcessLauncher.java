@@ -56,7 +56,7 @@ public final class LocalProcessLauncher implements AutoCloseable {
     }
 
     /** The {@code --add-*} module flags and {@code -D} properties this JVM was started with. */
-    static List<String> inheritedJvmFlags() {
+    public static List<String> inheritedJvmFlags() {
         List<String> in = ManagementFactory.getRuntimeMXBean().getInputArguments();
         List<String> out = new ArrayList<>();
         for (int i = 0; i < in.size(); i++) {

@@ -6,6 +6,7 @@ import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.worker.bench.ModelPreset;
+import dev.tessera.worker.checkpoint.AtomicFiles;
 import dev.tessera.worker.model.ModelConfig;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -13,7 +14,6 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 
@@ -58,7 +58,7 @@ public final class TrainBench {
             }
             return summarise(preset, dp, run.metricsFile());
         } finally {
-            deleteTree(dir);
+            AtomicFiles.deleteRecursively(dir);
         }
     }
 
@@ -102,13 +102,5 @@ public final class TrainBench {
         Result r = run(preset, dp, steps);
         out.println(json ? r.json() : describe(r));
         return 0;
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

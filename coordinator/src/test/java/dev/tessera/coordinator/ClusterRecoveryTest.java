@@ -1,11 +1,11 @@
 package dev.tessera.coordinator;
 
+import dev.tessera.comm.LocalProcessLauncher;
 import dev.tessera.coordinator.cli.Main;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -107,8 +107,7 @@ class ClusterRecoveryTest {
         Path run = tmp.resolve("interrupted");
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse("java"));
-        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-                .filter(a -> a.startsWith("--add-") || a.startsWith("-Dorg.bytedeco")).toList());
+        command.addAll(LocalProcessLauncher.inheritedJvmFlags());
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
         command.addAll(ClusterTrainingTest.job(run, 2, 100000, "--set", "launch.hazelcast_port=6400", "--set",
                 "launch.aeron_port=41400"));

@@ -7,14 +7,10 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -219,7 +215,7 @@ public final class CheckpointWriter {
             AtomicFiles.moveAtomically(staging, target);
             committed = true;
             if (old != null) {
-                deleteRecursively(old);
+                AtomicFiles.deleteRecursively(old);
             }
             return target;
         } catch (IOException e) {
@@ -230,7 +226,7 @@ public final class CheckpointWriter {
     /** Deletes the staging folder (after a failed write); a no-op once committed. */
     public void abort() {
         if (!committed) {
-            deleteRecursively(staging);
+            AtomicFiles.deleteRecursively(staging);
         }
     }
 
@@ -247,20 +243,6 @@ public final class CheckpointWriter {
             AtomicFiles.writeSynced(file, Json.MAPPER.writeValueAsBytes(json));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + file, e);
-        }
-    }
-
-    static void deleteRecursively(Path dir) {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            List<Path> all = walk.sorted(Comparator.reverseOrder()).collect(Collectors.toCollection(ArrayList::new));
-            for (Path p : all) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot delete " + dir, e);
         }
     }
 }

@@ -1,6 +1,6 @@
 package dev.tessera.worker.cluster;
 
-import java.lang.management.ManagementFactory;
+import dev.tessera.comm.LocalProcessLauncher;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -22,8 +22,7 @@ public final class ClusterMemberMain {
     static List<String> command(String jobId, String token, int port, int members, int rank) {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse("java"));
-        ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-                .filter(arg -> arg.startsWith("--add-")).forEach(command::add);
+        command.addAll(LocalProcessLauncher.inheritedJvmFlags());
         command.addAll(List.of("-Xmx256m", "-cp", System.getProperty("java.class.path"),
                 ClusterMemberMain.class.getName(), jobId, token, Integer.toString(port), Integer.toString(members),
                 Integer.toString(rank)));
