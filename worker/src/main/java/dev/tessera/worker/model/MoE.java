@@ -40,6 +40,8 @@ public final class MoE {
     private final INDArray dxs;       // [N*k, C]
     private final SwiGLU.Acts acts;   // [N*k, F_e]
     private final ReplicaReducer replicas;
+    private final double[] pSum;         // [E] router probability summed over this replica's tokens
+    private final double[] dp;           // [E] scratch of the router backward
     private final double[] routingStats; // [2E + 1] counts, probability sums, tokens: summed over replicas
     private double lastAux;
 
@@ -56,6 +58,8 @@ public final class MoE {
         DataType dt = ps.dataType();
         this.replicas = replicas;
         this.routingStats = new double[2 * cfg.nExperts() + 1];
+        this.pSum = new double[cfg.nExperts()];
+        this.dp = new double[cfg.nExperts()];
         this.tokens = tokens;
         this.dim = cfg.dModel();
         this.nExperts = cfg.nExperts();
@@ -149,7 +153,7 @@ public final class MoE {
         routerLogits(x);
         Mem lg = new Mem(logits);
         Arrays.fill(count, 0);
-        double[] pSum = new double[nExperts];
+        Arrays.fill(pSum, 0);
         for (int n = 0; n < tokens; n++) {
             int o = n * nExperts;
             double max = Double.NEGATIVE_INFINITY;
@@ -315,7 +319,6 @@ public final class MoE {
     /** dLogits from the renormalised weights and from aux (through P_e only), through the softmax. */
     private void routerBackward(double auxGrad) {
         Mem dl = new Mem(dLogits);
-        double[] dp = new double[nExperts];
         // d aux/d p[n,e] = E f_e / N over the global batch (routingStats holds the replicas' sums)
         double globalTokens = routingStats[2 * nExperts];
         double auxScale = auxGrad * nExperts / (globalTokens * globalTokens * topK);
