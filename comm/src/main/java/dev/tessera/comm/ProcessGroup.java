@@ -143,6 +143,32 @@ public final class ProcessGroup {
         return submit(allGatherOf(input, output, dtype));
     }
 
+    /**
+     * ZeRO's reduce-scatter, in place and uneven: member {@code j} owns elements {@code [bounds[j], bounds[j+1])}
+     * of {@code buffer} ({@code N + 1} nondecreasing element offsets; a segment may be empty) and ends with that
+     * segment reduced over the group. What the other segments hold afterwards is unspecified.
+     */
+    public CollectiveHandle reduceScatterInPlaceAsync(MutableDirectBuffer buffer, long[] bounds, DType dtype,
+                                                      ReduceOp op) {
+        return submit(reduceScatterInPlaceOf(buffer, bounds, dtype, op));
+    }
+
+    public void reduceScatterInPlace(MutableDirectBuffer buffer, long[] bounds, DType dtype, ReduceOp op) {
+        run(reduceScatterInPlaceOf(buffer, bounds, dtype, op));
+    }
+
+    /**
+     * The inverse, in place: member {@code j} contributes segment {@code [bounds[j], bounds[j+1])} of its
+     * {@code buffer} and every member ends with every segment.
+     */
+    public CollectiveHandle allGatherInPlaceAsync(MutableDirectBuffer buffer, long[] bounds, DType dtype) {
+        return submit(allGatherInPlaceOf(buffer, bounds, dtype));
+    }
+
+    public void allGatherInPlace(MutableDirectBuffer buffer, long[] bounds, DType dtype) {
+        run(allGatherInPlaceOf(buffer, bounds, dtype));
+    }
+
     /** Block {@code j} of {@code input} goes to member {@code j}; equal blocks of a 1/N of each buffer. */
     public void allToAll(DirectBuffer input, MutableDirectBuffer output, DType dtype) {
         run(allToAllOf(input, null, output, null, dtype));
@@ -270,6 +296,71 @@ public final class ProcessGroup {
             return new AllToAll(this, "all-gather", send, receive);
         }
         return new RingCollective(this, "all-gather", out, dtype, ReduceOp.SUM, size() - 1, 2 * size() - 3);
+    }
+
+    private Collective reduceScatterInPlaceOf(MutableDirectBuffer buffer, long[] bounds, DType dtype, ReduceOp op) {
+        Region region = checked(buffer, dtype, "reduce-scatter");
+        long[] byteBounds = segmentBytes(region, bounds, dtype, "reduce-scatter");
+        if (op == ReduceOp.AVG && !dtype.isFloatingPoint()) {
+            throw new IllegalArgumentException("reduce-scatter AVG needs a floating-point dtype, not " + dtype);
+        }
+        Region span = region.slice(byteBounds[0], byteBounds[size()] - byteBounds[0]);
+        if (size() == 1 || span.length() <= comm.config().smallAllReduceBytes()) {
+            // Small: reducing all of it in log2 N exchanges beats N - 1 ring steps; every segment ends reduced.
+            return new RecursiveDoublingAllReduce(this, "reduce-scatter", span, dtype, op);
+        }
+        return new RingCollective(this, "reduce-scatter", span, dtype, op, 0, size() - 2, relativeTo(byteBounds));
+    }
+
+    private Collective allGatherInPlaceOf(MutableDirectBuffer buffer, long[] bounds, DType dtype) {
+        Region region = checked(buffer, dtype, "all-gather");
+        long[] byteBounds = segmentBytes(region, bounds, dtype, "all-gather");
+        if (size() == 1) {
+            return new LocalCopy(this, "all-gather", region, region);
+        }
+        Region span = region.slice(byteBounds[0], byteBounds[size()] - byteBounds[0]);
+        if (span.length() <= comm.config().smallAllReduceBytes()) {
+            Region[] send = new Region[size()];
+            Region[] receive = new Region[size()];
+            Region mine = region.slice(byteBounds[rank()], byteBounds[rank() + 1] - byteBounds[rank()]);
+            for (int p = 0; p < size(); p++) {
+                send[p] = p == rank() || mine.length() == 0 ? null : mine;
+                long length = byteBounds[p + 1] - byteBounds[p];
+                receive[p] = p == rank() || length == 0 ? null : region.slice(byteBounds[p], length);
+            }
+            return new AllToAll(this, "all-gather", send, receive);
+        }
+        return new RingCollective(this, "all-gather", span, dtype, ReduceOp.SUM, size() - 1, 2 * size() - 3,
+                relativeTo(byteBounds));
+    }
+
+    /** Checks {@code N + 1} nondecreasing element offsets inside the buffer and returns them in bytes. */
+    private long[] segmentBytes(Region region, long[] bounds, DType dtype, String operation) {
+        if (bounds.length != size() + 1) {
+            throw new IllegalArgumentException(operation + ": " + bounds.length + " segment bounds for a group of "
+                    + size() + "; need " + (size() + 1));
+        }
+        long[] bytes = new long[bounds.length];
+        for (int j = 0; j < bounds.length; j++) {
+            if (bounds[j] < 0 || (j > 0 && bounds[j] < bounds[j - 1])) {
+                throw new IllegalArgumentException(operation + ": segment bounds must be nondecreasing and >= 0, got "
+                        + java.util.Arrays.toString(bounds));
+            }
+            bytes[j] = bounds[j] * dtype.size();
+        }
+        if (bytes[size()] > region.length()) {
+            throw new IllegalArgumentException(operation + ": segments end at element " + bounds[size()]
+                    + " beyond the buffer of " + region.length() / dtype.size());
+        }
+        return bytes;
+    }
+
+    private static long[] relativeTo(long[] byteBounds) {
+        long[] relative = new long[byteBounds.length];
+        for (int j = 0; j < relative.length; j++) {
+            relative[j] = byteBounds[j] - byteBounds[0];
+        }
+        return relative;
     }
 
     private Collective allToAllOf(DirectBuffer input, long[] inputSplits, MutableDirectBuffer output,

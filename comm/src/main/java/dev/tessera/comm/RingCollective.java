@@ -22,13 +22,21 @@ class RingCollective extends Collective {
     private final int steps;
     private final int n;
     private final int me;
+    private final long[] segmentBounds; // byte offsets of the N segments and their end; null: even cuts
     private RecvSlot fromLeft;
     private StreamSender[] senders;
     private int current;
 
     RingCollective(ProcessGroup group, String operation, Region buffer, DType dtype, ReduceOp op,
                    int firstStep, int lastStep) {
+        this(group, operation, buffer, dtype, op, firstStep, lastStep, null);
+    }
+
+    /** With {@code segmentBounds} ({@code N + 1} byte offsets), segment {@code j} is the caller's, not an even cut. */
+    RingCollective(ProcessGroup group, String operation, Region buffer, DType dtype, ReduceOp op,
+                   int firstStep, int lastStep, long[] segmentBounds) {
         super(group, operation);
+        this.segmentBounds = segmentBounds;
         this.buffer = buffer;
         this.elements = buffer.length() / dtype.size();
         this.dtype = dtype;
@@ -40,6 +48,9 @@ class RingCollective extends Collective {
     }
 
     long segmentStart(int segment) {
+        if (segmentBounds != null) {
+            return segmentBounds[segment];
+        }
         return elements * segment / n * dtype.size();
     }
 

@@ -151,6 +151,8 @@ public final class CommTestWorker {
             System.out.println("OK size " + size);
         }
         unevenAllToAll(world);
+        shardedInPlace(world, 37);
+        shardedInPlace(world, 600_011);
         determinism(world, 1000);
         determinism(world, 1_000_003);
         asyncOverlap(world);
@@ -235,6 +237,32 @@ public final class CommTestWorker {
         }
         check("uneven all-to-all", out, t, outTotal, i -> expected[(int) i]);
         System.out.println("OK uneven all-to-all " + Arrays.toString(inSplits));
+    }
+
+    /**
+     * ZeRO's in-place pair over uneven shards of a window that starts inside the buffer: member j owns a
+     * segment of a size that depends on j (member 1's is empty); reduce-scatter leaves member j's segment summed,
+     * all-gather then gives everyone every member's segment.
+     */
+    private void shardedInPlace(ProcessGroup g, long total) {
+        DType t = DType.FLOAT32;
+        long[] bounds = new long[n + 1];
+        bounds[0] = 5;
+        for (int j = 0; j < n; j++) {
+            long share = j == 1 ? 0 : total * (j + 1) / (n * (n + 1) / 2);
+            bounds[j + 1] = Math.min(5 + total, bounds[j] + share);
+        }
+        bounds[n] = 5 + total;
+        UnsafeBuffer b = inputs(rank, total + 9, t, 0);
+        g.reduceScatterInPlace(b, bounds, t, ReduceOp.SUM);
+        check("in-place reduce-scatter x" + total, new UnsafeBuffer(b, (int) (bounds[rank] * 4),
+                (int) ((bounds[rank + 1] - bounds[rank]) * 4)), t, bounds[rank + 1] - bounds[rank],
+                i -> reference(n, bounds[rank] + i, t, ReduceOp.SUM));
+        g.allGatherInPlace(b, bounds, t);
+        check("in-place all-gather x" + total, new UnsafeBuffer(b, 20, (int) (total * 4)), t, total,
+                i -> reference(n, 5 + i, t, ReduceOp.SUM));
+        check("in-place collectives leave the buffer's head", b, t, 5, i -> value(rank, i));
+        System.out.println("OK sharded in-place " + Arrays.toString(bounds));
     }
 
     /** Random floats: two runs give the same bits, and every rank holds the same bits. */
