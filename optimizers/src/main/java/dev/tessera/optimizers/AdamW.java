@@ -25,6 +25,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * State is kept in the parameters' dtype (fp32 training, fp64 for checks), laid out like the spans.
  * The loop runs over direct NIO views of the ND4J buffers: no temporaries, each element read once;
  * float32 is a Vector API loop split over {@link Parallel}'s threads.
+ *
+ * <p>Under ZeRO the update touches only the rank's {@link Shard} {@code [from, to)} and the state arrays hold
+ * only those elements (state index {@code i - from}). The update is elementwise, so a shard's result is
+ * bit-identical to the same elements of the whole-buffer update and nothing is reduced across ranks.
  */
 public final class AdamW implements Optimizer {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -34,27 +38,45 @@ public final class AdamW implements Optimizer {
     private final INDArray grads;
     private final List<ParamSpan> spans;
     private final AdamWConfig config;
-    private final INDArray m;
+    private final int from; // the owned range [from, to) of the flat buffers
+    private final int to;
+    private final INDArray m; // length to - from; null when the shard is empty
     private final INDArray v;
     private final ByteBuffer pBytes; // native-order byte views of the four buffers (float32 path)
     private final ByteBuffer gBytes;
     private final ByteBuffer mBytes;
     private final ByteBuffer vBytes;
 
+    /** The single-rank optimizer over the whole buffer. */
     public AdamW(INDArray params, INDArray grads, List<ParamSpan> spans, AdamWConfig config) {
+        this(params, grads, spans, config, Shard.whole(params.length()), ShardReducer.LOCAL);
+    }
+
+    /**
+     * The optimizer of one ZeRO rank, updating {@code shard} only. {@code reducer} is accepted so that all
+     * optimizers are built alike ({@link OptimizerSpec#create}); AdamW is elementwise and never calls it.
+     */
+    public AdamW(INDArray params, INDArray grads, List<ParamSpan> spans, AdamWConfig config, Shard shard,
+                 ShardReducer reducer) {
         if (params.length() != grads.length()) {
             throw new IllegalArgumentException("params and grads differ in length");
+        }
+        if (shard.to() > params.length()) {
+            throw new IllegalArgumentException("shard " + shard + " exceeds the " + params.length() + " parameters");
         }
         this.params = params;
         this.grads = grads;
         this.spans = List.copyOf(spans);
         this.config = config;
-        this.m = Nd4j.zeros(params.dataType(), params.length());
-        this.v = Nd4j.zeros(params.dataType(), params.length());
+        this.from = Math.toIntExact(shard.from());
+        this.to = Math.toIntExact(shard.to());
+        boolean empty = to == from;
+        this.m = empty ? null : Nd4j.zeros(params.dataType(), to - from);
+        this.v = empty ? null : Nd4j.zeros(params.dataType(), to - from);
         this.pBytes = DirectBuffers.bytes(params).order(NO);
         this.gBytes = DirectBuffers.bytes(grads).order(NO);
-        this.mBytes = DirectBuffers.bytes(m).order(NO);
-        this.vBytes = DirectBuffers.bytes(v).order(NO);
+        this.mBytes = empty ? null : DirectBuffers.bytes(m).order(NO);
+        this.vBytes = empty ? null : DirectBuffers.bytes(v).order(NO);
     }
 
     @Override
@@ -65,32 +87,40 @@ public final class AdamW implements Optimizer {
         double bc2 = 1.0 - Math.pow(b2, step);
         double stepSize = lr / bc1;
         double invSqrtBc2 = 1.0 / Math.sqrt(bc2);
+        if (to == from) {
+            return; // this rank owns nothing
+        }
         if (params.dataType() == DataType.DOUBLE) {
             for (ParamSpan span : spans) {
                 double decay = span.decays() ? 1.0 - lr * config.weightDecay() : 1.0;
-                int from = Math.toIntExact(span.offset());
-                int to = Math.toIntExact(span.offset() + span.numel());
-                updateDouble(from, to, b1, b2, decay, stepSize, invSqrtBc2, gradScale);
+                int lo = Math.max(from, Math.toIntExact(span.offset()));
+                int hi = Math.min(to, Math.toIntExact(span.offset() + span.numel()));
+                if (lo < hi) {
+                    updateDouble(lo, hi, b1, b2, decay, stepSize, invSqrtBc2, gradScale);
+                }
             }
             return;
         }
-        // float32: the element range cut into fixed parts over Parallel's threads. The update is
-        // elementwise, so the result does not depend on the split.
+        // float32: the owned range cut into fixed parts over Parallel's threads. The update is
+        // elementwise, so the result does not depend on the split (nor on the shard).
         float decayOn = (float) (1.0 - lr * config.weightDecay());
-        Parallel.forRange(Math.toIntExact(params.length()), (part, lo, hi) -> {
+        Parallel.forRange(to - from, (part, partFrom, partTo) -> {
             for (ParamSpan span : spans) {
-                int from = Math.max(lo, Math.toIntExact(span.offset()));
-                int to = Math.min(hi, Math.toIntExact(span.offset() + span.numel()));
-                if (from < to) {
-                    updateFloat(from, to, (float) b1, (float) b2, span.decays() ? decayOn : 1f, (float) stepSize,
+                int lo = Math.max(from + partFrom, Math.toIntExact(span.offset()));
+                int hi = Math.min(from + partTo, Math.toIntExact(span.offset() + span.numel()));
+                if (lo < hi) {
+                    updateFloat(lo, hi, (float) b1, (float) b2, span.decays() ? decayOn : 1f, (float) stepSize,
                             (float) invSqrtBc2, (float) gradScale);
                 }
             }
         });
     }
 
-    /** The float32 update of [from, to): Vector API, the same operations in the same order as the tail. */
-    private void updateFloat(int from, int to, float b1, float b2, float decay, float stepSize,
+    /**
+     * The float32 update of flat elements [lo, hi): Vector API, the same operations in the same order as the
+     * tail. Parameters and gradients are at byte {@code 4i}, their state at byte {@code 4(i - from)}.
+     */
+    private void updateFloat(int lo, int hi, float b1, float b2, float decay, float stepSize,
                              float invSqrtBc2, float gradScale) {
         float eps = (float) config.eps();
         float c1 = 1f - b1;
@@ -104,57 +134,65 @@ public final class AdamW implements Optimizer {
         FloatVector vstep = FloatVector.broadcast(S, stepSize);
         FloatVector vbc2 = FloatVector.broadcast(S, invSqrtBc2);
         FloatVector veps = FloatVector.broadcast(S, eps);
-        int i = from;
-        for (int end = from + S.loopBound(to - from); i < end; i += S.length()) {
+        int i = lo;
+        for (int end = lo + S.loopBound(hi - lo); i < end; i += S.length()) {
             int o = i << 2;
+            int so = (i - from) << 2;
             FloatVector gi = FloatVector.fromByteBuffer(S, gBytes, o, NO).mul(vgs);
-            FloatVector mi = vb1.mul(FloatVector.fromByteBuffer(S, mBytes, o, NO)).add(vc1.mul(gi));
-            FloatVector vi = vb2.mul(FloatVector.fromByteBuffer(S, vBytes, o, NO)).add(vc2.mul(gi).mul(gi));
-            mi.intoByteBuffer(mBytes, o, NO);
-            vi.intoByteBuffer(vBytes, o, NO);
+            FloatVector mi = vb1.mul(FloatVector.fromByteBuffer(S, mBytes, so, NO)).add(vc1.mul(gi));
+            FloatVector vi = vb2.mul(FloatVector.fromByteBuffer(S, vBytes, so, NO)).add(vc2.mul(gi).mul(gi));
+            mi.intoByteBuffer(mBytes, so, NO);
+            vi.intoByteBuffer(vBytes, so, NO);
             FloatVector denom = vi.lanewise(VectorOperators.SQRT).mul(vbc2).add(veps);
             FloatVector p = FloatVector.fromByteBuffer(S, pBytes, o, NO);
             p.mul(vdecay).sub(vstep.mul(mi).div(denom)).intoByteBuffer(pBytes, o, NO);
         }
-        for (; i < to; i++) {
+        for (; i < hi; i++) {
             int o = i << 2;
+            int so = (i - from) << 2;
             float gi = gBytes.getFloat(o) * gradScale;
-            float mi = b1 * mBytes.getFloat(o) + c1 * gi;
-            float vi = b2 * vBytes.getFloat(o) + c2 * gi * gi;
-            mBytes.putFloat(o, mi);
-            vBytes.putFloat(o, vi);
+            float mi = b1 * mBytes.getFloat(so) + c1 * gi;
+            float vi = b2 * vBytes.getFloat(so) + c2 * gi * gi;
+            mBytes.putFloat(so, mi);
+            vBytes.putFloat(so, vi);
             float denom = (float) Math.sqrt(vi) * invSqrtBc2 + eps;
             pBytes.putFloat(o, pBytes.getFloat(o) * decay - stepSize * mi / denom);
         }
     }
 
-    private void updateDouble(int from, int to, double b1, double b2, double decay, double stepSize,
+    /** The float64 update of flat elements [lo, hi); state at {@code i - from}. */
+    private void updateDouble(int lo, int hi, double b1, double b2, double decay, double stepSize,
                               double invSqrtBc2, double gradScale) {
         DoubleBuffer p = doubles(params);
         DoubleBuffer g = doubles(grads);
         DoubleBuffer mb = doubles(m);
         DoubleBuffer vb = doubles(v);
         double eps = config.eps();
-        for (int i = from; i < to; i++) {
+        for (int i = lo; i < hi; i++) {
+            int s = i - from;
             double gi = g.get(i) * gradScale;
-            double mi = b1 * mb.get(i) + (1 - b1) * gi;
-            double vi = b2 * vb.get(i) + (1 - b2) * gi * gi;
-            mb.put(i, mi);
-            vb.put(i, vi);
+            double mi = b1 * mb.get(s) + (1 - b1) * gi;
+            double vi = b2 * vb.get(s) + (1 - b2) * gi * gi;
+            mb.put(s, mi);
+            vb.put(s, vi);
             p.put(i, p.get(i) * decay - stepSize * mi / (Math.sqrt(vi) * invSqrtBc2 + eps));
         }
     }
 
     @Override
     public long stateBytes() {
-        return (m.length() + v.length()) * m.dataType().width();
+        return RowColumnStats.bytesOf(m) + RowColumnStats.bytesOf(v);
     }
 
+    /** {@code adamw.exp_avg} and {@code adamw.exp_avg_sq}: elements [from, to) of the flat buffer's state. */
     @Override
-    public Map<String, INDArray> state() {
-        Map<String, INDArray> state = new LinkedHashMap<>();
-        state.put("adamw.exp_avg", m);
-        state.put("adamw.exp_avg_sq", v);
+    public Map<String, StateSlice> state() {
+        Map<String, StateSlice> state = new LinkedHashMap<>();
+        if (m != null) {
+            long[] full = {params.length()};
+            state.put("adamw.exp_avg", new StateSlice(m, full, from));
+            state.put("adamw.exp_avg_sq", new StateSlice(v, full.clone(), from));
+        }
         return state;
     }
 

@@ -5,16 +5,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * CAME (Luo et al., ACL 2023) as in the official code, ALGORITHMS.md §2 (NORMATIVE). Per tensor, with
  * {@code g = gradScale * grad}, constant betas and no bias correction:
  * <pre>
- *   Q = g^2 + eps1
- *   ndim &gt;= 2: r = b2 r + (1-b2) mean_r(Q) ;  c = b2 c + (1-b2) mean_c(Q)
+ *   ndim &gt;= 2: r = b2 r + (1-b2) (mean_r(g^2) + eps1) ;  c = b2 c + (1-b2) (mean_c(g^2) + eps1)
  *             u = g / sqrt((r / mean_r(r))[:, None] * c[None, :])       per matrix of the last two dims
- *   else:     v = b2 v + (1-b2) Q ;  u = g / sqrt(v)
+ *   else:     v = b2 v + (1-b2) (g^2 + eps1) ;  u = g / sqrt(v)
  *   u_hat = u / max(1, RMS(u) / d)                                       RMS over the whole tensor
  *   m = b1 m + (1-b1) u_hat
  *   ndim &gt;= 2: I = (u_hat - m)^2 + eps2
@@ -23,123 +21,199 @@ import org.nd4j.linalg.factory.Nd4j;
  *   else:     step = m                                                   1-D: no confidence scaling (§2)
  *   p = p - lr * weight_decay * p - lr * step
  * </pre>
+ * ({@code mean(g^2 + eps1) = mean(g^2) + eps1}, so eps1 is added to the means, once after the ZeRO reduction.)
  * Both factored inverse square roots are evaluated as {@code rsqrt(R / mean_r(R)) * rsqrt(C)} (the official
- * code's {@code _approx_sq_grad}). Arithmetic in double in a fixed loop order; state in the parameters' dtype. {@code u} is recomputed from
- * the stored statistics instead of being kept in a tensor-sized scratch buffer. Weight decay follows
+ * code's {@code _approx_sq_grad}).
+ *
+ * <p><b>ZeRO (§3.5, row sharding).</b> The rank updates only its {@link Shard}, which cuts factored tensors
+ * on row boundaries only ({@link ShardPlan}). It keeps r and R for its rows, c and C for every column of the
+ * matrices it owns rows of (replicated), v and m for its elements. Each step makes exactly three
+ * {@link ShardReducer} calls on packed buffers whose slots are fixed by the model (zeros where the rank owns
+ * nothing), so the calls line up on every rank:
+ * <pre>
+ *   round 1: [colsum(g^2) (cols per matrix), sum(r) (1 per matrix)] for every factored tensor -&gt; c, mean_r(r)
+ *   round 2: [sum(u^2)] per tensor                                  -&gt; global clip RMS
+ *   round 3: [colsum(I) (cols per matrix), sum(R) (1 per matrix)]   -&gt; C, mean_r(R)
+ * </pre>
+ * Column sums are divided by the tensor's true row count. A single rank is this same path with one shard and
+ * {@link ShardReducer#LOCAL}. Arithmetic in double in a fixed loop order; state in the parameters' dtype.
+ * {@code u} is recomputed from the stored statistics instead of being kept in a tensor-sized scratch buffer; the
+ * packed buffers and one row of column scratch are allocated once. Weight decay follows
  * {@link ParamSpan#decays()} like AdamW (matrices only).
  */
 public final class CAME implements Optimizer {
 
     private final FlatVector params;
     private final FlatVector grads;
+    private final int shardFrom;
     private final FactoredGeometry.Layout layout;
     private final CAMEConfig config;
+    private final ShardReducer reducer;
     private final RowColumnStats secondMoment;
     private final RowColumnStats instability;
-    private final INDArray momentum;
+    private final INDArray momentum; // the shard's elements, at flat index - shardFrom
     private final FlatVector m;
-    private final double[] colSums;
+    private final double[] round1;
+    private final double[] round2;
+    private final double[] round3;
     private final double[] colInv;
 
+    /** The single-rank optimizer over the whole buffer. */
     public CAME(INDArray params, INDArray grads, List<ParamSpan> spans, CAMEConfig config) {
+        this(params, grads, spans, config, Shard.whole(params.length()), ShardReducer.LOCAL);
+    }
+
+    /** The optimizer of one ZeRO rank: updates {@code shard}, sums statistics over the group by {@code reducer}. */
+    public CAME(INDArray params, INDArray grads, List<ParamSpan> spans, CAMEConfig config, Shard shard,
+                ShardReducer reducer) {
         if (params.length() != grads.length() || params.dataType() != grads.dataType()) {
             throw new IllegalArgumentException("params and grads differ in length or dtype");
         }
+        if (shard.to() > params.length()) {
+            throw new IllegalArgumentException("shard " + shard + " exceeds the " + params.length() + " parameters");
+        }
         this.params = FlatVector.of(params);
         this.grads = FlatVector.of(grads);
-        this.layout = FactoredGeometry.layout(spans);
+        this.shardFrom = Math.toIntExact(shard.from());
+        this.layout = FactoredGeometry.layout(spans, shard);
         this.config = config;
+        this.reducer = reducer;
         this.secondMoment = new RowColumnStats(layout, params.dataType(), true);
         this.instability = new RowColumnStats(layout, params.dataType(), false); // none for 1-D (§2)
-        this.momentum = Nd4j.zeros(params.dataType(), params.length());
-        this.m = FlatVector.of(momentum);
-        this.colSums = new double[layout.maxCols()];
+        this.momentum = RowColumnStats.zerosOrNull(params.dataType(), shard.length());
+        this.m = momentum == null ? null : FlatVector.of(momentum);
+        this.round1 = new double[layout.factoredSlots()];
+        this.round2 = new double[layout.tensors()];
+        this.round3 = new double[layout.factoredSlots()];
         this.colInv = new double[layout.maxCols()];
     }
 
     /** {@code step} is unused: CAME has no step-dependent schedule or bias correction. */
     @Override
     public void step(long step, double lr, double gradScale) {
-        for (int s = 0; s < layout.spans().size(); s++) { // indexed: no iterator per step
-            FactoredGeometry geo = layout.spans().get(s);
-            if (geo.numel() == 0) {
+        double b2 = config.beta2();
+        double b3 = config.beta3();
+        List<FactoredGeometry> spans = layout.spans();
+        Arrays.fill(round1, 0.0);
+        Arrays.fill(round2, 0.0);
+        Arrays.fill(round3, 0.0);
+        // Round 1, local part: row statistics of g^2, and the 1-D second moments (elementwise, complete).
+        for (int s = 0; s < spans.size(); s++) { // indexed: no iterator per step
+            FactoredGeometry geo = spans.get(s);
+            if (!geo.owns()) {
                 continue;
             }
-            double sumSquares = secondMoment.blendSquaredGradients(geo, grads, gradScale, config.eps1(),
-                    config.beta2(), colSums);
+            if (geo.factored()) {
+                secondMoment.blendRowsAndPackSums(geo, grads, gradScale, config.eps1(), b2, round1);
+            } else {
+                round2[s] = secondMoment.blendFull(geo, grads, gradScale, config.eps1(), b2);
+            }
+        }
+        reducer.sumInPlace(round1, round1.length);
+        // Round 2: column statistics of g^2 from the group's sums, then this rank's part of sum(u^2).
+        for (int s = 0; s < spans.size(); s++) {
+            FactoredGeometry geo = spans.get(s);
+            if (geo.owns() && geo.factored()) {
+                secondMoment.blendColumns(geo, round1, config.eps1(), b2);
+                round2[s] = secondMoment.sumSquaresNormalised(geo, grads, gradScale, round1, colInv);
+            }
+        }
+        reducer.sumInPlace(round2, round2.length);
+        // Round 3, local part: momentum of the globally clipped update; instability rows; 1-D tensors finish.
+        for (int s = 0; s < spans.size(); s++) {
+            FactoredGeometry geo = spans.get(s);
+            if (!geo.owns()) {
+                continue;
+            }
             // Clipping as in Adafactor, over the whole tensor; decoupled decay p *= (1 - lr*wd) (§2).
-            double clip = Math.max(1.0, Math.sqrt(sumSquares / geo.numel()) / config.clipThreshold());
-            double decay = geo.span().decays() ? lr * config.weightDecay() : 0.0;
+            double clip = Math.max(1.0, Math.sqrt(round2[s] / geo.numel()) / config.clipThreshold());
             if (geo.factored()) {
                 updateMomentumAndInstability(geo, gradScale, clip);
-                applyFactored(geo, lr, decay);
             } else {
-                applyFull(geo, gradScale, clip, lr, decay);
+                applyFull(geo, gradScale, clip, lr, geo.span().decays() ? lr * config.weightDecay() : 0.0);
+            }
+        }
+        reducer.sumInPlace(round3, round3.length);
+        for (int s = 0; s < spans.size(); s++) {
+            FactoredGeometry geo = spans.get(s);
+            if (geo.owns() && geo.factored()) {
+                instability.blendColumns(geo, round3, 0.0, b3); // eps2 is inside I already
+                applyFactored(geo, lr, geo.span().decays() ? lr * config.weightDecay() : 0.0);
             }
         }
     }
 
-    /** {@code m} from the clipped update, then the row and column EMAs of {@code I = (u_hat - m)^2 + eps2}. */
+    /**
+     * {@code m} from the clipped update over the owned rows, then the row EMA of
+     * {@code I = (u_hat - m)^2 + eps2} (local) and this rank's column and row sums of it into round 3.
+     */
     private void updateMomentumAndInstability(FactoredGeometry geo, double gradScale, double clip) {
         double b1 = config.beta1();
         double b3 = config.beta3();
         double eps2 = config.eps2();
         int rows = geo.rows();
         int cols = geo.cols();
-        for (int b = 0; b < geo.batch(); b++) {
-            double meanRow = secondMoment.meanRow(geo, b);
-            secondMoment.inverseSqrtColumns(geo, b, colInv);
-            Arrays.fill(colSums, 0, cols, 0.0);
-            for (int i = 0; i < rows; i++) {
-                double rowInv = secondMoment.inverseSqrtRow(geo, b, i, meanRow);
-                int base = geo.offset() + (b * rows + i) * cols;
-                double rowSum = 0;
-                for (int j = 0; j < cols; j++) {
-                    int k = base + j;
-                    double u = rowInv * colInv[j] * (grads.get(k) * gradScale);
-                    double uHat = u / clip;
-                    m.set(k, b1 * m.get(k) + (1 - b1) * uHat);
-                    double d = uHat - m.get(k); // read back, so fp32 measures against the stored momentum
-                    double inst = d * d + eps2;
-                    rowSum += inst;
-                    colSums[j] += inst;
-                }
-                instability.blendRow(geo, b, i, rowSum, b3);
+        int b = -1;
+        double meanRow = 0;
+        for (int fr = geo.firstRow(); fr < geo.endRow(); fr++) {
+            if (fr / rows != b) {
+                b = fr / rows;
+                meanRow = round1[geo.rowSumSlot() + b] / rows;
+                secondMoment.inverseSqrtColumns(geo, b, colInv);
             }
-            instability.blendColumns(geo, b, colSums, b3);
+            double rowInv = secondMoment.inverseSqrtRow(geo, fr, meanRow);
+            int base = geo.offset() + fr * cols;
+            int colAt = geo.colSlot() + b * cols;
+            double rowSum = 0;
+            for (int j = 0; j < cols; j++) {
+                int k = base + j;
+                int at = k - shardFrom;
+                double u = rowInv * colInv[j] * (grads.get(k) * gradScale);
+                double uHat = u / clip;
+                m.set(at, b1 * m.get(at) + (1 - b1) * uHat);
+                double d = uHat - m.get(at); // read back, so fp32 measures against the stored momentum
+                double inst = d * d + eps2;
+                rowSum += inst;
+                round3[colAt + j] += inst;
+            }
+            round3[geo.rowSumSlot() + b] += instability.blendRow(geo, fr, rowSum / cols, b3);
         }
     }
 
-    /** {@code p = p - lr*wd*p - lr * m / sqrt(S)}, S the factored instability estimate. */
+    /** {@code p = p - lr*wd*p - lr * m / sqrt(S)} over the owned rows, S the factored instability estimate. */
     private void applyFactored(FactoredGeometry geo, double lr, double decay) {
         int rows = geo.rows();
         int cols = geo.cols();
-        for (int b = 0; b < geo.batch(); b++) {
-            double meanRow = instability.meanRow(geo, b);
-            instability.inverseSqrtColumns(geo, b, colInv);
-            for (int i = 0; i < rows; i++) {
-                double rowInv = instability.inverseSqrtRow(geo, b, i, meanRow);
-                int base = geo.offset() + (b * rows + i) * cols;
-                for (int j = 0; j < cols; j++) {
-                    int k = base + j;
-                    double stepDir = rowInv * colInv[j] * m.get(k);
-                    double p = params.get(k);
-                    params.set(k, p - decay * p - lr * stepDir);
-                }
+        int b = -1;
+        double meanRow = 0;
+        for (int fr = geo.firstRow(); fr < geo.endRow(); fr++) {
+            if (fr / rows != b) {
+                b = fr / rows;
+                meanRow = round3[geo.rowSumSlot() + b] / rows;
+                instability.inverseSqrtColumns(geo, b, colInv);
+            }
+            double rowInv = instability.inverseSqrtRow(geo, fr, meanRow);
+            int base = geo.offset() + fr * cols;
+            for (int j = 0; j < cols; j++) {
+                int k = base + j;
+                double stepDir = rowInv * colInv[j] * m.get(k - shardFrom);
+                double p = params.get(k);
+                params.set(k, p - decay * p - lr * stepDir);
             }
         }
     }
 
-    /** 1-D: {@code m} from the clipped update and {@code p = p - lr*wd*p - lr*m}. */
+    /** 1-D, owned elements: {@code m} from the clipped update and {@code p = p - lr*wd*p - lr*m}. */
     private void applyFull(FactoredGeometry geo, double gradScale, double clip, double lr, double decay) {
         double b1 = config.beta1();
         FlatVector v = secondMoment.v;
-        for (int e = 0; e < geo.numel(); e++) {
+        for (int e = geo.ownFrom(); e < geo.ownTo(); e++) {
             int k = geo.offset() + e;
-            double uHat = grads.get(k) * gradScale / Math.sqrt(v.get(geo.fullOffset() + e)) / clip;
-            m.set(k, b1 * m.get(k) + (1 - b1) * uHat);
+            int at = k - shardFrom;
+            double uHat = grads.get(k) * gradScale / Math.sqrt(v.get(geo.fullOffset() + e - geo.ownFrom())) / clip;
+            m.set(at, b1 * m.get(at) + (1 - b1) * uHat);
             double p = params.get(k);
-            params.set(k, p - decay * p - lr * m.get(k));
+            params.set(k, p - decay * p - lr * m.get(at));
         }
     }
 
@@ -149,19 +223,20 @@ public final class CAME implements Optimizer {
     }
 
     /**
-     * Per tensor, the official code's names: {@code came.<param>.exp_avg}, {@code .exp_avg_sq_row},
-     * {@code .exp_avg_sq_col}, {@code .exp_avg_res_row}, {@code .exp_avg_res_col} (matrices) and
-     * {@code .exp_avg_sq} (1-D tensors).
+     * Per owned tensor, the official code's names: {@code came.<param>.exp_avg} (owned elements),
+     * {@code .exp_avg_sq_row}, {@code .exp_avg_sq_col}, {@code .exp_avg_res_row}, {@code .exp_avg_res_col}
+     * (matrices: owned rows, replicated columns) and {@code .exp_avg_sq} (1-D tensors).
      */
     @Override
-    public Map<String, INDArray> state() {
-        Map<String, INDArray> state = new LinkedHashMap<>();
+    public Map<String, StateSlice> state() {
+        Map<String, StateSlice> state = new LinkedHashMap<>();
         for (FactoredGeometry geo : layout.spans()) {
-            if (geo.numel() == 0) {
+            if (!geo.owns()) {
                 continue;
             }
-            state.put("came." + geo.span().name() + ".exp_avg",
-                    RowColumnStats.view(momentum, geo.offset(), geo.fullShape()));
+            state.put("came." + geo.span().name() + ".exp_avg", new StateSlice(
+                    RowColumnStats.view(momentum, geo.offset() + geo.ownFrom() - shardFrom,
+                            geo.ownTo() - geo.ownFrom()), geo.fullShape(), geo.ownFrom()));
             secondMoment.addState(state, geo, "came.", ".exp_avg_sq_row", ".exp_avg_sq_col", ".exp_avg_sq");
             instability.addState(state, geo, "came.", ".exp_avg_res_row", ".exp_avg_res_col", "");
         }

@@ -1,20 +1,26 @@
 package dev.tessera.optimizers;
 
 import java.util.Map;
-import org.nd4j.linalg.api.ndarray.INDArray;
 
-/** Updates the flat parameter buffer in place from the flat gradient buffer. */
+/**
+ * Updates the flat parameter buffer in place from the flat gradient buffer, over the {@link Shard} this rank
+ * owns (the whole buffer on a single rank).
+ */
 public interface Optimizer {
 
     /**
      * One update. {@code step} is 1-based and counts optimizer steps; {@code gradScale} multiplies every
-     * gradient first (global-norm clipping folds into it, so the gradients are read exactly once).
+     * gradient first (global-norm clipping folds into it, so the gradients are read exactly once). Under ZeRO
+     * every rank of the group calls it together: the factored optimizers reduce statistics across ranks.
      */
     void step(long step, double lr, double gradScale);
 
-    /** Bytes of optimizer state held by this process. */
+    /** Bytes of optimizer state this rank allocated (its shard plus replicated column statistics). */
     long stateBytes();
 
-    /** Named state tensors, for checkpoints; loading assigns into the same arrays. */
-    Map<String, INDArray> state();
+    /**
+     * Named state tensors as this rank holds them, insertion-ordered, for checkpoints; loading assigns into
+     * each slice's {@code data}, which is a view of the live state. Tensors this rank owns nothing of are left out.
+     */
+    Map<String, StateSlice> state();
 }

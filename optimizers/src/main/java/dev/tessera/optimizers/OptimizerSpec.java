@@ -13,11 +13,21 @@ public record OptimizerSpec(String name, AdamWConfig adamw, AdafactorConfig adaf
     public static final String ADAFACTOR = "adafactor";
     public static final String CAME = "came";
 
+    /** The single-rank optimizer: the whole buffer, nothing to reduce. */
     public Optimizer create(INDArray params, INDArray grads, List<ParamSpan> spans) {
+        return create(params, grads, spans, Shard.whole(params.length()), ShardReducer.LOCAL);
+    }
+
+    /**
+     * The optimizer of one ZeRO rank: it updates only {@code shard} (cut by {@link ShardPlan#bounds}) and sums
+     * its statistics over the group through {@code reducer}.
+     */
+    public Optimizer create(INDArray params, INDArray grads, List<ParamSpan> spans, Shard shard,
+                            ShardReducer reducer) {
         return switch (name) {
-            case ADAMW -> new AdamW(params, grads, spans, adamw);
-            case ADAFACTOR -> new Adafactor(params, grads, spans, adafactor);
-            case CAME -> new CAME(params, grads, spans, came);
+            case ADAMW -> new AdamW(params, grads, spans, adamw, shard, reducer);
+            case ADAFACTOR -> new Adafactor(params, grads, spans, adafactor, shard, reducer);
+            case CAME -> new CAME(params, grads, spans, came, shard, reducer);
             default -> throw new IllegalArgumentException("unknown optimizer '" + name + "'; one of adamw, adafactor, came");
         };
     }

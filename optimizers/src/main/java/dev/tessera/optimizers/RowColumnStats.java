@@ -1,6 +1,5 @@
 package dev.tessera.optimizers;
 
-import java.util.Arrays;
 import java.util.Map;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -12,6 +11,10 @@ import org.nd4j.linalg.factory.Nd4j;
  * (ALGORITHMS.md §1), optionally the full {@code EMA(X)} for unfactored tensors. The factored estimate of
  * {@code X} at {@code (b, i, j)} is {@code R_bi / mean_i(R_b) * C_bj} (row means and sums give the same
  * estimate, §1 "Means vs sums").
+ *
+ * <p>Under ZeRO row sharding (§3.5) this rank keeps R only for the rows it owns and C in full (replicated):
+ * a row mean needs only its own row, while a column mean and {@code mean_i(R_b)} need every row, so callers
+ * pack this rank's column sums and row-statistic sums, sum them over the group, and pass the packed totals in.
  *
  * <p>State lives in three flat buffers in the parameters' dtype, indexed by {@link FactoredGeometry}; an
  * empty buffer is not allocated.
@@ -35,90 +38,102 @@ final class RowColumnStats {
     }
 
     /**
-     * Blends this step's {@code Q = g^2 + eps1} ({@code g = gradScale * grad}; eps1 added before averaging, §1)
-     * into R and C, or into V for an unfactored tensor, and returns {@code sum((g / sqrt(Vhat))^2)} over the
-     * tensor with the new estimate: the square sum behind the update clipping. {@code colSums} is scratch of at
-     * least {@code cols} entries.
+     * Round 1 of §3.5 for a factored tensor, over the owned rows: {@code R = b R + (1-b)(mean_r(g^2) + eps1)}
+     * (local), then adds {@code colsum(g^2)} into {@code packed[colSlot..]} and the new R values into
+     * {@code packed[rowSumSlot + b]} ({@code g = gradScale * grad}). eps1 is added to the means, not to each
+     * element, so the column means can add it once after the reduction.
      */
-    double blendSquaredGradients(FactoredGeometry geo, FlatVector grads, double gradScale, double eps1,
-                                 double beta, double[] colSums) {
-        if (!geo.factored()) {
-            double sum = 0;
-            for (int e = 0; e < geo.numel(); e++) {
-                double g = grads.get(geo.offset() + e) * gradScale;
-                int at = geo.fullOffset() + e;
-                v.set(at, beta * v.get(at) + (1 - beta) * (g * g + eps1));
-                double u = g / Math.sqrt(v.get(at)); // read back, so fp32 normalises by the stored value
-                sum += u * u;
-            }
-            return sum;
-        }
+    void blendRowsAndPackSums(FactoredGeometry geo, FlatVector grads, double gradScale, double eps1, double beta,
+                              double[] packed) {
         int rows = geo.rows();
         int cols = geo.cols();
-        for (int b = 0; b < geo.batch(); b++) {
-            Arrays.fill(colSums, 0, cols, 0.0);
-            for (int i = 0; i < rows; i++) {
-                int base = geo.offset() + (b * rows + i) * cols;
-                double rowSum = 0;
-                for (int j = 0; j < cols; j++) {
-                    double g = grads.get(base + j) * gradScale;
-                    double q = g * g + eps1;
-                    rowSum += q;
-                    colSums[j] += q;
-                }
-                blendRow(geo, b, i, rowSum, beta);
+        for (int fr = geo.firstRow(); fr < geo.endRow(); fr++) {
+            int b = fr / rows;
+            int base = geo.offset() + fr * cols;
+            int colAt = geo.colSlot() + b * cols;
+            double rowSum = 0;
+            for (int j = 0; j < cols; j++) {
+                double g = grads.get(base + j) * gradScale;
+                double q = g * g;
+                rowSum += q;
+                packed[colAt + j] += q;
             }
-            blendColumns(geo, b, colSums, beta);
+            packed[geo.rowSumSlot() + b] += blendRow(geo, fr, rowSum / cols + eps1, beta);
         }
+    }
+
+    /**
+     * {@code V = b V + (1-b)(g^2 + eps1)} over the owned elements of an unfactored tensor (local: no statistic
+     * crosses elements); returns {@code sum((g / sqrt(V))^2)} over them, this rank's part of the clip RMS.
+     */
+    double blendFull(FactoredGeometry geo, FlatVector grads, double gradScale, double eps1, double beta) {
         double sum = 0;
-        for (int b = 0; b < geo.batch(); b++) {
-            double meanRow = meanRow(geo, b);
-            inverseSqrtColumns(geo, b, colSums);
-            for (int i = 0; i < rows; i++) {
-                double rowInv = inverseSqrtRow(geo, b, i, meanRow);
-                int base = geo.offset() + (b * rows + i) * cols;
-                for (int j = 0; j < cols; j++) {
-                    double u = rowInv * colSums[j] * (grads.get(base + j) * gradScale);
-                    sum += u * u;
-                }
+        for (int e = geo.ownFrom(); e < geo.ownTo(); e++) {
+            double g = grads.get(geo.offset() + e) * gradScale;
+            int at = geo.fullOffset() + e - geo.ownFrom();
+            v.set(at, beta * v.get(at) + (1 - beta) * (g * g + eps1));
+            double u = g / Math.sqrt(v.get(at)); // read back, so fp32 normalises by the stored value
+            sum += u * u;
+        }
+        return sum;
+    }
+
+    /**
+     * {@code sum((g / sqrt(Vhat))^2)} over the owned rows with the new estimate; {@code packed} holds the
+     * group's row-statistic sums (for {@code mean_i(R_b)}), {@code colInv} is scratch of {@code cols}.
+     */
+    double sumSquaresNormalised(FactoredGeometry geo, FlatVector grads, double gradScale, double[] packed,
+                                double[] colInv) {
+        int rows = geo.rows();
+        int cols = geo.cols();
+        double sum = 0;
+        int b = -1;
+        double meanRow = 0;
+        for (int fr = geo.firstRow(); fr < geo.endRow(); fr++) {
+            if (fr / rows != b) {
+                b = fr / rows;
+                meanRow = packed[geo.rowSumSlot() + b] / rows;
+                inverseSqrtColumns(geo, b, colInv);
+            }
+            double rowInv = inverseSqrtRow(geo, fr, meanRow);
+            int base = geo.offset() + fr * cols;
+            for (int j = 0; j < cols; j++) {
+                double u = rowInv * colInv[j] * (grads.get(base + j) * gradScale);
+                sum += u * u;
             }
         }
         return sum;
     }
 
-    /** {@code R = beta R + (1-beta) rowSum/cols} for row {@code i} of batch {@code b}. */
-    void blendRow(FactoredGeometry geo, int b, int i, double rowSum, double beta) {
-        int at = geo.rowStatOffset() + b * geo.rows() + i;
-        r.set(at, beta * r.get(at) + (1 - beta) * (rowSum / geo.cols()));
-    }
-
-    /** {@code C = beta C + (1-beta) colSum/rows} for every column of batch {@code b}. */
-    void blendColumns(FactoredGeometry geo, int b, double[] colSums, double beta) {
-        int base = geo.colStatOffset() + b * geo.cols();
-        for (int j = 0; j < geo.cols(); j++) {
-            c.set(base + j, beta * c.get(base + j) + (1 - beta) * (colSums[j] / geo.rows()));
-        }
-    }
-
-    /** {@code mean_r(R)} of batch {@code b}: the mean of its row statistics, summed in row order. */
-    double meanRow(FactoredGeometry geo, int b) {
-        int base = geo.rowStatOffset() + b * geo.rows();
-        double sum = 0;
-        for (int i = 0; i < geo.rows(); i++) {
-            sum += r.get(base + i);
-        }
-        return sum / geo.rows();
+    /** {@code R = beta R + (1-beta) mean} for flat row {@code fr} (owned); returns the stored value. */
+    double blendRow(FactoredGeometry geo, int fr, double mean, double beta) {
+        int at = geo.rowStatOffset() + fr - geo.firstRow();
+        r.set(at, beta * r.get(at) + (1 - beta) * mean);
+        return r.get(at); // read back, so fp32 sums the stored statistics
     }
 
     /**
-     * {@code 1/sqrt(R_bi / mean_r(R_b))}, once per row. The estimate's inverse square root is taken as
-     * {@code rsqrt(R/mean(R)) * rsqrt(C)}, HF's {@code _approx_sq_grad} order, so the inner loops only multiply.
+     * {@code C = beta C + (1-beta)(colSum/rows + addend)} for every column of every matrix of the tensor, from
+     * the group's column sums in {@code packed[colSlot..]}; divided by the tensor's true row count (§3.5).
      */
-    double inverseSqrtRow(FactoredGeometry geo, int b, int i, double meanRow) {
-        return 1.0 / Math.sqrt(r.get(geo.rowStatOffset() + b * geo.rows() + i) / meanRow);
+    void blendColumns(FactoredGeometry geo, double[] packed, double addend, double beta) {
+        int n = geo.batch() * geo.cols();
+        for (int k = 0; k < n; k++) {
+            int at = geo.colStatOffset() + k;
+            c.set(at, beta * c.get(at) + (1 - beta) * (packed[geo.colSlot() + k] / geo.rows() + addend));
+        }
     }
 
-    /** {@code out[j] = 1/sqrt(C_bj)} for every column of batch {@code b}. */
+    /**
+     * {@code 1/sqrt(R_fr / mean_r(R))} for owned flat row {@code fr}. The estimate's inverse square root is
+     * taken as {@code rsqrt(R/mean(R)) * rsqrt(C)}, HF's {@code _approx_sq_grad} order, so the inner loops only
+     * multiply.
+     */
+    double inverseSqrtRow(FactoredGeometry geo, int fr, double meanRow) {
+        return 1.0 / Math.sqrt(r.get(geo.rowStatOffset() + fr - geo.firstRow()) / meanRow);
+    }
+
+    /** {@code out[j] = 1/sqrt(C_bj)} for every column of matrix {@code b}. */
     void inverseSqrtColumns(FactoredGeometry geo, int b, double[] out) {
         int base = geo.colStatOffset() + b * geo.cols();
         for (int j = 0; j < geo.cols(); j++) {
@@ -126,17 +141,26 @@ final class RowColumnStats {
         }
     }
 
-    /** Adds this statistic's per-tensor views to {@code state}, named {@code prefix + span + suffix}. */
-    void addState(Map<String, INDArray> state, FactoredGeometry geo, String prefix, String rowSuffix,
+    /**
+     * Adds this statistic's slices of one owned tensor to {@code state}, named {@code prefix + span + suffix}:
+     * the owned rows of {@code shape[:-1]}, all of {@code shape[:-2] + shape[-1:]} (replicated), or the owned
+     * elements of an unfactored tensor.
+     */
+    void addState(Map<String, StateSlice> state, FactoredGeometry geo, String prefix, String rowSuffix,
                   String colSuffix, String fullSuffix) {
+        if (!geo.owns()) {
+            return;
+        }
         String name = prefix + geo.span().name();
         if (geo.factored()) {
-            if (geo.numel() > 0) {
-                state.put(name + rowSuffix, view(rows, geo.rowStatOffset(), geo.rowStatShape()));
-                state.put(name + colSuffix, view(cols, geo.colStatOffset(), geo.colStatShape()));
-            }
-        } else if (full != null && geo.numel() > 0) {
-            state.put(name + fullSuffix, view(full, geo.fullOffset(), geo.fullShape()));
+            int ownedRows = geo.endRow() - geo.firstRow();
+            state.put(name + rowSuffix, new StateSlice(view(rows, geo.rowStatOffset(), ownedRows),
+                    geo.rowStatShape(), geo.firstRow()));
+            state.put(name + colSuffix, new StateSlice(view(cols, geo.colStatOffset(),
+                    (long) geo.batch() * geo.cols()), geo.colStatShape(), 0));
+        } else if (full != null) {
+            state.put(name + fullSuffix, new StateSlice(view(full, geo.fullOffset(), geo.ownTo() - geo.ownFrom()),
+                    geo.fullShape(), geo.ownFrom()));
         }
     }
 
@@ -152,14 +176,9 @@ final class RowColumnStats {
         return length == 0 ? null : Nd4j.zeros(dtype, length);
     }
 
-    /** A C-order view of {@code shape} at element {@code offset} of the flat array (no copy). */
-    static INDArray view(INDArray flat, long offset, long[] shape) {
-        long[] stride = new long[shape.length];
-        long s = 1;
-        for (int k = shape.length - 1; k >= 0; k--) {
-            stride[k] = s;
-            s *= shape[k];
-        }
-        return Nd4j.create(flat.data(), shape, stride, flat.offset() + offset, 'c', flat.dataType());
+    /** A 1-D view of {@code length} elements at element {@code offset} of the flat array (no copy). */
+    static INDArray view(INDArray flat, long offset, long length) {
+        return Nd4j.create(flat.data(), new long[] {length}, new long[] {1}, flat.offset() + offset, 'c',
+                flat.dataType());
     }
 }

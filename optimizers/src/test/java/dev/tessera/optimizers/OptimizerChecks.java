@@ -89,7 +89,7 @@ final class OptimizerChecks {
         }
         Optimizer second = create.apply(b);
         b.params.assign(a.params);
-        first.state().forEach((name, tensor) -> second.state().get(name).assign(tensor));
+        first.state().forEach((name, slice) -> second.state().get(name).data().assign(slice.data()));
         double[] g = FlatModel.random(rnd, a.numel, 1);
         a.setGrads(g);
         b.setGrads(g);
