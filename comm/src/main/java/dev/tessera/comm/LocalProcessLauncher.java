@@ -55,13 +55,13 @@ public final class LocalProcessLauncher implements AutoCloseable {
         }
     }
 
-    /** The {@code --add-*} module flags and {@code -D} properties this JVM was started with. */
+    /** The {@code --add-*} and {@code --enable-native-access} module flags and {@code -D} properties this JVM was started with. */
     public static List<String> inheritedJvmFlags() {
         List<String> in = ManagementFactory.getRuntimeMXBean().getInputArguments();
         List<String> out = new ArrayList<>();
         for (int i = 0; i < in.size(); i++) {
             String a = in.get(i);
-            if (a.startsWith("--add-") || a.startsWith("--enable-preview")) {
+            if (a.startsWith("--add-") || a.startsWith("--enable-preview") || a.startsWith("--enable-native-access")) {
                 out.add(a);
                 if (!a.contains("=") && !a.equals("--enable-preview") && i + 1 < in.size()) {
                     out.add(in.get(++i));

@@ -243,10 +243,16 @@ public final class ClusterTraining implements TrainAction {
         return "worker rank " + rank + " (pid " + workers.worker(rank).process().pid() + " on " + hostName() + ")";
     }
 
+    /** The worker's last line that is not part of a stack trace: what it said when it failed. */
     private static String lastLine(LocalProcessLauncher.Worker w) {
         String[] lines = w.output().strip().split("\n");
-        String last = lines[lines.length - 1].strip();
-        return last.isEmpty() ? "" : ": " + last;
+        for (int i = lines.length - 1; i >= 0; i--) {
+            String line = lines[i].strip();
+            if (!line.isEmpty() && !line.startsWith("at ") && !line.startsWith("...") && !line.startsWith("Caused by")) {
+                return ": " + line;
+            }
+        }
+        return "";
     }
 
     private static byte[] random(int bytes) {

@@ -18,12 +18,12 @@ import java.util.Optional;
  */
 public record JobConfig(ModelSection model, DataSection data, TrainSection train, OptimizerSection optimizer,
                         EvalSection eval, CheckpointSection checkpoint, MeshSection mesh, LaunchSection launch,
-                        RestartSection restart, String out) {
+                        RestartSection restart, ZeroSection zero, String out) {
 
     public static JobConfig defaults() {
         return new JobConfig(ModelSection.defaults(), DataSection.defaults(), TrainSection.defaults(),
                 OptimizerSection.defaults(), EvalSection.defaults(), CheckpointSection.defaults(),
-                MeshSection.defaults(), LaunchSection.defaults(), RestartSection.defaults(), null);
+                MeshSection.defaults(), LaunchSection.defaults(), RestartSection.defaults(), ZeroSection.defaults(), null);
     }
 
     public Optional<Path> outDir() {
@@ -32,7 +32,7 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
 
     /** The same job writing to {@code outDir} (a --out flag, or the directory actually created). */
     public JobConfig withOut(String outDir) {
-        return new JobConfig(model, data, train, optimizer, eval, checkpoint, mesh, launch, restart, outDir);
+        return new JobConfig(model, data, train, optimizer, eval, checkpoint, mesh, launch, restart, zero, outDir);
     }
 
     /** Checks every constraint; for configs built in code rather than through the loader. */
@@ -62,7 +62,7 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
     /** What each replica receives: the job resolved for {@code runDir}, resuming from {@code resume} (or null). */
     public WorkerJob toWorkerJob(Path runDir, Path resume) {
         return new WorkerJob(toModelConfig(), toTrainConfig(), data.toSpec(), model.dtype() == Dtype.FLOAT64,
-                optimizer.toSpec(), runDir.toString(), resume == null ? null : resume.toString(), toMap());
+                optimizer.toSpec(), zero.stage(), runDir.toString(), resume == null ? null : resume.toString(), toMap());
     }
 
     /** Nested maps with the YAML's snake_case keys; what summary.json and trainer_state.json store. */
@@ -77,6 +77,7 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
         m.put("mesh", mesh.toMap());
         m.put("launch", launch.toMap());
         m.put("restart", restart.toMap());
+        m.put("zero", zero.toMap());
         m.put("out", out);
         return m;
     }
@@ -92,6 +93,6 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
     static JobConfig read(ConfigValues v) {
         return new JobConfig(ModelSection.read(v), DataSection.read(v), TrainSection.read(v),
                 OptimizerSection.read(v), EvalSection.read(v), CheckpointSection.read(v), MeshSection.read(v),
-                LaunchSection.read(v), RestartSection.read(v), v.getOptionalString("out"));
+                LaunchSection.read(v), RestartSection.read(v), ZeroSection.read(v), v.getOptionalString("out"));
     }
 }

@@ -35,6 +35,8 @@ final class JobConfigValidator {
         v.mesh(config.mesh(), config.model(), config.train());
         v.launch(config.launch(), config.mesh());
         v.atLeast("restart.max_restarts", config.restart().maxRestarts(), 0);
+        v.atLeast("zero.stage", config.zero().stage(), 0);
+        v.atMost("zero.stage", config.zero().stage(), 3);
         v.memory(config);
         v.runtimeSupports(config.mesh());
         if (config.out() != null && config.out().isBlank()) {
@@ -253,7 +255,7 @@ final class JobConfigValidator {
     private void memory(JobConfig config) {
         MemoryEstimate estimate = MemoryEstimate.of(config.toModelConfig(),
                 config.model().dtype() == Dtype.FLOAT64 ? 8 : 4, config.mesh().toMesh(), config.train().batchSize(),
-                config.train().seqLen(), stateValuesPerParam(config.optimizer().name()));
+                config.train().seqLen(), stateValuesPerParam(config.optimizer().name()), config.zero().stage());
         long limit = (long) config.launch().workerMemoryMb() << 20;
         if (estimate.total() > limit) {
             failAt(List.of("launch.worker_memory_mb", "train.batch_size", "model.d_model"), String.format(Locale.ROOT,
@@ -283,6 +285,12 @@ final class JobConfigValidator {
     private void atLeast(String path, long value, long min) {
         if (value < min) {
             fail(path, path + " must be >= " + min + " (got " + value + ")");
+        }
+    }
+
+    private void atMost(String path, long value, long max) {
+        if (value > max) {
+            fail(path, path + " must be <= " + max + " (got " + value + ")");
         }
     }
 

@@ -194,31 +194,6 @@ public final class Checkpoint {
         return n;
     }
 
-    /**
-     * Loads the optimizer state of {@code rank} into {@code into} by name. The shard must hold exactly
-     * those tensors, with the same shapes: a mismatch means a different optimizer or partitioning, which
-     * this direct load cannot fix (resharding reads the shards through {@link #openOptimizerShard}).
-     */
-    public void loadOptimizerState(int rank, Map<String, INDArray> into) {
-        try (SafeTensorsReader reader = openOptimizerShard(rank)) {
-            Set<String> inFile = new HashSet<>();
-            reader.entries().forEach(en -> inFile.add(en.name()));
-            for (Map.Entry<String, INDArray> e : into.entrySet()) {
-                if (!inFile.contains(e.getKey())) {
-                    throw new UserInputException("checkpoint " + dir + ": optimizer state of rank " + rank + " has no tensor "
-                            + e.getKey() + " (written by a different optimizer or ZeRO layout?)");
-                }
-                reader.read(e.getKey(), e.getValue());
-            }
-            for (String name : inFile) {
-                if (!into.containsKey(name)) {
-                    throw new UserInputException("checkpoint " + dir + ": optimizer state of rank " + rank + " has tensor "
-                            + name + " that the optimizer does not expect (written by a different optimizer or ZeRO layout?)");
-                }
-            }
-        }
-    }
-
     /** The raw optimizer shard of {@code rank}, for resharding; the caller closes it. */
     public SafeTensorsReader openOptimizerShard(int rank) {
         String file = CheckpointLayout.optimizerShard(rank);

@@ -1,6 +1,7 @@
 package dev.tessera.worker.checkpoint;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tessera.optimizers.StateSlice;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import java.io.IOException;
@@ -49,7 +50,7 @@ public final class CheckpointWriter {
      * folder {@code <runDir>/checkpoints/step-NNNNNNN}.
      */
     public static Path write(Path runDir, long step, ModelConfig cfg, ParameterStore params,
-            Map<String, INDArray> optimizerState, Map<String, Object> trainerState) {
+            Map<String, StateSlice> optimizerState, Map<String, Object> trainerState) {
         return finish(stageReplica(runDir, step, cfg, params, optimizerState), step, trainerState);
     }
 
@@ -58,17 +59,11 @@ public final class CheckpointWriter {
      * optimizer state as rank 0's shard. Returns the staging folder; {@link #finish} completes it.
      */
     public static Path stageReplica(Path runDir, long step, ModelConfig cfg, ParameterStore params,
-            Map<String, INDArray> optimizerState) {
+            Map<String, StateSlice> optimizerState) {
         CheckpointWriter w = stage(runDir, step);
         try {
-            Map<String, INDArray> tensors = new LinkedHashMap<>();
-            for (ParameterStore.Tensor t : params.tensors()) {
-                tensors.put(t.name(), params.param(t.name()));
-            }
-            ModelShard shard = w.writeModelShard(0, 1, tensors);
-            w.writeOptimizerShard(0, optimizerState, Map.of());
-            w.writeConfig(cfg, params.dataType());
-            w.writeModelIndex(List.of(shard));
+            w.writeReplicaModel(cfg, params);
+            OptimizerShards.write(w, 0, optimizerState);
             return w.stagingDir();
         } catch (RuntimeException | Error e) {
             w.abort();
@@ -91,10 +86,31 @@ public final class CheckpointWriter {
         }
     }
 
+    /** The whole model as one shard, with its index and config. */
+    public void writeReplicaModel(ModelConfig cfg, ParameterStore params) {
+        Map<String, INDArray> tensors = new LinkedHashMap<>();
+        for (ParameterStore.Tensor t : params.tensors()) {
+            tensors.put(t.name(), params.param(t.name()));
+        }
+        ModelShard shard = writeModelShard(0, 1, tensors);
+        writeConfig(cfg, params.dataType());
+        writeModelIndex(List.of(shard));
+    }
+
     /** Creates a fresh staging folder for {@code step} under {@code <runDir>/checkpoints}. */
     public static CheckpointWriter stage(Path runDir, long step) {
+        return stage(runDir, step, AtomicFiles.randomSuffix());
+    }
+
+    /** The staging folder {@link #stage(Path, long, String)} makes: hidden, so readers never take it for a checkpoint. */
+    public static Path stagingDir(Path runDir, long step, String suffix) {
+        return CheckpointLayout.checkpointsDir(runDir).resolve("." + CheckpointLayout.dirName(step) + ".tmp-" + suffix);
+    }
+
+    /** As {@link #stage(Path, long)} with a name other processes can be told ({@link #stagingDir}). */
+    public static CheckpointWriter stage(Path runDir, long step, String suffix) {
         Path dir = CheckpointLayout.checkpointsDir(runDir);
-        Path staging = dir.resolve("." + CheckpointLayout.dirName(step) + ".tmp-" + AtomicFiles.randomSuffix());
+        Path staging = stagingDir(runDir, step, suffix);
         try {
             Files.createDirectories(dir);
             Files.createDirectory(staging);

@@ -1,6 +1,7 @@
 package dev.tessera.worker.model;
 
 import dev.tessera.worker.parallel.GradientSync;
+import dev.tessera.worker.parallel.ParameterSync;
 import dev.tessera.worker.parallel.ReplicaReducer;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -29,6 +30,7 @@ public final class Transformer {
     private final INDArray dRes;   // [N, C] gradient of the residual stream, updated in place block by block
     private final long[] blockGradStart; // first gradient element of each block: final once its backward ran
     private final long headGradStart;    // first gradient element of the final norm and lm_head
+    private ParameterSync parameterSync = ParameterSync.RESIDENT;
 
     public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq) {
         this(cfg, dtype, batch, seq, ReplicaReducer.LOCAL);
@@ -86,6 +88,26 @@ public final class Transformer {
         return b;
     }
 
+    /**
+     * The units the model brackets with {@link ParameterSync#acquire}/{@link ParameterSync#release}, as element
+     * offsets into the flat buffers: unit 0 is the embedding, unit {@code 1 + l} block {@code l}, the last unit the
+     * final norm with lm_head; {@code units + 1} offsets ending at {@code numel}.
+     */
+    public long[] unitBounds() {
+        long[] bounds = new long[blocks.length + 3];
+        for (int l = 0; l < blocks.length; l++) {
+            bounds[l + 1] = blockGradStart[l];
+        }
+        bounds[blocks.length + 1] = headGradStart;
+        bounds[blocks.length + 2] = params.numel();
+        return bounds;
+    }
+
+    /** Where parameters live between uses (ZeRO-3 gathers them); resident unless set. */
+    public void useParameterSync(ParameterSync sync) {
+        this.parameterSync = sync;
+    }
+
     public ModelConfig config() {
         return cfg;
     }
@@ -141,9 +163,10 @@ public final class Transformer {
      */
     public LossParts forwardBackward(int[] inputs, int[] targets, double lossScale, GradientSync sync) {
         long t = ModelStepTimer.start();
-        params.zeroGrads();
+        sync.zero(params);
         ModelStepTimer.stop("zero_grads", t);
-        LossParts parts = forward(inputs, targets);
+        LossParts parts = forward(inputs, targets, true);
+        int head = blocks.length + 1;
         t = ModelStepTimer.start();
         INDArray dLogits = crossEntropy.backward(lossScale);
         t = ModelStepTimer.stop("cross_entropy.bwd", t);
@@ -151,9 +174,12 @@ public final class Transformer {
         t = ModelStepTimer.stop("lm_head.bwd", t);
         finalNorm.backward(xs[blocks.length], dxf, dRes, false);
         ModelStepTimer.stop("rmsnorm.bwd", t);
+        parameterSync.release(head);
         sync.ready(headGradStart);
         for (int l = blocks.length - 1; l >= 0; l--) {
+            parameterSync.acquire(l + 1, l > 0 ? l : -1); // the embedding's backward needs no parameters
             blocks[l].backward(xs[l], dRes, cfg.auxCoef());
+            parameterSync.release(l + 1);
             sync.ready(blockGradStart[l]);
         }
         t = ModelStepTimer.start();
@@ -170,16 +196,27 @@ public final class Transformer {
 
     /** Forward only, both loss parts (what forwardBackward differentiates is {@code total(auxCoef)}). */
     public LossParts forward(int[] inputs, int[] targets) {
+        return forward(inputs, targets, false);
+    }
+
+    /** With {@code backwardFollows}, the head's parameters stay in place and the last block's are fetched. */
+    private LossParts forward(int[] inputs, int[] targets, boolean backwardFollows) {
         if (inputs.length != batch * seq) {
             throw new IllegalArgumentException("expected " + batch * seq + " inputs, got " + inputs.length);
         }
+        int head = blocks.length + 1;
+        parameterSync.acquire(0, 1);
         long t = ModelStepTimer.start();
         embedding.forward(inputs, xs[0]);
         ModelStepTimer.stop("embedding.fwd", t);
+        parameterSync.release(0);
         double aux = 0;
         for (int l = 0; l < blocks.length; l++) {
+            parameterSync.acquire(l + 1, l + 2);
             aux += blocks[l].forward(xs[l], xs[l + 1]);
+            parameterSync.release(l + 1);
         }
+        parameterSync.acquire(head, backwardFollows ? blocks.length : -1);
         t = ModelStepTimer.start();
         finalNorm.forward(xs[blocks.length], xf);
         t = ModelStepTimer.stop("rmsnorm.fwd", t);
@@ -187,6 +224,9 @@ public final class Transformer {
         t = ModelStepTimer.stop("lm_head.fwd", t);
         double ce = crossEntropy.forward(logits, targets);
         ModelStepTimer.stop("cross_entropy.fwd", t);
+        if (!backwardFollows) {
+            parameterSync.release(head);
+        }
         return new LossParts(ce, aux);
     }
 }

@@ -1,5 +1,9 @@
 package dev.tessera.worker.parallel;
 
+import dev.tessera.optimizers.GradNorm;
+import dev.tessera.worker.model.ParameterStore;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
 /**
  * Reduces gradients across replicas while backward is still running. Backward walks the layers last to first
  * and calls {@link #ready} each time the gradients from an element offset to the end of the flat gradient
@@ -23,4 +27,14 @@ public interface GradientSync {
 
     /** Starts whatever has not started and waits for all of it. */
     void finish();
+
+    /** Clears the gradient buffer before backward accumulates into it. */
+    default void zero(ParameterStore params) {
+        params.zeroGrads();
+    }
+
+    /** The squared L2 norm of the global gradient, after {@link #finish}. */
+    default double sumOfSquares(INDArray grads) {
+        return GradNorm.sumOfSquares(grads);
+    }
 }

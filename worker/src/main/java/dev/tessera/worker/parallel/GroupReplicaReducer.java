@@ -3,18 +3,21 @@ package dev.tessera.worker.parallel;
 import dev.tessera.comm.DType;
 import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.ReduceOp;
+import dev.tessera.optimizers.ShardReducer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.agrona.concurrent.UnsafeBuffer;
 
-/** {@link ReplicaReducer} over a process group: one small float64 all-reduce (recursive doubling) per call. */
-public final class GroupReplicaReducer implements ReplicaReducer {
-
-    private static final int MAX_VALUES = 4096;
+/**
+ * {@link ReplicaReducer} and {@link ShardReducer} over a process group: one float64 all-reduce per call
+ * (recursive doubling while small). The direct buffer grows to the largest vector seen and is then reused, so
+ * a training step allocates nothing here.
+ */
+public final class GroupReplicaReducer implements ReplicaReducer, ShardReducer {
 
     private final ProcessGroup group;
-    private final ByteBuffer direct = ByteBuffer.allocateDirect(MAX_VALUES * Double.BYTES).order(ByteOrder.nativeOrder());
-    private final UnsafeBuffer[] views = new UnsafeBuffer[MAX_VALUES + 1];
+    private final UnsafeBuffer view = new UnsafeBuffer(new byte[0]);
+    private ByteBuffer direct = ByteBuffer.allocateDirect(0);
 
     public GroupReplicaReducer(ProcessGroup group) {
         this.group = group;
@@ -22,20 +25,21 @@ public final class GroupReplicaReducer implements ReplicaReducer {
 
     @Override
     public void sumInPlace(double[] values) {
-        int n = values.length;
-        if (n > MAX_VALUES) {
-            throw new IllegalArgumentException(n + " values exceed the " + MAX_VALUES + " a replica reduction takes");
+        sumInPlace(values, values.length);
+    }
+
+    @Override
+    public void sumInPlace(double[] values, int length) {
+        int bytes = length * Double.BYTES;
+        if (direct.capacity() < bytes) {
+            direct = ByteBuffer.allocateDirect(bytes).order(ByteOrder.nativeOrder());
         }
-        UnsafeBuffer view = views[n];
-        if (view == null) {
-            view = new UnsafeBuffer(direct, 0, n * Double.BYTES);
-            views[n] = view;
-        }
-        for (int i = 0; i < n; i++) {
+        view.wrap(direct, 0, bytes);
+        for (int i = 0; i < length; i++) {
             view.putDouble(i * Double.BYTES, values[i]);
         }
         group.allReduce(view, DType.FLOAT64, ReduceOp.SUM);
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < length; i++) {
             values[i] = view.getDouble(i * Double.BYTES);
         }
     }

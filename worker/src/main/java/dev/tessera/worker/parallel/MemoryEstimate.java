@@ -22,9 +22,12 @@ public record MemoryEstimate(long paramBytes, long gradBytes, long optimizerStat
     /**
      * @param stateValuesPerParam optimizer state values per parameter held by this rank (AdamW 2; the factored
      *                            optimizers report much less)
+     * @param zeroStage           ZeRO shards the optimizer state (1), also the gradients (2) and also the
+     *                            parameters (3) over the data-parallel ranks (§3 of ALGORITHMS.md; stage 3 keeps
+     *                            the gathered block in use besides, which the estimate leaves out)
      */
     public static MemoryEstimate of(ModelConfig cfg, int dtypeBytes, Mesh mesh, int globalBatch, int seq,
-                                    double stateValuesPerParam) {
+                                    double stateValuesPerParam, int zeroStage) {
         long dense = 0;
         long expert = 0;
         for (ParameterStore.Tensor t : Transformer.layout(cfg).tensors()) {
@@ -37,8 +40,12 @@ public record MemoryEstimate(long paramBytes, long gradBytes, long optimizerStat
         long perRank = dense + expert / mesh.ep();
         long bytes = perRank * dtypeBytes;
         long tokens = (long) (globalBatch / mesh.dp()) * (seq / mesh.sp());
-        long state = (long) Math.ceil(perRank * stateValuesPerParam) * dtypeBytes;
-        return new MemoryEstimate(bytes, bytes, state, activationValues(cfg, tokens, globalBatch / mesh.dp(), seq / mesh.sp(), seq)
+        // Each class is sharded over the ranks that replicate it: dense over all W, experts over W / ep.
+        long sharded = (dense / mesh.world() + expert / mesh.ep() / Math.max(1, mesh.world() / mesh.ep())) * dtypeBytes;
+        long state = (long) Math.ceil((zeroStage >= 1 ? sharded / dtypeBytes : perRank) * stateValuesPerParam)
+                * dtypeBytes;
+        return new MemoryEstimate(zeroStage >= 3 ? sharded : bytes, zeroStage >= 2 ? sharded : bytes, state,
+                activationValues(cfg, tokens, globalBatch / mesh.dp(), seq / mesh.sp(), seq)
                 * dtypeBytes, RUNTIME_BYTES);
     }
 

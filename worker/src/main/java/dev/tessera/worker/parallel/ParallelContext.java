@@ -1,18 +1,23 @@
 package dev.tessera.worker.parallel;
 
 import dev.tessera.worker.model.ParameterStore;
-import java.util.function.Function;
 
 /**
  * All the training step knows about parallelism: where this rank sits in the mesh, how replicas agree on
- * small numbers, and how to build the gradient reduction for a replica's parameters. A single process uses
+ * small numbers, and how a replica's parameters, gradients and optimizer state are split and reduced. A single process uses
  * {@link #single()}.
  */
 public record ParallelContext(Mesh mesh, int rank, ReplicaReducer reducer,
-                              Function<ParameterStore, GradientSync> gradientSync) {
+                              ShardingFactory sharding) {
+
+    /** Builds a replica's {@link Sharding} from its parameters and the model's units ({@code Transformer.unitBounds}). */
+    @FunctionalInterface
+    public interface ShardingFactory {
+        Sharding create(ParameterStore params, long[] unitBounds);
+    }
 
     public static ParallelContext single() {
-        return new ParallelContext(Mesh.SINGLE, 0, ReplicaReducer.LOCAL, params -> GradientSync.NONE);
+        return new ParallelContext(Mesh.SINGLE, 0, ReplicaReducer.LOCAL, (params, units) -> Sharding.none(params));
     }
 
     /** The sequences of the global batch this rank trains on. */

@@ -39,9 +39,14 @@ final class CoordinatorReporter implements TrainingListener {
         }
     }
 
-    /** In a cluster {@code directory} is the staging folder; the coordinator completes the checkpoint. */
+    /**
+     * In a cluster {@code directory} is the staging folder; the coordinator completes the checkpoint. Rank 0
+     * reports it once every rank's part is written (the ranks pass a barrier first).
+     */
     @Override
     public void onCheckpoint(long step, Path directory) {
-        comm.sendControl(coordinator, new CheckpointReport(rank, step, directory.toString()));
+        if (rank == 0) {
+            comm.sendControl(coordinator, new CheckpointReport(rank, step, directory.toString()));
+        }
     }
 }

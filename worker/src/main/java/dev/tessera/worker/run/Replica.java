@@ -4,16 +4,20 @@ import dev.tessera.comm.UserInputException;
 import dev.tessera.optimizers.Optimizer;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
+import dev.tessera.worker.checkpoint.OptimizerShards;
 import dev.tessera.worker.data.TokenSource;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.parallel.ParallelContext;
+import dev.tessera.worker.parallel.ParameterSync;
+import dev.tessera.worker.parallel.Sharding;
 import dev.tessera.worker.train.Checkpointer;
 import dev.tessera.worker.train.ParamSpans;
 import dev.tessera.worker.train.TrainingListener;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.concurrent.ThreadLocalRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -27,15 +31,17 @@ public final class Replica {
     private final ParallelContext parallel;
     private final TokenSource data;
     private final Transformer model;
+    private final Sharding sharding;
     private final Optimizer optimizer;
     private final long completedSteps;
 
-    private Replica(WorkerJob job, ParallelContext parallel, TokenSource data, Transformer model,
+    private Replica(WorkerJob job, ParallelContext parallel, TokenSource data, Transformer model, Sharding sharding,
                     Optimizer optimizer, long completedSteps) {
         this.job = job;
         this.parallel = parallel;
         this.data = data;
         this.model = model;
+        this.sharding = sharding;
         this.optimizer = optimizer;
         this.completedSteps = completedSteps;
     }
@@ -47,8 +53,10 @@ public final class Replica {
         Transformer model = new Transformer(job.model(), job.float64() ? DataType.DOUBLE : DataType.FLOAT,
                 slice.size(), seq, parallel.reducer());
         model.initialize(job.train().seed());
+        Sharding sharding = parallel.sharding().create(model.parameters(), model.unitBounds());
+        model.useParameterSync(sharding.parameters());
         Optimizer optimizer = job.optimizer().create(model.parameters().params(), model.parameters().grads(),
-                ParamSpans.of(model.parameters()));
+                ParamSpans.of(model.parameters()), sharding.shard(), sharding.optimizerReducer());
         long completed = 0;
         if (job.resume() != null) {
             Checkpoint checkpoint = Checkpoint.open(Path.of(job.resume()));
@@ -58,10 +66,10 @@ public final class Replica {
                         + "; resume with the checkpoint's model settings");
             }
             checkpoint.loadParameters(model.parameters());
-            checkpoint.loadOptimizerState(0, optimizer.state());
+            OptimizerShards.load(checkpoint, optimizer.state());
             completed = checkpoint.step();
         }
-        return new Replica(job, parallel, data, model, optimizer, completed);
+        return new Replica(job, parallel, data, model, sharding, optimizer, completed);
     }
 
     public TokenSource data() {
@@ -81,19 +89,54 @@ public final class Replica {
     }
 
     /**
-     * Trains to the job's last step. Rank 0 writes the checkpoints: without ZeRO every rank holds the same
-     * parameters and optimizer state, so one copy is the whole of it. Alone it completes them; in a cluster it
-     * stages them and the coordinator completes them (trainer state, then the manifest, written last).
+     * Trains to the job's last step. Checkpoints: alone, this replica writes them whole. In a cluster the
+     * coordinator completes them (trainer state, then the manifest, written last) from a staging folder: without
+     * ZeRO every rank holds the same parameters and optimizer state, so rank 0 stages one copy; with ZeRO every
+     * rank writes its optimizer shard into the staging folder rank 0 made, and rank 0 the model.
      */
     public TrainingLoop.Result train(TrainingListener listener) throws IOException {
         Path runDir = Path.of(job.runDir());
-        Checkpointer checkpointer = parallel.isSingle()
-                ? step -> CheckpointWriter.write(runDir, step, job.model(), model.parameters(), optimizer.state(),
-                        TrainerState.of(step, parallel.mesh(), job.job()))
-                : step -> CheckpointWriter.stageReplica(runDir, step, job.model(), model.parameters(),
-                        optimizer.state());
-        TrainingLoop loop = new TrainingLoop(model, data, job.train(), optimizer, listener,
-                parallel.rank() == 0 ? checkpointer : null, parallel);
+        Checkpointer checkpointer;
+        if (parallel.isSingle()) {
+            checkpointer = step -> CheckpointWriter.write(runDir, step, job.model(), model.parameters(),
+                    optimizer.state(), TrainerState.of(step, parallel.mesh(), job.job()));
+        } else if (job.zeroStage() == 0) {
+            checkpointer = parallel.rank() == 0 ? step -> CheckpointWriter.stageReplica(runDir, step, job.model(),
+                    model.parameters(), optimizer.state()) : null;
+        } else {
+            checkpointer = this::stageShards;
+        }
+        TrainingLoop loop = new TrainingLoop(model, data, job.train(), optimizer, listener, checkpointer, parallel,
+                sharding);
         return loop.run(completedSteps);
+    }
+
+    /**
+     * ZeRO: rank 0 makes the staging folder and its random name reaches every rank through one sum (everyone
+     * else adds 0), which is also the barrier before anyone writes; a second sum is the barrier after.
+     */
+    private Path stageShards(long step) {
+        double[] name = {parallel.rank() == 0 ? ThreadLocalRandom.current().nextLong(1L << 52) : 0};
+        CheckpointWriter writer = parallel.rank() == 0
+                ? CheckpointWriter.stage(Path.of(job.runDir()), step, Long.toHexString((long) name[0])) : null;
+        parallel.reducer().sumInPlace(name);
+        if (writer == null) {
+            writer = CheckpointWriter.attach(CheckpointWriter.stagingDir(Path.of(job.runDir()), step,
+                    Long.toHexString((long) name[0])), step);
+        }
+        ParameterSync params = sharding.parameters();
+        int units = model.unitBounds().length - 1;
+        for (int u = 0; u < units; u++) {
+            params.acquire(u, -1); // ZeRO-3: the whole model, gathered once for the file
+        }
+        if (parallel.rank() == 0) {
+            writer.writeReplicaModel(job.model(), model.parameters());
+        }
+        for (int u = 0; u < units; u++) {
+            params.release(u);
+        }
+        OptimizerShards.write(writer, parallel.rank(), optimizer.state());
+        parallel.reducer().sumInPlace(new double[1]);
+        return writer.stagingDir();
     }
 }

@@ -13,9 +13,10 @@ import java.util.Map;
  * Everything a replica needs to train, resolved by the coordinator from the job config: the model shape, the
  * loop's hyperparameters, the data, the optimizer, where outputs go, what to resume from (or null), and the
  * full job config as a map (stored in checkpoints so a resume knows what it continues). Travels as JSON.
+ * {@code zeroStage} 0-3 is how far ZeRO shards the model state over the data-parallel group (no effect alone).
  */
 public record WorkerJob(ModelConfig model, TrainConfig train, DataSpec data, boolean float64,
-                        OptimizerSpec optimizer, String runDir, String resume, Map<String, Object> job) {
+                        OptimizerSpec optimizer, int zeroStage, String runDir, String resume, Map<String, Object> job) {
 
     private static final ObjectMapper JSON = new ObjectMapper().registerModule(new Jdk8Module());
 

@@ -15,6 +15,9 @@ import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.cluster.MemberInfo;
 import dev.tessera.worker.parallel.BucketedAllReduce;
 import dev.tessera.worker.parallel.GroupReplicaReducer;
+import dev.tessera.worker.parallel.MemoryProbe;
+import dev.tessera.worker.parallel.Sharding;
+import dev.tessera.worker.parallel.ZeroSharding;
 import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.parallel.ParallelContext;
 import dev.tessera.worker.train.TrainingLoop;
@@ -82,8 +85,9 @@ public final class WorkerMain {
                 workers[r] = r;
             }
             ProcessGroup dataParallel = comm.group("data-parallel", workers);
-            ParallelContext parallel = new ParallelContext(mesh, args.rank(), new GroupReplicaReducer(dataParallel),
-                    params -> new BucketedAllReduce(dataParallel, params.grads(), params.tensors(), BUCKET_ELEMENTS));
+            GroupReplicaReducer sums = new GroupReplicaReducer(dataParallel);
+            ParallelContext parallel = new ParallelContext(mesh, args.rank(), sums,
+                    shardingFor(comm, job.zeroStage(), dataParallel, workers, sums));
             Replica replica = Replica.build(job, parallel);
             TrainingLoop.Result result = replica.train(new CoordinatorReporter(comm, coordinator, args.rank()));
             // Leave together: a rank that left early would look like a crash to one still writing a checkpoint.
@@ -116,6 +120,25 @@ public final class WorkerMain {
             }
             return 1;
         }
+    }
+
+    /**
+     * Plain data parallelism: bucketed all-reduce. ZeRO: the shards, with one more group for the gradients and
+     * one for the parameters so their collectives run side by side.
+     */
+    private static ParallelContext.ShardingFactory shardingFor(Communicator comm, int zeroStage, ProcessGroup dataParallel,
+                                                               int[] workers, GroupReplicaReducer sums) {
+        if (zeroStage == 0) {
+            return (params, units) -> Sharding.replicated(
+                    new BucketedAllReduce(dataParallel, params.grads(), params.tensors(), BUCKET_ELEMENTS), params);
+        }
+        ProcessGroup gradients = comm.group("zero-gradients", workers);
+        ProcessGroup parameters = comm.group("zero-parameters", workers);
+        return (params, units) -> {
+            ZeroSharding zero = new ZeroSharding(gradients, parameters, sums, zeroStage, params, units,
+                    BUCKET_ELEMENTS, MemoryProbe.OFF);
+            return new Sharding(zero, zero, zero.shard(), sums);
+        };
     }
 
     private Assignment awaitAssignment(Communicator comm) {

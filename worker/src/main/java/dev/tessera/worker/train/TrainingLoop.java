@@ -6,9 +6,9 @@ import dev.tessera.optimizers.Optimizer;
 import dev.tessera.worker.data.TokenSource;
 import dev.tessera.worker.model.LossParts;
 import dev.tessera.worker.model.Transformer;
-import dev.tessera.worker.parallel.GradientSync;
 import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.parallel.ParallelContext;
+import dev.tessera.worker.parallel.Sharding;
 import java.io.IOException;
 
 /**
@@ -32,21 +32,20 @@ public final class TrainingLoop {
     private final TrainingListener listener;
     private final Checkpointer checkpointer;
     private final ParallelContext parallel;
-    private final GradientSync gradients;
+    private final Sharding sharding;
     private final Mesh.Range slice;
     private final double tokenShare;   // local tokens / global tokens
     private final double[] lossScratch = new double[1];
     private final int[] inputs;
     private final int[] targets;
 
+    /**
+     * {@code checkpointer} may be null: this replica does not write checkpoints (another one does).
+     * {@code sharding} is how this replica's state is split (the optimizer was built over its shard).
+     */
     public TrainingLoop(Transformer model, TokenSource data, TrainConfig config, Optimizer optimizer,
-                        TrainingListener listener, Checkpointer checkpointer) {
-        this(model, data, config, optimizer, listener, checkpointer, ParallelContext.single());
-    }
-
-    /** {@code checkpointer} may be null: this replica does not write checkpoints (another one does). */
-    public TrainingLoop(Transformer model, TokenSource data, TrainConfig config, Optimizer optimizer,
-                        TrainingListener listener, Checkpointer checkpointer, ParallelContext parallel) {
+                        TrainingListener listener, Checkpointer checkpointer, ParallelContext parallel,
+                        Sharding sharding) {
         this.model = model;
         this.data = data;
         this.config = config;
@@ -55,7 +54,7 @@ public final class TrainingLoop {
         this.listener = listener;
         this.checkpointer = checkpointer;
         this.parallel = parallel;
-        this.gradients = parallel.gradientSync().apply(model.parameters());
+        this.sharding = sharding;
         this.slice = parallel.batchSlice(config.batchSize());
         if (model.batch() != slice.size() || model.seq() != config.seqLen()) {
             throw new IllegalArgumentException("model built for " + model.batch() + " x " + model.seq()
@@ -77,13 +76,16 @@ public final class TrainingLoop {
         for (long step = completedSteps + 1; step <= config.steps(); step++) {
             long start = System.nanoTime();
             data.fill(TokenSource.Split.TRAIN, step, slice.start(), slice.size(), config.seqLen(), inputs, targets);
-            LossParts loss = model.forwardBackward(inputs, targets, tokenShare, gradients);
+            LossParts loss = model.forwardBackward(inputs, targets, tokenShare, sharding.gradients());
             long waitStart = System.nanoTime();
-            gradients.finish();
-            long waited = System.nanoTime() - waitStart;
-            double gradNorm = Math.sqrt(GradNorm.sumOfSquares(model.parameters().grads()));
+            sharding.gradients().finish();
+            long gradientWait = System.nanoTime() - waitStart;
+            double gradNorm = Math.sqrt(sharding.gradients().sumOfSquares(model.parameters().grads()));
             double lr = schedule.at(step);
             optimizer.step(step, lr, GradNorm.clipScale(gradNorm, config.gradClip()));
+            long gatherStart = System.nanoTime();
+            sharding.parameters().afterUpdate(); // ZeRO-1/2: the updated shards are all-gathered, not overlapped
+            long waited = gradientWait + System.nanoTime() - gatherStart;
             lastLoss = globalMean(loss.crossEntropy());
             double seconds = (System.nanoTime() - start) / 1e9;
             trainNanos += seconds * 1e9;

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tessera.comm.UserInputException;
+import dev.tessera.optimizers.StateSlice;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import java.io.IOException;
@@ -24,19 +25,29 @@ import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 class CheckpointTest {
 
     @TempDir
     Path run;
 
-    private static Map<String, INDArray> optimizerState(ParameterStore store, long seed) {
+    private static Map<String, StateSlice> optimizerState(ParameterStore store, long seed) {
         Nd4j.getRandom().setSeed(seed);
-        Map<String, INDArray> state = new LinkedHashMap<>();
-        state.put("exp_avg", Nd4j.rand(store.dataType(), store.numel()));
-        state.put("exp_avg_sq", Nd4j.rand(store.dataType(), store.numel()));
-        state.put("step", Nd4j.createFromArray(new long[] {100}));
+        Map<String, StateSlice> state = new LinkedHashMap<>();
+        state.put("exp_avg", whole(Nd4j.rand(store.dataType(), store.numel())));
+        state.put("exp_avg_sq", whole(Nd4j.rand(store.dataType(), 4, store.numel() / 4)));
+        state.put("step", whole(Nd4j.createFromArray(new long[] {100})));
         return state;
+    }
+
+    private static StateSlice whole(INDArray a) {
+        return new StateSlice(a.reshape(a.length()), a.shape(), 0);
+    }
+
+    /** Elements [from, to) of {@code full}'s flattening, as a rank that owns them holds them. */
+    private static StateSlice part(INDArray full, long from, long to) {
+        return new StateSlice(full.reshape(full.length()).get(NDArrayIndex.interval(from, to)).dup(), full.shape(), from);
     }
 
     private static Map<String, Object> trainerState(long step) {
@@ -59,7 +70,7 @@ class CheckpointTest {
             for (ModelConfig cfg : new ModelConfig[] {TinyModel.dense(), TinyModel.moe()}) {
                 Path runDir = run.resolve(type + "-" + cfg.nExperts());
                 ParameterStore store = TinyModel.store(cfg, type, 7);
-                Map<String, INDArray> opt = optimizerState(store, 3);
+                Map<String, StateSlice> opt = optimizerState(store, 3);
                 Path dir = CheckpointWriter.write(runDir, 100, cfg, store, opt, trainerState(100));
                 assertEquals(runDir.resolve("checkpoints/step-0000100"), dir);
 
@@ -74,10 +85,11 @@ class CheckpointTest {
                 ck.loadParameters(loaded);
                 assertTrue(bitEqual(store.params(), loaded.params()), type + " parameters bit-exact");
 
-                Map<String, INDArray> into = new LinkedHashMap<>();
-                opt.forEach((k, v) -> into.put(k, Nd4j.zeros(v.dataType(), v.shape())));
-                ck.loadOptimizerState(0, into);
-                opt.forEach((k, v) -> assertTrue(bitEqual(v, into.get(k)), k));
+                Map<String, StateSlice> into = new LinkedHashMap<>();
+                opt.forEach((k, v) -> into.put(k, new StateSlice(Nd4j.zeros(v.data().dataType(), v.data().length()),
+                        v.fullShape(), 0)));
+                OptimizerShards.load(ck, into);
+                opt.forEach((k, v) -> assertTrue(bitEqual(v.data(), into.get(k).data()), k));
                 assertEquals(1, ck.optimizerRanks());
                 assertEquals(0, ((Number) ck.optimizerMetadata(0).get("rank")).intValue());
                 assertEquals(100, ((Number) ck.optimizerMetadata(0).get("step")).intValue());
@@ -164,7 +176,7 @@ class CheckpointTest {
         ModelConfig cfg = TinyModel.dense();
         ParameterStore store = TinyModel.store(cfg, DataType.FLOAT, 1);
         CheckpointWriter w = CheckpointWriter.stage(run, 42);
-        w.writeOptimizerShard(0, optimizerState(store, 1), Map.of("zero_stage", 1));
+        w.writeOptimizerShard(0, Map.of("exp_avg", store.params()), Map.of("zero_stage", 1));
         Map<String, INDArray> all = new LinkedHashMap<>();
         store.tensors().forEach(t -> all.put(t.name(), store.param(t.name())));
         CheckpointWriter.ModelShard shard = w.writeModelShard(0, 1, all);
@@ -260,11 +272,51 @@ class CheckpointTest {
         e = assertThrows(UserInputException.class, () -> ck.loadParameters(TinyModel.store(wider, DataType.FLOAT, 1)));
         assertTrue(e.getMessage().contains("mlp.") && e.getMessage().contains("has shape [12, 8]"), e.getMessage());
 
-        Map<String, INDArray> wrong = Map.of("momentum", Nd4j.zeros(DataType.FLOAT, 3));
-        e = assertThrows(UserInputException.class, () -> ck.loadOptimizerState(0, wrong));
-        assertTrue(e.getMessage().contains("has no tensor momentum"), e.getMessage());
-        e = assertThrows(UserInputException.class, () -> ck.loadOptimizerState(3, wrong));
+        Map<String, StateSlice> wrong = Map.of("momentum", whole(Nd4j.zeros(DataType.FLOAT, 3)));
+        e = assertThrows(UserInputException.class, () -> OptimizerShards.load(ck, wrong));
+        assertTrue(e.getMessage().contains("has optimizer state exp_avg that this optimizer does not keep"), e.getMessage());
+        e = assertThrows(UserInputException.class, () -> ck.openOptimizerShard(3));
         assertTrue(e.getMessage().contains("no optimizer state for rank 3 (it holds 1 rank(s))"), e.getMessage());
+    }
+
+    /**
+     * ZeRO resharding: state written by 2 ranks (uneven runs of a sharded tensor, a replicated one in both files)
+     * loads into 3 ranks' different runs and into one whole; a missing run is refused.
+     */
+    @Test
+    void optimizerStateReshardsToAnyPartition() {
+        ModelConfig cfg = TinyModel.dense();
+        ParameterStore store = TinyModel.store(cfg, DataType.DOUBLE, 5);
+        Nd4j.getRandom().setSeed(11);
+        INDArray momentum = Nd4j.rand(DataType.DOUBLE, 6, 7);
+        INDArray columns = Nd4j.rand(DataType.DOUBLE, 7);
+        CheckpointWriter w = CheckpointWriter.stage(run.resolve("reshard"), 9);
+        w.writeReplicaModel(cfg, store);
+        OptimizerShards.write(w, 0, Map.of("m", part(momentum, 0, 15), "c", whole(columns)));
+        OptimizerShards.write(w, 1, Map.of("m", part(momentum, 15, 42), "c", whole(columns)));
+        w.writeTrainerState(trainerState(9));
+        Checkpoint ck = Checkpoint.open(w.commit());
+
+        long[] cuts = {0, 7, 7, 42};
+        for (int rank = 0; rank < 3; rank++) {
+            StateSlice m = part(Nd4j.zeros(DataType.DOUBLE, 6, 7), cuts[rank], cuts[rank + 1]);
+            StateSlice c = whole(Nd4j.zeros(DataType.DOUBLE, 7));
+            OptimizerShards.load(ck, Map.of("m", m, "c", c));
+            assertTrue(bitEqual(part(momentum, cuts[rank], cuts[rank + 1]).data(), m.data()), "rank " + rank);
+            assertTrue(bitEqual(columns, c.data()));
+        }
+        StateSlice all = whole(Nd4j.zeros(DataType.DOUBLE, 6, 7));
+        OptimizerShards.load(ck, Map.of("m", all, "c", whole(Nd4j.zeros(DataType.DOUBLE, 7))));
+        assertTrue(bitEqual(momentum, all.data()));
+
+        CheckpointWriter gap = CheckpointWriter.stage(run.resolve("gap"), 9);
+        gap.writeReplicaModel(cfg, store);
+        OptimizerShards.write(gap, 0, Map.of("m", part(momentum, 0, 15)));
+        gap.writeTrainerState(trainerState(9));
+        Checkpoint partial = Checkpoint.open(gap.commit());
+        UserInputException e = assertThrows(UserInputException.class,
+                () -> OptimizerShards.load(partial, Map.of("m", whole(Nd4j.zeros(DataType.DOUBLE, 6, 7)))));
+        assertTrue(e.getMessage().contains("lacks 27 elements of optimizer state m"), e.getMessage());
     }
 
     @Test

@@ -1,0 +1,26 @@
+package dev.tessera.coordinator.config;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * {@code zero:} how far ZeRO shards the model state over each data-parallel group: 0 = replicated (plain data
+ * parallelism), 1 = optimizer state, 2 = also gradients, 3 = also parameters. A single process has nothing to
+ * shard it over, so there the stage changes nothing.
+ */
+public record ZeroSection(int stage) {
+
+    public static ZeroSection defaults() {
+        return new ZeroSection(0);
+    }
+
+    static ZeroSection read(ConfigValues v) {
+        return new ZeroSection(v.getInt("zero.stage"));
+    }
+
+    Map<String, Object> toMap() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("stage", stage);
+        return m;
+    }
+}
