@@ -102,7 +102,7 @@ class ClusterTrainingTest {
         assertTrue(worst <= TOLERANCE, "final weights differ by " + worst + " (relative, floor 1e-2)");
     }
 
-    private static void assertLossesClose(Path single, Path run, int dp) throws IOException {
+    static void assertLossesClose(Path single, Path run, int dp) throws IOException {
         Map<Long, Double> expected = losses(single);
         Map<Long, Double> actual = losses(run);
         assertEquals(20, actual.size());
@@ -211,7 +211,7 @@ class ClusterTrainingTest {
         return out;
     }
 
-    private static INDArray load(Path dir) {
+    static INDArray load(Path dir) {
         Checkpoint checkpoint = Checkpoint.open(dir);
         Transformer model = new Transformer(checkpoint.modelConfig(), DataType.DOUBLE, 1, 1);
         checkpoint.loadParameters(model.parameters());

@@ -39,7 +39,8 @@ public final class OptimizerShards {
     /**
      * Fills every slice of {@code into} from the checkpoint's optimizer files, whichever ranks wrote them. Every
      * element must be found, under the same name and full shape; otherwise the checkpoint was written by a
-     * different optimizer or model and resuming is refused.
+     * different optimizer or model and resuming is refused. State this rank does not keep (another shard's
+     * tensors) is skipped.
      */
     public static void load(Checkpoint checkpoint, Map<String, StateSlice> into) {
         int ranks = checkpoint.optimizerRanks();
@@ -55,7 +56,7 @@ public final class OptimizerShards {
                     String name = e.getKey();
                     StateSlice target = into.get(name);
                     if (target == null) {
-                        throw mismatch(checkpoint, "has optimizer state " + name + " that this optimizer does not keep");
+                        continue;
                     }
                     Map<?, ?> where = (Map<?, ?>) e.getValue();
                     long[] shape = ((List<?>) where.get("shape")).stream().mapToLong(v -> ((Number) v).longValue()).toArray();
@@ -72,7 +73,7 @@ public final class OptimizerShards {
             long need = into.get(e.getKey()).data().length();
             if (e.getValue().cardinality() != need) {
                 throw mismatch(checkpoint, "lacks " + (need - e.getValue().cardinality()) + " elements of optimizer state "
-                        + e.getKey());
+                        + e.getKey() + " (written by a different optimizer?)");
             }
         }
     }
