@@ -14,7 +14,6 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-import static dev.tessera.coordinator.ClusterTrainingTest.TOLERANCE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -51,13 +50,7 @@ class ClusterRecoveryTest {
                 step10.toString(), "--out", four.toString(), "--set", "mesh.dp=4"));
         assertEquals(0, wider.code(), wider.err());
         for (Path other : new Path[] {single, four}) {
-            Map<Long, Double> losses = ClusterTrainingTest.losses(other);
-            for (long step = 11; step <= 20; step++) {
-                double e = expected.get(step);
-                double a = losses.get(step);
-                assertTrue(Math.abs(a - e) <= TOLERANCE * Math.abs(e), other.getFileName() + " step " + step
-                        + ": loss " + a + " vs " + e);
-            }
+            ClusterTrainingTest.assertLossesClose(expected, other, 11, 20);
         }
         ClusterTrainingTest.assertNothingLeft();
     }
@@ -91,12 +84,7 @@ class ClusterRecoveryTest {
         }
         Map<Long, Double> losses = ClusterTrainingTest.losses(run);
         assertEquals(30, losses.size(), "every step once in metrics.jsonl: " + losses.keySet());
-        Map<Long, Double> expected = ClusterTrainingTest.losses(reference);
-        for (long step = 1; step <= 30; step++) {
-            double e = expected.get(step);
-            double a = losses.get(step);
-            assertTrue(Math.abs(a - e) <= TOLERANCE * Math.abs(e), "step " + step + ": loss " + a + " vs " + e);
-        }
+        ClusterTrainingTest.assertLossesClose(ClusterTrainingTest.losses(reference), run, 1, 30);
         assertTrue(Files.isDirectory(run.resolve("checkpoints/step-0000030")));
         ClusterTrainingTest.assertNothingLeft();
     }

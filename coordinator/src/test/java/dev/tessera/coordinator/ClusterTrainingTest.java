@@ -73,7 +73,7 @@ class ClusterTrainingTest {
             Path run = tmp.resolve("dp" + dp);
             Run result = run(job(run, dp, 20));
             assertEquals(0, result.code, result.err);
-            assertLossesClose(single, run, dp);
+            assertLossesClose(single, run);
             INDArray expected = load(single.resolve("checkpoints/step-0000020"));
             INDArray actual = load(run.resolve("checkpoints/step-0000020"));
             double relative = actual.sub(expected).norm2Number().doubleValue() / expected.norm2Number().doubleValue();
@@ -90,7 +90,7 @@ class ClusterTrainingTest {
         Path run = tmp.resolve("dp2-f64");
         Run result = run(job(run, 2, 20, "--set", "model.dtype=float64"));
         assertEquals(0, result.code, result.err);
-        assertLossesClose(single, run, 2);
+        assertLossesClose(single, run);
         INDArray expected = load(single.resolve("checkpoints/step-0000020"));
         INDArray actual = load(run.resolve("checkpoints/step-0000020"));
         double worst = 0;
@@ -102,16 +102,21 @@ class ClusterTrainingTest {
         assertTrue(worst <= TOLERANCE, "final weights differ by " + worst + " (relative, floor 1e-2)");
     }
 
-    static void assertLossesClose(Path single, Path run, int dp) throws IOException {
-        Map<Long, Double> expected = losses(single);
-        Map<Long, Double> actual = losses(run);
-        assertEquals(20, actual.size());
-        for (long step = 1; step <= 20; step++) {
+    /** Steps {@code from..to} of {@code run} within the tolerance of {@code expected}'s losses. */
+    static void assertLossesClose(Map<Long, Double> expected, Path run, long from, long to) throws IOException {
+        Map<Long, Double> losses = losses(run);
+        for (long step = from; step <= to; step++) {
             double e = expected.get(step);
-            double a = actual.get(step);
-            assertTrue(Math.abs(a - e) <= TOLERANCE * Math.abs(e),
-                    "dp=" + dp + " step " + step + ": loss " + a + " vs single-process " + e);
+            double a = losses.get(step);
+            assertTrue(Math.abs(a - e) <= TOLERANCE * Math.abs(e), run.getFileName() + " step " + step
+                    + ": loss " + a + " vs " + e);
         }
+    }
+
+    /** All 20 steps of {@code run} against the single-process run. */
+    static void assertLossesClose(Path single, Path run) throws IOException {
+        assertEquals(20, losses(run).size());
+        assertLossesClose(losses(single), run, 1, 20);
     }
 
     @Test
