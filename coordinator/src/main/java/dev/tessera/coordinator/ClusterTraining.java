@@ -145,7 +145,7 @@ public final class ClusterTraining implements TrainAction {
                         rank0.evalLoss, rank0.tokensPerSecond, rank0.trainSeconds,
                         rank0.exposedCommFraction * rank0.trainSeconds);
                 RunSummary summary = RunSummary.of(result, data, (System.nanoTime() - wallStart) / 1e9, params,
-                        rank0.stateBytes, workerJob.job());
+                        rank0.paramBytes, rank0.gradBytes, rank0.stateBytes, workerJob.job());
                 recorder.finish(summary, "Tessera: " + directory.root().getFileName());
                 out.printf("communication: %.1f%% of step time spent waiting for gradient reductions%n",
                         100 * rank0.exposedCommFraction);

@@ -2,15 +2,20 @@ package dev.tessera.coordinator;
 
 import dev.tessera.coordinator.cli.TrainAction;
 import dev.tessera.coordinator.config.JobConfig;
+import dev.tessera.coordinator.run.CompositeListener;
 import dev.tessera.coordinator.run.ProgressBar;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
 import dev.tessera.coordinator.run.RunSummary;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.model.ModelConfig;
+import dev.tessera.worker.model.ParameterStore;
+import dev.tessera.worker.parallel.MemoryProbe;
 import dev.tessera.worker.parallel.ParallelContext;
 import dev.tessera.worker.run.Replica;
 import dev.tessera.worker.run.WorkerJob;
+import dev.tessera.worker.train.StepMetrics;
+import dev.tessera.worker.train.TrainingListener;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -39,13 +44,39 @@ public final class LocalTraining implements TrainAction {
         try (RunRecorder recorder = checkpoint != null
                 ? RunRecorder.resume(directory, bar, replica.completedSteps())
                 : RunRecorder.open(directory, bar)) {
-            TrainingLoop.Result result = replica.train(recorder.listener());
+            MemoryProbe probe = MemoryProbe.on();
+            ParameterStore store = replica.model().parameters();
+            TrainingLoop.Result result = replica.train(CompositeListener.of(probing(probe, store),
+                    recorder.listener()));
             RunSummary summary = RunSummary.of(result, replica.data(), (System.nanoTime() - wallStart) / 1e9,
-                    replica.model().parameters().numel(), replica.optimizer().stateBytes(), workerJob.job());
+                    store.numel(), probe.peakParamBytes(), probe.peakGradBytes(), replica.optimizer().stateBytes(),
+                    workerJob.job());
             recorder.finish(summary, "Tessera: " + directory.root().getFileName());
             out.println(summary.doneLine(directory.summaryFile()));
         }
         return 0;
+    }
+
+    /**
+     * Samples the resident bytes of the flat buffers at the end of the first steps: one process holds them whole,
+     * so that is all there is to measure.
+     */
+    static TrainingListener probing(MemoryProbe probe, ParameterStore store) {
+        return new TrainingListener() {
+            @Override
+            public void onStart(long completedSteps, long totalSteps) {
+                probe.started(completedSteps, totalSteps);
+            }
+
+            @Override
+            public void onStep(StepMetrics metrics) {
+                probe.stepDone(metrics.step(), store);
+            }
+
+            @Override
+            public void onEval(long step, double evalLoss) {
+            }
+        };
     }
 
     static void describeModel(PrintStream out, ModelConfig model, long params, RunDirectory directory) {

@@ -42,20 +42,7 @@ public final class TrainBench {
         Path dir = Files.createTempDirectory("tessera-bench-train-");
         try {
             JobConfig job = JobConfigLoader.load(null, sets(preset, dp, steps)).withOut(dir.toString());
-            RunDirectory run = RunDirectory.create(dir);
-            run.writeConfig(job);
-            PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-            PrintStream stdout = System.out;
-            System.setOut(quiet); // the progress bar and the run's own lines; the bench prints its result
-            try {
-                if (dp == 1) {
-                    new LocalTraining(quiet).run(job, run, null);
-                } else {
-                    new ClusterTraining(quiet).run(job, run, null);
-                }
-            } finally {
-                System.setOut(stdout);
-            }
+            RunDirectory run = runQuietly(job, dir);
             return summarise(preset, dp, run.metricsFile());
         } finally {
             AtomicFiles.deleteRecursively(dir);
@@ -63,14 +50,43 @@ public final class TrainBench {
     }
 
     private static List<String> sets(ModelPreset preset, int dp, int steps) {
+        List<String> sets = presetSets(preset);
+        sets.addAll(List.of("train.steps=" + (steps + WARMUP_STEPS), "optimizer.warmup_steps=0", "eval.every=0",
+                "eval.batches=1", "mesh.dp=" + dp));
+        return sets;
+    }
+
+    /** The {@code --set} values of a preset's model, global batch and sequence length. */
+    static List<String> presetSets(ModelPreset preset) {
         ModelConfig m = preset.config();
-        List<String> sets = new ArrayList<>(List.of("model.d_model=" + m.dModel(), "model.n_layers=" + m.nLayers(),
+        return new ArrayList<>(List.of("model.d_model=" + m.dModel(), "model.n_layers=" + m.nLayers(),
                 "model.n_heads=" + m.nHeads(), "model.d_ff=" + m.dFF(), "model.n_experts=" + m.nExperts(),
                 "model.top_k=" + m.topK(), "model.moe_every=" + m.moeEvery(), "model.expert_d_ff=" + m.expertDFF(),
                 "model.aux_coef=" + m.auxCoef(), "train.batch_size=" + ModelPreset.BATCH,
-                "train.seq_len=" + ModelPreset.SEQ, "train.steps=" + (steps + WARMUP_STEPS),
-                "optimizer.warmup_steps=0", "eval.every=0", "eval.batches=1", "mesh.dp=" + dp));
-        return sets;
+                "train.seq_len=" + ModelPreset.SEQ));
+    }
+
+    /**
+     * Trains {@code job} into the run directory {@code dir} as {@code tessera train} would (in this process for a
+     * mesh of one, else on worker processes), without the progress bar and the run's own lines: the bench prints
+     * its results.
+     */
+    static RunDirectory runQuietly(JobConfig job, Path dir) throws Exception {
+        RunDirectory run = RunDirectory.create(dir);
+        run.writeConfig(job);
+        PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+        PrintStream stdout = System.out;
+        System.setOut(quiet);
+        try {
+            if (job.mesh().world() == 1) {
+                new LocalTraining(quiet).run(job, run, null);
+            } else {
+                new ClusterTraining(quiet).run(job, run, null);
+            }
+        } finally {
+            System.setOut(stdout);
+        }
+        return run;
     }
 
     private static Result summarise(ModelPreset preset, int dp, Path metrics) throws IOException {

@@ -94,6 +94,8 @@ final class JobMessageSerializers {
                 out.writeDouble(m.trainSeconds);
                 out.writeDouble(m.exposedCommFraction);
                 out.writeLong(m.stateBytes);
+                out.writeLong(m.paramBytes);
+                out.writeLong(m.gradBytes);
             }
 
             @Override
@@ -111,6 +113,8 @@ final class JobMessageSerializers {
                 m.trainSeconds = in.readDouble();
                 m.exposedCommFraction = in.readDouble();
                 m.stateBytes = in.readLong();
+                m.paramBytes = in.readLong();
+                m.gradBytes = in.readLong();
                 return m;
             }
         }, 108);

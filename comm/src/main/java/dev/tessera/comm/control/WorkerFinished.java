@@ -18,6 +18,12 @@ public final class WorkerFinished implements ControlMessage {
     public double trainSeconds;
     public double exposedCommFraction;
     public long stateBytes;
+    /**
+     * Peak physical memory of this rank's flat parameter and gradient buffers over its first steps
+     * ({@code MemoryProbe}); 0 when not measured.
+     */
+    public long paramBytes;
+    public long gradBytes;
 
     public WorkerFinished() {
     }

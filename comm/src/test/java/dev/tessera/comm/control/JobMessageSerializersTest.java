@@ -61,6 +61,8 @@ class JobMessageSerializersTest {
         ok.trainSeconds = 300;
         ok.exposedCommFraction = 0.08;
         ok.stateBytes = 8_979_456;
+        ok.paramBytes = 3_145_728;
+        ok.gradBytes = 1_052_672;
         WorkerFinished back = assertInstanceOf(WorkerFinished.class, roundTrip(ok));
         assertNull(back.error);
         assertEquals(-1, back.suspectRank);
@@ -69,10 +71,14 @@ class JobMessageSerializersTest {
         assertEquals(1.14, back.evalLoss);
         assertEquals(0.08, back.exposedCommFraction);
         assertEquals(8_979_456, back.stateBytes);
+        assertEquals(3_145_728, back.paramBytes);
+        assertEquals(1_052_672, back.gradBytes);
 
         WorkerFinished failed = assertInstanceOf(WorkerFinished.class,
                 roundTrip(WorkerFinished.failed(0, "peer rank 1 went away", false, 1)));
         assertEquals("peer rank 1 went away", failed.error);
         assertEquals(1, failed.suspectRank);
+        assertEquals(0, failed.paramBytes);
+        assertEquals(0, failed.gradBytes);
     }
 }

@@ -7,9 +7,10 @@ import picocli.CommandLine.Spec;
 
 import java.util.concurrent.Callable;
 
-/** {@code tessera bench}: a group of micro-benchmarks (model now; comm and others to come). */
+/** {@code tessera bench}: a group of micro-benchmarks (model, comm, train, memory). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-        subcommands = {BenchModelCommand.class, BenchCommCommand.class, BenchTrainCommand.class})
+        subcommands = {BenchModelCommand.class, BenchCommCommand.class, BenchTrainCommand.class,
+                BenchMemoryCommand.class})
 public final class BenchCommand implements Callable<Integer> {
 
     @Spec

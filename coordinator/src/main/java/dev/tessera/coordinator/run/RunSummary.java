@@ -14,21 +14,34 @@ import java.util.OptionalDouble;
  *
  * @param entropyFloor   exact per-token entropy of the source (nats), the lowest loss any model can reach
  * @param unigramEntropy entropy of the token frequencies (nats), the loss of a model that ignores context
- * @param stateBytes     bytes of optimizer state this process held ({@code Optimizer.stateBytes()})
+ * @param stateBytes     bytes of optimizer state this process (rank 0) held ({@code Optimizer.stateBytes()})
+ * @param paramBytes     peak resident bytes of rank 0's flat parameter buffer over its first steps
+ *                       ({@code MemoryProbe}); -1 when not measured
+ * @param gradBytes      the same for the flat gradient buffer
  * @param config         the full resolved job config ({@code JobConfig.toMap()})
  */
 public record RunSummary(long steps, long tokens, double finalLoss, OptionalDouble evalLoss,
                          OptionalDouble entropyFloor, OptionalDouble unigramEntropy, double tokensPerSecond,
-                         double wallSeconds, long params, long stateBytes, Map<String, Object> config) {
+                         double wallSeconds, long params, long stateBytes, long paramBytes, long gradBytes,
+                         Map<String, Object> config) {
+
+    /** A summary without measured parameter and gradient memory. */
+    public RunSummary(long steps, long tokens, double finalLoss, OptionalDouble evalLoss, OptionalDouble entropyFloor,
+                      OptionalDouble unigramEntropy, double tokensPerSecond, double wallSeconds, long params,
+                      long stateBytes, Map<String, Object> config) {
+        this(steps, tokens, finalLoss, evalLoss, entropyFloor, unigramEntropy, tokensPerSecond, wallSeconds, params,
+                stateBytes, -1, -1, config);
+    }
 
     /** The summary of a training loop's result on {@code data}. */
     public static RunSummary of(TrainingLoop.Result result, TokenSource data, double wallSeconds, long params,
-                                long stateBytes, Map<String, Object> config) {
+                                long paramBytes, long gradBytes, long stateBytes, Map<String, Object> config) {
         OptionalDouble unigram = data instanceof SyntheticCorpus corpus
                 ? OptionalDouble.of(corpus.unigramEntropy()) : OptionalDouble.empty();
         return new RunSummary(result.steps(), result.tokens(), result.finalLoss(),
                 Double.isNaN(result.evalLoss()) ? OptionalDouble.empty() : OptionalDouble.of(result.evalLoss()),
-                data.entropyFloor(), unigram, result.tokensPerSecond(), wallSeconds, params, stateBytes, config);
+                data.entropyFloor(), unigram, result.tokensPerSecond(), wallSeconds, params, stateBytes, paramBytes,
+                gradBytes, config);
     }
 
     /** The last line a run prints: losses against the floor, throughput, where the summary is. */

@@ -28,6 +28,11 @@ public final class SummaryWriter {
         json.put("wall_s", MetricsWriter.finiteOrNull(s.wallSeconds()));
         json.put("params", s.params());
         json.put("state_bytes", s.stateBytes());
+        Map<String, Object> memory = new LinkedHashMap<>();
+        memory.put("param_bytes", s.paramBytes() < 0 ? null : s.paramBytes());
+        memory.put("grad_bytes", s.gradBytes() < 0 ? null : s.gradBytes());
+        memory.put("state_bytes", s.stateBytes());
+        json.put("memory", memory);
         json.put("config", s.config());
         try {
             byte[] bytes = MetricsWriter.JSON.writer().with(SerializationFeature.INDENT_OUTPUT)

@@ -1,16 +1,33 @@
 package dev.tessera.worker.parallel;
 
+import dev.tessera.worker.model.ParameterStore;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
 /**
- * The most physical memory the flat parameter and gradient buffers occupied at the points ZeRO samples (each
- * unit gathered, each gradient bucket reduced): what {@code tessera bench memory} reports. Sampling asks the
- * kernel which pages are resident, so only benchmarks turn it on.
+ * The most physical memory the flat parameter and gradient buffers occupied while a replica trained its first
+ * steps: what summary.json's {@code memory} and {@code tessera bench memory} report. ZeRO samples at the points
+ * where its buffers are fullest (each unit gathered, each gradient bucket reduced, before the stage-1
+ * reduce-scatter), and the run samples the whole buffers at the end of each step ({@link #stepDone}), which is all
+ * there is to see without ZeRO. Sampling asks the kernel which pages are resident ({@code mincore}), so it stops
+ * after {@link #STEPS} steps and costs nothing afterwards.
+ *
+ * <p>Which steps count: the first step starts from buffers that were written whole (initialisation or a
+ * checkpoint load; ZeRO-3 frees the pages of a unit it does not own only after that unit's first use), so when
+ * more steps follow it is left out, and the peak is over the next {@link #STEPS} steps. A job of one step reports
+ * that step. Evaluation and checkpoint writes after a counted step count too (a ZeRO-3 checkpoint gathers the whole
+ * model); the last step's come after sampling has stopped.
  */
 public final class MemoryProbe {
+
+    /** Steps sampled after the first. */
+    public static final int STEPS = 3;
 
     /** Samples nothing. */
     public static final MemoryProbe OFF = new MemoryProbe(false);
 
-    private final boolean enabled;
+    private boolean enabled;
+    private long firstStep = 1;
+    private long lastStep = Long.MAX_VALUE;
     private long peakParamBytes;
     private long peakGradBytes;
 
@@ -18,6 +35,7 @@ public final class MemoryProbe {
         this.enabled = enabled;
     }
 
+    /** A probe that samples until told otherwise by {@link #started} and {@link #stepDone}. */
     public static MemoryProbe on() {
         return new MemoryProbe(true);
     }
@@ -27,8 +45,51 @@ public final class MemoryProbe {
             return;
         }
         long[] bytes = zero.residentBytes();
-        peakParamBytes = Math.max(peakParamBytes, bytes[0]);
-        peakGradBytes = Math.max(peakGradBytes, bytes[1]);
+        record(bytes[0], bytes[1]);
+    }
+
+    /** Samples the resident bytes of {@code store}'s whole flat parameter and gradient buffers. */
+    public void sample(ParameterStore store) {
+        if (!enabled) {
+            return;
+        }
+        record(residentBytes(store.params()), residentBytes(store.grads()));
+    }
+
+    /** The training loop runs steps {@code completedSteps + 1 .. totalSteps}. */
+    public void started(long completedSteps, long totalSteps) {
+        if (!enabled) {
+            return;
+        }
+        firstStep = completedSteps + 1;
+        lastStep = totalSteps;
+    }
+
+    /**
+     * After {@code step}'s update, before its evaluation and checkpoint: samples {@code store}, forgets the first
+     * step's peak when more steps follow, and stops after the last counted step.
+     */
+    public void stepDone(long step, ParameterStore store) {
+        if (!enabled) {
+            return;
+        }
+        sample(store);
+        if (step == firstStep && step < lastStep) {
+            peakParamBytes = 0;
+            peakGradBytes = 0;
+        } else if (step >= firstStep + STEPS || step >= lastStep) {
+            enabled = false;
+        }
+    }
+
+    private void record(long paramBytes, long gradBytes) {
+        peakParamBytes = Math.max(peakParamBytes, paramBytes);
+        peakGradBytes = Math.max(peakGradBytes, gradBytes);
+    }
+
+    private static long residentBytes(INDArray flat) {
+        int width = flat.dataType().width();
+        return PageMemory.residentBytes(flat.data().address() + flat.offset() * width, flat.length() * width);
     }
 
     public long peakParamBytes() {

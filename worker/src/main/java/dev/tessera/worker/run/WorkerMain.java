@@ -13,6 +13,7 @@ import dev.tessera.comm.control.WorkerFinished;
 import dev.tessera.worker.cluster.ClusterNode;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.cluster.MemberInfo;
+import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.parallel.BucketedAllReduce;
 import dev.tessera.worker.parallel.GroupReplicaReducer;
 import dev.tessera.worker.parallel.MemoryProbe;
@@ -20,8 +21,11 @@ import dev.tessera.worker.parallel.Sharding;
 import dev.tessera.worker.parallel.ZeroSharding;
 import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.parallel.ParallelContext;
+import dev.tessera.worker.train.StepMetrics;
+import dev.tessera.worker.train.TrainingListener;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -86,10 +90,12 @@ public final class WorkerMain {
             }
             ProcessGroup dataParallel = comm.group("data-parallel", workers);
             GroupReplicaReducer sums = new GroupReplicaReducer(dataParallel);
+            MemoryProbe probe = MemoryProbe.on();
             ParallelContext parallel = new ParallelContext(mesh, args.rank(), sums,
-                    shardingFor(comm, job.zeroStage(), dataParallel, workers, sums));
+                    shardingFor(comm, job.zeroStage(), dataParallel, workers, sums, probe));
             Replica replica = Replica.build(job, parallel);
-            TrainingLoop.Result result = replica.train(new CoordinatorReporter(comm, coordinator, args.rank()));
+            TrainingLoop.Result result = replica.train(measured(new CoordinatorReporter(comm, coordinator,
+                    args.rank()), probe, replica.model().parameters()));
             // Leave together: a rank that left early would look like a crash to one still writing a checkpoint.
             finishing.set(true);
             dataParallel.barrier();
@@ -102,6 +108,8 @@ public final class WorkerMain {
             done.tokensPerSecond = result.tokensPerSecond();
             done.trainSeconds = result.trainSeconds();
             done.stateBytes = replica.optimizer().stateBytes();
+            done.paramBytes = probe.peakParamBytes();
+            done.gradBytes = probe.peakGradBytes();
             done.exposedCommFraction = result.trainSeconds() > 0 ? result.commWaitSeconds() / result.trainSeconds() : 0;
             comm.sendControl(coordinator, done);
             return 0;
@@ -127,7 +135,8 @@ public final class WorkerMain {
      * one for the parameters so their collectives run side by side.
      */
     private static ParallelContext.ShardingFactory shardingFor(Communicator comm, int zeroStage, ProcessGroup dataParallel,
-                                                               int[] workers, GroupReplicaReducer sums) {
+                                                               int[] workers, GroupReplicaReducer sums,
+                                                               MemoryProbe probe) {
         if (zeroStage == 0) {
             return (params, units) -> Sharding.replicated(
                     new BucketedAllReduce(dataParallel, params.grads(), params.tensors(), BUCKET_ELEMENTS), params);
@@ -136,8 +145,35 @@ public final class WorkerMain {
         ProcessGroup parameters = comm.group("zero-parameters", workers);
         return (params, units) -> {
             ZeroSharding zero = new ZeroSharding(gradients, parameters, sums, zeroStage, params, units,
-                    BUCKET_ELEMENTS, MemoryProbe.OFF);
+                    BUCKET_ELEMENTS, probe);
             return new Sharding(zero, zero, zero.shard(), sums);
+        };
+    }
+
+    /** {@code reporter}, with {@code probe} sampling {@code store} at the end of the first steps. */
+    private static TrainingListener measured(TrainingListener reporter, MemoryProbe probe, ParameterStore store) {
+        return new TrainingListener() {
+            @Override
+            public void onStart(long completedSteps, long totalSteps) {
+                probe.started(completedSteps, totalSteps);
+                reporter.onStart(completedSteps, totalSteps);
+            }
+
+            @Override
+            public void onStep(StepMetrics metrics) {
+                probe.stepDone(metrics.step(), store);
+                reporter.onStep(metrics);
+            }
+
+            @Override
+            public void onEval(long step, double evalLoss) {
+                reporter.onEval(step, evalLoss);
+            }
+
+            @Override
+            public void onCheckpoint(long step, Path directory) {
+                reporter.onCheckpoint(step, directory);
+            }
         };
     }
 
