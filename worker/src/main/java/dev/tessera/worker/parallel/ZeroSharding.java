@@ -55,6 +55,13 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     private int launched;
     private int released;
 
+    /**
+     * Stage 2/3: gradient buckets that may wait for their reduce-scatter before backward waits for the oldest
+     * (DeepSpeed bounds them the same way). Unbounded, reductions that fall behind backward would keep every
+     * gradient resident, which is what stage 2 exists to avoid.
+     */
+    static final int MAX_BUCKETS_IN_FLIGHT = 2;
+
     private final long[] unitBounds;        // stage 3: the model's units, in buffer order
     private final UnsafeBuffer[] unitViews;
     private final long[][] unitShardBounds;
@@ -152,6 +159,9 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
             launched++;
         }
         freeReducedBuckets(false);
+        while (launched - released > MAX_BUCKETS_IN_FLIGHT) {
+            freeOldestBucket();
+        }
     }
 
     @Override
@@ -169,17 +179,17 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
 
     /** Frees the non-owned gradient pages of every bucket whose reduce-scatter is done (all of them if waiting). */
     private void freeReducedBuckets(boolean wait) {
-        while (released < launched) {
-            CollectiveHandle h = reducing[released];
-            if (!wait && !h.isDone()) {
-                return;
-            }
-            h.await();
-            reducing[released] = null;
-            probe.sample(this);
-            freeOutside(grads, bucketStart[released], bucketEnd[released]);
-            released++;
+        while (released < launched && (wait || reducing[released].isDone())) {
+            freeOldestBucket();
         }
+    }
+
+    private void freeOldestBucket() {
+        reducing[released].await();
+        reducing[released] = null;
+        probe.sample(this);
+        freeOutside(grads, bucketStart[released], bucketEnd[released]);
+        released++;
     }
 
     /** The owned range's squares, summed over the group: the squared norm of the whole reduced gradient. */
