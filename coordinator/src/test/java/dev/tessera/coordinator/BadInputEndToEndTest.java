@@ -106,7 +106,7 @@ class BadInputEndToEndTest {
     void resumeAnAdamWCheckpointWithAnotherOptimizer() {
         assertUserError(train("train", "--resume", run.resolve("checkpoints/step-0000004").toString(),
                 "--set", "optimizer.name=came", "--out", tmp.resolve("o").toString()), "checkpoint",
-                "has no tensor came.", "different optimizer");
+                "lacks", "optimizer state came.", "different optimizer");
     }
 
     private static String[] withTiny(String... extra) {
