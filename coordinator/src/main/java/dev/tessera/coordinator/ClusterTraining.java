@@ -50,6 +50,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.ToLongFunction;
 
 /**
  * Trains a job on a mesh of several worker processes on this host. The coordinator holds the Aeron media driver
@@ -138,14 +139,16 @@ public final class ClusterTraining implements TrainAction {
                     comm.sendControl(r, new Assignment(r, job.mesh().dp(), job.mesh().sp(), job.mesh().ep(), json));
                 }
                 recorder.listener().onStart(completed, job.train().steps());
-                WorkerFinished rank0 = supervise(comm, workers, lost, recorder.listener(), job.mesh().toMesh(),
+                WorkerFinished[] finished = supervise(comm, workers, lost, recorder.listener(), job.mesh().toMesh(),
                         workerJob.job());
+                WorkerFinished rank0 = finished[0];
                 workers.awaitExit(COMM_DEADLINE_MS);
                 TrainingLoop.Result result = new TrainingLoop.Result(rank0.steps, rank0.tokens, rank0.finalLoss,
                         rank0.evalLoss, rank0.tokensPerSecond, rank0.trainSeconds,
                         rank0.exposedCommFraction * rank0.trainSeconds);
                 RunSummary summary = RunSummary.of(result, data, (System.nanoTime() - wallStart) / 1e9, params,
-                        rank0.paramBytes, rank0.gradBytes, rank0.stateBytes, workerJob.job());
+                        maxOver(finished, f -> f.paramBytes), maxOver(finished, f -> f.gradBytes),
+                        maxOver(finished, f -> f.stateBytes), workerJob.job());
                 recorder.finish(summary, "Tessera: " + directory.root().getFileName());
                 out.printf("communication: %.1f%% of step time spent waiting for gradient reductions%n",
                         100 * rank0.exposedCommFraction);
@@ -153,6 +156,15 @@ public final class ClusterTraining implements TrainAction {
             }
         }
         return 0;
+    }
+
+    /** Memory is reported for the fullest rank: under ZeRO the ranks' peaks differ with where their shard lies. */
+    private static long maxOver(WorkerFinished[] finished, ToLongFunction<WorkerFinished> bytes) {
+        long max = 0;
+        for (WorkerFinished f : finished) {
+            max = Math.max(max, bytes.applyAsLong(f));
+        }
+        return max;
     }
 
     /** Waits for every process's endpoint, failing at once if a worker dies while starting. */
@@ -174,10 +186,10 @@ public final class ClusterTraining implements TrainAction {
 
     /**
      * Relays rank 0's reports to {@code listener} until every worker has finished, completing the checkpoints
-     * the workers stage; returns rank 0's final report.
+     * the workers stage; returns every rank's final report, by rank.
      * Fails when a worker reports an error, exits, leaves the cluster, or nothing arrives for too long.
      */
-    private static WorkerFinished supervise(Communicator comm, LocalWorkers workers, BlockingQueue<MemberInfo> lost,
+    private static WorkerFinished[] supervise(Communicator comm, LocalWorkers workers, BlockingQueue<MemberInfo> lost,
                                             TrainingListener listener, Mesh mesh, Map<String, Object> job)
             throws InterruptedException {
         int world = mesh.world();
@@ -221,7 +233,7 @@ public final class ClusterTraining implements TrainAction {
                 }
             }
         }
-        return finished[0];
+        return finished;
     }
 
     /** Fails naming the rank and host when a worker has left the cluster or its process has exited. */

@@ -142,10 +142,10 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
             store.zeroGrads();
             return;
         }
-        // Non-owned pages go back to the OS (they read as zeros); only the partial pages at the edges and the
-        // owned range are written, so zeroing does not bring the freed memory back.
-        freeOutside(grads, 0, store.numel());
-        grads.setMemory(Math.toIntExact(shard.from() * width), Math.toIntExact(shard.length() * width), (byte) 0);
+        // Every page goes back to the OS and reads as zeros, the owned range's too, so a gradient is resident only
+        // from when backward writes it until its bucket is reduced (or, owned, until the step ends). Only partial
+        // pages at the edges are written.
+        freeRange(grads, 0, store.numel());
     }
 
     @Override
