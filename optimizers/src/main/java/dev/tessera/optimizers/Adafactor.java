@@ -5,7 +5,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Adafactor (Shazeer &amp; Stern 2018) with HF/fairseq semantics, ALGORITHMS.md §1 (NORMATIVE). Per tensor,

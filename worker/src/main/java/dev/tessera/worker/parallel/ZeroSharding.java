@@ -82,15 +82,14 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         if (gradGroup.size() != paramGroup.size() || gradGroup.rank() != paramGroup.rank()) {
             throw new IllegalArgumentException("ZeRO's gradient and parameter groups must hold the same ranks");
         }
-        ProcessGroup group = gradGroup;
         this.gradGroup = gradGroup;
         this.paramGroup = paramGroup;
         this.sums = sums;
         this.stage = stage;
         this.dtype = store.dataType() == DataType.DOUBLE ? DType.FLOAT64 : DType.FLOAT32;
         this.width = store.dataType().width();
-        this.bounds = ShardPlan.bounds(spans(store), store.numel(), group.size());
-        this.shard = new Shard(bounds[group.rank()], bounds[group.rank() + 1]);
+        this.bounds = ShardPlan.bounds(spans(store), store.numel(), gradGroup.size());
+        this.shard = new Shard(bounds[gradGroup.rank()], bounds[gradGroup.rank() + 1]);
         this.params = whole(store.params());
         this.grads = whole(store.grads());
         this.ownedGrads = shard.length() == 0 ? null : slice(store.grads(), shard);
@@ -120,18 +119,9 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         gathering = new CollectiveHandle[units];
     }
 
-    public int stage() {
-        return stage;
-    }
-
     /** The range of the flat buffers this rank's optimizer owns. */
     public Shard shard() {
         return shard;
-    }
-
-    /** Every rank's range: {@code world + 1} element offsets. */
-    public long[] bounds() {
-        return bounds.clone();
     }
 
     // ------------------------------------------------------------------ gradients
