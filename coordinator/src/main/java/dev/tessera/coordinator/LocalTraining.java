@@ -2,7 +2,6 @@ package dev.tessera.coordinator;
 
 import dev.tessera.coordinator.cli.TrainAction;
 import dev.tessera.coordinator.config.JobConfig;
-import dev.tessera.coordinator.run.CompositeListener;
 import dev.tessera.coordinator.run.ProgressBar;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
@@ -14,8 +13,7 @@ import dev.tessera.worker.parallel.MemoryProbe;
 import dev.tessera.worker.parallel.ParallelContext;
 import dev.tessera.worker.run.Replica;
 import dev.tessera.worker.run.WorkerJob;
-import dev.tessera.worker.train.StepMetrics;
-import dev.tessera.worker.train.TrainingListener;
+import dev.tessera.worker.train.MemorySampling;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -46,8 +44,7 @@ public final class LocalTraining implements TrainAction {
                 : RunRecorder.open(directory, bar)) {
             MemoryProbe probe = MemoryProbe.on();
             ParameterStore store = replica.model().parameters();
-            TrainingLoop.Result result = replica.train(CompositeListener.of(probing(probe, store),
-                    recorder.listener()));
+            TrainingLoop.Result result = replica.train(new MemorySampling(probe, store, recorder.listener()));
             RunSummary summary = RunSummary.of(result, replica.data(), (System.nanoTime() - wallStart) / 1e9,
                     store.numel(), probe.peakParamBytes(), probe.peakGradBytes(), replica.optimizer().stateBytes(),
                     workerJob.job());
@@ -57,27 +54,6 @@ public final class LocalTraining implements TrainAction {
         return 0;
     }
 
-    /**
-     * Samples the resident bytes of the flat buffers at the end of the first steps: one process holds them whole,
-     * so that is all there is to measure.
-     */
-    static TrainingListener probing(MemoryProbe probe, ParameterStore store) {
-        return new TrainingListener() {
-            @Override
-            public void onStart(long completedSteps, long totalSteps) {
-                probe.started(completedSteps, totalSteps);
-            }
-
-            @Override
-            public void onStep(StepMetrics metrics) {
-                probe.stepDone(metrics.step(), store);
-            }
-
-            @Override
-            public void onEval(long step, double evalLoss) {
-            }
-        };
-    }
 
     static void describeModel(PrintStream out, ModelConfig model, long params, RunDirectory directory) {
         out.printf("model: %,d parameters, %d layers, d_model %d%s; run directory %s%n", params, model.nLayers(),

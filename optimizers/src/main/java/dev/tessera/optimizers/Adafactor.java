@@ -64,12 +64,7 @@ public final class Adafactor implements Optimizer {
     /** The optimizer of one ZeRO rank: updates {@code shard}, sums statistics over the group by {@code reducer}. */
     public Adafactor(INDArray params, INDArray grads, List<ParamSpan> spans, AdafactorConfig config, Shard shard,
                      ShardReducer reducer) {
-        if (params.length() != grads.length() || params.dataType() != grads.dataType()) {
-            throw new IllegalArgumentException("params and grads differ in length or dtype");
-        }
-        if (shard.to() > params.length()) {
-            throw new IllegalArgumentException("shard " + shard + " exceeds the " + params.length() + " parameters");
-        }
+        shard.checkFits(params, grads);
         if (config.warmupInit() && !config.relativeStep()) {
             throw new IllegalArgumentException("Adafactor warmup_init requires relative_step");
         }

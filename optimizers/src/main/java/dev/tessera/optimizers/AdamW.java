@@ -58,12 +58,7 @@ public final class AdamW implements Optimizer {
      */
     public AdamW(INDArray params, INDArray grads, List<ParamSpan> spans, AdamWConfig config, Shard shard,
                  ShardReducer reducer) {
-        if (params.length() != grads.length()) {
-            throw new IllegalArgumentException("params and grads differ in length");
-        }
-        if (shard.to() > params.length()) {
-            throw new IllegalArgumentException("shard " + shard + " exceeds the " + params.length() + " parameters");
-        }
+        shard.checkFits(params, grads);
         this.params = params;
         this.grads = grads;
         this.spans = List.copyOf(spans);

@@ -66,12 +66,7 @@ public final class CAME implements Optimizer {
     /** The optimizer of one ZeRO rank: updates {@code shard}, sums statistics over the group by {@code reducer}. */
     public CAME(INDArray params, INDArray grads, List<ParamSpan> spans, CAMEConfig config, Shard shard,
                 ShardReducer reducer) {
-        if (params.length() != grads.length() || params.dataType() != grads.dataType()) {
-            throw new IllegalArgumentException("params and grads differ in length or dtype");
-        }
-        if (shard.to() > params.length()) {
-            throw new IllegalArgumentException("shard " + shard + " exceeds the " + params.length() + " parameters");
-        }
+        shard.checkFits(params, grads);
         this.params = FlatVector.of(params);
         this.grads = FlatVector.of(grads);
         this.shardFrom = Math.toIntExact(shard.from());

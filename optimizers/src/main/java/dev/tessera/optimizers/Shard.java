@@ -1,5 +1,7 @@
 package dev.tessera.optimizers;
 
+import org.nd4j.linalg.api.ndarray.INDArray;
+
 /**
  * The element range {@code [from, to)} of the flat parameter and gradient buffers one rank owns under ZeRO
  * (ALGORITHMS.md §3): the rank updates only these parameters, reads only these gradients and keeps optimizer
@@ -20,5 +22,15 @@ public record Shard(long from, long to) {
 
     public long length() {
         return to - from;
+    }
+
+    /** Every optimizer's constructor check: same-layout params and grads, and this shard inside them. */
+    void checkFits(INDArray params, INDArray grads) {
+        if (params.length() != grads.length() || params.dataType() != grads.dataType()) {
+            throw new IllegalArgumentException("params and grads differ in length or dtype");
+        }
+        if (to > params.length()) {
+            throw new IllegalArgumentException("shard " + this + " exceeds the " + params.length() + " parameters");
+        }
     }
 }

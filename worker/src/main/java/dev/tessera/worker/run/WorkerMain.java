@@ -13,7 +13,6 @@ import dev.tessera.comm.control.WorkerFinished;
 import dev.tessera.worker.cluster.ClusterNode;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.cluster.MemberInfo;
-import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.parallel.BucketedAllReduce;
 import dev.tessera.worker.parallel.GroupReplicaReducer;
 import dev.tessera.worker.parallel.MemoryProbe;
@@ -21,11 +20,9 @@ import dev.tessera.worker.parallel.Sharding;
 import dev.tessera.worker.parallel.ZeroSharding;
 import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.parallel.ParallelContext;
-import dev.tessera.worker.train.StepMetrics;
-import dev.tessera.worker.train.TrainingListener;
+import dev.tessera.worker.train.MemorySampling;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -94,8 +91,8 @@ public final class WorkerMain {
             ParallelContext parallel = new ParallelContext(mesh, args.rank(), sums,
                     shardingFor(comm, job.zeroStage(), dataParallel, workers, sums, probe));
             Replica replica = Replica.build(job, parallel);
-            TrainingLoop.Result result = replica.train(measured(new CoordinatorReporter(comm, coordinator,
-                    args.rank()), probe, replica.model().parameters()));
+            TrainingLoop.Result result = replica.train(new MemorySampling(probe, replica.model().parameters(),
+                    new CoordinatorReporter(comm, coordinator, args.rank())));
             // Leave together: a rank that left early would look like a crash to one still writing a checkpoint.
             finishing.set(true);
             dataParallel.barrier();
@@ -147,33 +144,6 @@ public final class WorkerMain {
             ZeroSharding zero = new ZeroSharding(gradients, parameters, sums, zeroStage, params, units,
                     BUCKET_ELEMENTS, probe);
             return new Sharding(zero, zero, zero.shard(), sums);
-        };
-    }
-
-    /** {@code reporter}, with {@code probe} sampling {@code store} at the end of the first steps. */
-    private static TrainingListener measured(TrainingListener reporter, MemoryProbe probe, ParameterStore store) {
-        return new TrainingListener() {
-            @Override
-            public void onStart(long completedSteps, long totalSteps) {
-                probe.started(completedSteps, totalSteps);
-                reporter.onStart(completedSteps, totalSteps);
-            }
-
-            @Override
-            public void onStep(StepMetrics metrics) {
-                probe.stepDone(metrics.step(), store);
-                reporter.onStep(metrics);
-            }
-
-            @Override
-            public void onEval(long step, double evalLoss) {
-                reporter.onEval(step, evalLoss);
-            }
-
-            @Override
-            public void onCheckpoint(long step, Path directory) {
-                reporter.onCheckpoint(step, directory);
-            }
         };
     }
 
