@@ -19,8 +19,8 @@ import java.util.Locale;
  * {@code tessera bench memory}: the measured memory of one rank's model state (parameters, gradients, optimizer
  * state) for optimizers x ZeRO stages x world sizes. Every row is a real {@code tessera train} job of the preset
  * (global batch 8, {@value #STEPS} steps, evaluation and checkpoint only at the end) on a data-parallel mesh of
- * {@code world} worker processes, one job after the other; its numbers are rank 0's, read from summary.json's
- * {@code memory}: the peak resident bytes of the flat parameter and gradient buffers while training, and the bytes
+ * {@code world} worker processes, one job after the other; its numbers are the fullest rank's (each kind
+ * separately: under ZeRO the ranks' shards differ), read from summary.json's {@code memory}: the peak resident bytes of the flat parameter and gradient buffers while training, and the bytes
  * of optimizer state the rank allocated. A world of 1 trains in this process, where ZeRO has nothing to shard
  * over, so its rows are the same for every stage.
  */
@@ -32,7 +32,7 @@ public final class MemoryBench {
     static final int HAZELCAST_PORT = 7400;
     static final int AERON_PORT = 43400;
 
-    /** One rank's model state in one configuration; bytes are rank 0's. */
+    /** The model state of the fullest rank in one configuration. */
     public record Row(String preset, OptimizerKind optimizer, int stage, int world, long params, long paramBytes,
                       long gradBytes, long stateBytes) {
 
@@ -99,7 +99,7 @@ public final class MemoryBench {
     public static int print(ModelPreset preset, List<OptimizerKind> optimizers, List<Integer> stages,
                             List<Integer> worlds, boolean json, PrintWriter out) throws Exception {
         if (!json) {
-            out.printf(Locale.ROOT, "preset %s: measured model state of rank 0 per configuration (MiB; parameters and"
+            out.printf(Locale.ROOT, "preset %s: measured model state of the fullest rank per configuration (MiB; parameters and"
                     + " gradients: peak resident, float32; %d steps, global batch %d)%n", preset.id(), STEPS,
                     ModelPreset.BATCH);
             out.printf(Locale.ROOT, "%-9s %5s %5s %11s %11s %11s %11s%n", "optimizer", "stage", "world", "params",

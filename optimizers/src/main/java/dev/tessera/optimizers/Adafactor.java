@@ -191,6 +191,13 @@ public final class Adafactor implements Optimizer {
         params.set(k, p - decay * p - update);
     }
 
+    /** The second moment's rows, columns and 1-D elements for {@code shard}, and momentum if beta1 is set. */
+    static long stateElements(List<ParamSpan> spans, Shard shard, AdafactorConfig config) {
+        FactoredGeometry.Layout layout = FactoredGeometry.layout(spans, shard);
+        long momentum = config.beta1().isPresent() ? shard.length() : 0;
+        return (long) layout.rowStats() + layout.colStats() + layout.fullStats() + momentum;
+    }
+
     @Override
     public long stateBytes() {
         return secondMoment.bytes() + RowColumnStats.bytesOf(momentum);

@@ -174,6 +174,11 @@ public final class AdamW implements Optimizer {
         }
     }
 
+    /** m and v for every owned element. */
+    static long stateElements(Shard shard) {
+        return 2 * shard.length();
+    }
+
     @Override
     public long stateBytes() {
         return RowColumnStats.bytesOf(m) + RowColumnStats.bytesOf(v);

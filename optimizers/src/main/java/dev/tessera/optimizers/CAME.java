@@ -212,6 +212,15 @@ public final class CAME implements Optimizer {
         }
     }
 
+    /**
+     * Momentum for every owned element, the second moment's rows, columns and 1-D elements, and the
+     * instability's rows and columns.
+     */
+    static long stateElements(List<ParamSpan> spans, Shard shard) {
+        FactoredGeometry.Layout layout = FactoredGeometry.layout(spans, shard);
+        return shard.length() + 2L * (layout.rowStats() + layout.colStats()) + layout.fullStats();
+    }
+
     @Override
     public long stateBytes() {
         return secondMoment.bytes() + instability.bytes() + RowColumnStats.bytesOf(momentum);

@@ -31,4 +31,17 @@ public record OptimizerSpec(String name, AdamWConfig adamw, AdafactorConfig adaf
             default -> throw new IllegalArgumentException("unknown optimizer '" + name + "'; one of adamw, adafactor, came");
         };
     }
+
+    /**
+     * The state elements the optimizer of the rank owning {@code shard} keeps, without allocating them: what
+     * {@link Optimizer#stateBytes} reports divided by the element size. {@link ShardPlan#bounds} balances it.
+     */
+    public long stateElements(List<ParamSpan> spans, Shard shard) {
+        return switch (name) {
+            case ADAMW -> AdamW.stateElements(shard);
+            case ADAFACTOR -> Adafactor.stateElements(spans, shard, adafactor);
+            case CAME -> dev.tessera.optimizers.CAME.stateElements(spans, shard);
+            default -> throw new IllegalArgumentException("unknown optimizer '" + name + "'; one of adamw, adafactor, came");
+        };
+    }
 }

@@ -172,7 +172,7 @@ class ZeroShardingTest {
     void oracle3AdafactorOverFourRowShardsMatchesUnsharded() {
         long[][] shapes = {{8, 5}, {7}};
         List<ParamSpan> spans = new FlatModel(DataType.DOUBLE, shapes).spans;
-        long[] plan = ShardPlan.bounds(spans, 47, 4);
+        long[] plan = ShardPlan.bounds(spans, 47, 4, Shard::length);
         assertArrayEquals(new long[] {0, 10, 25, 35, 47}, plan);
         List<long[]> boundsSets = List.of(plan, new long[] {0, 10, 20, 30, 47}); // also two rows each
         String label = "adafactor 8x5 + 7, N=4, 5 steps";
@@ -188,7 +188,7 @@ class ZeroShardingTest {
     void oracle3CameOverThreeRowShardsMatchesUnsharded() {
         long[][] shapes = {{6, 4}, {5}};
         List<ParamSpan> spans = new FlatModel(DataType.DOUBLE, shapes).spans;
-        long[] plan = ShardPlan.bounds(spans, 29, 3);
+        long[] plan = ShardPlan.bounds(spans, 29, 3, Shard::length);
         assertArrayEquals(new long[] {0, 8, 20, 29}, plan);
         List<long[]> boundsSets = List.of(plan, new long[] {0, 8, 16, 29});
         String label = "came 6x4 + 5, N=3, 6 steps";

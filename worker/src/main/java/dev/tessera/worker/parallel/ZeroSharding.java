@@ -5,6 +5,7 @@ import dev.tessera.comm.DType;
 import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.ReduceOp;
 import dev.tessera.optimizers.GradNorm;
+import dev.tessera.optimizers.OptimizerSpec;
 import dev.tessera.optimizers.ParamSpan;
 import dev.tessera.optimizers.Shard;
 import dev.tessera.optimizers.ShardPlan;
@@ -75,7 +76,8 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
      * {@code sums} adds the few scalars the shards must agree on.
      */
     public ZeroSharding(ProcessGroup gradGroup, ProcessGroup paramGroup, ReplicaReducer sums, int stage,
-                        ParameterStore store, long[] unitBounds, long bucketElements, MemoryProbe probe) {
+                        ParameterStore store, OptimizerSpec optimizer, long[] unitBounds, long bucketElements,
+                        MemoryProbe probe) {
         if (stage < 1 || stage > 3) {
             throw new IllegalArgumentException("ZeRO stage must be 1, 2 or 3, got " + stage);
         }
@@ -88,7 +90,9 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         this.stage = stage;
         this.dtype = store.dataType() == DataType.DOUBLE ? DType.FLOAT64 : DType.FLOAT32;
         this.width = store.dataType().width();
-        this.bounds = ShardPlan.bounds(spans(store), store.numel(), gradGroup.size());
+        List<ParamSpan> spans = spans(store);
+        this.bounds = ShardPlan.bounds(spans, store.numel(), gradGroup.size(),
+                owned -> optimizer.stateElements(spans, owned));
         this.shard = new Shard(bounds[gradGroup.rank()], bounds[gradGroup.rank() + 1]);
         this.params = whole(store.params());
         this.grads = whole(store.grads());

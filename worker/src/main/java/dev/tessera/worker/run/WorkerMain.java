@@ -89,7 +89,7 @@ public final class WorkerMain {
             GroupReplicaReducer sums = new GroupReplicaReducer(dataParallel);
             MemoryProbe probe = MemoryProbe.on();
             ParallelContext parallel = new ParallelContext(mesh, args.rank(), sums,
-                    shardingFor(comm, job.zeroStage(), dataParallel, workers, sums, probe));
+                    shardingFor(comm, job, dataParallel, workers, sums, probe));
             Replica replica = Replica.build(job, parallel);
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, replica.model().parameters(),
                     new CoordinatorReporter(comm, coordinator, args.rank())));
@@ -131,18 +131,18 @@ public final class WorkerMain {
      * Plain data parallelism: bucketed all-reduce. ZeRO: the shards, with one more group for the gradients and
      * one for the parameters so their collectives run side by side.
      */
-    private static ParallelContext.ShardingFactory shardingFor(Communicator comm, int zeroStage, ProcessGroup dataParallel,
+    private static ParallelContext.ShardingFactory shardingFor(Communicator comm, WorkerJob job, ProcessGroup dataParallel,
                                                                int[] workers, GroupReplicaReducer sums,
                                                                MemoryProbe probe) {
-        if (zeroStage == 0) {
+        if (job.zeroStage() == 0) {
             return (params, units) -> Sharding.replicated(
                     new BucketedAllReduce(dataParallel, params.grads(), params.tensors(), BUCKET_ELEMENTS), params);
         }
         ProcessGroup gradients = comm.group("zero-gradients", workers);
         ProcessGroup parameters = comm.group("zero-parameters", workers);
         return (params, units) -> {
-            ZeroSharding zero = new ZeroSharding(gradients, parameters, sums, zeroStage, params, units,
-                    BUCKET_ELEMENTS, probe);
+            ZeroSharding zero = new ZeroSharding(gradients, parameters, sums, job.zeroStage(), params,
+                    job.optimizer(), units, BUCKET_ELEMENTS, probe);
             return new Sharding(zero, zero, zero.shard(), sums);
         };
     }
