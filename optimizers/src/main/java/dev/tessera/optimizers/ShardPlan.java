@@ -118,7 +118,7 @@ public final class ShardPlan {
             return lo;
         }
 
-        /** Whether W ranks, each taking as much as t allows, cover the buffer (greedy is optimal for monotone loads). */
+        /** Whether W ranks, each taking all that t allows, cover the buffer (greedy is optimal for monotone loads). */
         boolean coverable(double t) {
             int at = 0;
             for (int k = 0; k < world && at < points.length - 1; k++) {

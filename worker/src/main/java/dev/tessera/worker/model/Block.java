@@ -58,7 +58,7 @@ public final class Block {
             moe = null;
             mlp = SwiGLU.stacked(ps, p + ".mlp.gate_proj.weight", p + ".mlp.up_proj.weight",
                     p + ".mlp.down_proj.weight");
-            mlpActs = SwiGLU.Acts.allocateStacked(dt, n, cfg.dFF());
+            mlpActs = SwiGLU.Acts.allocate(dt, n, cfg.dFF());
         }
         n1 = Nd4j.create(dt, n, cfg.dModel());
         h = Nd4j.create(dt, n, cfg.dModel());

@@ -71,8 +71,7 @@ public final class MoE {
         this.experts = new SwiGLU[nExperts];
         for (int e = 0; e < nExperts; e++) {
             String p = prefix + ".experts." + e;
-            experts[e] = new SwiGLU(new Linear(ps, p + ".w1.weight"), new Linear(ps, p + ".w3.weight"),
-                    new Linear(ps, p + ".w2.weight"));
+            experts[e] = SwiGLU.stacked(ps, p + ".w1.weight", p + ".w3.weight", p + ".w2.weight");
         }
         int rows = tokens * topK;
         logits = Nd4j.create(dt, tokens, nExperts);
@@ -97,9 +96,10 @@ public final class MoE {
         b.add(prefix + ".gate.weight", cfg.nExperts(), cfg.dModel());
         for (int e = 0; e < cfg.nExperts(); e++) {
             String p = prefix + ".experts." + e;
+            // w1 next to w3, so each expert runs them as one stacked gemm (SwiGLU.stacked).
             b.add(p + ".w1.weight", cfg.expertDFF(), cfg.dModel());
-            b.add(p + ".w2.weight", cfg.dModel(), cfg.expertDFF());
             b.add(p + ".w3.weight", cfg.expertDFF(), cfg.dModel());
+            b.add(p + ".w2.weight", cfg.dModel(), cfg.expertDFF());
         }
     }
 

@@ -7,56 +7,36 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * SwiGLU FFN: w2(silu(w1 x) * w3 x). The activations live in an {@link Acts} passed per call, so a dense
- * FFN owns one and the MoE layer runs every expert on row ranges of one shared set (tokens of expert e are
- * contiguous rows after the gather). When w1 and w3 are adjacent in the parameter layout (the dense FFN's
- * gate_proj and up_proj) they run stacked: one [N, 2F] gemm forward, one dW and one dx gemm backward, and
- * the gate kernels read the two halves of each row.
+ * SwiGLU FFN: w2(silu(w1 x) * w3 x). w1 and w3 are adjacent in the parameter layout (the dense FFN's
+ * gate_proj and up_proj, each expert's w1 and w3), so they run stacked: one [N, 2F] gemm forward, one dW and
+ * one dx gemm backward, and the gate kernels read the two halves of each row. The activations live in an
+ * {@link Acts} passed per call, so a dense FFN owns one and the MoE layer runs every expert on row ranges of
+ * one shared set (tokens of expert e are contiguous rows after the gather).
  */
 public final class SwiGLU {
-    private final Linear w1;  // gate_proj [F, C], or null when stacked
-    private final Linear w3;  // up_proj   [F, C], or null when stacked
-    private final Linear w13; // [2F, C] gate_proj | up_proj, or null
+    private final Linear w13; // [2F, C] gate_proj | up_proj
     private final Linear w2;  // down_proj [C, F]
 
-    /**
-     * Activations of up to {@code rows} tokens, [rows, F] each; stacked, h1 and dh1 are [rows, 2F] holding
-     * the h1 | h3 halves side by side and h3, dh3 are null.
-     */
-    public record Acts(INDArray h1, INDArray h3, INDArray a, INDArray da, INDArray dh1, INDArray dh3) {
+    /** Activations of up to {@code rows} tokens: h, dh [rows, 2F] (w1 | w3 halves side by side); a, da [rows, F]. */
+    public record Acts(INDArray h, INDArray a, INDArray da, INDArray dh) {
         public static Acts allocate(DataType dt, long rows, long width) {
-            return new Acts(Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, width),
-                    Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, width));
+            return new Acts(Nd4j.create(dt, rows, 2 * width), Nd4j.create(dt, rows, width),
+                    Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, 2 * width));
         }
 
-        /** For a stacked SwiGLU. */
-        public static Acts allocateStacked(DataType dt, long rows, long width) {
-            return new Acts(Nd4j.create(dt, rows, 2 * width), null, Nd4j.create(dt, rows, width),
-                    Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, 2 * width), null);
-        }
-
-        /** Rows [start, start+n) of every buffer (separate layout only). */
+        /** Rows [start, start+n) of every buffer. */
         public Acts rows(long start, long n) {
-            return new Acts(Mem.rows(h1, start, n), Mem.rows(h3, start, n), Mem.rows(a, start, n),
-                    Mem.rows(da, start, n), Mem.rows(dh1, start, n), Mem.rows(dh3, start, n));
+            return new Acts(Mem.rows(h, start, n), Mem.rows(a, start, n), Mem.rows(da, start, n),
+                    Mem.rows(dh, start, n));
         }
-    }
-
-    public SwiGLU(Linear w1, Linear w3, Linear w2) {
-        this.w1 = w1;
-        this.w3 = w3;
-        this.w13 = null;
-        this.w2 = w2;
     }
 
     private SwiGLU(Linear w13, Linear w2) {
-        this.w1 = null;
-        this.w3 = null;
         this.w13 = w13;
         this.w2 = w2;
     }
 
-    /** gate_proj | up_proj as one stacked weight (they must be adjacent in the layout); use allocateStacked. */
+    /** gate (w1) and up (w3), which must be adjacent in the layout, stacked; down is w2. */
     public static SwiGLU stacked(ParameterStore ps, String gate, String up, String down) {
         return new SwiGLU(Linear.stacked(ps, gate, up), new Linear(ps, down));
     }
@@ -66,17 +46,10 @@ public final class SwiGLU {
         long t = ModelStepTimer.start();
         int rows = (int) s.a().size(0);
         int f = (int) s.a().size(1);
-        if (w13 != null) {
-            w13.forward(x, s.h1(), false);
-            t = ModelStepTimer.stop("ffn.gemm.fwd", t);
-            Mem h = new Mem(s.h1());
-            gateForward(h, 0, h, f, 2 * f, new Mem(s.a()), rows, f);
-        } else {
-            w1.forward(x, s.h1(), false);
-            w3.forward(x, s.h3(), false);
-            t = ModelStepTimer.stop("ffn.gemm.fwd", t);
-            gateForward(new Mem(s.h1()), 0, new Mem(s.h3()), 0, f, new Mem(s.a()), rows, f);
-        }
+        w13.forward(x, s.h(), false);
+        t = ModelStepTimer.stop("ffn.gemm.fwd", t);
+        Mem h = new Mem(s.h());
+        gateForward(h, 0, h, f, 2 * f, new Mem(s.a()), rows, f);
         t = ModelStepTimer.stop("ffn.gate.fwd", t);
         w2.forward(s.a(), out, accumulate);
         ModelStepTimer.stop("ffn.gemm.fwd", t);
@@ -89,19 +62,11 @@ public final class SwiGLU {
         int f = (int) s.a().size(1);
         w2.backward(s.a(), dOut, s.da(), false);
         t = ModelStepTimer.stop("ffn.gemm.bwd", t);
-        if (w13 != null) {
-            Mem h = new Mem(s.h1());
-            Mem dh = new Mem(s.dh1());
-            gateBackward(h, 0, h, f, 2 * f, new Mem(s.da()), dh, dh, rows, f);
-            t = ModelStepTimer.stop("ffn.gate.bwd", t);
-            w13.backward(x, s.dh1(), dx, accumulateDx);
-        } else {
-            gateBackward(new Mem(s.h1()), 0, new Mem(s.h3()), 0, f, new Mem(s.da()), new Mem(s.dh1()),
-                    new Mem(s.dh3()), rows, f);
-            t = ModelStepTimer.stop("ffn.gate.bwd", t);
-            w1.backward(x, s.dh1(), dx, accumulateDx);
-            w3.backward(x, s.dh3(), dx, true);
-        }
+        Mem h = new Mem(s.h());
+        Mem dh = new Mem(s.dh());
+        gateBackward(h, 0, h, f, 2 * f, new Mem(s.da()), dh, dh, rows, f);
+        t = ModelStepTimer.stop("ffn.gate.bwd", t);
+        w13.backward(x, s.dh(), dx, accumulateDx);
         ModelStepTimer.stop("ffn.gemm.bwd", t);
     }
 

@@ -198,7 +198,7 @@ class LayerGradientTest {
     @Test
     void swiglu() {
         ParameterStore ps = store(b -> b.add("w1", 7, 6).add("w3", 7, 6).add("w2", 6, 7), 0.5);
-        SwiGLU ffn = new SwiGLU(new Linear(ps, "w1"), new Linear(ps, "w3"), new Linear(ps, "w2"));
+        SwiGLU ffn = SwiGLU.stacked(ps, "w1", "w3", "w2");
         SwiGLU.Acts acts = SwiGLU.Acts.allocate(DataType.DOUBLE, 5, 7);
         INDArray x = randn(rng, 1, 5, 6);
         INDArray out = Nd4j.create(DataType.DOUBLE, 5, 6);
@@ -212,25 +212,6 @@ class LayerGradientTest {
         };
         checkAllParams(ps, loss);
         check("swiglu.input", values(dx), numeric(x, loss));
-    }
-
-    @Test
-    void swigluStacked() {
-        ParameterStore ps = store(b -> b.add("w1", 7, 6).add("w3", 7, 6).add("w2", 6, 7), 0.5);
-        SwiGLU ffn = SwiGLU.stacked(ps, "w1", "w3", "w2");
-        SwiGLU.Acts acts = SwiGLU.Acts.allocateStacked(DataType.DOUBLE, 5, 7);
-        INDArray x = randn(rng, 1, 5, 6);
-        INDArray out = Nd4j.create(DataType.DOUBLE, 5, 6);
-        INDArray dx = Nd4j.create(DataType.DOUBLE, 5, 6);
-        INDArray r = randn(rng, 1, 5, 6);
-        ffn.forward(x, acts, out, false);
-        ffn.backward(x, acts, r, dx, false);
-        java.util.function.DoubleSupplier loss = () -> {
-            ffn.forward(x, acts, out, false);
-            return dotLoss(out, r);
-        };
-        checkAllParams(ps, loss);
-        check("swiglu.stacked.input", values(dx), numeric(x, loss));
     }
 
     @Test
