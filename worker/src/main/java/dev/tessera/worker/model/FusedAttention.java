@@ -17,6 +17,20 @@ import jdk.incubator.vector.VectorOperators;
 final class FusedAttention {
     private static final int L = Mem.L;
     private static final int R = 4; // rows per register block
+    /** Row t (t in 1..L-1) of L lanes: 1 for the t visible lanes of a partial vector, 0 for the rest. */
+    private static final float[] KEEP = laneTable(1f, 0f);
+    /** Row t: 0 for the t visible lanes, -inf for the rest (added to scores before the row max). */
+    private static final float[] HIDE = laneTable(0f, Float.NEGATIVE_INFINITY);
+
+    private static float[] laneTable(float visible, float hidden) {
+        float[] table = new float[L * L];
+        for (int t = 0; t < L; t++) {
+            for (int lane = 0; lane < L; lane++) {
+                table[t * L + lane] = lane < t ? visible : hidden;
+            }
+        }
+        return table;
+    }
 
     private final int tq;
     private final int tk;
@@ -383,66 +397,64 @@ final class FusedAttention {
         }
     }
 
-    /** p[po..po+tkp) = softmax(scale * s[so..so+n)) on the visible prefix n, 0 on the rest. */
+    /**
+     * p[po..po+tkp) = softmax(scale * s[so..so+n)) on the visible prefix n, 0 on the rest. Whole vectors
+     * only: the last partial one is computed in full (s holds finite scores past n up to the vector end) and
+     * its hidden lanes are masked arithmetically ({@link #HIDE}, {@link #KEEP}), so no lane falls back to a
+     * scalar exp and no vector mask is needed.
+     */
     private void softmaxRow(float[] s, int so, float[] p, int po, int n) {
-        int b = Mem.S.loopBound(n);
-        int j = 0;
+        int full = Mem.S.loopBound(n);
+        int tail = n - full; // visible lanes of the partial vector at full, 0 if none
         FloatVector vmax = FloatVector.broadcast(Mem.S, Float.NEGATIVE_INFINITY);
-        for (; j < b; j += L) {
+        for (int j = 0; j < full; j += L) {
             vmax = vmax.max(FloatVector.fromArray(Mem.S, s, so + j));
         }
-        float max = vmax.reduceLanes(VectorOperators.MAX);
-        for (; j < n; j++) {
-            max = Math.max(max, s[so + j]);
+        if (tail > 0) {
+            FloatVector hide = FloatVector.fromArray(Mem.S, HIDE, tail * L);
+            vmax = vmax.max(FloatVector.fromArray(Mem.S, s, so + full).add(hide));
         }
+        float max = vmax.reduceLanes(VectorOperators.MAX); // order-free: the same in every JIT tier
         FloatVector vsc = FloatVector.broadcast(Mem.S, scale);
         FloatVector vshift = FloatVector.broadcast(Mem.S, -max * scale);
         FloatVector vsum = FloatVector.zero(Mem.S);
-        for (j = 0; j < b; j += L) {
-            FloatVector x = FloatVector.fromArray(Mem.S, s, so + j);
-            FloatVector e = Mem.exp(x.fma(vsc, vshift));
+        for (int j = 0; j < full; j += L) {
+            FloatVector e = Mem.exp(FloatVector.fromArray(Mem.S, s, so + j).fma(vsc, vshift));
             e.intoArray(p, po + j);
             vsum = vsum.add(e);
         }
-        float sum = Mem.sum(vsum);
-        for (; j < n; j++) {
-            float e = (float) Math.exp(s[so + j] * scale - max * scale);
-            p[po + j] = e;
-            sum += e;
+        int end = full;
+        if (tail > 0) {
+            FloatVector e = Mem.exp(FloatVector.fromArray(Mem.S, s, so + full).fma(vsc, vshift))
+                    .mul(FloatVector.fromArray(Mem.S, KEEP, tail * L));
+            e.intoArray(p, po + full);
+            vsum = vsum.add(e);
+            end += L;
         }
-        float inv = 1f / sum;
-        FloatVector vinv = FloatVector.broadcast(Mem.S, inv);
-        for (j = 0; j < b; j += L) {
+        FloatVector vinv = FloatVector.broadcast(Mem.S, 1f / Mem.sum(vsum));
+        for (int j = 0; j < end; j += L) {
             FloatVector.fromArray(Mem.S, p, po + j).mul(vinv).intoArray(p, po + j);
         }
-        for (; j < n; j++) {
-            p[po + j] *= inv;
-        }
-        java.util.Arrays.fill(p, po + n, po + tkp, 0f);
+        java.util.Arrays.fill(p, po + end, po + tkp, 0f);
     }
 
-    /** In place: ds = scale * P * (dP - sum(P * dP)) on the visible prefix n, 0 on the rest. */
+    /**
+     * In place: ds = scale * P * (dP - sum(P * dP)) on the visible prefix n, 0 on the rest. Whole vectors:
+     * P is zero past n and dP finite there, so the lanes past n add nothing and come out zero.
+     */
     private void softmaxBackwardRow(float[] p, int po, float[] s, int so, int n) {
-        int b = Mem.S.loopBound(n);
-        int j = 0;
+        int end = (n + L - 1) / L * L;
         FloatVector acc = FloatVector.zero(Mem.S);
-        for (; j < b; j += L) {
+        for (int j = 0; j < end; j += L) {
             acc = FloatVector.fromArray(Mem.S, p, po + j).fma(FloatVector.fromArray(Mem.S, s, so + j), acc);
         }
-        float dot = Mem.sum(acc);
-        for (; j < n; j++) {
-            dot += p[po + j] * s[so + j];
-        }
-        FloatVector vdot = FloatVector.broadcast(Mem.S, dot);
+        FloatVector vdot = FloatVector.broadcast(Mem.S, Mem.sum(acc));
         FloatVector vsc = FloatVector.broadcast(Mem.S, scale);
-        for (j = 0; j < b; j += L) {
+        for (int j = 0; j < end; j += L) {
             FloatVector pv = FloatVector.fromArray(Mem.S, p, po + j);
             pv.mul(FloatVector.fromArray(Mem.S, s, so + j).sub(vdot)).mul(vsc).intoArray(s, so + j);
         }
-        for (; j < n; j++) {
-            s[so + j] = p[po + j] * (s[so + j] - dot) * scale;
-        }
-        java.util.Arrays.fill(s, so + n, so + tkp, 0f);
+        java.util.Arrays.fill(s, so + end, so + tkp, 0f);
     }
 
     /** bt[c, j] = x[j, c] for j < Tk; the padding columns stay zero from construction. */
