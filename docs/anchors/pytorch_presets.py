@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""The PyTorch anchor of `tessera bench model`: the same Llama/Mixtral-style presets, full training steps
+(forward, backward, global-norm clip, AdamW) on random tokens, median tokens/s of the timed steps.
+
+PyTorch 1.13 CPU as Debian ships it (apt-get install python3-torch: OpenBLAS). Its best setting on a
+2-core machine is one intra-op thread with OpenBLAS on both cores (the default here); two intra-op threads
+each calling a 2-thread BLAS run at half speed.
+
+    python3 docs/anchors/pytorch_presets.py --preset dense|moe|wide [--steps 20] [--threads 1]
+
+Written the way a PyTorch user writes the model (separate projections, masked softmax attention, a loop
+over experts), not tuned to Tessera's kernels.
+"""
+import argparse
+import json
+import math
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VOCAB, LAYERS, HEADS, SEQ, BATCH = 256, 4, 8, 256, 8
+PRESETS = {
+    "dense": dict(d_model=256, d_ff=688, experts=0, expert_d_ff=0),
+    "moe": dict(d_model=256, d_ff=0, experts=8, expert_d_ff=344),
+    "wide": dict(d_model=512, d_ff=1376, experts=0, expert_d_ff=0),
+}
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps=1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rotate(x, cos, sin):  # x [B, H, T, D], rotate-half RoPE
+    x1, x2 = x.chunk(2, -1)
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
+
+
+class Attention(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj, self.o_proj = (nn.Linear(d, d, bias=False) for _ in range(4))
+
+    def forward(self, x, cos, sin, mask):
+        b, t, d = x.shape
+        hd = d // HEADS
+        q, k, v = (p(x).view(b, t, HEADS, hd).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(hd))
+        att = att.masked_fill(mask, float("-inf")).softmax(-1)
+        return self.o_proj((att @ v).transpose(1, 2).reshape(b, t, d))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, d, ff):
+        super().__init__()
+        self.gate_proj = nn.Linear(d, ff, bias=False)
+        self.up_proj = nn.Linear(d, ff, bias=False)
+        self.down_proj = nn.Linear(ff, d, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class MoE(nn.Module):
+    """Softmax top-2 router, renormalised weights (Mixtral), Switch load-balancing loss."""
+
+    def __init__(self, d, experts, ff, top_k=2):
+        super().__init__()
+        self.gate = nn.Linear(d, experts, bias=False)
+        self.experts = nn.ModuleList(SwiGLU(d, ff) for _ in range(experts))
+        self.top_k = top_k
+
+    def forward(self, x):
+        b, t, d = x.shape
+        x = x.reshape(-1, d)
+        probs = self.gate(x).softmax(-1)
+        weight, chosen = probs.topk(self.top_k, -1)
+        weight = weight / weight.sum(-1, keepdim=True)
+        out = torch.zeros_like(x)
+        for e, expert in enumerate(self.experts):
+            token, slot = (chosen == e).nonzero(as_tuple=True)
+            if token.numel():
+                out.index_add_(0, token, expert(x[token]) * weight[token, slot, None])
+        routed = F.one_hot(chosen, len(self.experts)).float().mean((0, 1))
+        aux = len(self.experts) * (routed * probs.mean(0)).sum()
+        return out.view(b, t, d), aux
+
+
+class Block(nn.Module):
+    def __init__(self, p):
+        super().__init__()
+        d = p["d_model"]
+        self.input_layernorm, self.post_attention_layernorm = RMSNorm(d), RMSNorm(d)
+        self.self_attn = Attention(d)
+        self.moe = p["experts"] > 0
+        self.mlp = MoE(d, p["experts"], p["expert_d_ff"]) if self.moe else SwiGLU(d, p["d_ff"])
+
+    def forward(self, x, cos, sin, mask):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask)
+        if self.moe:
+            y, aux = self.mlp(self.post_attention_layernorm(x))
+            return x + y, aux
+        return x + self.mlp(self.post_attention_layernorm(x)), x.new_zeros(())
+
+
+class Decoder(nn.Module):
+    def __init__(self, p):
+        super().__init__()
+        d = p["d_model"]
+        self.embed_tokens = nn.Embedding(VOCAB, d)
+        self.layers = nn.ModuleList(Block(p) for _ in range(LAYERS))
+        self.norm = RMSNorm(d)
+        self.lm_head = nn.Linear(d, VOCAB, bias=False)
+        hd = d // HEADS
+        inv = 1.0 / (10000.0 ** (torch.arange(0, hd, 2).float() / hd))
+        angles = torch.outer(torch.arange(SEQ).float(), inv)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+        self.register_buffer("mask", torch.ones(SEQ, SEQ, dtype=torch.bool).triu(1), persistent=False)
+
+    def forward(self, tokens, targets):
+        x = self.embed_tokens(tokens)
+        aux = x.new_zeros(())
+        for layer in self.layers:
+            x, a = layer(x, self.cos, self.sin, self.mask)
+            aux = aux + a
+        logits = self.lm_head(self.norm(x))
+        return F.cross_entropy(logits.view(-1, VOCAB), targets.view(-1)) + 0.01 * aux
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", choices=sorted(PRESETS), required=True)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="intra-op threads (OpenBLAS keeps its own)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = Decoder(PRESETS[args.preset])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+    data = torch.randint(0, VOCAB, (BATCH, SEQ + 1))
+    tokens, targets = data[:, :-1].contiguous(), data[:, 1:].contiguous()
+    times = []
+    for step in range(args.warmup + args.steps):
+        start = time.perf_counter()
+        loss = model(tokens, targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step >= args.warmup:
+            times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    print(json.dumps({"preset": args.preset, "tokens_per_s": round(BATCH * SEQ / median, 1),
+                      "ms_per_step": round(1000 * median, 2), "steps": args.steps,
+                      "params": sum(p.numel() for p in model.parameters()), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
