@@ -88,7 +88,7 @@ public final class ShardPlan {
             return held == 0 || (double) held * world <= t * state;
         }
 
-        /** The last point rank can extend to from {@code from}: the loads only grow as the end moves right. */
+        /** The last point a rank starting at {@code from} can extend to: the loads only grow as the end moves right. */
         int furthest(int from, double t) {
             int lo = from;
             int hi = points.length - 1;

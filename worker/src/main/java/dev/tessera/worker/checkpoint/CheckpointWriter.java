@@ -63,7 +63,7 @@ public final class CheckpointWriter {
         CheckpointWriter w = stage(runDir, step);
         try {
             w.writeReplicaModel(cfg, params);
-            OptimizerShards.write(w, 0, optimizerState);
+            OptimizerShards.write(w, 0, optimizerState, params);
             return w.stagingDir();
         } catch (RuntimeException | Error e) {
             w.abort();

@@ -2,6 +2,8 @@ package dev.tessera.worker.checkpoint;
 
 import dev.tessera.comm.UserInputException;
 import dev.tessera.optimizers.StateSlice;
+import dev.tessera.worker.model.ParameterStore;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
 import java.util.LinkedHashMap;
@@ -16,16 +18,21 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * records the full shape and where the run starts. Loading assembles whatever runs a new partitioning needs from
  * every old rank's file, so a checkpoint written by W ranks at any ZeRO stage resumes on any other world size
  * and stage (resharding); replicated statistics are simply found in every file.
+ *
+ * <p>State such as AdamW's moments is one run over the flat parameter buffer, so its elements mean something
+ * only with the buffer's layout; every file also records that layout (each tensor's name, offset and size) and
+ * a resume into a model laid out differently is refused instead of pairing moments with the wrong weights.
  */
 public final class OptimizerShards {
 
     static final String SLICES = "slices";
+    static final String PARAMETERS = "parameters";
 
     private OptimizerShards() {
     }
 
-    /** Writes {@code rank}'s optimizer state into the staging folder of {@code writer}. */
-    public static void write(CheckpointWriter writer, int rank, Map<String, StateSlice> state) {
+    /** Writes {@code rank}'s optimizer state, kept over {@code params}' buffers, to {@code writer}'s staging folder. */
+    public static void write(CheckpointWriter writer, int rank, Map<String, StateSlice> state, ParameterStore params) {
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         Map<String, Object> layout = new LinkedHashMap<>();
         for (Map.Entry<String, StateSlice> e : state.entrySet()) {
@@ -33,23 +40,26 @@ public final class OptimizerShards {
             tensors.put(e.getKey(), s.data().reshape(s.data().length()));
             layout.put(e.getKey(), Map.of("shape", s.fullShape(), "from", s.from()));
         }
-        writer.writeOptimizerShard(rank, tensors, Map.of(SLICES, layout));
+        writer.writeOptimizerShard(rank, tensors, Map.of(SLICES, layout, PARAMETERS, parameterLayout(params)));
     }
 
     /**
      * Fills every slice of {@code into} from the checkpoint's optimizer files, whichever ranks wrote them. Every
      * element must be found, under the same name and full shape; otherwise the checkpoint was written by a
-     * different optimizer or model and resuming is refused. State this rank does not keep (another shard's
-     * tensors) is skipped.
+     * different optimizer or model and resuming is refused, as it is when the files' parameter layout differs
+     * from {@code params}' (files written before layouts were recorded are taken as they are). State this rank
+     * does not keep (another shard's tensors) is skipped.
      */
-    public static void load(Checkpoint checkpoint, Map<String, StateSlice> into) {
+    public static void load(Checkpoint checkpoint, Map<String, StateSlice> into, ParameterStore params) {
         int ranks = checkpoint.optimizerRanks();
         if (ranks == 0) {
             throw new UserInputException("checkpoint " + checkpoint.dir() + " holds no optimizer state");
         }
         Map<String, BitSet> found = new LinkedHashMap<>();
         into.forEach((name, slice) -> found.put(name, new BitSet(Math.toIntExact(slice.data().length()))));
+        List<List<Object>> expected = parameterLayout(params);
         for (int rank = 0; rank < ranks; rank++) {
+            checkParameterLayout(checkpoint, rank, expected);
             Map<String, Object> layout = layoutOf(checkpoint, rank);
             try (SafeTensorsReader reader = checkpoint.openOptimizerShard(rank)) {
                 for (Map.Entry<String, Object> e : layout.entrySet()) {
@@ -91,6 +101,42 @@ public final class OptimizerShards {
         dst.get(NDArrayIndex.interval(lo - target.from(), hi - target.from()))
                 .assign(run.get(NDArrayIndex.interval(lo - from, hi - from)));
         found.set(Math.toIntExact(lo - target.from()), Math.toIntExact(hi - target.from()));
+    }
+
+    /** [name, offset, numel] of every tensor, in buffer order. */
+    private static List<List<Object>> parameterLayout(ParameterStore params) {
+        List<List<Object>> out = new ArrayList<>();
+        for (ParameterStore.Tensor t : params.tensors()) {
+            out.add(List.of(t.name(), t.offset(), t.numel()));
+        }
+        return out;
+    }
+
+    private static void checkParameterLayout(Checkpoint checkpoint, int rank, List<List<Object>> expected) {
+        Object stored = checkpoint.optimizerMetadata(rank).get(PARAMETERS);
+        if (stored == null) {
+            return;
+        }
+        List<?> written = stored instanceof List<?> list ? list : List.of();
+        for (int i = 0; i < Math.max(written.size(), expected.size()); i++) {
+            List<?> was = i < written.size() && written.get(i) instanceof List<?> w ? w : null;
+            List<Object> now = i < expected.size() ? expected.get(i) : null;
+            if (was == null || now == null || !same(was, now)) {
+                throw mismatch(checkpoint, "laid its optimizer state over the parameters as " + describe(was)
+                        + " where this model has " + describe(now) + " (tensor " + i + " of the flat buffer)");
+            }
+        }
+    }
+
+    private static boolean same(List<?> was, List<Object> now) {
+        return was.size() == 3 && now.get(0).equals(was.get(0)) && was.get(1) instanceof Number offset
+                && offset.longValue() == (Long) now.get(1) && was.get(2) instanceof Number numel
+                && numel.longValue() == (Long) now.get(2);
+    }
+
+    private static String describe(List<?> entry) {
+        return entry == null || entry.size() != 3 ? "nothing"
+                : entry.get(0) + " at offset " + entry.get(1) + " (" + entry.get(2) + " elements)";
     }
 
     @SuppressWarnings("unchecked")

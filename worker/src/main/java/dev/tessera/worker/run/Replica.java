@@ -66,7 +66,7 @@ public final class Replica {
                         + "; resume with the checkpoint's model settings");
             }
             checkpoint.loadParameters(model.parameters());
-            OptimizerShards.load(checkpoint, optimizer.state());
+            OptimizerShards.load(checkpoint, optimizer.state(), model.parameters());
             completed = checkpoint.step();
         }
         return new Replica(job, parallel, data, model, sharding, optimizer, completed);
@@ -135,7 +135,7 @@ public final class Replica {
         for (int u = 0; u < units; u++) {
             params.release(u);
         }
-        OptimizerShards.write(writer, parallel.rank(), optimizer.state());
+        OptimizerShards.write(writer, parallel.rank(), optimizer.state(), model.parameters());
         parallel.reducer().sumInPlace(new double[1]);
         return writer.stagingDir();
     }

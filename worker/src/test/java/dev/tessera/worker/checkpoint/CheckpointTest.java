@@ -88,7 +88,7 @@ class CheckpointTest {
                 Map<String, StateSlice> into = new LinkedHashMap<>();
                 opt.forEach((k, v) -> into.put(k, new StateSlice(Nd4j.zeros(v.data().dataType(), v.data().length()),
                         v.fullShape(), 0)));
-                OptimizerShards.load(ck, into);
+                OptimizerShards.load(ck, into, loaded);
                 opt.forEach((k, v) -> assertTrue(bitEqual(v.data(), into.get(k).data()), k));
                 assertEquals(1, ck.optimizerRanks());
                 assertEquals(0, ((Number) ck.optimizerMetadata(0).get("rank")).intValue());
@@ -272,8 +272,9 @@ class CheckpointTest {
         e = assertThrows(UserInputException.class, () -> ck.loadParameters(TinyModel.store(wider, DataType.FLOAT, 1)));
         assertTrue(e.getMessage().contains("mlp.") && e.getMessage().contains("has shape [12, 8]"), e.getMessage());
 
+        ParameterStore same = TinyModel.store(TinyModel.dense(), DataType.FLOAT, 1);
         Map<String, StateSlice> wrong = Map.of("momentum", whole(Nd4j.zeros(DataType.FLOAT, 3)));
-        e = assertThrows(UserInputException.class, () -> OptimizerShards.load(ck, wrong));
+        e = assertThrows(UserInputException.class, () -> OptimizerShards.load(ck, wrong, same));
         assertTrue(e.getMessage().contains("lacks 3 elements of optimizer state momentum (written by a different optimizer?)"),
                 e.getMessage());
         e = assertThrows(UserInputException.class, () -> ck.openOptimizerShard(3));
@@ -293,8 +294,8 @@ class CheckpointTest {
         INDArray columns = Nd4j.rand(DataType.DOUBLE, 7);
         CheckpointWriter w = CheckpointWriter.stage(run.resolve("reshard"), 9);
         w.writeReplicaModel(cfg, store);
-        OptimizerShards.write(w, 0, Map.of("m", part(momentum, 0, 15), "c", whole(columns)));
-        OptimizerShards.write(w, 1, Map.of("m", part(momentum, 15, 42), "c", whole(columns)));
+        OptimizerShards.write(w, 0, Map.of("m", part(momentum, 0, 15), "c", whole(columns)), store);
+        OptimizerShards.write(w, 1, Map.of("m", part(momentum, 15, 42), "c", whole(columns)), store);
         w.writeTrainerState(trainerState(9));
         Checkpoint ck = Checkpoint.open(w.commit());
 
@@ -302,22 +303,50 @@ class CheckpointTest {
         for (int rank = 0; rank < 3; rank++) {
             StateSlice m = part(Nd4j.zeros(DataType.DOUBLE, 6, 7), cuts[rank], cuts[rank + 1]);
             StateSlice c = whole(Nd4j.zeros(DataType.DOUBLE, 7));
-            OptimizerShards.load(ck, Map.of("m", m, "c", c));
+            OptimizerShards.load(ck, Map.of("m", m, "c", c), store);
             assertTrue(bitEqual(part(momentum, cuts[rank], cuts[rank + 1]).data(), m.data()), "rank " + rank);
             assertTrue(bitEqual(columns, c.data()));
         }
         StateSlice all = whole(Nd4j.zeros(DataType.DOUBLE, 6, 7));
-        OptimizerShards.load(ck, Map.of("m", all, "c", whole(Nd4j.zeros(DataType.DOUBLE, 7))));
+        OptimizerShards.load(ck, Map.of("m", all, "c", whole(Nd4j.zeros(DataType.DOUBLE, 7))), store);
         assertTrue(bitEqual(momentum, all.data()));
 
         CheckpointWriter gap = CheckpointWriter.stage(run.resolve("gap"), 9);
         gap.writeReplicaModel(cfg, store);
-        OptimizerShards.write(gap, 0, Map.of("m", part(momentum, 0, 15)));
+        OptimizerShards.write(gap, 0, Map.of("m", part(momentum, 0, 15)), store);
         gap.writeTrainerState(trainerState(9));
         Checkpoint partial = Checkpoint.open(gap.commit());
         UserInputException e = assertThrows(UserInputException.class,
-                () -> OptimizerShards.load(partial, Map.of("m", whole(Nd4j.zeros(DataType.DOUBLE, 6, 7)))));
+                () -> OptimizerShards.load(partial, Map.of("m", whole(Nd4j.zeros(DataType.DOUBLE, 6, 7))), store));
         assertTrue(e.getMessage().contains("lacks 27 elements of optimizer state m"), e.getMessage());
+    }
+
+    /**
+     * Flat optimizer state (AdamW's moments) is only meaningful over the buffer layout it was written with: the
+     * same tensors in another order are refused, naming the first tensor that moved.
+     */
+    @Test
+    void optimizerStateOverAnotherParameterLayoutIsRefused() {
+        ModelConfig cfg = TinyModel.dense();
+        ParameterStore store = TinyModel.store(cfg, DataType.DOUBLE, 5);
+        Path dir = save(100, cfg, store);
+        ParameterStore.Builder reordered = ParameterStore.builder();
+        List<ParameterStore.Tensor> tensors = new ArrayList<>(store.tensors());
+        ParameterStore.Tensor first = tensors.get(1);
+        ParameterStore.Tensor second = tensors.get(2);
+        java.util.Collections.swap(tensors, 1, 2);
+        tensors.forEach(t -> reordered.add(t.name(), t.shape()));
+        ParameterStore moved = reordered.build(DataType.DOUBLE);
+        Map<String, StateSlice> into = new LinkedHashMap<>();
+        optimizerState(store, 100).forEach((k, v) -> into.put(k,
+                new StateSlice(Nd4j.zeros(v.data().dataType(), v.data().length()), v.fullShape(), 0)));
+        Checkpoint ck = Checkpoint.open(dir);
+        UserInputException e = assertThrows(UserInputException.class, () -> OptimizerShards.load(ck, into, moved));
+        assertTrue(e.getMessage().contains("laid its optimizer state over the parameters as " + first.name()
+                + " at offset " + first.offset() + " (" + first.numel() + " elements) where this model has "
+                + second.name() + " at offset " + first.offset() + " (" + second.numel()
+                + " elements) (tensor 1 of the flat buffer)"), e.getMessage());
+        OptimizerShards.load(ck, into, store); // the layout it was written with loads
     }
 
     @Test
