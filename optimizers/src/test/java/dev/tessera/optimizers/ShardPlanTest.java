@@ -5,8 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.OptionalDouble;
+import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
 
 /** {@link ShardPlan#bounds} against its contract (ALGORITHMS.md §3.5 "Layout"). */
 class ShardPlanTest {
@@ -153,7 +157,7 @@ class ShardPlanTest {
                 empty++;
             }
         }
-        assertEquals(6, empty, java.util.Arrays.toString(bounds)); // 4 admissible ranges: 3 rows, the vector
+        assertEquals(6, empty, Arrays.toString(bounds)); // 4 admissible ranges: 3 rows, the vector
     }
 
     /** The wide bench preset's tensors in buffer order: embedding, 4 blocks (d_model 512, d_ff 1376), norm, head. */
@@ -190,7 +194,7 @@ class ShardPlanTest {
 
     /** Every admissible cut point, found by brute force: tensor boundaries and 2-D row boundaries. */
     private static List<Long> admissiblePoints(List<ParamSpan> spans, long total) {
-        java.util.TreeSet<Long> points = new java.util.TreeSet<>(List.of(0L, total));
+        TreeSet<Long> points = new TreeSet<>(List.of(0L, total));
         for (ParamSpan span : spans) {
             points.add(span.offset());
             points.add(span.offset() + span.numel());
@@ -239,7 +243,7 @@ class ShardPlanTest {
                     double best = bestImbalance(optimizer, spans, total, world);
                     double got = imbalance(optimizer, spans, total, bounds);
                     assertTrue(got <= best * (1 + 1e-12), optimizer.name() + " world " + world + " "
-                            + java.util.Arrays.toString(bounds) + ": imbalance " + got + ", best " + best);
+                            + Arrays.toString(bounds) + ": imbalance " + got + ", best " + best);
                 }
             }
         }
@@ -257,7 +261,7 @@ class ShardPlanTest {
             for (OptimizerSpec optimizer : List.of(ADAMW, ADAFACTOR, CAME)) {
                 long[] bounds = planFor(optimizer, spans, total, world);
                 double got = imbalance(optimizer, spans, total, bounds);
-                assertTrue(got <= 1.05, optimizer.name() + " world " + world + " " + java.util.Arrays.toString(bounds)
+                assertTrue(got <= 1.05, optimizer.name() + " world " + world + " " + Arrays.toString(bounds)
                         + ": imbalance " + got);
             }
         }
@@ -268,11 +272,10 @@ class ShardPlanTest {
     void stateElementsIsWhatTheOptimizerAllocates() {
         long[][] shapes = {{6}, {4, 6}, {6}, {9, 2}, {3, 4}, {2, 3, 2}};
         AdafactorConfig withMomentum = new AdafactorConfig(1e-30, 1e-3, 1.0, -0.8, true, true, false,
-                java.util.OptionalDouble.of(0.9), 0.0);
+                OptionalDouble.of(0.9), 0.0);
         OptimizerSpec adafactorMomentum = new OptimizerSpec(OptimizerSpec.ADAFACTOR, AdamWConfig.defaults(),
                 withMomentum, CAMEConfig.defaults());
-        for (org.nd4j.linalg.api.buffer.DataType dtype : List.of(org.nd4j.linalg.api.buffer.DataType.FLOAT,
-                org.nd4j.linalg.api.buffer.DataType.DOUBLE)) {
+        for (DataType dtype : List.of(DataType.FLOAT, DataType.DOUBLE)) {
             FlatModel model = new FlatModel(dtype, shapes);
             for (OptimizerSpec optimizer : List.of(ADAMW, ADAFACTOR, adafactorMomentum, CAME)) {
                 for (int world = 1; world <= 4; world++) {

@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -334,7 +335,7 @@ class CheckpointTest {
         List<ParameterStore.Tensor> tensors = new ArrayList<>(store.tensors());
         ParameterStore.Tensor first = tensors.get(1);
         ParameterStore.Tensor second = tensors.get(2);
-        java.util.Collections.swap(tensors, 1, 2);
+        Collections.swap(tensors, 1, 2);
         tensors.forEach(t -> reordered.add(t.name(), t.shape()));
         ParameterStore moved = reordered.build(DataType.DOUBLE);
         Map<String, StateSlice> into = new LinkedHashMap<>();
