@@ -28,7 +28,7 @@ public record OptimizerSpec(String name, AdamWConfig adamw, AdafactorConfig adaf
             case ADAMW -> new AdamW(params, grads, spans, adamw, shard, reducer);
             case ADAFACTOR -> new Adafactor(params, grads, spans, adafactor, shard, reducer);
             case CAME -> new CAME(params, grads, spans, came, shard, reducer);
-            default -> throw new IllegalArgumentException("unknown optimizer '" + name + "'; one of adamw, adafactor, came");
+            default -> throw unknown();
         };
     }
 
@@ -41,7 +41,11 @@ public record OptimizerSpec(String name, AdamWConfig adamw, AdafactorConfig adaf
             case ADAMW -> AdamW.stateElements(shard);
             case ADAFACTOR -> Adafactor.stateElements(spans, shard, adafactor);
             case CAME -> dev.tessera.optimizers.CAME.stateElements(spans, shard);
-            default -> throw new IllegalArgumentException("unknown optimizer '" + name + "'; one of adamw, adafactor, came");
+            default -> throw unknown();
         };
+    }
+
+    private IllegalArgumentException unknown() {
+        return new IllegalArgumentException("unknown optimizer '" + name + "'; one of adamw, adafactor, came");
     }
 }

@@ -16,7 +16,7 @@ import java.util.concurrent.Callable;
 
 /** {@code tessera bench memory}: measured per-rank model-state memory for optimizers x ZeRO stages x world sizes. */
 @Command(name = "memory", mixinStandardHelpOptions = true,
-        description = "Measure one rank's parameter, gradient and optimizer-state bytes of a preset for each "
+        description = "Measure the fullest rank's parameter, gradient and optimizer-state bytes of a preset for each "
                 + "optimizer, ZeRO stage and world size (one short training job each).")
 public final class BenchMemoryCommand implements Callable<Integer> {
 

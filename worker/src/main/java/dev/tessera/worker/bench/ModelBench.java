@@ -5,7 +5,6 @@ import dev.tessera.optimizers.AdamWConfig;
 import dev.tessera.optimizers.GradNorm;
 import dev.tessera.worker.model.ModelStepTimer;
 import dev.tessera.worker.model.Transformer;
-import dev.tessera.worker.train.ParamSpans;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -41,7 +40,7 @@ public final class ModelBench {
         Transformer model = new Transformer(preset.config(), DataType.FLOAT, batch, seq);
         model.initialize(1);
         AdamW adamw = new AdamW(model.parameters().params(), model.parameters().grads(),
-                ParamSpans.of(model.parameters()), new AdamWConfig(0.9, 0.95, 1e-8, 0.1));
+                model.parameters().spans(), new AdamWConfig(0.9, 0.95, 1e-8, 0.1));
         int[] inputs = new int[batch * seq];
         int[] targets = new int[batch * seq];
         SplittableRandom random = new SplittableRandom(42);

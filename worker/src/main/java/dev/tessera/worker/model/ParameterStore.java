@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import dev.tessera.optimizers.ParamSpan;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -68,6 +69,11 @@ public final class ParameterStore {
 
     public List<Tensor> tensors() {
         return tensors;
+    }
+
+    /** The optimizers' view of the tensors: one span per tensor, in buffer order. */
+    public List<ParamSpan> spans() {
+        return tensors.stream().map(t -> new ParamSpan(t.name(), t.offset(), t.numel(), t.shape())).toList();
     }
 
     public Tensor tensor(String name) {

@@ -90,7 +90,7 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         this.stage = stage;
         this.dtype = store.dataType() == DataType.DOUBLE ? DType.FLOAT64 : DType.FLOAT32;
         this.width = store.dataType().width();
-        List<ParamSpan> spans = spans(store);
+        List<ParamSpan> spans = store.spans();
         this.bounds = ShardPlan.bounds(spans, store.numel(), gradGroup.size(),
                 owned -> optimizer.stateElements(spans, owned));
         this.shard = new Shard(bounds[gradGroup.rank()], bounds[gradGroup.rank() + 1]);
@@ -264,10 +264,6 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     }
 
     // ------------------------------------------------------------------ layout
-
-    private static List<ParamSpan> spans(ParameterStore store) {
-        return store.tensors().stream().map(t -> new ParamSpan(t.name(), t.offset(), t.numel(), t.shape())).toList();
-    }
 
     private static UnsafeBuffer whole(INDArray flat) {
         long bytes = flat.length() * flat.dataType().width();

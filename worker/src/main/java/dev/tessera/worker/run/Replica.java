@@ -12,7 +12,6 @@ import dev.tessera.worker.parallel.ParallelContext;
 import dev.tessera.worker.parallel.ParameterSync;
 import dev.tessera.worker.parallel.Sharding;
 import dev.tessera.worker.train.Checkpointer;
-import dev.tessera.worker.train.ParamSpans;
 import dev.tessera.worker.train.TrainingListener;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.IOException;
@@ -56,7 +55,7 @@ public final class Replica {
         Sharding sharding = parallel.sharding().create(model.parameters(), model.unitBounds());
         model.useParameterSync(sharding.parameters());
         Optimizer optimizer = job.optimizer().create(model.parameters().params(), model.parameters().grads(),
-                ParamSpans.of(model.parameters()), sharding.shard(), sharding.optimizerReducer());
+                model.parameters().spans(), sharding.shard(), sharding.optimizerReducer());
         long completed = 0;
         if (job.resume() != null) {
             Checkpoint checkpoint = Checkpoint.open(Path.of(job.resume()));

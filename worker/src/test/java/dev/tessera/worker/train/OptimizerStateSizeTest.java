@@ -28,7 +28,7 @@ class OptimizerStateSizeTest {
     void adafactorStateOfTheWidePresetIsUnderFivePercentOfAdamW() {
         ModelConfig wide = ModelPreset.WIDE.config();
         ParameterStore store = new Transformer(wide, DataType.FLOAT, 1, 1).parameters();
-        List<ParamSpan> spans = ParamSpans.of(store);
+        List<ParamSpan> spans = store.spans();
         long numel = store.numel();
         long rowsPlusCols = 0;
         long vectors = 0;
