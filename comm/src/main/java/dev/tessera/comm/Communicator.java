@@ -170,7 +170,7 @@ public final class Communicator implements AutoCloseable {
         return comm;
     }
 
-    private boolean usesIpc(int peer) {
+    boolean usesIpc(int peer) {
         return switch (config.transport()) {
             case IPC -> true;
             case UDP -> false;

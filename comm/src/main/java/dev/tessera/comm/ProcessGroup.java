@@ -7,9 +7,11 @@ import org.agrona.concurrent.IdleStrategy;
 
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -41,9 +43,11 @@ public final class ProcessGroup {
     private final int id;
     private final int myIndex;
     private final AtomicInteger seq = new AtomicInteger();
+    private final AtomicInteger symmetricCount = new AtomicInteger();
     private final int[] sendSeq;
     private final int[] recvSeq;
     private ExecutorService asyncThread;
+    private final List<SymmetricMemory> symmetric = new CopyOnWriteArrayList<>();
 
     ProcessGroup(Communicator comm, String name, int[] ranks) {
         if (ranks.length == 0) {
@@ -108,6 +112,43 @@ public final class ProcessGroup {
 
     int nextSeq() {
         return seq.getAndIncrement();
+    }
+
+    /** Whether every member shares this host's media driver (IPC), so their memory can be mapped here. */
+    boolean onOneHost() {
+        for (int r : ranks) {
+            if (r != comm.rank() && !comm.usesIpc(r)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    // ---------------------------------------------------------------- symmetric memory
+
+    /**
+     * Collective: {@code bytes} of memory that every member maps (same size on every member, allocated in the
+     * same order). Collectives on buffers inside it, at the same offset on every member, read the other
+     * members' memory directly instead of copying through Aeron; elsewhere, and when the group spans hosts,
+     * they take the usual paths. A collective must find its buffer in symmetric memory on every member or on
+     * none (a member that passes other memory waits at the deadline for the others).
+     */
+    public SymmetricMemory allocateSymmetric(long bytes) {
+        SymmetricMemory m = SymmetricMemory.allocate(this, bytes, symmetricCount.getAndIncrement());
+        symmetric.add(m);
+        return m;
+    }
+
+    private SymmetricMemory symmetricHolding(Region region) {
+        if (size() == 1) {
+            return null;
+        }
+        for (SymmetricMemory m : symmetric) {
+            if (m.contains(region)) {
+                return m;
+            }
+        }
+        return null;
     }
 
     // ---------------------------------------------------------------- collectives
@@ -235,6 +276,10 @@ public final class ProcessGroup {
         if (op == ReduceOp.AVG && !dtype.isFloatingPoint()) {
             throw new IllegalArgumentException("all-reduce AVG needs a floating-point dtype, not " + dtype);
         }
+        SymmetricMemory shared = symmetricHolding(region);
+        if (shared != null) {
+            return SymmetricCollective.allReduce(this, shared, region, dtype, op);
+        }
         if (region.length() <= comm.config().smallAllReduceBytes() || size() == 1) {
             return new RecursiveDoublingAllReduce(this, "all-reduce", region, dtype, op);
         }
@@ -254,6 +299,10 @@ public final class ProcessGroup {
         }
         if (size() == 1) {
             return new LocalCopy(this, "reduce-scatter", in, out);
+        }
+        SymmetricMemory shared = symmetricHolding(in);
+        if (shared != null) {
+            return SymmetricCollective.reduceScatter(this, shared, in, out, dtype, op);
         }
         if (in.length() <= comm.config().smallAllReduceBytes()) {
             // Small: latency, not bytes, dominates; all-reduce the workspace in log2 N exchanges, keep a block.
@@ -285,6 +334,10 @@ public final class ProcessGroup {
         if (size() == 1) {
             return new LocalCopy(this, "all-gather", in, out);
         }
+        SymmetricMemory shared = symmetricHolding(in);
+        if (shared != null) {
+            return SymmetricCollective.allGather(this, shared, in, out, dtype);
+        }
         if (out.length() <= comm.config().smallAllReduceBytes()) {
             // Small: every member sends its block straight to every other one, one hop.
             Region[] send = new Region[size()];
@@ -305,6 +358,10 @@ public final class ProcessGroup {
             throw new IllegalArgumentException("reduce-scatter AVG needs a floating-point dtype, not " + dtype);
         }
         Region span = region.slice(byteBounds[0], byteBounds[size()] - byteBounds[0]);
+        SymmetricMemory shared = symmetricHolding(span);
+        if (shared != null) {
+            return SymmetricCollective.reduceScatterInPlace(this, shared, span, relativeTo(byteBounds), dtype, op);
+        }
         if (size() == 1 || span.length() <= comm.config().smallAllReduceBytes()) {
             // Small: reducing all of it in log2 N exchanges beats N - 1 ring steps; every segment ends reduced.
             return new RecursiveDoublingAllReduce(this, "reduce-scatter", span, dtype, op);
@@ -319,6 +376,10 @@ public final class ProcessGroup {
             return new LocalCopy(this, "all-gather", region, region);
         }
         Region span = region.slice(byteBounds[0], byteBounds[size()] - byteBounds[0]);
+        SymmetricMemory shared = symmetricHolding(span);
+        if (shared != null) {
+            return SymmetricCollective.allGatherInPlace(this, shared, span, relativeTo(byteBounds), dtype);
+        }
         if (span.length() <= comm.config().smallAllReduceBytes()) {
             Region[] send = new Region[size()];
             Region[] receive = new Region[size()];
@@ -367,8 +428,13 @@ public final class ProcessGroup {
                                   long[] outputSplits, DType dtype) {
         Region in = checked(input, dtype, "all-to-all");
         Region out = checked(output, dtype, "all-to-all");
-        return new AllToAll(this, "all-to-all", AllToAll.blocks(in, offsets(in, inputSplits, dtype, "input")),
-                AllToAll.blocks(out, offsets(out, outputSplits, dtype, "output")));
+        long[] inOffsets = offsets(in, inputSplits, dtype, "input");
+        long[] outOffsets = offsets(out, outputSplits, dtype, "output");
+        SymmetricMemory shared = symmetricHolding(in);
+        if (shared != null) {
+            return SymmetricCollective.allToAll(this, shared, in, inOffsets, out, outOffsets, dtype);
+        }
+        return new AllToAll(this, "all-to-all", AllToAll.blocks(in, inOffsets), AllToAll.blocks(out, outOffsets));
     }
 
     private long[] offsets(Region r, long[] splits, DType dtype, String what) {
@@ -406,6 +472,10 @@ public final class ProcessGroup {
             throw new IllegalArgumentException("broadcast root " + root + " is not in group '" + name + "'");
         }
         Region region = Region.of(buffer);
+        SymmetricMemory shared = symmetricHolding(region);
+        if (shared != null) {
+            return SymmetricCollective.broadcast(this, shared, region, root);
+        }
         if (region.length() <= comm.config().smallAllReduceBytes() && size() > 2) {
             // Small: the root sends to everyone directly (one hop) instead of down the pipelined chain.
             Region[] send = new Region[size()];

@@ -14,52 +14,79 @@ final class Reducer {
 
     static void reduce(DType dtype, ReduceOp op, Object dstBase, long dstAddr, Object srcBase, long srcAddr,
                        long bytes) {
+        combine(dtype, op, dstBase, dstAddr, dstBase, dstAddr, srcBase, srcAddr, bytes);
+    }
+
+    /** {@code dst = a op b} element-wise; {@code dst} may be {@code a} or {@code b}. */
+    static void combine(DType dtype, ReduceOp op, Object dstBase, long dstAddr, Object aBase, long aAddr,
+                        Object bBase, long bAddr, long bytes) {
         boolean max = op == ReduceOp.MAX;
         switch (dtype) {
             case FLOAT32 -> {
-                long n = bytes >> 2;
-                for (long i = 0; i < n; i++) {
-                    long d = dstAddr + (i << 2);
-                    float a = UnsafeApi.getFloat(dstBase, d);
-                    float b = UnsafeApi.getFloat(srcBase, srcAddr + (i << 2));
-                    UnsafeApi.putFloat(dstBase, d, max ? Math.max(a, b) : a + b);
+                for (long i = 0, n = bytes >> 2; i < n; i++) {
+                    float a = UnsafeApi.getFloat(aBase, aAddr + (i << 2));
+                    float b = UnsafeApi.getFloat(bBase, bAddr + (i << 2));
+                    UnsafeApi.putFloat(dstBase, dstAddr + (i << 2), max ? Math.max(a, b) : a + b);
                 }
             }
             case FLOAT64 -> {
-                long n = bytes >> 3;
-                for (long i = 0; i < n; i++) {
-                    long d = dstAddr + (i << 3);
-                    double a = UnsafeApi.getDouble(dstBase, d);
-                    double b = UnsafeApi.getDouble(srcBase, srcAddr + (i << 3));
-                    UnsafeApi.putDouble(dstBase, d, max ? Math.max(a, b) : a + b);
+                for (long i = 0, n = bytes >> 3; i < n; i++) {
+                    double a = UnsafeApi.getDouble(aBase, aAddr + (i << 3));
+                    double b = UnsafeApi.getDouble(bBase, bAddr + (i << 3));
+                    UnsafeApi.putDouble(dstBase, dstAddr + (i << 3), max ? Math.max(a, b) : a + b);
                 }
             }
             case INT32 -> {
-                long n = bytes >> 2;
-                for (long i = 0; i < n; i++) {
-                    long d = dstAddr + (i << 2);
-                    int a = UnsafeApi.getInt(dstBase, d);
-                    int b = UnsafeApi.getInt(srcBase, srcAddr + (i << 2));
-                    UnsafeApi.putInt(dstBase, d, max ? Math.max(a, b) : a + b);
+                for (long i = 0, n = bytes >> 2; i < n; i++) {
+                    int a = UnsafeApi.getInt(aBase, aAddr + (i << 2));
+                    int b = UnsafeApi.getInt(bBase, bAddr + (i << 2));
+                    UnsafeApi.putInt(dstBase, dstAddr + (i << 2), max ? Math.max(a, b) : a + b);
                 }
             }
             case INT64 -> {
-                long n = bytes >> 3;
-                for (long i = 0; i < n; i++) {
-                    long d = dstAddr + (i << 3);
-                    long a = UnsafeApi.getLong(dstBase, d);
-                    long b = UnsafeApi.getLong(srcBase, srcAddr + (i << 3));
-                    UnsafeApi.putLong(dstBase, d, max ? Math.max(a, b) : a + b);
+                for (long i = 0, n = bytes >> 3; i < n; i++) {
+                    long a = UnsafeApi.getLong(aBase, aAddr + (i << 3));
+                    long b = UnsafeApi.getLong(bBase, bAddr + (i << 3));
+                    UnsafeApi.putLong(dstBase, dstAddr + (i << 3), max ? Math.max(a, b) : a + b);
                 }
             }
             case BYTE -> {
                 for (long i = 0; i < bytes; i++) {
-                    byte a = UnsafeApi.getByte(dstBase, dstAddr + i);
-                    byte b = UnsafeApi.getByte(srcBase, srcAddr + i);
+                    byte a = UnsafeApi.getByte(aBase, aAddr + i);
+                    byte b = UnsafeApi.getByte(bBase, bAddr + i);
                     UnsafeApi.putByte(dstBase, dstAddr + i, (byte) (max ? Math.max(a, b) : a + b));
                 }
             }
             default -> throw new IllegalStateException("unknown dtype " + dtype);
+        }
+    }
+
+    /** Bytes per block of {@link #reduceAll}: the running sum stays in L1 while the sources stream past. */
+    private static final int BLOCK = 16 << 10;
+
+    /**
+     * {@code dst = ((s[0] op s[1]) op s[2]) ... op s[n-1]} over off-heap memory, element by element in that
+     * order; {@code dst} may be one of the sources. Block by block through a small scratch, so each source is
+     * read once and {@code dst} written once.
+     */
+    static void reduceAll(DType dtype, ReduceOp op, long[] sources, long dst, long bytes) {
+        int n = sources.length;
+        if (n == 1) {
+            if (sources[0] != dst) {
+                UnsafeApi.copyMemory(sources[0], dst, bytes);
+            }
+            return;
+        }
+        long scratch = ScratchBuffers.get(BLOCK).address();
+        for (long at = 0; at < bytes; at += BLOCK) {
+            long len = Math.min(BLOCK, bytes - at);
+            long acc = n == 2 ? dst + at : scratch;
+            combine(dtype, op, null, acc, null, sources[0] + at, null, sources[1] + at, len);
+            for (int k = 2; k < n; k++) {
+                long to = k == n - 1 ? dst + at : scratch;
+                combine(dtype, op, null, to, null, acc, null, sources[k] + at, len);
+                acc = to;
+            }
         }
     }
 

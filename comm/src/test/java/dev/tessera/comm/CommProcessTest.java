@@ -103,6 +103,36 @@ class CommProcessTest {
     }
 
     @Test
+    void collectivesOnSymmetricMemoryTwoRanks() {
+        assertAllOk(start("collectives-symmetric", 2, Transport.IPC, 64 << 10, Map.of()), 120_000);
+    }
+
+    @Test
+    void collectivesOnSymmetricMemoryThreeRanks() {
+        assertAllOk(start("collectives-symmetric", 3, Transport.IPC, 64 << 10, Map.of()), 120_000);
+    }
+
+    @Test
+    void collectivesOnSymmetricMemoryFourRanks() {
+        assertAllOk(start("collectives-symmetric", 4, Transport.AUTO, 64 << 10, Map.of()), 150_000);
+    }
+
+    @Test
+    void collectivesOnSymmetricMemoryOverUdpTakeTheAeronPaths() {
+        assertAllOk(start("collectives-symmetric", 2, Transport.UDP, 64 << 10, Map.of()), 120_000);
+    }
+
+    @Test
+    void allReduce256MegabytesOnSymmetricMemoryTwoRanks() {
+        assertAllOk(start("big-symmetric", 2, Transport.IPC, 64 << 10, Map.of()), 120_000);
+    }
+
+    @Test
+    void concurrentGroupsOnSymmetricMemoryFourRanks() {
+        assertAllOk(start("groups-symmetric", 4, Transport.IPC, 64 << 10, Map.of()), 120_000);
+    }
+
+    @Test
     void collectivesTwoRanksOverUdp() {
         assertAllOk(start("collectives", 2, Transport.UDP, 64 << 10, Map.of()), 120_000);
     }
@@ -124,7 +154,16 @@ class CommProcessTest {
 
     @Test
     void killedPeerFailsOthersWithinDeadline() throws Exception {
-        Job job = start("kill", 3, Transport.IPC, 64 << 10, Map.of());
+        killedPeerFailsOthers("kill");
+    }
+
+    @Test
+    void killedPeerFailsOthersWithinDeadlineOnSymmetricMemory() throws Exception {
+        killedPeerFailsOthers("kill-symmetric");
+    }
+
+    private void killedPeerFailsOthers(String scenario) throws Exception {
+        Job job = start(scenario, 3, Transport.IPC, 64 << 10, Map.of());
         LocalProcessLauncher.Worker victim = job.workers().get(2);
         long waitUntil = System.currentTimeMillis() + 60_000;
         while (!victim.output().contains("ITER 2") && System.currentTimeMillis() < waitUntil) {
@@ -145,6 +184,20 @@ class CommProcessTest {
             System.out.println(w.name() + " failed " + took + " ms after the kill: " + error);
             assertTrue(error.contains("all-reduce") && error.contains("group 'world'") && error.contains("rank 2"),
                     () -> "error should name op, group and the dead rank 2: " + error);
+        }
+    }
+
+    @Test
+    void membersPassingBuffersAtDifferentPlacesOfSymmetricMemoryAreRefused() {
+        Job job = start("mismatch-symmetric", 2, Transport.IPC, 64 << 10, Map.of());
+        for (LocalProcessLauncher.Worker w : job.workers()) {
+            int code = w.waitFor(DEADLINE_MS + 20_000);
+            String out = w.output();
+            assertEquals(3, code, () -> w.name() + " should refuse the all-reduce:\n" + out);
+            String error = out.lines().filter(l -> l.startsWith("ERROR")).findFirst().orElse("");
+            assertTrue(error.contains("every member must call the same collective on a buffer at the same place"),
+                    error);
+            System.out.println(w.name() + ": " + error);
         }
     }
 

@@ -19,15 +19,21 @@ public final class CommTestWorker {
     private final Communicator comm;
     private final int rank;
     private final int n;
+    private final boolean symmetric;
+    private final Arena arena;
 
-    private CommTestWorker(Communicator comm) {
+    private CommTestWorker(Communicator comm, boolean symmetric, long arenaBytes) {
         this.comm = comm;
         this.rank = comm.rank();
         this.n = comm.worldSize();
+        this.symmetric = symmetric;
+        this.arena = new Arena(comm.world(), symmetric, arenaBytes);
     }
 
     public static void main(String[] args) {
-        String scenario = args[0];
+        // "<scenario>-symmetric": the same checks on buffers in symmetric memory (the shared-memory paths).
+        boolean symmetric = args[0].endsWith("-symmetric");
+        String scenario = args[0].replace("-symmetric", "");
         int rank = Integer.parseInt(args[1]);
         int world = Integer.parseInt(args[2]);
         CommConfig config = CommConfig.defaults(args[4], CommConfig.tokenFromEnvironment())
@@ -38,12 +44,14 @@ public final class CommTestWorker {
         int code;
         try (Communicator comm = Communicator.connect(config, StaticPeerDirectory.localhost(world, Integer.parseInt(args[8])), rank)) {
             System.out.println("CONNECTED rank " + rank);
-            CommTestWorker w = new CommTestWorker(comm);
+            long arenaBytes = scenario.equals("big") ? 256L << 20 : scenario.equals("collectives") ? 80L << 20 : 8L << 20;
+            CommTestWorker w = new CommTestWorker(comm, symmetric, arenaBytes);
             switch (scenario) {
                 case "collectives" -> w.collectives();
                 case "big" -> w.big();
                 case "groups" -> w.groups();
                 case "kill" -> w.killLoop();
+                case "mismatch" -> w.mismatchedPlaces();
                 case "connect" -> { }
                 default -> throw new IllegalArgumentException("scenario " + scenario);
             }
@@ -95,14 +103,6 @@ public final class CommTestWorker {
         };
     }
 
-    static UnsafeBuffer inputs(int rank, long elements, DType t, long indexBase) {
-        UnsafeBuffer b = buffer(elements, t);
-        for (long i = 0; i < elements; i++) {
-            put(b, t, i, value(rank, indexBase + i));
-        }
-        return b;
-    }
-
     /** The reduction of element i over ranks 0..n-1, in that order, rounded like the dtype. */
     static double reference(int n, long i, DType t, ReduceOp op) {
         double acc = value(0, i);
@@ -125,6 +125,46 @@ public final class CommTestWorker {
         }
     }
 
+    /**
+     * Where a scenario's buffers come from: plain direct memory, or a bump allocator over the group's symmetric
+     * memory, reset before each collective so every member's first buffer (the input) is at the same offset.
+     */
+    static final class Arena {
+        private final SymmetricMemory memory;
+        private long used;
+
+        Arena(ProcessGroup group, boolean symmetric, long bytes) {
+            this.memory = symmetric ? group.allocateSymmetric(bytes) : null;
+        }
+
+        Arena reset() {
+            used = 0;
+            return this;
+        }
+
+        UnsafeBuffer buffer(long elements, DType t) {
+            if (memory == null) {
+                return CommTestWorker.buffer(elements, t);
+            }
+            long bytes = elements * t.size();
+            if (used + bytes > memory.bytes()) {
+                throw new IllegalStateException("test arena of " + memory.bytes() + " bytes is full");
+            }
+            UnsafeBuffer b = new UnsafeBuffer(memory.buffer(), (int) used, (int) bytes);
+            b.setMemory(0, (int) bytes, (byte) 0);
+            used += (bytes + 63) & ~63L;
+            return b;
+        }
+
+        UnsafeBuffer inputs(int rank, long elements, DType t, long indexBase) {
+            UnsafeBuffer b = buffer(elements, t);
+            for (long i = 0; i < elements; i++) {
+                put(b, t, i, value(rank, indexBase + i));
+            }
+            return b;
+        }
+    }
+
     // ------------------------------------------------------------------ scenarios
 
     void collectives() {
@@ -137,7 +177,7 @@ public final class CommTestWorker {
                     if (op == ReduceOp.AVG && !t.isFloatingPoint() || large && op == ReduceOp.MAX) {
                         continue;
                     }
-                    UnsafeBuffer b = inputs(rank, size, t, 0);
+                    UnsafeBuffer b = arena.reset().inputs(rank, size, t, 0);
                     world.allReduce(b, t, op);
                     check("all-reduce " + op + " " + t + " x" + size, b, t, size, i -> reference(n, i, t, op));
                 }
@@ -159,16 +199,16 @@ public final class CommTestWorker {
     }
 
     private void reduceScatter(ProcessGroup g, int count, DType t) {
-        UnsafeBuffer in = inputs(rank, (long) count * n, t, 0);
-        UnsafeBuffer out = buffer(count, t);
+        UnsafeBuffer in = arena.reset().inputs(rank, (long) count * n, t, 0);
+        UnsafeBuffer out = arena.buffer(count, t);
         g.reduceScatter(in, out, t, ReduceOp.SUM);
         check("reduce-scatter " + t + " x" + count, out, t, count,
                 i -> reference(n, (long) rank * count + i, t, ReduceOp.SUM));
     }
 
     private void allGather(ProcessGroup g, int count, DType t) {
-        UnsafeBuffer in = inputs(rank, count, t, 0);
-        UnsafeBuffer out = buffer((long) count * n, t);
+        UnsafeBuffer in = arena.reset().inputs(rank, count, t, 0);
+        UnsafeBuffer out = arena.buffer((long) count * n, t);
         g.allGather(in, out, t);
         check("all-gather " + t + " x" + count, out, t, (long) count * n,
                 i -> value((int) (i / Math.max(1, count)), i % Math.max(1, count)));
@@ -176,8 +216,8 @@ public final class CommTestWorker {
 
     private void allToAll(ProcessGroup g, int count, DType t) {
         // Element k of the block for member j from member r is value(r, j * count + k).
-        UnsafeBuffer in = inputs(rank, (long) count * n, t, 0);
-        UnsafeBuffer out = buffer((long) count * n, t);
+        UnsafeBuffer in = arena.reset().inputs(rank, (long) count * n, t, 0);
+        UnsafeBuffer out = arena.buffer((long) count * n, t);
         g.allToAll(in, out, t);
         check("all-to-all " + t + " x" + count, out, t, (long) count * n,
                 i -> value((int) (i / Math.max(1, count)), (long) rank * count + i % Math.max(1, count)));
@@ -185,7 +225,7 @@ public final class CommTestWorker {
 
     private void broadcast(ProcessGroup g, int count, DType t) {
         int root = n - 1;
-        UnsafeBuffer b = rank == root ? inputs(root, count, t, 5) : buffer(count, t);
+        UnsafeBuffer b = rank == root ? arena.reset().inputs(root, count, t, 5) : arena.reset().buffer(count, t);
         g.broadcast(b, root);
         check("broadcast " + t + " x" + count, b, t, count, i -> value(root, 5 + i));
     }
@@ -194,8 +234,8 @@ public final class CommTestWorker {
         DType t = DType.FLOAT32;
         int right = (rank + 1) % n;
         int left = (rank - 1 + n) % n;
-        UnsafeBuffer out = inputs(rank, count, t, 11);
-        UnsafeBuffer in = buffer(count, t);
+        UnsafeBuffer out = arena.reset().inputs(rank, count, t, 11);
+        UnsafeBuffer in = arena.buffer(count, t);
         CollectiveHandle h = g.sendAsync(out, right);
         g.recv(in, left);
         h.await();
@@ -219,14 +259,14 @@ public final class CommTestWorker {
             outTotal += outSplits[j];
         }
         // Block for member j from member r holds value(r, 100000 * j + k).
-        UnsafeBuffer in = buffer(inTotal, t);
+        UnsafeBuffer in = arena.reset().buffer(inTotal, t);
         long at = 0;
         for (int j = 0; j < n; j++) {
             for (long k = 0; k < inSplits[j]; k++) {
                 put(in, t, at++, value(rank, 100_000L * j + k));
             }
         }
-        UnsafeBuffer out = buffer(outTotal, t);
+        UnsafeBuffer out = arena.buffer(outTotal, t);
         g.allToAll(in, inSplits, out, outSplits, t);
         long[] expected = new long[(int) outTotal];
         int e = 0;
@@ -253,7 +293,7 @@ public final class CommTestWorker {
             bounds[j + 1] = Math.min(5 + total, bounds[j] + share);
         }
         bounds[n] = 5 + total;
-        UnsafeBuffer b = inputs(rank, total + 9, t, 0);
+        UnsafeBuffer b = arena.reset().inputs(rank, total + 9, t, 0);
         g.reduceScatterInPlace(b, bounds, t, ReduceOp.SUM);
         check("in-place reduce-scatter x" + total, new UnsafeBuffer(b, (int) (bounds[rank] * 4),
                 (int) ((bounds[rank + 1] - bounds[rank]) * 4)), t, bounds[rank + 1] - bounds[rank],
@@ -269,8 +309,8 @@ public final class CommTestWorker {
     private void determinism(ProcessGroup g, int count) {
         DType t = DType.FLOAT32;
         SplittableRandom random = new SplittableRandom(1234 + rank);
-        UnsafeBuffer first = buffer(count, t);
-        UnsafeBuffer second = buffer(count, t);
+        UnsafeBuffer first = arena.reset().buffer(count, t);
+        UnsafeBuffer second = arena.buffer(count, t);
         for (int i = 0; i < count; i++) {
             float v = (float) random.nextGaussian();
             first.putFloat(i * 4, v);
@@ -286,9 +326,9 @@ public final class CommTestWorker {
             }
             hash = hash * 1_000_003L + bits;
         }
-        UnsafeBuffer mine = buffer(1, DType.INT64);
+        UnsafeBuffer mine = arena.buffer(1, DType.INT64);
         mine.putLong(0, hash);
-        UnsafeBuffer all = buffer(n, DType.INT64);
+        UnsafeBuffer all = arena.buffer(n, DType.INT64);
         g.allGather(mine, all, DType.INT64);
         for (int r = 0; r < n; r++) {
             if (all.getLong(r * 8) != hash) {
@@ -302,7 +342,7 @@ public final class CommTestWorker {
     private void asyncOverlap(ProcessGroup g) {
         DType t = DType.FLOAT32;
         int count = 300_001;
-        UnsafeBuffer a = inputs(rank, count, t, 0);
+        UnsafeBuffer a = arena.reset().inputs(rank, count, t, 0);
         CollectiveHandle h = g.allReduceAsync(a, t, ReduceOp.SUM);
         double busy = 0;
         for (int i = 0; i < 100_000; i++) {
@@ -316,7 +356,7 @@ public final class CommTestWorker {
     void big() {
         DType t = DType.FLOAT32;
         long count = (256L << 20) / 4;
-        UnsafeBuffer b = buffer(count, t);
+        UnsafeBuffer b = arena.buffer(count, t);
         for (long i = 0; i < count; i++) {
             b.putFloat((int) (i * 4), (float) value(rank, i));
         }
@@ -342,12 +382,15 @@ public final class CommTestWorker {
             halfRanks = rank % 2 == 0 ? new int[] {0, 2} : new int[] {1, 3};
             half = comm.group(rank % 2 == 0 ? "even" : "odd", halfRanks);
         }
+        Arena onA = new Arena(a, symmetric, 4L << 20);
+        Arena onB = new Arena(b, symmetric, 4L << 20);
+        Arena onHalf = half == null ? null : new Arena(half, symmetric, 4L << 20);
         DType t = DType.FLOAT32;
         for (int iter = 0; iter < 8; iter++) {
             int count = iter % 2 == 0 ? 500_003 : 100;
-            UnsafeBuffer x = inputs(rank, count, t, iter);
-            UnsafeBuffer y = inputs(rank, count, t, iter + 1);
-            UnsafeBuffer z = inputs(rank, count, t, iter + 2);
+            UnsafeBuffer x = onA.reset().inputs(rank, count, t, iter);
+            UnsafeBuffer y = onB.reset().inputs(rank, count, t, iter + 1);
+            UnsafeBuffer z = onHalf == null ? null : onHalf.reset().inputs(rank, count, t, iter + 2);
             CollectiveHandle hx = a.allReduceAsync(x, t, ReduceOp.SUM);
             CollectiveHandle hz = half == null ? null : half.allReduceAsync(z, t, ReduceOp.MAX);
             b.allReduce(y, t, ReduceOp.SUM);
@@ -365,9 +408,17 @@ public final class CommTestWorker {
         System.out.println("OK groups");
     }
 
+    /** Rank 1 passes a buffer 64 bytes further into its symmetric memory than the others: all must refuse. */
+    void mismatchedPlaces() {
+        DType t = DType.FLOAT32;
+        UnsafeBuffer b = arena.reset().buffer(1000, t);
+        UnsafeBuffer shifted = new UnsafeBuffer(b, rank == 1 ? 64 : 0, 800);
+        comm.world().allReduce(shifted, t, ReduceOp.SUM);
+    }
+
     void killLoop() {
         DType t = DType.FLOAT32;
-        UnsafeBuffer b = buffer(1_000_003, t);
+        UnsafeBuffer b = arena.buffer(1_000_003, t);
         for (int iter = 0; ; iter++) {
             comm.world().allReduce(b, t, ReduceOp.SUM);
             System.out.println("ITER " + iter);

@@ -26,11 +26,19 @@ import java.util.Map;
  */
 public final class CommBench {
 
+    /** Where the timed buffers live. */
+    public enum Buffers {
+        /** In the group's {@link dev.tessera.comm.SymmetricMemory}: on one host, peers' memory is read directly. */
+        symmetric,
+        /** Plain direct buffers: every byte goes through Aeron. */
+        plain
+    }
+
     private CommBench() {
     }
 
-    public static int run(int ranks, Transport transport, DriverMode mode, boolean json, long maxBytes,
-                          PrintWriter out) throws InterruptedException {
+    public static int run(int ranks, Transport transport, DriverMode mode, Buffers buffers, boolean json,
+                          long maxBytes, PrintWriter out) throws InterruptedException {
         if (ranks < 2 || ranks > 16) {
             throw new UserInputException("--ranks must be in [2, 16] (got " + ranks + ")");
         }
@@ -58,13 +66,13 @@ public final class CommBench {
             for (int r = 0; r < ranks; r++) {
                 workers.add(launcher.start("bench-" + r, CommBenchWorker.class.getName(),
                         List.of(Integer.toString(r), Integer.toString(ranks), jobId, dir, effective.name(),
-                                mode.name(), Long.toString(maxBytes), Integer.toString(basePort)),
+                                mode.name(), Long.toString(maxBytes), Integer.toString(basePort), buffers.name()),
                         Map.of(CommConfig.TOKEN_ENV, token)));
             }
             String label = effective == Transport.UDP ? "udp" : "ipc";
             if (!json) {
-                out.printf(Locale.ROOT, "comm bench: %d ranks, transport %s, driver %s, memcpy %.1f GB/s%n", ranks,
-                        label, mode == DriverMode.PER_PROCESS ? "per-process" : "shared", memcpy);
+                out.printf(Locale.ROOT, "comm bench: %d ranks, transport %s, driver %s, %s buffers, memcpy %.1f GB/s%n",
+                        ranks, label, mode == DriverMode.PER_PROCESS ? "per-process" : "shared", buffers, memcpy);
                 out.printf("%-15s %12s %12s %12s %12s%n", "op", "bytes", "latency_us", "busbw_GB/s", "p50_us");
             }
             int printed = 0;
@@ -81,8 +89,8 @@ public final class CommBench {
                     String[] f = lines.get(printed).split(" ");
                     if (json) {
                         out.printf(Locale.ROOT, "{\"op\":\"%s\",\"bytes\":%s,\"ranks\":%d,\"transport\":\"%s\","
-                                + "\"latency_us\":%s,\"busbw_gbps\":%s,\"latency_p50_us\":%s}%n", f[1], f[2], ranks, label, f[3],
-                                f[4], f[5]);
+                                + "\"latency_us\":%s,\"busbw_gbps\":%s,\"latency_p50_us\":%s,\"buffers\":\"%s\"}%n",
+                                f[1], f[2], ranks, label, f[3], f[4], f[5], buffers);
                     } else {
                         out.printf("%-15s %12s %12s %12s %12s%n", f[1], f[2], f[3], f[4], f[5]);
                     }

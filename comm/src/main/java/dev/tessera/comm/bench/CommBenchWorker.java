@@ -18,7 +18,7 @@ import java.util.Locale;
 
 /**
  * One rank of {@code tessera bench comm}: {@code <rank> <ranks> <jobId> <aeronDir|-> <transport> <driverMode>
- * <maxBytes> <basePort>}. Times each collective at sizes from 4 KB up; rank 0 prints one result line per
+ * <maxBytes> <basePort> <symmetric|plain>}. Times each collective at sizes from 4 KB up; rank 0 prints one result line per
  * (op, size) as {@code RESULT op bytes latency_us busbw_gbps latency_p50_us}, the slowest rank's time counting.
  */
 public final class CommBenchWorker {
@@ -37,7 +37,7 @@ public final class CommBenchWorker {
         CommConfig config = CommConfig.defaults(jobId, CommConfig.tokenFromEnvironment())
                 .withDriver(mode, dir).withTransport(transport).withDeadlineMs(120_000);
         try (Communicator comm = Communicator.connect(config, StaticPeerDirectory.localhost(ranks, basePort), rank)) {
-            run(comm.world(), maxBytes);
+            run(comm.world(), maxBytes, args[8].equals("symmetric"));
             comm.world().barrier();
         } catch (CommException e) {
             System.out.println("ERROR " + e.getMessage());
@@ -46,11 +46,13 @@ public final class CommBenchWorker {
         System.exit(0);
     }
 
-    static void run(ProcessGroup world, long maxBytes) {
+    static void run(ProcessGroup world, long maxBytes, boolean symmetric) {
         int n = world.size();
-        int capacity = (int) Math.min(Integer.MAX_VALUE - 8, maxBytes);
-        UnsafeBuffer a = new UnsafeBuffer(ByteBuffer.allocateDirect(capacity));
-        UnsafeBuffer b = new UnsafeBuffer(ByteBuffer.allocateDirect(capacity));
+        int capacity = (int) maxBytes; // at most 1 GiB (CommBench checks)
+        UnsafeBuffer a = symmetric ? world.allocateSymmetric(capacity).buffer()
+                : new UnsafeBuffer(ByteBuffer.allocateDirect(capacity));
+        UnsafeBuffer b = symmetric ? world.allocateSymmetric(capacity).buffer()
+                : new UnsafeBuffer(ByteBuffer.allocateDirect(capacity));
         for (int i = 0; i + 4 <= capacity; i += 4) {
             a.putFloat(i, (i >> 2) % 97);
         }

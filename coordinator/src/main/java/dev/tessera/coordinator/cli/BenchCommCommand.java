@@ -45,12 +45,18 @@ public final class BenchCommCommand implements Callable<Integer> {
             description = "Largest payload; sizes go from 4 KB up by 4x (default: ${DEFAULT-VALUE}).")
     long maxBytes;
 
+    @Option(names = "--buffers", paramLabel = "symmetric|plain", defaultValue = "symmetric",
+            description = "Buffers in the group's symmetric memory (what the trainer uses; on one host the "
+                    + "collectives read peers' memory directly) or plain direct buffers (copied through Aeron) "
+                    + "(default: ${DEFAULT-VALUE}).")
+    CommBench.Buffers buffers;
+
     @Option(names = "--json", description = "One JSON object per line.")
     boolean json;
 
     @Override
     public Integer call() throws Exception {
-        return CommBench.run(ranks, transport == Transport.AUTO ? Transport.IPC : transport, driver.mode, json,
-                maxBytes, spec.commandLine().getOut());
+        return CommBench.run(ranks, transport == Transport.AUTO ? Transport.IPC : transport, driver.mode, buffers,
+                json, maxBytes, spec.commandLine().getOut());
     }
 }
