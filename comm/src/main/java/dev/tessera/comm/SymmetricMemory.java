@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -42,8 +43,7 @@ public final class SymmetricMemory {
     private final long[] data;       // per group rank
     private final UnsafeBuffer buffer;
     private final boolean shared;
-    @SuppressWarnings({"unused", "FieldCanBeLocal"}) // the mappings live as long as this object
-    private final ByteBuffer[] mappings;
+    private final ByteBuffer[] mappings; // kept: a mapping lives as long as its buffer is reachable
     private long nextCounter;        // barrier counter values handed out to operations, in issue order
     private long nextTicket;
     private volatile long turn;      // the ticket of the operation allowed to run now
@@ -129,6 +129,11 @@ public final class SymmetricMemory {
     /** This member's memory. Collectives on buffers inside it (at the same offset on every member) read peers directly. */
     public UnsafeBuffer buffer() {
         return buffer;
+    }
+
+    /** The same memory as a direct ByteBuffer in native order (e.g. to put an ND4J array over it). */
+    public ByteBuffer byteBuffer() {
+        return mappings[group.rank()].slice(HEADER, (int) bytes).order(ByteOrder.nativeOrder());
     }
 
     public long address() {

@@ -14,6 +14,10 @@
  *       ({@link dev.tessera.comm.CollectiveHandle}); small payloads take one-hop or recursive-doubling
  *       algorithms, large ones the pipelined ring; reduction order is fixed, results bit-identical on all
  *       members.</li>
+ *   <li>{@link dev.tessera.comm.SymmetricMemory}: memory every member of a group on this host maps
+ *       ({@link dev.tessera.comm.ProcessGroup#allocateSymmetric}); collectives on buffers inside it
+ *       ({@code SymmetricCollective}) read the other members' memory directly between counter barriers instead of
+ *       copying through Aeron. The trainer keeps its data-parallel gradients there.</li>
  *   <li>{@link dev.tessera.comm.PeerDirectory}: where ranks listen ({@link dev.tessera.comm.StaticPeerDirectory}
  *       for tests and the benchmark; the coordinator's rendezvous later).</li>
  *   <li>{@link dev.tessera.comm.LocalProcessLauncher}: worker JVMs with this JVM's class path and flags.</li>

@@ -33,7 +33,7 @@ public final class ParameterStore {
     private final Map<String, INDArray> paramViews = new LinkedHashMap<>();
     private final Map<String, INDArray> gradViews = new LinkedHashMap<>();
 
-    private ParameterStore(DataType dataType, List<Tensor> tensors, long numel) {
+    private ParameterStore(DataType dataType, List<Tensor> tensors, long numel, FlatMemory gradientMemory) {
         this.dataType = dataType;
         this.tensors = Collections.unmodifiableList(tensors);
         this.byName = new LinkedHashMap<>();
@@ -41,7 +41,7 @@ public final class ParameterStore {
             byName.put(t.name(), t);
         }
         this.params = Nd4j.zeros(dataType, numel);
-        this.grads = Nd4j.zeros(dataType, numel);
+        this.grads = gradientMemory.allocate(dataType, numel);
         for (Tensor t : tensors) {
             paramViews.put(t.name(), view(params, t));
             gradViews.put(t.name(), view(grads, t));
@@ -166,7 +166,12 @@ public final class ParameterStore {
         }
 
         public ParameterStore build(DataType dataType) {
-            return new ParameterStore(dataType, new ArrayList<>(tensors), offset);
+            return build(dataType, FlatMemory.ND4J);
+        }
+
+        /** With the gradient buffer in {@code gradientMemory} (the parameters stay in ND4J's). */
+        public ParameterStore build(DataType dataType, FlatMemory gradientMemory) {
+            return new ParameterStore(dataType, new ArrayList<>(tensors), offset, gradientMemory);
         }
     }
 }

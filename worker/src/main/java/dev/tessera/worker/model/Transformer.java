@@ -41,13 +41,19 @@ public final class Transformer {
      * (MoE routing statistics) over the data-parallel group.
      */
     public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, ReplicaReducer replicas) {
+        this(cfg, dtype, batch, seq, replicas, FlatMemory.ND4J);
+    }
+
+    /** With the gradient buffer in {@code gradientMemory}. */
+    public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, ReplicaReducer replicas,
+                       FlatMemory gradientMemory) {
         if (seq > cfg.maxSeqLen()) {
             throw new IllegalArgumentException("seq " + seq + " exceeds max_seq_len " + cfg.maxSeqLen());
         }
         this.cfg = cfg;
         this.batch = batch;
         this.seq = seq;
-        this.params = layout(cfg).build(dtype);
+        this.params = layout(cfg).build(dtype, gradientMemory);
 
         int n = batch * seq;
         embedding = new Embedding(params, "model.embed_tokens.weight");

@@ -50,7 +50,7 @@ public final class Replica {
         TokenSource data = job.data().open(seq);
         Mesh.Range slice = parallel.batchSlice(job.train().batchSize());
         Transformer model = new Transformer(job.model(), job.float64() ? DataType.DOUBLE : DataType.FLOAT,
-                slice.size(), seq, parallel.reducer());
+                slice.size(), seq, parallel.reducer(), parallel.gradientMemory());
         model.initialize(job.train().seed());
         Sharding sharding = parallel.sharding().create(model.parameters(), model.unitBounds());
         model.useParameterSync(sharding.parameters());

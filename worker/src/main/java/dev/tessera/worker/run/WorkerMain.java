@@ -13,6 +13,7 @@ import dev.tessera.comm.control.WorkerFinished;
 import dev.tessera.worker.cluster.ClusterNode;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.cluster.MemberInfo;
+import dev.tessera.worker.model.FlatMemory;
 import dev.tessera.worker.parallel.BucketedAllReduce;
 import dev.tessera.worker.parallel.GroupReplicaReducer;
 import dev.tessera.worker.parallel.MemoryProbe;
@@ -20,6 +21,7 @@ import dev.tessera.worker.parallel.Sharding;
 import dev.tessera.worker.parallel.ZeroSharding;
 import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.parallel.ParallelContext;
+import dev.tessera.worker.parallel.SymmetricFlatMemory;
 import dev.tessera.worker.train.MemorySampling;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.IOException;
@@ -88,7 +90,10 @@ public final class WorkerMain {
             ProcessGroup dataParallel = comm.group("data-parallel", workers);
             GroupReplicaReducer sums = new GroupReplicaReducer(dataParallel);
             MemoryProbe probe = MemoryProbe.on();
-            ParallelContext parallel = new ParallelContext(mesh, args.rank(), sums,
+            // Plain data parallelism keeps the gradients where the group's all-reduce reads them directly. ZeRO
+            // stages return gradient pages to the OS between uses, which a shared mapping cannot do.
+            FlatMemory gradientMemory = job.zeroStage() == 0 ? new SymmetricFlatMemory(dataParallel) : FlatMemory.ND4J;
+            ParallelContext parallel = new ParallelContext(mesh, args.rank(), sums, gradientMemory,
                     shardingFor(comm, job, dataParallel, workers, sums, probe));
             Replica replica = Replica.build(job, parallel);
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, replica.model().parameters(),
