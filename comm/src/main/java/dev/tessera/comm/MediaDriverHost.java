@@ -64,8 +64,10 @@ public final class MediaDriverHost implements AutoCloseable {
         MediaDriver.Context ctx = new MediaDriver.Context()
                 .aeronDirectoryName(aeronDir)
                 .threadingMode(ThreadingMode.SHARED)
+                // Bulk data between local ranks goes through symmetric memory and IPC logs, neither of which needs
+                // the driver on the data path; an idle driver that parks up to 1 ms leaves the cores to training.
                 .sharedIdleStrategy(new BackoffIdleStrategy(100, 10, TimeUnit.MICROSECONDS.toNanos(1),
-                        TimeUnit.MICROSECONDS.toNanos(200)))
+                        TimeUnit.MILLISECONDS.toNanos(1)))
                 .dirDeleteOnStart(true)
                 .dirDeleteOnShutdown(true)
                 .termBufferSparseFile(true)

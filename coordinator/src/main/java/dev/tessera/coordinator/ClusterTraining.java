@@ -204,7 +204,7 @@ public final class ClusterTraining implements TrainAction {
                     throw new JobFailedException("no report from the workers for " + PROGRESS_DEADLINE_MS / 1000
                             + " s; the job is stuck");
                 }
-                Thread.sleep(1);
+                Thread.sleep(5); // reports are a few per second; polling faster only takes a core from the workers
                 continue;
             }
             lastReport = System.nanoTime();
