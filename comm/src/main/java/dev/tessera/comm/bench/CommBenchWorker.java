@@ -12,6 +12,7 @@ import dev.tessera.comm.StaticPeerDirectory;
 import dev.tessera.comm.Transport;
 import org.agrona.concurrent.UnsafeBuffer;
 
+import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.Locale;
@@ -68,11 +69,7 @@ public final class CommBenchWorker {
                 once(world, op, a, b, 4096 / (4L * n) * 4L * n);
             }
         }
-        try {
-            Thread.sleep(1000); // let the compiler threads finish before the clock starts
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        awaitCompilerIdle();
         world.barrier();
         for (long bytes = 4096; bytes <= maxBytes; bytes *= 4) {
             for (String op : OPS) {
@@ -109,6 +106,29 @@ public final class CommBenchWorker {
                     System.out.flush();
                 }
             }
+        }
+    }
+
+    /**
+     * Lets the JIT finish before the clock starts: a compiler thread still at work takes one of the two cores
+     * from a rank, and its peers' waits then fall through to parking (tens of microseconds per small
+     * operation). Waits until no compilation time accrued for half a second, at most 15 s.
+     */
+    private static void awaitCompilerIdle() {
+        var jit = ManagementFactory.getCompilationMXBean();
+        long until = System.nanoTime() + 15_000_000_000L;
+        long last = -1;
+        try {
+            while (System.nanoTime() < until) {
+                Thread.sleep(500);
+                long now = jit.getTotalCompilationTime();
+                if (now == last) {
+                    return;
+                }
+                last = now;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
