@@ -74,7 +74,20 @@ public final class LocalProcessLauncher implements AutoCloseable {
     }
 
     public synchronized Worker start(String name, String mainClass, List<String> args, Map<String, String> env) {
+        return start(name, mainClass, args, env, null);
+    }
+
+    /**
+     * Starts a worker bound to the CPUs {@code cpus} (a {@code taskset} list such as {@code "0"} or {@code "2-3"}),
+     * or unbound when it is null. Bound ranks stay on their own cores: the scheduler otherwise now and then
+     * stacks two spinning ranks on one core, which halves a collective's bandwidth for the whole run.
+     */
+    public synchronized Worker start(String name, String mainClass, List<String> args, Map<String, String> env,
+                                     String cpus) {
         List<String> command = new ArrayList<>();
+        if (cpus != null) {
+            command.addAll(List.of(TASKSET, "-c", cpus));
+        }
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(jvmArgs);
         command.add("-cp");
@@ -92,6 +105,51 @@ public final class LocalProcessLauncher implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start worker " + name + ": " + command.get(0), e);
         }
+    }
+
+    private static final String TASKSET = "/usr/bin/taskset";
+
+    /**
+     * The CPUs for worker {@code index} of {@code count} on this host, like MPI's {@code --bind-to core}: an
+     * equal share of the CPUs this process may use, or one CPU round-robin when there are more workers than
+     * CPUs; null (no binding) where {@code taskset} or the CPU list is not available.
+     */
+    public static String cpusFor(int index, int count) {
+        List<Integer> allowed = allowedCpus();
+        if (allowed.isEmpty() || !Files.isExecutable(Path.of(TASKSET))) {
+            return null;
+        }
+        int n = allowed.size();
+        if (count >= n) {
+            return Integer.toString(allowed.get(index % n));
+        }
+        StringBuilder list = new StringBuilder();
+        for (int i = index * n / count; i < (index + 1) * n / count; i++) {
+            list.append(list.length() == 0 ? "" : ",").append(allowed.get(i));
+        }
+        return list.toString();
+    }
+
+    /** {@code Cpus_allowed_list} of this process (e.g. {@code 0-3,8}), expanded; empty when unreadable. */
+    static List<Integer> allowedCpus() {
+        List<Integer> cpus = new ArrayList<>();
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("Cpus_allowed_list:")) {
+                    for (String part : line.substring(line.indexOf(':') + 1).trim().split(",")) {
+                        String[] range = part.split("-");
+                        int from = Integer.parseInt(range[0].trim());
+                        int to = range.length > 1 ? Integer.parseInt(range[1].trim()) : from;
+                        for (int c = from; c <= to; c++) {
+                            cpus.add(c);
+                        }
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return List.of();
+        }
+        return cpus;
     }
 
     public synchronized List<Worker> workers() {

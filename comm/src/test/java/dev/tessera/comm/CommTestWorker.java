@@ -411,8 +411,8 @@ public final class CommTestWorker {
     /** Rank 1 passes a buffer 64 bytes further into its symmetric memory than the others: all must refuse. */
     void mismatchedPlaces() {
         DType t = DType.FLOAT32;
-        UnsafeBuffer b = arena.reset().buffer(1000, t);
-        UnsafeBuffer shifted = new UnsafeBuffer(b, rank == 1 ? 64 : 0, 800);
+        UnsafeBuffer b = arena.reset().buffer(100_000, t); // above the small all-reduce size: the symmetric path
+        UnsafeBuffer shifted = new UnsafeBuffer(b, rank == 1 ? 64 : 0, 320_000);
         comm.world().allReduce(shifted, t, ReduceOp.SUM);
     }
 

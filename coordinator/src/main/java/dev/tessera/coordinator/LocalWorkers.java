@@ -10,7 +10,8 @@ import java.util.Map;
 
 /**
  * The default launcher: {@code W} worker JVMs on this host, the cores divided among them (ND4J/OpenBLAS and
- * Tessera's kernel threads alike, so that no two processes fight over one core). A shutdown hook stops them
+ * Tessera's kernel threads alike, and each worker bound to its share, so that no two processes fight over one
+ * core). A shutdown hook stops them
  * if the coordinator is interrupted (Ctrl-C); a killed coordinator is noticed by the workers themselves.
  */
 final class LocalWorkers implements AutoCloseable {
@@ -34,7 +35,8 @@ final class LocalWorkers implements AutoCloseable {
         LocalWorkers workers = new LocalWorkers(new LocalProcessLauncher(new ArrayList<>(jvm)));
         for (WorkerArgs args : ranks) {
             workers.launcher.start("rank-" + args.rank(), WorkerMain.class.getName(), args.toList(),
-                    Map.of(CommConfig.TOKEN_ENV, token, "OMP_NUM_THREADS", Integer.toString(threads)));
+                    Map.of(CommConfig.TOKEN_ENV, token, "OMP_NUM_THREADS", Integer.toString(threads)),
+                    LocalProcessLauncher.cpusFor(args.rank(), ranks.size()));
         }
         return workers;
     }

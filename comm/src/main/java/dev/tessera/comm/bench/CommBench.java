@@ -67,7 +67,7 @@ public final class CommBench {
                 workers.add(launcher.start("bench-" + r, CommBenchWorker.class.getName(),
                         List.of(Integer.toString(r), Integer.toString(ranks), jobId, dir, effective.name(),
                                 mode.name(), Long.toString(maxBytes), Integer.toString(basePort), buffers.name()),
-                        Map.of(CommConfig.TOKEN_ENV, token)));
+                        Map.of(CommConfig.TOKEN_ENV, token), LocalProcessLauncher.cpusFor(r, ranks)));
             }
             String label = effective == Transport.UDP ? "udp" : "ipc";
             if (!json) {
