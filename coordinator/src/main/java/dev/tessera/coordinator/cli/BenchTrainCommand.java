@@ -27,7 +27,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
     int dp;
 
     @Option(names = "--steps", paramLabel = "N", defaultValue = "20",
-            description = "Timed steps after a 5-step warm-up (default: ${DEFAULT-VALUE}).")
+            description = "Timed steps after a 30-step warm-up (default: ${DEFAULT-VALUE}).")
     int steps;
 
     @Option(names = "--json", description = "Print one JSON object instead of a line of text.")
