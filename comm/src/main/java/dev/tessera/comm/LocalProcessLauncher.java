@@ -119,6 +119,11 @@ public final class LocalProcessLauncher implements AutoCloseable {
         if (allowed.isEmpty() || !Files.isExecutable(Path.of(TASKSET))) {
             return null;
         }
+        return share(allowed, index, count);
+    }
+
+    /** Worker {@code index}'s share of {@code allowed}, as a {@code taskset} list. */
+    static String share(List<Integer> allowed, int index, int count) {
         int n = allowed.size();
         if (count >= n) {
             return Integer.toString(allowed.get(index % n));

@@ -9,9 +9,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -47,8 +47,8 @@ public final class ProcessGroup {
     private final AtomicInteger symmetricCount = new AtomicInteger();
     private final int[] sendSeq;
     private final int[] recvSeq;
-    private ExecutorService asyncThread;
     private final List<SymmetricMemory> symmetric = new CopyOnWriteArrayList<>();
+    private ExecutorService asyncThread;
 
     ProcessGroup(Communicator comm, String name, int[] ranks) {
         if (ranks.length == 0) {

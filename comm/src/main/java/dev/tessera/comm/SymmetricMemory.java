@@ -70,17 +70,28 @@ public final class SymmetricMemory {
             throw new IllegalArgumentException("symmetric memory of " + bytes + " bytes: must be in [0, "
                     + (Integer.MAX_VALUE - HEADER) + "]");
         }
-        ByteBuffer[] mappings = new ByteBuffer[group.size()];
         if (!group.onOneHost() || group.size() > MAX_MEMBERS) {
-            mappings[group.rank()] = ByteBuffer.allocateDirect(HEADER + (int) bytes);
-            return new SymmetricMemory(group, bytes, mappings, false);
+            return localOnly(group, bytes);
         }
         Path dir = Path.of(group.communicator().config().aeronDir(), "symmetric");
         Path mine = fileOf(dir, group, index, group.rank());
+        ByteBuffer[] mappings = new ByteBuffer[group.size()];
         try {
-            Files.createDirectories(dir);
-            mappings[group.rank()] = create(mine, HEADER + bytes);
-            group.barrier(); // every member's file exists
+            String failure = null;
+            try {
+                Files.createDirectories(dir);
+                mappings[group.rank()] = create(mine, HEADER + bytes);
+            } catch (IOException e) {
+                failure = e.toString();
+            }
+            // Every member's file exists, or all of them fall back together (a full /dev/shm on one member
+            // must not leave the others waiting on a path it does not take).
+            if (!allSucceeded(group, failure == null)) {
+                System.err.println("tessera: no symmetric memory for group '" + group.name() + "' (" + bytes
+                        + " bytes in " + dir + (failure != null ? ": " + failure : " on another member")
+                        + "); its collectives go through Aeron");
+                return localOnly(group, bytes);
+            }
             for (int r = 0; r < group.size(); r++) {
                 if (r != group.rank()) {
                     mappings[r] = mapPeer(fileOf(dir, group, index, r), HEADER + bytes, group, r);
@@ -97,6 +108,19 @@ public final class SymmetricMemory {
             }
         }
         return new SymmetricMemory(group, bytes, mappings, true);
+    }
+
+    private static SymmetricMemory localOnly(ProcessGroup group, long bytes) {
+        ByteBuffer[] mappings = new ByteBuffer[group.size()];
+        mappings[group.rank()] = ByteBuffer.allocateDirect(HEADER + (int) bytes);
+        return new SymmetricMemory(group, bytes, mappings, false);
+    }
+
+    private static boolean allSucceeded(ProcessGroup group, boolean ok) {
+        UnsafeBuffer failed = new UnsafeBuffer(ByteBuffer.allocateDirect(Integer.BYTES));
+        failed.putInt(0, ok ? 0 : 1);
+        group.allReduce(failed, DType.INT32, ReduceOp.MAX);
+        return failed.getInt(0) == 0;
     }
 
     private static Path fileOf(Path dir, ProcessGroup group, int index, int groupRank) {

@@ -188,6 +188,14 @@ class CommProcessTest {
     }
 
     @Test
+    void aMemberThatCannotCreateItsBlockMakesAllFallBackToAeron() {
+        Job job = start("fallback-symmetric", 2, Transport.IPC, 64 << 10, Map.of());
+        assertAllOk(job, 120_000);
+        assertTrue(job.workers().get(1).output().contains("no symmetric memory for group 'world'"),
+                () -> job.workers().get(1).output());
+    }
+
+    @Test
     void membersPassingBuffersAtDifferentPlacesOfSymmetricMemoryAreRefused() {
         Job job = start("mismatch-symmetric", 2, Transport.IPC, 64 << 10, Map.of());
         for (LocalProcessLauncher.Worker w : job.workers()) {

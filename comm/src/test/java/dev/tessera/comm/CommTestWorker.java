@@ -3,6 +3,8 @@ package dev.tessera.comm;
 import org.agrona.concurrent.UnsafeBuffer;
 
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -44,6 +46,10 @@ public final class CommTestWorker {
         int code;
         try (Communicator comm = Communicator.connect(config, StaticPeerDirectory.localhost(world, Integer.parseInt(args[8])), rank)) {
             System.out.println("CONNECTED rank " + rank);
+            if (scenario.equals("fallback") && rank == 1) {
+                // A directory where rank 1's block file goes: its allocation fails as on a full /dev/shm.
+                Files.createDirectories(Path.of(args[3], "symmetric", Integer.toHexString(comm.world().id()) + "-0-1"));
+            }
             long arenaBytes = scenario.equals("big") ? 256L << 20 : scenario.equals("collectives") ? 80L << 20 : 8L << 20;
             CommTestWorker w = new CommTestWorker(comm, symmetric, arenaBytes);
             switch (scenario) {
@@ -52,6 +58,7 @@ public final class CommTestWorker {
                 case "groups" -> w.groups();
                 case "kill" -> w.killLoop();
                 case "mismatch" -> w.mismatchedPlaces();
+                case "fallback" -> w.fallBackTogether();
                 case "connect" -> { }
                 default -> throw new IllegalArgumentException("scenario " + scenario);
             }
@@ -414,6 +421,18 @@ public final class CommTestWorker {
         UnsafeBuffer b = arena.reset().buffer(100_000, t); // above the small all-reduce size: the symmetric path
         UnsafeBuffer shifted = new UnsafeBuffer(b, rank == 1 ? 64 : 0, 320_000);
         comm.world().allReduce(shifted, t, ReduceOp.SUM);
+    }
+
+    /** Rank 1 cannot create its block: every member falls back to local memory, and collectives still work. */
+    void fallBackTogether() {
+        if (arena.memory.isShared()) {
+            throw new AssertionError("rank " + rank + " uses shared memory although rank 1 could not create its block");
+        }
+        DType t = DType.FLOAT32;
+        UnsafeBuffer b = arena.reset().inputs(rank, 1_000_003, t, 0);
+        comm.world().allReduce(b, t, ReduceOp.SUM);
+        check("all-reduce after the fallback", b, t, 1_000_003, i -> reference(n, i, t, ReduceOp.SUM));
+        System.out.println("OK fell back together");
     }
 
     void killLoop() {
