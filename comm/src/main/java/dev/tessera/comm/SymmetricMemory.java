@@ -26,8 +26,9 @@ import java.nio.file.Path;
  * dies later. A block starts with a {@value #HEADER}-byte header: the member's barrier counter and the
  * descriptor of the operation it is in, which the others check against their own before touching memory.
  *
- * <p>A group whose members are not all on this host's driver gets plain direct memory here; its collectives
- * then take the Aeron paths, so callers need not care where the group lives.
+ * <p>A group whose members are not all on this host's driver, or one of whose members could not create its
+ * block (a full {@code /dev/shm}), gets plain direct memory on every member; its collectives then take the Aeron
+ * paths, so callers need not care where the group lives.
  */
 public final class SymmetricMemory {
 
