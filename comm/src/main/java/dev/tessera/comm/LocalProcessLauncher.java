@@ -115,7 +115,7 @@ public final class LocalProcessLauncher implements AutoCloseable {
      * CPUs; null (no binding) where {@code taskset} or the CPU list is not available.
      */
     public static String cpusFor(int index, int count) {
-        List<Integer> allowed = allowedCpus();
+        List<Integer> allowed = HostCpus.allowed();
         if (allowed.isEmpty() || !Files.isExecutable(Path.of(TASKSET))) {
             return null;
         }
@@ -133,28 +133,6 @@ public final class LocalProcessLauncher implements AutoCloseable {
             list.append(list.length() == 0 ? "" : ",").append(allowed.get(i));
         }
         return list.toString();
-    }
-
-    /** {@code Cpus_allowed_list} of this process (e.g. {@code 0-3,8}), expanded; empty when unreadable. */
-    static List<Integer> allowedCpus() {
-        List<Integer> cpus = new ArrayList<>();
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("Cpus_allowed_list:")) {
-                    for (String part : line.substring(line.indexOf(':') + 1).trim().split(",")) {
-                        String[] range = part.split("-");
-                        int from = Integer.parseInt(range[0].trim());
-                        int to = range.length > 1 ? Integer.parseInt(range[1].trim()) : from;
-                        for (int c = from; c <= to; c++) {
-                            cpus.add(c);
-                        }
-                    }
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            return List.of();
-        }
-        return cpus;
     }
 
     public synchronized List<Worker> workers() {

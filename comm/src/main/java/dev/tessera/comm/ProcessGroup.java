@@ -48,6 +48,12 @@ public final class ProcessGroup {
     private final int[] sendSeq;
     private final int[] recvSeq;
     private final List<SymmetricMemory> symmetric = new CopyOnWriteArrayList<>();
+    /**
+     * Two 1 MiB slots per member for large all-reduces of ordinary buffers on one host; null across hosts and
+     * with more members than cores.
+     */
+    private final SymmetricMemory staging;
+    private static final long STAGING_BYTES = 2L << 20;
     private ExecutorService asyncThread;
 
     ProcessGroup(Communicator comm, String name, int[] ranks) {
@@ -79,6 +85,10 @@ public final class ProcessGroup {
         this.myIndex = index;
         this.sendSeq = new int[ranks.length];
         this.recvSeq = new int[ranks.length];
+        // Staged all-reduces pass a barrier per chunk; with more members than cores each barrier waits for the
+        // scheduler, and the ring does better.
+        this.staging = ranks.length > 1 && ranks.length <= HostCpus.online() && onOneHost()
+                ? SymmetricMemory.staging(this, STAGING_BYTES) : null;
     }
 
     public String name() {
@@ -285,6 +295,9 @@ public final class ProcessGroup {
         SymmetricMemory shared = symmetricHolding(region);
         if (shared != null) {
             return SymmetricCollective.allReduce(this, shared, region, dtype, op);
+        }
+        if (staging != null) {
+            return SymmetricCollective.stagedAllReduce(this, staging, region, dtype, op);
         }
         return new RingCollective(this, "all-reduce", region, dtype, op, 0, 2 * size() - 3);
     }

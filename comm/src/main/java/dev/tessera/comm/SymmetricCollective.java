@@ -35,6 +35,7 @@ final class SymmetricCollective extends Collective {
     private final long ticket;
     private final long firstCounter;
     private int barrier; // 0: waiting for its turn; k >= 1: waiting for every member to pass barrier k
+    private int missingPeer = -1; // a member whose staging block is not there yet
 
     private SymmetricCollective(ProcessGroup group, String operation, SymmetricMemory memory, Region region,
                                 long code, long[] blockOffsets, boolean sameLength, Phase... phases) {
@@ -58,6 +59,56 @@ final class SymmetricCollective extends Collective {
         return new SymmetricCollective(g, "all-reduce", m, buffer, code(1, dtype, op, 0), null, true,
                 () -> reduceOwnSegment(m, buffer, bounds, dtype, op),
                 () -> gatherSegments(m, buffer, bounds));
+    }
+
+    /**
+     * All-reduce of an ordinary buffer through the group's staging area, chunk by chunk: each member copies a
+     * chunk into its staging slot, reduces its segment of that chunk across every member's slot, and copies the
+     * reduced segments back out while the next chunk goes in (two slots alternate). A chunk is a megabyte, so the
+     * slots stay in cache and main memory sees each byte of the buffer read once and written once per member,
+     * against two copies through Aeron's term buffers and a reduce per ring step.
+     */
+    static Collective stagedAllReduce(ProcessGroup g, SymmetricMemory staging, Region buffer, DType dtype,
+                                      ReduceOp op) {
+        long slot = staging.bytes() / 2;
+        int chunks = (int) Math.max(1, (buffer.length() + slot - 1) / slot);
+        Phase[] copyIn = new Phase[chunks];
+        Phase[] reduce = new Phase[chunks];
+        Phase[] gather = new Phase[chunks];
+        for (int c = 0; c < chunks; c++) {
+            Region chunk = buffer.slice(c * slot, Math.min(slot, buffer.length() - c * slot));
+            Region inSlot = new Region(null, staging.address() + (c % 2) * slot, chunk.length());
+            long[] bounds = evenBounds(chunk.length(), dtype, g.size());
+            copyIn[c] = () -> chunk.copyTo(inSlot);
+            reduce[c] = () -> reduceOwnSegment(staging, inSlot, bounds, dtype, op);
+            gather[c] = () -> {
+                for (int p = 0; p < g.size(); p++) {
+                    long bytes = bounds[p + 1] - bounds[p];
+                    if (bytes > 0) {
+                        UnsafeApi.copyMemory(staging.peerAddress(p, inSlot.address() + bounds[p]),
+                                chunk.address() + bounds[p], bytes);
+                    }
+                }
+            };
+        }
+        // Chunk c goes into slot c % 2 while chunk c - 1 comes out of the other; a slot is rewritten only
+        // after the barrier that follows everyone's copying out of it.
+        Phase[] phases = new Phase[2 * chunks + 1];
+        phases[0] = copyIn[0];
+        phases[1] = reduce[0];
+        for (int c = 1; c < chunks; c++) {
+            Phase out = gather[c - 1];
+            Phase in = copyIn[c];
+            phases[2 * c] = () -> {
+                out.run();
+                in.run();
+            };
+            phases[2 * c + 1] = reduce[c];
+        }
+        phases[2 * chunks] = gather[chunks - 1];
+        Region described = new Region(null, staging.address(), buffer.length());
+        return new SymmetricCollective(g, "all-reduce", staging, described, code(8, dtype, op, 0), null, true,
+                phases);
     }
 
     /** ZeRO's in-place reduce-scatter: member j ends with segment j ({@code bounds}: bytes within {@code span}). */
@@ -172,7 +223,7 @@ final class SymmetricCollective extends Collective {
     }
 
     private static final String[] KINDS = {"?", "all-reduce", "in-place reduce-scatter", "in-place all-gather",
-        "reduce-scatter", "all-gather", "all-to-all", "broadcast"};
+        "reduce-scatter", "all-gather", "all-to-all", "broadcast", "staged all-reduce"};
 
     private static String described(long code, long offset, long length) {
         int kind = (int) (code >>> 16) & 0xff;
@@ -200,6 +251,10 @@ final class SymmetricCollective extends Collective {
             if (!memory.isTurnOf(ticket)) {
                 return 0;
             }
+            missingPeer = memory.mapPeers();
+            if (missingPeer >= 0) {
+                return 0;
+            }
             memory.describe(code, offset, length, blockOffsets);
             memory.arrive(firstCounter + 1);
             barrier = 1;
@@ -208,6 +263,7 @@ final class SymmetricCollective extends Collective {
         while (barrier <= phases.length && lagging() < 0) {
             if (barrier == 1) {
                 checkDescriptors();
+                memory.unlinkOwnFile(); // every peer has mapped this member's block by now
             }
             phases[barrier - 1].run();
             barrier++;
@@ -256,14 +312,15 @@ final class SymmetricCollective extends Collective {
 
     @Override
     int blockingPeer() {
-        int p = barrier == 0 ? -1 : lagging();
+        int p = barrier == 0 ? missingPeer : lagging();
         return p < 0 ? -1 : group.globalRank(p);
     }
 
     @Override
     String waitingFor() {
         if (barrier == 0) {
-            return "this rank's earlier operations on the same symmetric memory";
+            return missingPeer >= 0 ? "rank " + group.globalRank(missingPeer) + " to create its staging block"
+                    : "this rank's earlier operations on the same symmetric memory";
         }
         int p = lagging();
         return p < 0 ? "nothing" : "rank " + group.globalRank(p) + " to reach barrier " + barrier + " of "

@@ -13,6 +13,7 @@ import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 
 /**
  * Memory that every member of a group on this host maps, like torch's symmetric memory or an NCCL registered
@@ -48,6 +49,8 @@ public final class SymmetricMemory {
     private long nextCounter;        // barrier counter values handed out to operations, in issue order
     private long nextTicket;
     private volatile long turn;      // the ticket of the operation allowed to run now
+    private Path stagingDir;         // where the peers' staging blocks are, for a staging area
+    private Path ownFile;            // a staging block's file until every peer has mapped it
 
     private SymmetricMemory(ProcessGroup group, long bytes, ByteBuffer[] mappings, boolean shared) {
         this.group = group;
@@ -109,6 +112,69 @@ public final class SymmetricMemory {
             }
         }
         return new SymmetricMemory(group, bytes, mappings, true);
+    }
+
+    /**
+     * A group's staging area for collectives on ordinary buffers ({@link SymmetricCollective#stagedAllReduce}).
+     * Group creation is not collective, so each member creates and maps its own block now, without a word to
+     * the others (under a temporary name, renamed once written, so a peer never maps half a file), and maps
+     * theirs when its first staged operation needs them ({@link #mapPeers}).
+     */
+    static SymmetricMemory staging(ProcessGroup group, long bytes) {
+        Path dir = Path.of(group.communicator().config().aeronDir(), "staging");
+        Path mine = dir.resolve(stagingName(group, group.rank()));
+        Path partial = dir.resolve(stagingName(group, group.rank()) + ".partial");
+        ByteBuffer[] mappings = new ByteBuffer[group.size()];
+        try {
+            Files.createDirectories(dir);
+            mappings[group.rank()] = create(partial, HEADER + bytes);
+            Files.move(partial, mine, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UncheckedIOException("group '" + group.name() + "': cannot create its " + (HEADER + bytes)
+                    + "-byte staging block in " + dir + " (is /dev/shm full?)", e);
+        }
+        SymmetricMemory m = new SymmetricMemory(group, bytes, mappings, true);
+        m.stagingDir = dir;
+        m.ownFile = mine;
+        return m;
+    }
+
+    private static String stagingName(ProcessGroup group, int groupRank) {
+        return Integer.toHexString(group.id()) + "-" + group.globalRank(groupRank);
+    }
+
+    /** Maps the peers' staging blocks not mapped yet; returns a group rank still missing, or -1 when all are. */
+    int mapPeers() {
+        for (int r = 0; r < mappings.length; r++) {
+            if (mappings[r] != null) {
+                continue;
+            }
+            Path file = stagingDir.resolve(stagingName(group, r));
+            if (!Files.exists(file)) {
+                return r;
+            }
+            try {
+                mappings[r] = mapPeer(file, HEADER + bytes, group, r);
+            } catch (IOException e) {
+                throw new UncheckedIOException("group '" + group.name() + "': cannot map rank "
+                        + group.globalRank(r) + "'s staging block " + file, e);
+            }
+            header[r] = BufferUtil.address(mappings[r]);
+            data[r] = header[r] + HEADER;
+        }
+        return -1;
+    }
+
+    /** Once every peer has mapped this member's staging block (it passed a barrier with all), its name can go. */
+    void unlinkOwnFile() {
+        if (ownFile != null) {
+            try {
+                Files.deleteIfExists(ownFile);
+            } catch (IOException ignored) {
+                // The job directory's own cleanup removes it.
+            }
+            ownFile = null;
+        }
     }
 
     private static SymmetricMemory localOnly(ProcessGroup group, long bytes) {

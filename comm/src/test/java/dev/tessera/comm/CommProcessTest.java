@@ -154,17 +154,23 @@ class CommProcessTest {
 
     @Test
     void killedPeerFailsOthersWithinDeadline() throws Exception {
-        killedPeerFailsOthers("kill");
+        killedPeerFailsOthers("kill", 3); // more ranks than cores: the ring
+    }
+
+    @Test
+    void killedPeerFailsOthersWithinDeadlineInAStagedAllReduce() throws Exception {
+        killedPeerFailsOthers("kill", 2);
     }
 
     @Test
     void killedPeerFailsOthersWithinDeadlineOnSymmetricMemory() throws Exception {
-        killedPeerFailsOthers("kill-symmetric");
+        killedPeerFailsOthers("kill-symmetric", 3);
     }
 
-    private void killedPeerFailsOthers(String scenario) throws Exception {
-        Job job = start(scenario, 3, Transport.IPC, 64 << 10, Map.of());
-        LocalProcessLauncher.Worker victim = job.workers().get(2);
+    private void killedPeerFailsOthers(String scenario, int ranks) throws Exception {
+        Job job = start(scenario, ranks, Transport.IPC, 64 << 10, Map.of());
+        int dead = ranks - 1;
+        LocalProcessLauncher.Worker victim = job.workers().get(dead);
         long waitUntil = System.currentTimeMillis() + 60_000;
         while (!victim.output().contains("ITER 2") && System.currentTimeMillis() < waitUntil) {
             assertTrue(victim.process().isAlive(), () -> "victim died early:\n" + victim.output());
@@ -173,7 +179,7 @@ class CommProcessTest {
         assertTrue(victim.output().contains("ITER 2"), () -> "never got going:\n" + victim.output());
         victim.process().destroyForcibly(); // SIGKILL, mid-collective
         long killedAt = System.currentTimeMillis();
-        for (int r = 0; r < 2; r++) {
+        for (int r = 0; r < dead; r++) {
             LocalProcessLauncher.Worker w = job.workers().get(r);
             int code = w.waitFor(DEADLINE_MS + 10_000);
             long took = System.currentTimeMillis() - killedAt;
@@ -182,8 +188,8 @@ class CommProcessTest {
             assertTrue(took <= DEADLINE_MS + 10_000, "took " + took + " ms");
             String error = out.lines().filter(l -> l.startsWith("ERROR")).findFirst().orElse("");
             System.out.println(w.name() + " failed " + took + " ms after the kill: " + error);
-            assertTrue(error.contains("all-reduce") && error.contains("group 'world'") && error.contains("rank 2"),
-                    () -> "error should name op, group and the dead rank 2: " + error);
+            assertTrue(error.contains("all-reduce") && error.contains("group 'world'") && error.contains("rank " + dead),
+                    () -> "error should name op, group and the dead rank " + dead + ": " + error);
         }
     }
 

@@ -6,6 +6,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class LocalProcessLauncherTest {
 
@@ -28,6 +29,13 @@ class LocalProcessLauncherTest {
 
     @Test
     void thisProcessHasAnAllowedCpuList() {
-        assertFalse(LocalProcessLauncher.allowedCpus().isEmpty(), "Cpus_allowed_list of /proc/self/status");
+        assertFalse(HostCpus.allowed().isEmpty(), "Cpus_allowed_list of /proc/self/status");
+        assertTrue(HostCpus.online() >= HostCpus.allowed().size());
+    }
+
+    @Test
+    void kernelCpuListsExpand() {
+        assertEquals(List.of(0, 1, 2, 3, 8), HostCpus.parse("0-3,8"));
+        assertEquals(List.of(5), HostCpus.parse("5"));
     }
 }
