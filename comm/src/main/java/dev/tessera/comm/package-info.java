@@ -17,7 +17,9 @@
  *   <li>{@link dev.tessera.comm.SymmetricMemory}: memory every member of a group on this host maps
  *       ({@link dev.tessera.comm.ProcessGroup#allocateSymmetric}); collectives on buffers inside it
  *       ({@code SymmetricCollective}) read the other members' memory directly between counter barriers instead of
- *       copying through Aeron. The trainer keeps its data-parallel gradients there.</li>
+ *       copying through Aeron. The trainer keeps its data-parallel gradients there. Large all-reduces of
+ *       ordinary buffers on one host go chunk by chunk through each group's small staging area (also
+ *       shared memory) when the group has no more members than the host has cores.</li>
  *   <li>{@link dev.tessera.comm.PeerDirectory}: where ranks listen ({@link dev.tessera.comm.StaticPeerDirectory}
  *       for tests and the benchmark; the coordinator's rendezvous later).</li>
  *   <li>{@link dev.tessera.comm.LocalProcessLauncher}: worker JVMs with this JVM's class path and flags.</li>
