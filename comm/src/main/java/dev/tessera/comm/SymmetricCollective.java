@@ -85,8 +85,8 @@ final class SymmetricCollective extends Collective {
                 for (int p = 0; p < g.size(); p++) {
                     long bytes = bounds[p + 1] - bounds[p];
                     if (bytes > 0) {
-                        UnsafeApi.copyMemory(staging.peerAddress(p, inSlot.address() + bounds[p]),
-                                chunk.address() + bounds[p], bytes);
+                        UnsafeApi.copyMemory(null, staging.peerAddress(p, inSlot.address() + bounds[p]),
+                                chunk.base(), chunk.address() + bounds[p], bytes); // the buffer may be on-heap
                     }
                 }
             };

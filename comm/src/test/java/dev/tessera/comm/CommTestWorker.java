@@ -203,6 +203,22 @@ public final class CommTestWorker {
         determinism(world, 1000);
         determinism(world, 1_000_003);
         asyncOverlap(world);
+        if (!symmetric) {
+            heapAllReduce(world);
+        }
+    }
+
+    /** A buffer over a Java array (not direct memory), large enough for the staged or ring path. */
+    private void heapAllReduce(ProcessGroup g) {
+        DType t = DType.FLOAT32;
+        int count = 300_001;
+        UnsafeBuffer b = new UnsafeBuffer(new byte[count * 4]);
+        for (int i = 0; i < count; i++) {
+            put(b, t, i, value(rank, i));
+        }
+        g.allReduce(b, t, ReduceOp.SUM);
+        check("all-reduce of an on-heap buffer", b, t, count, i -> reference(n, i, t, ReduceOp.SUM));
+        System.out.println("OK on-heap all-reduce");
     }
 
     private void reduceScatter(ProcessGroup g, int count, DType t) {
