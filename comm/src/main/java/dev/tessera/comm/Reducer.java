@@ -65,26 +65,29 @@ final class Reducer {
     private static final int BLOCK = 16 << 10;
 
     /**
-     * {@code dst = ((s[0] op s[1]) op s[2]) ... op s[n-1]} over off-heap memory, element by element in that
-     * order; {@code dst} may be one of the sources. Block by block through a small scratch, so each source is
-     * read once and {@code dst} written once.
+     * {@code dst = ((s[0] op s[1]) op s[2]) ... op s[n-1]}, element by element in that order, from off-heap
+     * sources into {@code dst} ({@code dstBase == null}: off-heap; it may be one of the sources). Block by block
+     * through a small scratch, so each source is read once and {@code dst} written once.
      */
-    static void reduceAll(DType dtype, ReduceOp op, long[] sources, long dst, long bytes) {
+    static void reduceAll(DType dtype, ReduceOp op, long[] sources, Object dstBase, long dst, long bytes) {
         int n = sources.length;
         if (n == 1) {
-            if (sources[0] != dst) {
-                UnsafeApi.copyMemory(sources[0], dst, bytes);
+            if (dstBase != null || sources[0] != dst) {
+                UnsafeApi.copyMemory(null, sources[0], dstBase, dst, bytes);
             }
             return;
         }
         long scratch = ScratchBuffers.get(BLOCK).address();
         for (long at = 0; at < bytes; at += BLOCK) {
             long len = Math.min(BLOCK, bytes - at);
+            Object accBase = n == 2 ? dstBase : null;
             long acc = n == 2 ? dst + at : scratch;
-            combine(dtype, op, null, acc, null, sources[0] + at, null, sources[1] + at, len);
+            combine(dtype, op, accBase, acc, null, sources[0] + at, null, sources[1] + at, len);
             for (int k = 2; k < n; k++) {
+                Object toBase = k == n - 1 ? dstBase : null;
                 long to = k == n - 1 ? dst + at : scratch;
-                combine(dtype, op, null, to, null, acc, null, sources[k] + at, len);
+                combine(dtype, op, toBase, to, accBase, acc, null, sources[k] + at, len);
+                accBase = toBase;
                 acc = to;
             }
         }

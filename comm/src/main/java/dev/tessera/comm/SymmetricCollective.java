@@ -132,9 +132,9 @@ final class SymmetricCollective extends Collective {
             for (int p = 0; p < sources.length; p++) {
                 sources[p] = m.peerAddress(p, input.address() + output.length() * me);
             }
-            Reducer.reduceAll(dtype, reduction(op), sources, output.address(), output.length());
+            Reducer.reduceAll(dtype, reduction(op), sources, output.base(), output.address(), output.length());
             if (op == ReduceOp.AVG) {
-                Reducer.divide(dtype, null, output.address(), output.length(), g.size());
+                Reducer.divide(dtype, output.base(), output.address(), output.length(), g.size());
             }
         });
     }
@@ -144,7 +144,7 @@ final class SymmetricCollective extends Collective {
         return new SymmetricCollective(g, "all-gather", m, input, code(5, dtype, ReduceOp.SUM, 0), null, true, () -> {
             for (int p = 0; p < g.size(); p++) {
                 if (p != g.rank()) {
-                    UnsafeApi.copyMemory(m.peerAddress(p, input.address()),
+                    UnsafeApi.copyMemory(null, m.peerAddress(p, input.address()), output.base(),
                             output.address() + input.length() * p, input.length());
                 }
             }
@@ -169,7 +169,7 @@ final class SymmetricCollective extends Collective {
                             + (out[p + 1] - out[p]), g.globalRank(p));
                 }
                 long source = p == me ? input.address() + from : m.peerAddress(p, input.address()) + from;
-                UnsafeApi.copyMemory(source, output.address() + out[p], bytes);
+                UnsafeApi.copyMemory(null, source, output.base(), output.address() + out[p], bytes);
             }
         });
     }
@@ -191,7 +191,7 @@ final class SymmetricCollective extends Collective {
         for (int p = 0; p < sources.length; p++) {
             sources[p] = m.peerAddress(p, at);
         }
-        Reducer.reduceAll(dtype, reduction(op), sources, at, bytes);
+        Reducer.reduceAll(dtype, reduction(op), sources, null, at, bytes);
         if (op == ReduceOp.AVG) {
             Reducer.divide(dtype, null, at, bytes, sources.length);
         }

@@ -205,7 +205,30 @@ public final class CommTestWorker {
         asyncOverlap(world);
         if (!symmetric) {
             heapAllReduce(world);
+        } else {
+            heapOutputs(world);
         }
+    }
+
+    /** Inputs in symmetric memory, outputs over Java arrays: the collectives write on-heap memory correctly. */
+    private void heapOutputs(ProcessGroup g) {
+        DType t = DType.FLOAT32;
+        int count = 50_001;
+        UnsafeBuffer in = arena.reset().inputs(rank, (long) count * n, t, 0);
+        UnsafeBuffer out = new UnsafeBuffer(new byte[count * 4]);
+        g.reduceScatter(in, out, t, ReduceOp.AVG);
+        check("reduce-scatter into a Java array", out, t, count,
+                i -> reference(n, (long) rank * count + i, t, ReduceOp.AVG));
+        UnsafeBuffer mine = arena.reset().inputs(rank, count, t, 0);
+        UnsafeBuffer all = new UnsafeBuffer(new byte[count * n * 4]);
+        g.allGather(mine, all, t);
+        check("all-gather into a Java array", all, t, (long) count * n, i -> value((int) (i / count), i % count));
+        UnsafeBuffer blocks = arena.reset().inputs(rank, (long) count * n, t, 0);
+        UnsafeBuffer received = new UnsafeBuffer(new byte[count * n * 4]);
+        g.allToAll(blocks, received, t);
+        check("all-to-all into a Java array", received, t, (long) count * n,
+                i -> value((int) (i / count), (long) rank * count + i % count));
+        System.out.println("OK on-heap outputs");
     }
 
     /** A buffer over a Java array (not direct memory), large enough for the staged or ring path. */
