@@ -48,12 +48,11 @@ public final class ProcessGroup {
     private final int[] sendSeq;
     private final int[] recvSeq;
     private final List<SymmetricMemory> symmetric = new CopyOnWriteArrayList<>();
-    /**
-     * Two 1 MiB slots per member for large all-reduces of ordinary buffers on one host; null across hosts and
-     * with more members than cores.
-     */
-    private final SymmetricMemory staging;
+    /** Large all-reduces of ordinary buffers go through {@link #staging()}: one host, no more members than cores. */
+    private final boolean stagesAllReduces;
+    private SymmetricMemory staging; // two 1 MiB slots per member, made by the first staged all-reduce
     private static final long STAGING_BYTES = 2L << 20;
+    private static final int HOST_CPUS = HostCpus.online();
     private ExecutorService asyncThread;
 
     ProcessGroup(Communicator comm, String name, int[] ranks) {
@@ -87,8 +86,14 @@ public final class ProcessGroup {
         this.recvSeq = new int[ranks.length];
         // Staged all-reduces pass a barrier per chunk; with more members than cores each barrier waits for the
         // scheduler, and the ring does better.
-        this.staging = ranks.length > 1 && ranks.length <= HostCpus.online() && onOneHost()
-                ? SymmetricMemory.staging(this, STAGING_BYTES) : null;
+        this.stagesAllReduces = ranks.length > 1 && ranks.length <= HOST_CPUS && onOneHost();
+    }
+
+    private synchronized SymmetricMemory staging() {
+        if (staging == null) {
+            staging = SymmetricMemory.staging(this, STAGING_BYTES);
+        }
+        return staging;
     }
 
     public String name() {
@@ -296,8 +301,8 @@ public final class ProcessGroup {
         if (shared != null) {
             return SymmetricCollective.allReduce(this, shared, region, dtype, op);
         }
-        if (staging != null) {
-            return SymmetricCollective.stagedAllReduce(this, staging, region, dtype, op);
+        if (stagesAllReduces) {
+            return SymmetricCollective.stagedAllReduce(this, staging(), region, dtype, op);
         }
         return new RingCollective(this, "all-reduce", region, dtype, op, 0, 2 * size() - 3);
     }

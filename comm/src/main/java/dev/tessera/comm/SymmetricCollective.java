@@ -58,7 +58,7 @@ final class SymmetricCollective extends Collective {
         long[] bounds = evenBounds(buffer.length(), dtype, g.size());
         return new SymmetricCollective(g, "all-reduce", m, buffer, code(1, dtype, op, 0), null, true,
                 () -> reduceOwnSegment(m, buffer, bounds, dtype, op),
-                () -> gatherSegments(m, buffer, bounds));
+                () -> gatherSegments(m, buffer, buffer, bounds));
     }
 
     /**
@@ -81,15 +81,7 @@ final class SymmetricCollective extends Collective {
             long[] bounds = evenBounds(chunk.length(), dtype, g.size());
             copyIn[c] = () -> chunk.copyTo(inSlot);
             reduce[c] = () -> reduceOwnSegment(staging, inSlot, bounds, dtype, op);
-            gather[c] = () -> {
-                for (int p = 0; p < g.size(); p++) {
-                    long bytes = bounds[p + 1] - bounds[p];
-                    if (bytes > 0) {
-                        UnsafeApi.copyMemory(null, staging.peerAddress(p, inSlot.address() + bounds[p]),
-                                chunk.base(), chunk.address() + bounds[p], bytes); // the buffer may be on-heap
-                    }
-                }
-            };
+            gather[c] = () -> gatherSegments(staging, inSlot, chunk, bounds);
         }
         // Chunk c goes into slot c % 2 while chunk c - 1 comes out of the other; a slot is rewritten only
         // after the barrier that follows everyone's copying out of it.
@@ -120,7 +112,7 @@ final class SymmetricCollective extends Collective {
 
     static Collective allGatherInPlace(ProcessGroup g, SymmetricMemory m, Region span, long[] bounds, DType dtype) {
         return new SymmetricCollective(g, "all-gather", m, span, code(3, dtype, ReduceOp.SUM, 0), null, true,
-                () -> gatherSegments(m, span, bounds));
+                () -> gatherSegments(m, span, span, bounds));
     }
 
     /** Block {@code rank} of every member's {@code input} (in symmetric memory), reduced into {@code output}. */
@@ -197,13 +189,17 @@ final class SymmetricCollective extends Collective {
         }
     }
 
-    private static void gatherSegments(SymmetricMemory m, Region span, long[] bounds) {
-        int me = m.group().rank();
+    /**
+     * Segment {@code p} of member {@code p}'s {@code from} (in {@code m}) into segment {@code p} of {@code to},
+     * for every member; {@code to} may be on-heap, and this member's own segment is skipped when in place.
+     */
+    private static void gatherSegments(SymmetricMemory m, Region from, Region to, long[] bounds) {
+        boolean inPlace = to.base() == null && to.address() == from.address();
         for (int p = 0; p < bounds.length - 1; p++) {
             long bytes = bounds[p + 1] - bounds[p];
-            if (p != me && bytes > 0) {
-                long at = span.address() + bounds[p];
-                UnsafeApi.copyMemory(m.peerAddress(p, at), at, bytes);
+            if (bytes > 0 && !(inPlace && p == m.group().rank())) {
+                UnsafeApi.copyMemory(null, m.peerAddress(p, from.address() + bounds[p]), to.base(),
+                        to.address() + bounds[p], bytes);
             }
         }
     }

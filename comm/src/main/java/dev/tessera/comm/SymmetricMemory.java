@@ -49,12 +49,16 @@ public final class SymmetricMemory {
     private long nextCounter;        // barrier counter values handed out to operations, in issue order
     private long nextTicket;
     private volatile long turn;      // the ticket of the operation allowed to run now
-    private Path stagingDir;         // where the peers' staging blocks are, for a staging area
+    private final Path dir;          // where the members' block files are: prefix + global rank
+    private final String prefix;
     private Path ownFile;            // a staging block's file until every peer has mapped it
 
-    private SymmetricMemory(ProcessGroup group, long bytes, ByteBuffer[] mappings, boolean shared) {
+    private SymmetricMemory(ProcessGroup group, long bytes, ByteBuffer[] mappings, boolean shared, Path dir,
+                            String prefix) {
         this.group = group;
         this.shared = shared;
+        this.dir = dir;
+        this.prefix = prefix;
         this.bytes = bytes;
         this.mappings = mappings;
         this.header = new long[mappings.length];
@@ -78,7 +82,8 @@ public final class SymmetricMemory {
             return localOnly(group, bytes);
         }
         Path dir = Path.of(group.communicator().config().aeronDir(), "symmetric");
-        Path mine = fileOf(dir, group, index, group.rank());
+        String prefix = Integer.toHexString(group.id()) + "-" + index + "-";
+        Path mine = dir.resolve(prefix + group.globalRank(group.rank()));
         ByteBuffer[] mappings = new ByteBuffer[group.size()];
         try {
             String failure = null;
@@ -96,14 +101,14 @@ public final class SymmetricMemory {
                         + "); its collectives go through Aeron");
                 return localOnly(group, bytes);
             }
-            for (int r = 0; r < group.size(); r++) {
-                if (r != group.rank()) {
-                    mappings[r] = mapPeer(fileOf(dir, group, index, r), HEADER + bytes, group, r);
-                }
+            SymmetricMemory m = new SymmetricMemory(group, bytes, mappings, true, dir, prefix);
+            int missing = m.mapPeers();
+            if (missing >= 0) {
+                throw new IllegalStateException("symmetric memory for group '" + group.name() + "': rank "
+                        + group.globalRank(missing) + " agreed its block exists, but " + dir + " lacks it");
             }
             group.barrier(); // every member has mapped every file: the names are no longer needed
-        } catch (IOException e) {
-            throw new UncheckedIOException("symmetric memory for group '" + group.name() + "' in " + dir, e);
+            return m;
         } finally {
             try {
                 Files.deleteIfExists(mine);
@@ -111,19 +116,19 @@ public final class SymmetricMemory {
                 // The job directory's own cleanup removes it.
             }
         }
-        return new SymmetricMemory(group, bytes, mappings, true);
     }
 
     /**
-     * A group's staging area for collectives on ordinary buffers ({@link SymmetricCollective#stagedAllReduce}).
-     * Group creation is not collective, so each member creates and maps its own block now, without a word to
-     * the others (under a temporary name, renamed once written, so a peer never maps half a file), and maps
-     * theirs when its first staged operation needs them ({@link #mapPeers}).
+     * A group's staging area for collectives on ordinary buffers ({@link SymmetricCollective#stagedAllReduce}),
+     * created by the first of them. Each member creates and maps its own block without a word to the others
+     * (under a temporary name, renamed once written, so a peer never maps half a file) and maps theirs when
+     * they are there ({@link #mapPeers}); all members get there at the same operation.
      */
     static SymmetricMemory staging(ProcessGroup group, long bytes) {
         Path dir = Path.of(group.communicator().config().aeronDir(), "staging");
-        Path mine = dir.resolve(stagingName(group, group.rank()));
-        Path partial = dir.resolve(stagingName(group, group.rank()) + ".partial");
+        String prefix = Integer.toHexString(group.id()) + "-";
+        Path mine = dir.resolve(prefix + group.globalRank(group.rank()));
+        Path partial = dir.resolve(mine.getFileName() + ".partial");
         ByteBuffer[] mappings = new ByteBuffer[group.size()];
         try {
             Files.createDirectories(dir);
@@ -133,23 +138,18 @@ public final class SymmetricMemory {
             throw new UncheckedIOException("group '" + group.name() + "': cannot create its " + (HEADER + bytes)
                     + "-byte staging block in " + dir + " (is /dev/shm full?)", e);
         }
-        SymmetricMemory m = new SymmetricMemory(group, bytes, mappings, true);
-        m.stagingDir = dir;
+        SymmetricMemory m = new SymmetricMemory(group, bytes, mappings, true, dir, prefix);
         m.ownFile = mine;
         return m;
     }
 
-    private static String stagingName(ProcessGroup group, int groupRank) {
-        return Integer.toHexString(group.id()) + "-" + group.globalRank(groupRank);
-    }
-
-    /** Maps the peers' staging blocks not mapped yet; returns a group rank still missing, or -1 when all are. */
+    /** Maps the peers' blocks not mapped yet; returns a group rank whose file is not there yet, or -1. */
     int mapPeers() {
         for (int r = 0; r < mappings.length; r++) {
             if (mappings[r] != null) {
                 continue;
             }
-            Path file = stagingDir.resolve(stagingName(group, r));
+            Path file = dir.resolve(prefix + group.globalRank(r));
             if (!Files.exists(file)) {
                 return r;
             }
@@ -157,7 +157,7 @@ public final class SymmetricMemory {
                 mappings[r] = mapPeer(file, HEADER + bytes, group, r);
             } catch (IOException e) {
                 throw new UncheckedIOException("group '" + group.name() + "': cannot map rank "
-                        + group.globalRank(r) + "'s staging block " + file, e);
+                        + group.globalRank(r) + "'s block " + file, e);
             }
             header[r] = BufferUtil.address(mappings[r]);
             data[r] = header[r] + HEADER;
@@ -180,7 +180,7 @@ public final class SymmetricMemory {
     private static SymmetricMemory localOnly(ProcessGroup group, long bytes) {
         ByteBuffer[] mappings = new ByteBuffer[group.size()];
         mappings[group.rank()] = ByteBuffer.allocateDirect(HEADER + (int) bytes);
-        return new SymmetricMemory(group, bytes, mappings, false);
+        return new SymmetricMemory(group, bytes, mappings, false, null, null);
     }
 
     private static boolean allSucceeded(ProcessGroup group, boolean ok) {
@@ -188,10 +188,6 @@ public final class SymmetricMemory {
         failed.putInt(0, ok ? 0 : 1);
         group.allReduce(failed, DType.INT32, ReduceOp.MAX);
         return failed.getInt(0) == 0;
-    }
-
-    private static Path fileOf(Path dir, ProcessGroup group, int index, int groupRank) {
-        return dir.resolve(Integer.toHexString(group.id()) + "-" + index + "-" + group.globalRank(groupRank));
     }
 
     /** Creates and maps this member's block; the pages are written once so a full /dev/shm fails here, not later. */
