@@ -30,7 +30,10 @@ public final class CommBench {
     public enum Buffers {
         /** In the group's {@link dev.tessera.comm.SymmetricMemory}: on one host, peers' memory is read directly. */
         symmetric,
-        /** Plain direct buffers: every byte goes through Aeron. */
+        /**
+         * Plain direct buffers: large all-reduces on one host go through the group's staging slots, the rest
+         * through Aeron.
+         */
         plain
     }
 
