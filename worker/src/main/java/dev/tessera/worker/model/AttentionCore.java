@@ -16,7 +16,12 @@ import org.nd4j.linalg.factory.Nd4j;
  * per row that only touches the visible prefix of the row.
  */
 public final class AttentionCore {
+    /** Floats per scratch array of a token-major work unit (256 KB): bounds how many heads one unit takes. */
+    private static final int BLOCK_FLOATS = 1 << 16;
+
     private final int bh;
+    private final int heads;
+    private final int blockHeads; // heads per token-major work unit
     private final int tq;
     private final int tk;
     private final int d;
@@ -28,9 +33,25 @@ public final class AttentionCore {
     private final float[] pf;       // float32: [BH, Tq, tkp] probabilities (FusedAttention's layout)
     private final FusedAttention[] kernels; // float32: one per Parallel part
 
-    /** @param scratch a [bh, tq, tk] buffer this core may overwrite freely, or null to allocate one */
-    public AttentionCore(DataType dt, int bh, int tq, int tk, int d, int qPos0, int kPos0, INDArray scratch) {
+    /**
+     * @param heads   heads per batch row (bh = batch * heads); the token-major entry points work in blocks of them
+     * @param scratch a [bh, tq, tk] buffer this core may overwrite freely, or null to allocate one
+     */
+    public AttentionCore(DataType dt, int bh, int heads, int tq, int tk, int d, int qPos0, int kPos0,
+                         INDArray scratch) {
+        this(dt, bh, heads, tq, tk, d, qPos0, kPos0, scratch,
+                tq == tk && qPos0 == kPos0 ? blockHeads(heads, bh / Math.max(1, heads), tq, d) : 1);
+    }
+
+    /** As above with the heads per token-major work unit given (tests: results must not depend on it). */
+    AttentionCore(DataType dt, int bh, int heads, int tq, int tk, int d, int qPos0, int kPos0, INDArray scratch,
+                  int blockHeads) {
+        if (heads < 1 || bh % heads != 0) {
+            throw new IllegalArgumentException(bh + " (batch, head) items are not whole rows of " + heads + " heads");
+        }
         this.bh = bh;
+        this.heads = heads;
+        this.blockHeads = blockHeads;
         this.tq = tq;
         this.tk = tk;
         this.d = d;
@@ -43,7 +64,7 @@ public final class AttentionCore {
             this.pf = new float[Math.multiplyExact(bh * tq, FusedAttention.paddedKeys(tk))];
             this.kernels = new FusedAttention[Parallel.THREADS];
             for (int i = 0; i < kernels.length; i++) {
-                kernels[i] = new FusedAttention(tq, tk, d, qPos0, kPos0);
+                kernels[i] = new FusedAttention(tq, tk, d, qPos0, kPos0, blockHeads);
             }
         } else {
             this.p = Nd4j.create(dt, bh, tq, tk);
@@ -53,6 +74,13 @@ public final class AttentionCore {
         }
     }
 
+    /** As many heads as keep each scratch array within BLOCK_FLOATS, and at least one unit per thread. */
+    private static int blockHeads(int heads, int batch, int t, int d) {
+        int fit = Math.max(1, BLOCK_FLOATS / (t * d));
+        int perThread = Math.max(1, (batch * heads + Parallel.THREADS - 1) / Parallel.THREADS);
+        return Math.min(heads, Math.min(fit, perThread));
+    }
+
     /** Whether the token-major entry points (float32 self-attention) are available. */
     public boolean fusedTokenMajor() {
         return kernels != null && tq == tk && qPos0 == kPos0;
@@ -60,28 +88,35 @@ public final class AttentionCore {
 
     /**
      * float32 self-attention from a fused projection: qkv [B*T, 3C] (q, k unrotated) -> y [B*T, C]
-     * (overwritten), with bh = B * heads. RoPE and the head-major permutes happen inside the kernel.
+     * (overwritten). RoPE and the head-major permutes happen inside the kernel, a block of heads of one batch
+     * row per work unit.
      */
-    public void forwardTokenMajor(int heads, INDArray qkv, Rope rope, INDArray y) {
+    public void forwardTokenMajor(INDArray qkv, Rope rope, INDArray y) {
         requireTokenMajor();
         Mem qm = new Mem(qkv);
         Mem ym = new Mem(y);
-        Parallel.forRange(bh, (part, from, to) -> {
-            for (int z = from; z < to; z++) {
-                kernels[part].forwardTokenMajor(z / heads, z % heads, heads, qm, rope, ym, pf);
+        int blocks = (heads + blockHeads - 1) / blockHeads;
+        Parallel.forRange(bh / heads * blocks, (part, from, to) -> {
+            for (int u = from; u < to; u++) {
+                int h0 = u % blocks * blockHeads;
+                kernels[part].forwardTokenMajor(u / blocks, h0, Math.min(heads, h0 + blockHeads), heads, qm, rope,
+                        ym, pf);
             }
         });
     }
 
     /** The backward of {@link #forwardTokenMajor}: dy [B*T, C] -> dqkv [B*T, 3C] (overwritten). */
-    public void backwardTokenMajor(int heads, INDArray qkv, Rope rope, INDArray dy, INDArray dqkv) {
+    public void backwardTokenMajor(INDArray qkv, Rope rope, INDArray dy, INDArray dqkv) {
         requireTokenMajor();
         Mem qm = new Mem(qkv);
         Mem dym = new Mem(dy);
         Mem dm = new Mem(dqkv);
-        Parallel.forRange(bh, (part, from, to) -> {
-            for (int z = from; z < to; z++) {
-                kernels[part].backwardTokenMajor(z / heads, z % heads, heads, qm, rope, dym, dm, pf);
+        int blocks = (heads + blockHeads - 1) / blockHeads;
+        Parallel.forRange(bh / heads * blocks, (part, from, to) -> {
+            for (int u = from; u < to; u++) {
+                int h0 = u % blocks * blockHeads;
+                kernels[part].backwardTokenMajor(u / blocks, h0, Math.min(heads, h0 + blockHeads), heads, qm, rope,
+                        dym, dm, pf);
             }
         });
     }

@@ -48,7 +48,7 @@ public final class CausalSelfAttention {
         }
         this.rope = new Rope(headDim, cfg.ropeTheta(), seq, positionOffset);
         int bh = batch * heads;
-        this.core = new AttentionCore(dt, bh, seq, seq, headDim, positionOffset, positionOffset,
+        this.core = new AttentionCore(dt, bh, heads, seq, seq, headDim, positionOffset, positionOffset,
                 dt == DataType.FLOAT ? null : scoresScratch);
         this.tokenMajor = core.fusedTokenMajor();
         long n = (long) batch * seq;
@@ -74,7 +74,7 @@ public final class CausalSelfAttention {
         wqkv.forward(x, qkv, false);
         t = ModelStepTimer.stop("attn.proj.fwd", t);
         if (tokenMajor) {
-            core.forwardTokenMajor(heads, qkv, rope, y);
+            core.forwardTokenMajor(qkv, rope, y);
             t = ModelStepTimer.stop("attn.core.fwd", t);
         } else {
             int c3 = 3 * dModel;
@@ -95,7 +95,7 @@ public final class CausalSelfAttention {
         wo.backward(y, dOut, tmp, false);
         t = ModelStepTimer.stop("attn.proj.bwd", t);
         if (tokenMajor) {
-            core.backwardTokenMajor(heads, qkv, rope, tmp, dqkv);
+            core.backwardTokenMajor(qkv, rope, tmp, dqkv);
         } else {
             int c3 = 3 * dModel;
             Rope.permute(tmp, hm[3], batch, seq, heads, headDim, true); // hm[3] (y) is free now: dY

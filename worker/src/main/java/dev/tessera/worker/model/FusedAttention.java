@@ -17,14 +17,14 @@ import jdk.incubator.vector.VectorOperators;
 final class FusedAttention {
     private static final int L = Mem.L;
     private static final int R = 4; // rows per register block
-    /** Row t (t in 1..L-1) of L lanes: 1 for the t visible lanes of a partial vector, 0 for the rest. */
+    /** Row t (t in 1..L) of L lanes: 1 for the t visible lanes of a vector, 0 for the rest. */
     private static final float[] KEEP = laneTable(1f, 0f);
     /** Row t: 0 for the t visible lanes, -inf for the rest (added to scores before the row max). */
     private static final float[] HIDE = laneTable(0f, Float.NEGATIVE_INFINITY);
 
     private static float[] laneTable(float visible, float hidden) {
-        float[] table = new float[L * L];
-        for (int t = 0; t < L; t++) {
+        float[] table = new float[(L + 1) * L];
+        for (int t = 0; t <= L; t++) {
             for (int lane = 0; lane < L; lane++) {
                 table[t * L + lane] = lane < t ? visible : hidden;
             }
@@ -40,17 +40,21 @@ final class FusedAttention {
     private final int kPos0;
     private final float scale;
     private final boolean vecD; // D is a whole number of vectors: the P V style kernels vectorise over D
-    private final float[] q;
-    private final float[] k;
-    private final float[] v;
-    private final float[] dy;
-    private final float[] bt;   // [D, tkp] K^T (forward) or V^T (backward), zero past Tk
+    private final int blockHeads;
+    // Per-head arrays hold a block of blockHeads heads, head-major: head j of the block at j * T * D.
+    private final float[] q;    // [heads, Tq, D]
+    private final float[] k;    // [heads, Tk, D]
+    private final float[] v;    // [heads, Tk, D]
+    private final float[] dy;   // [heads, Tq, D]
+    private final float[] out1; // [heads, Tq, D] y or dq
+    private final float[] out2; // [heads, Tk, D] dk
+    private final float[] out3; // [heads, Tk, D] dv
+    private final float[] bt;   // [D, tkp] K^T (forward) or V^T (backward) of one head, zero past Tk
     private final float[] ds;   // [Tq, tkp] raw scores / dP / dS of one (batch, head)
-    private final float[] out1; // [Tq, D] y or dq
-    private final float[] out2; // [Tk, D] dk
-    private final float[] out3; // [Tk, D] dv
+    private final float[] lanes = new float[L]; // a vector's lanes, summed in a fixed order
 
-    FusedAttention(int tq, int tk, int d, int qPos0, int kPos0) {
+    /** @param blockHeads how many heads the token-major entry points take at once (1 for the head-major ones) */
+    FusedAttention(int tq, int tk, int d, int qPos0, int kPos0, int blockHeads) {
         this.tq = tq;
         this.tk = tk;
         this.tkp = (tk + L - 1) / L * L;
@@ -59,15 +63,16 @@ final class FusedAttention {
         this.kPos0 = kPos0;
         this.scale = (float) (1.0 / Math.sqrt(d));
         this.vecD = d % L == 0;
-        q = new float[tq * d];
-        k = new float[tk * d];
-        v = new float[tk * d];
-        dy = new float[tq * d];
+        this.blockHeads = blockHeads;
+        q = new float[blockHeads * tq * d];
+        k = new float[blockHeads * tk * d];
+        v = new float[blockHeads * tk * d];
+        dy = new float[blockHeads * tq * d];
+        out1 = new float[blockHeads * tq * d];
+        out2 = new float[blockHeads * tk * d];
+        out3 = new float[blockHeads * tk * d];
         bt = new float[d * tkp];
         ds = new float[tq * tkp];
-        out1 = new float[tq * d];
-        out2 = new float[tk * d];
-        out3 = new float[tk * d];
     }
 
     /** Row stride of P. */
@@ -84,57 +89,75 @@ final class FusedAttention {
         load(qm, z * tq * d, q, tq * d);
         load(km, z * tk * d, k, tk * d);
         load(vm, z * tk * d, v, tk * d);
-        forward(z, p);
+        forward(z, 0, p);
         store(out1, ym, z * tq * d, tq * d);
     }
 
     /**
-     * Self-attention straight from a fused projection output: item (b, h) reads q, k, v as columns
-     * h*D, C + h*D, 2C + h*D of qkv [B*T, 3C], rotating q and k by {@code rope} while loading, and writes
-     * its output to columns h*D of y [B*T, C]. No head-major copies, no separate RoPE pass.
+     * Self-attention straight from a fused projection output, heads [h0, h1) of batch row b (at most
+     * blockHeads): reads q, k, v as columns h*D, C + h*D, 2C + h*D of qkv [B*T, 3C], rotating q and k by
+     * {@code rope} while loading, and writes the output to columns h*D of y [B*T, C]. No separate RoPE pass.
+     * The block is gathered and written back a token row at a time: one head's columns are 128-byte pieces
+     * 3 KB apart, which the hardware prefetcher does not follow (loading them head by head took 4x as long).
      */
-    void forwardTokenMajor(int b, int h, int heads, Mem qkv, Rope rope, Mem y, float[] p) {
+    void forwardTokenMajor(int b, int h0, int h1, int heads, Mem qkv, Rope rope, Mem y, float[] p) {
         int c = heads * d;
+        int td = tq * d;
         for (int i = 0; i < tq; i++) {
-            int row = (b * tq + i) * 3 * c + h * d;
-            rope.rotateInto(qkv, row, q, i * d, i);
-            rope.rotateInto(qkv, row + c, k, i * d, i);
-            load(qkv, row + 2 * c, v, i * d, d);
+            int row = (b * tq + i) * 3 * c;
+            for (int h = h0; h < h1; h++) {
+                int o = (h - h0) * td + i * d;
+                rope.rotateInto(qkv, row + h * d, q, o, i);
+                rope.rotateInto(qkv, row + c + h * d, k, o, i);
+                load(qkv, row + 2 * c + h * d, v, o, d);
+            }
         }
-        forward(b * heads + h, p);
+        for (int h = h0; h < h1; h++) {
+            forward(b * heads + h, (h - h0) * td, p);
+        }
         for (int i = 0; i < tq; i++) {
-            store(out1, i * d, y, (b * tq + i) * c + h * d, d);
+            store(out1, i * d, (h1 - h0), td, y, (b * tq + i) * c + h0 * d);
         }
     }
 
     /** The backward of {@link #forwardTokenMajor}: dy [B*T, C] -> columns of dqkv [B*T, 3C], RoPE undone. */
-    void backwardTokenMajor(int b, int h, int heads, Mem qkv, Rope rope, Mem dym, Mem dqkv, float[] p) {
+    void backwardTokenMajor(int b, int h0, int h1, int heads, Mem qkv, Rope rope, Mem dym, Mem dqkv, float[] p) {
         int c = heads * d;
+        int td = tq * d;
         for (int i = 0; i < tq; i++) {
-            int row = (b * tq + i) * 3 * c + h * d;
-            rope.rotateInto(qkv, row, q, i * d, i);
-            rope.rotateInto(qkv, row + c, k, i * d, i);
-            load(qkv, row + 2 * c, v, i * d, d);
-            load(dym, (b * tq + i) * c + h * d, dy, i * d, d);
+            int row = (b * tq + i) * 3 * c;
+            for (int h = h0; h < h1; h++) {
+                int o = (h - h0) * td + i * d;
+                rope.rotateInto(qkv, row + h * d, q, o, i);
+                rope.rotateInto(qkv, row + c + h * d, k, o, i);
+                load(qkv, row + 2 * c + h * d, v, o, d);
+            }
+            load(dym, (b * tq + i) * c + h0 * d, dy, (h1 - h0), td, i * d);
         }
-        backward(b * heads + h, p);
+        for (int h = h0; h < h1; h++) {
+            backward(b * heads + h, (h - h0) * td, p);
+        }
         for (int i = 0; i < tq; i++) {
-            int row = (b * tq + i) * 3 * c + h * d;
-            rope.unrotateInto(out1, i * d, dqkv, row, i);
-            rope.unrotateInto(out2, i * d, dqkv, row + c, i);
-            store(out3, i * d, dqkv, row + 2 * c, d);
+            int row = (b * tq + i) * 3 * c;
+            for (int h = h0; h < h1; h++) {
+                rope.unrotateInto(out1, (h - h0) * td + i * d, dqkv, row + h * d, i);
+            }
+            for (int h = h0; h < h1; h++) {
+                rope.unrotateInto(out2, (h - h0) * td + i * d, dqkv, row + c + h * d, i);
+            }
+            store(out3, i * d, (h1 - h0), td, dqkv, row + 2 * c + h0 * d);
         }
     }
 
-    /** Forward of item z from q, k, v already in scratch; y left in out1. */
-    private void forward(int z, float[] p) {
-        transpose(k, bt);
-        scores(q, ds);
+    /** Forward of item z from the head at {@code base} of q, k, v in scratch; y left in out1 at base. */
+    private void forward(int z, int base, float[] p) {
+        transpose(k, base, bt);
+        scores(q, base, ds);
         int po = z * tq * tkp;
         for (int i = 0; i < tq; i++) {
             softmaxRow(ds, i * tkp, p, po + i * tkp, visible(i));
         }
-        rowsTimes(p, po, v, out1);
+        rowsTimes(p, po, v, base, out1);
     }
 
     /** Item z: dq, dk, dv from dy and the P the last forward of item z saved. */
@@ -143,32 +166,38 @@ final class FusedAttention {
         load(km, z * tk * d, k, tk * d);
         load(vm, z * tk * d, v, tk * d);
         load(dym, z * tq * d, dy, tq * d);
-        backward(z, p);
+        backward(z, 0, p);
         store(out1, dqm, z * tq * d, tq * d);
         store(out2, dkm, z * tk * d, tk * d);
         store(out3, dvm, z * tk * d, tk * d);
     }
 
-    /** Backward of item z from q, k, v, dy in scratch; dq, dk, dv left in out1, out2, out3. */
-    private void backward(int z, float[] p) {
-        transpose(v, bt);
-        scores(dy, ds); // dP = dY V^T
+    /**
+     * Backward of item z from the head at {@code base} of q, k, v, dy in scratch; dq, dk, dv left in out1,
+     * out2, out3 at base.
+     */
+    private void backward(int z, int base, float[] p) {
+        transpose(v, base, bt);
+        scores(dy, base, ds); // dP = dY V^T
         int po = z * tq * tkp;
         for (int i = 0; i < tq; i++) {
             softmaxBackwardRow(p, po + i * tkp, ds, i * tkp, visible(i));
         }
-        rowsTimes(ds, 0, k, out1);     // dQ = dS K
-        colsTimes(ds, 0, q, out2);     // dK = dS^T Q
-        colsTimes(p, po, dy, out3);    // dV = P^T dY
+        rowsTimes(ds, 0, k, base, out1);  // dQ = dS K
+        colsTimes(ds, 0, q, base, out2);  // dK = dS^T Q
+        colsTimes(p, po, dy, base, out3); // dV = P^T dY
     }
 
-    /** s[i, j] = a_i . b_j for j below the block's visible length (rounded up to a vector); b as bt. */
-    private void scores(float[] a, float[] s) {
+    /**
+     * s[i, j] = a_i . b_j for j below the block's visible length (rounded up to a vector); a's rows from
+     * {@code ao}, b as bt.
+     */
+    private void scores(float[] a, int ao, float[] s) {
         for (int i0 = 0; i0 < tq; i0 += R) {
             int rows = Math.min(R, tq - i0);
             int jEnd = (visible(i0 + rows - 1) + L - 1) / L * L;
             if (rows == R) {
-                int a0 = i0 * d;
+                int a0 = ao + i0 * d;
                 int j = 0;
                 for (; j + 2 * L <= jEnd; j += 2 * L) {
                     scores4x2(a, a0, s, i0 * tkp + j, j);
@@ -193,7 +222,7 @@ final class FusedAttention {
                 continue;
             }
             for (int r = 0; r < rows; r++) {
-                int ar = (i0 + r) * d;
+                int ar = ao + (i0 + r) * d;
                 for (int j = 0; j < jEnd; j += L) {
                     FloatVector acc = FloatVector.zero(Mem.S);
                     for (int c = 0; c < d; c++) {
@@ -242,8 +271,8 @@ final class FusedAttention {
         c31.intoArray(s, so + 3 * tkp + L);
     }
 
-    /** out[i] = sum_j m[mo + i*tkp + j] b[j] over the visible j (m is zero past them). */
-    private void rowsTimes(float[] m, int mo, float[] b, float[] out) {
+    /** out[i] = sum_j m[mo + i*tkp + j] b[j] over the visible j (m is zero past them); b and out from base. */
+    private void rowsTimes(float[] m, int mo, float[] b, int base, float[] out) {
         for (int i0 = 0; i0 < tq; i0 += R) {
             int rows = Math.min(R, tq - i0);
             int n = visible(i0 + rows - 1);
@@ -251,7 +280,7 @@ final class FusedAttention {
                 int m0 = mo + i0 * tkp;
                 int c = 0;
                 for (; c + 2 * L <= d; c += 2 * L) {
-                    rows4x2(m, m0, n, b, c, out, i0 * d + c);
+                    rows4x2(m, m0, n, b, base + c, out, base + i0 * d + c);
                 }
                 for (; c < d; c += L) {
                     FloatVector c0 = FloatVector.zero(Mem.S);
@@ -259,16 +288,16 @@ final class FusedAttention {
                     FloatVector c2 = c0;
                     FloatVector c3 = c0;
                     for (int j = 0; j < n; j++) {
-                        FloatVector bv = FloatVector.fromArray(Mem.S, b, j * d + c);
+                        FloatVector bv = FloatVector.fromArray(Mem.S, b, base + j * d + c);
                         c0 = bv.fma(FloatVector.broadcast(Mem.S, m[m0 + j]), c0);
                         c1 = bv.fma(FloatVector.broadcast(Mem.S, m[m0 + tkp + j]), c1);
                         c2 = bv.fma(FloatVector.broadcast(Mem.S, m[m0 + 2 * tkp + j]), c2);
                         c3 = bv.fma(FloatVector.broadcast(Mem.S, m[m0 + 3 * tkp + j]), c3);
                     }
-                    c0.intoArray(out, i0 * d + c);
-                    c1.intoArray(out, (i0 + 1) * d + c);
-                    c2.intoArray(out, (i0 + 2) * d + c);
-                    c3.intoArray(out, (i0 + 3) * d + c);
+                    c0.intoArray(out, base + i0 * d + c);
+                    c1.intoArray(out, base + (i0 + 1) * d + c);
+                    c2.intoArray(out, base + (i0 + 2) * d + c);
+                    c3.intoArray(out, base + (i0 + 3) * d + c);
                 }
                 continue;
             }
@@ -276,15 +305,15 @@ final class FusedAttention {
                 for (int c = 0; c < d; c++) {
                     float acc = 0f;
                     for (int j = 0; j < n; j++) {
-                        acc += m[mo + i * tkp + j] * b[j * d + c];
+                        acc += m[mo + i * tkp + j] * b[base + j * d + c];
                     }
-                    out[i * d + c] = acc;
+                    out[base + i * d + c] = acc;
                 }
             }
         }
     }
 
-    /** 4 rows of m (from m0) times b's rows j < n, columns c0..c0+2L: 8 accumulators. */
+    /** 4 rows of m (from m0) times b's rows j < n, columns c0..c0+2L (c0 includes b's base): 8 accumulators. */
     private void rows4x2(float[] m, int m0, int n, float[] b, int c0, float[] out, int oo) {
         FloatVector c00 = FloatVector.zero(Mem.S);
         FloatVector c01 = c00;
@@ -325,7 +354,10 @@ final class FusedAttention {
         c31.intoArray(out, oo + 3 * d + L);
     }
 
-    /** 4 columns (from j0) of m's rows i >= iStart, transposed, times b's rows, columns c0..c0+2L. */
+    /**
+     * 4 columns (from j0) of m's rows i >= iStart, transposed, times b's rows, columns c0..c0+2L (c0 includes
+     * b's base).
+     */
     private void cols4x2(float[] m, int mo, int j0, int iStart, float[] b, int c0, float[] out, int oo) {
         FloatVector c00 = FloatVector.zero(Mem.S);
         FloatVector c01 = c00;
@@ -355,15 +387,18 @@ final class FusedAttention {
         store4x2(out, oo, c00, c01, c10, c11, c20, c21, c30, c31);
     }
 
-    /** out[j] = sum_i m[mo + i*tkp + j] b[i] over the queries i that see key j (m is zero elsewhere). */
-    private void colsTimes(float[] m, int mo, float[] b, float[] out) {
+    /**
+     * out[j] = sum_i m[mo + i*tkp + j] b[i] over the queries i that see key j (m is zero elsewhere); b and out
+     * from base.
+     */
+    private void colsTimes(float[] m, int mo, float[] b, int base, float[] out) {
         for (int j0 = 0; j0 < tk; j0 += R) {
             int cols = Math.min(R, tk - j0);
             int iStart = Math.max(0, Math.min(tq, j0 + kPos0 - qPos0)); // rows before see none of j0..
             if (cols == R && vecD) {
                 int c = 0;
                 for (; c + 2 * L <= d; c += 2 * L) {
-                    cols4x2(m, mo, j0, iStart, b, c, out, j0 * d + c);
+                    cols4x2(m, mo, j0, iStart, b, base + c, out, base + j0 * d + c);
                 }
                 for (; c < d; c += L) {
                     FloatVector c0 = FloatVector.zero(Mem.S);
@@ -371,17 +406,17 @@ final class FusedAttention {
                     FloatVector c2 = c0;
                     FloatVector c3 = c0;
                     for (int i = iStart; i < tq; i++) {
-                        FloatVector bv = FloatVector.fromArray(Mem.S, b, i * d + c);
+                        FloatVector bv = FloatVector.fromArray(Mem.S, b, base + i * d + c);
                         int mi = mo + i * tkp + j0;
                         c0 = bv.fma(FloatVector.broadcast(Mem.S, m[mi]), c0);
                         c1 = bv.fma(FloatVector.broadcast(Mem.S, m[mi + 1]), c1);
                         c2 = bv.fma(FloatVector.broadcast(Mem.S, m[mi + 2]), c2);
                         c3 = bv.fma(FloatVector.broadcast(Mem.S, m[mi + 3]), c3);
                     }
-                    c0.intoArray(out, j0 * d + c);
-                    c1.intoArray(out, (j0 + 1) * d + c);
-                    c2.intoArray(out, (j0 + 2) * d + c);
-                    c3.intoArray(out, (j0 + 3) * d + c);
+                    c0.intoArray(out, base + j0 * d + c);
+                    c1.intoArray(out, base + (j0 + 1) * d + c);
+                    c2.intoArray(out, base + (j0 + 2) * d + c);
+                    c3.intoArray(out, base + (j0 + 3) * d + c);
                 }
                 continue;
             }
@@ -389,9 +424,9 @@ final class FusedAttention {
                 for (int c = 0; c < d; c++) {
                     float acc = 0f;
                     for (int i = iStart; i < tq; i++) {
-                        acc += m[mo + i * tkp + j] * b[i * d + c];
+                        acc += m[mo + i * tkp + j] * b[base + i * d + c];
                     }
-                    out[j * d + c] = acc;
+                    out[base + j * d + c] = acc;
                 }
             }
         }
@@ -415,27 +450,37 @@ final class FusedAttention {
             vmax = vmax.max(FloatVector.fromArray(Mem.S, s, so + full).add(hide));
         }
         float max = vmax.reduceLanes(VectorOperators.MAX); // order-free: the same in every JIT tier
-        FloatVector vsc = FloatVector.broadcast(Mem.S, scale);
-        FloatVector vshift = FloatVector.broadcast(Mem.S, -max * scale);
-        FloatVector vsum = FloatVector.zero(Mem.S);
-        for (int j = 0; j < full; j += L) {
-            FloatVector e = Mem.exp(FloatVector.fromArray(Mem.S, s, so + j).fma(vsc, vshift));
-            e.intoArray(p, po + j);
-            vsum = vsum.add(e);
-        }
-        int end = full;
-        if (tail > 0) {
-            FloatVector e = Mem.exp(FloatVector.fromArray(Mem.S, s, so + full).fma(vsc, vshift))
-                    .mul(FloatVector.fromArray(Mem.S, KEEP, tail * L));
-            e.intoArray(p, po + full);
-            vsum = vsum.add(e);
-            end += L;
-        }
-        FloatVector vinv = FloatVector.broadcast(Mem.S, 1f / Mem.sum(vsum));
+        float sum = exponentials(s, so, p, po, full, tail, max);
+        int end = tail > 0 ? full + L : full;
+        FloatVector vinv = FloatVector.broadcast(Mem.S, 1f / sum);
         for (int j = 0; j < end; j += L) {
             FloatVector.fromArray(Mem.S, p, po + j).mul(vinv).intoArray(p, po + j);
         }
-        java.util.Arrays.fill(p, po + end, po + tkp, 0f);
+        clearNextVector(p, po + end, po + tkp);
+    }
+
+    /**
+     * p[po + j] = exp(scale * (s[so + j] - max)) over the whole vectors and the partial one of {@link #softmaxRow};
+     * returns their sum. A method of its own: inside softmaxRow, C2 ran out of inlining budget and boxed the sum.
+     */
+    private float exponentials(float[] s, int so, float[] p, int po, int full, int tail, float max) {
+        FloatVector vsc = FloatVector.broadcast(Mem.S, scale);
+        FloatVector vshift = FloatVector.broadcast(Mem.S, -max * scale);
+        FloatVector vsum = FloatVector.zero(Mem.S);
+        int end = tail > 0 ? full + L : full;
+        for (int j = 0; j < end; j += L) {
+            int keep = j < full ? L : tail; // one loop for whole and partial vectors: exp inlined once
+            FloatVector e = Mem.exp(FloatVector.fromArray(Mem.S, s, so + j).fma(vsc, vshift))
+                    .mul(FloatVector.fromArray(Mem.S, KEEP, keep * L));
+            e.intoArray(p, po + j);
+            vsum = vsum.add(e);
+        }
+        vsum.intoArray(lanes, 0);
+        float sum = 0f;
+        for (float lane : lanes) {
+            sum += lane;
+        }
+        return sum;
     }
 
     /**
@@ -454,14 +499,24 @@ final class FusedAttention {
             FloatVector pv = FloatVector.fromArray(Mem.S, p, po + j);
             pv.mul(FloatVector.fromArray(Mem.S, s, so + j).sub(vdot)).mul(vsc).intoArray(s, so + j);
         }
-        java.util.Arrays.fill(s, so + end, so + tkp, 0f);
+        clearNextVector(s, so + end, so + tkp);
     }
 
-    /** bt[c, j] = x[j, c] for j < Tk; the padding columns stay zero from construction. */
-    private void transpose(float[] x, float[] t) {
+    /**
+     * Zeroes the vector after a row's visible part, [from, min(from + L, rowEnd)). The 4-row and 4-column
+     * blocks read up to 3 lanes past a row's visible length, never further, and nothing writes past that
+     * vector (a row's visible length is the same at every call), so the rest of the row stays zero from
+     * construction and need not be cleared again: that was a third of the forward's writes to P.
+     */
+    private static void clearNextVector(float[] m, int from, int rowEnd) {
+        java.util.Arrays.fill(m, from, Math.min(from + L, rowEnd), 0f);
+    }
+
+    /** bt[c, j] = x[xo + j*D + c] for j < Tk; the padding columns stay zero from construction. */
+    private void transpose(float[] x, int xo, float[] t) {
         for (int j = 0; j < tk; j++) {
             for (int c = 0; c < d; c++) {
-                t[c * tkp + j] = x[j * d + c];
+                t[c * tkp + j] = x[xo + j * d + c];
             }
         }
     }
@@ -477,6 +532,20 @@ final class FusedAttention {
         }
         for (; i < n; i++) {
             dst[dOff + i] = m.getF(off + i);
+        }
+    }
+
+    /** {@code pieces} runs of D values, {@code stride} apart in dst from dOff, from consecutive places in m. */
+    private void load(Mem m, int off, float[] dst, int pieces, int stride, int dOff) {
+        for (int j = 0; j < pieces; j++) {
+            load(m, off + j * d, dst, dOff + j * stride, d);
+        }
+    }
+
+    /** {@code pieces} runs of D values, {@code stride} apart in src from so, to consecutive places in m. */
+    private void store(float[] src, int so, int pieces, int stride, Mem m, int off) {
+        for (int j = 0; j < pieces; j++) {
+            store(src, so + j * stride, m, off + j * d, d);
         }
     }
 

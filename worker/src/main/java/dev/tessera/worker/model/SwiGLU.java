@@ -17,17 +17,19 @@ public final class SwiGLU {
     private final Linear w13; // [2F, C] gate_proj | up_proj
     private final Linear w2;  // down_proj [C, F]
 
-    /** Activations of up to {@code rows} tokens: h, dh [rows, 2F] (w1 | w3 halves side by side); a, da [rows, F]. */
-    public record Acts(INDArray h, INDArray a, INDArray da, INDArray dh) {
+    /**
+     * Activations of up to {@code rows} tokens: h [rows, 2F] (w1 | w3 halves side by side), a [rows, F].
+     * Backward overwrites each with its gradient (dh, da): a is dead once w2's dW has read it and h once the
+     * gate's backward has, and writing over lines just read costs no extra memory traffic.
+     */
+    public record Acts(INDArray h, INDArray a) {
         public static Acts allocate(DataType dt, long rows, long width) {
-            return new Acts(Nd4j.create(dt, rows, 2 * width), Nd4j.create(dt, rows, width),
-                    Nd4j.create(dt, rows, width), Nd4j.create(dt, rows, 2 * width));
+            return new Acts(Nd4j.create(dt, rows, 2 * width), Nd4j.create(dt, rows, width));
         }
 
         /** Rows [start, start+n) of every buffer. */
         public Acts rows(long start, long n) {
-            return new Acts(Mem.rows(h, start, n), Mem.rows(a, start, n), Mem.rows(da, start, n),
-                    Mem.rows(dh, start, n));
+            return new Acts(Mem.rows(h, start, n), Mem.rows(a, start, n));
         }
     }
 
@@ -55,18 +57,20 @@ public final class SwiGLU {
         ModelStepTimer.stop("ffn.gemm.fwd", t);
     }
 
-    /** dOut: [N, C] -> dx: [N, C] (overwritten, or += with {@code accumulateDx}); weight grads accumulate. */
+    /**
+     * dOut: [N, C] -> dx: [N, C] (overwritten, or += with {@code accumulateDx}); weight grads accumulate.
+     * Consumes the forward's activations in s (they become their gradients).
+     */
     public void backward(INDArray x, Acts s, INDArray dOut, INDArray dx, boolean accumulateDx) {
         long t = ModelStepTimer.start();
         int rows = (int) s.a().size(0);
         int f = (int) s.a().size(1);
-        w2.backward(s.a(), dOut, s.da(), false);
+        w2.backward(s.a(), dOut, s.a(), false); // dW2 reads a before dx overwrites it with da
         t = ModelStepTimer.stop("ffn.gemm.bwd", t);
         Mem h = new Mem(s.h());
-        Mem dh = new Mem(s.dh());
-        gateBackward(h, 0, h, f, 2 * f, new Mem(s.da()), dh, dh, rows, f);
+        gateBackward(h, 0, h, f, 2 * f, new Mem(s.a()), h, h, rows, f);
         t = ModelStepTimer.stop("ffn.gate.bwd", t);
-        w13.backward(x, s.dh(), dx, accumulateDx);
+        w13.backward(x, s.h(), dx, accumulateDx);
         ModelStepTimer.stop("ffn.gemm.bwd", t);
     }
 
@@ -100,36 +104,59 @@ public final class SwiGLU {
 
     /**
      * dh3 = da * silu(h1); dh1 = da * h3 * s * (1 + h1 * (1 - s)) with s = sigmoid(h1). dh1 and dh3 use the
-     * same layout (offsets, stride) as h1 and h3.
+     * same layout (offsets, stride) as h1 and h3 and may be h1 and h3 themselves (each element is read
+     * before it is written).
      */
     static void gateBackward(Mem h1, int off1, Mem h3, int off3, int stride, Mem da, Mem dh1, Mem dh3, int rows,
                              int f) {
         Parallel.forRange(rows, (part, from, to) -> {
+            float[] sig = new float[f];
             for (int r = from; r < to; r++) {
-                gateBackwardRow(h1, h3, r * stride + off1, r * stride + off3, da, r * f, dh1, dh3, f);
+                gateBackwardRow(h1, h3, r * stride + off1, r * stride + off3, da, r * f, dh1, dh3, f, sig);
             }
         });
     }
 
-    private static void gateBackwardRow(Mem h1, Mem h3, int o1, int o3, Mem da, int od, Mem dh1, Mem dh3, int n) {
-        int i = 0;
+    /**
+     * One row, in two passes: the sigmoids into {@code sig}, then the gradients. One loop with both had so many
+     * IR nodes that C2 stopped inlining before the last store and boxed a vector per iteration (3x slower).
+     */
+    private static void gateBackwardRow(Mem h1, Mem h3, int o1, int o3, Mem da, int od, Mem dh1, Mem dh3, int n,
+                                        float[] sig) {
         if (h1.f32 && h3.f32 && da.f32 && dh1.f32 && dh3.f32) {
+            int vectors = Mem.S.loopBound(n);
+            sigmoids(h1, o1, sig, vectors);
             FloatVector one = FloatVector.broadcast(Mem.S, 1f);
-            for (int b = Mem.S.loopBound(n); i < b; i += Mem.L) {
+            for (int i = 0; i < vectors; i += Mem.L) {
                 FloatVector x = h1.vec(o1 + i);
-                FloatVector sig = one.div(Mem.exp(x.neg()).add(one));
+                FloatVector up = h3.vec(o3 + i);
+                FloatVector s = FloatVector.fromArray(Mem.S, sig, i);
                 FloatVector g = da.vec(od + i);
-                dh3.put(g.mul(x).mul(sig), o3 + i);
-                FloatVector dsilu = sig.mul(one.add(x.mul(one.sub(sig))));
-                dh1.put(g.mul(h3.vec(o3 + i)).mul(dsilu), o1 + i);
+                dh3.put(g.mul(x).mul(s), o3 + i);
+                dh1.put(g.mul(up).mul(s.mul(one.add(x.mul(one.sub(s))))), o1 + i);
             }
+            gateBackwardScalar(h1, h3, o1, o3, da, od, dh1, dh3, vectors, n);
+        } else {
+            gateBackwardScalar(h1, h3, o1, o3, da, od, dh1, dh3, 0, n);
         }
-        for (; i < n; i++) {
+    }
+
+    private static void sigmoids(Mem x, int o, float[] sig, int n) {
+        FloatVector one = FloatVector.broadcast(Mem.S, 1f);
+        for (int i = 0; i < n; i += Mem.L) {
+            one.div(Mem.exp(x.vec(o + i).neg()).add(one)).intoArray(sig, i);
+        }
+    }
+
+    private static void gateBackwardScalar(Mem h1, Mem h3, int o1, int o3, Mem da, int od, Mem dh1, Mem dh3,
+                                           int from, int n) {
+        for (int i = from; i < n; i++) {
             double x = h1.get(o1 + i);
+            double up = h3.get(o3 + i);
             double sig = 1 / (1 + Math.exp(-x));
             double g = da.get(od + i);
             dh3.set(o3 + i, g * x * sig);
-            dh1.set(o1 + i, g * h3.get(o3 + i) * sig * (1 + x * (1 - sig)));
+            dh1.set(o1 + i, g * up * sig * (1 + x * (1 - sig)));
         }
     }
 }

@@ -75,6 +75,38 @@ class FusedAttentionTest {
         }
     }
 
+    /**
+     * The token-major entry points gather a block of heads per batch row; outputs and input gradients are the
+     * same bits for one head per block, a partial last block (3 heads in blocks of 2) and all heads at once.
+     */
+    @Test
+    void tokenMajorResultsDoNotDependOnHeadBlocks() {
+        int batch = 2;
+        int heads = 3;
+        int t = 21;
+        int d = 16;
+        int c = heads * d;
+        INDArray qkv = rand(batch * t, 3 * c).castTo(DataType.FLOAT);
+        INDArray dy = rand(batch * t, c).castTo(DataType.FLOAT);
+        Rope rope = new Rope(d, 10000.0, t, 0);
+        float[][] first = null;
+        for (int block = 1; block <= heads; block++) {
+            AttentionCore core = new AttentionCore(DataType.FLOAT, batch * heads, heads, t, t, d, 0, 0, null, block);
+            INDArray y = Nd4j.create(DataType.FLOAT, batch * t, c);
+            INDArray dqkv = Nd4j.create(DataType.FLOAT, batch * t, 3 * c);
+            core.forwardTokenMajor(qkv, rope, y);
+            core.backwardTokenMajor(qkv, rope, dy, dqkv);
+            float[][] got = {y.data().asFloat(), dqkv.data().asFloat()};
+            assertTrue(dqkv.norm2Number().doubleValue() > 0, "the backward wrote dq, dk, dv");
+            if (first == null) {
+                first = got;
+            } else {
+                assertArrayEquals(first[0], got[0], "y with blocks of " + block);
+                assertArrayEquals(first[1], got[1], "dqkv with blocks of " + block);
+            }
+        }
+    }
+
     private static ParameterStore store(ModelConfig cfg, DataType dt) {
         ParameterStore.Builder pb = ParameterStore.builder();
         CausalSelfAttention.register(pb, "a", cfg.dModel());
@@ -106,7 +138,7 @@ class FusedAttentionTest {
 
     private void compare(int bh, int tq, int tk, int d, int qPos0, int kPos0) {
         INDArray[] in = inputs(bh, tq, tk, d);
-        AttentionCore ref = new AttentionCore(DataType.DOUBLE, bh, tq, tk, d, qPos0, kPos0, null);
+        AttentionCore ref = new AttentionCore(DataType.DOUBLE, bh, 1, tq, tk, d, qPos0, kPos0, null);
         INDArray y = Nd4j.create(DataType.DOUBLE, bh, tq, d);
         INDArray dq = Nd4j.create(DataType.DOUBLE, bh, tq, d);
         INDArray dk = Nd4j.create(DataType.DOUBLE, bh, tk, d);
@@ -122,7 +154,7 @@ class FusedAttentionTest {
     }
 
     private static float[][] runF32(int bh, int tq, int tk, int d, int qPos0, int kPos0, INDArray[] in) {
-        AttentionCore core = new AttentionCore(DataType.FLOAT, bh, tq, tk, d, qPos0, kPos0, null);
+        AttentionCore core = new AttentionCore(DataType.FLOAT, bh, 1, tq, tk, d, qPos0, kPos0, null);
         INDArray q = in[0].castTo(DataType.FLOAT);
         INDArray k = in[1].castTo(DataType.FLOAT);
         INDArray v = in[2].castTo(DataType.FLOAT);

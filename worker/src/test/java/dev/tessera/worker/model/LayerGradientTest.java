@@ -117,7 +117,7 @@ class LayerGradientTest {
         int bh = 3;
         int t = 6;
         int d = 4;
-        AttentionCore core = new AttentionCore(DataType.DOUBLE, bh, t, t, d, 0, 0, null);
+        AttentionCore core = new AttentionCore(DataType.DOUBLE, bh, 1, t, t, d, 0, 0, null);
         INDArray q = randn(rng, 1, bh, t, d);
         INDArray k = randn(rng, 1, bh, t, d);
         INDArray v = randn(rng, 1, bh, t, d);
@@ -150,7 +150,7 @@ class LayerGradientTest {
     void attentionCoreWithOffsets() {
         // Queries at positions 4.., keys at 2..: the sequence-parallel case of a remote K/V block.
         int bh = 2;
-        AttentionCore core = new AttentionCore(DataType.DOUBLE, bh, 3, 5, 4, 4, 2, null);
+        AttentionCore core = new AttentionCore(DataType.DOUBLE, bh, 1, 3, 5, 4, 4, 2, null);
         INDArray q = randn(rng, 1, bh, 3, 4);
         INDArray k = randn(rng, 1, bh, 5, 4);
         INDArray v = randn(rng, 1, bh, 5, 4);
