@@ -208,7 +208,7 @@ public final class AttentionCore {
 
     /** In place: ds = scale * P * (dP - sum(P * dP)) on the visible prefix, 0 on the masked rest (float64). */
     private void softmaxBackwardRow(Mem pm, Mem ds, int o, int n) {
-        double dot = Mem.dot(pm, o, ds, o, n);
+        double dot = Mem.dot(pm, o, ds, o, n, null); // float64: no lanes needed
         for (int j = 0; j < n; j++) {
             ds.set(o + j, pm.get(o + j) * (ds.get(o + j) - dot) * scale);
         }

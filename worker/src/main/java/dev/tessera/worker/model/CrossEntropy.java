@@ -38,9 +38,10 @@ public final class CrossEntropy {
         Mem lg = new Mem(logits);
         Mem p = new Mem(dLogits);
         Parallel.forRange(rows, (part, from, to) -> {
+            float[] lanes = Mem.lanes();
             for (int n = from; n < to; n++) {
                 int o = n * vocab;
-                double lse = lg.f32 && p.f32 ? softmaxRowF(lg, p, o) : softmaxRow(lg, p, o);
+                double lse = lg.f32 && p.f32 ? softmaxRowF(lg, p, o, lanes) : softmaxRow(lg, p, o);
                 rowLoss[n] = lse - lg.get(o + targets[n]);
             }
         });
@@ -93,7 +94,7 @@ public final class CrossEntropy {
         return max + Math.log(sum);
     }
 
-    private double softmaxRowF(Mem lg, Mem p, int o) {
+    private double softmaxRowF(Mem lg, Mem p, int o, float[] lanes) {
         int b = Mem.S.loopBound(vocab);
         int j = 0;
         FloatVector vmax = FloatVector.broadcast(Mem.S, Float.NEGATIVE_INFINITY);
@@ -111,7 +112,8 @@ public final class CrossEntropy {
             p.put(e, o + j);
             vsum = vsum.add(e);
         }
-        double sum = Mem.sum(vsum);
+        vsum.intoArray(lanes, 0);
+        double sum = Mem.sumLanes(lanes);
         for (; j < vocab; j++) {
             float e = (float) Math.exp(lg.getF(o + j) - max);
             p.setF(o + j, e);

@@ -476,11 +476,7 @@ final class FusedAttention {
             vsum = vsum.add(e);
         }
         vsum.intoArray(lanes, 0);
-        float sum = 0f;
-        for (float lane : lanes) {
-            sum += lane;
-        }
-        return sum;
+        return Mem.sumLanes(lanes);
     }
 
     /**
@@ -493,7 +489,8 @@ final class FusedAttention {
         for (int j = 0; j < end; j += L) {
             acc = FloatVector.fromArray(Mem.S, p, po + j).fma(FloatVector.fromArray(Mem.S, s, so + j), acc);
         }
-        FloatVector vdot = FloatVector.broadcast(Mem.S, Mem.sum(acc));
+        acc.intoArray(lanes, 0);
+        FloatVector vdot = FloatVector.broadcast(Mem.S, Mem.sumLanes(lanes));
         FloatVector vsc = FloatVector.broadcast(Mem.S, scale);
         for (int j = 0; j < end; j += L) {
             FloatVector pv = FloatVector.fromArray(Mem.S, p, po + j);

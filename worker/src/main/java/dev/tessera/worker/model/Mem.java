@@ -3,6 +3,7 @@ package dev.tessera.worker.model;
 import dev.tessera.optimizers.Parallel;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -30,6 +31,7 @@ final class Mem {
     final int base;
     final boolean f32;
     private final int shift;
+    private final FloatBuffer floats; // bb as floats, for bulk copies
 
     Mem(INDArray a) {
         DataType dt = a.dataType();
@@ -44,6 +46,7 @@ final class Mem {
         this.shift = f32 ? 2 : 3;
         this.bb = a.data().asNio().order(NO);
         this.base = Math.toIntExact(a.offset() << shift);
+        this.floats = bb.asFloatBuffer();
     }
 
     private static boolean isDense(INDArray a) {
@@ -79,6 +82,16 @@ final class Mem {
 
     void setF(int i, float v) {
         bb.putFloat(base + (i << 2), v);
+    }
+
+    /** dst[off..off+n) = elements [i, i+n) (float32): one bulk copy, no per-vector access code. */
+    void read(int i, float[] dst, int off, int n) {
+        floats.get((base >> 2) + i, dst, off, n);
+    }
+
+    /** Elements [i, i+n) = src[off..off+n) (float32). */
+    void write(float[] src, int off, int i, int n) {
+        floats.put((base >> 2) + i, src, off, n);
     }
 
     FloatVector vec(int i) {
@@ -149,16 +162,23 @@ final class Mem {
     }
 
     /**
-     * The lanes of v summed in lane order. reduceLanes(ADD) leaves the order to the implementation
-     * (compiled and interpreted code may differ), so bit-repeatable results cannot rely on it.
+     * The L floats of {@code lanes} summed in lane order: a vector's lane sum, once the caller has stored it
+     * there with intoArray. reduceLanes(ADD) leaves the order to the implementation (compiled and interpreted
+     * code may differ), so bit-repeatable results cannot rely on it. The vector is not passed in: in a large
+     * kernel C2 may decline to inline a call, and a vector crossing a call that is not inlined is boxed, an
+     * allocation per call (it was most of a worker's garbage).
      */
-    static float sum(FloatVector v) {
-        float[] lanes = v.toArray();
+    static float sumLanes(float[] lanes) {
         float s = 0f;
-        for (float f : lanes) {
-            s += f;
+        for (int i = 0; i < L; i++) {
+            s += lanes[i];
         }
         return s;
+    }
+
+    /** A scratch for {@link #sumLanes}: one per thread, made where a kernel fans out. */
+    static float[] lanes() {
+        return new float[L];
     }
 
     /** m[0..length) = 0, over Parallel's threads. */
@@ -229,8 +249,8 @@ final class Mem {
         }
     }
 
-    /** sum a[ao+i] * b[bo+i] over i < n. */
-    static double dot(Mem a, int ao, Mem b, int bo, int n) {
+    /** sum a[ao+i] * b[bo+i] over i < n; {@code lanes} is a {@link #lanes()} scratch. */
+    static double dot(Mem a, int ao, Mem b, int bo, int n, float[] lanes) {
         int i = 0;
         double s = 0;
         if (a.f32 && b.f32) {
@@ -238,7 +258,8 @@ final class Mem {
             for (int e = S.loopBound(n); i < e; i += L) {
                 acc = a.vec(ao + i).fma(b.vec(bo + i), acc);
             }
-            s = sum(acc);
+            acc.intoArray(lanes, 0);
+            s = sumLanes(lanes);
         }
         for (; i < n; i++) {
             s += a.get(ao + i) * b.get(bo + i);

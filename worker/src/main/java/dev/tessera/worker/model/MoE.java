@@ -220,9 +220,10 @@ public final class MoE {
         Mem wm = new Mem(gate.w);
         Mem lg = new Mem(logits);
         Parallel.forRange(tokens, (part, from, to) -> {
+            float[] lanes = Mem.lanes();
             for (int n = from; n < to; n++) {
                 for (int e = 0; e < nExperts; e++) {
-                    lg.set(n * nExperts + e, Mem.dot(xm, n * dim, wm, e * dim, dim));
+                    lg.set(n * nExperts + e, Mem.dot(xm, n * dim, wm, e * dim, dim, lanes));
                 }
             }
         });
@@ -291,9 +292,10 @@ public final class MoE {
         Mem y = new Mem(ys);
         Mem dy = new Mem(dys);
         Parallel.forRange(tokens * topK, (part, from, to) -> {
+            float[] lanes = Mem.lanes();
             for (int r = from; r < to; r++) {
                 int t = rowToken[r] * dim;
-                dWeight[rowSlot[r]] = Mem.dot(d, t, y, r * dim, dim);
+                dWeight[rowSlot[r]] = Mem.dot(d, t, y, r * dim, dim, lanes);
                 Mem.scaledCopy(weight[rowSlot[r]], d, t, dy, r * dim, dim);
             }
         });

@@ -36,13 +36,13 @@ public final class RMSNorm {
         Mem xm = new Mem(x);
         Mem ym = new Mem(y);
         int rows = (int) x.size(0);
-        Parallel.forRange(rows, (part, from, to) -> forwardRows(xm, ym, from, to));
+        Parallel.forRange(rows, (part, from, to) -> forwardRows(xm, ym, from, to, Mem.lanes()));
     }
 
-    private void forwardRows(Mem xm, Mem ym, int from, int to) {
+    private void forwardRows(Mem xm, Mem ym, int from, int to, float[] lanes) {
         for (int n = from; n < to; n++) {
             int o = n * dim;
-            double r = 1.0 / Math.sqrt(Mem.dot(xm, o, xm, o, dim) / dim + eps);
+            double r = 1.0 / Math.sqrt(Mem.dot(xm, o, xm, o, dim, lanes) / dim + eps);
             rstd[n] = r;
             int i = 0;
             if (xm.f32 && ym.f32 && g.f32) {
@@ -68,11 +68,12 @@ public final class RMSNorm {
         int rows = (int) x.size(0);
         if (xm.f32 && dym.f32 && dxm.f32 && g.f32) {
             Parallel.forRange(GROUPS, (part, from, to) -> {
+                float[] lanes = Mem.lanes();
                 for (int grp = from; grp < to; grp++) {
                     float[] acc = dgAcc[grp];
                     java.util.Arrays.fill(acc, 0f);
                     for (int n = (int) ((long) rows * grp / GROUPS); n < (long) rows * (grp + 1) / GROUPS; n++) {
-                        backwardRowF(xm, dym, dxm, n * dim, (float) rstd[n], accumulate, acc);
+                        backwardRowF(xm, dym, dxm, n * dim, (float) rstd[n], accumulate, acc, lanes);
                     }
                 }
             });
@@ -102,14 +103,16 @@ public final class RMSNorm {
         }
     }
 
-    private void backwardRowF(Mem xm, Mem dym, Mem dxm, int o, float r, boolean accumulate, float[] dgAcc) {
+    private void backwardRowF(Mem xm, Mem dym, Mem dxm, int o, float r, boolean accumulate, float[] dgAcc,
+                              float[] lanes) {
         int b = Mem.S.loopBound(dim);
         FloatVector acc = FloatVector.zero(Mem.S);
         int i = 0;
         for (; i < b; i += Mem.L) {
             acc = g.vec(i).mul(dym.vec(o + i)).fma(xm.vec(o + i), acc);
         }
-        float s = Mem.sum(acc);
+        acc.intoArray(lanes, 0);
+        float s = Mem.sumLanes(lanes);
         for (; i < dim; i++) {
             s += g.getF(i) * dym.getF(o + i) * xm.getF(o + i);
         }

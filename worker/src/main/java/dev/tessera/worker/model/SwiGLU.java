@@ -109,45 +109,67 @@ public final class SwiGLU {
      */
     static void gateBackward(Mem h1, int off1, Mem h3, int off3, int stride, Mem da, Mem dh1, Mem dh3, int rows,
                              int f) {
+        boolean f32 = h1.f32 && h3.f32 && da.f32 && dh1.f32 && dh3.f32;
         Parallel.forRange(rows, (part, from, to) -> {
-            float[] sig = new float[f];
+            GateRow row = f32 ? new GateRow(f) : null;
             for (int r = from; r < to; r++) {
-                gateBackwardRow(h1, h3, r * stride + off1, r * stride + off3, da, r * f, dh1, dh3, f, sig);
+                int o1 = r * stride + off1;
+                int o3 = r * stride + off3;
+                if (f32) {
+                    row.backward(h1, o1, h3, o3, da, r * f, dh1, dh3);
+                } else {
+                    gateBackwardScalar(h1, h3, o1, o3, da, r * f, dh1, dh3, 0, f);
+                }
             }
         });
     }
 
     /**
-     * One row, in two passes: the sigmoids into {@code sig}, then the gradients. One loop with both had so many
-     * IR nodes that C2 stopped inlining before the last store and boxed a vector per iteration (3x slower).
+     * One float32 row of the gate's backward on heap copies: the row is read and written with bulk copies and
+     * the math runs on arrays. With the five direct-buffer vector accesses and the exp in one loop, C2 ran out
+     * of inlining budget and boxed a vector per iteration (3x slower, and most of a worker's garbage).
      */
-    private static void gateBackwardRow(Mem h1, Mem h3, int o1, int o3, Mem da, int od, Mem dh1, Mem dh3, int n,
-                                        float[] sig) {
-        if (h1.f32 && h3.f32 && da.f32 && dh1.f32 && dh3.f32) {
-            int vectors = Mem.S.loopBound(n);
-            sigmoids(h1, o1, sig, vectors);
+    private static final class GateRow {
+        private final float[] x;  // h1, then dh1
+        private final float[] up; // h3, then dh3
+        private final float[] g;  // da
+        private final int n;
+
+        GateRow(int n) {
+            this.n = n;
+            x = new float[n];
+            up = new float[n];
+            g = new float[n];
+        }
+
+        void backward(Mem h1, int o1, Mem h3, int o3, Mem da, int od, Mem dh1, Mem dh3) {
+            h1.read(o1, x, 0, n);
+            h3.read(o3, up, 0, n);
+            da.read(od, g, 0, n);
             FloatVector one = FloatVector.broadcast(Mem.S, 1f);
+            int vectors = Mem.S.loopBound(n);
             for (int i = 0; i < vectors; i += Mem.L) {
-                FloatVector x = h1.vec(o1 + i);
-                FloatVector up = h3.vec(o3 + i);
-                FloatVector s = FloatVector.fromArray(Mem.S, sig, i);
-                FloatVector g = da.vec(od + i);
-                dh3.put(g.mul(x).mul(s), o3 + i);
-                dh1.put(g.mul(up).mul(s.mul(one.add(x.mul(one.sub(s))))), o1 + i);
+                FloatVector xv = FloatVector.fromArray(Mem.S, x, i);
+                FloatVector s = one.div(Mem.exp(xv.neg()).add(one));
+                FloatVector gv = FloatVector.fromArray(Mem.S, g, i);
+                FloatVector upv = FloatVector.fromArray(Mem.S, up, i);
+                gv.mul(xv).mul(s).intoArray(up, i);
+                gv.mul(upv).mul(s.mul(one.add(xv.mul(one.sub(s))))).intoArray(x, i);
             }
-            gateBackwardScalar(h1, h3, o1, o3, da, od, dh1, dh3, vectors, n);
-        } else {
-            gateBackwardScalar(h1, h3, o1, o3, da, od, dh1, dh3, 0, n);
+            for (int i = vectors; i < n; i++) { // in double, as gateBackwardScalar
+                double xi = x[i];
+                double s = 1 / (1 + Math.exp(-xi));
+                double gi = g[i];
+                double upi = up[i];
+                up[i] = (float) (gi * xi * s);
+                x[i] = (float) (gi * upi * s * (1 + xi * (1 - s)));
+            }
+            dh1.write(x, 0, o1, n);
+            dh3.write(up, 0, o3, n);
         }
     }
 
-    private static void sigmoids(Mem x, int o, float[] sig, int n) {
-        FloatVector one = FloatVector.broadcast(Mem.S, 1f);
-        for (int i = 0; i < n; i += Mem.L) {
-            one.div(Mem.exp(x.vec(o + i).neg()).add(one)).intoArray(sig, i);
-        }
-    }
-
+    /** Any dtype, in double: the reference the float64 gradient checks run. */
     private static void gateBackwardScalar(Mem h1, Mem h3, int o1, int o3, Mem da, int od, Mem dh1, Mem dh3,
                                            int from, int n) {
         for (int i = from; i < n; i++) {

@@ -40,7 +40,7 @@ final class GradCheck {
 
     /** sum(r * out): a scalar loss whose gradient wrt out is r. */
     static double dotLoss(INDArray out, INDArray r) {
-        return Mem.dot(new Mem(out), 0, new Mem(r), 0, (int) out.length());
+        return Mem.dot(new Mem(out), 0, new Mem(r), 0, (int) out.length(), Mem.lanes());
     }
 
     /** d loss / d x by central differences, perturbing every element of x in place. */

@@ -1,10 +1,15 @@
 package dev.tessera.worker.model;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /** The tier-independent vector exp and lane sum the float32 kernels use instead of EXP / reduceLanes(ADD). */
 class MemTest {
@@ -45,6 +50,18 @@ class MemTest {
             x[i] = (i % 2 == 0 ? 1e8f : 1f) / (i + 1);
             want += x[i];
         }
-        assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(Mem.sum(FloatVector.fromArray(Mem.S, x, 0))));
+        assertEquals(Float.floatToIntBits(want), Float.floatToIntBits(Mem.sumLanes(x)));
+    }
+
+    @Test
+    void bulkReadAndWriteAddressTheArraysElements() {
+        INDArray whole = Nd4j.arange(0, 40).castTo(DataType.FLOAT);
+        Mem view = new Mem(Mem.view(whole, 7, 3, 5)); // elements 7..21 as [3, 5]
+        float[] row = new float[5];
+        view.read(5, row, 0, 5);
+        assertArrayEquals(new float[] {12, 13, 14, 15, 16}, row);
+        float[] src = {-1, -2, -3};
+        view.write(src, 1, 13, 2); // view elements 13, 14 = whole's 20, 21
+        assertArrayEquals(new float[] {19, -2, -3, 22}, whole.get(NDArrayIndex.interval(19, 23)).toFloatVector());
     }
 }
