@@ -1,11 +1,10 @@
 package dev.tessera.worker.model;
 
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * y = x W^T without bias, W stored [out, in] as in PyTorch. Everything goes through {@code Nd4j.gemm}
- * with transpose flags into preallocated outputs: mmul allocates and transpose() views hit slow paths.
+ * y = x W^T without bias, W stored [out, in] as in PyTorch. Everything goes through {@link Gemm} with
+ * transpose flags into preallocated outputs: mmul allocates and transpose() views hit slow paths.
  */
 public final class Linear {
     final INDArray w;  // [out, in], a view into the parameter buffer
@@ -36,7 +35,7 @@ public final class Linear {
 
     /** x: [N, in] -> y: [N, out]; with {@code accumulate} y += x W^T (how residual adds are fused). */
     public void forward(INDArray x, INDArray y, boolean accumulate) {
-        Nd4j.gemm(x, w, y, false, true, 1.0, accumulate ? 1.0 : 0.0);
+        Gemm.gemm(x, w, y, false, true, accumulate ? 1.0 : 0.0);
     }
 
     /**
@@ -44,9 +43,9 @@ public final class Linear {
      * step zeroes once). dx: [N, in] = dy W, or += when {@code accumulateDx}; null skips it.
      */
     public void backward(INDArray x, INDArray dy, INDArray dx, boolean accumulateDx) {
-        Nd4j.gemm(dy, x, dw, true, false, 1.0, 1.0);
+        Gemm.gemm(dy, x, dw, true, false, 1.0);
         if (dx != null) {
-            Nd4j.gemm(dy, w, dx, false, false, 1.0, accumulateDx ? 1.0 : 0.0);
+            Gemm.gemm(dy, w, dx, false, false, accumulateDx ? 1.0 : 0.0);
         }
     }
 }
