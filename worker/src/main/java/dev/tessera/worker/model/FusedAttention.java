@@ -40,8 +40,7 @@ final class FusedAttention {
     private final int kPos0;
     private final float scale;
     private final boolean vecD; // D is a whole number of vectors: the P V style kernels vectorise over D
-    private final int blockHeads;
-    // Per-head arrays hold a block of blockHeads heads, head-major: head j of the block at j * T * D.
+    // Per-head arrays hold a block of heads, head-major: head j of the block at j * T * D.
     private final float[] q;    // [heads, Tq, D]
     private final float[] k;    // [heads, Tk, D]
     private final float[] v;    // [heads, Tk, D]
@@ -63,7 +62,6 @@ final class FusedAttention {
         this.kPos0 = kPos0;
         this.scale = (float) (1.0 / Math.sqrt(d));
         this.vecD = d % L == 0;
-        this.blockHeads = blockHeads;
         q = new float[blockHeads * tq * d];
         k = new float[blockHeads * tk * d];
         v = new float[blockHeads * tk * d];
@@ -103,15 +101,7 @@ final class FusedAttention {
     void forwardTokenMajor(int b, int h0, int h1, int heads, Mem qkv, Rope rope, Mem y, float[] p) {
         int c = heads * d;
         int td = tq * d;
-        for (int i = 0; i < tq; i++) {
-            int row = (b * tq + i) * 3 * c;
-            for (int h = h0; h < h1; h++) {
-                int o = (h - h0) * td + i * d;
-                rope.rotateInto(qkv, row + h * d, q, o, i);
-                rope.rotateInto(qkv, row + c + h * d, k, o, i);
-                load(qkv, row + 2 * c + h * d, v, o, d);
-            }
-        }
+        gather(b, h0, h1, heads, qkv, rope);
         for (int h = h0; h < h1; h++) {
             forward(b * heads + h, (h - h0) * td, p);
         }
@@ -124,14 +114,8 @@ final class FusedAttention {
     void backwardTokenMajor(int b, int h0, int h1, int heads, Mem qkv, Rope rope, Mem dym, Mem dqkv, float[] p) {
         int c = heads * d;
         int td = tq * d;
+        gather(b, h0, h1, heads, qkv, rope);
         for (int i = 0; i < tq; i++) {
-            int row = (b * tq + i) * 3 * c;
-            for (int h = h0; h < h1; h++) {
-                int o = (h - h0) * td + i * d;
-                rope.rotateInto(qkv, row + h * d, q, o, i);
-                rope.rotateInto(qkv, row + c + h * d, k, o, i);
-                load(qkv, row + 2 * c + h * d, v, o, d);
-            }
             load(dym, (b * tq + i) * c + h0 * d, dy, (h1 - h0), td, i * d);
         }
         for (int h = h0; h < h1; h++) {
@@ -146,6 +130,20 @@ final class FusedAttention {
                 rope.unrotateInto(out2, (h - h0) * td + i * d, dqkv, row + c + h * d, i);
             }
             store(out3, i * d, (h1 - h0), td, dqkv, row + 2 * c + h0 * d);
+        }
+    }
+
+    /** q, k (rotated) and v of heads [h0, h1) of batch row b into the block's scratch, a token row at a time. */
+    private void gather(int b, int h0, int h1, int heads, Mem qkv, Rope rope) {
+        int c = heads * d;
+        for (int i = 0; i < tq; i++) {
+            int row = (b * tq + i) * 3 * c;
+            for (int h = h0; h < h1; h++) {
+                int o = (h - h0) * tq * d + i * d;
+                rope.rotateInto(qkv, row + h * d, q, o, i);
+                rope.rotateInto(qkv, row + c + h * d, k, o, i);
+                load(qkv, row + 2 * c + h * d, v, o, d);
+            }
         }
     }
 

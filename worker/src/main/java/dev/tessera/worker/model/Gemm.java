@@ -26,7 +26,9 @@ final class Gemm {
         int m = rows(c);
         int n = cols(c);
         int k = transA ? rows(a) : cols(a);
-        if ((transA ? cols(a) : rows(a)) != m || (transB ? cols(b) : rows(b)) != k || (transB ? rows(b) : cols(b)) != n) {
+        boolean fits = (transA ? cols(a) : rows(a)) == m && (transB ? cols(b) : rows(b)) == k
+                && (transB ? rows(b) : cols(b)) == n;
+        if (!fits) {
             throw new IllegalArgumentException("gemm shapes do not match: " + a.shapeInfoToString() + ", "
                     + b.shapeInfoToString() + " -> " + c.shapeInfoToString());
         }

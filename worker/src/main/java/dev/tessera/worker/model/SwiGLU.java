@@ -118,7 +118,7 @@ public final class SwiGLU {
                 if (f32) {
                     row.backward(h1, o1, h3, o3, da, r * f, dh1, dh3);
                 } else {
-                    gateBackwardScalar(h1, h3, o1, o3, da, r * f, dh1, dh3, 0, f);
+                    gateBackwardScalar(h1, h3, o1, o3, da, r * f, dh1, dh3, f);
                 }
             }
         });
@@ -171,8 +171,8 @@ public final class SwiGLU {
 
     /** Any dtype, in double: the reference the float64 gradient checks run. */
     private static void gateBackwardScalar(Mem h1, Mem h3, int o1, int o3, Mem da, int od, Mem dh1, Mem dh3,
-                                           int from, int n) {
-        for (int i = from; i < n; i++) {
+                                           int n) {
+        for (int i = 0; i < n; i++) {
             double x = h1.get(o1 + i);
             double up = h3.get(o3 + i);
             double sig = 1 / (1 + Math.exp(-x));
