@@ -79,6 +79,8 @@ public final class Communicator implements AutoCloseable {
     private final Int2IntHashMap controlSessionToRank = new Int2IntHashMap(-1);
     private final AtomicReferenceArray<String> goneReason;
     private final Map<Integer, String> abortReasons = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Whether abortReasons may hold anything: waiting loops ask every idle cycle, and an Integer key allocates. */
+    private volatile boolean anyAbort;
     private final ConcurrentLinkedQueue<ControlMessage> inbox = new ConcurrentLinkedQueue<>();
     private final ControlCodec pollCodec = new ControlCodec();
     private final ControlCodec sendCodec = new ControlCodec();
@@ -445,6 +447,7 @@ public final class Communicator implements AutoCloseable {
         }
         if (message instanceof Abort abort) {
             abortReasons.putIfAbsent(abort.groupId, "rank " + abort.rank + " aborted: " + abort.reason);
+            anyAbort = true;
         } else if (!(message instanceof Hello)) {
             inbox.add(message);
         }
@@ -506,7 +509,7 @@ public final class Communicator implements AutoCloseable {
     }
 
     String abortReason(int groupId) {
-        return abortReasons.get(groupId);
+        return anyAbort ? abortReasons.get(groupId) : null;
     }
 
     void clearAbort(int groupId) {
