@@ -27,9 +27,9 @@ public final class TrainBench {
 
     /**
      * Steps left out before timing. The JIT takes about 25 steps to compile the kernels of a worker that
-     * has one core (its compiler threads share that core with training): the dense preset on 2 workers
-     * runs at 6,450 tokens/s over steps 1-25 and at 6,770-6,960 from then on. The bench reports the
-     * steady state.
+     * has one core (its compiler threads share that core with training), so the first steps are well below
+     * the rest; the bench reports the steady state. Rarely called paths keep compiling for about a hundred
+     * steps, a few percent of a core, so longer runs are slightly faster still (docs/PERFORMANCE.md).
      */
     static final int WARMUP_STEPS = 30;
 
