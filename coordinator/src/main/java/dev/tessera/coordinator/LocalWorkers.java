@@ -11,8 +11,8 @@ import java.util.Map;
 /**
  * The default launcher: {@code W} worker JVMs on this host, the cores divided among them (ND4J/OpenBLAS and
  * Tessera's kernel threads alike, and each worker bound to its share, so that no two processes fight over one
- * core). A shutdown hook stops them
- * if the coordinator is interrupted (Ctrl-C); a killed coordinator is noticed by the workers themselves.
+ * core). A shutdown hook stops them if the coordinator is interrupted (Ctrl-C); a killed coordinator is
+ * noticed by the workers themselves.
  */
 final class LocalWorkers implements AutoCloseable {
 

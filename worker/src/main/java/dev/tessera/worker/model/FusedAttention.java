@@ -50,7 +50,7 @@ final class FusedAttention {
     private final float[] out3; // [heads, Tk, D] dv
     private final float[] bt;   // [D, tkp] K^T (forward) or V^T (backward) of one head, zero past Tk
     private final float[] ds;   // [Tq, tkp] raw scores / dP / dS of one (batch, head)
-    private final float[] lanes = new float[L]; // a vector's lanes, summed in a fixed order
+    private final float[] lanes = Mem.lanes(); // a vector's lanes, summed in a fixed order
 
     /** @param blockHeads how many heads the token-major entry points take at once (1 for the head-major ones) */
     FusedAttention(int tq, int tk, int d, int qPos0, int kPos0, int blockHeads) {
