@@ -3,7 +3,9 @@ package dev.tessera.coordinator.config;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.parallel.MemoryEstimate;
+import java.math.BigInteger;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.Function;
@@ -251,21 +253,34 @@ final class JobConfigValidator {
         }
     }
 
-    /** Refuses a job whose per-rank estimate exceeds what each worker may use. */
+    /**
+     * Refuses a job with a buffer the kernels cannot address, then one whose per-rank estimate exceeds what each
+     * worker may use. Both are computed exactly, so no product of config values can wrap around.
+     */
     private void memory(JobConfig config) {
-        MemoryEstimate estimate = MemoryEstimate.of(config.toModelConfig(),
-                config.model().dtype() == Dtype.FLOAT64 ? 8 : 4, config.mesh().toMesh(), config.train().batchSize(),
-                config.train().seqLen(), stateValuesPerParam(config.optimizer().name()), config.zero().stage());
+        ModelConfig model = config.toModelConfig();
+        int dtypeBytes = config.model().dtype() == Dtype.FLOAT64 ? 8 : 4;
+        MemoryEstimate.firstOversized(model, dtypeBytes, config.mesh().toMesh(), config.train().batchSize(),
+                config.train().seqLen()).ifPresent(o -> failAt(o.fields(), String.format(Locale.ROOT,
+                "%s would take %d bytes, over the %d bytes one buffer can hold; lower %s",
+                o.buffer(), o.bytes(), o.limit(), String.join(" or ", o.fields()))));
+        MemoryEstimate estimate = MemoryEstimate.of(model, dtypeBytes, config.mesh().toMesh(),
+                config.train().batchSize(), config.train().seqLen(), stateValuesPerParam(config.optimizer().name()),
+                config.zero().stage());
         long limit = (long) config.launch().workerMemoryMb() << 20;
-        if (estimate.total() > limit) {
+        if (estimate.total().compareTo(BigInteger.valueOf(limit)) > 0) {
             failAt(List.of("launch.worker_memory_mb", "train.batch_size", "model.d_model"), String.format(Locale.ROOT,
                     "each worker needs about %d MB (parameters %d, gradients %d, optimizer %d, activations %d,"
                     + " runtime %d MB) but launch.worker_memory_mb is %d; raise it, or lower train.batch_size,"
                     + " train.seq_len or the model size, or add data-parallel ranks",
-                    estimate.total() >> 20, estimate.paramBytes() >> 20, estimate.gradBytes() >> 20,
-                    estimate.optimizerStateBytes() >> 20, estimate.activationBytes() >> 20,
-                    estimate.runtimeBytes() >> 20, config.launch().workerMemoryMb()));
+                    mb(estimate.total()), mb(estimate.paramBytes()), mb(estimate.gradBytes()),
+                    mb(estimate.optimizerStateBytes()), mb(estimate.activationBytes()),
+                    mb(estimate.runtimeBytes()), config.launch().workerMemoryMb()));
         }
+    }
+
+    private static BigInteger mb(BigInteger bytes) {
+        return bytes.shiftRight(20);
     }
 
     /** State values per parameter: AdamW keeps two moments; the factored ones at most a momentum of one. */

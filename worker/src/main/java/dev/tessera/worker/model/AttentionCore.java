@@ -61,7 +61,7 @@ public final class AttentionCore {
         if (dt == DataType.FLOAT) {
             this.p = null;
             this.scratch = null;
-            this.pf = new float[Math.multiplyExact(bh * tq, FusedAttention.paddedKeys(tk))];
+            this.pf = new float[Math.multiplyExact(Math.multiplyExact(bh, tq), FusedAttention.paddedKeys(tk))];
             this.kernels = new FusedAttention[Parallel.THREADS];
             for (int i = 0; i < kernels.length; i++) {
                 kernels[i] = new FusedAttention(tq, tk, d, qPos0, kPos0, blockHeads);

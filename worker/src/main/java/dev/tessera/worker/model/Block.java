@@ -26,7 +26,7 @@ public final class Block {
         return "model.layers." + layer;
     }
 
-    public static void register(ParameterStore.Builder b, ModelConfig cfg, int layer) {
+    public static void register(ParameterStore.Layout b, ModelConfig cfg, int layer) {
         String p = prefix(layer);
         int c = cfg.dModel();
         b.add(p + ".input_layernorm.weight", c);
@@ -46,7 +46,7 @@ public final class Block {
                  ReplicaReducer replicas) {
         String p = prefix(layer);
         DataType dt = ps.dataType();
-        int n = batch * seq;
+        int n = Math.multiplyExact(batch, seq);
         norm1 = new RMSNorm(ps, p + ".input_layernorm.weight", cfg.normEps(), n);
         attn = new CausalSelfAttention(ps, p + ".self_attn", cfg, batch, seq, 0, scoresScratch);
         norm2 = new RMSNorm(ps, p + ".post_attention_layernorm.weight", cfg.normEps(), n);

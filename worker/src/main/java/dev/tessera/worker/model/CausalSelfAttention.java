@@ -47,7 +47,7 @@ public final class CausalSelfAttention {
             throw new IllegalArgumentException("d_model " + dModel + " is not divisible by n_heads " + heads);
         }
         this.rope = new Rope(headDim, cfg.ropeTheta(), seq, positionOffset);
-        int bh = batch * heads;
+        int bh = Math.multiplyExact(batch, heads);
         this.core = new AttentionCore(dt, bh, heads, seq, seq, headDim, positionOffset, positionOffset,
                 dt == DataType.FLOAT ? null : scoresScratch);
         this.tokenMajor = core.fusedTokenMajor();
@@ -62,7 +62,7 @@ public final class CausalSelfAttention {
         }
     }
 
-    public static void register(ParameterStore.Builder b, String prefix, int dModel) {
+    public static void register(ParameterStore.Layout b, String prefix, int dModel) {
         for (String p : new String[] {"q", "k", "v", "o"}) {
             b.add(prefix + "." + p + "_proj.weight", dModel, dModel);
         }

@@ -73,7 +73,7 @@ public final class MoE {
             String p = prefix + ".experts." + e;
             experts[e] = SwiGLU.stacked(ps, p + ".w1.weight", p + ".w3.weight", p + ".w2.weight");
         }
-        int rows = tokens * topK;
+        int rows = Math.multiplyExact(tokens, topK);
         logits = Nd4j.create(dt, tokens, nExperts);
         dLogits = Nd4j.create(dt, tokens, nExperts);
         probs = new double[tokens * nExperts];
@@ -92,7 +92,7 @@ public final class MoE {
         acts = SwiGLU.Acts.allocate(dt, rows, cfg.expertDFF());
     }
 
-    public static void register(ParameterStore.Builder b, String prefix, ModelConfig cfg) {
+    public static void register(ParameterStore.Layout b, String prefix, ModelConfig cfg) {
         b.add(prefix + ".gate.weight", cfg.nExperts(), cfg.dModel());
         for (int e = 0; e < cfg.nExperts(); e++) {
             String p = prefix + ".experts." + e;

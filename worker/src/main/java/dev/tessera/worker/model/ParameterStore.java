@@ -25,6 +25,17 @@ public final class ParameterStore {
         }
     }
 
+    /**
+     * The largest buffer, in bytes, that the kernels can address: {@link Mem} reads a buffer through a
+     * {@link java.nio.ByteBuffer}, whose index is an int, and the flat buffers' element indices are ints.
+     */
+    public static final long MAX_BUFFER_BYTES = Integer.MAX_VALUE;
+
+    /** Where layers declare their tensors: the store's {@link Builder}, or planning that only counts them. */
+    public interface Layout {
+        Layout add(String name, long... shape);
+    }
+
     private final DataType dataType;
     private final List<Tensor> tensors;
     private final Map<String, Tensor> byName;
@@ -39,6 +50,11 @@ public final class ParameterStore {
         this.byName = new LinkedHashMap<>();
         for (Tensor t : tensors) {
             byName.put(t.name(), t);
+        }
+        long bytes = Math.multiplyExact(numel, (long) dataType.width());
+        if (bytes > MAX_BUFFER_BYTES) {
+            throw new IllegalArgumentException("the parameters take " + bytes + " bytes, over the "
+                    + MAX_BUFFER_BYTES + " one buffer may hold (planning refuses such a model)");
         }
         this.params = Nd4j.zeros(dataType, numel);
         this.grads = gradientMemory.allocate(dataType, numel);
@@ -140,7 +156,7 @@ public final class ParameterStore {
     }
 
     /** Collects tensors in model order, then allocates both buffers once. */
-    public static final class Builder {
+    public static final class Builder implements Layout {
         private final List<Tensor> tensors = new ArrayList<>();
         private final Map<String, Tensor> seen = new LinkedHashMap<>();
         private long offset;
@@ -151,12 +167,12 @@ public final class ParameterStore {
             }
             long n = 1;
             for (long d : shape) {
-                n *= d;
+                n = Math.multiplyExact(n, d);
             }
             Tensor t = new Tensor(name, shape.clone(), offset, n);
+            offset = Math.addExact(offset, n);
             tensors.add(t);
             seen.put(name, t);
-            offset += n;
             return this;
         }
 

@@ -55,7 +55,7 @@ public final class Transformer {
         this.seq = seq;
         this.params = layout(cfg).build(dtype, gradientMemory);
 
-        int n = batch * seq;
+        int n = Math.multiplyExact(batch, seq);
         embedding = new Embedding(params, "model.embed_tokens.weight");
         // Backward runs one block at a time, so all layers can share the [B*H, T, T] score scratch
         // (float64 only: the fused float32 kernel keeps its scores in per-thread scratch).
@@ -84,7 +84,11 @@ public final class Transformer {
 
     /** The parameter tensors of {@code cfg} in buffer order, without allocating them (for planning). */
     public static ParameterStore.Builder layout(ModelConfig cfg) {
-        ParameterStore.Builder b = ParameterStore.builder();
+        return layout(cfg, ParameterStore.builder());
+    }
+
+    /** Declares the parameter tensors of {@code cfg} into {@code b}, in buffer order. */
+    public static <L extends ParameterStore.Layout> L layout(ModelConfig cfg, L b) {
         b.add("model.embed_tokens.weight", cfg.vocabSize(), cfg.dModel());
         for (int l = 0; l < cfg.nLayers(); l++) {
             Block.register(b, cfg, l);
