@@ -38,7 +38,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * and {@link ShardReducer#LOCAL}. All arithmetic is in double, in a fixed loop order; state is stored in the
  * parameters' dtype (fp32 in training). The normalised update is computed twice (once for its RMS, once to
  * apply it) rather than kept in a tensor-sized scratch buffer; the packed buffers and one row of column scratch
- * are allocated once. Weight decay follows {@link ParamSpan#decays()} like AdamW (matrices only).
+ * are allocated once. Weight decay follows {@link ParamSpan#decays} like AdamW (matrices only unless decay1d).
  */
 public final class Adafactor implements Optimizer {
 
@@ -132,7 +132,7 @@ public final class Adafactor implements Optimizer {
             // Update clipping over the whole tensor (global); decoupled decay scaled by alpha, not by lr (§1).
             double sumSquares = round2[s];
             double clip = Math.max(1.0, Math.sqrt(sumSquares / geo.numel()) / config.clipThreshold());
-            double decay = geo.span().decays() ? config.weightDecay() * alpha : 0.0;
+            double decay = geo.span().decays(config.decay1d()) ? config.weightDecay() * alpha : 0.0;
             if (geo.factored()) {
                 applyFactored(geo, gradScale, alpha / clip, decay);
             } else {

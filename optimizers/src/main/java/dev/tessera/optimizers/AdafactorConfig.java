@@ -14,10 +14,18 @@ import java.util.OptionalDouble;
  * @param warmupInit     with a relative step, {@code rho_t = min(1e-6 t, 1/sqrt(t))}
  * @param beta1          momentum of the scaled, clipped update; empty = none (the paper's recommendation)
  * @param weightDecay    decoupled decay {@code p -= weightDecay * alpha * p}
+ * @param decay1d        decay tensors of ndim < 2 (norm gains) too, as HF does; see {@link ParamSpan#decays}
  */
 public record AdafactorConfig(double eps1, double eps2, double clipThreshold, double decayRate,
                               boolean relativeStep, boolean scaleParameter, boolean warmupInit,
-                              OptionalDouble beta1, double weightDecay) {
+                              OptionalDouble beta1, double weightDecay, boolean decay1d) {
+
+    /** Matrices only are decayed. */
+    public AdafactorConfig(double eps1, double eps2, double clipThreshold, double decayRate, boolean relativeStep,
+                           boolean scaleParameter, boolean warmupInit, OptionalDouble beta1, double weightDecay) {
+        this(eps1, eps2, clipThreshold, decayRate, relativeStep, scaleParameter, warmupInit, beta1, weightDecay,
+                false);
+    }
 
     /** HF {@code transformers.optimization.Adafactor}'s class defaults (= fairseq's class defaults). */
     public static AdafactorConfig defaults() {

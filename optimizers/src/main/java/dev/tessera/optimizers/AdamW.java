@@ -19,7 +19,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * <pre>
  *   g = gradScale * g
  *   m = b1 m + (1-b1) g ;  v = b2 v + (1-b2) g^2
- *   p = p - lr * wd * p              (decoupled; matrices only)
+ *   p = p - lr * wd * p              (decoupled; matrices only unless decay1d)
  *   p = p - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
  * </pre>
  * State is kept in the parameters' dtype (fp32 training, fp64 for checks), laid out like the spans.
@@ -87,7 +87,7 @@ public final class AdamW implements Optimizer {
         }
         if (params.dataType() == DataType.DOUBLE) {
             for (ParamSpan span : spans) {
-                double decay = span.decays() ? 1.0 - lr * config.weightDecay() : 1.0;
+                double decay = span.decays(config.decay1d()) ? 1.0 - lr * config.weightDecay() : 1.0;
                 int lo = Math.max(from, Math.toIntExact(span.offset()));
                 int hi = Math.min(to, Math.toIntExact(span.offset() + span.numel()));
                 if (lo < hi) {
@@ -104,8 +104,9 @@ public final class AdamW implements Optimizer {
                 int lo = Math.max(from + partFrom, Math.toIntExact(span.offset()));
                 int hi = Math.min(from + partTo, Math.toIntExact(span.offset() + span.numel()));
                 if (lo < hi) {
-                    updateFloat(lo, hi, (float) b1, (float) b2, span.decays() ? decayOn : 1f, (float) stepSize,
-                            (float) invSqrtBc2, (float) gradScale);
+                    float decay = span.decays(config.decay1d()) ? decayOn : 1f;
+                    updateFloat(lo, hi, (float) b1, (float) b2, decay, (float) stepSize, (float) invSqrtBc2,
+                            (float) gradScale);
                 }
             }
         });

@@ -39,7 +39,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * {@link ShardReducer#LOCAL}. Arithmetic in double in a fixed loop order; state in the parameters' dtype.
  * {@code u} is recomputed from the stored statistics instead of being kept in a tensor-sized scratch buffer; the
  * packed buffers and one row of column scratch are allocated once. Weight decay follows
- * {@link ParamSpan#decays()} like AdamW (matrices only).
+ * {@link ParamSpan#decays} like AdamW (matrices only unless decay1d).
  */
 public final class CAME implements Optimizer {
 
@@ -120,12 +120,12 @@ public final class CAME implements Optimizer {
             if (!geo.owns()) {
                 continue;
             }
-            // Clipping as in Adafactor, over the whole tensor; decoupled decay p *= (1 - lr*wd) (§2).
+            // Clipping as in Adafactor, over the whole tensor; decoupled decay p -= (lr*wd)*p as the official code (§2).
             double clip = Math.max(1.0, Math.sqrt(round2[s] / geo.numel()) / config.clipThreshold());
             if (geo.factored()) {
                 updateMomentumAndInstability(geo, gradScale, clip);
             } else {
-                applyFull(geo, gradScale, clip, lr, geo.span().decays() ? lr * config.weightDecay() : 0.0);
+                applyFull(geo, gradScale, clip, lr, decay(geo, lr));
             }
         }
         reducer.sumInPlace(round3, round3.length);
@@ -133,7 +133,7 @@ public final class CAME implements Optimizer {
             FactoredGeometry geo = spans.get(s);
             if (geo.owns() && geo.factored()) {
                 instability.blendColumns(geo, round3, 0.0, b3); // eps2 is inside I already
-                applyFactored(geo, lr, geo.span().decays() ? lr * config.weightDecay() : 0.0);
+                applyFactored(geo, lr, decay(geo, lr));
             }
         }
     }
@@ -176,6 +176,10 @@ public final class CAME implements Optimizer {
     }
 
     /** {@code p = p - lr*wd*p - lr * m / sqrt(S)} over the owned rows, S the factored instability estimate. */
+    private double decay(FactoredGeometry geo, double lr) {
+        return geo.span().decays(config.decay1d()) ? lr * config.weightDecay() : 0.0;
+    }
+
     private void applyFactored(FactoredGeometry geo, double lr, double decay) {
         int rows = geo.rows();
         int cols = geo.cols();

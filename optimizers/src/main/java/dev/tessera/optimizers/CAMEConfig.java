@@ -11,9 +11,17 @@ package dev.tessera.optimizers;
  * @param eps2          added to the instability before averaging
  * @param clipThreshold {@code d}: the RMS of the normalised update is capped at this
  * @param weightDecay   decoupled decay {@code p -= lr * weightDecay * p}
+ * @param decay1d       decay tensors of ndim < 2 (norm gains) too, as the official code does; see
+ *                      {@link ParamSpan#decays}
  */
 public record CAMEConfig(double beta1, double beta2, double beta3, double eps1, double eps2, double clipThreshold,
-                         double weightDecay) {
+                         double weightDecay, boolean decay1d) {
+
+    /** Matrices only are decayed. */
+    public CAMEConfig(double beta1, double beta2, double beta3, double eps1, double eps2, double clipThreshold,
+                      double weightDecay) {
+        this(beta1, beta2, beta3, eps1, eps2, clipThreshold, weightDecay, false);
+    }
 
     /** {@code yangluo7/CAME} {@code came_pytorch/CAME.py}'s defaults. */
     public static CAMEConfig defaults() {

@@ -6,8 +6,11 @@ package dev.tessera.optimizers;
  */
 public record ParamSpan(String name, long offset, long numel, long[] shape) {
 
-    /** Decoupled weight decay applies to matrices (linear weights, embeddings), not to norm gains. */
-    public boolean decays() {
-        return shape.length >= 2;
+    /**
+     * Decoupled weight decay applies to matrices (linear weights, embeddings); to norm gains and other tensors
+     * of ndim < 2 only with {@code decay1d}, as HF Adafactor and the official CAME do (they decay everything).
+     */
+    public boolean decays(boolean decay1d) {
+        return decay1d || shape.length >= 2;
     }
 }

@@ -167,6 +167,40 @@ class AdafactorTest {
         }
     }
 
+    /**
+     * With decay_1d every parameter is decayed as HF's Adafactor does, so a long trajectory with weight decay, norm
+     * gains (1-D) and a scalar included, matches the reference to float64 round-off; without it the 1-D tensors
+     * would drift by weight_decay * alpha * p per step.
+     */
+    @Test
+    void withDecay1dMatchesHfWeightDecayOnEveryTensorOverAGoldenTrajectory() {
+        List<AdafactorConfig> configs = List.of(
+                new AdafactorConfig(1e-30, 1e-3, 1.0, -0.8, true, true, false, OptionalDouble.empty(), 0.1, true),
+                new AdafactorConfig(1e-30, 1e-3, 1.0, -0.8, true, true, true, OptionalDouble.of(0.9), 0.05, true),
+                new AdafactorConfig(1e-30, 1e-3, 0.5, -0.6, false, false, false, OptionalDouble.of(0.8), 0.3, true));
+        for (AdafactorConfig cfg : configs) {
+            FlatModel model = new FlatModel(DataType.DOUBLE, new long[] {3, 5}, new long[] {2, 3, 4},
+                    new long[] {4}, new long[] {1, 6}, new long[] {7}, new long[] {});
+            OptimizerChecks.assertMatchesReference(model, new Adafactor(model.params, model.grads, model.spans, cfg),
+                    new ReferenceAdafactor(model.tensors, cfg)::step, 31, t -> 1e-2 / Math.sqrt(t),
+                    t -> 0.5 + 0.01 * t, cfg.toString(), 200);
+        }
+    }
+
+    @Test
+    void decay1dDecaysANormGainAndIsOffByDefault() {
+        AdafactorConfig off = new AdafactorConfig(1e-30, 1e-3, 1.0, -0.8, false, false, false, OptionalDouble.empty(),
+                0.5);
+        AdafactorConfig on = new AdafactorConfig(1e-30, 1e-3, 1.0, -0.8, false, false, false, OptionalDouble.empty(),
+                0.5, true);
+        double[] p0 = {1, -2, 4};
+        double[] zero = new double[3];
+        // A zero gradient makes U = 0, so only weight decay moves p: p - (0.5 * 1e-2) * p.
+        assertArrayEquals(p0, stepOnce(new FlatModel(DataType.DOUBLE, new long[] {3}), off, p0, zero, 1e-2));
+        assertArrayEquals(new double[] {1 - 0.005, -2 + 0.01, 4 - 0.02},
+                stepOnce(new FlatModel(DataType.DOUBLE, new long[] {3}), on, p0, zero, 1e-2), 1e-16);
+    }
+
     @Test
     void float32AgreesWithFloat64() {
         AdafactorConfig cfg = new AdafactorConfig(1e-30, 1e-3, 1.0, -0.8, true, true, false,

@@ -105,6 +105,11 @@ class AdamWTest {
      */
     @Test
     void float32VectorPathIsBitIdenticalToScalarFloatLoop() {
+        float32VectorPathIsBitIdenticalToScalarFloatLoop(false);
+        float32VectorPathIsBitIdenticalToScalarFloatLoop(true); // decay_1d: the 1-D spans a and c decay too
+    }
+
+    private static void float32VectorPathIsBitIdenticalToScalarFloatLoop(boolean decay1d) {
         int n = 10_007;
         List<ParamSpan> spans = List.of(new ParamSpan("a", 0, 3, new long[] {3}),
                 new ParamSpan("b", 3, 5001, new long[] {3, 1667}), new ParamSpan("c", 5004, 17, new long[] {17}),
@@ -118,7 +123,7 @@ class AdamWTest {
         }
         INDArray p32 = Nd4j.createFromArray(p.clone());
         INDArray g32 = Nd4j.createFromArray(g);
-        AdamWConfig cfg = new AdamWConfig(0.9, 0.95, 1e-8, 0.1);
+        AdamWConfig cfg = new AdamWConfig(0.9, 0.95, 1e-8, 0.1, decay1d);
         AdamW opt = new AdamW(p32, g32, spans, cfg);
         float[] m = new float[n];
         float[] v = new float[n];
@@ -129,7 +134,7 @@ class AdamWTest {
             float stepSize = (float) (1e-3 / (1.0 - Math.pow(0.9, t)));
             float invSqrtBc2 = (float) (1.0 / Math.sqrt(1.0 - Math.pow(0.95, t)));
             for (ParamSpan s : spans) {
-                float decay = s.decays() ? (float) (1.0 - 1e-3 * 0.1) : 1f;
+                float decay = s.decays(decay1d) ? (float) (1.0 - 1e-3 * 0.1) : 1f;
                 for (int i = (int) s.offset(); i < s.offset() + s.numel(); i++) {
                     float gi = g[i] * 0.5f;
                     m[i] = b1 * m[i] + (1f - b1) * gi;

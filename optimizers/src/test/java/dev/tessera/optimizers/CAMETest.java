@@ -111,6 +111,23 @@ class CAMETest {
         }
     }
 
+    /**
+     * With decay_1d every parameter is decayed as the official CAME code does (p.add_(p, alpha=-wd*lr) before
+     * the update), so a long trajectory with weight decay and 1-D tensors matches the reference to round-off.
+     */
+    @Test
+    void withDecay1dMatchesOfficialWeightDecayOnEveryTensorOverAGoldenTrajectory() {
+        List<CAMEConfig> configs = List.of(new CAMEConfig(0.9, 0.999, 0.9999, 1e-30, 1e-16, 1.0, 0.1, true),
+                new CAMEConfig(0.8, 0.9, 0.99, 1e-30, 1e-16, 0.3, 0.5, true));
+        for (CAMEConfig cfg : configs) {
+            FlatModel model = new FlatModel(DataType.DOUBLE, new long[] {3, 5}, new long[] {2, 3, 4},
+                    new long[] {4}, new long[] {6, 1}, new long[] {9}, new long[] {});
+            OptimizerChecks.assertMatchesReference(model, new CAME(model.params, model.grads, model.spans, cfg),
+                    new ReferenceCAME(model.tensors, cfg)::step, 29, t -> 1e-3 * (1 + Math.cos(t / 40.0)),
+                    t -> 1.5 - 0.005 * t, cfg.toString(), 200);
+        }
+    }
+
     @Test
     void float32AgreesWithFloat64() {
         CAMEConfig cfg = new CAMEConfig(0.9, 0.999, 0.9999, 1e-30, 1e-16, 1.0, 0.1);

@@ -25,11 +25,18 @@ final class OptimizerChecks {
      */
     static void assertMatchesReference(FlatModel model, Optimizer optimizer, ReferenceStep reference, long seed,
                                        LongToDoubleFunction lr, LongToDoubleFunction gradScale, String label) {
+        assertMatchesReference(model, optimizer, reference, seed, lr, gradScale, label, 5);
+    }
+
+    /** As above over {@code steps} steps (a golden trajectory). */
+    static void assertMatchesReference(FlatModel model, Optimizer optimizer, ReferenceStep reference, long seed,
+                                       LongToDoubleFunction lr, LongToDoubleFunction gradScale, String label,
+                                       int steps) {
         SplittableRandom rnd = new SplittableRandom(seed);
         double[] p0 = FlatModel.random(rnd, model.numel, 1);
         model.setParams(p0);
         double[][][][] p = model.split(p0);
-        for (long t = 1; t <= 5; t++) {
+        for (long t = 1; t <= steps; t++) {
             double[] g = FlatModel.random(rnd, model.numel, 2);
             double scale = gradScale.applyAsDouble(t);
             model.setGrads(g);

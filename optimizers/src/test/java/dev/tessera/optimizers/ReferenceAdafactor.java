@@ -23,7 +23,11 @@ final class ReferenceAdafactor {
         }
     }
 
-    /** One step on tensors {@code p[k]} with gradients {@code g[k]}; {@code decays[k]} as ParamSpan.decays(). */
+    /**
+     * One step on tensors {@code p[k]} with gradients {@code g[k]}. Weight decay is HF's: after the update U is
+     * scaled, clipped and (with beta1) averaged, {@code p += (-weight_decay * alpha) * p}, then {@code p -= U}, with
+     * alpha from RMS(p) before this step.
+     */
     void step(double[][][][] p, double[][][][] g, double lrExt) {
         t += 1;
         double rho = cfg.relativeStep() ? Math.min(cfg.warmupInit() ? 1e-6 * t : 1e-2, 1 / Math.sqrt(t)) : lrExt;
@@ -37,7 +41,8 @@ final class ReferenceAdafactor {
                 u[b] = secondMoment[k].normalise(b, g[k][b], b2, cfg.eps1());
             }
             double clip = Math.max(1, ReferenceTensor.rms(u) / cfg.clipThreshold());
-            double wd = x.factored ? cfg.weightDecay() : 0.0;
+            // HF decays every parameter; Tessera's default (decay1d false) only matrices, which are the factored ones.
+            double wd = x.factored || cfg.decay1d() ? cfg.weightDecay() : 0.0;
             for (int b = 0; b < x.batch; b++) {
                 for (int i = 0; i < x.rows; i++) {
                     for (int j = 0; j < x.cols; j++) {

@@ -40,7 +40,8 @@ final class ReferenceCAME {
                 u[b] = secondMoment[k].normalise(b, g[k][b], b2, cfg.eps1());
             }
             double clip = Math.max(1, ReferenceTensor.rms(u) / cfg.clipThreshold());
-            double wd = x.factored ? cfg.weightDecay() : 0.0;
+            // The official code decays every parameter; Tessera's default (decay1d false) only the factored matrices.
+            double wd = x.factored || cfg.decay1d() ? cfg.weightDecay() : 0.0;
             for (int b = 0; b < x.batch; b++) {
                 double[][] inst = new double[x.rows][x.cols];
                 for (int i = 0; i < x.rows; i++) {
@@ -60,6 +61,7 @@ final class ReferenceCAME {
                 for (int i = 0; i < x.rows; i++) {
                     for (int j = 0; j < x.cols; j++) {
                         double stepDir = s == null ? m[k][b][i][j] : m[k][b][i][j] / Math.sqrt(s[i][j]);
+                        // As came_pytorch: p.add_(p, alpha=-wd*lr), then p.add_(-(step_dir * lr)).
                         p[k][b][i][j] = p[k][b][i][j] - lr * wd * p[k][b][i][j] - lr * stepDir;
                     }
                 }

@@ -21,9 +21,9 @@ public record AdafactorSection(double eps1, double eps2, double clipThreshold, d
                 d.scaleParameter(), d.warmupInit(), d.beta1(), d.weightDecay());
     }
 
-    public AdafactorConfig toConfig() {
+    public AdafactorConfig toConfig(boolean decay1d) {
         return new AdafactorConfig(eps1, eps2, clipThreshold, decayRate, relativeStep, scaleParameter, warmupInit,
-                beta1, weightDecay);
+                beta1, weightDecay, decay1d);
     }
 
     static AdafactorSection read(ConfigValues v) {

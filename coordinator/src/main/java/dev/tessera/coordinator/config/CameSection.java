@@ -18,8 +18,8 @@ public record CameSection(double beta1, double beta2, double beta3, double eps1,
                 d.weightDecay());
     }
 
-    public CAMEConfig toConfig() {
-        return new CAMEConfig(beta1, beta2, beta3, eps1, eps2, clipThreshold, weightDecay);
+    public CAMEConfig toConfig(boolean decay1d) {
+        return new CAMEConfig(beta1, beta2, beta3, eps1, eps2, clipThreshold, weightDecay, decay1d);
     }
 
     static CameSection read(ConfigValues v) {

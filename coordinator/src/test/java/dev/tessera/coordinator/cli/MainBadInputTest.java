@@ -104,6 +104,8 @@ class MainBadInputTest {
                 arguments("tokens per rank overflowing int", null,
                         "train --set train.batch_size=65536 --set train.seq_len=65536",
                         "(attention scores) would take 2251799813685248 bytes"),
+                arguments("decay_1d not a boolean", null, "train --set optimizer.decay_1d=norms",
+                        "optimizer.decay_1d must be"),
                 arguments("unknown CLI option", null, "train --bogus", "Unknown option: '--bogus'"),
                 arguments("option missing its value", null, "train --config", "--config"),
                 arguments("unknown command", null, "trian", "'trian'; did you mean train?"),

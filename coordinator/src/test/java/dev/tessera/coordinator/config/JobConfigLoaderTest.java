@@ -49,6 +49,20 @@ class JobConfigLoaderTest {
     }
 
     @Test
+    void decay1dIsOffByDefaultAndReachesEveryOptimizerOfTheWorkerJob() {
+        for (boolean on : new boolean[] {false, true}) {
+            List<String> sets = on ? List.of("optimizer.decay_1d=true") : List.of();
+            JobConfig config = JobConfigLoader.load(null, sets);
+            assertEquals(on, config.optimizer().decay1d());
+            assertEquals(config, JobConfigLoader.fromMap(config.toMap(), "trainer_state.json"));
+            dev.tessera.optimizers.OptimizerSpec spec = dev.tessera.worker.run.WorkerJob.fromJson(
+                    config.toWorkerJob(tmp, null).toJson()).optimizer();
+            assertEquals(List.of(on, on, on),
+                    List.of(spec.adamw().decay1d(), spec.adafactor().decay1d(), spec.came().decay1d()));
+        }
+    }
+
+    @Test
     void adafactorAndCameKeysRoundTripThroughJsonAndYaml() throws Exception {
         JobConfig custom = JobConfigLoader.load(null, List.of("optimizer.name=adafactor",
                 "optimizer.adafactor.beta1=0.9", "optimizer.adafactor.relative_step=false",
