@@ -134,7 +134,7 @@ class AdamWTest {
             float stepSize = (float) (1e-3 / (1.0 - Math.pow(0.9, t)));
             float invSqrtBc2 = (float) (1.0 / Math.sqrt(1.0 - Math.pow(0.95, t)));
             for (ParamSpan s : spans) {
-                float decay = s.decays(decay1d) ? (float) (1.0 - 1e-3 * 0.1) : 1f;
+                float decay = decay1d || s.shape().length >= 2 ? (float) (1.0 - 1e-3 * 0.1) : 1f;
                 for (int i = (int) s.offset(); i < s.offset() + s.numel(); i++) {
                     float gi = g[i] * 0.5f;
                     m[i] = b1 * m[i] + (1f - b1) * gi;
