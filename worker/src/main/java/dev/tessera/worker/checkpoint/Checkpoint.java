@@ -12,15 +12,19 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.OptionalLong;
 import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * A verified checkpoint. {@link #open} accepts it only when {@code manifest.json} is present and every
@@ -39,6 +43,7 @@ public final class Checkpoint {
     private final DataType dataType;
     private final Map<String, Object> trainerState;
     private final Map<String, String> weightMap;
+    private final HfArchitecture architecture;
 
     private Checkpoint(Path dir, Manifest manifest) {
         this.dir = dir;
@@ -52,6 +57,7 @@ public final class Checkpoint {
         String configName = dir.resolve(CheckpointLayout.CONFIG).toString();
         this.modelConfig = HfModelConfig.fromJson(config, configName);
         this.dataType = HfModelConfig.dataType(config, configName);
+        this.architecture = HfArchitecture.declaredBy(config);
         this.trainerState = Collections.unmodifiableMap(
                 Json.MAPPER.convertValue(readJson(CheckpointLayout.TRAINER_STATE), new TypeReference<LinkedHashMap<String, Object>>() { }));
         this.weightMap = Collections.unmodifiableMap(readWeightMap());
@@ -153,31 +159,55 @@ public final class Checkpoint {
     }
 
     /**
-     * Loads every parameter of {@code store} by its Hugging Face name, straight into the store's buffer
-     * (float32 and float64 convert into each other). The checkpoint must hold exactly the store's tensors
-     * with the same shapes.
+     * Loads every parameter of {@code store} by its Hugging Face name in the checkpoint's architecture
+     * ({@code config.json}'s {@code model_type}), straight into the store's buffer (float32 and float64 convert
+     * into each other). The checkpoint must hold exactly the store's tensors with the same shapes, plus the
+     * architecture's tensors our model lacks, which must be zeros (else the model would not be ours).
      */
     public void loadParameters(ParameterStore store) {
-        Map<String, List<String>> byFile = new LinkedHashMap<>();
+        Map<String, Map<String, String>> byFile = new LinkedHashMap<>(); // file -> stored name -> store's name
+        Map<String, long[]> fillers = architecture.zeroFillers(modelConfig);
+        Set<String> expected = new HashSet<>(fillers.keySet());
         for (ParameterStore.Tensor t : store.tensors()) {
-            String file = weightMap.get(t.name());
+            String stored = architecture.exportedName(t.name());
+            String file = weightMap.get(stored);
             if (file == null) {
-                throw new UserInputException("checkpoint " + dir + " has no tensor " + t.name()
+                throw new UserInputException("checkpoint " + dir + " has no tensor " + stored
                         + " (was it written for a different model config? compare its config.json)");
             }
-            byFile.computeIfAbsent(file, f -> new ArrayList<>()).add(t.name());
+            byFile.computeIfAbsent(file, f -> new LinkedHashMap<>()).put(stored, t.name());
+            expected.add(stored);
         }
         for (String name : weightMap.keySet()) {
-            if (!store.contains(name)) {
+            if (!expected.contains(name)) {
                 throw new UserInputException("checkpoint " + dir + " has tensor " + name
                         + " that the model lacks (was it written for a different model config? compare its config.json)");
             }
         }
-        for (Map.Entry<String, List<String>> e : byFile.entrySet()) {
+        for (Map.Entry<String, Map<String, String>> e : byFile.entrySet()) {
             try (SafeTensorsReader reader = SafeTensors.open(dir.resolve(e.getKey()))) {
-                for (String name : e.getValue()) {
-                    reader.read(name, store.param(name));
-                }
+                e.getValue().forEach((stored, name) -> reader.read(stored, store.param(name)));
+            }
+        }
+        fillers.forEach(this::requireZeros);
+    }
+
+    /** A tensor of the architecture that our model lacks: present, of its shape, and all zeros. */
+    private void requireZeros(String name, long[] shape) {
+        String file = weightMap.get(name);
+        if (file == null) {
+            throw new UserInputException("checkpoint " + dir + " has no tensor " + name + ", which its "
+                    + architecture.className + " config.json requires");
+        }
+        INDArray values = Nd4j.zeros(DataType.DOUBLE, shape);
+        try (SafeTensorsReader reader = SafeTensors.open(dir.resolve(file))) {
+            reader.read(name, values);
+        }
+        for (double v : values.data().asDouble()) {
+            if (v != 0) {
+                throw new UserInputException("checkpoint " + dir + " has nonzero " + name + ", which Tessera's"
+                        + " model does not have (it loads only " + architecture.className + " checkpoints whose"
+                        + " extra tensors are zeros)");
             }
         }
     }

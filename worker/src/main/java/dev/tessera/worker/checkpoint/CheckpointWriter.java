@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Writes a checkpoint ({@code DESIGN.md}, "Checkpoints") so that it either exists completely or not at all.
@@ -86,12 +87,17 @@ public final class CheckpointWriter {
         }
     }
 
-    /** The whole model as one shard, with its index and config. */
+    /**
+     * The whole model as one shard, with its index and config, under the names of its Hugging Face architecture
+     * (with the zero tensors that architecture has and our model lacks).
+     */
     public void writeReplicaModel(ModelConfig cfg, ParameterStore params) {
+        HfArchitecture arch = HfArchitecture.of(cfg);
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         for (ParameterStore.Tensor t : params.tensors()) {
-            tensors.put(t.name(), params.param(t.name()));
+            tensors.put(arch.exportedName(t.name()), params.param(t.name()));
         }
+        arch.zeroFillers(cfg).forEach((name, shape) -> tensors.put(name, Nd4j.zeros(params.dataType(), shape)));
         ModelShard shard = writeModelShard(0, 1, tensors);
         writeConfig(cfg, params.dataType());
         writeModelIndex(List.of(shard));

@@ -68,8 +68,8 @@ class CheckpointTest {
     @Test
     void roundTripsFloat32AndFloat64BitExactly() {
         for (DataType type : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
-            for (ModelConfig cfg : new ModelConfig[] {TinyModel.dense(), TinyModel.moe()}) {
-                Path runDir = run.resolve(type + "-" + cfg.nExperts());
+            for (ModelConfig cfg : new ModelConfig[] {TinyModel.dense(), TinyModel.moe(), TinyModel.allMoe()}) {
+                Path runDir = run.resolve(type + "-" + cfg.nExperts() + "-" + cfg.moeEvery());
                 ParameterStore store = TinyModel.store(cfg, type, 7);
                 Map<String, StateSlice> opt = optimizerState(store, 3);
                 Path dir = CheckpointWriter.write(runDir, 100, cfg, store, opt, trainerState(100));
@@ -119,7 +119,7 @@ class CheckpointTest {
 
     @Test
     void writesHuggingFaceConfigAndIndex() throws IOException {
-        ModelConfig cfg = TinyModel.moe();
+        ModelConfig cfg = TinyModel.allMoe();
         ParameterStore store = TinyModel.store(cfg, DataType.FLOAT, 1);
         Path dir = save(5, cfg, store);
         JsonNode config = Json.MAPPER.readTree(dir.resolve("config.json").toFile());

@@ -15,8 +15,14 @@ final class TinyModel {
         return new ModelConfig(32, 8, 2, 2, 12, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 16);
     }
 
+    /** Dense layer 0 and MoE layer 1 (moe_every 2): Qwen2-MoE. */
     static ModelConfig moe() {
         return new ModelConfig(32, 8, 2, 2, 12, 4, 2, 2, 6, 500000.0, 1e-6, 0.01, 64);
+    }
+
+    /** Every block MoE (moe_every 1): Mixtral. */
+    static ModelConfig allMoe() {
+        return new ModelConfig(32, 8, 2, 2, 12, 4, 2, 1, 6, 500000.0, 1e-6, 0.01, 64);
     }
 
     static ParameterStore store(ModelConfig c, DataType type, long seed) {
