@@ -4,6 +4,9 @@ mean cross-entropy of an independent forward pass over the given tokens.
 
     python3 docs/anchors/hf_load_check.py CHECKPOINT_DIR --tokens 1,2,3,... [--batch 1]
 
+(Debian's `apt-get install python3-torch` installs PyTorch 1.13 for /usr/bin/python3; HfLoadCheckTest runs this
+script with whichever python3 imports torch and compares the loss with Tessera's.)
+
 Plain PyTorch + json + struct, no transformers: the forward pass is written from transformers'
 modeling_llama.py, modeling_mixtral.py and modeling_qwen2_moe.py (RMSNorm, rotate-half RoPE, causal softmax
 attention, SwiGLU MLPs; Mixtral's sparse block; Qwen2-MoE's sparse block with its shared expert and sigmoid

@@ -37,7 +37,8 @@ class HfLoadCheckTest {
 
     @Test
     void pytorchGivesTesserasLossForLlamaMixtralAndQwen2Moe() throws Exception {
-        Assumptions.assumeTrue(torchAvailable(), "python3 with torch is not installed");
+        String python = pythonWithTorch();
+        Assumptions.assumeTrue(python != null, "no python3 with torch is installed");
         List<ModelConfig> configs = List.of(
                 new ModelConfig(32, 8, 3, 2, 12, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 16),
                 new ModelConfig(32, 8, 2, 2, 12, 4, 2, 1, 6, 500000.0, 1e-6, 0.01, 16),
@@ -57,7 +58,7 @@ class HfLoadCheckTest {
             double tessera = model.evaluate(inputs, targets);
             Path dir = CheckpointWriter.write(run.resolve("m" + cfg.moeEvery()), 1, cfg, model.parameters(),
                     Map.of(), Map.of("step", 1));
-            String line = pytorch(dir, tokens);
+            String line = pytorch(python, dir, tokens);
             String architecture = HfArchitecture.of(cfg).className;
             assertTrue(line.startsWith(architecture + " loss "), line);
             double torch = Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
@@ -81,22 +82,28 @@ class HfLoadCheckTest {
         }
     }
 
-    private static boolean torchAvailable() throws InterruptedException {
-        try {
-            Process p = new ProcessBuilder("python3", "-c", "import torch").redirectErrorStream(true).start();
-            p.getInputStream().readAllBytes();
-            return p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0;
-        } catch (IOException e) {
-            return false;
+    /** The first of PATH's python3 and Debian's (where apt's python3-torch goes) that imports torch, or null. */
+    private static String pythonWithTorch() throws InterruptedException {
+        for (String python : List.of("python3", "/usr/bin/python3")) {
+            try {
+                Process p = new ProcessBuilder(python, "-c", "import torch").redirectErrorStream(true).start();
+                p.getInputStream().readAllBytes();
+                if (p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0) {
+                    return python;
+                }
+            } catch (IOException e) {
+                // not installed: try the next
+            }
         }
+        return null;
     }
 
-    private static String pytorch(Path dir, int[] tokens) throws IOException, InterruptedException {
+    private static String pytorch(String python, Path dir, int[] tokens) throws IOException, InterruptedException {
         StringJoiner csv = new StringJoiner(",");
         for (int t : tokens) {
             csv.add(Integer.toString(t));
         }
-        List<String> cmd = new ArrayList<>(List.of("python3", SCRIPT.toString(), dir.toString(), "--tokens",
+        List<String> cmd = new ArrayList<>(List.of(python, SCRIPT.toString(), dir.toString(), "--tokens",
                 csv.toString(), "--batch", Integer.toString(BATCH)));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
