@@ -39,9 +39,8 @@ public final class LocalTraining implements TrainAction {
             out.println("resumed from " + checkpoint + " at step " + replica.completedSteps());
         }
         ProgressBar bar = ProgressBar.forStandardOutput();
-        try (RunRecorder recorder = checkpoint != null
-                ? RunRecorder.resume(directory, bar, replica.completedSteps())
-                : RunRecorder.open(directory, bar)) {
+        try (RunRecorder recorder = RunRecorder.open(directory, bar, replica.completedSteps(),
+                job.checkpoint().retention())) {
             MemoryProbe probe = MemoryProbe.on();
             ParameterStore store = replica.model().parameters();
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, store, recorder.listener()));
