@@ -104,6 +104,7 @@ public final class ClusterTraining implements TrainAction {
         long params = Transformer.layout(workerJob.model()).tensors().stream().mapToLong(t -> t.numel()).sum();
         int world = job.mesh().world();
         out.println("data: " + data.describe());
+        data.warnings().forEach(System.err::println);
         LocalTraining.describeModel(out, workerJob.model(), params, directory);
         out.printf("mesh: dp %d, sp %d, ep %d: %d worker processes on this host%n", job.mesh().dp(), job.mesh().sp(),
                 job.mesh().ep(), world);

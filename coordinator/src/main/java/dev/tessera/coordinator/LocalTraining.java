@@ -34,6 +34,7 @@ public final class LocalTraining implements TrainAction {
         WorkerJob workerJob = job.toWorkerJob(directory.root(), checkpoint);
         Replica replica = Replica.build(workerJob, ParallelContext.single());
         out.println("data: " + replica.data().describe());
+        replica.data().warnings().forEach(System.err::println);
         describeModel(out, workerJob.model(), replica.model().parameters().numel(), directory);
         if (checkpoint != null) {
             out.println("resumed from " + checkpoint + " at step " + replica.completedSteps());

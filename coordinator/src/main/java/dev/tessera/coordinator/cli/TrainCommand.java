@@ -1,5 +1,7 @@
 package dev.tessera.coordinator.cli;
 
+import dev.tessera.comm.LocalProcessLauncher;
+import dev.tessera.comm.MediaDriverHost;
 import dev.tessera.coordinator.ClusterTraining;
 import dev.tessera.coordinator.LocalTraining;
 
@@ -87,7 +89,14 @@ public final class TrainCommand implements Callable<Integer> {
                 : RunDirectory.create(out != null ? out : job.outDir().orElse(null));
         job = job.withOut(directory.root().toString());
         directory.writeConfig(job);
+        sweepHostLeftovers();
         return action.run(job, directory, checkpoint);
+    }
+
+    /** What killed jobs left on this host (Aeron directories, worker logs), once their owners are gone. */
+    private static void sweepHostLeftovers() {
+        MediaDriverHost.sweepStale(MediaDriverHost.baseDirectory());
+        LocalProcessLauncher.sweepStale(Path.of(System.getProperty("java.io.tmpdir")));
     }
 
     private JobConfig resolveConfig() {
