@@ -15,34 +15,40 @@ import java.util.Optional;
 
 /**
  * The process that owns a directory Tessera leaves on the host while it runs (an Aeron directory under /dev/shm,
- * a worker log folder under /tmp): its pid and a moment it was known to be alive. The owner is gone when no live
- * process has that pid, or when the live one started after that moment: the pid was reused by another program.
+ * a worker log folder under /tmp): its pid and a time by which it had started. The owner is gone when no live
+ * process has that pid, or when the live one started later than that: the pid was reused by another program.
  * A stopped (SIGSTOP) owner is alive: its directory stays.
  */
-record ProcessOwner(long pid, long aliveAtMillis) {
+record ProcessOwner(long pid, long startedByMillis) {
 
-    /** Name of the owner file Tessera writes into each such directory: {@code "<pid> <aliveAtMillis>"}. */
+    /** Name of the owner file Tessera writes into each such directory: {@code "<pid> <start time, epoch ms>"}. */
     static final String FILE = "tessera-owner.pid";
 
-    /** A process's start time is read at clock-tick resolution; a process that started this much later is another. */
-    private static final long START_SLACK_MILLIS = 1_000;
+    /**
+     * Start times are derived from the boot time and clock ticks, which wobble by about a second, and a CnC file's
+     * driver start is read from the wall clock; a process that started this much later than recorded is another.
+     */
+    private static final long START_SLACK_MILLIS = 5_000;
 
+    /** This process, with its start time as the kernel reports it (the same source {@link #isGone} reads). */
     static ProcessOwner current() {
-        return new ProcessOwner(ProcessHandle.current().pid(), System.currentTimeMillis());
+        ProcessHandle me = ProcessHandle.current();
+        return new ProcessOwner(me.pid(), me.info().startInstant().map(Instant::toEpochMilli).orElse(Long.MAX_VALUE));
     }
 
     /** Records this process as the owner of {@code dir}. */
     static void writeTo(Path dir) throws IOException {
         ProcessOwner me = current();
-        Files.writeString(dir.resolve(FILE), me.pid + " " + me.aliveAtMillis, StandardCharsets.US_ASCII);
+        String started = me.startedByMillis == Long.MAX_VALUE ? "" : " " + me.startedByMillis;
+        Files.writeString(dir.resolve(FILE), me.pid + started, StandardCharsets.US_ASCII);
     }
 
-    /** The owner recorded in {@code dir}'s owner file; a file with only a pid (older Tessera) has no alive-at time. */
+    /** The owner recorded in {@code dir}'s owner file; one with only a pid (older Tessera) is judged by the pid. */
     static Optional<ProcessOwner> readFrom(Path dir) {
         try {
             String[] parts = Files.readString(dir.resolve(FILE), StandardCharsets.US_ASCII).trim().split("\\s+");
-            long aliveAt = parts.length > 1 ? Long.parseLong(parts[1]) : Long.MAX_VALUE;
-            return Optional.of(new ProcessOwner(Long.parseLong(parts[0]), aliveAt));
+            long startedBy = parts.length > 1 ? Long.parseLong(parts[1]) : Long.MAX_VALUE;
+            return Optional.of(new ProcessOwner(Long.parseLong(parts[0]), startedBy));
         } catch (IOException | NumberFormatException e) {
             return Optional.empty();
         }
@@ -75,6 +81,7 @@ record ProcessOwner(long pid, long aliveAtMillis) {
             return true;
         }
         Optional<Instant> started = process.get().info().startInstant();
-        return started.isPresent() && started.get().toEpochMilli() > aliveAtMillis + START_SLACK_MILLIS;
+        return startedByMillis != Long.MAX_VALUE && started.isPresent()
+                && started.get().toEpochMilli() > startedByMillis + START_SLACK_MILLIS;
     }
 }
