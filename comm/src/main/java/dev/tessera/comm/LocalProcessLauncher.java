@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 /**
  * Starts worker JVMs on this host with this JVM's class path and module flags (the {@code --add-*} options
@@ -17,6 +18,8 @@ import java.util.concurrent.TimeUnit;
  */
 public final class LocalProcessLauncher implements AutoCloseable {
 
+    static final String LOG_DIR_PREFIX = "tessera-workers-";
+
     private final List<String> jvmArgs;
     private final Path logDir;
     private final List<Worker> workers = new ArrayList<>();
@@ -24,9 +27,19 @@ public final class LocalProcessLauncher implements AutoCloseable {
     /** A started worker: its process and the file that collects its stdout and stderr. */
     public record Worker(String name, Process process, Path log) {
 
+        /** What the worker printed so far, without the JVM's own notices ({@link JvmNoise}). */
         public String output() {
             try {
-                return Files.exists(log) ? Files.readString(log) : "";
+                if (!Files.exists(log)) {
+                    return "";
+                }
+                StringBuilder out = new StringBuilder();
+                for (String line : Files.readString(log).split("(?<=\n)")) {
+                    if (!JvmNoise.isNoise(line)) {
+                        out.append(line);
+                    }
+                }
+                return out.toString();
             } catch (IOException e) {
                 return "(cannot read " + log + ": " + e.getMessage() + ")";
             }
@@ -43,16 +56,44 @@ public final class LocalProcessLauncher implements AutoCloseable {
         }
     }
 
-    /** {@code extraJvmArgs} come after the inherited flags (e.g. {@code -Xmx512m}). */
+    /**
+     * {@code extraJvmArgs} come after the inherited flags (e.g. {@code -Xmx512m}). The workers' log folder,
+     * {@code tessera-workers-*} in java.io.tmpdir, records this process as its owner; folders whose owner is gone
+     * (a launcher killed before {@link #close()}) are removed first.
+     */
     public LocalProcessLauncher(List<String> extraJvmArgs) {
         List<String> args = new ArrayList<>(inheritedJvmFlags());
         args.addAll(extraJvmArgs);
         this.jvmArgs = List.copyOf(args);
+        Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
+        sweepStale(tmp);
         try {
-            this.logDir = Files.createTempDirectory("tessera-workers-");
+            this.logDir = Files.createTempDirectory(tmp, LOG_DIR_PREFIX);
+            ProcessOwner.writeTo(logDir);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create a log directory for workers", e);
+            throw new UncheckedIOException("cannot create a log directory for workers in " + tmp, e);
         }
+    }
+
+    /**
+     * Deletes the {@code tessera-workers-*} folders in {@code base} whose owner is gone ({@link ProcessOwner});
+     * those without an owner file (made by an older Tessera) are left alone, as nothing says whose they are.
+     * Returns how many were deleted.
+     */
+    public static int sweepStale(Path base) {
+        int removed = 0;
+        try (Stream<Path> list = Files.list(base)) {
+            for (Path dir : (Iterable<Path>) list::iterator) {
+                if (dir.getFileName().toString().startsWith(LOG_DIR_PREFIX) && Files.isDirectory(dir)
+                        && ProcessOwner.readFrom(dir).map(ProcessOwner::isGone).orElse(false)) {
+                    MediaDriverHost.deleteRecursively(dir);
+                    removed++;
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + base, e);
+        }
+        return removed;
     }
 
     /** The {@code --add-*} and {@code --enable-native-access} module flags and {@code -D} properties this JVM was started with. */

@@ -26,7 +26,6 @@ import java.util.stream.Stream;
  */
 public final class MediaDriverHost implements AutoCloseable {
 
-    static final String OWNER_FILE = "tessera-owner.pid";
     static final String PREFIX = "tessera-";
 
     private final MediaDriver driver;
@@ -55,9 +54,9 @@ public final class MediaDriverHost implements AutoCloseable {
     public static MediaDriverHost launch(String aeronDir, int mtu, int termLength) {
         Path dir = Path.of(aeronDir);
         sweepStale(dir.getParent());
-        Optional<Long> owner = ownerOf(dir);
-        if (owner.isPresent() && ProcessHandle.of(owner.get()).map(ProcessHandle::isAlive).orElse(false)) {
-            throw new UserInputException("Aeron directory " + dir + " belongs to running process " + owner.get()
+        Optional<ProcessOwner> owner = ProcessOwner.readFrom(dir);
+        if (owner.isPresent() && !owner.get().isGone()) {
+            throw new UserInputException("Aeron directory " + dir + " belongs to running process " + owner.get().pid()
                     + ": is this job already running on this host? Use another job id or stop that process");
         }
         deleteRecursively(dir);
@@ -86,8 +85,7 @@ public final class MediaDriverHost implements AutoCloseable {
                 .publicationUnblockTimeoutNs(TimeUnit.SECONDS.toNanos(15));
         MediaDriver driver = MediaDriver.launchEmbedded(ctx);
         try {
-            Files.writeString(dir.resolve(OWNER_FILE), Long.toString(ProcessHandle.current().pid()),
-                    StandardCharsets.US_ASCII);
+            ProcessOwner.writeTo(dir);
         } catch (IOException e) {
             driver.close();
             throw new UncheckedIOException("cannot write owner file in " + dir, e);
@@ -99,9 +97,15 @@ public final class MediaDriverHost implements AutoCloseable {
         return dir.toString();
     }
 
+    /** Where {@link #directoryFor} puts driver directories: {@code /dev/shm}, or java.io.tmpdir without it. */
+    public static Path baseDirectory() {
+        return Path.of(directoryFor("x", "y")).getParent();
+    }
+
     /**
-     * Deletes every {@code tessera-*} directory in {@code base} whose owner process is dead (a crashed run).
-     * Directories without an owner file are left alone unless older than a minute: they may be starting.
+     * Deletes every {@code tessera-*} directory in {@code base} whose owner process is gone (a crashed or killed
+     * run; see {@link ProcessOwner}). The owner is the one in the owner file, else the driver named in Aeron's CnC
+     * file; a directory with neither is left alone unless older than a minute: it may be starting.
      */
     public static int sweepStale(Path base) {
         if (base == null || !Files.isDirectory(base)) {
@@ -125,22 +129,14 @@ public final class MediaDriverHost implements AutoCloseable {
     }
 
     static boolean isStale(Path dir) {
-        Optional<Long> owner = ownerOf(dir);
+        Optional<ProcessOwner> owner = ProcessOwner.readFrom(dir).or(() -> ProcessOwner.fromAeronCnc(dir));
         if (owner.isPresent()) {
-            return !ProcessHandle.of(owner.get()).map(ProcessHandle::isAlive).orElse(false);
+            return owner.get().isGone();
         }
         try {
             return System.currentTimeMillis() - Files.getLastModifiedTime(dir).toMillis() > 60_000;
         } catch (IOException e) {
             return false;
-        }
-    }
-
-    static Optional<Long> ownerOf(Path dir) {
-        try {
-            return Optional.of(Long.parseLong(Files.readString(dir.resolve(OWNER_FILE)).trim()));
-        } catch (IOException | NumberFormatException e) {
-            return Optional.empty();
         }
     }
 

@@ -121,11 +121,11 @@ class InProcessCommTest {
         Files.createDirectories(stale);
         Process dead = new ProcessBuilder("true").start();
         dead.waitFor();
-        Files.writeString(stale.resolve(MediaDriverHost.OWNER_FILE), Long.toString(dead.pid()));
+        Files.writeString(stale.resolve(ProcessOwner.FILE), Long.toString(dead.pid()));
         Files.writeString(stale.resolve("cnc.dat"), "left by a crashed run");
         assertTrue(MediaDriverHost.isStale(stale));
         try (MediaDriverHost fresh = MediaDriverHost.launch(stale.toString(), CommConfig.MAX_MTU, 1 << 20)) {
-            assertEquals(ProcessHandle.current().pid(), MediaDriverHost.ownerOf(stale).orElseThrow());
+            assertEquals(ProcessHandle.current().pid(), ProcessOwner.readFrom(stale).orElseThrow().pid());
             // A directory whose owner is alive is a running job, not something to delete.
             UserInputException busy = assertThrows(UserInputException.class,
                     () -> MediaDriverHost.launch(stale.toString(), CommConfig.MAX_MTU, 1 << 20));

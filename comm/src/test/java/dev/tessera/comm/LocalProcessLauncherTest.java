@@ -2,7 +2,9 @@ package dev.tessera.comm;
 
 import org.junit.jupiter.api.Test;
 
+import java.nio.file.Files;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -31,6 +33,26 @@ class LocalProcessLauncherTest {
     void thisProcessHasAnAllowedCpuList() {
         assertFalse(HostCpus.allowed().isEmpty(), "Cpus_allowed_list of /proc/self/status");
         assertTrue(HostCpus.online() >= HostCpus.allowed().size());
+    }
+
+    @Test
+    void workerOutputLeavesOutTheJvmsIncubatorNotice() throws Exception {
+        try (LocalProcessLauncher launcher = new LocalProcessLauncher(
+                List.of("-Xmx64m", "--add-modules", "jdk.incubator.vector"))) {
+            LocalProcessLauncher.Worker w = launcher.start("noisy", SayAndExit.class.getName(),
+                    List.of("the line that matters"), Map.of());
+            assertEquals(3, w.waitFor(60_000));
+            String raw = Files.readString(w.log());
+            assertTrue(raw.startsWith("WARNING: Using incubator modules: "), raw);
+            assertEquals("the line that matters\n", w.output());
+        }
+    }
+
+    @Test
+    void onlyTheIncubatorNoticeIsNoise() {
+        assertTrue(JvmNoise.isNoise("WARNING: Using incubator modules: jdk.incubator.vector, jdk.incubator.foreign"));
+        assertFalse(JvmNoise.isNoise("WARNING: A terminally deprecated method in java.lang.System has been called"));
+        assertFalse(JvmNoise.isNoise("tessera: WARNING: Using incubator modules: quoted by a program"));
     }
 
     @Test

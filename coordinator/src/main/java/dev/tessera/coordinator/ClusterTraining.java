@@ -79,14 +79,15 @@ public final class ClusterTraining implements TrainAction {
     public int run(JobConfig job, RunDirectory directory, Path resume) throws Exception {
         long wallStart = System.nanoTime();
         Checkpoint checkpoint = resume == null ? null : Checkpoint.open(resume);
+        long jobStartStep = checkpoint == null ? 0 : checkpoint.step();
         for (int restarts = 0; ; restarts++) {
             try {
-                return attempt(job, directory, checkpoint, wallStart);
+                return attempt(job, directory, checkpoint, wallStart, jobStartStep, restarts);
             } catch (JobFailedException e) {
                 if (restarts >= job.restart().maxRestarts()) {
                     throw e;
                 }
-                Optional<Path> latest = Checkpoint.latest(directory.root());
+                Optional<Path> latest = Checkpoint.latest(directory.root(), System.err::println);
                 checkpoint = latest.map(Checkpoint::open).orElse(checkpoint);
                 out.printf("job failed: %s%nrestart %d of %d from %s%n", e.getMessage(), restarts + 1,
                         job.restart().maxRestarts(), checkpoint == null ? "the start" : checkpoint.dir());
@@ -94,14 +95,16 @@ public final class ClusterTraining implements TrainAction {
         }
     }
 
-    private int attempt(JobConfig job, RunDirectory directory, Checkpoint checkpoint, long wallStart)
-            throws Exception {
+    /** One launch of the job's workers; the summary counts the whole job, from {@code jobStartStep} on. */
+    private int attempt(JobConfig job, RunDirectory directory, Checkpoint checkpoint, long wallStart,
+                        long jobStartStep, int restarts) throws Exception {
         WorkerJob workerJob = job.toWorkerJob(directory.root(), checkpoint == null ? null : checkpoint.dir());
         long completed = checkpoint == null ? 0 : checkpoint.step();
         TokenSource data = workerJob.data().open(job.train().seqLen());
         long params = Transformer.layout(workerJob.model()).tensors().stream().mapToLong(t -> t.numel()).sum();
         int world = job.mesh().world();
         out.println("data: " + data.describe());
+        data.warnings().forEach(System.err::println);
         LocalTraining.describeModel(out, workerJob.model(), params, directory);
         out.printf("mesh: dp %d, sp %d, ep %d: %d worker processes on this host%n", job.mesh().dp(), job.mesh().sp(),
                 job.mesh().ep(), world);
@@ -126,8 +129,7 @@ public final class ClusterTraining implements TrainAction {
              ClusterNode node = ClusterNode.join(ClusterSettings.loopback(jobId, token, job.launch().hazelcastPort(),
                      world + 1), MemberInfo.COORDINATOR, -1);
              LocalWorkers workers = LocalWorkers.start(ranks, token, job.launch().workerMemoryMb());
-             RunRecorder recorder = checkpoint != null
-                     ? RunRecorder.resume(directory, bar, completed) : RunRecorder.open(directory, bar)) {
+             RunRecorder recorder = RunRecorder.open(directory, bar, completed, job.checkpoint().retention())) {
             node.onMemberLost(lost::add);
             PeerEndpoint self = new PeerEndpoint(world, hostId, "127.0.0.1", aeronPort + world);
             var peers = awaitRendezvous(node, self, workers, lost, world);
@@ -149,6 +151,9 @@ public final class ClusterTraining implements TrainAction {
                 RunSummary summary = RunSummary.of(result, data, (System.nanoTime() - wallStart) / 1e9, params,
                         maxOver(finished, f -> f.paramBytes), maxOver(finished, f -> f.gradBytes),
                         maxOver(finished, f -> f.stateBytes), workerJob.job());
+                long jobSteps = completed + rank0.steps - jobStartStep;
+                summary = summary.forJob(jobSteps, jobSteps * job.train().batchSize() * job.train().seqLen(),
+                        restarts);
                 recorder.finish(summary, "Tessera: " + directory.root().getFileName());
                 out.printf("communication: %.1f%% of step time spent waiting for gradient reductions%n",
                         100 * rank0.exposedCommFraction);

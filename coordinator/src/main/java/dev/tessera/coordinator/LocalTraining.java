@@ -34,14 +34,14 @@ public final class LocalTraining implements TrainAction {
         WorkerJob workerJob = job.toWorkerJob(directory.root(), checkpoint);
         Replica replica = Replica.build(workerJob, ParallelContext.single());
         out.println("data: " + replica.data().describe());
+        replica.data().warnings().forEach(System.err::println);
         describeModel(out, workerJob.model(), replica.model().parameters().numel(), directory);
         if (checkpoint != null) {
             out.println("resumed from " + checkpoint + " at step " + replica.completedSteps());
         }
         ProgressBar bar = ProgressBar.forStandardOutput();
-        try (RunRecorder recorder = checkpoint != null
-                ? RunRecorder.resume(directory, bar, replica.completedSteps())
-                : RunRecorder.open(directory, bar)) {
+        try (RunRecorder recorder = RunRecorder.open(directory, bar, replica.completedSteps(),
+                job.checkpoint().retention())) {
             MemoryProbe probe = MemoryProbe.on();
             ParameterStore store = replica.model().parameters();
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, store, recorder.listener()));

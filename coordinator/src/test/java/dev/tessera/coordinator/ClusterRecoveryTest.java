@@ -1,5 +1,7 @@
 package dev.tessera.coordinator;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.comm.LocalProcessLauncher;
 import dev.tessera.coordinator.cli.Main;
 import org.junit.jupiter.api.Test;
@@ -11,15 +13,19 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Checkpoints written by a cluster: resume on the same and on other meshes, and restart after a crash. */
 @Timeout(300)
 class ClusterRecoveryTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     @TempDir
     Path tmp;
@@ -86,7 +92,55 @@ class ClusterRecoveryTest {
         assertEquals(30, losses.size(), "every step once in metrics.jsonl: " + losses.keySet());
         ClusterTrainingTest.assertLossesClose(ClusterTrainingTest.losses(reference), run, 1, 30);
         assertTrue(Files.isDirectory(run.resolve("checkpoints/step-0000030")));
+        assertSummaryCountsTheJob(run, 30, 1);
         ClusterTrainingTest.assertNothingLeft();
+    }
+
+    /** Before its first checkpoint, a restart begins again at step 1: the rows of the failed attempt go. */
+    @Test
+    void aRestartFromTheStartKeepsOneMetricsRowPerStepAndTheSummaryCountsTheJob() throws Exception {
+        Path run = tmp.resolve("restarted-from-start");
+        int steps = 40;
+        CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(
+                ClusterTrainingTest.job(run, 2, steps, "--set", "restart.max_restarts=1",
+                        "--set", "launch.hazelcast_port=6700", "--set", "launch.aeron_port=41700")));
+        try {
+            Path metrics = run.resolve("metrics.jsonl");
+            long until = System.nanoTime() + 120_000_000_000L;
+            while (!(Files.exists(metrics) && Files.readAllLines(metrics).size() >= 5)) {
+                assertTrue(System.nanoTime() < until && !job.isDone(), "the job never got to step 5");
+                Thread.sleep(20);
+            }
+            assertFalse(Files.isDirectory(run.resolve("checkpoints")), "no checkpoint yet: the restart is from the start");
+            ProcessHandle victim = ClusterTrainingTest.workers()
+                    .filter(p -> ClusterTrainingTest.commandLine(p).contains("--rank 1 --")).findFirst().orElseThrow();
+            assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
+            ClusterTrainingTest.Run result = job.get();
+            assertEquals(0, result.code(), result.err());
+        } finally {
+            if (!job.isDone()) {
+                ClusterTrainingTest.workers().forEach(ProcessHandle::destroyForcibly);
+                job.get();
+            }
+        }
+        Map<Long, Integer> rows = new TreeMap<>();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonNode node = JSON.readTree(line);
+            if (node.has("loss")) {
+                rows.merge(node.get("step").asLong(), 1, Integer::sum);
+            }
+        }
+        assertEquals(steps, rows.size(), rows.toString());
+        rows.forEach((step, count) -> assertEquals(1, count, "metrics.jsonl rows of step " + step));
+        assertSummaryCountsTheJob(run, steps, 1);
+        ClusterTrainingTest.assertNothingLeft();
+    }
+
+    private static void assertSummaryCountsTheJob(Path run, long steps, int restarts) throws Exception {
+        JsonNode summary = JSON.readTree(run.resolve("summary.json").toFile());
+        assertEquals(steps, summary.get("steps").asLong(), "steps of the whole job");
+        assertEquals(steps * 8 * 32, summary.get("tokens").asLong(), "tokens of the whole job (batch 8 x seq 32)");
+        assertEquals(restarts, summary.get("restarts").asInt());
     }
 
     /** Ctrl-C on the coordinator process: it stops its workers and removes its Aeron directory. */

@@ -15,7 +15,8 @@ public interface TrainAction {
     /**
      * @param config       the resolved, validated job; {@code out()} is the run directory
      * @param directory    where outputs go; config.yaml is already written there
-     * @param resumeOrNull the --resume argument (a run directory or one of its checkpoints), or null
+     * @param resumeOrNull the verified checkpoint folder that --resume resolved to (a run directory's newest
+     *                     complete checkpoint, or the checkpoint given), or null for a fresh run
      */
     int run(JobConfig config, RunDirectory directory, Path resumeOrNull) throws Exception;
 

@@ -1,11 +1,14 @@
 package dev.tessera.coordinator.cli;
 
+import dev.tessera.comm.LocalProcessLauncher;
+import dev.tessera.comm.MediaDriverHost;
 import dev.tessera.coordinator.ClusterTraining;
 import dev.tessera.coordinator.LocalTraining;
 
 import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.run.RunDirectory;
+import dev.tessera.worker.checkpoint.Checkpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -70,12 +73,30 @@ public final class TrainCommand implements Callable<Integer> {
             spec.commandLine().getOut().flush();
             return 0;
         }
+        Path checkpoint = null;
+        if (resume != null) {
+            Checkpoint from = Checkpoint.open(resume, spec.commandLine().getErr()::println);
+            if (from.step() >= job.train().steps()) {
+                spec.commandLine().getOut().println("run " + RunDirectory.findRunRoot(resume) + " is complete: "
+                        + from.dir() + " is at step " + from.step() + " of train.steps " + job.train().steps()
+                        + "; nothing to do (to train further, add --set train.steps=N with N > " + from.step() + ")");
+                return 0;
+            }
+            checkpoint = from.dir();
+        }
         RunDirectory directory = resume != null
                 ? RunDirectory.resume(resume, out)
                 : RunDirectory.create(out != null ? out : job.outDir().orElse(null));
         job = job.withOut(directory.root().toString());
         directory.writeConfig(job);
-        return action.run(job, directory, resume);
+        sweepHostLeftovers();
+        return action.run(job, directory, checkpoint);
+    }
+
+    /** What killed jobs left on this host (Aeron directories, worker logs), once their owners are gone. */
+    private static void sweepHostLeftovers() {
+        MediaDriverHost.sweepStale(MediaDriverHost.baseDirectory());
+        LocalProcessLauncher.sweepStale(Path.of(System.getProperty("java.io.tmpdir")));
     }
 
     private JobConfig resolveConfig() {

@@ -34,6 +34,8 @@ final class JobConfigValidator {
         v.atLeast("eval.every", config.eval().every(), 0);
         v.atLeast("eval.batches", config.eval().batches(), 1);
         v.atLeast("checkpoint.every", config.checkpoint().every(), 0);
+        v.atLeast("checkpoint.keep_last", config.checkpoint().keepLast(), 1);
+        v.atLeast("checkpoint.keep_every", config.checkpoint().keepEvery(), 0);
         v.mesh(config.mesh(), config.model(), config.train());
         v.launch(config.launch(), config.mesh());
         v.atLeast("restart.max_restarts", config.restart().maxRestarts(), 0);

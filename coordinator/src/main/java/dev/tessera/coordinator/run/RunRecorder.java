@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.checkpoint.CheckpointRetention;
 import dev.tessera.worker.train.TrainingListener;
 
 import java.io.IOException;
@@ -9,7 +10,7 @@ import java.nio.file.Path;
 
 /**
  * Everything a run writes while and after it trains, behind one listener: metrics.jsonl, the loss history for
- * loss.png, and the progress display. {@link #finish} writes summary.json and loss.png.
+ * loss.png, the progress display, and checkpoint retention. {@link #finish} writes summary.json and loss.png.
  */
 public final class RunRecorder implements AutoCloseable {
 
@@ -19,28 +20,30 @@ public final class RunRecorder implements AutoCloseable {
     private final ProgressBar progress;
     private final TrainingListener listener;
 
-    private RunRecorder(RunDirectory directory, MetricsWriter metrics, LossHistory history, ProgressBar progress) {
+    private RunRecorder(RunDirectory directory, MetricsWriter metrics, LossHistory history, ProgressBar progress,
+                        CheckpointRetention retention) {
         this.directory = directory;
         this.metrics = metrics;
         this.history = history;
         this.progress = progress;
-        this.listener = CompositeListener.of(metrics, history, progress);
-    }
-
-    /** For a fresh run. */
-    public static RunRecorder open(RunDirectory directory, ProgressBar progress) {
-        return new RunRecorder(directory, MetricsWriter.append(directory.metricsFile()), new LossHistory(),
-                progress);
+        this.listener = CompositeListener.of(metrics, history, progress,
+                new CheckpointPruner(directory.root(), retention));
     }
 
     /**
-     * For a run resumed from the checkpoint of {@code checkpointStep}: keeps the metrics up to that step (so
-     * the plot shows the whole run) and drops later ones, which will be trained again.
+     * Starts recording a run (or one attempt of it) that continues after step {@code fromStep} (0: from the start):
+     * removes what an interrupted writer left in the run directory, keeps the metrics up to that step (so the plot
+     * shows the whole run) and drops later ones, which will be trained again, so every step has one row even after
+     * a restart. Call only when nothing else writes to the run directory. Checkpoints that {@code retention} does
+     * not keep are deleted as newer ones complete.
      */
-    public static RunRecorder resume(RunDirectory directory, ProgressBar progress, long checkpointStep) {
+    public static RunRecorder open(RunDirectory directory, ProgressBar progress, long fromStep,
+                                   CheckpointRetention retention) {
+        CheckpointRetention.sweepLeftovers(directory.root());
         copySourceMetricsIfNew(directory);
-        MetricsWriter metrics = MetricsWriter.resumeAfter(directory.metricsFile(), checkpointStep);
-        return new RunRecorder(directory, metrics, LossHistory.readMetrics(directory.metricsFile()), progress);
+        MetricsWriter metrics = MetricsWriter.resumeAfter(directory.metricsFile(), fromStep);
+        return new RunRecorder(directory, metrics, LossHistory.readMetrics(directory.metricsFile()), progress,
+                retention);
     }
 
     /** Resuming into a new --out starts its metrics.jsonl from the source run's, so its plot is complete. */

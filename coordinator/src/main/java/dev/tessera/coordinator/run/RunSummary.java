@@ -19,18 +19,20 @@ import java.util.OptionalDouble;
  *                       ({@code MemoryProbe}); -1 when not measured
  * @param gradBytes      the same for the flat gradient buffer
  * @param config         the full resolved job config ({@code JobConfig.toMap()})
+ * @param restarts       how often the job was relaunched after a failure ({@code restart.max_restarts});
+ *                       {@code steps}, {@code tokens} and {@code wallSeconds} count the whole job, all attempts
  */
 public record RunSummary(long steps, long tokens, double finalLoss, OptionalDouble evalLoss,
                          OptionalDouble entropyFloor, OptionalDouble unigramEntropy, double tokensPerSecond,
                          double wallSeconds, long params, long stateBytes, long paramBytes, long gradBytes,
-                         Map<String, Object> config) {
+                         Map<String, Object> config, int restarts) {
 
     /** A summary without measured parameter and gradient memory. */
     public RunSummary(long steps, long tokens, double finalLoss, OptionalDouble evalLoss, OptionalDouble entropyFloor,
                       OptionalDouble unigramEntropy, double tokensPerSecond, double wallSeconds, long params,
                       long stateBytes, Map<String, Object> config) {
         this(steps, tokens, finalLoss, evalLoss, entropyFloor, unigramEntropy, tokensPerSecond, wallSeconds, params,
-                stateBytes, -1, -1, config);
+                stateBytes, -1, -1, config, 0);
     }
 
     /** The summary of a training loop's result on {@code data}. */
@@ -41,7 +43,16 @@ public record RunSummary(long steps, long tokens, double finalLoss, OptionalDoub
         return new RunSummary(result.steps(), result.tokens(), result.finalLoss(),
                 Double.isNaN(result.evalLoss()) ? OptionalDouble.empty() : OptionalDouble.of(result.evalLoss()),
                 data.entropyFloor(), unigram, result.tokensPerSecond(), wallSeconds, params, stateBytes, paramBytes,
-                gradBytes, config);
+                gradBytes, config, 0);
+    }
+
+    /**
+     * This summary of a job's last attempt as one of the whole job: after {@code restarts} relaunches it made
+     * {@code steps} steps of progress ({@code tokens} tokens), each counted once however often it was trained.
+     */
+    public RunSummary forJob(long steps, long tokens, int restarts) {
+        return new RunSummary(steps, tokens, finalLoss, evalLoss, entropyFloor, unigramEntropy, tokensPerSecond,
+                wallSeconds, params, stateBytes, paramBytes, gradBytes, config, restarts);
     }
 
     /** The last line a run prints: losses against the floor, throughput, where the summary is. */

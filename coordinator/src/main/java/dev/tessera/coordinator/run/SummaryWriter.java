@@ -26,6 +26,7 @@ public final class SummaryWriter {
         json.put("unigram_entropy", orNull(s.unigramEntropy()));
         json.put("tokens_per_s", MetricsWriter.finiteOrNull(s.tokensPerSecond()));
         json.put("wall_s", MetricsWriter.finiteOrNull(s.wallSeconds()));
+        json.put("restarts", s.restarts());
         json.put("params", s.params());
         json.put("state_bytes", s.stateBytes());
         Map<String, Object> memory = new LinkedHashMap<>();

@@ -4,13 +4,16 @@ import dev.tessera.comm.UserInputException;
 import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.run.RunDirectory;
+import dev.tessera.worker.checkpoint.CheckpointWriter;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.buffer.DataType;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -40,6 +43,15 @@ class MainTrainTest {
             seenResume.set(resume);
             return exitCode;
         });
+    }
+
+    /** A complete checkpoint without tensors: enough for the CLI, which only verifies it and reads its step. */
+    static Path emptyCheckpoint(Path run, long step) {
+        CheckpointWriter w = CheckpointWriter.stage(run, step);
+        w.writeConfig(JobConfig.defaults().toWorkerJob(run, null).model(), DataType.FLOAT);
+        w.writeModelIndex(List.of());
+        w.writeTrainerState(Map.of("step", step));
+        return w.commit();
     }
 
     @Test
@@ -92,8 +104,7 @@ class MainTrainTest {
         Path run = tmp.resolve("run");
         assertEquals(0, CliRunner.run("train", "--out", run.toString(), "--set", "model.d_model=64",
                 "--set", "train.steps=100").exitCode());
-        Path checkpoint = run.resolve("checkpoints/step-0000050");
-        checkpoint.toFile().mkdirs();
+        Path checkpoint = emptyCheckpoint(run, 50);
 
         CliRunner r = CliRunner.run("train", "--resume", checkpoint.toString(), "--set", "train.steps=200");
 

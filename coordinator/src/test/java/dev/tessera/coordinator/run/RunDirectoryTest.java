@@ -71,7 +71,7 @@ class RunDirectoryTest {
         RunDirectory fork = RunDirectory.resume(run.root(), tmp.resolve("fork"));
         ProgressBar quiet = new ProgressBar(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()), false,
                 System::nanoTime);
-        try (RunRecorder recorder = RunRecorder.resume(fork, quiet, 1)) {
+        try (RunRecorder recorder = RunRecorder.open(fork, quiet, 1, JobConfig.defaults().checkpoint().retention())) {
             assertEquals(1, recorder.lossHistory().train().size());
         }
         assertEquals(1, Files.readAllLines(fork.metricsFile()).size());

@@ -129,7 +129,7 @@ class RunOutputsTest {
         dir.writeConfig(JobConfig.defaults());
         java.io.ByteArrayOutputStream console = new java.io.ByteArrayOutputStream();
         ProgressBar bar = new ProgressBar(new java.io.PrintStream(console, true), false, System::nanoTime);
-        try (RunRecorder recorder = RunRecorder.open(dir, bar)) {
+        try (RunRecorder recorder = RunRecorder.open(dir, bar, 0, JobConfig.defaults().checkpoint().retention())) {
             recorder.listener().onStart(1, 4);
             for (int s = 1; s <= 4; s++) {
                 recorder.listener().onStep(step(s, 5 - s));

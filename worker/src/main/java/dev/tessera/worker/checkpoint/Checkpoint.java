@@ -21,6 +21,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.OptionalLong;
 import java.util.TreeMap;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -63,11 +64,17 @@ public final class Checkpoint {
         this.weightMap = Collections.unmodifiableMap(readWeightMap());
     }
 
+    /** As {@link #open(Path, Consumer)}, reporting skipped checkpoints on stderr. */
+    public static Checkpoint open(Path path) {
+        return open(path, System.err::println);
+    }
+
     /**
      * Opens a checkpoint folder ({@code .../checkpoints/step-NNNNNNN}), or, given a run folder, the newest
-     * complete checkpoint in its {@code checkpoints/}.
+     * complete checkpoint in its {@code checkpoints/}; each newer one skipped as incomplete or corrupt is reported
+     * to {@code skipped} as one line naming it and why.
      */
-    public static Checkpoint open(Path path) {
+    public static Checkpoint open(Path path, Consumer<String> skipped) {
         if (!Files.isDirectory(path)) {
             throw new UserInputException("checkpoint " + path + " does not exist (give a step-NNNNNNN folder or a run folder)");
         }
@@ -80,24 +87,31 @@ public final class Checkpoint {
             throw new UserInputException(path + " is neither a checkpoint (step-NNNNNNN with " + CheckpointLayout.MANIFEST
                     + ") nor a run folder with a " + CheckpointLayout.CHECKPOINTS + "/ folder");
         }
-        return newestComplete(path).orElseThrow(() -> new UserInputException("run folder " + path
+        return newestComplete(path, skipped).orElseThrow(() -> new UserInputException("run folder " + path
                 + " has no complete checkpoint in " + checkpoints + " (all missing, interrupted or corrupt)"));
+    }
+
+    /** As {@link #latest(Path, Consumer)}, reporting skipped checkpoints on stderr. */
+    public static Optional<Path> latest(Path runDir) {
+        return latest(runDir, System.err::println);
     }
 
     /**
      * The newest complete checkpoint of a run. Incomplete or corrupt ones (an interrupted write, a damaged
-     * disk) and hidden staging folders are skipped, so a restart resumes from the last good state.
+     * disk) are skipped, each reported to {@code skipped} as one line naming it and why, so a restart resumes
+     * from the last good state and the user learns that it is not the newest. Hidden staging folders are not
+     * checkpoints and are passed over silently.
      */
-    public static Optional<Path> latest(Path runDir) {
-        return newestComplete(runDir).map(Checkpoint::dir);
+    public static Optional<Path> latest(Path runDir, Consumer<String> skipped) {
+        return newestComplete(runDir, skipped).map(Checkpoint::dir);
     }
 
-    private static Optional<Checkpoint> newestComplete(Path runDir) {
+    private static Optional<Checkpoint> newestComplete(Path runDir, Consumer<String> skipped) {
         for (Path candidate : candidatesNewestFirst(runDir)) {
             try {
                 return Optional.of(openVerified(candidate));
             } catch (UserInputException notComplete) {
-                // Not a checkpoint (see class comment): try the next older one.
+                skipped.accept("warning: " + notComplete.getMessage() + "; skipping it for the next older one");
             }
         }
         return Optional.empty();
@@ -162,7 +176,9 @@ public final class Checkpoint {
      * Loads every parameter of {@code store} by its Hugging Face name in the checkpoint's architecture
      * ({@code config.json}'s {@code model_type}), straight into the store's buffer (float32 and float64 convert
      * into each other). The checkpoint must hold exactly the store's tensors with the same shapes, plus the
-     * architecture's tensors our model lacks, which must be zeros (else the model would not be ours).
+     * architecture's tensors our model lacks, which must be zeros (else the model would not be ours). Every
+     * weight must be finite: a NaN or infinite one is refused here, naming the tensor, rather than surfacing steps
+     * later as a diverged loss that looks like a learning-rate problem.
      */
     public void loadParameters(ParameterStore store) {
         Map<String, Map<String, String>> byFile = new LinkedHashMap<>(); // file -> stored name -> store's name
@@ -186,7 +202,11 @@ public final class Checkpoint {
         }
         for (Map.Entry<String, Map<String, String>> e : byFile.entrySet()) {
             try (SafeTensorsReader reader = SafeTensors.open(dir.resolve(e.getKey()))) {
-                e.getValue().forEach((stored, name) -> reader.read(stored, store.param(name)));
+                e.getValue().forEach((stored, name) -> {
+                    INDArray weights = store.param(name);
+                    reader.read(stored, weights);
+                    requireFinite(stored, weights);
+                });
             }
         }
         fillers.forEach(this::requireZeros);
@@ -208,6 +228,21 @@ public final class Checkpoint {
                 throw new UserInputException("checkpoint " + dir + " has nonzero " + name + ", which Tessera's"
                         + " model does not have (it loads only " + architecture.className + " checkpoints whose"
                         + " extra tensors are zeros)");
+            }
+        }
+    }
+
+    /** A sum is finite exactly when no element is NaN or infinite (or the sum overflows: then look closer). */
+    private void requireFinite(String name, INDArray weights) {
+        if (weights.length() == 0 || Double.isFinite(weights.sumNumber().doubleValue())) {
+            return;
+        }
+        for (long i = 0; i < weights.length(); i++) {
+            double w = weights.getDouble(i);
+            if (!Double.isFinite(w)) {
+                throw new UserInputException("checkpoint " + dir + " holds a non-finite weight (" + w + " at element "
+                        + i + " of tensor " + name + "); it was saved after training diverged and cannot be resumed: "
+                        + "resume from an older checkpoint");
             }
         }
     }

@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.OptionalDouble;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -22,7 +23,14 @@ import java.util.stream.Stream;
  */
 public final class TextDataset implements TokenSource {
 
+    /** Share of bytes that are not UTF-8 above which a file is reported as probably not text. */
+    static final double MAX_INVALID_UTF8_SHARE = 0.01;
+    /** Bytes read from the start of each file to judge its encoding, and at most in all. */
+    static final int UTF8_SAMPLE_PER_FILE = 1 << 20;
+    static final long UTF8_SAMPLE_TOTAL = 32L << 20;
+
     private final Path path;
+    private final List<Path> files;
     private final int fileCount;
     private final MappedBytes bytes;
     private final long trainLength;
@@ -36,7 +44,7 @@ public final class TextDataset implements TokenSource {
         }
         this.path = path;
         this.seed = seed;
-        List<Path> files = listFiles(path);
+        this.files = listFiles(path);
         this.fileCount = files.size();
         this.bytes = new MappedBytes(files);
         long total = bytes.length();
@@ -116,6 +124,40 @@ public final class TextDataset implements TokenSource {
             System.arraycopy(window, 0, inputs, j * seq, seq);
             System.arraycopy(window, 1, targets, j * seq, seq);
         }
+    }
+
+    /**
+     * Warns, in one line, when a file's first {@link #UTF8_SAMPLE_PER_FILE} bytes are more than
+     * {@link #MAX_INVALID_UTF8_SHARE} invalid UTF-8: byte tokens train on anything, so a binary file given as text
+     * would otherwise train without a word. Names the worst file and how many others are alike.
+     */
+    @Override
+    public List<String> warnings() {
+        Path worst = null;
+        double worstShare = 0;
+        long sampled = 0;
+        int suspicious = 0;
+        for (Path file : files) {
+            if (sampled >= UTF8_SAMPLE_TOTAL) {
+                break;
+            }
+            Utf8Check.Sample sample = Utf8Check.sample(file, UTF8_SAMPLE_PER_FILE);
+            sampled += sample.bytes();
+            if (sample.invalidShare() > MAX_INVALID_UTF8_SHARE) {
+                suspicious++;
+                if (sample.invalidShare() > worstShare) {
+                    worst = file;
+                    worstShare = sample.invalidShare();
+                }
+            }
+        }
+        if (worst == null) {
+            return List.of();
+        }
+        String others = suspicious > 1 ? " (and " + (suspicious - 1) + " more file(s) like it)" : "";
+        return List.of(String.format(Locale.ROOT, "warning: data file %s is %.1f%% invalid UTF-8%s; "
+                + "it trains as bytes, but is it text? (data.path should hold UTF-8 text)", worst, 100 * worstShare,
+                others));
     }
 
     @Override

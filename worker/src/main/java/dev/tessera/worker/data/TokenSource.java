@@ -1,5 +1,6 @@
 package dev.tessera.worker.data;
 
+import java.util.List;
 import java.util.OptionalDouble;
 
 /**
@@ -24,4 +25,9 @@ public interface TokenSource {
 
     /** One line for logs: what the source is and its size. */
     String describe();
+
+    /** Lines for stderr about data that will train but is probably not what the user meant (e.g. binary "text"). */
+    default List<String> warnings() {
+        return List.of();
+    }
 }

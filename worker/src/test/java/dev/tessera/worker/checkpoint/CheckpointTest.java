@@ -246,6 +246,43 @@ class CheckpointTest {
     }
 
     @Test
+    void latestNamesEachCheckpointItSkipsAndWhy() throws IOException {
+        ModelConfig cfg = TinyModel.dense();
+        ParameterStore store = TinyModel.store(cfg, DataType.FLOAT, 1);
+        Path first = save(100, cfg, store);
+        Path second = save(200, cfg, store);
+        Path weights = second.resolve("model-00001-of-00001.safetensors");
+        byte[] bytes = Files.readAllBytes(weights);
+        bytes[bytes.length - 1] ^= 1;
+        Files.write(weights, bytes);
+
+        List<String> lines = new ArrayList<>();
+        assertEquals(Optional.of(first), Checkpoint.latest(run, lines::add));
+        assertEquals(1, lines.size(), lines.toString());
+        assertTrue(lines.get(0).contains(second.toString()) && lines.get(0).contains("SHA-256 mismatch"), lines.get(0));
+        lines.clear();
+        assertEquals(first, Checkpoint.open(run, lines::add).dir());
+        assertEquals(1, lines.size(), lines.toString());
+    }
+
+    @Test
+    void nonFiniteWeightsAreRefusedOnLoadNamingTheCheckpointAndTensor() {
+        ModelConfig cfg = TinyModel.dense();
+        for (double bad : new double[] {Double.NaN, Double.POSITIVE_INFINITY}) {
+            ParameterStore store = TinyModel.store(cfg, DataType.FLOAT, 1);
+            ParameterStore.Tensor victim = store.tensors().get(store.tensors().size() / 2);
+            store.param(victim.name()).putScalar(3, bad);
+            Path dir = CheckpointWriter.write(run.resolve("bad-" + bad), 100, cfg, store, optimizerState(store, 1),
+                    trainerState(100));
+            Checkpoint ck = Checkpoint.open(dir);
+            UserInputException e = assertThrows(UserInputException.class,
+                    () -> ck.loadParameters(TinyModel.store(cfg, DataType.FLOAT, 2)));
+            assertTrue(e.getMessage().contains(dir.toString()) && e.getMessage().contains(victim.name())
+                    && e.getMessage().contains(Double.toString((float) bad)), e.getMessage());
+        }
+    }
+
+    @Test
     void rewritingAStepReplacesIt() {
         ModelConfig cfg = TinyModel.dense();
         save(100, cfg, TinyModel.store(cfg, DataType.FLOAT, 1));

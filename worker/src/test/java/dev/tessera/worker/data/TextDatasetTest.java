@@ -156,4 +156,30 @@ class TextDatasetTest {
         String d = new TextDataset(file, 0.0, 1).describe();
         assertTrue(d.contains("11 bytes"), d);
     }
+
+    @Test
+    void binaryDataIsReportedInOneLineNamingTheFileAndItsShareOfInvalidBytes() throws IOException {
+        Path text = Files.writeString(dir.resolve("a.txt"), "Grüße, 世界! plain UTF-8 text. ".repeat(200));
+        Path binary = Files.write(dir.resolve("b.bin"), pattern(50_000, 3));
+        assertEquals(List.of(), new TextDataset(text, 0.1, 1).warnings(), "UTF-8 text is not reported");
+
+        List<String> warnings = new TextDataset(dir, 0.1, 1).warnings();
+        assertEquals(1, warnings.size(), warnings.toString());
+        String line = warnings.get(0);
+        long invalid = Utf8Check.sample(binary, TextDataset.UTF8_SAMPLE_PER_FILE).invalid();
+        String share = String.format(java.util.Locale.ROOT, "%.1f%%", 100.0 * invalid / 50_000);
+        assertTrue(line.contains(binary.toString()) && line.contains(share + " invalid UTF-8"), line);
+        assertFalse(line.contains("\n"));
+    }
+
+    @Test
+    void invalidBytesAreCountedPerMalformedSequence() {
+        byte[] bytes = "ok \u00e9 ok".getBytes(StandardCharsets.UTF_8);
+        assertEquals(0, Utf8Check.invalidBytes(java.nio.ByteBuffer.wrap(bytes), true));
+        byte[] broken = {'a', (byte) 0xff, 'b', (byte) 0xc3, 'c', (byte) 0xe4, (byte) 0xb8};
+        // 0xff alone, 0xc3 without its continuation, and a 3-byte lead cut after 2 bytes at the end of input
+        assertEquals(4, Utf8Check.invalidBytes(java.nio.ByteBuffer.wrap(broken), true));
+        // The same cut character at the end of a sample that continues in the file is not held against it.
+        assertEquals(2, Utf8Check.invalidBytes(java.nio.ByteBuffer.wrap(broken), false));
+    }
 }
