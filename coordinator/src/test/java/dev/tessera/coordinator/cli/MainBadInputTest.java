@@ -95,6 +95,8 @@ class MainBadInputTest {
                         "model.vocab_size must be 256"),
                 arguments("negative eval interval", null, "train --set eval.every=-5", "eval.every must be >= 0"),
                 arguments("bad dtype", null, "train --set model.dtype=fp8", "model.dtype must be one of float32, float64"),
+                arguments("unknown transport", null, "train --set launch.transport=tcp",
+                        "launch.transport must be one of auto, ipc, udp (got string 'tcp')"),
                 arguments("unknown CLI option", null, "train --bogus", "Unknown option: '--bogus'"),
                 arguments("option missing its value", null, "train --config", "--config"),
                 arguments("unknown command", null, "trian", "'trian'; did you mean train?"),
