@@ -27,7 +27,7 @@ public final class ControlCodec {
     /** The message ids of this codec; every frame starts with one of them + 2 (Kryo's class id encoding). */
     public static final int FIRST_ID = 101;
     public static final int HELLO_ID = 101;
-    static final int LAST_ID = 108;
+    public static final int LAST_ID = 108;
     /** Kryo writes a class id as a varint of id + 2; ours stay below 128, so that is exactly one byte. */
     private static final int WIRE_ID_OFFSET = 2;
 
