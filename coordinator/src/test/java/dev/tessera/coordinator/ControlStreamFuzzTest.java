@@ -41,7 +41,8 @@ class ControlStreamFuzzTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int FRAMES = 10_500;
-    private static final int STEPS = 60;
+    private static final int BATCH = 1_750;
+    private static final int STEPS = 100;
     private static final long DEADLINE_NS = 120_000_000_000L;
 
     @TempDir
@@ -67,11 +68,11 @@ class ControlStreamFuzzTest {
         Path attacked = tmp.resolve(transport + "-attacked");
         CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(
                 () -> ClusterTrainingTest.run(job(attacked, extra)));
-        String report;
+        String report = null;
         try {
             report = attack(transport, attacked, aeronPort, job);
         } finally {
-            if (!job.isDone()) { // the test failed early: end the job so it cannot disturb the next one
+            if (report == null && !job.isDone()) { // the attack failed: end the job so it cannot disturb the next test
                 ClusterTrainingTest.workers().forEach(ProcessHandle::destroyForcibly);
                 job.get();
             }
@@ -128,17 +129,21 @@ class ControlStreamFuzzTest {
             HostileFrames frames = new HostileFrames(transport.hashCode(), jobId);
             UnsafeBuffer buffer = new UnsafeBuffer(new byte[2 * dev.tessera.comm.control.ControlCodec.MAX_MESSAGE_BYTES]);
             SplittableRandom sessions = new SplittableRandom(99);
+            // A new publication, with a session id of the attacker's choosing, every BATCH frames per rank. All stay
+            // open until the ranks have counted every frame: a closed publication's last frames may never arrive.
+            List<ExclusivePublication> open = new ArrayList<>();
             long total = 0;
-            // A new publication, with a session id of the attacker's choosing, every 500 frames per rank.
-            for (int batch = 0; total < FRAMES; batch++) {
-                for (int r = 0; r < ranks; r++) {
-                    String channel = (udp ? "aeron:udp?endpoint=127.0.0.1:" + (aeronPort + r) + "|" : "aeron:ipc?")
-                            + "mtu=" + CommConfig.MAX_MTU + "|term-length=" + (4 << 20)
-                            + "|session-id=" + sessions.nextInt();
-                    try (ExclusivePublication pub = from.addExclusivePublication(channel,
-                            Communicator.controlStreamId(r))) {
+            try {
+                while (total < FRAMES) {
+                    for (int r = 0; r < ranks; r++) {
+                        String channel = (udp ? "aeron:udp?endpoint=127.0.0.1:" + (aeronPort + r) + "|"
+                                : "aeron:ipc?") + "mtu=" + CommConfig.MAX_MTU + "|term-length=" + (1 << 20)
+                                + "|session-id=" + sessions.nextInt();
+                        ExclusivePublication pub = from.addExclusivePublication(channel,
+                                Communicator.controlStreamId(r));
+                        open.add(pub);
                         awaitConnected(pub, deadline, job);
-                        for (int i = 0; i < 500; i++) {
+                        for (int i = 0; i < BATCH; i++) {
                             int length = frames.next(buffer);
                             while (pub.offer(buffer, 0, length) < 0) {
                                 assertTrue(System.nanoTime() < deadline && !job.isDone(),
@@ -148,9 +153,13 @@ class ControlStreamFuzzTest {
                             sent[r]++;
                             total++;
                         }
-                        awaitCounted(jobClient.countersReader(), jobId, r, before[r] + sent[r], deadline, job);
                     }
                 }
+                for (int r = 0; r < ranks; r++) {
+                    awaitCounted(jobClient.countersReader(), jobId, r, before[r] + sent[r], deadline, job);
+                }
+            } finally {
+                open.forEach(ExclusivePublication::close);
             }
             long raw = udp ? rawDatagrams(aeronPort, ranks) : 0;
             StringBuilder report = new StringBuilder(total + " frames (" + frames.describe() + ")");
