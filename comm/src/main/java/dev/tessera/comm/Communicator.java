@@ -6,6 +6,7 @@ import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.Hello;
 import io.aeron.Aeron;
 import io.aeron.ChannelUri;
+import io.aeron.Counter;
 import io.aeron.ExclusivePublication;
 import io.aeron.Image;
 import io.aeron.Publication;
@@ -29,7 +30,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -45,8 +45,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * order (as with NCCL or torch.distributed).
  *
  * <p>Security: the first control message from a session must be a {@link Hello} carrying SHA-256(job id,
- * token); data frames from sessions no Hello vouched for are dropped and counted, and every length and offset
- * read from a frame is checked before use.
+ * token). Authentication comes before decoding: a control frame from a session no Hello vouched for is read
+ * only as far as its message id, and dropped unless that id is a Hello's; data frames from such sessions are
+ * dropped by their session alone. Every length and offset read from a frame is checked before use, and a frame
+ * that fails any check is dropped and counted, never thrown. The counters are Aeron counters in the driver's
+ * directory ({@link #DROPPED_DATA_FRAMES_TYPE_ID} and the next two), so they can be read from outside the process.
  */
 public final class Communicator implements AutoCloseable {
 
@@ -58,6 +61,12 @@ public final class Communicator implements AutoCloseable {
      * DRAM between a send and the matching receive.
      */
     static final int FRAGMENT_LIMIT = 8;
+    /** Aeron counter type ids of the three counters every communicator keeps (labels name job and rank). */
+    public static final int DROPPED_DATA_FRAMES_TYPE_ID = 0x7E55_0001;
+    public static final int DROPPED_CONTROL_FRAMES_TYPE_ID = 0x7E55_0002;
+    public static final int REJECTED_HANDSHAKES_TYPE_ID = 0x7E55_0003;
+    /** A hostile sender may cause a drop per frame; saying so once every 10 s keeps stderr readable. */
+    private static final long DROP_LOG_INTERVAL_NS = TimeUnit.SECONDS.toNanos(10);
 
     private final CommConfig config;
     private final PeerDirectory directory;
@@ -85,8 +94,13 @@ public final class Communicator implements AutoCloseable {
     private final ControlCodec pollCodec = new ControlCodec();
     private final ControlCodec sendCodec = new ControlCodec();
     private final UnsafeBuffer controlScratch = new UnsafeBuffer(new byte[ControlCodec.MAX_MESSAGE_BYTES]);
-    private final AtomicLong droppedFrames = new AtomicLong();
-    private final AtomicLong rejectedHandshakes = new AtomicLong();
+    private final Counter droppedFrames;
+    private final Counter droppedControlFrames;
+    private final Counter rejectedHandshakes;
+    /** The counters' values when closed: their memory goes with the Aeron client. */
+    private volatile long[] countsAtClose;
+    /** When a dropped control frame was last logged; guarded by {@link #pollLock}. */
+    private long lastDropLogNanos;
     private final ThreadLocal<BufferClaim> claims = ThreadLocal.withInitial(BufferClaim::new);
     private final Map<String, ProcessGroup> groups = new HashMap<>();
     private final ControlledFragmentHandler dataHandler = this::onDataFragment;
@@ -111,6 +125,12 @@ public final class Communicator implements AutoCloseable {
                     // Driver timeouts and the like: say so once per error; the waits then fail on their deadline.
                     .errorHandler(t -> System.err.println("tessera comm rank " + rank + ": Aeron client error: " + t)));
             this.aeron = client;
+            String who = ": job " + config.jobId() + " rank " + rank;
+            this.droppedFrames = aeron.addCounter(DROPPED_DATA_FRAMES_TYPE_ID, "tessera dropped data frames" + who);
+            this.droppedControlFrames = aeron.addCounter(DROPPED_CONTROL_FRAMES_TYPE_ID,
+                    "tessera dropped control frames" + who);
+            this.rejectedHandshakes = aeron.addCounter(REJECTED_HANDSHAKES_TYPE_ID,
+                    "tessera rejected handshakes" + who);
             this.dataPubs = new ExclusivePublication[worldSize];
             this.controlPubs = new ExclusivePublication[worldSize];
             boolean anyIpc = false;
@@ -290,12 +310,27 @@ public final class Communicator implements AutoCloseable {
 
     /** Data frames dropped: unknown session, malformed header, or not fitting the posted receive. */
     public long droppedFrames() {
-        return droppedFrames.get();
+        return count(droppedFrames, 0);
+    }
+
+    /** Control frames dropped: from a session without a Hello (other than a Hello), or not one whole message. */
+    public long droppedControlFrames() {
+        return count(droppedControlFrames, 1);
+    }
+
+    /** The stream id of {@code rank}'s control subscription (where its peers, and its Hellos, arrive). */
+    public static int controlStreamId(int rank) {
+        return CONTROL_STREAM_BASE + rank;
     }
 
     /** Hello messages refused: wrong job, wrong token, or a rank already bound. */
     public long rejectedHandshakes() {
-        return rejectedHandshakes.get();
+        return count(rejectedHandshakes, 2);
+    }
+
+    private long count(Counter counter, int index) {
+        long[] atClose = countsAtClose;
+        return atClose != null ? atClose[index] : counter.get();
     }
 
     /** Whether every peer publication uses IPC (otherwise at least one goes over UDP). */
@@ -403,7 +438,7 @@ public final class Communicator implements AutoCloseable {
         int src = dataSessionToRank.get(header.sessionId());
         if (src < 0 || length < DataFrame.HEADER_LENGTH || DataFrame.srcRank(buffer, offset) != src
                 || DataFrame.payloadLength(buffer, offset) != length - DataFrame.HEADER_LENGTH) {
-            droppedFrames.incrementAndGet();
+            droppedFrames.increment();
             return Action.CONTINUE;
         }
         int groupId = DataFrame.groupId(buffer, offset);
@@ -422,27 +457,27 @@ public final class Communicator implements AutoCloseable {
         }
         if (!slot.land(DataFrame.step(buffer, offset), DataFrame.streamOffset(buffer, offset), buffer,
                 offset + DataFrame.HEADER_LENGTH, length - DataFrame.HEADER_LENGTH)) {
-            droppedFrames.incrementAndGet();
+            droppedFrames.increment();
         }
         return Action.CONTINUE;
     }
 
     private Action onControlFragment(DirectBuffer buffer, int offset, int length, Header header) {
+        int session = header.sessionId();
+        int src = controlSessionToRank.get(session);
+        if (src < 0 && ControlCodec.messageId(buffer, offset, length) != ControlCodec.HELLO_ID) {
+            dropControlFrame(session, "a session without a Hello sent something else");
+            return Action.CONTINUE;
+        }
         ControlMessage message;
         try {
             message = pollCodec.decode(buffer, offset, length);
         } catch (IllegalArgumentException e) {
-            droppedFrames.incrementAndGet();
+            dropControlFrame(session, e.getMessage());
             return Action.CONTINUE;
         }
-        int session = header.sessionId();
-        int src = controlSessionToRank.get(session);
         if (src < 0) {
-            if (message instanceof Hello hello) {
-                acceptHello(hello, session);
-            } else {
-                droppedFrames.incrementAndGet();
-            }
+            acceptHello((Hello) message, session);
             return Action.CONTINUE;
         }
         if (message instanceof Abort abort) {
@@ -452,6 +487,17 @@ public final class Communicator implements AutoCloseable {
             inbox.add(message);
         }
         return Action.CONTINUE;
+    }
+
+    /** Counts the frame, and says so on stderr at most every {@link #DROP_LOG_INTERVAL_NS}. */
+    private void dropControlFrame(int session, String why) {
+        long dropped = droppedControlFrames.increment() + 1;
+        long now = System.nanoTime();
+        if (dropped == 1 || now - lastDropLogNanos >= DROP_LOG_INTERVAL_NS) {
+            lastDropLogNanos = now;
+            System.err.println("tessera comm rank " + rank + ": dropped a control frame from session " + session
+                    + ": " + why + " (" + dropped + " dropped so far)");
+        }
     }
 
     private void acceptHello(Hello hello, int controlSession) {
@@ -467,7 +513,7 @@ public final class Communicator implements AutoCloseable {
             problem = "a Hello claimed rank " + hello.rank + ", which is not a free peer rank of this job";
         }
         if (problem != null) {
-            rejectedHandshakes.incrementAndGet();
+            rejectedHandshakes.increment();
             if (handshakeFailure == null && firstPeerWithoutHelloUnlocked() >= 0) {
                 handshakeFailure = problem;
             }
@@ -572,6 +618,7 @@ public final class Communicator implements AutoCloseable {
         for (ProcessGroup g : groups.values()) {
             g.shutdownAsync();
         }
+        countsAtClose = new long[] {droppedFrames.get(), droppedControlFrames.get(), rejectedHandshakes.get()};
         aeron.close();
         if (ownDriver != null) {
             ownDriver.close();

@@ -1,5 +1,6 @@
 package dev.tessera.comm;
 
+import dev.tessera.comm.control.Abort;
 import dev.tessera.comm.control.ControlCodec;
 import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.Hello;
@@ -81,6 +82,68 @@ class InProcessCommTest {
             }
             assertEquals(5, comms[0].droppedFrames());
         }
+    }
+
+    /**
+     * The campaign's frames, valid messages and Hellos with a wrong token from a session that never said Hello,
+     * and random bytes: all dropped or rejected and counted, none reaches the inbox or aborts a group, and the
+     * pair still talks afterwards.
+     */
+    @Test
+    void hostileControlFramesAreDroppedAndCountedWithoutHarm() throws Exception {
+        ControlCodec codec = new ControlCodec();
+        UnsafeBuffer frame = new UnsafeBuffer(new byte[ControlCodec.MAX_MESSAGE_BYTES]);
+        java.util.SplittableRandom random = new java.util.SplittableRandom(7);
+        long sent = 0;
+        long wrongTokens = 0;
+        try (Aeron intruder = Aeron.connect(new Aeron.Context().aeronDirectoryName(driver.aeronDirectoryName()))) {
+            ExclusivePublication pub = intruder.addExclusivePublication("aeron:ipc", Communicator.controlStreamId(0));
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (!pub.isConnected() && System.nanoTime() < until) {
+                Thread.onSpinWait();
+            }
+            for (int i = 0; i < 2_000; i++) {
+                int length;
+                switch (i % 6) {
+                    case 0 -> {
+                        byte[] b = java.util.HexFormat.of().parseHex(i % 12 == 0 ? "03ffffffff07" : "0f");
+                        frame.putBytes(0, b);
+                        length = b.length;
+                    }
+                    case 1 -> length = codec.encode(new Abort(comms[0].world().id(), 1, "forged"), frame, 0);
+                    case 2 -> length = codec.encode(new TextMessage("forged"), frame, 0);
+                    case 3 -> {
+                        length = codec.encode(new Hello(JOB, 1, new byte[32], pub.sessionId(), pub.sessionId()), frame, 0);
+                        wrongTokens++;
+                    }
+                    case 4 -> { // a Hello with its digest length claiming 2^31 bytes
+                        length = codec.encode(new Hello(JOB, 1, new byte[32], 1, 2), frame, 0);
+                        frame.putBytes(2 + JOB.length() + 4, new byte[] {-1, -1, -1, -1, 7});
+                    }
+                    default -> {
+                        length = 1 + random.nextInt(200);
+                        for (int b = 0; b < length; b++) {
+                            frame.putByte(b, (byte) random.nextInt(256));
+                        }
+                    }
+                }
+                while (pub.offer(frame, 0, length) < 0) {
+                    assertTrue(System.nanoTime() < until, "the intruder's frames were not taken");
+                    comms[0].pollControlMessage();
+                }
+                sent++;
+            }
+            while (comms[0].droppedControlFrames() + comms[0].rejectedHandshakes() < sent && System.nanoTime() < until) {
+                assertEquals(null, comms[0].pollControlMessage(), "an intruder's frame reached the inbox");
+            }
+            assertEquals(sent, comms[0].droppedControlFrames() + comms[0].rejectedHandshakes());
+            assertEquals(wrongTokens, comms[0].rejectedHandshakes());
+            assertEquals(null, comms[0].abortReason(comms[0].world().id()));
+        }
+        controlMessagesTravelWithKryo();
+        CompletableFuture<UnsafeBuffer> other = CompletableFuture.supplyAsync(() -> allReduceOnes(comms[1], 16));
+        assertEquals(2.0f, allReduceOnes(comms[0], 16).getFloat(0));
+        assertEquals(2.0f, other.get(20, TimeUnit.SECONDS).getFloat(0));
     }
 
     private static UnsafeBuffer allReduceOnes(Communicator comm, int count) {

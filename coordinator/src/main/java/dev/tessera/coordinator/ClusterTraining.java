@@ -121,7 +121,7 @@ public final class ClusterTraining implements TrainAction {
         List<WorkerArgs> ranks = new ArrayList<>();
         for (int r = 0; r < world; r++) {
             ranks.add(new WorkerArgs(jobId, r, world, hostId, job.launch().hazelcastPort(), aeronDir, aeronPort,
-                    COMM_DEADLINE_MS));
+                    COMM_DEADLINE_MS, job.launch().transport()));
         }
         BlockingQueue<MemberInfo> lost = new LinkedBlockingQueue<>();
         ProgressBar bar = ProgressBar.forStandardOutput();
@@ -134,7 +134,7 @@ public final class ClusterTraining implements TrainAction {
             PeerEndpoint self = new PeerEndpoint(world, hostId, "127.0.0.1", aeronPort + world);
             var peers = awaitRendezvous(node, self, workers, lost, world);
             CommConfig config = CommConfig.defaults(jobId, token).withDriver(DriverMode.SHARED_PER_HOST, aeronDir)
-                    .withDeadlineMs(COMM_DEADLINE_MS);
+                    .withDeadlineMs(COMM_DEADLINE_MS).withTransport(job.launch().transport());
             try (Communicator comm = Communicator.connect(config, peers, world)) {
                 String json = workerJob.toJson();
                 for (int r = 0; r < world; r++) {

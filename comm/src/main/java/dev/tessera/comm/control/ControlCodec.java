@@ -11,14 +11,25 @@ import org.agrona.MutableDirectBuffer;
 import java.nio.charset.StandardCharsets;
 
 /**
- * Kryo encoding of {@link ControlMessage}s with registration required. A new message type needs an id and an
- * explicit serializer here that reads every length through {@link #checkedLength}. Not thread-safe: one instance per
- * thread that encodes or decodes (the control plane is not a hot path, so the byte copies here are fine).
+ * Kryo encoding of {@link ControlMessage}s: a one-byte message id (Kryo's class id + 2), then the message's
+ * fields. A new message type needs the next id ({@link #LAST_ID} moves with it) and an explicit serializer that
+ * reads every length through {@link #checkedLength}. Not thread-safe: one instance per thread that encodes or
+ * decodes (the control plane is not a hot path, so the byte copies here are fine).
+ *
+ * <p>Decoding never lets Kryo resolve a class from the wire: Kryo keeps its built-in registrations (String,
+ * primitives, ...) even with registration required, and their readers allocate whatever length a frame claims.
+ * Only ids {@link #FIRST_ID}..{@link #LAST_ID} are read, each by its own serializer.
  */
 public final class ControlCodec {
 
     /** Control messages must fit in one Aeron fragment. */
     public static final int MAX_MESSAGE_BYTES = 16 * 1024;
+    /** The message ids of this codec; every frame starts with one of them + 2 (Kryo's class id encoding). */
+    public static final int FIRST_ID = 101;
+    public static final int HELLO_ID = 101;
+    public static final int LAST_ID = 108;
+    /** Kryo writes a class id as a varint of id + 2; ours stay below 128, so that is exactly one byte. */
+    private static final int WIRE_ID_OFFSET = 2;
 
     private final Kryo kryo = new Kryo();
     private final byte[] scratch = new byte[MAX_MESSAGE_BYTES];
@@ -71,11 +82,31 @@ public final class ControlCodec {
             }
         }, 103);
         JobMessageSerializers.register(kryo);
+        for (int id = FIRST_ID; id <= LAST_ID; id++) {
+            if (kryo.getRegistration(id) == null || id + WIRE_ID_OFFSET >= 0x80) {
+                throw new IllegalStateException("control message ids must be " + FIRST_ID + ".." + LAST_ID
+                        + " without gaps, each one byte on the wire (id " + id + ")");
+            }
+        }
     }
 
-    static int checkedLength(int length) {
-        if (length < 0 || length > MAX_MESSAGE_BYTES) {
-            throw new KryoException("length " + length + " outside [0, " + MAX_MESSAGE_BYTES + "]");
+    /**
+     * The message id {@code frame} starts with, or -1 when it names none of this codec's. Reads one byte and
+     * nothing else, so a receiver can refuse a frame by its type without decoding it.
+     */
+    public static int messageId(DirectBuffer buffer, int offset, int length) {
+        if (length <= 0) {
+            return -1;
+        }
+        int id = (buffer.getByte(offset) & 0xFF) - WIRE_ID_OFFSET;
+        return id >= FIRST_ID && id <= LAST_ID ? id : -1;
+    }
+
+    /** A length read from the wire, refused unless the frame still holds that many bytes. */
+    static int checkedLength(Input in, int length) {
+        int left = in.limit() - in.position();
+        if (length < 0 || length > left) {
+            throw new KryoException("length " + length + " outside [0, " + left + "] (the bytes left in the frame)");
         }
         return length;
     }
@@ -90,7 +121,7 @@ public final class ControlCodec {
 
     static byte[] readBytes(Input in) {
         int lengthPlusOne = in.readVarInt(true);
-        return lengthPlusOne == 0 ? null : in.readBytes(checkedLength(lengthPlusOne - 1));
+        return lengthPlusOne == 0 ? null : in.readBytes(checkedLength(in, lengthPlusOne - 1));
     }
 
     static void writeString(Output out, String text) {
@@ -116,22 +147,34 @@ public final class ControlCodec {
         return length;
     }
 
-    /** Reads one message; an unregistered class or a malformed frame gives {@link IllegalArgumentException}. */
+    /**
+     * Reads one message. A frame that is not exactly one message of this codec (unknown id, a length beyond the
+     * frame, bytes left over) gives {@link IllegalArgumentException}; nothing larger than the frame is allocated.
+     */
     public ControlMessage decode(DirectBuffer buffer, int offset, int length) {
         if (length <= 0 || length > MAX_MESSAGE_BYTES) {
             throw new IllegalArgumentException("control frame of " + length + " bytes (limit "
                     + MAX_MESSAGE_BYTES + ")");
         }
-        buffer.getBytes(offset, scratch, 0, length);
-        input.setBuffer(scratch, 0, length);
-        try {
-            Object o = kryo.readClassAndObject(input);
-            if (!(o instanceof ControlMessage message)) {
-                throw new IllegalArgumentException("control frame holds a " + (o == null ? "null" : o.getClass()));
-            }
-            return message;
-        } catch (KryoException | IndexOutOfBoundsException | NegativeArraySizeException e) {
-            throw new IllegalArgumentException("malformed control frame: " + e.getMessage(), e);
+        int id = messageId(buffer, offset, length);
+        if (id < 0) {
+            throw new IllegalArgumentException("control frame starts with byte " + (buffer.getByte(offset) & 0xFF)
+                    + ", which is no message id of this codec");
         }
+        buffer.getBytes(offset, scratch, 0, length);
+        input.setBuffer(scratch, 1, length - 1);
+        Object message;
+        try {
+            message = kryo.readObject(input, kryo.getRegistration(id).getType());
+        } catch (VirtualMachineError e) {
+            throw e;
+        } catch (Throwable e) { // a serializer's bug must not take the process down with it either
+            throw new IllegalArgumentException("malformed control frame: " + e, e);
+        }
+        if (input.position() != length) {
+            throw new IllegalArgumentException("control frame has " + (length - input.position())
+                    + " bytes after its message");
+        }
+        return (ControlMessage) message;
     }
 }

@@ -1,5 +1,7 @@
 package dev.tessera.coordinator.config;
 
+import dev.tessera.comm.Transport;
+
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -7,13 +9,15 @@ import java.util.Map;
  * {@code launch:} where the workers run and what each may use. {@code workers} is the number of worker
  * processes that will exist (0 = exactly the mesh's world size); planning requires it to equal the world size.
  * Ports are the first of a range: Hazelcast takes {@code hazelcast_port} upwards, Aeron UDP endpoints
- * {@code aeron_port} upwards (IPC between processes of one host needs none).
+ * {@code aeron_port} upwards (IPC between processes of one host needs none). {@code transport}: {@code auto} is
+ * IPC between processes of one host and UDP across hosts; {@code udp} sends even local frames through UDP sockets
+ * (what a multi-host job does), {@code ipc} only works on one host.
  */
 public record LaunchSection(LauncherKind launcher, int workers, int workerMemoryMb, int hazelcastPort,
-                            int aeronPort) {
+                            int aeronPort, Transport transport) {
 
     public static LaunchSection defaults() {
-        return new LaunchSection(LauncherKind.LOCAL, 0, 4096, 5701, 40123);
+        return new LaunchSection(LauncherKind.LOCAL, 0, 4096, 5701, 40123, Transport.AUTO);
     }
 
     /** The worker count planning works with: the configured one, or the world size when 0. */
@@ -24,7 +28,7 @@ public record LaunchSection(LauncherKind launcher, int workers, int workerMemory
     static LaunchSection read(ConfigValues v) {
         return new LaunchSection(v.getEnum("launch.launcher", LauncherKind.class), v.getInt("launch.workers"),
                 v.getInt("launch.worker_memory_mb"), v.getInt("launch.hazelcast_port"),
-                v.getInt("launch.aeron_port"));
+                v.getInt("launch.aeron_port"), v.getEnum("launch.transport", Transport.class));
     }
 
     Map<String, Object> toMap() {
@@ -34,6 +38,7 @@ public record LaunchSection(LauncherKind launcher, int workers, int workerMemory
         m.put("worker_memory_mb", workerMemoryMb);
         m.put("hazelcast_port", hazelcastPort);
         m.put("aeron_port", aeronPort);
+        m.put("transport", ConfigValues.yamlName(transport));
         return m;
     }
 }

@@ -106,6 +106,8 @@ class MainBadInputTest {
                         "(attention scores) would take 2251799813685248 bytes"),
                 arguments("decay_1d not a boolean", null, "train --set optimizer.decay_1d=norms",
                         "optimizer.decay_1d must be"),
+                arguments("unknown transport", null, "train --set launch.transport=tcp",
+                        "launch.transport must be one of auto, ipc, udp (got string 'tcp')"),
                 arguments("unknown CLI option", null, "train --bogus", "Unknown option: '--bogus'"),
                 arguments("option missing its value", null, "train --config", "--config"),
                 arguments("unknown command", null, "trian", "'trian'; did you mean train?"),

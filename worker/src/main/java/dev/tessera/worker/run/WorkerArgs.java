@@ -1,5 +1,6 @@
 package dev.tessera.worker.run;
 
+import dev.tessera.comm.Transport;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -10,7 +11,7 @@ import java.util.Map;
  * among them (command lines are visible to every user of the host); it comes in {@code TESSERA_JOB_TOKEN}.
  */
 public record WorkerArgs(String jobId, int rank, int world, String hostId, int hazelcastPort, String aeronDir,
-                         int aeronPort, long deadlineMs) {
+                         int aeronPort, long deadlineMs, Transport transport) {
 
     public List<String> toList() {
         List<String> out = new ArrayList<>();
@@ -22,6 +23,7 @@ public record WorkerArgs(String jobId, int rank, int world, String hostId, int h
         put(out, "aeron-dir", aeronDir);
         put(out, "aeron-port", aeronPort);
         put(out, "deadline-ms", deadlineMs);
+        put(out, "transport", transport);
         return out;
     }
 
@@ -35,7 +37,8 @@ public record WorkerArgs(String jobId, int rank, int world, String hostId, int h
         }
         return new WorkerArgs(get(map, "job-id"), Integer.parseInt(get(map, "rank")), Integer.parseInt(get(map, "world")),
                 get(map, "host-id"), Integer.parseInt(get(map, "hazelcast-port")), get(map, "aeron-dir"),
-                Integer.parseInt(get(map, "aeron-port")), Long.parseLong(get(map, "deadline-ms")));
+                Integer.parseInt(get(map, "aeron-port")), Long.parseLong(get(map, "deadline-ms")),
+                Transport.valueOf(get(map, "transport")));
     }
 
     private static String get(Map<String, String> map, String key) {

@@ -50,7 +50,14 @@ public final class WorkerMain {
     public static void main(String[] argv) {
         WorkerArgs args = WorkerArgs.parse(argv);
         watchParent(args.rank());
-        int code = new WorkerMain(args).run();
+        int code;
+        try {
+            code = new WorkerMain(args).run();
+        } catch (Throwable e) { // Hazelcast's threads would keep a JVM whose main thread died alive: a zombie rank
+            System.err.println("rank " + args.rank() + " failed: " + e);
+            e.printStackTrace();
+            code = 1;
+        }
         System.out.flush();
         // Hazelcast and ND4J leave non-daemon threads behind; the job is over for this process.
         Runtime.getRuntime().halt(code);
@@ -64,7 +71,7 @@ public final class WorkerMain {
             node.onMemberLost(this::memberLost);
             PeerEndpoint self = new PeerEndpoint(args.rank(), args.hostId(), "127.0.0.1", args.aeronPort() + args.rank());
             var directory = Rendezvous.await(node, self, args.world() + 1, Duration.ofMillis(args.deadlineMs()));
-            CommConfig config = CommConfig.defaults(args.jobId(), token)
+            CommConfig config = CommConfig.defaults(args.jobId(), token).withTransport(args.transport())
                     .withDriver(DriverMode.SHARED_PER_HOST, args.aeronDir()).withDeadlineMs(args.deadlineMs());
             try (Communicator comm = Communicator.connect(config, directory, args.rank())) {
                 return train(comm, coordinator);
@@ -115,7 +122,7 @@ public final class WorkerMain {
             done.exposedCommFraction = result.trainSeconds() > 0 ? result.commWaitSeconds() / result.trainSeconds() : 0;
             comm.sendControl(coordinator, done);
             return 0;
-        } catch (RuntimeException | IOException e) {
+        } catch (RuntimeException | IOException | Error e) { // an Error too: the coordinator should hear why
             finishing.set(true);
             String message = e.getMessage() == null ? e.toString() : e.getMessage();
             System.err.println("rank " + args.rank() + " failed: " + message);
