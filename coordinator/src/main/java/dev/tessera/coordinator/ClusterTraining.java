@@ -3,7 +3,6 @@ package dev.tessera.coordinator;
 import dev.tessera.comm.CommConfig;
 import dev.tessera.comm.Communicator;
 import dev.tessera.comm.DriverMode;
-import dev.tessera.comm.LocalProcessLauncher;
 import dev.tessera.comm.MediaDriverHost;
 import dev.tessera.comm.PeerEndpoint;
 import dev.tessera.comm.StaticPeerDirectory;
@@ -22,6 +21,7 @@ import dev.tessera.coordinator.run.RunRecorder;
 import dev.tessera.coordinator.run.RunSummary;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
+import dev.tessera.worker.cluster.ClusterJoinException;
 import dev.tessera.worker.cluster.ClusterNode;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.cluster.MemberInfo;
@@ -51,6 +51,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.ToLongFunction;
+import java.util.regex.Pattern;
 
 /**
  * Trains a job on a mesh of several worker processes on this host. The coordinator holds the Aeron media driver
@@ -60,10 +61,8 @@ import java.util.function.ToLongFunction;
  */
 public final class ClusterTraining implements TrainAction {
 
-    /** Longest any single wait of the data plane may take (connect, a collective, a send). */
-    static final long COMM_DEADLINE_MS = 30_000;
-    /** Longest the coordinator waits between two reports before it calls the job stuck. */
-    static final long PROGRESS_DEADLINE_MS = 10 * 60_000;
+    /** The JVM's own notices on a worker's output ("WARNING: Using incubator modules", VM warnings). */
+    private static final Pattern JVM_NOTICE = Pattern.compile("^(WARNING: |OpenJDK .*VM warning: |Java HotSpot.*VM warning: |Picked up ).*");
 
     private final PrintStream out;
 
@@ -115,34 +114,40 @@ public final class ClusterTraining implements TrainAction {
         String aeronDir = MediaDriverHost.directoryFor(jobId, "host");
         MediaDriverHost.sweepStale(Path.of(aeronDir).getParent());
         int aeronPort = job.launch().aeronPort();
+        // Every silence limit is the user's fault.dead_after_s: a starved peer is not dead before it.
+        long deadMs = job.fault().deadAfterS() * 1000L;
         List<WorkerArgs> ranks = new ArrayList<>();
         for (int r = 0; r < world; r++) {
             ranks.add(new WorkerArgs(jobId, r, world, hostId, job.launch().hazelcastPort(), aeronDir, aeronPort,
-                    COMM_DEADLINE_MS));
+                    deadMs));
         }
+        ClusterSettings clusterSettings = ClusterSettings.loopback(jobId, token, job.launch().hazelcastPort(),
+                world + 1, job.fault().deadAfterS());
+        HazelcastPorts.requireFree(clusterSettings.bindHost(), job.launch().hazelcastPort(), world + 1);
+        out.println("cluster: " + jobId + ", Hazelcast ports " + clusterSettings.portRange());
         BlockingQueue<MemberInfo> lost = new LinkedBlockingQueue<>();
         ProgressBar bar = ProgressBar.forStandardOutput();
-        try (MediaDriverHost driver = MediaDriverHost.launch(aeronDir, CommConfig.MAX_MTU, 16 << 20);
-             ClusterNode node = ClusterNode.join(ClusterSettings.loopback(jobId, token, job.launch().hazelcastPort(),
-                     world + 1), MemberInfo.COORDINATOR, -1);
+        try (MediaDriverHost driver = MediaDriverHost.launch(aeronDir, CommConfig.MAX_MTU, 16 << 20, deadMs);
+             ClusterNode node = joinCluster(clusterSettings);
              LocalWorkers workers = LocalWorkers.start(ranks, token, job.launch().workerMemoryMb());
              RunRecorder recorder = checkpoint != null
                      ? RunRecorder.resume(directory, bar, completed) : RunRecorder.open(directory, bar)) {
             node.onMemberLost(lost::add);
+            WorkerWatch watch = new WorkerWatch(workers, lost, job.fault());
             PeerEndpoint self = new PeerEndpoint(world, hostId, "127.0.0.1", aeronPort + world);
-            var peers = awaitRendezvous(node, self, workers, lost, world);
+            var peers = awaitRendezvous(node, self, watch, world, 2 * deadMs);
             CommConfig config = CommConfig.defaults(jobId, token).withDriver(DriverMode.SHARED_PER_HOST, aeronDir)
-                    .withDeadlineMs(COMM_DEADLINE_MS);
+                    .withDeadlineMs(deadMs);
             try (Communicator comm = Communicator.connect(config, peers, world)) {
                 String json = workerJob.toJson();
                 for (int r = 0; r < world; r++) {
                     comm.sendControl(r, new Assignment(r, job.mesh().dp(), job.mesh().sp(), job.mesh().ep(), json));
                 }
                 recorder.listener().onStart(completed, job.train().steps());
-                WorkerFinished[] finished = supervise(comm, workers, lost, recorder.listener(), job.mesh().toMesh(),
+                WorkerFinished[] finished = supervise(comm, watch, recorder.listener(), job.mesh().toMesh(),
                         workerJob.job());
                 WorkerFinished rank0 = finished[0];
-                workers.awaitExit(COMM_DEADLINE_MS);
+                workers.awaitExit(deadMs);
                 TrainingLoop.Result result = new TrainingLoop.Result(rank0.steps, rank0.tokens, rank0.finalLoss,
                         rank0.evalLoss, rank0.tokensPerSecond, rank0.trainSeconds,
                         rank0.exposedCommFraction * rank0.trainSeconds);
@@ -167,18 +172,27 @@ public final class ClusterTraining implements TrainAction {
         return max;
     }
 
-    /** Waits for every process's endpoint, failing at once if a worker dies while starting. */
-    private static StaticPeerDirectory awaitRendezvous(ClusterNode node, PeerEndpoint self, LocalWorkers workers,
-            BlockingQueue<MemberInfo> lost, int world) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(COMM_DEADLINE_MS * 2);
+    /** Joins as the coordinator; a join that does not complete is a failed job that names the ports. */
+    private static ClusterNode joinCluster(ClusterSettings settings) {
+        try {
+            return ClusterNode.join(settings, MemberInfo.COORDINATOR, -1);
+        } catch (ClusterJoinException e) {
+            throw new JobFailedException(e.getMessage());
+        }
+    }
+
+    /** Waits for every process's endpoint, failing at once if a worker dies or stops while starting. */
+    private static StaticPeerDirectory awaitRendezvous(ClusterNode node, PeerEndpoint self, WorkerWatch watch,
+                                                       int world, long deadlineMs) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(deadlineMs);
         while (true) {
-            checkAlive(workers, lost);
+            watch.check();
             try {
                 return Rendezvous.await(node, self, world + 1, Duration.ofMillis(1));
             } catch (TimeoutException e) {
                 if (System.nanoTime() > deadline) {
                     throw new JobFailedException(e.getMessage().replace("within 0 s", "within "
-                            + COMM_DEADLINE_MS * 2 / 1000 + " s"));
+                            + deadlineMs / 1000 + " s"));
                 }
             }
         }
@@ -189,25 +203,22 @@ public final class ClusterTraining implements TrainAction {
      * the workers stage; returns every rank's final report, by rank.
      * Fails when a worker reports an error, exits, leaves the cluster, or nothing arrives for too long.
      */
-    private static WorkerFinished[] supervise(Communicator comm, LocalWorkers workers, BlockingQueue<MemberInfo> lost,
-                                            TrainingListener listener, Mesh mesh, Map<String, Object> job)
-            throws InterruptedException {
+    private static WorkerFinished[] supervise(Communicator comm, WorkerWatch watch, TrainingListener listener,
+                                            Mesh mesh, Map<String, Object> job) throws InterruptedException {
         int world = mesh.world();
+        LocalWorkers workers = watch.workers();
         WorkerFinished[] finished = new WorkerFinished[world];
         int done = 0;
-        long lastReport = System.nanoTime();
+        watch.reported();
         while (done < world) {
             ControlMessage m = comm.pollControlMessage();
             if (m == null) {
-                checkAlive(workers, lost);
-                if (System.nanoTime() - lastReport > TimeUnit.MILLISECONDS.toNanos(PROGRESS_DEADLINE_MS)) {
-                    throw new JobFailedException("no report from the workers for " + PROGRESS_DEADLINE_MS / 1000
-                            + " s; the job is stuck");
-                }
+                watch.check();
+                watch.checkSilence();
                 Thread.sleep(5); // reports are a few per second; polling faster only takes a core from the workers
                 continue;
             }
-            lastReport = System.nanoTime();
+            watch.reported();
             if (m instanceof StepReport s) {
                 listener.onStep(new StepMetrics(s.step, s.loss, s.auxLoss, s.lr, s.gradNorm, s.tokensPerSecond,
                         s.stepSeconds, s.exposedCommSeconds));
@@ -236,31 +247,20 @@ public final class ClusterTraining implements TrainAction {
         return finished;
     }
 
-    /** Fails naming the rank and host when a worker has left the cluster or its process has exited. */
-    private static void checkAlive(LocalWorkers workers, BlockingQueue<MemberInfo> lost) {
-        MemberInfo gone = lost.poll();
-        if (gone != null) {
-            throw new JobFailedException(gone.describe() + " died or stopped answering; stopping the job");
-        }
-        for (int r = 0; r < workers.count(); r++) {
-            LocalProcessLauncher.Worker w = workers.worker(r);
-            if (!w.process().isAlive() && w.process().exitValue() != 0) {
-                throw new JobFailedException(describe(workers, r) + " exited with code " + w.process().exitValue()
-                        + lastLine(w));
-            }
-        }
-    }
-
-    private static String describe(LocalWorkers workers, int rank) {
+    static String describe(LocalWorkers workers, int rank) {
         return "worker rank " + rank + " (pid " + workers.worker(rank).process().pid() + " on " + hostName() + ")";
     }
 
-    /** The worker's last line that is not part of a stack trace: what it said when it failed. */
-    private static String lastLine(LocalProcessLauncher.Worker w) {
-        String[] lines = w.output().strip().split("\n");
+    /**
+     * The worker's last line that is not part of a stack trace nor one of the JVM's own notices: what it said
+     * when it failed.
+     */
+    static String lastLine(String output) {
+        String[] lines = output.strip().split("\n");
         for (int i = lines.length - 1; i >= 0; i--) {
             String line = lines[i].strip();
-            if (!line.isEmpty() && !line.startsWith("at ") && !line.startsWith("...") && !line.startsWith("Caused by")) {
+            if (!line.isEmpty() && !line.startsWith("at ") && !line.startsWith("...") && !line.startsWith("Caused by")
+                    && !JVM_NOTICE.matcher(line).matches()) {
                 return ": " + line;
             }
         }

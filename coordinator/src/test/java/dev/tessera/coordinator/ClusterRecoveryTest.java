@@ -52,7 +52,9 @@ class ClusterRecoveryTest {
         for (Path other : new Path[] {single, four}) {
             ClusterTrainingTest.assertLossesClose(expected, other, 11, 20);
         }
-        ClusterTrainingTest.assertNothingLeft();
+        for (ClusterTrainingTest.Run r : List.of(first, resumed, wider)) {
+            ClusterTrainingTest.assertNothingLeft(r.jobIds());
+        }
     }
 
     @Test
@@ -61,6 +63,7 @@ class ClusterRecoveryTest {
         assertEquals(0, Main.run(ClusterTrainingTest.job(reference, 1, 30).toArray(String[]::new)));
 
         Path run = tmp.resolve("restarted");
+        ClusterTrainingTest.Run result;
         CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(
                 ClusterTrainingTest.job(run, 2, 30, "--set", "checkpoint.every=5", "--set", "restart.max_restarts=1",
                         "--set", "launch.hazelcast_port=6300", "--set", "launch.aeron_port=41300")));
@@ -71,14 +74,16 @@ class ClusterRecoveryTest {
                 assertTrue(System.nanoTime() < until && !job.isDone(), "the job never wrote its step-10 checkpoint");
                 Thread.sleep(20);
             }
-            ProcessHandle victim = ClusterTrainingTest.workers()
-                    .filter(p -> ClusterTrainingTest.commandLine(p).contains("--rank 1 --")).findFirst().orElseThrow();
+            String jobId = ClusterTrainingTest.jobIdOf(6300);
+            ProcessHandle victim = ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
+                    .contains("--job-id " + jobId + " --rank 1 --")).findFirst().orElseThrow();
             assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
-            ClusterTrainingTest.Run result = job.get();
+            result = job.get();
             assertEquals(0, result.code(), result.err());
         } finally {
             if (!job.isDone()) {
-                ClusterTrainingTest.workers().forEach(ProcessHandle::destroyForcibly);
+                ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
+                        .contains("--hazelcast-port 6300 ")).forEach(ProcessHandle::destroyForcibly);
                 job.get();
             }
         }
@@ -86,7 +91,8 @@ class ClusterRecoveryTest {
         assertEquals(30, losses.size(), "every step once in metrics.jsonl: " + losses.keySet());
         ClusterTrainingTest.assertLossesClose(ClusterTrainingTest.losses(reference), run, 1, 30);
         assertTrue(Files.isDirectory(run.resolve("checkpoints/step-0000030")));
-        ClusterTrainingTest.assertNothingLeft();
+        assertEquals(2, result.jobIds().size(), "one job id per attempt: " + result.jobIds());
+        ClusterTrainingTest.assertNothingLeft(result.jobIds());
     }
 
     /** Ctrl-C on the coordinator process: it stops its workers and removes its Aeron directory. */
@@ -120,6 +126,7 @@ class ClusterRecoveryTest {
             coordinator.descendants().forEach(ProcessHandle::destroyForcibly);
             coordinator.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
         }
-        ClusterTrainingTest.assertNothingLeft();
+        String printed = Files.readString(tmp.resolve("coordinator.log"));
+        ClusterTrainingTest.assertNothingLeft(ClusterTrainingTest.jobIds(printed));
     }
 }
