@@ -19,6 +19,7 @@ import dev.tessera.coordinator.run.ProgressBar;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
 import dev.tessera.coordinator.run.RunSummary;
+import dev.tessera.worker.checkpoint.AtomicFiles;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.cluster.ClusterJoinException;
@@ -35,9 +36,11 @@ import dev.tessera.worker.run.WorkerJob;
 import dev.tessera.worker.train.StepMetrics;
 import dev.tessera.worker.train.TrainingListener;
 import dev.tessera.worker.train.TrainingLoop;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
@@ -47,6 +50,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -60,6 +65,9 @@ import java.util.regex.Pattern;
  * directory and the progress bar, and stops everything when a worker dies, freezes or fails.
  */
 public final class ClusterTraining implements TrainAction {
+
+    /** The file in a run directory that lists the cluster job ids of its attempts. */
+    public static final String JOB_IDS = "cluster-jobs.txt";
 
     /** The JVM's own notices on a worker's output ("WARNING: Using incubator modules", VM warnings). */
     private static final Pattern JVM_NOTICE = Pattern.compile("^(WARNING: |OpenJDK .*VM warning: |Java HotSpot.*VM warning: |Picked up ).*");
@@ -123,8 +131,9 @@ public final class ClusterTraining implements TrainAction {
         }
         ClusterSettings clusterSettings = ClusterSettings.loopback(jobId, token, job.launch().hazelcastPort(),
                 world + 1, job.fault().deadAfterS());
-        HazelcastPorts.requireFree(clusterSettings.bindHost(), job.launch().hazelcastPort(), world + 1);
+        HazelcastPorts.requireFree(clusterSettings.bindHost(), clusterSettings.port(), clusterSettings.portCount());
         out.println("cluster: " + jobId + ", Hazelcast ports " + clusterSettings.portRange());
+        recordJobId(directory.root(), jobId);
         BlockingQueue<MemberInfo> lost = new LinkedBlockingQueue<>();
         ProgressBar bar = ProgressBar.forStandardOutput();
         try (MediaDriverHost driver = MediaDriverHost.launch(aeronDir, CommConfig.MAX_MTU, 16 << 20, deadMs);
@@ -138,7 +147,7 @@ public final class ClusterTraining implements TrainAction {
             var peers = awaitRendezvous(node, self, watch, world, 2 * deadMs);
             CommConfig config = CommConfig.defaults(jobId, token).withDriver(DriverMode.SHARED_PER_HOST, aeronDir)
                     .withDeadlineMs(deadMs);
-            try (Communicator comm = Communicator.connect(config, peers, world)) {
+            try (Communicator comm = connect(config, peers, world, watch)) {
                 String json = workerJob.toJson();
                 for (int r = 0; r < world; r++) {
                     comm.sendControl(r, new Assignment(r, job.mesh().dp(), job.mesh().sp(), job.mesh().ep(), json));
@@ -161,6 +170,16 @@ public final class ClusterTraining implements TrainAction {
             }
         }
         return 0;
+    }
+
+    /**
+     * Appends {@code jobId} to the run's {@value #JOB_IDS} (one line per attempt): what names the job's processes
+     * and its Aeron directory, so that whoever looks for what a run left behind finds exactly its own.
+     */
+    static void recordJobId(Path runDir, String jobId) throws IOException {
+        Path file = runDir.resolve(JOB_IDS);
+        String before = Files.exists(file) ? Files.readString(file) : "";
+        AtomicFiles.writeString(file, before + jobId + "\n");
     }
 
     /** Memory is reported for the fullest rank: under ZeRO the ranks' peaks differ with where their shard lies. */
@@ -194,6 +213,32 @@ public final class ClusterTraining implements TrainAction {
                     throw new JobFailedException(e.getMessage().replace("within 0 s", "within "
                             + deadlineMs / 1000 + " s"));
                 }
+            }
+        }
+    }
+
+    /**
+     * Connects rank {@code world} (this process) to the workers. The handshake may wait up to the silence limit
+     * for a starved worker, so it runs on its own thread while this one keeps watching for exited and stopped
+     * workers; a communicator that connects after the job gave up is closed.
+     */
+    private static Communicator connect(CommConfig config, StaticPeerDirectory peers, int world, WorkerWatch watch)
+            throws InterruptedException {
+        CompletableFuture<Communicator> connecting = CompletableFuture.supplyAsync(
+                () -> Communicator.connect(config, peers, world));
+        try {
+            while (true) {
+                try {
+                    return connecting.get(20, TimeUnit.MILLISECONDS);
+                } catch (TimeoutException stillConnecting) {
+                    watch.check();
+                }
+            }
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+        } finally {
+            if (!connecting.isDone()) {
+                connecting.thenAccept(Communicator::close);
             }
         }
     }

@@ -14,6 +14,7 @@ final class StoppedWorkers {
 
     /** Stopped this long: well inside the 15 s the job has to notice, well above any debugger's pause. */
     static final long GRACE_NS = 5_000_000_000L;
+    private static final long MIN_POLL_GAP_NS = 250_000_000L;
     private static final long MAX_POLL_GAP_NS = 2_000_000_000L;
 
     private final long[] stoppedSince;
@@ -26,6 +27,9 @@ final class StoppedWorkers {
 
     /** The rank that has been stopped for the grace period, or -1. {@code pids[r]} is rank r's process. */
     int poll(long[] pids, long now) {
+        if (lastPoll != 0 && now - lastPoll < MIN_POLL_GAP_NS) {
+            return -1; // the caller loops every few ms; /proc need not be read that often
+        }
         if (lastPoll != 0 && now - lastPoll > MAX_POLL_GAP_NS) {
             Arrays.fill(stoppedSince, -1);
         }

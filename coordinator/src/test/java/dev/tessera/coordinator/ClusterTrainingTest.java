@@ -201,10 +201,10 @@ class ClusterTrainingTest {
         return workers().filter(p -> jobIds.stream().anyMatch(id -> commandLine(p).contains("--job-id " + id + " ")));
     }
 
-    /** The job ids a coordinator printed ("cluster: job-..., Hazelcast ports ..."), one per attempt. */
-    static List<String> jobIds(String stdout) {
-        return stdout.lines().filter(l -> l.startsWith("cluster: job-"))
-                .map(l -> l.substring("cluster: ".length(), l.indexOf(','))).toList();
+    /** The cluster job ids of the run in {@code runDir}, one per attempt. */
+    static List<String> jobIds(Path runDir) throws IOException {
+        Path file = runDir.resolve(ClusterTraining.JOB_IDS);
+        return Files.exists(file) ? Files.readAllLines(file).stream().filter(l -> !l.isBlank()).toList() : List.of();
     }
 
     /** The id of the running job whose Hazelcast range starts at {@code hazelcastPort}, from its workers. */
@@ -230,19 +230,19 @@ class ClusterTrainingTest {
         }
     }
 
-    record Run(int code, String err, String out) {
+    /** A finished run: its exit code, its stderr, and its run directory (the --out argument). */
+    record Run(int code, String err, Path dir) {
 
-        List<String> jobIds() {
-            return ClusterTrainingTest.jobIds(out);
+        List<String> jobIds() throws IOException {
+            return ClusterTrainingTest.jobIds(dir);
         }
     }
 
     static Run run(List<String> args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = Main.run(new PrintStream(out, true, StandardCharsets.UTF_8),
+        int code = Main.run(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8), args.toArray(String[]::new));
-        return new Run(code, err.toString(StandardCharsets.UTF_8), out.toString(StandardCharsets.UTF_8));
+        return new Run(code, err.toString(StandardCharsets.UTF_8), Path.of(args.get(args.indexOf("--out") + 1)));
     }
 
     static Map<Long, Double> losses(Path run) throws IOException {

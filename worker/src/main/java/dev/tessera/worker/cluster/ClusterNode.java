@@ -13,6 +13,8 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
@@ -27,6 +29,7 @@ import java.util.function.Consumer;
 public final class ClusterNode implements AutoCloseable {
 
     private static final String ENDPOINTS = "tessera.endpoints";
+    private static final long READ_WAIT_MS = 200;
 
     private final HazelcastInstance hazelcast;
     private final MemberInfo self;
@@ -124,7 +127,9 @@ public final class ClusterNode implements AutoCloseable {
      */
     public void publishEndpoint(int rank, String endpoint) {
         String role = self.role();
-        endpoints().put(rank, role + " " + selfUuid + " " + proof.sign(rank, role, selfUuid, endpoint) + " " + endpoint);
+        // Not waited for: a starved or stopped partition owner must not block the caller (it republishes anyway).
+        endpoints().putAsync(rank, role + " " + selfUuid + " " + proof.sign(rank, role, selfUuid, endpoint) + " "
+                + endpoint);
     }
 
     /** Entries seen that did not verify (forged, garbage, or another job's); each was ignored. */
@@ -145,7 +150,7 @@ public final class ClusterNode implements AutoCloseable {
             Map<Integer, String> found = new TreeMap<>();
             StringBuilder missing = new StringBuilder();
             for (int r = 0; r < world; r++) {
-                String endpoint = verified(r, map.get(r));
+                String endpoint = verified(r, read(map, r));
                 if (endpoint == null) {
                     missing.append(missing.length() == 0 ? "" : ", ").append(r);
                 } else {
@@ -167,6 +172,18 @@ public final class ClusterNode implements AutoCloseable {
     @Override
     public void close() {
         hazelcast.shutdown();
+    }
+
+    /**
+     * The entry of {@code rank}, or null when it is not there or its partition owner does not answer within
+     * {@link #READ_WAIT_MS}: the caller's own deadline and liveness checks must keep running meanwhile.
+     */
+    private static String read(IMap<Integer, String> map, int rank) throws InterruptedException {
+        try {
+            return map.getAsync(rank).toCompletableFuture().get(READ_WAIT_MS, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException | ExecutionException slow) {
+            return null;
+        }
     }
 
     /** The endpoint of {@code entry} if its proof holds for {@code rank}; remembers the member as proven. */

@@ -34,14 +34,18 @@ public record ClusterSettings(String jobId, String token, String bindHost, int p
         seeds = List.copyOf(seeds);
     }
 
-    /** All members on loopback, ports {@code [firstPort, firstPort + members]}. */
+    /**
+     * All members on loopback, ports {@code [firstPort, firstPort + members)}: one each, and every one of them a
+     * seed. A port of the range held by another program would hang the join, so the range is no wider than needed
+     * and is checked free before the job starts.
+     */
     public static ClusterSettings loopback(String jobId, String token, int firstPort, int members,
                                            int deadAfterSeconds) {
         List<String> seeds = new ArrayList<>();
-        for (int port = firstPort; port <= firstPort + members; port++) {
+        for (int port = firstPort; port < firstPort + members; port++) {
             seeds.add("127.0.0.1:" + port);
         }
-        return new ClusterSettings(jobId, token, "127.0.0.1", firstPort, members + 1, seeds, deadAfterSeconds,
+        return new ClusterSettings(jobId, token, "127.0.0.1", firstPort, members, seeds, deadAfterSeconds,
                 DEFAULT_JOIN_SECONDS);
     }
 

@@ -154,7 +154,7 @@ class ClusterNodeTest {
      */
     @Test
     void aJoinThatCannotCompleteFailsAtItsDeadlineNamingThePorts() throws Exception {
-        ClusterSettings settings = ClusterSettings.loopback("hang", "t", 5871, 1, 300).withJoinSeconds(8);
+        ClusterSettings settings = ClusterSettings.loopback("hang", "t", 5871, 2, 300).withJoinSeconds(8);
         try (ServerSocket squatter = new ServerSocket()) {
             squatter.bind(new InetSocketAddress("127.0.0.1", 5871));
             ClusterJoinException e = assertThrows(ClusterJoinException.class,
