@@ -70,7 +70,8 @@ public final class ClusterTraining implements TrainAction {
     public static final String JOB_IDS = "cluster-jobs.txt";
 
     /** The JVM's own notices on a worker's output ("WARNING: Using incubator modules", VM warnings). */
-    private static final Pattern JVM_NOTICE = Pattern.compile("^(WARNING: |OpenJDK .*VM warning: |Java HotSpot.*VM warning: |Picked up ).*");
+    private static final Pattern JVM_NOTICE =
+            Pattern.compile("^(WARNING: |OpenJDK .*VM warning: |Java HotSpot.*VM warning: |Picked up ).*");
 
     private final PrintStream out;
 
@@ -142,7 +143,7 @@ public final class ClusterTraining implements TrainAction {
              RunRecorder recorder = checkpoint != null
                      ? RunRecorder.resume(directory, bar, completed) : RunRecorder.open(directory, bar)) {
             node.onMemberLost(lost::add);
-            WorkerWatch watch = new WorkerWatch(workers, lost, job.fault());
+            WorkerWatch watch = new WorkerWatch(workers, lost, job.fault(), out);
             PeerEndpoint self = new PeerEndpoint(world, hostId, "127.0.0.1", aeronPort + world);
             var peers = awaitRendezvous(node, self, watch, world, 2 * deadMs);
             CommConfig config = CommConfig.defaults(jobId, token).withDriver(DriverMode.SHARED_PER_HOST, aeronDir)

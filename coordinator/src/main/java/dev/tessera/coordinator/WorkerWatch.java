@@ -3,6 +3,7 @@ package dev.tessera.coordinator;
 import dev.tessera.comm.LocalProcessLauncher;
 import dev.tessera.coordinator.config.FaultSection;
 import dev.tessera.worker.cluster.MemberInfo;
+import java.io.PrintStream;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 
@@ -19,10 +20,13 @@ final class WorkerWatch {
     private final FaultSection fault;
     private final StoppedWorkers stopped;
     private final long[] pids;
+    /** Where the warning goes: stdout, so that a job that fails later still has one line on stderr. */
+    private final PrintStream out;
     private long lastReport = System.nanoTime();
     private boolean warned;
 
-    WorkerWatch(LocalWorkers workers, BlockingQueue<MemberInfo> lost, FaultSection fault) {
+    WorkerWatch(LocalWorkers workers, BlockingQueue<MemberInfo> lost, FaultSection fault, PrintStream out) {
+        this.out = out;
         this.workers = workers;
         this.lost = lost;
         this.fault = fault;
@@ -74,10 +78,9 @@ final class WorkerWatch {
         }
         if (!warned && silentS >= fault.suspectAfterS()) {
             warned = true;
-            System.err.println("tessera: warning: rank 0 has been silent for " + silentS + " s (fault.suspect_after_s"
+            out.println("warning: rank 0 has been silent for " + silentS + " s (fault.suspect_after_s"
                     + " = " + fault.suspectAfterS() + "); its workers are alive and running, so the job waits up to"
                     + " fault.dead_after_s = " + fault.deadAfterS() + " s");
-            System.err.flush();
         }
     }
 }

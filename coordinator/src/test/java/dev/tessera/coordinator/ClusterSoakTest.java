@@ -33,7 +33,7 @@ class ClusterSoakTest {
         for (String set : List.of("model.d_model=16", "model.n_layers=2", "model.n_heads=2", "model.d_ff=32",
                 "model.n_experts=4", "model.top_k=2", "model.moe_every=2", "model.expert_d_ff=16",
                 "train.steps=" + steps, "train.batch_size=4", "train.seq_len=16", "optimizer.warmup_steps=4",
-                "eval.every=0", "checkpoint.every=0", "mesh.dp=" + dp, "launch.worker_memory_mb=512",
+                "eval.every=0", "checkpoint.every=0", "mesh.dp=" + dp,
                 "launch.hazelcast_port=" + hazelcastPort, "launch.aeron_port=" + (hazelcastPort + 36000))) {
             args.add("--set");
             args.add(set);
