@@ -221,12 +221,21 @@ public final class ClusterTraining implements TrainAction {
     /**
      * Connects rank {@code world} (this process) to the workers. The handshake may wait up to the silence limit
      * for a starved worker, so it runs on its own thread while this one keeps watching for exited and stopped
-     * workers; a communicator that connects after the job gave up is closed.
+     * workers; a communicator that connects after the job gave up is closed. Its own thread, not a shared pool:
+     * a pool busy with other work (other jobs of this JVM) would leave the handshake unstarted and the wait endless.
      */
     private static Communicator connect(CommConfig config, StaticPeerDirectory peers, int world, WorkerWatch watch)
             throws InterruptedException {
-        CompletableFuture<Communicator> connecting = CompletableFuture.supplyAsync(
-                () -> Communicator.connect(config, peers, world));
+        CompletableFuture<Communicator> connecting = new CompletableFuture<>();
+        Thread handshake = new Thread(() -> {
+            try {
+                connecting.complete(Communicator.connect(config, peers, world));
+            } catch (Throwable e) {
+                connecting.completeExceptionally(e);
+            }
+        }, "tessera-connect");
+        handshake.setDaemon(true);
+        handshake.start();
         try {
             while (true) {
                 try {

@@ -8,7 +8,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -66,15 +68,16 @@ class ClusterSoakTest {
         }
         try {
             Path loaded = tmp.resolve("dp4-loaded");
-            List<CompletableFuture<ClusterTrainingTest.Run>> jobs = List.of(
-                    CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(tinyJob(loaded, 4, 300, 6500))),
-                    CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(tinyJob(tmp.resolve("dp2-a"), 2, 300,
-                            6520))),
-                    CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(tinyJob(tmp.resolve("dp2-b"), 2, 300,
-                            6540))));
+            // One thread per job: all three start at once, JIT-compiling and collecting garbage together.
+            ExecutorService threads = Executors.newFixedThreadPool(3);
+            List<Future<ClusterTrainingTest.Run>> jobs = List.of(
+                    threads.submit(() -> ClusterTrainingTest.run(tinyJob(loaded, 4, 300, 6500))),
+                    threads.submit(() -> ClusterTrainingTest.run(tinyJob(tmp.resolve("dp2-a"), 2, 300, 6520))),
+                    threads.submit(() -> ClusterTrainingTest.run(tinyJob(tmp.resolve("dp2-b"), 2, 300, 6540))));
+            threads.shutdown();
             int falseAlarms = 0;
             StringBuilder failures = new StringBuilder();
-            for (CompletableFuture<ClusterTrainingTest.Run> job : jobs) {
+            for (Future<ClusterTrainingTest.Run> job : jobs) {
                 ClusterTrainingTest.Run r = job.get();
                 if (r.code() != 0) {
                     falseAlarms++;
