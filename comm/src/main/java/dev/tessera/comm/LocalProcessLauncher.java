@@ -189,7 +189,11 @@ public final class LocalProcessLauncher implements AutoCloseable {
     public synchronized void close() {
         for (Worker w : workers) {
             w.process().descendants().forEach(ProcessHandle::destroy);
-            w.process().destroy();
+            if (ProcessState.isStopped(w.process().pid())) { // a stopped process acts on SIGTERM only once resumed
+                w.process().destroyForcibly();
+            } else {
+                w.process().destroy();
+            }
         }
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         for (Worker w : workers) {

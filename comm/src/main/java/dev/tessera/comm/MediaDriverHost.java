@@ -52,6 +52,15 @@ public final class MediaDriverHost implements AutoCloseable {
      * still runs means the job is already running here, which is a user error.
      */
     public static MediaDriverHost launch(String aeronDir, int mtu, int termLength) {
+        return launch(aeronDir, mtu, termLength, 4_000);
+    }
+
+    /**
+     * As {@link #launch(String, int, int)}, dropping a client (and its publications) that has been silent for
+     * {@code livenessMs}. A job that must be patient with starved processes passes its own silence limit here:
+     * a client's keepalives stop while its JVM is starved just as its heartbeats do.
+     */
+    public static MediaDriverHost launch(String aeronDir, int mtu, int termLength, long livenessMs) {
         Path dir = Path.of(aeronDir);
         sweepStale(dir.getParent());
         Optional<ProcessOwner> owner = ProcessOwner.readFrom(dir);
@@ -78,11 +87,12 @@ public final class MediaDriverHost implements AutoCloseable {
                 .socketRcvbufLength(2 << 20)
                 .socketSndbufLength(2 << 20)
                 .initialWindowLength(2 << 20)
-                // A killed worker's publications and images go away within seconds, not the default 10 s,
-                // so peers blocked on it fail fast with its rank named.
-                .clientLivenessTimeoutNs(TimeUnit.SECONDS.toNanos(4))
-                .imageLivenessTimeoutNs(TimeUnit.SECONDS.toNanos(4))
-                .publicationUnblockTimeoutNs(TimeUnit.SECONDS.toNanos(15));
+                // By default (4 s) a killed worker's publications and images go away within seconds, not Aeron's
+                // 10 s, so peers blocked on it fail fast with its rank named.
+                .clientLivenessTimeoutNs(TimeUnit.MILLISECONDS.toNanos(livenessMs))
+                .imageLivenessTimeoutNs(TimeUnit.MILLISECONDS.toNanos(livenessMs))
+                // Aeron requires the unblock timeout to exceed the client liveness timeout.
+                .publicationUnblockTimeoutNs(TimeUnit.MILLISECONDS.toNanos(livenessMs) + TimeUnit.SECONDS.toNanos(11));
         MediaDriver driver = MediaDriver.launchEmbedded(ctx);
         try {
             ProcessOwner.writeTo(dir);

@@ -3,7 +3,6 @@ package dev.tessera.coordinator;
 import dev.tessera.comm.CommConfig;
 import dev.tessera.comm.Communicator;
 import dev.tessera.comm.DriverMode;
-import dev.tessera.comm.LocalProcessLauncher;
 import dev.tessera.comm.MediaDriverHost;
 import dev.tessera.comm.PeerEndpoint;
 import dev.tessera.comm.StaticPeerDirectory;
@@ -20,8 +19,10 @@ import dev.tessera.coordinator.run.ProgressBar;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
 import dev.tessera.coordinator.run.RunSummary;
+import dev.tessera.worker.checkpoint.AtomicFiles;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
+import dev.tessera.worker.cluster.ClusterJoinException;
 import dev.tessera.worker.cluster.ClusterNode;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.cluster.MemberInfo;
@@ -35,9 +36,11 @@ import dev.tessera.worker.run.WorkerJob;
 import dev.tessera.worker.train.StepMetrics;
 import dev.tessera.worker.train.TrainingListener;
 import dev.tessera.worker.train.TrainingLoop;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
@@ -47,10 +50,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.ToLongFunction;
+import java.util.regex.Pattern;
 
 /**
  * Trains a job on a mesh of several worker processes on this host. The coordinator holds the Aeron media driver
@@ -60,10 +66,12 @@ import java.util.function.ToLongFunction;
  */
 public final class ClusterTraining implements TrainAction {
 
-    /** Longest any single wait of the data plane may take (connect, a collective, a send). */
-    static final long COMM_DEADLINE_MS = 30_000;
-    /** Longest the coordinator waits between two reports before it calls the job stuck. */
-    static final long PROGRESS_DEADLINE_MS = 10 * 60_000;
+    /** The file in a run directory that lists the cluster job ids of its attempts. */
+    public static final String JOB_IDS = "cluster-jobs.txt";
+
+    /** The JVM's own notices on a worker's output ("WARNING: Using incubator modules", VM warnings). */
+    private static final Pattern JVM_NOTICE =
+            Pattern.compile("^(WARNING: |OpenJDK .*VM warning: |Java HotSpot.*VM warning: |Picked up ).*");
 
     private final PrintStream out;
 
@@ -118,33 +126,40 @@ public final class ClusterTraining implements TrainAction {
         String aeronDir = MediaDriverHost.directoryFor(jobId, "host");
         MediaDriverHost.sweepStale(Path.of(aeronDir).getParent());
         int aeronPort = job.launch().aeronPort();
+        // Every silence limit is the user's fault.dead_after_s: a starved peer is not dead before it.
+        long deadMs = job.fault().deadAfterS() * 1000L;
         List<WorkerArgs> ranks = new ArrayList<>();
         for (int r = 0; r < world; r++) {
             ranks.add(new WorkerArgs(jobId, r, world, hostId, job.launch().hazelcastPort(), aeronDir, aeronPort,
-                    COMM_DEADLINE_MS, job.launch().transport()));
+                    deadMs, job.launch().transport()));
         }
+        ClusterSettings clusterSettings = ClusterSettings.loopback(jobId, token, job.launch().hazelcastPort(),
+                world + 1, job.fault().deadAfterS());
+        HazelcastPorts.requireFree(clusterSettings.bindHost(), clusterSettings.port(), clusterSettings.portCount());
+        out.println("cluster: " + jobId + ", Hazelcast ports " + clusterSettings.portRange());
+        recordJobId(directory.root(), jobId);
         BlockingQueue<MemberInfo> lost = new LinkedBlockingQueue<>();
         ProgressBar bar = ProgressBar.forStandardOutput();
-        try (MediaDriverHost driver = MediaDriverHost.launch(aeronDir, CommConfig.MAX_MTU, 16 << 20);
-             ClusterNode node = ClusterNode.join(ClusterSettings.loopback(jobId, token, job.launch().hazelcastPort(),
-                     world + 1), MemberInfo.COORDINATOR, -1);
+        try (MediaDriverHost driver = MediaDriverHost.launch(aeronDir, CommConfig.MAX_MTU, 16 << 20, deadMs);
+             ClusterNode node = joinCluster(clusterSettings);
              LocalWorkers workers = LocalWorkers.start(ranks, token, job.launch().workerMemoryMb());
              RunRecorder recorder = RunRecorder.open(directory, bar, completed, job.checkpoint().retention())) {
             node.onMemberLost(lost::add);
+            WorkerWatch watch = new WorkerWatch(workers, lost, job.fault(), out);
             PeerEndpoint self = new PeerEndpoint(world, hostId, "127.0.0.1", aeronPort + world);
-            var peers = awaitRendezvous(node, self, workers, lost, world);
+            var peers = awaitRendezvous(node, self, watch, world, 2 * deadMs);
             CommConfig config = CommConfig.defaults(jobId, token).withDriver(DriverMode.SHARED_PER_HOST, aeronDir)
-                    .withDeadlineMs(COMM_DEADLINE_MS).withTransport(job.launch().transport());
-            try (Communicator comm = Communicator.connect(config, peers, world)) {
+                    .withDeadlineMs(deadMs).withTransport(job.launch().transport());
+            try (Communicator comm = connect(config, peers, world, watch)) {
                 String json = workerJob.toJson();
                 for (int r = 0; r < world; r++) {
                     comm.sendControl(r, new Assignment(r, job.mesh().dp(), job.mesh().sp(), job.mesh().ep(), json));
                 }
                 recorder.listener().onStart(completed, job.train().steps());
-                WorkerFinished[] finished = supervise(comm, workers, lost, recorder.listener(), job.mesh().toMesh(),
+                WorkerFinished[] finished = supervise(comm, watch, recorder.listener(), job.mesh().toMesh(),
                         workerJob.job());
                 WorkerFinished rank0 = finished[0];
-                workers.awaitExit(COMM_DEADLINE_MS);
+                workers.awaitExit(deadMs);
                 TrainingLoop.Result result = new TrainingLoop.Result(rank0.steps, rank0.tokens, rank0.finalLoss,
                         rank0.evalLoss, rank0.tokensPerSecond, rank0.trainSeconds,
                         rank0.exposedCommFraction * rank0.trainSeconds);
@@ -163,6 +178,16 @@ public final class ClusterTraining implements TrainAction {
         return 0;
     }
 
+    /**
+     * Appends {@code jobId} to the run's {@value #JOB_IDS} (one line per attempt): what names the job's processes
+     * and its Aeron directory, so that whoever looks for what a run left behind finds exactly its own.
+     */
+    static void recordJobId(Path runDir, String jobId) throws IOException {
+        Path file = runDir.resolve(JOB_IDS);
+        String before = Files.exists(file) ? Files.readString(file) : "";
+        AtomicFiles.writeString(file, before + jobId + "\n");
+    }
+
     /** Memory is reported for the fullest rank: under ZeRO the ranks' peaks differ with where their shard lies. */
     private static long maxOver(WorkerFinished[] finished, ToLongFunction<WorkerFinished> bytes) {
         long max = 0;
@@ -172,19 +197,63 @@ public final class ClusterTraining implements TrainAction {
         return max;
     }
 
-    /** Waits for every process's endpoint, failing at once if a worker dies while starting. */
-    private static StaticPeerDirectory awaitRendezvous(ClusterNode node, PeerEndpoint self, LocalWorkers workers,
-            BlockingQueue<MemberInfo> lost, int world) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(COMM_DEADLINE_MS * 2);
+    /** Joins as the coordinator; a join that does not complete is a failed job that names the ports. */
+    private static ClusterNode joinCluster(ClusterSettings settings) {
+        try {
+            return ClusterNode.join(settings, MemberInfo.COORDINATOR, -1);
+        } catch (ClusterJoinException e) {
+            throw new JobFailedException(e.getMessage());
+        }
+    }
+
+    /** Waits for every process's endpoint, failing at once if a worker dies or stops while starting. */
+    private static StaticPeerDirectory awaitRendezvous(ClusterNode node, PeerEndpoint self, WorkerWatch watch,
+                                                       int world, long deadlineMs) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(deadlineMs);
         while (true) {
-            checkAlive(workers, lost);
+            watch.check();
             try {
                 return Rendezvous.await(node, self, world + 1, Duration.ofMillis(1));
             } catch (TimeoutException e) {
                 if (System.nanoTime() > deadline) {
                     throw new JobFailedException(e.getMessage().replace("within 0 s", "within "
-                            + COMM_DEADLINE_MS * 2 / 1000 + " s"));
+                            + deadlineMs / 1000 + " s"));
                 }
+            }
+        }
+    }
+
+    /**
+     * Connects rank {@code world} (this process) to the workers. The handshake may wait up to the silence limit
+     * for a starved worker, so it runs on its own thread while this one keeps watching for exited and stopped
+     * workers; a communicator that connects after the job gave up is closed. Its own thread, not a shared pool:
+     * a pool busy with other work (other jobs of this JVM) would leave the handshake unstarted and the wait endless.
+     */
+    private static Communicator connect(CommConfig config, StaticPeerDirectory peers, int world, WorkerWatch watch)
+            throws InterruptedException {
+        CompletableFuture<Communicator> connecting = new CompletableFuture<>();
+        Thread handshake = new Thread(() -> {
+            try {
+                connecting.complete(Communicator.connect(config, peers, world));
+            } catch (Throwable e) {
+                connecting.completeExceptionally(e);
+            }
+        }, "tessera-connect");
+        handshake.setDaemon(true);
+        handshake.start();
+        try {
+            while (true) {
+                try {
+                    return connecting.get(20, TimeUnit.MILLISECONDS);
+                } catch (TimeoutException stillConnecting) {
+                    watch.check();
+                }
+            }
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+        } finally {
+            if (!connecting.isDone()) {
+                connecting.thenAccept(Communicator::close);
             }
         }
     }
@@ -194,25 +263,22 @@ public final class ClusterTraining implements TrainAction {
      * the workers stage; returns every rank's final report, by rank.
      * Fails when a worker reports an error, exits, leaves the cluster, or nothing arrives for too long.
      */
-    private static WorkerFinished[] supervise(Communicator comm, LocalWorkers workers, BlockingQueue<MemberInfo> lost,
-                                            TrainingListener listener, Mesh mesh, Map<String, Object> job)
-            throws InterruptedException {
+    private static WorkerFinished[] supervise(Communicator comm, WorkerWatch watch, TrainingListener listener,
+                                            Mesh mesh, Map<String, Object> job) throws InterruptedException {
         int world = mesh.world();
+        LocalWorkers workers = watch.workers();
         WorkerFinished[] finished = new WorkerFinished[world];
         int done = 0;
-        long lastReport = System.nanoTime();
+        watch.reported();
         while (done < world) {
             ControlMessage m = comm.pollControlMessage();
             if (m == null) {
-                checkAlive(workers, lost);
-                if (System.nanoTime() - lastReport > TimeUnit.MILLISECONDS.toNanos(PROGRESS_DEADLINE_MS)) {
-                    throw new JobFailedException("no report from the workers for " + PROGRESS_DEADLINE_MS / 1000
-                            + " s; the job is stuck");
-                }
+                watch.check();
+                watch.checkSilence();
                 Thread.sleep(5); // reports are a few per second; polling faster only takes a core from the workers
                 continue;
             }
-            lastReport = System.nanoTime();
+            watch.reported();
             if (m instanceof StepReport s) {
                 listener.onStep(new StepMetrics(s.step, s.loss, s.auxLoss, s.lr, s.gradNorm, s.tokensPerSecond,
                         s.stepSeconds, s.exposedCommSeconds));
@@ -241,31 +307,20 @@ public final class ClusterTraining implements TrainAction {
         return finished;
     }
 
-    /** Fails naming the rank and host when a worker has left the cluster or its process has exited. */
-    private static void checkAlive(LocalWorkers workers, BlockingQueue<MemberInfo> lost) {
-        MemberInfo gone = lost.poll();
-        if (gone != null) {
-            throw new JobFailedException(gone.describe() + " died or stopped answering; stopping the job");
-        }
-        for (int r = 0; r < workers.count(); r++) {
-            LocalProcessLauncher.Worker w = workers.worker(r);
-            if (!w.process().isAlive() && w.process().exitValue() != 0) {
-                throw new JobFailedException(describe(workers, r) + " exited with code " + w.process().exitValue()
-                        + lastLine(w));
-            }
-        }
-    }
-
-    private static String describe(LocalWorkers workers, int rank) {
+    static String describe(LocalWorkers workers, int rank) {
         return "worker rank " + rank + " (pid " + workers.worker(rank).process().pid() + " on " + hostName() + ")";
     }
 
-    /** The worker's last line that is not part of a stack trace: what it said when it failed. */
-    private static String lastLine(LocalProcessLauncher.Worker w) {
-        String[] lines = w.output().strip().split("\n");
+    /**
+     * The worker's last line that is not part of a stack trace nor one of the JVM's own notices: what it said
+     * when it failed.
+     */
+    static String lastLine(String output) {
+        String[] lines = output.strip().split("\n");
         for (int i = lines.length - 1; i >= 0; i--) {
             String line = lines[i].strip();
-            if (!line.isEmpty() && !line.startsWith("at ") && !line.startsWith("...") && !line.startsWith("Caused by")) {
+            if (!line.isEmpty() && !line.startsWith("at ") && !line.startsWith("...") && !line.startsWith("Caused by")
+                    && !JVM_NOTICE.matcher(line).matches()) {
                 return ": " + line;
             }
         }

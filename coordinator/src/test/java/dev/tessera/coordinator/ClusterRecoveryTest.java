@@ -58,7 +58,9 @@ class ClusterRecoveryTest {
         for (Path other : new Path[] {single, four}) {
             ClusterTrainingTest.assertLossesClose(expected, other, 11, 20);
         }
-        ClusterTrainingTest.assertNothingLeft();
+        for (ClusterTrainingTest.Run r : List.of(first, resumed, wider)) {
+            ClusterTrainingTest.assertNothingLeft(r.jobIds());
+        }
     }
 
     @Test
@@ -67,6 +69,7 @@ class ClusterRecoveryTest {
         assertEquals(0, Main.run(ClusterTrainingTest.job(reference, 1, 30).toArray(String[]::new)));
 
         Path run = tmp.resolve("restarted");
+        ClusterTrainingTest.Run result;
         CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(
                 ClusterTrainingTest.job(run, 2, 30, "--set", "checkpoint.every=5", "--set", "restart.max_restarts=1",
                         "--set", "launch.hazelcast_port=6300", "--set", "launch.aeron_port=41300")));
@@ -77,14 +80,16 @@ class ClusterRecoveryTest {
                 assertTrue(System.nanoTime() < until && !job.isDone(), "the job never wrote its step-10 checkpoint");
                 Thread.sleep(20);
             }
-            ProcessHandle victim = ClusterTrainingTest.workers()
-                    .filter(p -> ClusterTrainingTest.commandLine(p).contains("--rank 1 --")).findFirst().orElseThrow();
+            String jobId = ClusterTrainingTest.jobIdOf(6300);
+            ProcessHandle victim = ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
+                    .contains("--job-id " + jobId + " --rank 1 --")).findFirst().orElseThrow();
             assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
-            ClusterTrainingTest.Run result = job.get();
+            result = job.get();
             assertEquals(0, result.code(), result.err());
         } finally {
             if (!job.isDone()) {
-                ClusterTrainingTest.workers().forEach(ProcessHandle::destroyForcibly);
+                ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
+                        .contains("--hazelcast-port 6300 ")).forEach(ProcessHandle::destroyForcibly);
                 job.get();
             }
         }
@@ -93,7 +98,8 @@ class ClusterRecoveryTest {
         ClusterTrainingTest.assertLossesClose(ClusterTrainingTest.losses(reference), run, 1, 30);
         assertTrue(Files.isDirectory(run.resolve("checkpoints/step-0000030")));
         assertSummaryCountsTheJob(run, 30, 1);
-        ClusterTrainingTest.assertNothingLeft();
+        assertEquals(2, result.jobIds().size(), "one job id per attempt: " + result.jobIds());
+        ClusterTrainingTest.assertNothingLeft(result.jobIds());
     }
 
     /** Before its first checkpoint, a restart begins again at step 1: the rows of the failed attempt go. */
@@ -104,6 +110,7 @@ class ClusterRecoveryTest {
         CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(
                 ClusterTrainingTest.job(run, 2, steps, "--set", "restart.max_restarts=1",
                         "--set", "launch.hazelcast_port=6700", "--set", "launch.aeron_port=41700")));
+        List<String> jobIds = new ArrayList<>();
         try {
             Path metrics = run.resolve("metrics.jsonl");
             long until = System.nanoTime() + 120_000_000_000L;
@@ -117,6 +124,7 @@ class ClusterRecoveryTest {
             assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
             ClusterTrainingTest.Run result = job.get();
             assertEquals(0, result.code(), result.err());
+            jobIds.addAll(result.jobIds());
         } finally {
             if (!job.isDone()) {
                 ClusterTrainingTest.workers().forEach(ProcessHandle::destroyForcibly);
@@ -133,7 +141,8 @@ class ClusterRecoveryTest {
         assertEquals(steps, rows.size(), rows.toString());
         rows.forEach((step, count) -> assertEquals(1, count, "metrics.jsonl rows of step " + step));
         assertSummaryCountsTheJob(run, steps, 1);
-        ClusterTrainingTest.assertNothingLeft();
+        assertEquals(2, jobIds.size(), "one job id per attempt: " + jobIds);
+        ClusterTrainingTest.assertNothingLeft(jobIds);
     }
 
     private static void assertSummaryCountsTheJob(Path run, long steps, int restarts) throws Exception {
@@ -174,6 +183,6 @@ class ClusterRecoveryTest {
             coordinator.descendants().forEach(ProcessHandle::destroyForcibly);
             coordinator.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
         }
-        ClusterTrainingTest.assertNothingLeft();
+        ClusterTrainingTest.assertNothingLeft(ClusterTrainingTest.jobIds(run));
     }
 }

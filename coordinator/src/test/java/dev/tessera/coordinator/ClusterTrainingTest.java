@@ -7,7 +7,6 @@ import dev.tessera.coordinator.cli.Main;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.run.WorkerMain;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -28,6 +27,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -80,6 +80,7 @@ class ClusterTrainingTest {
             assertTrue(relative <= TOLERANCE, "dp=" + dp + ": final weights differ by " + relative + " in norm");
             JsonNode summary = JSON.readTree(run.resolve("summary.json").toFile());
             assertEquals(dp, summary.get("config").get("mesh").get("dp").asInt());
+            assertNothingLeft(result.jobIds());
         }
     }
 
@@ -90,6 +91,7 @@ class ClusterTrainingTest {
         Path run = tmp.resolve("dp2-f64");
         Run result = run(job(run, 2, 20, "--set", "model.dtype=float64"));
         assertEquals(0, result.code, result.err);
+        assertNothingLeft(result.jobIds());
         assertLossesClose(single, run);
         INDArray expected = load(single.resolve("checkpoints/step-0000020"));
         INDArray actual = load(run.resolve("checkpoints/step-0000020"));
@@ -121,39 +123,47 @@ class ClusterTrainingTest {
 
     @Test
     void aKilledWorkerStopsTheJobWithinTenSecondsNamingItsRank() throws Exception {
-        assertFaultDetected("-KILL", 10);
+        String line = assertFaultDetected(tmp.resolve("killed"), "-KILL", 10, 6200);
+        assertTrue(line.contains("exited with code"), line);
     }
 
+    /** Issue 12: a frozen worker was reported as "exited or was killed"; it is stopped, and says so. */
     @Test
     void aFrozenWorkerStopsTheJobWithinFifteenSecondsNamingItsRank() throws Exception {
-        assertFaultDetected("-STOP", 15);
+        String line = assertFaultDetected(tmp.resolve("frozen"), "-STOP", 15, 6200);
+        assertTrue(line.contains("is stopped (SIGSTOP?)") && !line.contains("exited or was killed"), line);
     }
 
-    private void assertFaultDetected(String signal, int boundSeconds) throws Exception {
-        Path run = tmp.resolve("fault" + signal);
+    /** Runs a long dp=2 job, signals rank 1 at step 3; returns the job's one stderr line. */
+    static String assertFaultDetected(Path run, String signal, int boundSeconds, int hazelcastPort)
+            throws Exception {
         CompletableFuture<Run> job = CompletableFuture.supplyAsync(() -> run(job(run, 2, 100000, "--set",
-                "launch.hazelcast_port=6200", "--set", "launch.aeron_port=41200")));
+                "launch.hazelcast_port=" + hazelcastPort, "--set", "launch.aeron_port=" + (hazelcastPort + 35000))));
+        Run result;
         try {
-            killAndCheck(job, run, signal, boundSeconds);
+            result = killAndCheck(job, run, signal, boundSeconds, hazelcastPort);
         } finally {
             if (!job.isDone()) { // the test failed early: end the job so it cannot disturb the next one
-                workers().forEach(ProcessHandle::destroyForcibly);
+                workers().filter(p -> commandLine(p).contains("--hazelcast-port " + hazelcastPort + " "))
+                        .forEach(ProcessHandle::destroyForcibly);
                 job.get();
             }
         }
-        assertNothingLeft();
+        assertNothingLeft(result.jobIds());
+        return result.err.strip();
     }
 
-    private void killAndCheck(CompletableFuture<Run> job, Path run, String signal, int boundSeconds)
-            throws Exception {
+    private static Run killAndCheck(CompletableFuture<Run> job, Path run, String signal, int boundSeconds,
+                                    int hazelcastPort) throws Exception {
         Path metrics = run.resolve("metrics.jsonl");
         long waitUntil = System.nanoTime() + 120_000_000_000L;
         while (!(Files.exists(metrics) && Files.readAllLines(metrics).size() >= 3)) {
             assertTrue(System.nanoTime() < waitUntil && !job.isDone(), "the job never got to step 3");
             Thread.sleep(50);
         }
-        ProcessHandle victim = workers().filter(p -> commandLine(p).contains("--rank 1 --")).findFirst()
-                .orElseThrow(() -> new AssertionError("no worker of rank 1 among " + workers().toList()));
+        String jobId = jobIdOf(hazelcastPort);
+        ProcessHandle victim = workers().filter(p -> commandLine(p).contains("--job-id " + jobId + " --rank 1 --"))
+                .findFirst().orElseThrow(() -> new AssertionError("no worker of rank 1 among " + workers().toList()));
         long killed = System.nanoTime();
         assertEquals(0, new ProcessBuilder("kill", signal, Long.toString(victim.pid())).start().waitFor());
         Run result = job.get();
@@ -163,21 +173,46 @@ class ClusterTrainingTest {
         assertEquals(1, line.lines().count(), line);
         assertTrue(line.startsWith("tessera: job failed: ") && line.contains("rank 1") && line.contains("pid "
                 + victim.pid()), line);
+        System.out.printf("%s of rank 1 stopped the job after %.1f s%n", signal, seconds);
         assertTrue(seconds <= boundSeconds, signal + " stopped the job after " + seconds + " s");
+        return result;
     }
 
-    @AfterAll
-    static void assertNothingLeft() throws Exception {
+    /**
+     * Nothing of the jobs {@code jobIds} is left: no worker process, no Aeron directory. Only these jobs: other
+     * jobs (other tests, other users of the host) may run meanwhile and are none of this test's business.
+     */
+    static void assertNothingLeft(List<String> jobIds) throws Exception {
+        assertFalse(jobIds.isEmpty(), "the job printed no job id");
         long until = System.nanoTime() + 10_000_000_000L;
-        while (workers().findAny().isPresent() && System.nanoTime() < until) {
+        while (jobWorkers(jobIds).findAny().isPresent() && System.nanoTime() < until) {
             Thread.sleep(100);
         }
-        assertEquals(List.of(), workers().map(ProcessHandle::pid).toList(), "worker processes left running");
+        assertEquals(List.of(), jobWorkers(jobIds).map(ProcessHandle::pid).toList(), "worker processes left running");
         Path shm = Path.of(MediaDriverHost.directoryFor("x", "y")).getParent();
         try (Stream<Path> dirs = Files.list(shm)) {
-            List<Path> left = dirs.filter(p -> p.getFileName().toString().startsWith("tessera-job-")).toList();
-            assertEquals(List.of(), left, "Aeron directories left in " + shm);
+            List<Path> left = dirs.filter(p -> jobIds.stream()
+                    .anyMatch(id -> p.getFileName().toString().startsWith("tessera-" + id + "-"))).toList();
+            assertEquals(List.of(), left, "Aeron directories of " + jobIds + " left in " + shm);
         }
+    }
+
+    private static Stream<ProcessHandle> jobWorkers(List<String> jobIds) {
+        return workers().filter(p -> jobIds.stream().anyMatch(id -> commandLine(p).contains("--job-id " + id + " ")));
+    }
+
+    /** The cluster job ids of the run in {@code runDir}, one per attempt. */
+    static List<String> jobIds(Path runDir) throws IOException {
+        Path file = runDir.resolve(ClusterTraining.JOB_IDS);
+        return Files.exists(file) ? Files.readAllLines(file).stream().filter(l -> !l.isBlank()).toList() : List.of();
+    }
+
+    /** The id of the running job whose Hazelcast range starts at {@code hazelcastPort}, from its workers. */
+    static String jobIdOf(int hazelcastPort) {
+        return workers().map(ClusterTrainingTest::commandLine)
+                .filter(c -> c.contains(" --hazelcast-port " + hazelcastPort + " "))
+                .map(c -> c.replaceAll(".* --job-id (\\S+) .*", "$1")).findFirst()
+                .orElseThrow(() -> new AssertionError("no worker of the job at port " + hazelcastPort));
     }
 
     static Stream<ProcessHandle> workers() {
@@ -195,14 +230,19 @@ class ClusterTrainingTest {
         }
     }
 
-    record Run(int code, String err) {
+    /** A finished run: its exit code, its stderr, and its run directory (the --out argument). */
+    record Run(int code, String err, Path dir) {
+
+        List<String> jobIds() throws IOException {
+            return ClusterTrainingTest.jobIds(dir);
+        }
     }
 
     static Run run(List<String> args) {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int code = Main.run(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8), args.toArray(String[]::new));
-        return new Run(code, err.toString(StandardCharsets.UTF_8));
+        return new Run(code, err.toString(StandardCharsets.UTF_8), Path.of(args.get(args.indexOf("--out") + 1)));
     }
 
     static Map<Long, Double> losses(Path run) throws IOException {

@@ -21,10 +21,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -81,22 +79,7 @@ class ControlStreamFuzzTest {
         assertEquals(0, result.code(), result.err());
         assertEquals(figures(quiet), figures(attacked), "the attacked run's losses differ from the undisturbed run's");
         System.out.println("campaign over " + transport + ": " + report);
-        assertNothingOfMineLeft();
-    }
-
-    /** No worker of this JVM's jobs, and no driver directory this process owns (other jobs may be running). */
-    private static void assertNothingOfMineLeft() throws Exception {
-        long until = System.nanoTime() + 10_000_000_000L;
-        while (ClusterTrainingTest.workers().findAny().isPresent() && System.nanoTime() < until) {
-            Thread.sleep(100);
-        }
-        assertEquals(List.of(), ClusterTrainingTest.workers().map(ProcessHandle::pid).toList(), "workers left running");
-        Path shm = Path.of(MediaDriverHost.directoryFor("x", "y")).getParent();
-        String pid = Long.toString(ProcessHandle.current().pid());
-        try (Stream<Path> dirs = Files.list(shm)) {
-            assertEquals(List.of(), dirs.filter(p -> p.getFileName().toString().startsWith("tessera-"))
-                    .filter(p -> owner(p).equals(pid)).toList(), "driver directories of this process left");
-        }
+        ClusterTrainingTest.assertNothingLeft(result.jobIds());
     }
 
     private static List<String> job(Path out, List<String> extra) {
@@ -111,8 +94,10 @@ class ControlStreamFuzzTest {
             assertTrue(System.nanoTime() < deadline && !job.isDone(), "the job never reached its first step");
             Thread.sleep(20);
         }
-        String jobDir = jobDriverDirectory();
-        String jobId = Path.of(jobDir).getFileName().toString().replaceFirst("^tessera-", "").replaceFirst("-host$", "");
+        List<String> jobIds = ClusterTrainingTest.jobIds(run);
+        assertEquals(1, jobIds.size(), "job ids of " + run + ": " + jobIds);
+        String jobId = jobIds.get(0);
+        String jobDir = MediaDriverHost.directoryFor(jobId, "host");
         boolean udp = transport.equals("udp");
         MediaDriverHost ownDriver = udp ? MediaDriverHost.launch(MediaDriverHost.directoryFor(
                 "fuzz" + ProcessHandle.current().pid(), "udp"), CommConfig.MAX_MTU, 1 << 20) : null;
@@ -242,27 +227,6 @@ class ControlStreamFuzzTest {
         });
         assertTrue(value[0] >= 0, "no counter of type " + typeId + " for" + suffix);
         return value[0];
-    }
-
-    /** The running job's driver directory: the one this process owns. */
-    private static String jobDriverDirectory() throws IOException {
-        Path shm = Path.of(MediaDriverHost.directoryFor("x", "y")).getParent();
-        String pid = Long.toString(ProcessHandle.current().pid());
-        try (Stream<Path> dirs = Files.list(shm)) {
-            Optional<Path> mine = dirs.filter(p -> p.getFileName().toString().startsWith("tessera-job-"))
-                    .filter(p -> p.getFileName().toString().endsWith("-host"))
-                    .filter(p -> owner(p).equals(pid)).findFirst();
-            return mine.orElseThrow(() -> new AssertionError("no job driver directory owned by pid " + pid))
-                    .toString();
-        }
-    }
-
-    private static String owner(Path dir) {
-        try {
-            return Files.readString(dir.resolve("tessera-owner.pid")).strip();
-        } catch (IOException e) {
-            return "";
-        }
     }
 
     /** Everything deterministic in metrics.jsonl: the losses, gradient norms and learning rates of every step. */

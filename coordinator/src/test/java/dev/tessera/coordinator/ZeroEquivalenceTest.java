@@ -10,7 +10,6 @@ import dev.tessera.coordinator.cli.Main;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,6 +47,7 @@ class ZeroEquivalenceTest {
                         "--set", "launch.hazelcast_port=" + (6500 + 10 * (3 * world + stage)),
                         "--set", "launch.aeron_port=" + (42000 + 10 * (3 * world + stage))));
                 assertEquals(0, result.code(), name + ": " + result.err());
+                ClusterTrainingTest.assertNothingLeft(result.jobIds());
                 ClusterTrainingTest.assertLossesClose(single, run);
                 INDArray actual = ClusterTrainingTest.load(run.resolve("checkpoints/step-0000020"));
                 double relative = actual.sub(expected).norm2Number().doubleValue()
@@ -96,6 +96,9 @@ class ZeroEquivalenceTest {
         for (Path other : new Path[] {two, one}) {
             ClusterTrainingTest.assertLossesClose(expected, other, 11, 20);
         }
+        for (ClusterTrainingTest.Run r : List.of(first, resumed, narrower)) {
+            ClusterTrainingTest.assertNothingLeft(r.jobIds());
+        }
         INDArray uninterrupted = ClusterTrainingTest.load(full.resolve("checkpoints/step-0000020"));
         INDArray resharded = ClusterTrainingTest.load(two.resolve("checkpoints/step-0000020"));
         double relative = resharded.sub(uninterrupted).norm2Number().doubleValue()
@@ -106,10 +109,5 @@ class ZeroEquivalenceTest {
     private static long stateBytes(Path run) throws Exception {
         JsonNode summary = JSON.readTree(run.resolve("summary.json").toFile());
         return summary.get("state_bytes").asLong();
-    }
-
-    @AfterAll
-    static void nothingLeft() throws Exception {
-        ClusterTrainingTest.assertNothingLeft();
     }
 }

@@ -18,12 +18,13 @@ import java.util.Optional;
  */
 public record JobConfig(ModelSection model, DataSection data, TrainSection train, OptimizerSection optimizer,
                         EvalSection eval, CheckpointSection checkpoint, MeshSection mesh, LaunchSection launch,
-                        RestartSection restart, ZeroSection zero, String out) {
+                        RestartSection restart, ZeroSection zero, FaultSection fault, String out) {
 
     public static JobConfig defaults() {
         return new JobConfig(ModelSection.defaults(), DataSection.defaults(), TrainSection.defaults(),
                 OptimizerSection.defaults(), EvalSection.defaults(), CheckpointSection.defaults(),
-                MeshSection.defaults(), LaunchSection.defaults(), RestartSection.defaults(), ZeroSection.defaults(), null);
+                MeshSection.defaults(), LaunchSection.defaults(), RestartSection.defaults(), ZeroSection.defaults(),
+                FaultSection.defaults(), null);
     }
 
     public Optional<Path> outDir() {
@@ -32,7 +33,8 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
 
     /** The same job writing to {@code outDir} (a --out flag, or the directory actually created). */
     public JobConfig withOut(String outDir) {
-        return new JobConfig(model, data, train, optimizer, eval, checkpoint, mesh, launch, restart, zero, outDir);
+        return new JobConfig(model, data, train, optimizer, eval, checkpoint, mesh, launch, restart, zero, fault,
+                outDir);
     }
 
     /** Checks every constraint; for configs built in code rather than through the loader. */
@@ -78,6 +80,7 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
         m.put("launch", launch.toMap());
         m.put("restart", restart.toMap());
         m.put("zero", zero.toMap());
+        m.put("fault", fault.toMap());
         m.put("out", out);
         return m;
     }
@@ -93,6 +96,7 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
     static JobConfig read(ConfigValues v) {
         return new JobConfig(ModelSection.read(v), DataSection.read(v), TrainSection.read(v),
                 OptimizerSection.read(v), EvalSection.read(v), CheckpointSection.read(v), MeshSection.read(v),
-                LaunchSection.read(v), RestartSection.read(v), ZeroSection.read(v), v.getOptionalString("out"));
+                LaunchSection.read(v), RestartSection.read(v), ZeroSection.read(v), FaultSection.read(v),
+                v.getOptionalString("out"));
     }
 }

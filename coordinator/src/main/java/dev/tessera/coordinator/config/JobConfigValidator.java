@@ -41,6 +41,7 @@ final class JobConfigValidator {
         v.atLeast("restart.max_restarts", config.restart().maxRestarts(), 0);
         v.atLeast("zero.stage", config.zero().stage(), 0);
         v.atMost("zero.stage", config.zero().stage(), 3);
+        v.fault(config.fault());
         v.memory(config);
         v.runtimeSupports(config.mesh());
         if (config.out() != null && config.out().isBlank()) {
@@ -245,6 +246,15 @@ final class JobConfigValidator {
             failAt(List.of("launch.aeron_port", "launch.hazelcast_port"), "launch.aeron_port (" + aeron
                     + ") and launch.hazelcast_port (" + hz + ") ranges overlap; each takes world size + 1 = "
                     + (mesh.world() + 1) + " ports");
+        }
+    }
+
+    private void fault(FaultSection f) {
+        atLeast("fault.suspect_after_s", f.suspectAfterS(), 1);
+        atMost("fault.dead_after_s", f.deadAfterS(), 86_400);
+        if (f.deadAfterS() <= f.suspectAfterS()) {
+            failAt(List.of("fault.dead_after_s", "fault.suspect_after_s"), "fault.dead_after_s (" + f.deadAfterS()
+                    + ") must be greater than fault.suspect_after_s (" + f.suspectAfterS() + ")");
         }
     }
 

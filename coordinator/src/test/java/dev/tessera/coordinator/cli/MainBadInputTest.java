@@ -61,6 +61,13 @@ class MainBadInputTest {
                         "job.yaml:1:1: the top level must be a mapping"),
                 arguments("duplicate key", "train:\n  steps: 5\n  steps: 6\n", "train --config {config}",
                         "duplicate key 'train.steps'"),
+                arguments("suspect limit zero", null, "train --set fault.suspect_after_s=0",
+                        "--set fault.suspect_after_s=0: fault.suspect_after_s must be >= 1 (got 0)"),
+                arguments("dead limit not above the suspect limit", null, "train --set fault.dead_after_s=60",
+                        "--set fault.dead_after_s=60: fault.dead_after_s (60) must be greater than"
+                                + " fault.suspect_after_s (60)"),
+                arguments("dead limit of days", null, "train --set fault.dead_after_s=100000",
+                        "fault.dead_after_s must be <= 86400 (got 100000)"),
                 arguments("negative lr", null, "train --set optimizer.lr=-0.1",
                         "--set optimizer.lr=-0.1: optimizer.lr must be > 0 (got -0.1)"),
                 arguments("d_model not divisible by n_heads", null, "train --set model.d_model=130",

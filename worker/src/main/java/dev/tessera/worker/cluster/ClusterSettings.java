@@ -10,10 +10,16 @@ import java.util.List;
 /**
  * How a process joins a job's cluster. {@code seeds} are "host:port" addresses of
  * members to contact; {@code port} is this member's first port, tried upwards {@code portCount} times.
- * Heartbeats every second and a 5 s silence limit find a frozen member in about 5 s (STACK.md: 62 s by default).
+ * {@code deadAfterSeconds} is how long a member may be silent before Hazelcast removes it: minutes, because a
+ * starved JVM (several JVMs starting and collecting garbage on a loaded host) is silent for seconds at a time.
+ * A stopped worker is caught sooner by its host, from its process state (STACK.md gotcha 11).
+ * {@code joinSeconds} bounds the join itself (Hazelcast's default is 300 s).
  */
 public record ClusterSettings(String jobId, String token, String bindHost, int port, int portCount,
-                              List<String> seeds, int heartbeatSeconds, int maxNoHeartbeatSeconds) {
+                              List<String> seeds, int deadAfterSeconds, int joinSeconds) {
+
+    /** Joins on loopback take a second or two; a loaded host may take ten times that. */
+    public static final int DEFAULT_JOIN_SECONDS = 60;
 
     public ClusterSettings {
         if (jobId == null || jobId.isBlank()) {
@@ -22,22 +28,41 @@ public record ClusterSettings(String jobId, String token, String bindHost, int p
         if (token == null || token.isEmpty()) {
             throw new IllegalArgumentException("job token must not be empty");
         }
+        if (deadAfterSeconds < 2 || joinSeconds < 1) {
+            throw new IllegalArgumentException("deadAfterSeconds must be >= 2 and joinSeconds >= 1");
+        }
         seeds = List.copyOf(seeds);
     }
 
-    /** All members on loopback, ports {@code [firstPort, firstPort + members)}. */
-    public static ClusterSettings loopback(String jobId, String token, int firstPort, int members) {
+    /**
+     * All members on loopback, ports {@code [firstPort, firstPort + members)}: one each, and every one of them a
+     * seed. A port of the range held by another program would hang the join, so the range is no wider than needed
+     * and is checked free before the job starts.
+     */
+    public static ClusterSettings loopback(String jobId, String token, int firstPort, int members,
+                                           int deadAfterSeconds) {
         List<String> seeds = new ArrayList<>();
-        for (int port = firstPort; port <= firstPort + members; port++) {
+        for (int port = firstPort; port < firstPort + members; port++) {
             seeds.add("127.0.0.1:" + port);
         }
-        return new ClusterSettings(jobId, token, "127.0.0.1", firstPort, members + 1, seeds, 1, 5);
+        return new ClusterSettings(jobId, token, "127.0.0.1", firstPort, members, seeds, deadAfterSeconds,
+                DEFAULT_JOIN_SECONDS);
+    }
+
+    public ClusterSettings withJoinSeconds(int seconds) {
+        return new ClusterSettings(jobId, token, bindHost, port, portCount, seeds, deadAfterSeconds, seconds);
+    }
+
+    /** The ports this job's members bind and contact. */
+    public String portRange() {
+        return port + ".." + (port + portCount - 1);
     }
 
     /**
      * Hazelcast's cluster name: the job id plus a digest of the token. Open-source Hazelcast has no member
      * credentials, and members whose cluster names differ refuse each other, so the token gates the join without
-     * ever being sent.
+     * ever being sent. The name itself crosses the network in every join, so it keeps out mistakes, not
+     * attackers: what a member may act on is proven separately ({@link EndpointProof}).
      */
     public String clusterName() {
         try {

@@ -10,6 +10,7 @@ import dev.tessera.comm.UserInputException;
 import dev.tessera.comm.control.Assignment;
 import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.WorkerFinished;
+import dev.tessera.worker.cluster.ClusterJoinException;
 import dev.tessera.worker.cluster.ClusterNode;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.cluster.MemberInfo;
@@ -66,7 +67,10 @@ public final class WorkerMain {
     private int run() {
         String token = CommConfig.tokenFromEnvironment();
         int coordinator = args.world();
-        ClusterSettings cluster = ClusterSettings.loopback(args.jobId(), token, args.hazelcastPort(), args.world() + 1);
+        // The coordinator's silence limit (fault.dead_after_s) arrives as the deadline: one limit for every wait.
+        int deadAfterSeconds = (int) Math.max(2, args.deadlineMs() / 1000);
+        ClusterSettings cluster = ClusterSettings.loopback(args.jobId(), token, args.hazelcastPort(), args.world() + 1,
+                deadAfterSeconds);
         try (ClusterNode node = ClusterNode.join(cluster, MemberInfo.WORKER, args.rank())) {
             node.onMemberLost(this::memberLost);
             PeerEndpoint self = new PeerEndpoint(args.rank(), args.hostId(), "127.0.0.1", args.aeronPort() + args.rank());
@@ -76,7 +80,7 @@ public final class WorkerMain {
             try (Communicator comm = Communicator.connect(config, directory, args.rank())) {
                 return train(comm, coordinator);
             }
-        } catch (TimeoutException e) {
+        } catch (TimeoutException | ClusterJoinException e) {
             System.err.println("rank " + args.rank() + ": " + e.getMessage());
             return 1;
         } catch (InterruptedException e) {

@@ -4,12 +4,12 @@ import dev.tessera.comm.LocalProcessLauncher;
 import java.util.ArrayList;
 import java.util.List;
 
-/** A worker-role member in its own JVM, for tests that kill or freeze it: args jobId token port members rank. */
+/** A worker-role member in its own JVM, for tests that kill or freeze it: args jobId token port members rank deadAfterSeconds. */
 public final class ClusterMemberMain {
 
     public static void main(String[] args) throws Exception {
         ClusterSettings settings = ClusterSettings.loopback(args[0], args[1], Integer.parseInt(args[2]),
-                Integer.parseInt(args[3]));
+                Integer.parseInt(args[3]), Integer.parseInt(args[5]));
         int rank = Integer.parseInt(args[4]);
         try (ClusterNode node = ClusterNode.join(settings, MemberInfo.WORKER, rank)) {
             node.publishEndpoint(rank, "aeron:ipc?rank=" + rank);
@@ -19,13 +19,14 @@ public final class ClusterMemberMain {
         }
     }
 
-    static List<String> command(String jobId, String token, int port, int members, int rank) {
+    static List<String> command(String jobId, String token, int port, int members, int rank,
+                                int deadAfterSeconds) {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse("java"));
         command.addAll(LocalProcessLauncher.inheritedJvmFlags());
         command.addAll(List.of("-Xmx256m", "-cp", System.getProperty("java.class.path"),
                 ClusterMemberMain.class.getName(), jobId, token, Integer.toString(port), Integer.toString(members),
-                Integer.toString(rank)));
+                Integer.toString(rank), Integer.toString(deadAfterSeconds)));
         return command;
     }
 }
