@@ -20,6 +20,7 @@ import dev.tessera.coordinator.run.ProgressBar;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
 import dev.tessera.coordinator.run.RunSummary;
+import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.cluster.ClusterNode;
@@ -79,6 +80,7 @@ public final class ClusterTraining implements TrainAction {
     public int run(JobConfig job, RunDirectory directory, Path resume) throws Exception {
         long wallStart = System.nanoTime();
         Checkpoint checkpoint = resume == null ? null : Checkpoint.open(resume);
+        BlasKernel.inUse(); // refuses a kernel that computes wrong results before any work starts
         for (int restarts = 0; ; restarts++) {
             try {
                 return attempt(job, directory, checkpoint, wallStart);
@@ -148,7 +150,7 @@ public final class ClusterTraining implements TrainAction {
                         rank0.exposedCommFraction * rank0.trainSeconds);
                 RunSummary summary = RunSummary.of(result, data, (System.nanoTime() - wallStart) / 1e9, params,
                         maxOver(finished, f -> f.paramBytes), maxOver(finished, f -> f.gradBytes),
-                        maxOver(finished, f -> f.stateBytes), workerJob.job());
+                        maxOver(finished, f -> f.stateBytes), BlasKernel.inUse(), workerJob.job());
                 recorder.finish(summary, "Tessera: " + directory.root().getFileName());
                 out.printf("communication: %.1f%% of step time spent waiting for gradient reductions%n",
                         100 * rank0.exposedCommFraction);

@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.data.SyntheticCorpus;
 import dev.tessera.worker.data.TokenSource;
 import dev.tessera.worker.train.TrainingLoop;
@@ -18,30 +19,33 @@ import java.util.OptionalDouble;
  * @param paramBytes     peak resident bytes of rank 0's flat parameter buffer over its first steps
  *                       ({@code MemoryProbe}); -1 when not measured
  * @param gradBytes      the same for the flat gradient buffer
+ * @param blas           the OpenBLAS kernel this process ran and who chose it (the workers choose the same way);
+ *                       null when not known
  * @param config         the full resolved job config ({@code JobConfig.toMap()})
  */
 public record RunSummary(long steps, long tokens, double finalLoss, OptionalDouble evalLoss,
                          OptionalDouble entropyFloor, OptionalDouble unigramEntropy, double tokensPerSecond,
                          double wallSeconds, long params, long stateBytes, long paramBytes, long gradBytes,
-                         Map<String, Object> config) {
+                         BlasKernel blas, Map<String, Object> config) {
 
-    /** A summary without measured parameter and gradient memory. */
+    /** A summary without measured parameter and gradient memory or the BLAS kernel. */
     public RunSummary(long steps, long tokens, double finalLoss, OptionalDouble evalLoss, OptionalDouble entropyFloor,
                       OptionalDouble unigramEntropy, double tokensPerSecond, double wallSeconds, long params,
                       long stateBytes, Map<String, Object> config) {
         this(steps, tokens, finalLoss, evalLoss, entropyFloor, unigramEntropy, tokensPerSecond, wallSeconds, params,
-                stateBytes, -1, -1, config);
+                stateBytes, -1, -1, null, config);
     }
 
     /** The summary of a training loop's result on {@code data}. */
     public static RunSummary of(TrainingLoop.Result result, TokenSource data, double wallSeconds, long params,
-                                long paramBytes, long gradBytes, long stateBytes, Map<String, Object> config) {
+                                long paramBytes, long gradBytes, long stateBytes, BlasKernel blas,
+                                Map<String, Object> config) {
         OptionalDouble unigram = data instanceof SyntheticCorpus corpus
                 ? OptionalDouble.of(corpus.unigramEntropy()) : OptionalDouble.empty();
         return new RunSummary(result.steps(), result.tokens(), result.finalLoss(),
                 Double.isNaN(result.evalLoss()) ? OptionalDouble.empty() : OptionalDouble.of(result.evalLoss()),
                 data.entropyFloor(), unigram, result.tokensPerSecond(), wallSeconds, params, stateBytes, paramBytes,
-                gradBytes, config);
+                gradBytes, blas, config);
     }
 
     /** The last line a run prints: losses against the floor, throughput, where the summary is. */
