@@ -99,6 +99,11 @@ public record BlasKernel(String kernel, String chosenBy) {
                 failed = new UserInputException(refusal(name, wrong));
             } else {
                 checked = new BlasKernel(name, chooser == null ? chooserWithoutChoose() : chooser);
+                String user = System.getenv(CORETYPE);
+                if (BY_USER.equals(checked.chosenBy()) && !name.equalsIgnoreCase(user.strip())) {
+                    System.err.println("tessera: " + CORETYPE + "=" + user + " names no kernel this OpenBLAS has"
+                            + " for this CPU; it runs " + name);
+                }
             }
         }
         if (failed != null) {
