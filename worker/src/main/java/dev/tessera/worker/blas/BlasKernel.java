@@ -67,6 +67,7 @@ public record BlasKernel(String kernel, String chosenBy) {
     /**
      * Sets OPENBLAS_CORETYPE for this process to the best kernel for its CPU, unless the user set one. Must run
      * before anything loads OpenBLAS (ND4J, {@code Gemm}, {@link #inUse()}): the library reads it only at load.
+     * Like {@link #inUse()}, it needs the foreign linker, which the JVM flags of pom.xml enable.
      */
     public static synchronized void choose() {
         if (chooser != null) {
