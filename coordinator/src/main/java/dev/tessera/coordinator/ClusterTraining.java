@@ -20,6 +20,7 @@ import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
 import dev.tessera.coordinator.run.RunSummary;
 import dev.tessera.worker.checkpoint.AtomicFiles;
+import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.cluster.ClusterJoinException;
@@ -87,6 +88,7 @@ public final class ClusterTraining implements TrainAction {
     public int run(JobConfig job, RunDirectory directory, Path resume) throws Exception {
         long wallStart = System.nanoTime();
         Checkpoint checkpoint = resume == null ? null : Checkpoint.open(resume);
+        BlasKernel.inUse(); // refuses a kernel that computes wrong results before any work starts
         long jobStartStep = checkpoint == null ? 0 : checkpoint.step();
         for (int restarts = 0; ; restarts++) {
             try {
@@ -165,7 +167,7 @@ public final class ClusterTraining implements TrainAction {
                         rank0.exposedCommFraction * rank0.trainSeconds);
                 RunSummary summary = RunSummary.of(result, data, (System.nanoTime() - wallStart) / 1e9, params,
                         maxOver(finished, f -> f.paramBytes), maxOver(finished, f -> f.gradBytes),
-                        maxOver(finished, f -> f.stateBytes), workerJob.job());
+                        maxOver(finished, f -> f.stateBytes), BlasKernel.inUse(), workerJob.job());
                 long jobSteps = completed + rank0.steps - jobStartStep;
                 summary = summary.forJob(jobSteps, jobSteps * job.train().batchSize() * job.train().seqLen(),
                         restarts);

@@ -6,6 +6,7 @@ import dev.tessera.coordinator.run.ProgressBar;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
 import dev.tessera.coordinator.run.RunSummary;
+import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
@@ -31,6 +32,7 @@ public final class LocalTraining implements TrainAction {
     public int run(JobConfig job, RunDirectory directory, Path resume) throws Exception {
         long wallStart = System.nanoTime();
         Path checkpoint = resume == null ? null : Checkpoint.open(resume).dir();
+        BlasKernel.inUse(); // refuses a kernel that computes wrong results before any work starts
         WorkerJob workerJob = job.toWorkerJob(directory.root(), checkpoint);
         Replica replica = Replica.build(workerJob, ParallelContext.single());
         out.println("data: " + replica.data().describe());
@@ -47,7 +49,7 @@ public final class LocalTraining implements TrainAction {
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, store, recorder.listener()));
             RunSummary summary = RunSummary.of(result, replica.data(), (System.nanoTime() - wallStart) / 1e9,
                     store.numel(), probe.peakParamBytes(), probe.peakGradBytes(), replica.optimizer().stateBytes(),
-                    workerJob.job());
+                    BlasKernel.inUse(), workerJob.job());
             recorder.finish(summary, "Tessera: " + directory.root().getFileName());
             out.println(summary.doneLine(directory.summaryFile()));
         }

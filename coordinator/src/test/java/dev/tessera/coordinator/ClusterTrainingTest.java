@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.comm.MediaDriverHost;
 import dev.tessera.coordinator.cli.Main;
+import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.run.WorkerMain;
@@ -80,6 +81,7 @@ class ClusterTrainingTest {
             assertTrue(relative <= TOLERANCE, "dp=" + dp + ": final weights differ by " + relative + " in norm");
             JsonNode summary = JSON.readTree(run.resolve("summary.json").toFile());
             assertEquals(dp, summary.get("config").get("mesh").get("dp").asInt());
+            assertEquals(BlasKernel.inUse().kernel(), summary.get("blas").get("kernel").asText());
             assertNothingLeft(result.jobIds());
         }
     }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.coordinator.cli.Main;
+import dev.tessera.worker.blas.BlasKernel;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,13 +37,15 @@ class LocalTrainingTest {
         assertEquals(8, losses.size());
         JsonNode summary = JSON.readTree(out.resolve("summary.json").toFile());
         for (String field : List.of("steps", "tokens", "final_loss", "eval_loss", "entropy_floor", "tokens_per_s",
-                "wall_s", "params", "state_bytes", "config")) {
+                "wall_s", "params", "state_bytes", "blas", "config")) {
             assertTrue(summary.hasNonNull(field), "summary.json lacks " + field);
         }
         assertEquals(8, summary.get("steps").asLong());
         assertEquals(8 * 2 * 16, summary.get("tokens").asLong());
         assertEquals(losses.get(8L), summary.get("final_loss").asDouble(), 0.0);
         assertEquals(16, summary.get("config").get("model").get("d_model").asInt());
+        assertEquals(BlasKernel.inUse().kernel(), summary.get("blas").get("kernel").asText());
+        assertEquals(BlasKernel.inUse().chosenBy(), summary.get("blas").get("chosen_by").asText());
         assertTrue(Files.size(out.resolve("loss.png")) > 1000);
         assertTrue(Files.isRegularFile(out.resolve("checkpoints/step-0000004/manifest.json")));
         assertTrue(Files.isRegularFile(out.resolve("checkpoints/step-0000008/manifest.json")));

@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.cli;
 
+import dev.tessera.worker.blas.BlasKernel;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -20,6 +21,7 @@ public final class Main implements Callable<Integer> {
     CommandSpec spec;
 
     public static void main(String... args) {
+        BlasKernel.choose(); // before anything loads OpenBLAS, which reads its kernel only then
         System.exit(run(args));
     }
 

@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.data.SyntheticCorpus;
 import dev.tessera.worker.data.TokenSource;
 import dev.tessera.worker.train.TrainingLoop;
@@ -18,6 +19,8 @@ import java.util.OptionalDouble;
  * @param paramBytes     peak resident bytes of rank 0's flat parameter buffer over its first steps
  *                       ({@code MemoryProbe}); -1 when not measured
  * @param gradBytes      the same for the flat gradient buffer
+ * @param blas           the OpenBLAS kernel this process ran and who chose it (the workers choose the same way);
+ *                       null when not known
  * @param config         the full resolved job config ({@code JobConfig.toMap()})
  * @param restarts       how often the job was relaunched after a failure ({@code restart.max_restarts});
  *                       {@code steps}, {@code tokens} and {@code wallSeconds} count the whole job, all attempts
@@ -25,25 +28,26 @@ import java.util.OptionalDouble;
 public record RunSummary(long steps, long tokens, double finalLoss, OptionalDouble evalLoss,
                          OptionalDouble entropyFloor, OptionalDouble unigramEntropy, double tokensPerSecond,
                          double wallSeconds, long params, long stateBytes, long paramBytes, long gradBytes,
-                         Map<String, Object> config, int restarts) {
+                         BlasKernel blas, Map<String, Object> config, int restarts) {
 
-    /** A summary without measured parameter and gradient memory. */
+    /** A summary without measured parameter and gradient memory or the BLAS kernel. */
     public RunSummary(long steps, long tokens, double finalLoss, OptionalDouble evalLoss, OptionalDouble entropyFloor,
                       OptionalDouble unigramEntropy, double tokensPerSecond, double wallSeconds, long params,
                       long stateBytes, Map<String, Object> config) {
         this(steps, tokens, finalLoss, evalLoss, entropyFloor, unigramEntropy, tokensPerSecond, wallSeconds, params,
-                stateBytes, -1, -1, config, 0);
+                stateBytes, -1, -1, null, config, 0);
     }
 
     /** The summary of a training loop's result on {@code data}. */
     public static RunSummary of(TrainingLoop.Result result, TokenSource data, double wallSeconds, long params,
-                                long paramBytes, long gradBytes, long stateBytes, Map<String, Object> config) {
+                                long paramBytes, long gradBytes, long stateBytes, BlasKernel blas,
+                                Map<String, Object> config) {
         OptionalDouble unigram = data instanceof SyntheticCorpus corpus
                 ? OptionalDouble.of(corpus.unigramEntropy()) : OptionalDouble.empty();
         return new RunSummary(result.steps(), result.tokens(), result.finalLoss(),
                 Double.isNaN(result.evalLoss()) ? OptionalDouble.empty() : OptionalDouble.of(result.evalLoss()),
                 data.entropyFloor(), unigram, result.tokensPerSecond(), wallSeconds, params, stateBytes, paramBytes,
-                gradBytes, config, 0);
+                gradBytes, blas, config, 0);
     }
 
     /**
@@ -52,7 +56,7 @@ public record RunSummary(long steps, long tokens, double finalLoss, OptionalDoub
      */
     public RunSummary forJob(long steps, long tokens, int restarts) {
         return new RunSummary(steps, tokens, finalLoss, evalLoss, entropyFloor, unigramEntropy, tokensPerSecond,
-                wallSeconds, params, stateBytes, paramBytes, gradBytes, config, restarts);
+                wallSeconds, params, stateBytes, paramBytes, gradBytes, blas, config, restarts);
     }
 
     /** The last line a run prints: losses against the floor, throughput, where the summary is. */

@@ -34,6 +34,7 @@ public final class SummaryWriter {
         memory.put("grad_bytes", s.gradBytes() < 0 ? null : s.gradBytes());
         memory.put("state_bytes", s.stateBytes());
         json.put("memory", memory);
+        json.put("blas", s.blas() == null ? null : s.blas().toMap());
         json.put("config", s.config());
         try {
             byte[] bytes = MetricsWriter.JSON.writer().with(SerializationFeature.INDENT_OUTPUT)

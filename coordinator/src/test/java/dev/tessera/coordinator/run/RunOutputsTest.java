@@ -3,6 +3,7 @@ package dev.tessera.coordinator.run;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.coordinator.config.JobConfig;
+import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.train.StepMetrics;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -93,6 +94,21 @@ class RunOutputsTest {
         try (Stream<Path> files = Files.list(tmp)) {
             assertEquals(List.of(file), files.toList(), "only summary.json: the temp file was renamed");
         }
+    }
+
+    @Test
+    void summaryRecordsTheBlasKernelAndWhoChoseIt() throws Exception {
+        Path file = tmp.resolve("summary.json");
+        SummaryWriter.write(file, new RunSummary(4, 512, 1.0, OptionalDouble.empty(), OptionalDouble.empty(),
+                OptionalDouble.empty(), 1e4, 1.0, 1000, 8000, 4000, 4000, new BlasKernel("SkylakeX", "cpu flags"),
+                JobConfig.defaults().toMap(), 0));
+        JsonNode blas = JSON.readTree(file.toFile()).get("blas");
+        assertEquals("SkylakeX", blas.get("kernel").asText());
+        assertEquals("cpu flags", blas.get("chosen_by").asText());
+
+        SummaryWriter.write(file, new RunSummary(4, 512, 1.0, OptionalDouble.empty(), OptionalDouble.empty(),
+                OptionalDouble.empty(), 1e4, 1.0, 1000, 8000, JobConfig.defaults().toMap()));
+        assertTrue(JSON.readTree(file.toFile()).get("blas").isNull(), "unknown: null, not a guess");
     }
 
     @Test

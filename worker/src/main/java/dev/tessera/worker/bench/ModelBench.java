@@ -3,6 +3,7 @@ package dev.tessera.worker.bench;
 import dev.tessera.optimizers.AdamW;
 import dev.tessera.optimizers.AdamWConfig;
 import dev.tessera.optimizers.GradNorm;
+import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.model.ModelStepTimer;
 import dev.tessera.worker.model.Transformer;
 import java.util.Arrays;
@@ -17,8 +18,9 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class ModelBench {
 
+    /** @param blas the OpenBLAS kernel both the model's gemms and the sgemm ran on */
     public record Result(String preset, int steps, double msPerStep, double tokensPerSecond,
-                         double modelGflops, double sgemmGflops, long params) {
+                         double modelGflops, double sgemmGflops, long params, BlasKernel blas) {
         public double peakFraction() {
             return modelGflops / sgemmGflops;
         }
@@ -26,8 +28,10 @@ public final class ModelBench {
         public String json() {
             return String.format(java.util.Locale.ROOT,
                     "{\"preset\":\"%s\",\"tokens_per_s\":%.1f,\"model_gflops\":%.2f,\"sgemm_gflops\":%.2f,"
-                            + "\"peak_fraction\":%.4f,\"ms_per_step\":%.2f,\"steps\":%d,\"params\":%d}",
-                    preset, tokensPerSecond, modelGflops, sgemmGflops, peakFraction(), msPerStep, steps, params);
+                            + "\"peak_fraction\":%.4f,\"ms_per_step\":%.2f,\"steps\":%d,\"params\":%d,"
+                            + "\"blas\":{\"kernel\":\"%s\",\"chosen_by\":\"%s\"}}",
+                    preset, tokensPerSecond, modelGflops, sgemmGflops, peakFraction(), msPerStep, steps, params,
+                    blas.kernel(), blas.chosenBy());
         }
     }
 
@@ -35,6 +39,7 @@ public final class ModelBench {
     }
 
     public static Result run(ModelPreset preset, int warmupSteps, int timedSteps) {
+        BlasKernel blas = BlasKernel.inUse();
         int batch = ModelPreset.BATCH;
         int seq = ModelPreset.SEQ;
         Transformer model = new Transformer(preset.config(), DataType.FLOAT, batch, seq);
@@ -71,7 +76,7 @@ public final class ModelBench {
         double tokensPerSecond = batch * seq / (median / 1e3);
         double gflops = tokensPerSecond * ModelPreset.flopsPerToken(preset.config(), seq) / 1e9;
         return new Result(preset.id(), timedSteps, median, tokensPerSecond, gflops, sgemmGflops(),
-                model.parameters().numel());
+                model.parameters().numel(), blas);
     }
 
     /** Best of several fp32 2048^3 gemms into a preallocated output: this machine's BLAS peak now. */

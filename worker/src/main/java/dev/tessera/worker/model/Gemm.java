@@ -15,7 +15,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * C = op(A) op(B) + beta C on row-major matrices, straight into the OpenBLAS that ND4J itself loads. ND4J's
  * {@code Nd4j.gemm} builds an op, its context and argument lists on every call: 14-45 us of Java per call
  * (51 calls a step) and a stream of short-lived objects, whose compilation a one-core worker was still
- * paying for a hundred steps in. The kernel is the same either way.
+ * paying for a hundred steps in. The kernel is the same either way: bytedeco's preset maps ND4J's
+ * libopenblas.so.0 a second time under the name this class binds to (libopenblas_nolapack.so.0), and both copies
+ * load with the kernel {@code BlasKernel} chose.
  */
 final class Gemm {
     private Gemm() {

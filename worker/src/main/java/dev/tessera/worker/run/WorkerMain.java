@@ -10,6 +10,7 @@ import dev.tessera.comm.UserInputException;
 import dev.tessera.comm.control.Assignment;
 import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.WorkerFinished;
+import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.cluster.ClusterJoinException;
 import dev.tessera.worker.cluster.ClusterNode;
 import dev.tessera.worker.cluster.ClusterSettings;
@@ -49,6 +50,7 @@ public final class WorkerMain {
     }
 
     public static void main(String[] argv) {
+        BlasKernel.choose(); // before anything loads OpenBLAS, which reads its kernel only then
         WorkerArgs args = WorkerArgs.parse(argv);
         watchParent(args.rank());
         int code;
@@ -92,6 +94,7 @@ public final class WorkerMain {
     private int train(Communicator comm, int coordinator) {
         try {
             Assignment assignment = awaitAssignment(comm);
+            BlasKernel.inUse(); // refuses a kernel that computes wrong results, as the user's error
             WorkerJob job = WorkerJob.fromJson(assignment.jobJson);
             Mesh mesh = new Mesh(assignment.dp, assignment.sp, assignment.ep);
             int[] workers = new int[args.world()];

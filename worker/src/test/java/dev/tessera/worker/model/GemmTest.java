@@ -11,19 +11,23 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /** The direct cblas gemm against a triple loop, for every transpose pair, on views at an offset. */
 class GemmTest {
-    private final SplittableRandom rng = new SplittableRandom(7);
-
     @Test
     void everyTransposePairMatchesTheNaiveProductOnOffsetViews() {
+        assertEveryTransposePairMatches();
+    }
+
+    /** The test's body, which {@link GemmKernelMain} also runs in a child JVM per OpenBLAS kernel. */
+    static void assertEveryTransposePairMatches() {
+        SplittableRandom rng = new SplittableRandom(7);
         for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
             for (boolean ta : new boolean[] {false, true}) {
                 for (boolean tb : new boolean[] {false, true}) {
                     int m = 5;
                     int n = 7;
                     int k = 3;
-                    INDArray a = view(dt, ta ? k : m, ta ? m : k);
-                    INDArray b = view(dt, tb ? n : k, tb ? k : n);
-                    INDArray c = view(dt, m, n);
+                    INDArray a = view(rng, dt, ta ? k : m, ta ? m : k);
+                    INDArray b = view(rng, dt, tb ? n : k, tb ? k : n);
+                    INDArray c = view(rng, dt, m, n);
                     INDArray before = c.dup();
                     Gemm.gemm(a, b, c, ta, tb, 0.5);
                     double tolerance = dt == DataType.FLOAT ? 1e-5 : 1e-12;
@@ -51,7 +55,7 @@ class GemmTest {
     }
 
     /** A [rows, cols] matrix of random values, rows 2.. of a larger buffer (a view with an offset). */
-    private INDArray view(DataType dt, int rows, int cols) {
+    private static INDArray view(SplittableRandom rng, DataType dt, int rows, int cols) {
         INDArray whole = Nd4j.create(dt, rows + 2, cols);
         for (int i = 0; i < whole.length(); i++) {
             whole.putScalar(i, rng.nextDouble(-1, 1));
