@@ -40,7 +40,11 @@ class ControlStreamFuzzTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int FRAMES = 10_500;
     private static final int BATCH = 1_750;
-    private static final int STEPS = 100;
+    /**
+     * The job must outlast the attack: the coordinator drains at most 8 control fragments per 5 ms poll, so its
+     * 3,500 frames take seconds. 100 steps (about 4 s on a quiet machine) lost that race once; 400 do not.
+     */
+    private static final int STEPS = 400;
     private static final long DEADLINE_NS = 120_000_000_000L;
 
     @TempDir
