@@ -8,13 +8,19 @@ each calling a 2-thread BLAS run at half speed.
 
     python3 docs/anchors/pytorch_presets.py --preset dense|moe|wide [--steps 20] [--threads 1]
 
+Debian's python3-torch links the generic libblas.so.3; it runs on OpenBLAS only when an OpenBLAS package
+provides that alternative (apt-get install libopenblas0-pthread). Without it every matmul runs on the
+reference BLAS, 30x slower, so the script refuses to run.
+
 Written the way a PyTorch user writes the model (separate projections, masked softmax attention, a loop
 over experts), not tuned to Tessera's kernels.
 """
 import argparse
+import ctypes
 import json
 import math
 import statistics
+import sys
 import time
 
 import torch
@@ -137,6 +143,21 @@ class Decoder(nn.Module):
         return F.cross_entropy(logits.view(-1, VOCAB), targets.view(-1)) + 0.01 * aux
 
 
+def require_openblas():
+    """The OpenBLAS this process runs its matmuls on, and its kernel; exits 2 where the BLAS is not OpenBLAS."""
+    torch.ones(2, 2) @ torch.ones(2, 2)
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "blas" in line and "/" in line}
+    openblas = sorted(p for p in paths if "openblas" in p)
+    if not openblas:
+        print("pytorch anchor: PyTorch's BLAS is not OpenBLAS (mapped: " + ", ".join(sorted(paths))
+              + "); install it: apt-get install libopenblas0-pthread", file=sys.stderr)
+        sys.exit(2)
+    corename = ctypes.CDLL(openblas[0]).openblas_get_corename
+    corename.restype = ctypes.c_char_p
+    return corename().decode()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", choices=sorted(PRESETS), required=True)
@@ -145,6 +166,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads (OpenBLAS keeps its own)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    kernel = require_openblas()
     torch.manual_seed(0)
     model = Decoder(PRESETS[args.preset])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
@@ -163,7 +185,7 @@ def main():
     median = statistics.median(times)
     print(json.dumps({"preset": args.preset, "tokens_per_s": round(BATCH * SEQ / median, 1),
                       "ms_per_step": round(1000 * median, 2), "steps": args.steps,
-                      "params": sum(p.numel() for p in model.parameters()), "torch": torch.__version__}))
+                      "params": sum(p.numel() for p in model.parameters()), "torch": torch.__version__, "openblas_kernel": kernel}))
 
 
 if __name__ == "__main__":
