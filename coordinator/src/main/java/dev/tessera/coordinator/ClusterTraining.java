@@ -13,7 +13,6 @@ import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.EvalReport;
 import dev.tessera.comm.control.StepReport;
 import dev.tessera.comm.control.WorkerFinished;
-import dev.tessera.coordinator.cli.TrainAction;
 import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.run.ProgressBar;
 import dev.tessera.coordinator.run.RunDirectory;
