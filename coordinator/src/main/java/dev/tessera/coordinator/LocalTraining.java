@@ -1,6 +1,5 @@
 package dev.tessera.coordinator;
 
-import dev.tessera.coordinator.cli.TrainAction;
 import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.run.ProgressBar;
 import dev.tessera.coordinator.run.RunDirectory;

@@ -7,7 +7,7 @@ import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.config.OptimizerKind;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.worker.bench.ModelPreset;
-import dev.tessera.worker.checkpoint.AtomicFiles;
+import dev.tessera.worker.io.AtomicFiles;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;

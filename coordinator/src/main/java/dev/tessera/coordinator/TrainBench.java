@@ -6,7 +6,7 @@ import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.worker.bench.ModelPreset;
-import dev.tessera.worker.checkpoint.AtomicFiles;
+import dev.tessera.worker.io.AtomicFiles;
 import dev.tessera.worker.model.ModelConfig;
 import java.io.IOException;
 import java.io.OutputStream;

@@ -1,5 +1,6 @@
 package dev.tessera.optimizers;
 
+import dev.tessera.optimizers.kernel.KernelThreads;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.DoubleBuffer;
@@ -24,7 +25,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * </pre>
  * State is kept in the parameters' dtype (fp32 training, fp64 for checks), laid out like the spans.
  * The loop runs over direct NIO views of the ND4J buffers: no temporaries, each element read once;
- * float32 is a Vector API loop split over {@link Parallel}'s threads.
+ * float32 is a Vector API loop split over the {@link KernelThreads}.
  *
  * <p>Under ZeRO the update touches only the rank's {@link Shard} {@code [from, to)} and the state arrays hold
  * only those elements (state index {@code i - from}). The update is elementwise, so a shard's result is
@@ -96,10 +97,10 @@ public final class AdamW implements Optimizer {
             }
             return;
         }
-        // float32: the owned range cut into fixed parts over Parallel's threads. The update is
+        // float32: the owned range cut into fixed parts over the KernelThreads. The update is
         // elementwise, so the result does not depend on the split (nor on the shard).
         float decayOn = (float) (1.0 - lr * config.weightDecay());
-        Parallel.forRange(to - from, (part, partFrom, partTo) -> {
+        KernelThreads.forRange(to - from, (part, partFrom, partTo) -> {
             for (ParamSpan span : spans) {
                 int lo = Math.max(from + partFrom, Math.toIntExact(span.offset()));
                 int hi = Math.min(from + partTo, Math.toIntExact(span.offset() + span.numel()));

@@ -1,5 +1,6 @@
 package dev.tessera.optimizers;
 
+import dev.tessera.optimizers.kernel.KernelThreads;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -8,7 +9,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Global L2 norm of a flat gradient buffer, summed in a fixed order in double precision so the value
  * (and hence the clipping) is bit-identical run to run and independent of thread count: fixed chunks
- * summed over {@link Parallel}'s threads, then the chunk sums in chunk order.
+ * summed over the {@link KernelThreads}, then the chunk sums in chunk order.
  */
 public final class GradNorm {
 
@@ -24,14 +25,14 @@ public final class GradNorm {
         double[] partial = new double[chunks];
         if (flat.dataType() == DataType.DOUBLE) {
             DoubleBuffer g = AdamW.doubles(flat);
-            Parallel.forRange(chunks, (part, from, to) -> {
+            KernelThreads.forRange(chunks, (part, from, to) -> {
                 for (int c = from; c < to; c++) {
                     partial[c] = squares(g, c * CHUNK, Math.min(n, (c + 1) * CHUNK));
                 }
             });
         } else {
             FloatBuffer g = AdamW.floats(flat);
-            Parallel.forRange(chunks, (part, from, to) -> {
+            KernelThreads.forRange(chunks, (part, from, to) -> {
                 for (int c = from; c < to; c++) {
                     partial[c] = squares(g, c * CHUNK, Math.min(n, (c + 1) * CHUNK));
                 }

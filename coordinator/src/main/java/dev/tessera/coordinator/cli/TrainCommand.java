@@ -4,6 +4,7 @@ import dev.tessera.comm.LocalProcessLauncher;
 import dev.tessera.comm.MediaDriverHost;
 import dev.tessera.coordinator.ClusterTraining;
 import dev.tessera.coordinator.LocalTraining;
+import dev.tessera.coordinator.TrainAction;
 
 import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.config.JobConfigLoader;

@@ -1,6 +1,6 @@
 package dev.tessera.coordinator.run;
 
-import dev.tessera.worker.checkpoint.AtomicFiles;
+import dev.tessera.worker.io.AtomicFiles;
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;

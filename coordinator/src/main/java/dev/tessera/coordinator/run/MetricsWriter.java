@@ -1,8 +1,8 @@
 package dev.tessera.coordinator.run;
 
-import dev.tessera.worker.checkpoint.AtomicFiles;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tessera.worker.io.AtomicFiles;
 import dev.tessera.worker.train.StepMetrics;
 import dev.tessera.worker.train.TrainingListener;
 

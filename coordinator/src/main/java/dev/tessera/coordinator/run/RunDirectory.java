@@ -1,8 +1,8 @@
 package dev.tessera.coordinator.run;
 
-import dev.tessera.worker.checkpoint.AtomicFiles;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.coordinator.config.JobConfig;
+import dev.tessera.worker.io.AtomicFiles;
 
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;

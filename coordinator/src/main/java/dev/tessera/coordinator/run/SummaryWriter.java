@@ -1,7 +1,7 @@
 package dev.tessera.coordinator.run;
 
-import dev.tessera.worker.checkpoint.AtomicFiles;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.tessera.worker.io.AtomicFiles;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,5 +1,6 @@
 package dev.tessera.worker.checkpoint;
 
+import dev.tessera.worker.io.AtomicFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

@@ -2,6 +2,7 @@ package dev.tessera.worker.checkpoint;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tessera.optimizers.StateSlice;
+import dev.tessera.worker.io.AtomicFiles;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import java.io.IOException;

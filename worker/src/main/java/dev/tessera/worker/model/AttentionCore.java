@@ -1,6 +1,6 @@
 package dev.tessera.worker.model;
 
-import dev.tessera.optimizers.Parallel;
+import dev.tessera.optimizers.kernel.KernelThreads;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -10,7 +10,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * projections so sequence parallelism can feed it remote K/V blocks: the mask is by absolute position,
  * key j visible to query i iff {@code kPos0 + j <= qPos0 + i}.
  *
- * <p>float32 runs {@link FusedAttention}, one (batch, head) per task over {@link Parallel} threads, which
+ * <p>float32 runs {@link FusedAttention}, one (batch, head) per task over {@link KernelThreads} threads, which
  * skips the masked triangle. float64 (gradient checks, and the reference the fused kernel is tested
  * against) goes through 3-D {@code Nd4j.matmul} (BatchMmul is broken in M2.1) with one fused softmax pass
  * per row that only touches the visible prefix of the row.
@@ -31,7 +31,7 @@ public final class AttentionCore {
     private final INDArray p;       // float64: [BH, Tq, Tk] probabilities, kept for backward
     private final INDArray scratch; // float64: [BH, Tq, Tk] scores forward, dP / dS backward; may be shared
     private final float[] pf;       // float32: [BH, Tq, tkp] probabilities (FusedAttention's layout)
-    private final FusedAttention[] kernels; // float32: one per Parallel part
+    private final FusedAttention[] kernels; // float32: one per KernelThreads part
 
     /**
      * @param heads   heads per batch row (bh = batch * heads); the token-major entry points work in blocks of them
@@ -62,7 +62,7 @@ public final class AttentionCore {
             this.p = null;
             this.scratch = null;
             this.pf = new float[Math.multiplyExact(Math.multiplyExact(bh, tq), FusedAttention.paddedKeys(tk))];
-            this.kernels = new FusedAttention[Parallel.THREADS];
+            this.kernels = new FusedAttention[KernelThreads.THREADS];
             for (int i = 0; i < kernels.length; i++) {
                 kernels[i] = new FusedAttention(tq, tk, d, qPos0, kPos0, blockHeads);
             }
@@ -77,7 +77,7 @@ public final class AttentionCore {
     /** As many heads as keep each scratch array within BLOCK_FLOATS, and at least one unit per thread. */
     private static int blockHeads(int heads, int batch, int t, int d) {
         int fit = Math.max(1, BLOCK_FLOATS / (t * d));
-        int perThread = Math.max(1, (batch * heads + Parallel.THREADS - 1) / Parallel.THREADS);
+        int perThread = Math.max(1, (batch * heads + KernelThreads.THREADS - 1) / KernelThreads.THREADS);
         return Math.min(heads, Math.min(fit, perThread));
     }
 
@@ -96,7 +96,7 @@ public final class AttentionCore {
         Mem qm = new Mem(qkv);
         Mem ym = new Mem(y);
         int blocks = (heads + blockHeads - 1) / blockHeads;
-        Parallel.forRange(bh / heads * blocks, (part, from, to) -> {
+        KernelThreads.forRange(bh / heads * blocks, (part, from, to) -> {
             for (int u = from; u < to; u++) {
                 int h0 = u % blocks * blockHeads;
                 kernels[part].forwardTokenMajor(u / blocks, h0, Math.min(heads, h0 + blockHeads), heads, qm, rope,
@@ -112,7 +112,7 @@ public final class AttentionCore {
         Mem dym = new Mem(dy);
         Mem dm = new Mem(dqkv);
         int blocks = (heads + blockHeads - 1) / blockHeads;
-        Parallel.forRange(bh / heads * blocks, (part, from, to) -> {
+        KernelThreads.forRange(bh / heads * blocks, (part, from, to) -> {
             for (int u = from; u < to; u++) {
                 int h0 = u % blocks * blockHeads;
                 kernels[part].backwardTokenMajor(u / blocks, h0, Math.min(heads, h0 + blockHeads), heads, qm, rope,
@@ -139,7 +139,7 @@ public final class AttentionCore {
             Mem km = new Mem(k);
             Mem vm = new Mem(v);
             Mem ym = new Mem(y);
-            Parallel.forRange(bh, (part, from, to) -> {
+            KernelThreads.forRange(bh, (part, from, to) -> {
                 for (int z = from; z < to; z++) {
                     kernels[part].forward(z, qm, km, vm, ym, pf);
                 }
@@ -168,7 +168,7 @@ public final class AttentionCore {
             Mem dqm = new Mem(dq);
             Mem dkm = new Mem(dk);
             Mem dvm = new Mem(dv);
-            Parallel.forRange(bh, (part, from, to) -> {
+            KernelThreads.forRange(bh, (part, from, to) -> {
                 for (int z = from; z < to; z++) {
                     kernels[part].backward(z, qm, km, vm, dym, dqm, dkm, dvm, pf);
                 }

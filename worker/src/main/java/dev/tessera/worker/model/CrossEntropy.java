@@ -1,6 +1,6 @@
 package dev.tessera.worker.model;
 
-import dev.tessera.optimizers.Parallel;
+import dev.tessera.optimizers.kernel.KernelThreads;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -37,7 +37,7 @@ public final class CrossEntropy {
         }
         Mem lg = new Mem(logits);
         Mem p = new Mem(dLogits);
-        Parallel.forRange(rows, (part, from, to) -> {
+        KernelThreads.forRange(rows, (part, from, to) -> {
             float[] lanes = Mem.lanes();
             for (int n = from; n < to; n++) {
                 int o = n * vocab;
@@ -57,7 +57,7 @@ public final class CrossEntropy {
     public INDArray backward(double scale) {
         Mem d = new Mem(dLogits);
         double s = scale / rows;
-        Parallel.forRange(rows, (part, from, to) -> {
+        KernelThreads.forRange(rows, (part, from, to) -> {
             int i = from * vocab;
             int n = to * vocab;
             if (d.f32) {

@@ -1,6 +1,6 @@
 package dev.tessera.worker.model;
 
-import dev.tessera.optimizers.Parallel;
+import dev.tessera.optimizers.kernel.KernelThreads;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -181,9 +181,9 @@ final class Mem {
         return new float[L];
     }
 
-    /** m[0..length) = 0, over Parallel's threads. */
+    /** m[0..length) = 0, over KernelThreads' threads. */
     static void zero(Mem m, int length) {
-        Parallel.forRange(length, (part, from, to) -> {
+        KernelThreads.forRange(length, (part, from, to) -> {
             int i = from;
             if (m.f32) {
                 FloatVector z = FloatVector.zero(S);
@@ -197,7 +197,7 @@ final class Mem {
         });
     }
 
-    /** dst = src, two dense arrays of equal length, over Parallel's threads (ND4J's assign: ~1 ms each). */
+    /** dst = src, two dense arrays of equal length, over KernelThreads' threads (ND4J's assign: ~1 ms each). */
     static void copy(INDArray src, INDArray dst) {
         Mem s = new Mem(src);
         Mem d = new Mem(dst);
@@ -205,7 +205,7 @@ final class Mem {
         if (dst.length() != n) {
             throw new IllegalArgumentException("copy of " + n + " elements into " + dst.length());
         }
-        Parallel.forRange(n, (part, from, to) -> copy(s, from, d, from, to - from));
+        KernelThreads.forRange(n, (part, from, to) -> copy(s, from, d, from, to - from));
     }
 
     /** dst[do..do+n) = src[so..so+n). */

@@ -1,6 +1,6 @@
 package dev.tessera.worker.model;
 
-import dev.tessera.optimizers.Parallel;
+import dev.tessera.optimizers.kernel.KernelThreads;
 import dev.tessera.worker.parallel.ReplicaReducer;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -219,7 +219,7 @@ public final class MoE {
         Mem xm = new Mem(x);
         Mem wm = new Mem(gate.w);
         Mem lg = new Mem(logits);
-        Parallel.forRange(tokens, (part, from, to) -> {
+        KernelThreads.forRange(tokens, (part, from, to) -> {
             float[] lanes = Mem.lanes();
             for (int n = from; n < to; n++) {
                 for (int e = 0; e < nExperts; e++) {
@@ -239,14 +239,14 @@ public final class MoE {
         Mem wm = new Mem(gate.w);
         Mem dwm = new Mem(gate.dw);
         Mem dl = new Mem(dLogits);
-        Parallel.forRange(tokens, (part, from, to) -> {
+        KernelThreads.forRange(tokens, (part, from, to) -> {
             for (int n = from; n < to; n++) {
                 for (int e = 0; e < nExperts; e++) {
                     Mem.axpy(dl.get(n * nExperts + e), wm, e * dim, dxm, n * dim, dim);
                 }
             }
         });
-        Parallel.forRange(nExperts, (part, from, to) -> {
+        KernelThreads.forRange(nExperts, (part, from, to) -> {
             for (int e = from; e < to; e++) {
                 for (int n = 0; n < tokens; n++) {
                     Mem.axpy(dl.get(n * nExperts + e), xm, n * dim, dwm, e * dim, dim);
@@ -268,7 +268,7 @@ public final class MoE {
     private void dispatch(INDArray x) {
         Mem src = new Mem(x);
         Mem dst = new Mem(xs);
-        Parallel.forRange(tokens * topK, (part, from, to) -> {
+        KernelThreads.forRange(tokens * topK, (part, from, to) -> {
             for (int r = from; r < to; r++) {
                 Mem.copy(src, rowToken[r] * dim, dst, r * dim, dim);
             }
@@ -279,7 +279,7 @@ public final class MoE {
     private void combine(INDArray out) {
         Mem src = new Mem(ys);
         Mem dst = new Mem(out);
-        Parallel.forRange(tokens, (part, from, to) -> {
+        KernelThreads.forRange(tokens, (part, from, to) -> {
             for (int s = from * topK; s < to * topK; s++) {
                 Mem.axpy(weight[s], src, slotRow[s] * dim, dst, (s / topK) * dim, dim);
             }
@@ -291,7 +291,7 @@ public final class MoE {
         Mem d = new Mem(dOut);
         Mem y = new Mem(ys);
         Mem dy = new Mem(dys);
-        Parallel.forRange(tokens * topK, (part, from, to) -> {
+        KernelThreads.forRange(tokens * topK, (part, from, to) -> {
             float[] lanes = Mem.lanes();
             for (int r = from; r < to; r++) {
                 int t = rowToken[r] * dim;
@@ -308,7 +308,7 @@ public final class MoE {
     private void dispatchBackward(INDArray dx) {
         Mem src = new Mem(dxs);
         Mem dst = new Mem(dx);
-        Parallel.forRange(tokens, (part, from, to) -> {
+        KernelThreads.forRange(tokens, (part, from, to) -> {
             for (int n = from; n < to; n++) {
                 Mem.copy(src, slotRow[n * topK] * dim, dst, n * dim, dim);
                 for (int j = 1; j < topK; j++) {

@@ -1,6 +1,6 @@
 package dev.tessera.worker.model;
 
-import dev.tessera.optimizers.Parallel;
+import dev.tessera.optimizers.kernel.KernelThreads;
 import jdk.incubator.vector.FloatVector;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -36,7 +36,7 @@ public final class RMSNorm {
         Mem xm = new Mem(x);
         Mem ym = new Mem(y);
         int rows = (int) x.size(0);
-        Parallel.forRange(rows, (part, from, to) -> forwardRows(xm, ym, from, to, Mem.lanes()));
+        KernelThreads.forRange(rows, (part, from, to) -> forwardRows(xm, ym, from, to, Mem.lanes()));
     }
 
     private void forwardRows(Mem xm, Mem ym, int from, int to, float[] lanes) {
@@ -67,7 +67,7 @@ public final class RMSNorm {
         Mem dxm = new Mem(dx);
         int rows = (int) x.size(0);
         if (xm.f32 && dym.f32 && dxm.f32 && g.f32) {
-            Parallel.forRange(GROUPS, (part, from, to) -> {
+            KernelThreads.forRange(GROUPS, (part, from, to) -> {
                 float[] lanes = Mem.lanes();
                 for (int grp = from; grp < to; grp++) {
                     float[] acc = dgAcc[grp];

@@ -1,6 +1,6 @@
 package dev.tessera.worker.model;
 
-import dev.tessera.optimizers.Parallel;
+import dev.tessera.optimizers.kernel.KernelThreads;
 import jdk.incubator.vector.FloatVector;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -118,7 +118,7 @@ public final class Rope {
     /** forward: src token-major, dst head-major; backward: src head-major, dst token-major, sin negated. */
     private void apply(Mem src, Mem dst, int batch, int heads, boolean tokenMajorSrc, float sign, int rowStride,
                        int colOff) {
-        Parallel.forRange(batch * seq,
+        KernelThreads.forRange(batch * seq,
                 (part, from, to) -> apply(src, dst, heads, tokenMajorSrc, sign, rowStride, colOff, from, to));
     }
 
@@ -169,7 +169,7 @@ public final class Rope {
                         int rowStride, int colOff) {
         Mem s = new Mem(src);
         Mem o = new Mem(dst);
-        Parallel.forRange(batch * seq, (part, from, to) -> {
+        KernelThreads.forRange(batch * seq, (part, from, to) -> {
             for (int bt = from; bt < to; bt++) {
                 int b = bt / seq;
                 int t = bt % seq;

@@ -1,6 +1,6 @@
 package dev.tessera.worker.model;
 
-import dev.tessera.optimizers.Parallel;
+import dev.tessera.optimizers.kernel.KernelThreads;
 import jdk.incubator.vector.FloatVector;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -76,10 +76,10 @@ public final class SwiGLU {
 
     /**
      * a[r, j] = silu(h1) * h3 = h1 * sigmoid(h1) * h3, with h1 = h1m[r*stride + off1 + j] and h3 likewise;
-     * a is [rows, f]. Rows split over Parallel's threads.
+     * a is [rows, f]. Rows split over KernelThreads' threads.
      */
     static void gateForward(Mem h1, int off1, Mem h3, int off3, int stride, Mem a, int rows, int f) {
-        Parallel.forRange(rows, (part, from, to) -> {
+        KernelThreads.forRange(rows, (part, from, to) -> {
             for (int r = from; r < to; r++) {
                 gateForwardRow(h1, r * stride + off1, h3, r * stride + off3, a, r * f, f);
             }
@@ -110,7 +110,7 @@ public final class SwiGLU {
     static void gateBackward(Mem h1, int off1, Mem h3, int off3, int stride, Mem da, Mem dh1, Mem dh3, int rows,
                              int f) {
         boolean f32 = h1.f32 && h3.f32 && da.f32 && dh1.f32 && dh3.f32;
-        Parallel.forRange(rows, (part, from, to) -> {
+        KernelThreads.forRange(rows, (part, from, to) -> {
             GateRow row = f32 ? new GateRow(f) : null;
             for (int r = from; r < to; r++) {
                 int o1 = r * stride + off1;

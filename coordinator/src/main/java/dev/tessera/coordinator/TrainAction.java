@@ -1,4 +1,4 @@
-package dev.tessera.coordinator.cli;
+package dev.tessera.coordinator;
 
 import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.run.RunDirectory;
@@ -6,8 +6,9 @@ import dev.tessera.coordinator.run.RunDirectory;
 import java.nio.file.Path;
 
 /**
- * What {@code tessera train} does once the config is resolved and the run directory exists. Injected with
- * {@link TrainCommand#setAction} so the CLI does not depend on how training is launched. Returns the exit code.
+ * What {@code tessera train} does once the config is resolved and the run directory exists. It lives beside its
+ * implementations (LocalTraining, ClusterTraining), so the CLI depends on the coordinator and not the reverse;
+ * injected with {@link dev.tessera.coordinator.cli.TrainCommand#setAction}. Returns the exit code.
  */
 @FunctionalInterface
 public interface TrainAction {

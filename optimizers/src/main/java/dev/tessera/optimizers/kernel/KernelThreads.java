@@ -1,4 +1,4 @@
-package dev.tessera.optimizers;
+package dev.tessera.optimizers.kernel;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -17,7 +17,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * also keep every reduction's order independent of the part count (fixed row groups or chunks, or one
  * part owning a whole sum), so any thread count gives the same bits.
  */
-public final class Parallel {
+public final class KernelThreads {
     public static final int THREADS = Math.max(1, Integer.getInteger("tessera.kernel.threads", defaultThreads()));
 
     private static final ExecutorService POOL = THREADS == 1 ? null : Executors.newFixedThreadPool(THREADS - 1, r -> {
@@ -32,7 +32,7 @@ public final class Parallel {
         void run(int part, int from, int to);
     }
 
-    private Parallel() {
+    private KernelThreads() {
     }
 
     /** OMP_NUM_THREADS when set (ND4J's and OpenBLAS's count: workers sharing a host split cores alike). */

@@ -1,4 +1,4 @@
-package dev.tessera.optimizers;
+package dev.tessera.optimizers.kernel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -7,16 +7,16 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.junit.jupiter.api.Test;
 
-class ParallelTest {
+class KernelThreadsTest {
 
     @Test
     void everyItemRunsOnceInFixedParts() {
         for (int n : new int[] {0, 1, 2, 3, 1000, 1001}) {
             AtomicIntegerArray hits = new AtomicIntegerArray(Math.max(1, n));
-            int parts = Math.min(Parallel.THREADS, n);
+            int parts = Math.min(KernelThreads.THREADS, n);
             int[] partOf = new int[Math.max(1, n)];
             for (int rep = 0; rep < 50; rep++) {
-                Parallel.forRange(n, (part, from, to) -> {
+                KernelThreads.forRange(n, (part, from, to) -> {
                     for (int i = from; i < to; i++) {
                         hits.incrementAndGet(i);
                         partOf[i] = part;
@@ -36,13 +36,13 @@ class ParallelTest {
 
     @Test
     void failuresReachTheCaller() {
-        assertThrows(IllegalArgumentException.class, () -> Parallel.forRange(10, (part, from, to) -> {
-            if (from > 0 || Parallel.THREADS == 1) {
+        assertThrows(IllegalArgumentException.class, () -> KernelThreads.forRange(10, (part, from, to) -> {
+            if (from > 0 || KernelThreads.THREADS == 1) {
                 throw new IllegalArgumentException("boom");
             }
         }));
         int[] after = new int[4];
-        Parallel.forRange(4, (part, from, to) -> {
+        KernelThreads.forRange(4, (part, from, to) -> {
             for (int i = from; i < to; i++) {
                 after[i] = i;
             }

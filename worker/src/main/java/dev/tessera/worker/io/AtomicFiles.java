@@ -1,4 +1,4 @@
-package dev.tessera.worker.checkpoint;
+package dev.tessera.worker.io;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,4 +1,4 @@
-package dev.tessera.worker.checkpoint;
+package dev.tessera.worker.io;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

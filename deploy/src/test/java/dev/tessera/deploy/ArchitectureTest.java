@@ -1,0 +1,76 @@
+package dev.tessera.deploy;
+
+import static com.tngtech.archunit.core.domain.JavaClass.Predicates.resideInAPackage;
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static com.tngtech.archunit.library.Architectures.layeredArchitecture;
+import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
+
+import com.tngtech.archunit.core.domain.JavaClass;
+import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.junit.AnalyzeClasses;
+import com.tngtech.archunit.junit.ArchTest;
+import com.tngtech.archunit.lang.ArchRule;
+import com.tngtech.archunit.library.dependencies.SliceAssignment;
+import com.tngtech.archunit.library.dependencies.SliceIdentifier;
+
+/**
+ * The dependency rules of DESIGN.md, checked on the main classes of every module. It lives in deploy because
+ * only there are all modules on one classpath.
+ */
+@AnalyzeClasses(packages = "dev.tessera", importOptions = ImportOption.DoNotIncludeTests.class)
+class ArchitectureTest {
+
+    private static final String COMM = "dev.tessera.comm..";
+    private static final String OPTIMIZERS = "dev.tessera.optimizers..";
+    private static final String WORKER = "dev.tessera.worker..";
+    private static final String COORDINATOR = "dev.tessera.coordinator..";
+    private static final String EXAMPLES = "dev.tessera.examples..";
+
+    /** Every package of Tessera is its own slice, so a cycle between any two packages is reported. */
+    private static final SliceAssignment EACH_PACKAGE = new SliceAssignment() {
+        @Override
+        public SliceIdentifier getIdentifierOf(JavaClass javaClass) {
+            String pkg = javaClass.getPackageName();
+            return pkg.startsWith("dev.tessera.") ? SliceIdentifier.of(pkg) : SliceIdentifier.ignore();
+        }
+
+        @Override
+        public String getDescription() {
+            return "each package of dev.tessera";
+        }
+    };
+
+    // Arrows run one way (examples -> coordinator -> worker -> optimizers, comm), so a lower module never
+    // learns about the modules built on it; a pom can add a reverse dependency, this rule names it.
+    @ArchTest
+    static final ArchRule modulesDependOneWay = layeredArchitecture()
+            .consideringOnlyDependenciesInLayers()
+            .withOptionalLayers(true)
+            .layer("comm").definedBy(COMM)
+            .layer("optimizers").definedBy(OPTIMIZERS)
+            .layer("worker").definedBy(WORKER)
+            .layer("coordinator").definedBy(COORDINATOR)
+            .layer("examples").definedBy(EXAMPLES)
+            .whereLayer("examples").mayNotBeAccessedByAnyLayer()
+            .whereLayer("coordinator").mayOnlyBeAccessedByLayers("examples")
+            .whereLayer("worker").mayOnlyBeAccessedByLayers("coordinator", "examples")
+            .whereLayer("optimizers").mayOnlyBeAccessedByLayers("worker", "coordinator", "examples");
+
+    // A package cycle means neither package can be understood, tested or moved without the other. The
+    // model -> parallel imports are ignored until issue 14's reshaping removes them; a rule of their own follows.
+    @ArchTest
+    static final ArchRule noPackageCycles = slices()
+            .assignedFrom(EACH_PACKAGE)
+            .should().beFreeOfCycles()
+            .ignoreDependency(resideInAPackage("dev.tessera.worker.model.."),
+                    resideInAPackage("dev.tessera.worker.parallel.."));
+
+    // The coordinator is the top of the system: its CLI (coordinator.cli) and the examples drive it, and
+    // nothing below may reach up into it, so the same code runs under any front end.
+    @ArchTest
+    static final ArchRule onlyTheCliAndExamplesUseTheCoordinator = noClasses()
+            .that().resideOutsideOfPackages(COORDINATOR, EXAMPLES)
+            .should().dependOnClassesThat().resideInAPackage(COORDINATOR)
+            .because("only the CLI (dev.tessera.coordinator.cli), the coordinator itself and the examples"
+                    + " may use the coordinator");
+}
