@@ -9,8 +9,8 @@ import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
+import dev.tessera.worker.parallel.DeviceMesh;
 import dev.tessera.worker.parallel.MemoryProbe;
-import dev.tessera.worker.parallel.ParallelContext;
 import dev.tessera.worker.run.Replica;
 import dev.tessera.worker.run.WorkerJob;
 import dev.tessera.worker.train.MemorySampling;
@@ -33,7 +33,8 @@ public final class LocalTraining implements TrainAction {
         Path checkpoint = resume == null ? null : Checkpoint.open(resume).dir();
         BlasKernel.inUse(); // refuses a kernel that computes wrong results before any work starts
         WorkerJob workerJob = job.toWorkerJob(directory.root(), checkpoint);
-        Replica replica = Replica.build(workerJob, ParallelContext.single());
+        MemoryProbe probe = MemoryProbe.on();
+        Replica replica = Replica.build(workerJob, DeviceMesh.single(), probe);
         out.println("data: " + replica.data().describe());
         replica.data().warnings().forEach(System.err::println);
         describeModel(out, workerJob.model(), replica.model().parameters().numel(), directory);
@@ -43,7 +44,6 @@ public final class LocalTraining implements TrainAction {
         ProgressBar bar = ProgressBar.forStandardOutput();
         try (RunRecorder recorder = RunRecorder.open(directory, bar, replica.completedSteps(),
                 job.checkpoint().retention())) {
-            MemoryProbe probe = MemoryProbe.on();
             ParameterStore store = replica.model().parameters();
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, store, recorder.listener()));
             RunSummary summary = RunSummary.of(result, replica.data(), (System.nanoTime() - wallStart) / 1e9,

@@ -1,6 +1,5 @@
 package dev.tessera.worker.model;
 
-import dev.tessera.worker.parallel.ReplicaReducer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -41,9 +40,8 @@ public final class Block {
         }
     }
 
-    /** @param replicas sums MoE routing statistics over data-parallel replicas ({@link ReplicaReducer#LOCAL} alone) */
-    public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, int seq, INDArray scoresScratch,
-                 ReplicaReducer replicas) {
+    /** @param scoresScratch a [B*H, T, T] buffer the layers' attention may share, or null */
+    public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, int seq, INDArray scoresScratch) {
         String p = prefix(layer);
         DataType dt = ps.dataType();
         int n = Math.multiplyExact(batch, seq);
@@ -51,7 +49,7 @@ public final class Block {
         attn = new CausalSelfAttention(ps, p + ".self_attn", cfg, batch, seq, 0, scoresScratch);
         norm2 = new RMSNorm(ps, p + ".post_attention_layernorm.weight", cfg.normEps(), n);
         if (cfg.isMoeBlock(layer)) {
-            moe = new MoE(ps, p + ".block_sparse_moe", cfg, n, replicas);
+            moe = new MoE(ps, p + ".block_sparse_moe", cfg, n);
             mlp = null;
             mlpActs = null;
         } else {
@@ -70,39 +68,38 @@ public final class Block {
         return moe != null;
     }
 
+    public CausalSelfAttention attention() {
+        return attn;
+    }
+
+    /** The MoE FFN, or null in a dense block. */
+    public MoE moe() {
+        return moe;
+    }
+
     /** x: [N, C] -> out: [N, C]. Returns the block's MoE aux loss (0 for a dense block). */
     public double forward(INDArray x, INDArray out) {
-        long t = ModelStepTimer.start();
-        norm1.forward(x, n1);
-        t = ModelStepTimer.stop("rmsnorm.fwd", t);
-        Mem.copy(x, h);
-        ModelStepTimer.stop("residual.copy", t);
-        attn.forward(n1, h);
-        t = ModelStepTimer.start();
-        norm2.forward(h, n2);
-        t = ModelStepTimer.stop("rmsnorm.fwd", t);
-        Mem.copy(h, out);
-        ModelStepTimer.stop("residual.copy", t);
+        norm1.forward(x, n1);                        // n1 = RMSNorm(x)
+        Mem.copy(x, h);                              // h = x ...
+        attn.forward(n1, h);                         //   ... + Attn(n1)
+        norm2.forward(h, n2);                        // n2 = RMSNorm(h)
+        Mem.copy(h, out);                            // out = h ...
         if (moe != null) {
-            return moe.forward(n2, out);
+            return moe.forward(n2, out);             //   ... + MoE(n2)
         }
-        mlp.forward(n2, mlpActs, out, true);
+        mlp.forward(n2, mlpActs, out, true);         //   ... + SwiGLU(n2)
         return 0;
     }
 
     /** dRes: [N, C], on entry dLoss/dout, on return dLoss/dx. x is the forward input. */
     public void backward(INDArray x, INDArray dRes, double auxGrad) {
         if (moe != null) {
-            moe.backward(n2, dRes, dn, auxGrad);
+            moe.backward(n2, dRes, dn, auxGrad);     // dn = dLoss/dn2
         } else {
             mlp.backward(n2, mlpActs, dRes, dn, false);
         }
-        long t = ModelStepTimer.start();
-        norm2.backward(h, dn, dRes, true);
-        ModelStepTimer.stop("rmsnorm.bwd", t);
-        attn.backward(n1, dRes, dn);
-        t = ModelStepTimer.start();
-        norm1.backward(x, dn, dRes, true);
-        ModelStepTimer.stop("rmsnorm.bwd", t);
+        norm2.backward(h, dn, dRes, true);           // dRes = dLoss/dh (the residual's share was already there)
+        attn.backward(n1, dRes, dn);                 // dn = dLoss/dn1
+        norm1.backward(x, dn, dRes, true);           // dRes = dLoss/dx
     }
 }

@@ -27,6 +27,7 @@ public final class CausalSelfAttention {
     private final INDArray y;    // [B*T, C] attention output, token-major: o_proj's input
     private final INDArray tmp;  // [B*T, C] dY from o_proj's backward
     private final INDArray[] hm; // float64 only: head-major q, k, v, y, dq, dk, dv, each [B*H, T, D]
+    private KvExchange kv = KvExchange.LOCAL;
 
     /**
      * @param prefix e.g. {@code model.layers.3.self_attn}
@@ -62,6 +63,11 @@ public final class CausalSelfAttention {
         }
     }
 
+    /** How K/V cross the sequence-parallel ranks; local unless set. */
+    public void useKvExchange(KvExchange exchange) {
+        this.kv = exchange;
+    }
+
     public static void register(ParameterStore.Layout b, String prefix, int dModel) {
         for (String p : new String[] {"q", "k", "v", "o"}) {
             b.add(prefix + "." + p + "_proj.weight", dModel, dModel);
@@ -70,32 +76,26 @@ public final class CausalSelfAttention {
 
     /** x: [B*T, C]; out: [B*T, C] += Attn(x) (the block pre-fills out with the residual). */
     public void forward(INDArray x, INDArray out) {
-        long t = ModelStepTimer.start();
-        wqkv.forward(x, qkv, false);
-        t = ModelStepTimer.stop("attn.proj.fwd", t);
+        wqkv.forward(x, qkv, false);                        // [B*T, C] -> [B*T, 3C]
+        kv.forward(qkv);
         if (tokenMajor) {
-            core.forwardTokenMajor(qkv, rope, y);
-            t = ModelStepTimer.stop("attn.core.fwd", t);
+            core.forwardTokenMajor(qkv, rope, y);           // RoPE, attend: [B*T, 3C] -> [B*T, C]
         } else {
             int c3 = 3 * dModel;
-            rope.forward(qkv, c3, 0, hm[0], batch, heads);
+            rope.forward(qkv, c3, 0, hm[0], batch, heads);  // q -> [B*H, T, D], rotated
             rope.forward(qkv, c3, dModel, hm[1], batch, heads);
             Rope.permute(qkv, hm[2], batch, seq, heads, headDim, true, c3, 2 * dModel);
-            core.forward(hm[0], hm[1], hm[2], hm[3]);
-            Rope.permute(hm[3], y, batch, seq, heads, headDim, false);
-            t = ModelStepTimer.stop("attn.core.fwd", t);
+            core.forward(hm[0], hm[1], hm[2], hm[3]);       // [B*H, T, D]
+            Rope.permute(hm[3], y, batch, seq, heads, headDim, false); // -> [B*T, C]
         }
-        wo.forward(y, out, true);
-        ModelStepTimer.stop("attn.proj.fwd", t);
+        wo.forward(y, out, true);                           // out += y Wo^T
     }
 
     /** dOut: [B*T, C] -> dx: [B*T, C] overwritten; weight grads accumulate. x is the forward input. */
     public void backward(INDArray x, INDArray dOut, INDArray dx) {
-        long t = ModelStepTimer.start();
-        wo.backward(y, dOut, tmp, false);
-        t = ModelStepTimer.stop("attn.proj.bwd", t);
+        wo.backward(y, dOut, tmp, false);                   // dY [B*T, C]
         if (tokenMajor) {
-            core.backwardTokenMajor(qkv, rope, tmp, dqkv);
+            core.backwardTokenMajor(qkv, rope, tmp, dqkv);  // -> [B*T, 3C]
         } else {
             int c3 = 3 * dModel;
             Rope.permute(tmp, hm[3], batch, seq, heads, headDim, true); // hm[3] (y) is free now: dY
@@ -104,8 +104,7 @@ public final class CausalSelfAttention {
             rope.backward(hm[5], dqkv, c3, dModel, batch, heads);
             Rope.permute(hm[6], dqkv, batch, seq, heads, headDim, false, c3, 2 * dModel);
         }
-        t = ModelStepTimer.stop("attn.core.bwd", t);
-        wqkv.backward(x, dqkv, dx, false);
-        ModelStepTimer.stop("attn.proj.bwd", t);
+        kv.backward(dqkv);
+        wqkv.backward(x, dqkv, dx, false);                  // [B*T, 3C] -> [B*T, C]
     }
 }

@@ -1,7 +1,6 @@
 package dev.tessera.worker.model;
 
 import dev.tessera.optimizers.kernel.KernelThreads;
-import dev.tessera.worker.parallel.ReplicaReducer;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -14,7 +13,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * assignments sent to e (a constant for the gradient), P_e the mean router probability of e.
  *
  * <p>Expert compute is route -> dispatch (gather each expert's tokens into contiguous rows) -> expert gemms
- * -> combine (weighted scatter-add back). Expert parallelism replaces dispatch/combine with all-to-alls.
+ * -> combine (weighted scatter-add back). Between the gathers and the experts, a {@link TokenDispatch} takes the
+ * rows to the experts' owners and back (expert parallelism; local by default), and the routing statistics are
+ * summed over the replicas by a {@link ReplicaReducer}.
  */
 public final class MoE {
     private final int tokens;
@@ -39,7 +40,8 @@ public final class MoE {
     private final INDArray dys;       // [N*k, C]
     private final INDArray dxs;       // [N*k, C]
     private final SwiGLU.Acts acts;   // [N*k, F_e]
-    private final ReplicaReducer replicas;
+    private ReplicaReducer replicas = ReplicaReducer.LOCAL;
+    private TokenDispatch tokenDispatch = TokenDispatch.LOCAL;
     private final double[] pSum;         // [E] router probability summed over this replica's tokens
     private final double[] dp;           // [E] scratch of the router backward
     private final double[] routingStats; // [2E + 1] counts, probability sums, tokens: summed over replicas
@@ -47,16 +49,7 @@ public final class MoE {
 
     /** @param prefix e.g. {@code model.layers.1.block_sparse_moe} */
     public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens) {
-        this(ps, prefix, cfg, tokens, ReplicaReducer.LOCAL);
-    }
-
-    /**
-     * @param replicas sums the routing statistics over the data-parallel replicas, so that the load-balancing
-     *                 loss and its gradient are those of the global batch, as in a single process
-     */
-    public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens, ReplicaReducer replicas) {
         DataType dt = ps.dataType();
-        this.replicas = replicas;
         this.routingStats = new double[2 * cfg.nExperts() + 1];
         this.pSum = new double[cfg.nExperts()];
         this.dp = new double[cfg.nExperts()];
@@ -92,6 +85,19 @@ public final class MoE {
         acts = SwiGLU.Acts.allocate(dt, rows, cfg.expertDFF());
     }
 
+    /**
+     * Sums the routing statistics over the data-parallel replicas, so that the load-balancing loss and its
+     * gradient are those of the global batch, as in a single process; local unless set.
+     */
+    public void useReplicaReducer(ReplicaReducer reducer) {
+        this.replicas = reducer;
+    }
+
+    /** How the gathered rows reach their experts; all experts local unless set. */
+    public void useTokenDispatch(TokenDispatch dispatch) {
+        this.tokenDispatch = dispatch;
+    }
+
     public static void register(ParameterStore.Layout b, String prefix, ModelConfig cfg) {
         b.add(prefix + ".gate.weight", cfg.nExperts(), cfg.dModel());
         for (int e = 0; e < cfg.nExperts(); e++) {
@@ -105,20 +111,17 @@ public final class MoE {
 
     /** x: [N, C]; out: [N, C] += MoE(x). Returns this layer's aux loss. */
     public double forward(INDArray x, INDArray out) {
-        long t = ModelStepTimer.start();
-        route(x);
-        t = ModelStepTimer.stop("moe.route.fwd", t);
-        dispatch(x);
-        ModelStepTimer.stop("moe.dispatch.fwd", t);
-        for (int e = 0; e < nExperts; e++) {
+        route(x);                                    // probs [N, E], choice and weight [N, k], aux
+        dispatch(x);                                 // xs [N*k, C], grouped by expert
+        tokenDispatch.toExperts(xs, count);
+        for (int e = 0; e < nExperts; e++) {         // ys = expert_e(xs) on e's rows
             if (count[e] > 0) {
                 experts[e].forward(Mem.rows(xs, start[e], count[e]), acts.rows(start[e], count[e]),
                         Mem.rows(ys, start[e], count[e]), false);
             }
         }
-        t = ModelStepTimer.start();
-        combine(out);
-        ModelStepTimer.stop("moe.combine.fwd", t);
+        tokenDispatch.fromExperts(ys, count);
+        combine(out);                                // out [N, C] += sum_j w_j ys[row of (n, j)]
         return lastAux;
     }
 
@@ -127,21 +130,18 @@ public final class MoE {
      * x must be the last forward's input.
      */
     public void backward(INDArray x, INDArray dOut, INDArray dx, double auxGrad) {
-        long t = ModelStepTimer.start();
-        combineBackward(dOut);
-        ModelStepTimer.stop("moe.combine.bwd", t);
-        for (int e = 0; e < nExperts; e++) {
+        combineBackward(dOut);                       // dys [N*k, C], dWeight [N, k]
+        tokenDispatch.toExperts(dys, count);
+        for (int e = 0; e < nExperts; e++) {         // dxs from dys through expert_e
             if (count[e] > 0) {
                 experts[e].backward(Mem.rows(xs, start[e], count[e]), acts.rows(start[e], count[e]),
                         Mem.rows(dys, start[e], count[e]), Mem.rows(dxs, start[e], count[e]), false);
             }
         }
-        t = ModelStepTimer.start();
-        dispatchBackward(dx);
-        t = ModelStepTimer.stop("moe.dispatch.bwd", t);
-        routerBackward(auxGrad);
-        routerLinearBackward(x, dx);
-        ModelStepTimer.stop("moe.route.bwd", t);
+        tokenDispatch.fromExperts(dxs, count);
+        dispatchBackward(dx);                        // dx [N, C] = sum of its rows of dxs
+        routerBackward(auxGrad);                     // dLogits [N, E]
+        routerLinearBackward(x, dx);                 // dx += dLogits W_gate, dW_gate += dLogits^T x
     }
 
     public double lastAux() {

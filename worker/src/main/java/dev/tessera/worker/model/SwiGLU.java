@@ -45,16 +45,12 @@ public final class SwiGLU {
 
     /** x: [N, C] -> out: [N, C] (overwritten, or += with {@code accumulate}); s holds N rows. */
     public void forward(INDArray x, Acts s, INDArray out, boolean accumulate) {
-        long t = ModelStepTimer.start();
         int rows = (int) s.a().size(0);
         int f = (int) s.a().size(1);
-        w13.forward(x, s.h(), false);
-        t = ModelStepTimer.stop("ffn.gemm.fwd", t);
+        w13.forward(x, s.h(), false);                              // h = x [W1 | W3]^T: [N, 2F]
         Mem h = new Mem(s.h());
-        gateForward(h, 0, h, f, 2 * f, new Mem(s.a()), rows, f);
-        t = ModelStepTimer.stop("ffn.gate.fwd", t);
-        w2.forward(s.a(), out, accumulate);
-        ModelStepTimer.stop("ffn.gemm.fwd", t);
+        gateForward(h, 0, h, f, 2 * f, new Mem(s.a()), rows, f);  // a = silu(h1) * h3: [N, F]
+        w2.forward(s.a(), out, accumulate);                        // out (+)= a W2^T: [N, C]
     }
 
     /**
@@ -62,16 +58,12 @@ public final class SwiGLU {
      * Consumes the forward's activations in s (they become their gradients).
      */
     public void backward(INDArray x, Acts s, INDArray dOut, INDArray dx, boolean accumulateDx) {
-        long t = ModelStepTimer.start();
         int rows = (int) s.a().size(0);
         int f = (int) s.a().size(1);
-        w2.backward(s.a(), dOut, s.a(), false); // dW2 reads a before dx overwrites it with da
-        t = ModelStepTimer.stop("ffn.gemm.bwd", t);
+        w2.backward(s.a(), dOut, s.a(), false); // dW2 reads a before dx overwrites it with da: [N, F]
         Mem h = new Mem(s.h());
-        gateBackward(h, 0, h, f, 2 * f, new Mem(s.a()), h, h, rows, f);
-        t = ModelStepTimer.stop("ffn.gate.bwd", t);
-        w13.backward(x, s.h(), dx, accumulateDx);
-        ModelStepTimer.stop("ffn.gemm.bwd", t);
+        gateBackward(h, 0, h, f, 2 * f, new Mem(s.a()), h, h, rows, f); // dh [N, 2F] over h
+        w13.backward(x, s.h(), dx, accumulateDx);                        // [N, 2F] -> [N, C]
     }
 
     /**

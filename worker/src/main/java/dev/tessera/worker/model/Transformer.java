@@ -1,8 +1,6 @@
 package dev.tessera.worker.model;
 
-import dev.tessera.worker.parallel.GradientSync;
-import dev.tessera.worker.parallel.ParameterSync;
-import dev.tessera.worker.parallel.ReplicaReducer;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -11,7 +9,10 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * The Llama/Mixtral-style decoder: embedding, blocks, final RMSNorm, untied lm_head. Parameters and grads
  * are views into one {@link ParameterStore}; every activation for the (batch, seq) shape is allocated in
- * the constructor and reused by every step.
+ * the constructor and reused by every step. The model computes one replica's share alone; how replicas
+ * exchange K/V, tokens, gradients and parameters is installed from outside (the parallel package's
+ * {@code Parallelize}) through the small interfaces of this package, and every layer meets them in one
+ * {@link LayerHook}.
  */
 public final class Transformer {
     private final ModelConfig cfg;
@@ -28,25 +29,19 @@ public final class Transformer {
     private final INDArray logits; // [N, V]
     private final INDArray dxf;    // [N, C]
     private final INDArray dRes;   // [N, C] gradient of the residual stream, updated in place block by block
-    private final long[] blockGradStart; // first gradient element of each block: final once its backward ran
-    private final long headGradStart;    // first gradient element of the final norm and lm_head
-    private ParameterSync parameterSync = ParameterSync.RESIDENT;
+    private final long[] unitBounds; // the layers LayerHook brackets, as offsets into the flat buffers
+    private final LayerHook hook;
 
+    /** A replica for {@code batch} sequences of {@code seq} tokens. */
     public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq) {
-        this(cfg, dtype, batch, seq, ReplicaReducer.LOCAL);
+        this(cfg, dtype, batch, seq, FlatMemory.ND4J);
     }
 
     /**
-     * A replica for {@code batch} local sequences; {@code replicas} sums the few numbers that must be global
-     * (MoE routing statistics) over the data-parallel group.
+     * With the gradient buffer in {@code gradientMemory}: the one thing about parallelism that must be known
+     * before the buffers exist (the data-parallel group's collectives read symmetric memory directly).
      */
-    public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, ReplicaReducer replicas) {
-        this(cfg, dtype, batch, seq, replicas, FlatMemory.ND4J);
-    }
-
-    /** With the gradient buffer in {@code gradientMemory}. */
-    public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, ReplicaReducer replicas,
-                       FlatMemory gradientMemory) {
+    public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, FlatMemory gradientMemory) {
         if (seq > cfg.maxSeqLen()) {
             throw new IllegalArgumentException("seq " + seq + " exceeds max_seq_len " + cfg.maxSeqLen());
         }
@@ -62,13 +57,19 @@ public final class Transformer {
         INDArray scores = dtype == DataType.FLOAT ? null : Nd4j.create(dtype, (long) batch * cfg.nHeads(), seq, seq);
         blocks = new Block[cfg.nLayers()];
         for (int l = 0; l < blocks.length; l++) {
-            blocks[l] = new Block(params, cfg, l, batch, seq, scores, replicas);
+            blocks[l] = new Block(params, cfg, l, batch, seq, scores);
         }
-        blockGradStart = new long[blocks.length];
+        unitBounds = new long[blocks.length + 3];
+        String[] kinds = new String[blocks.length + 2];
+        kinds[0] = "embedding";
         for (int l = 0; l < blocks.length; l++) {
-            blockGradStart[l] = params.tensor("model.layers." + l + ".input_layernorm.weight").offset();
+            unitBounds[l + 1] = params.tensor(Block.prefix(l) + ".input_layernorm.weight").offset();
+            kinds[l + 1] = blocks[l].isMoe() ? "moe_block" : "block";
         }
-        headGradStart = params.tensor("model.norm.weight").offset();
+        unitBounds[blocks.length + 1] = params.tensor("model.norm.weight").offset();
+        unitBounds[blocks.length + 2] = params.numel();
+        kinds[blocks.length + 1] = "head";
+        hook = new LayerHook(unitBounds, kinds);
         finalNorm = new RMSNorm(params, "model.norm.weight", cfg.normEps(), n);
         lmHead = new Linear(params, "lm_head.weight");
         crossEntropy = new CrossEntropy(dtype, n, cfg.vocabSize());
@@ -99,23 +100,27 @@ public final class Transformer {
     }
 
     /**
-     * The units the model brackets with {@link ParameterSync#acquire}/{@link ParameterSync#release}, as element
+     * The layers the model brackets with {@link ParameterSync#acquire}/{@link ParameterSync#release}, as element
      * offsets into the flat buffers: unit 0 is the embedding, unit {@code 1 + l} block {@code l}, the last unit the
      * final norm with lm_head; {@code units + 1} offsets ending at {@code numel}.
      */
     public long[] unitBounds() {
-        long[] bounds = new long[blocks.length + 3];
-        for (int l = 0; l < blocks.length; l++) {
-            bounds[l + 1] = blockGradStart[l];
-        }
-        bounds[blocks.length + 1] = headGradStart;
-        bounds[blocks.length + 2] = params.numel();
-        return bounds;
+        return unitBounds.clone();
+    }
+
+    /** The blocks, first to last: where {@code Parallelize} installs attention's and MoE's strategies. */
+    public List<Block> blocks() {
+        return List.of(blocks);
     }
 
     /** Where parameters live between uses (ZeRO-3 gathers them); resident unless set. */
     public void useParameterSync(ParameterSync sync) {
-        this.parameterSync = sync;
+        hook.use(sync);
+    }
+
+    /** How gradients are reduced over the replicas while backward runs; nothing to reduce unless set. */
+    public void useGradientSync(GradientSync sync) {
+        hook.use(sync);
     }
 
     public ModelConfig config() {
@@ -163,39 +168,33 @@ public final class Transformer {
 
     /** Zeroes the grads, then forward and backward of loss = mean CE + auxCoef * sum of MoE aux losses. */
     public LossParts forwardBackward(int[] inputs, int[] targets) {
-        return forwardBackward(inputs, targets, 1.0, GradientSync.NONE);
+        return forwardBackward(inputs, targets, 1.0);
     }
 
     /**
      * As {@link #forwardBackward(int[], int[])} for one replica of several: the cross-entropy gradient is scaled
      * by {@code lossScale} (local tokens / global tokens, so that summing the replicas' gradients gives the
-     * gradient of the global mean), and {@code sync} hears, layer by layer from the last, which gradients are final.
+     * gradient of the global mean), and the gradient sync hears, layer by layer from the last, which gradients
+     * are final.
      */
-    public LossParts forwardBackward(int[] inputs, int[] targets, double lossScale, GradientSync sync) {
-        long t = ModelStepTimer.start();
-        sync.zero(params);
-        ModelStepTimer.stop("zero_grads", t);
+    public LossParts forwardBackward(int[] inputs, int[] targets, double lossScale) {
+        hook.zeroGradients(params);
         LossParts parts = forward(inputs, targets, true);
-        int head = blocks.length + 1;
-        t = ModelStepTimer.start();
-        INDArray dLogits = crossEntropy.backward(lossScale);
-        t = ModelStepTimer.stop("cross_entropy.bwd", t);
-        lmHead.backward(xf, dLogits, dxf, false);
-        t = ModelStepTimer.stop("lm_head.bwd", t);
-        finalNorm.backward(xs[blocks.length], dxf, dRes, false);
-        ModelStepTimer.stop("rmsnorm.bwd", t);
-        parameterSync.release(head);
-        sync.ready(headGradStart);
-        for (int l = blocks.length - 1; l >= 0; l--) {
-            parameterSync.acquire(l + 1, l > 0 ? l : -1); // the embedding's backward needs no parameters
-            blocks[l].backward(xs[l], dRes, cfg.auxCoef());
-            parameterSync.release(l + 1);
-            sync.ready(blockGradStart[l]);
+        int L = blocks.length;
+        int head = L + 1;
+        hook.backward(head, LayerHook.HELD);
+        INDArray dLogits = crossEntropy.backward(lossScale); // [N, V]
+        lmHead.backward(xf, dLogits, dxf, false);            // [N, V] -> [N, C]
+        finalNorm.backward(xs[L], dxf, dRes, false);         // [N, C] -> dRes [N, C]
+        hook.backwardDone(head);
+        for (int l = L - 1; l >= 0; l--) {
+            hook.backward(l + 1, l > 0 ? l : -1);            // the embedding's backward needs no parameters
+            blocks[l].backward(xs[l], dRes, cfg.auxCoef());  // dRes [N, C], in place
+            hook.backwardDone(l + 1);
         }
-        t = ModelStepTimer.start();
-        embedding.backward(inputs, dRes);
-        ModelStepTimer.stop("embedding.bwd", t);
-        sync.ready(0);
+        hook.backward(0, LayerHook.UNUSED);
+        embedding.backward(inputs, dRes);                    // [N, C] -> dW [V, C]
+        hook.backwardDone(0);
         return parts;
     }
 
@@ -214,29 +213,22 @@ public final class Transformer {
         if (inputs.length != batch * seq) {
             throw new IllegalArgumentException("expected " + batch * seq + " inputs, got " + inputs.length);
         }
-        int head = blocks.length + 1;
-        parameterSync.acquire(0, 1);
-        long t = ModelStepTimer.start();
-        embedding.forward(inputs, xs[0]);
-        ModelStepTimer.stop("embedding.fwd", t);
-        parameterSync.release(0);
+        int L = blocks.length;
+        int head = L + 1;
+        hook.forward(0, 1);
+        embedding.forward(inputs, xs[0]);                    // [N] -> [N, C]
+        hook.forwardDone(0, true);
         double aux = 0;
-        for (int l = 0; l < blocks.length; l++) {
-            parameterSync.acquire(l + 1, l + 2);
-            aux += blocks[l].forward(xs[l], xs[l + 1]);
-            parameterSync.release(l + 1);
+        for (int l = 0; l < L; l++) {
+            hook.forward(l + 1, l + 2);
+            aux += blocks[l].forward(xs[l], xs[l + 1]);      // [N, C] -> [N, C]
+            hook.forwardDone(l + 1, true);
         }
-        parameterSync.acquire(head, backwardFollows ? blocks.length : -1);
-        t = ModelStepTimer.start();
-        finalNorm.forward(xs[blocks.length], xf);
-        t = ModelStepTimer.stop("rmsnorm.fwd", t);
-        lmHead.forward(xf, logits, false);
-        t = ModelStepTimer.stop("lm_head.fwd", t);
-        double ce = crossEntropy.forward(logits, targets);
-        ModelStepTimer.stop("cross_entropy.fwd", t);
-        if (!backwardFollows) {
-            parameterSync.release(head);
-        }
+        hook.forward(head, backwardFollows ? L : -1);
+        finalNorm.forward(xs[L], xf);                        // [N, C]
+        lmHead.forward(xf, logits, false);                   // [N, C] -> [N, V]
+        double ce = crossEntropy.forward(logits, targets);   // [N, V] -> scalar
+        hook.forwardDone(head, !backwardFollows);
         return new LossParts(ce, aux);
     }
 }

@@ -3,7 +3,7 @@ package dev.tessera.worker.parallel;
 import dev.tessera.comm.CollectiveHandle;
 import dev.tessera.comm.DType;
 import dev.tessera.comm.ProcessGroup;
-import dev.tessera.comm.ReduceOp;
+import dev.tessera.worker.model.GradientSync;
 import dev.tessera.worker.model.ParameterStore;
 import java.util.List;
 import org.agrona.concurrent.UnsafeBuffer;
@@ -14,20 +14,23 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Data-parallel gradient reduction as PyTorch DDP does it: the flat gradient buffer is cut into buckets on
  * tensor boundaries, last tensor first (the order backward finishes them), and each bucket's all-reduce (sum)
  * starts as soon as backward has passed its first element, overlapping the rest of backward. The loss is
- * already normalised by the global token count, so the sum is the global gradient.
+ * already normalised by the global token count, so the sum is the global gradient. A {@link GradientCodec} says how
+ * each bucket crosses the group (whole, unless a compressing codec is given).
  */
 public final class BucketedAllReduce implements GradientSync {
 
     private final ProcessGroup group;
+    private final GradientCodec codec;
     private final DType dtype;
     private final long[] bucketStart;     // element offsets, bucket 0 = the end of the buffer
     private final UnsafeBuffer[] buckets; // views of the gradient buffer, made once
     private final CollectiveHandle[] inFlight;
     private int launched;
 
-    public BucketedAllReduce(ProcessGroup group, INDArray flatGrads, List<ParameterStore.Tensor> tensors,
-                             long capElements) {
+    public BucketedAllReduce(ProcessGroup group, GradientCodec codec, INDArray flatGrads,
+                             List<ParameterStore.Tensor> tensors, long capElements) {
         this.group = group;
+        this.codec = codec;
         this.dtype = flatGrads.dataType() == DataType.DOUBLE ? DType.FLOAT64 : DType.FLOAT32;
         long[][] ranges = Buckets.reverseOrder(tensors, capElements);
         int elementBytes = flatGrads.dataType().width();
@@ -49,7 +52,7 @@ public final class BucketedAllReduce implements GradientSync {
     @Override
     public void ready(long fromElement) {
         while (launched < buckets.length && bucketStart[launched] >= fromElement) {
-            inFlight[launched] = group.allReduceAsync(buckets[launched], dtype, ReduceOp.SUM);
+            inFlight[launched] = codec.reduceAsync(group, launched, buckets[launched], dtype);
             launched++;
         }
     }

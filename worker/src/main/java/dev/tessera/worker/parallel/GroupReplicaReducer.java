@@ -4,6 +4,7 @@ import dev.tessera.comm.DType;
 import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.ReduceOp;
 import dev.tessera.optimizers.ShardReducer;
+import dev.tessera.worker.model.ReplicaReducer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.agrona.concurrent.UnsafeBuffer;

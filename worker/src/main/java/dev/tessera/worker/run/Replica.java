@@ -6,38 +6,46 @@ import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.checkpoint.OptimizerShards;
 import dev.tessera.worker.data.TokenSource;
+import dev.tessera.worker.model.ParameterSync;
 import dev.tessera.worker.model.Transformer;
+import dev.tessera.worker.parallel.DeviceMesh;
+import dev.tessera.worker.parallel.MemoryProbe;
+import dev.tessera.worker.parallel.MeshGroup;
 import dev.tessera.worker.parallel.Mesh;
-import dev.tessera.worker.parallel.ParallelContext;
-import dev.tessera.worker.parallel.ParameterSync;
+import dev.tessera.worker.parallel.ParallelSpec;
+import dev.tessera.worker.parallel.Parallelize;
 import dev.tessera.worker.parallel.Sharding;
 import dev.tessera.worker.train.Checkpointer;
+import dev.tessera.worker.train.SynchronousStep;
 import dev.tessera.worker.train.TrainingListener;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.concurrent.ThreadLocalRandom;
+import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * One model replica ready to train: its data, its model for this rank's slice of the batch, its optimizer,
- * and, when resuming, the parameters and optimizer state of the checkpoint. The same code serves a single
- * process and every rank of a cluster; only the {@link ParallelContext} differs.
+ * One model replica ready to train: its data, its model for this rank's slice of the batch with the mesh's
+ * strategies installed ({@link Parallelize}), its optimizer, and, when resuming, the parameters and optimizer
+ * state of the checkpoint. The same code serves a single process and every rank of a cluster; only the
+ * {@link DeviceMesh} differs.
  */
 public final class Replica {
 
     private final WorkerJob job;
-    private final ParallelContext parallel;
+    private final DeviceMesh mesh;
     private final TokenSource data;
     private final Transformer model;
     private final Sharding sharding;
     private final Optimizer optimizer;
     private final long completedSteps;
 
-    private Replica(WorkerJob job, ParallelContext parallel, TokenSource data, Transformer model, Sharding sharding,
+    private Replica(WorkerJob job, DeviceMesh mesh, TokenSource data, Transformer model, Sharding sharding,
                     Optimizer optimizer, long completedSteps) {
         this.job = job;
-        this.parallel = parallel;
+        this.mesh = mesh;
         this.data = data;
         this.model = model;
         this.sharding = sharding;
@@ -45,15 +53,16 @@ public final class Replica {
         this.completedSteps = completedSteps;
     }
 
-    public static Replica build(WorkerJob job, ParallelContext parallel) {
+    /** {@code probe} samples the resident memory of the flat buffers (ZeRO samples where they are fullest). */
+    public static Replica build(WorkerJob job, DeviceMesh mesh, MemoryProbe probe) {
         int seq = job.train().seqLen();
         TokenSource data = job.data().open(seq);
-        Mesh.Range slice = parallel.batchSlice(job.train().batchSize());
+        Mesh.Range slice = mesh.batchSlice(job.train().batchSize());
+        ParallelSpec spec = ParallelSpec.of(job.zeroStage(), job.optimizer());
         Transformer model = new Transformer(job.model(), job.float64() ? DataType.DOUBLE : DataType.FLOAT,
-                slice.size(), seq, parallel.reducer(), parallel.gradientMemory());
+                slice.size(), seq, Parallelize.gradientMemory(mesh, spec));
         model.initialize(job.train().seed());
-        Sharding sharding = parallel.sharding().create(model.parameters(), model.unitBounds());
-        model.useParameterSync(sharding.parameters());
+        Sharding sharding = Parallelize.apply(model, mesh, spec, probe);
         Optimizer optimizer = job.optimizer().create(model.parameters().params(), model.parameters().grads(),
                 model.parameters().spans(), sharding.shard(), sharding.optimizerReducer());
         long completed = 0;
@@ -68,7 +77,7 @@ public final class Replica {
             OptimizerShards.load(checkpoint, optimizer.state(), model.parameters());
             completed = checkpoint.step();
         }
-        return new Replica(job, parallel, data, model, sharding, optimizer, completed);
+        return new Replica(job, mesh, data, model, sharding, optimizer, completed);
     }
 
     public TokenSource data() {
@@ -96,46 +105,55 @@ public final class Replica {
     public TrainingLoop.Result train(TrainingListener listener) throws IOException {
         Path runDir = Path.of(job.runDir());
         Checkpointer checkpointer;
-        if (parallel.isSingle()) {
+        if (mesh.isSingle()) {
             checkpointer = step -> CheckpointWriter.write(runDir, step, job.model(), model.parameters(),
-                    optimizer.state(), TrainerState.of(step, parallel.mesh(), job.job()));
+                    optimizer.state(), TrainerState.of(step, mesh.mesh(), job.job()));
         } else if (job.zeroStage() == 0) {
-            checkpointer = parallel.rank() == 0 ? step -> CheckpointWriter.stageReplica(runDir, step, job.model(),
+            checkpointer = mesh.rank() == 0 ? step -> CheckpointWriter.stageReplica(runDir, step, job.model(),
                     model.parameters(), optimizer.state()) : null;
         } else {
             checkpointer = this::stageShards;
         }
-        TrainingLoop loop = new TrainingLoop(model, data, job.train(), optimizer, listener, checkpointer, parallel,
-                sharding);
+        Mesh.Range slice = mesh.batchSlice(job.train().batchSize());
+        SynchronousStep step = new SynchronousStep(model, optimizer, sharding.gradients(), sharding.parameters(),
+                TrainingLoop.tokenShare(slice, job.train()), job.train().gradClip());
+        TrainingLoop loop = new TrainingLoop(model, data, job.train(), slice, sharding.replicas(), step, listener,
+                checkpointer);
         return loop.run(completedSteps);
     }
 
     /**
-     * ZeRO: rank 0 makes the staging folder and its random name reaches every rank through one sum (everyone
-     * else adds 0), which is also the barrier before anyone writes; a second sum is the barrier after.
+     * ZeRO: the data-parallel group's first rank makes the staging folder and broadcasts its random name, which is
+     * also the barrier before anyone writes; a barrier after the writes ends it.
      */
     private Path stageShards(long step) {
-        double[] name = {parallel.rank() == 0 ? ThreadLocalRandom.current().nextLong(1L << 52) : 0};
-        CheckpointWriter writer = parallel.rank() == 0
-                ? CheckpointWriter.stage(Path.of(job.runDir()), step, Long.toHexString((long) name[0])) : null;
-        parallel.reducer().sumInPlace(name);
+        MeshGroup replicas = mesh.dataParallel();
+        boolean root = replicas.rank() == 0;
+        UnsafeBuffer name = new UnsafeBuffer(ByteBuffer.allocateDirect(Long.BYTES));
+        CheckpointWriter writer = null;
+        if (root) {
+            long random = ThreadLocalRandom.current().nextLong(1L << 52);
+            writer = CheckpointWriter.stage(Path.of(job.runDir()), step, Long.toHexString(random));
+            name.putLong(0, random);
+        }
+        replicas.broadcast(name, 0);
         if (writer == null) {
             writer = CheckpointWriter.attach(CheckpointWriter.stagingDir(Path.of(job.runDir()), step,
-                    Long.toHexString((long) name[0])), step);
+                    Long.toHexString(name.getLong(0))), step);
         }
         ParameterSync params = sharding.parameters();
         int units = model.unitBounds().length - 1;
         for (int u = 0; u < units; u++) {
             params.acquire(u, -1); // ZeRO-3: the whole model, gathered once for the file
         }
-        if (parallel.rank() == 0) {
+        if (mesh.rank() == 0) {
             writer.writeReplicaModel(job.model(), model.parameters());
         }
         for (int u = 0; u < units; u++) {
             params.release(u);
         }
-        OptimizerShards.write(writer, parallel.rank(), optimizer.state(), model.parameters());
-        parallel.reducer().sumInPlace(new double[1]);
+        OptimizerShards.write(writer, mesh.rank(), optimizer.state(), model.parameters());
+        replicas.barrier();
         return writer.stagingDir();
     }
 }

@@ -5,7 +5,6 @@ import dev.tessera.comm.CommException;
 import dev.tessera.comm.Communicator;
 import dev.tessera.comm.DriverMode;
 import dev.tessera.comm.PeerEndpoint;
-import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.comm.control.Assignment;
 import dev.tessera.comm.control.ControlMessage;
@@ -15,15 +14,9 @@ import dev.tessera.worker.cluster.ClusterJoinException;
 import dev.tessera.worker.cluster.ClusterNode;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.cluster.MemberInfo;
-import dev.tessera.worker.model.FlatMemory;
-import dev.tessera.worker.parallel.BucketedAllReduce;
-import dev.tessera.worker.parallel.GroupReplicaReducer;
+import dev.tessera.worker.parallel.DeviceMesh;
 import dev.tessera.worker.parallel.MemoryProbe;
-import dev.tessera.worker.parallel.Sharding;
-import dev.tessera.worker.parallel.ZeroSharding;
 import dev.tessera.worker.parallel.Mesh;
-import dev.tessera.worker.parallel.ParallelContext;
-import dev.tessera.worker.parallel.SymmetricFlatMemory;
 import dev.tessera.worker.train.MemorySampling;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.IOException;
@@ -38,9 +31,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * stops when the coordinator's process or any cluster member goes away.
  */
 public final class WorkerMain {
-
-    /** Gradient buckets of 1M elements (4 MB in float32): big enough for the ring, small enough to overlap. */
-    static final long BUCKET_ELEMENTS = 1 << 20;
 
     private final WorkerArgs args;
     private final AtomicBoolean finishing = new AtomicBoolean();
@@ -96,25 +86,14 @@ public final class WorkerMain {
             Assignment assignment = awaitAssignment(comm);
             BlasKernel.inUse(); // refuses a kernel that computes wrong results, as the user's error
             WorkerJob job = WorkerJob.fromJson(assignment.jobJson);
-            Mesh mesh = new Mesh(assignment.dp, assignment.sp, assignment.ep);
-            int[] workers = new int[args.world()];
-            for (int r = 0; r < workers.length; r++) {
-                workers[r] = r;
-            }
-            ProcessGroup dataParallel = comm.group("data-parallel", workers);
-            GroupReplicaReducer sums = new GroupReplicaReducer(dataParallel);
+            DeviceMesh mesh = DeviceMesh.create(comm, new Mesh(assignment.dp, assignment.sp, assignment.ep));
             MemoryProbe probe = MemoryProbe.on();
-            // Plain data parallelism keeps the gradients where the group's all-reduce reads them directly. ZeRO
-            // stages return gradient pages to the OS between uses, which a shared mapping cannot do.
-            FlatMemory gradientMemory = job.zeroStage() == 0 ? new SymmetricFlatMemory(dataParallel) : FlatMemory.ND4J;
-            ParallelContext parallel = new ParallelContext(mesh, args.rank(), sums, gradientMemory,
-                    shardingFor(comm, job, dataParallel, workers, sums, probe));
-            Replica replica = Replica.build(job, parallel);
+            Replica replica = Replica.build(job, mesh, probe);
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, replica.model().parameters(),
                     new CoordinatorReporter(comm, coordinator, args.rank())));
             // Leave together: a rank that left early would look like a crash to one still writing a checkpoint.
             finishing.set(true);
-            dataParallel.barrier();
+            mesh.workers().barrier();
             WorkerFinished done = new WorkerFinished();
             done.rank = args.rank();
             done.steps = result.steps();
@@ -144,26 +123,6 @@ public final class WorkerMain {
             }
             return 1;
         }
-    }
-
-    /**
-     * Plain data parallelism: bucketed all-reduce. ZeRO: the shards, with one more group for the gradients and
-     * one for the parameters so their collectives run side by side.
-     */
-    private static ParallelContext.ShardingFactory shardingFor(Communicator comm, WorkerJob job, ProcessGroup dataParallel,
-                                                               int[] workers, GroupReplicaReducer sums,
-                                                               MemoryProbe probe) {
-        if (job.zeroStage() == 0) {
-            return (params, units) -> Sharding.replicated(
-                    new BucketedAllReduce(dataParallel, params.grads(), params.tensors(), BUCKET_ELEMENTS), params);
-        }
-        ProcessGroup gradients = comm.group("zero-gradients", workers);
-        ProcessGroup parameters = comm.group("zero-parameters", workers);
-        return (params, units) -> {
-            ZeroSharding zero = new ZeroSharding(gradients, parameters, sums, job.zeroStage(), params,
-                    job.optimizer(), units, BUCKET_ELEMENTS, probe);
-            return new Sharding(zero, zero, zero.shard(), sums);
-        };
     }
 
     private Assignment awaitAssignment(Communicator comm) {

@@ -1,21 +1,17 @@
 package dev.tessera.worker.train;
 
-import dev.tessera.optimizers.GradNorm;
 import dev.tessera.optimizers.LrSchedule;
-import dev.tessera.optimizers.Optimizer;
 import dev.tessera.worker.data.TokenSource;
-import dev.tessera.worker.model.LossParts;
+import dev.tessera.worker.model.ReplicaReducer;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.parallel.Mesh;
-import dev.tessera.worker.parallel.ParallelContext;
-import dev.tessera.worker.parallel.Sharding;
 import java.io.IOException;
 
 /**
- * The synchronous step loop of one replica: its slice of the global batch, forward+backward with the gradient
- * reduction overlapping backward, global-norm clip, optimizer, periodic validation and checkpoints. Everything
- * a step depends on is a function of (seed, step), so a run resumed from a checkpoint continues bit-identically,
- * and every replica of a data-parallel group computes the same update.
+ * The step loop of one replica: its slice of the global batch, one {@link TrainingStep} per step (forward,
+ * backward, gradient sync, clip, optimizer: synchronous or not), the learning-rate schedule, metrics, periodic
+ * validation and checkpoints. Everything a step depends on is a function of (seed, step), so a run resumed from
+ * a checkpoint continues bit-identically, and every replica of a data-parallel group computes the same update.
  */
 public final class TrainingLoop {
 
@@ -27,12 +23,11 @@ public final class TrainingLoop {
     private final Transformer model;
     private final TokenSource data;
     private final TrainConfig config;
-    private final Optimizer optimizer;
+    private final TrainingStep trainingStep;
     private final LrSchedule schedule;
     private final TrainingListener listener;
     private final Checkpointer checkpointer;
-    private final ParallelContext parallel;
-    private final Sharding sharding;
+    private final ReplicaReducer replicas;
     private final Mesh.Range slice;
     private final double tokenShare;   // local tokens / global tokens
     private final double[] lossScratch = new double[1];
@@ -40,29 +35,34 @@ public final class TrainingLoop {
     private final int[] targets;
 
     /**
-     * {@code checkpointer} may be null: this replica does not write checkpoints (another one does).
-     * {@code sharding} is how this replica's state is split (the optimizer was built over its shard).
+     * {@code slice} is the part of the global batch this replica trains on, and {@code replicas} sums over the
+     * replicas that share the batch. {@code checkpointer} may be null: this replica does not write checkpoints
+     * (another one does).
      */
-    public TrainingLoop(Transformer model, TokenSource data, TrainConfig config, Optimizer optimizer,
-                        TrainingListener listener, Checkpointer checkpointer, ParallelContext parallel,
-                        Sharding sharding) {
+    public TrainingLoop(Transformer model, TokenSource data, TrainConfig config, Mesh.Range slice,
+                        ReplicaReducer replicas, TrainingStep trainingStep, TrainingListener listener,
+                        Checkpointer checkpointer) {
         this.model = model;
         this.data = data;
         this.config = config;
-        this.optimizer = optimizer;
+        this.trainingStep = trainingStep;
         this.schedule = new LrSchedule(config.lr(), config.minLr(), config.warmupSteps(), config.steps());
         this.listener = listener;
         this.checkpointer = checkpointer;
-        this.parallel = parallel;
-        this.sharding = sharding;
-        this.slice = parallel.batchSlice(config.batchSize());
+        this.replicas = replicas;
+        this.slice = slice;
         if (model.batch() != slice.size() || model.seq() != config.seqLen()) {
             throw new IllegalArgumentException("model built for " + model.batch() + " x " + model.seq()
                     + " but this rank trains " + slice.size() + " x " + config.seqLen());
         }
-        this.tokenShare = (double) slice.size() / config.batchSize();
+        this.tokenShare = tokenShare(slice, config);
         this.inputs = new int[slice.size() * config.seqLen()];
         this.targets = new int[inputs.length];
+    }
+
+    /** This replica's tokens / the global batch's: the scale of its loss in the global mean. */
+    public static double tokenShare(Mesh.Range slice, TrainConfig config) {
+        return (double) slice.size() / config.batchSize();
     }
 
     /** Runs steps {@code completedSteps+1 .. config.steps()}. */
@@ -76,17 +76,10 @@ public final class TrainingLoop {
         for (long step = completedSteps + 1; step <= config.steps(); step++) {
             long start = System.nanoTime();
             data.fill(TokenSource.Split.TRAIN, step, slice.start(), slice.size(), config.seqLen(), inputs, targets);
-            LossParts loss = model.forwardBackward(inputs, targets, tokenShare, sharding.gradients());
-            long waitStart = System.nanoTime();
-            sharding.gradients().finish();
-            long gradientWait = System.nanoTime() - waitStart;
-            double gradNorm = Math.sqrt(sharding.gradients().sumOfSquares(model.parameters().grads()));
             double lr = schedule.at(step);
-            optimizer.step(step, lr, GradNorm.clipScale(gradNorm, config.gradClip()));
-            long gatherStart = System.nanoTime();
-            sharding.parameters().afterUpdate(); // ZeRO-1/2: the updated shards are all-gathered, not overlapped
-            long waited = gradientWait + System.nanoTime() - gatherStart;
-            lastLoss = globalMean(loss.crossEntropy());
+            TrainingStep.Outcome outcome = trainingStep.run(step, inputs, targets, lr);
+            long waited = outcome.commWaitNanos();
+            lastLoss = globalMean(outcome.loss().crossEntropy());
             double seconds = (System.nanoTime() - start) / 1e9;
             trainNanos += seconds * 1e9;
             commWaitNanos += waited;
@@ -94,7 +87,7 @@ public final class TrainingLoop {
                 throw new IllegalStateException("loss became " + lastLoss + " at step " + step
                         + "; lower optimizer.lr or set optimizer.grad_clip");
             }
-            listener.onStep(new StepMetrics(step, lastLoss, loss.aux(), lr, gradNorm,
+            listener.onStep(new StepMetrics(step, lastLoss, outcome.loss().aux(), lr, outcome.gradNorm(),
                     tokensPerStep / seconds, seconds, waited / 1e9));
             boolean last = step == config.steps();
             if (last || (config.evalEvery() > 0 && step % config.evalEvery() == 0)) {
@@ -126,11 +119,11 @@ public final class TrainingLoop {
 
     /** The global batch's mean from this replica's mean: the token-weighted sum over replicas. */
     private double globalMean(double localMean) {
-        if (parallel.isSingle()) {
+        if (replicas == ReplicaReducer.LOCAL) {
             return localMean;
         }
         lossScratch[0] = localMean * tokenShare;
-        parallel.reducer().sumInPlace(lossScratch);
+        replicas.sumInPlace(lossScratch);
         return lossScratch[0];
     }
 }

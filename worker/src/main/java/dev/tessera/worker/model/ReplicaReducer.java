@@ -1,4 +1,4 @@
-package dev.tessera.worker.parallel;
+package dev.tessera.worker.model;
 
 /**
  * Sums a few numbers over the replicas that share a batch (the data-parallel group): losses, token counts,

@@ -1,4 +1,4 @@
-package dev.tessera.worker.parallel;
+package dev.tessera.worker.model;
 
 /**
  * Where the model's parameters live between uses. The model is cut into units in buffer order (embedding,

@@ -1,7 +1,6 @@
-package dev.tessera.worker.parallel;
+package dev.tessera.worker.model;
 
 import dev.tessera.optimizers.GradNorm;
-import dev.tessera.worker.model.ParameterStore;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**

@@ -1,0 +1,100 @@
+package dev.tessera.worker.model;
+
+/**
+ * What happens around every layer's forward and backward: the one place where the model meets data
+ * parallelism, ZeRO and the profiler. A layer here is a unit of the flat buffers ({@link Transformer#unitBounds}):
+ * the embedding, each block, and the head (final norm, lm_head and the loss).
+ * <ul>
+ *   <li>Before a layer runs its parameters must be in place, and the next layer's may be fetched meanwhile
+ *       ({@link ParameterSync#acquire}); after it ran they may go ({@link ParameterSync#release}).</li>
+ *   <li>After a layer's backward its gradients are final, and their reduction may start ({@link GradientSync#ready}).</li>
+ *   <li>With {@code -Dtessera.profile=true} each kind of layer's time goes to {@link ModelStepTimer}, apart from
+ *       fetching and releasing parameters and starting reductions ({@code sync.before_layer},
+ *       {@code sync.after_layer}).</li>
+ * </ul>
+ * No call allocates; with profiling off the clock costs one volatile read.
+ */
+final class LayerHook {
+
+    /** For {@link #backward}: the layer's parameters are still in place from forward (the head). */
+    static final int HELD = -2;
+    /** For {@link #backward}: the layer's backward reads no parameters (the embedding only adds into its gradient). */
+    static final int UNUSED = -3;
+
+    private final long[] gradientStart; // per layer: its first gradient element, final once its backward ran
+    private final String[] forwardSection;
+    private final String[] backwardSection;
+    private ParameterSync parameters = ParameterSync.RESIDENT;
+    private GradientSync gradients = GradientSync.NONE;
+    private boolean holding; // the layer in backward holds parameters that it releases when done
+    private long clock;
+
+    /** @param kinds the profile section of each layer, e.g. {@code block}; {@code unitBounds} one longer */
+    LayerHook(long[] unitBounds, String[] kinds) {
+        gradientStart = java.util.Arrays.copyOf(unitBounds, kinds.length);
+        forwardSection = new String[kinds.length];
+        backwardSection = new String[kinds.length];
+        for (int u = 0; u < kinds.length; u++) {
+            forwardSection[u] = kinds[u] + ".fwd";
+            backwardSection[u] = kinds[u] + ".bwd";
+        }
+    }
+
+    void use(ParameterSync sync) {
+        parameters = sync;
+    }
+
+    void use(GradientSync sync) {
+        gradients = sync;
+    }
+
+    /** Before backward accumulates into the gradient buffer. */
+    void zeroGradients(ParameterStore params) {
+        long t = ModelStepTimer.start();
+        gradients.zero(params);
+        ModelStepTimer.stop("zero_grads", t);
+    }
+
+    /** Before {@code layer}'s forward; {@code next} is the layer after it (-1: none before backward). */
+    void forward(int layer, int next) {
+        acquire(layer, next);
+        clock = ModelStepTimer.start();
+    }
+
+    /** After {@code layer}'s forward; {@code release}: its parameters are not used again this pass. */
+    void forwardDone(int layer, boolean release) {
+        long t = ModelStepTimer.stop(forwardSection[layer], clock);
+        if (release) {
+            parameters.release(layer);
+        }
+        ModelStepTimer.stop("sync.after_layer", t);
+    }
+
+    /**
+     * Before {@code layer}'s backward; {@code next} is the layer whose backward follows (-1: none that reads
+     * parameters), or {@link #HELD} or {@link #UNUSED}.
+     */
+    void backward(int layer, int next) {
+        holding = next != UNUSED;
+        if (next != HELD && next != UNUSED) {
+            acquire(layer, next);
+        }
+        clock = ModelStepTimer.start();
+    }
+
+    /** After {@code layer}'s backward: its parameters may go, its gradients are final. */
+    void backwardDone(int layer) {
+        long t = ModelStepTimer.stop(backwardSection[layer], clock);
+        if (holding) {
+            parameters.release(layer);
+        }
+        gradients.ready(gradientStart[layer]);
+        ModelStepTimer.stop("sync.after_layer", t);
+    }
+
+    private void acquire(int layer, int next) {
+        long t = ModelStepTimer.start();
+        parameters.acquire(layer, next);
+        ModelStepTimer.stop("sync.before_layer", t);
+    }
+}

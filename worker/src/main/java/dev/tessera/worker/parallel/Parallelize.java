@@ -1,0 +1,88 @@
+package dev.tessera.worker.parallel;
+
+import dev.tessera.optimizers.Shard;
+import dev.tessera.optimizers.ShardReducer;
+import dev.tessera.worker.model.Block;
+import dev.tessera.worker.model.FlatMemory;
+import dev.tessera.worker.model.GradientSync;
+import dev.tessera.worker.model.KvExchange;
+import dev.tessera.worker.model.ParameterStore;
+import dev.tessera.worker.model.ParameterSync;
+import dev.tessera.worker.model.ReplicaReducer;
+import dev.tessera.worker.model.TokenDispatch;
+import dev.tessera.worker.model.Transformer;
+
+/**
+ * The one place where the mesh is applied to a model, as torchtitan's {@code parallelize_llama}: it installs, into
+ * a built model, how attention exchanges K/V (sequence parallelism), how MoE dispatches tokens to experts
+ * (expert parallelism), how gradients are reduced (bucketed all-reduce, or ZeRO 1-3, each bucket through a
+ * {@link GradientCodec}), where parameters live (ZeRO-3 gathers them per layer), and how replicas sum the MoE
+ * routing statistics. Every strategy is picked from the {@link DeviceMesh}'s groups; a local group gets the local
+ * strategy, so a single process runs the same model code with nothing installed that communicates.
+ */
+public final class Parallelize {
+
+    private Parallelize() {
+    }
+
+    /**
+     * Where the model's gradient buffer must live, decided before the model is built: plain data parallelism
+     * keeps it in memory the data-parallel group maps, so that its all-reduce reads peers' gradients directly.
+     * ZeRO stages return gradient pages to the OS between uses, which a shared mapping cannot do.
+     */
+    public static FlatMemory gradientMemory(DeviceMesh mesh, ParallelSpec spec) {
+        MeshGroup dp = mesh.dataParallel();
+        return spec.zeroStage() == 0 && !dp.isLocal() ? new SymmetricFlatMemory(dp.process()) : FlatMemory.ND4J;
+    }
+
+    /**
+     * Installs the strategies of {@code mesh} into {@code model} (built with {@link #gradientMemory}) and returns
+     * what the training step and the optimizer need of them. {@code probe} samples ZeRO's resident memory.
+     */
+    public static Sharding apply(Transformer model, DeviceMesh mesh, ParallelSpec spec, MemoryProbe probe) {
+        if (spec.zeroStage() > 0 && spec.codec() != GradientCodec.IDENTITY) {
+            throw new IllegalArgumentException("gradient compression works with plain data parallelism only, not with"
+                    + " ZeRO stage " + spec.zeroStage() + " (ZeRO reduce-scatters whole buckets)");
+        }
+        if (!mesh.sequenceParallel().isLocal() || !mesh.expertParallel().isLocal()) {
+            throw new UnsupportedOperationException("sequence and expert parallelism are planned but not implemented;"
+                    + " " + mesh);
+        }
+        MeshGroup dp = mesh.dataParallel();
+        GroupReplicaReducer sums = dp.isLocal() ? null : new GroupReplicaReducer(dp.process());
+        ReplicaReducer replicas = sums == null ? ReplicaReducer.LOCAL : sums;
+        for (Block block : model.blocks()) {
+            block.attention().useKvExchange(KvExchange.LOCAL);
+            if (block.isMoe()) {
+                block.moe().useTokenDispatch(TokenDispatch.LOCAL);
+                block.moe().useReplicaReducer(replicas);
+            }
+        }
+        Sharding sharding = shard(model, dp, sums, spec, probe);
+        model.useGradientSync(sharding.gradients());
+        model.useParameterSync(sharding.parameters());
+        return sharding;
+    }
+
+    /**
+     * Plain data parallelism: bucketed all-reduce, every replica owning everything. ZeRO: the shards, with one more
+     * group for the gradients and one for the parameters so that their collectives run side by side.
+     */
+    private static Sharding shard(Transformer model, MeshGroup dp, GroupReplicaReducer sums, ParallelSpec spec,
+                                  MemoryProbe probe) {
+        ParameterStore params = model.parameters();
+        Shard whole = Shard.whole(params.numel());
+        if (sums == null) { // one replica: nothing to reduce, ZeRO or not
+            return new Sharding(GradientSync.NONE, ParameterSync.RESIDENT, ReplicaReducer.LOCAL, whole,
+                    ShardReducer.LOCAL);
+        }
+        if (spec.zeroStage() == 0) {
+            GradientSync allReduce = new BucketedAllReduce(dp.process(), spec.codec(), params.grads(),
+                    params.tensors(), spec.bucketElements());
+            return new Sharding(allReduce, ParameterSync.RESIDENT, sums, whole, ShardReducer.LOCAL);
+        }
+        ZeroSharding zero = new ZeroSharding(dp.channel("zero-gradients"), dp.channel("zero-parameters"), sums,
+                spec.zeroStage(), params, spec.optimizer(), model.unitBounds(), spec.bucketElements(), probe);
+        return new Sharding(zero, zero, sums, zero.shard(), sums);
+    }
+}

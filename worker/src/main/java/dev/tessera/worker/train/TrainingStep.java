@@ -1,0 +1,21 @@
+package dev.tessera.worker.train;
+
+import dev.tessera.worker.model.LossParts;
+
+/**
+ * One optimizer step of a replica on its slice of the global batch: the strategy the {@link TrainingLoop} runs
+ * every step. {@link SynchronousStep} reduces the gradients every step; an asynchronous step (CO2: local steps
+ * with an outer all-reduce that overlaps the next ones) sits beside it.
+ */
+public interface TrainingStep {
+
+    /**
+     * What a step measured: the replica's loss parts, the global gradient norm before clipping, and the
+     * nanoseconds spent waiting for communication that compute did not hide.
+     */
+    record Outcome(LossParts loss, double gradNorm, long commWaitNanos) {
+    }
+
+    /** Trains {@code step} (from 1) on this replica's {@code inputs}/{@code targets} at learning rate {@code lr}. */
+    Outcome run(long step, int[] inputs, int[] targets, double lr);
+}
