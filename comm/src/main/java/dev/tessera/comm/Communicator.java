@@ -115,8 +115,9 @@ public final class Communicator implements AutoCloseable {
         this.worldSize = directory.worldSize();
         this.goneReason = new AtomicReferenceArray<>(worldSize);
         this.tokenDigest = config.tokenDigest();
-        this.ownDriver = config.driverMode() == DriverMode.PER_PROCESS
-                ? MediaDriverHost.launch(config.aeronDir(), config.mtu(), config.termLength()) : null;
+        // As a job's shared driver does: a starved peer's images live as long as this rank's waits for it.
+        this.ownDriver = config.driverMode() == DriverMode.PER_PROCESS ? MediaDriverHost.launch(config.aeronDir(),
+                config.mtu(), config.termLength(), Math.max(4_000, config.deadlineMs())) : null;
         Aeron client = null;
         try {
             client = Aeron.connect(new Aeron.Context()

@@ -7,13 +7,13 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** The CPUs of this host: those online, and those this process may run on (its affinity). */
-final class HostCpus {
+public final class HostCpus {
 
     private HostCpus() {
     }
 
     /** CPUs online on the host, whatever this process is bound to (at least 1). */
-    static int online() {
+    public static int online() {
         try {
             return Math.max(1, parse(Files.readString(Path.of("/sys/devices/system/cpu/online")).trim()).size());
         } catch (IOException | RuntimeException e) {
@@ -22,7 +22,7 @@ final class HostCpus {
     }
 
     /** {@code Cpus_allowed_list} of this process, expanded; empty when unreadable. */
-    static List<Integer> allowed() {
+    public static List<Integer> allowed() {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
                 if (line.startsWith("Cpus_allowed_list:")) {

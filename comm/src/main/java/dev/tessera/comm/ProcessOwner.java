@@ -19,10 +19,10 @@ import java.util.Optional;
  * process has that pid, or when the live one started later than that: the pid was reused by another program.
  * A stopped (SIGSTOP) owner is alive: its directory stays.
  */
-record ProcessOwner(long pid, long startedByMillis) {
+public record ProcessOwner(long pid, long startedByMillis) {
 
     /** Name of the owner file Tessera writes into each such directory: {@code "<pid> <start time, epoch ms>"}. */
-    static final String FILE = "tessera-owner.pid";
+    public static final String FILE = "tessera-owner.pid";
 
     /**
      * Start times are derived from the boot time and clock ticks, which wobble by about a second, and a CnC file's
@@ -37,14 +37,14 @@ record ProcessOwner(long pid, long startedByMillis) {
     }
 
     /** Records this process as the owner of {@code dir}. */
-    static void writeTo(Path dir) throws IOException {
+    public static void writeTo(Path dir) throws IOException {
         ProcessOwner me = current();
         String started = me.startedByMillis == Long.MAX_VALUE ? "" : " " + me.startedByMillis;
         Files.writeString(dir.resolve(FILE), me.pid + started, StandardCharsets.US_ASCII);
     }
 
     /** The owner recorded in {@code dir}'s owner file; one with only a pid (older Tessera) is judged by the pid. */
-    static Optional<ProcessOwner> readFrom(Path dir) {
+    public static Optional<ProcessOwner> readFrom(Path dir) {
         try {
             String[] parts = Files.readString(dir.resolve(FILE), StandardCharsets.US_ASCII).trim().split("\\s+");
             long startedBy = parts.length > 1 ? Long.parseLong(parts[1]) : Long.MAX_VALUE;
@@ -75,7 +75,8 @@ record ProcessOwner(long pid, long startedByMillis) {
         }
     }
 
-    boolean isGone() {
+    /** Whether the owner has exited, or its pid now belongs to a process that started after it. */
+    public boolean isGone() {
         Optional<ProcessHandle> process = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
         if (process.isEmpty()) {
             return true;

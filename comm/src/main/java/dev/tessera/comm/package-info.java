@@ -22,7 +22,6 @@
  *       shared memory) when the group has no more members than the host has cores.</li>
  *   <li>{@link dev.tessera.comm.PeerDirectory}: where ranks listen ({@link dev.tessera.comm.StaticPeerDirectory}
  *       for tests and the benchmark; the coordinator's rendezvous later).</li>
- *   <li>{@link dev.tessera.comm.LocalProcessLauncher}: worker JVMs with this JVM's class path and flags.</li>
  * </ul>
  *
  * <h2>Frames</h2>

@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -30,46 +29,10 @@ class StaleDirectoriesTest {
         return p.pid();
     }
 
-    private Path dirWithOwner(String name, String ownerLine) throws IOException {
-        Path dir = Files.createDirectories(base.resolve(name));
-        if (ownerLine != null) {
-            Files.writeString(dir.resolve(ProcessOwner.FILE), ownerLine);
-        }
-        Files.writeString(dir.resolve("rank0.log"), "some output\n");
-        return dir;
-    }
-
     private Set<String> left() throws IOException {
         try (Stream<Path> list = Files.list(base)) {
             return list.map(p -> p.getFileName().toString()).collect(Collectors.toSet());
         }
-    }
-
-    @Test
-    void workerLogFoldersAreSweptOnlyWhenTheirOwnerIsGone() throws Exception {
-        long now = System.currentTimeMillis();
-        dirWithOwner("tessera-workers-dead", deadPid() + " " + now);
-        dirWithOwner("tessera-workers-reused", ProcessHandle.current().pid() + " 1000"); // pid since given to us
-        dirWithOwner("tessera-workers-alive", ProcessHandle.current().pid() + " " + now);
-        dirWithOwner("tessera-workers-unknown", null);
-        dirWithOwner("someone-elses-dead", deadPid() + " " + now);
-
-        assertEquals(2, LocalProcessLauncher.sweepStale(base));
-        assertEquals(Set.of("tessera-workers-alive", "tessera-workers-unknown", "someone-elses-dead"), left());
-    }
-
-    @Test
-    void aLauncherRecordsItselfAsTheOwnerOfItsLogFolderAndRemovesItOnClose() throws Exception {
-        Path logDir;
-        try (LocalProcessLauncher launcher = new LocalProcessLauncher(List.of("-Xmx64m"))) {
-            LocalProcessLauncher.Worker w = launcher.start("w", SayAndExit.class.getName(), List.of("hi"), java.util.Map.of());
-            assertEquals(3, w.waitFor(60_000));
-            logDir = w.log().getParent();
-            ProcessOwner owner = ProcessOwner.readFrom(logDir).orElseThrow();
-            assertEquals(ProcessHandle.current().pid(), owner.pid());
-            assertFalse(owner.isGone());
-        }
-        assertFalse(Files.exists(logDir));
     }
 
     @Test

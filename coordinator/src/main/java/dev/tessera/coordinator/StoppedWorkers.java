@@ -1,10 +1,10 @@
 package dev.tessera.coordinator;
 
-import dev.tessera.comm.ProcessState;
 import java.util.Arrays;
+import java.util.function.IntPredicate;
 
 /**
- * Finds a worker of this host that stays stopped (state T in /proc) for {@link #GRACE_NS}: a SIGSTOP'd or
+ * Finds a worker that stays stopped (state T in /proc, as its launcher sees it) for {@link #GRACE_NS}: a SIGSTOP'd or
  * suspended process that a silence limit of minutes would otherwise wait for. A stop shorter than the grace
  * (a debugger's attach, SIGSTOP then SIGCONT) is forgiven. Observations count only while polls are frequent:
  * if the coordinator itself was starved or suspended between two polls (e.g. the whole job was stopped with
@@ -25,8 +25,8 @@ final class StoppedWorkers {
         Arrays.fill(stoppedSince, -1);
     }
 
-    /** The rank that has been stopped for the grace period, or -1. {@code pids[r]} is rank r's process. */
-    int poll(long[] pids, long now) {
+    /** The rank that has been stopped for the grace period, or -1. {@code stoppedNow} tells whether rank r is. */
+    int poll(IntPredicate stoppedNow, long now) {
         if (lastPoll != 0 && now - lastPoll < MIN_POLL_GAP_NS) {
             return -1; // the caller loops every few ms; /proc need not be read that often
         }
@@ -34,8 +34,8 @@ final class StoppedWorkers {
             Arrays.fill(stoppedSince, -1);
         }
         lastPoll = now;
-        for (int r = 0; r < pids.length; r++) {
-            if (!ProcessState.isStopped(pids[r])) {
+        for (int r = 0; r < stoppedSince.length; r++) {
+            if (!stoppedNow.test(r)) {
                 stoppedSince[r] = -1;
             } else if (stoppedSince[r] < 0) {
                 stoppedSince[r] = now;

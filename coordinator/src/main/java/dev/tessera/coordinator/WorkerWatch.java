@@ -1,60 +1,71 @@
 package dev.tessera.coordinator;
 
-import dev.tessera.comm.LocalProcessLauncher;
 import dev.tessera.coordinator.config.FaultSection;
+import dev.tessera.coordinator.launch.Launcher;
+import dev.tessera.coordinator.launch.WorkerState;
 import dev.tessera.worker.cluster.MemberInfo;
 import java.io.PrintStream;
+import java.util.Arrays;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Tells the three ways a worker can go quiet apart. Exited: its process is gone, seen at once. Stopped: its
- * process state on this host is T, seen within seconds ({@link StoppedWorkers}). Starved: alive and running
- * but slow; it gets a warning after {@code fault.suspect_after_s} of silence and is called dead only after
- * {@code fault.dead_after_s}, by Hazelcast (a proven member that stops heartbeating) or by the report clock.
+ * Tells the three ways a worker can go quiet apart. Exited: its process is gone, seen at once where the launcher
+ * sees processes. Stopped: its process state is T, seen within seconds ({@link StoppedWorkers}). Starved: alive
+ * and running but slow; it gets a warning after {@code fault.suspect_after_s} of silence and is called dead only
+ * after {@code fault.dead_after_s}, by Hazelcast (a proven member that stops heartbeating) or by the report clock.
+ * Membership works whatever the launcher can see: a worker whose process the launcher cannot see is still caught
+ * when it leaves the cluster.
  */
 final class WorkerWatch {
 
-    private final LocalWorkers workers;
+    /** How often the launcher is asked about the processes: a worker's exit is noticed within this. */
+    private static final long STATE_POLL_NS = 50_000_000L;
+
+    private final Launcher launcher;
+    private final int world;
     private final BlockingQueue<MemberInfo> lost;
     private final FaultSection fault;
     private final StoppedWorkers stopped;
-    private final long[] pids;
+    private final WorkerState[] states;
     /** Where the warning goes: stdout, so that a job that fails later still has one line on stderr. */
     private final PrintStream out;
+    private long lastStatePoll;
     private long lastReport = System.nanoTime();
     private boolean warned;
 
-    WorkerWatch(LocalWorkers workers, BlockingQueue<MemberInfo> lost, FaultSection fault, PrintStream out) {
+    WorkerWatch(Launcher launcher, int world, BlockingQueue<MemberInfo> lost, FaultSection fault, PrintStream out) {
+        this.launcher = launcher;
+        this.world = world;
         this.out = out;
-        this.workers = workers;
         this.lost = lost;
         this.fault = fault;
-        this.stopped = new StoppedWorkers(workers.count());
-        this.pids = new long[workers.count()];
-        for (int r = 0; r < pids.length; r++) {
-            pids[r] = workers.worker(r).process().pid();
-        }
+        this.stopped = new StoppedWorkers(world);
+        this.states = new WorkerState[world];
+        Arrays.fill(states, WorkerState.UNSEEN);
     }
 
-    LocalWorkers workers() {
-        return workers;
+    Launcher launcher() {
+        return launcher;
     }
 
     /** Fails naming the rank and host when a worker has exited, is stopped, or has left the cluster. */
     void check() {
-        for (int r = 0; r < workers.count(); r++) {
-            LocalProcessLauncher.Worker w = workers.worker(r);
-            if (!w.process().isAlive() && w.process().exitValue() != 0) {
-                throw new JobFailedException(ClusterTraining.describe(workers, r) + " exited with code "
-                        + w.process().exitValue() + ClusterTraining.lastLine(w.output()));
+        long now = System.nanoTime();
+        if (lastStatePoll == 0 || now - lastStatePoll >= STATE_POLL_NS) {
+            lastStatePoll = now;
+            for (int r = 0; r < world; r++) {
+                states[r] = launcher.state(r);
+                if (states[r].failed()) {
+                    throw new JobFailedException(launcher.describe(r) + " exited with code " + states[r].exitCode()
+                            + states[r].lastWords());
+                }
             }
         }
-        int frozen = stopped.poll(pids, System.nanoTime());
+        int frozen = stopped.poll(r -> states[r].status() == WorkerState.Status.STOPPED, now);
         if (frozen >= 0) {
-            throw new JobFailedException(ClusterTraining.describe(workers, frozen) + " is stopped (SIGSTOP?): its"
-                    + " process state has been T for " + StoppedWorkers.GRACE_NS / 1_000_000_000 + " s; stopping the"
-                    + " job");
+            throw new JobFailedException(launcher.describe(frozen) + " is stopped (SIGSTOP?): its process state has"
+                    + " been T for " + StoppedWorkers.GRACE_NS / 1_000_000_000 + " s; stopping the job");
         }
         MemberInfo gone = lost.poll();
         if (gone != null) {

@@ -2,7 +2,7 @@ package dev.tessera.coordinator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tessera.comm.LocalProcessLauncher;
+import dev.tessera.coordinator.launch.ChildJvms;
 import dev.tessera.coordinator.cli.Main;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -158,7 +158,7 @@ class ClusterRecoveryTest {
         Path run = tmp.resolve("interrupted");
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse("java"));
-        command.addAll(LocalProcessLauncher.inheritedJvmFlags());
+        command.addAll(ChildJvms.inheritedJvmFlags());
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
         command.addAll(ClusterTrainingTest.job(run, 2, 100000, "--set", "launch.hazelcast_port=6400", "--set",
                 "launch.aeron_port=41400"));

@@ -6,6 +6,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntPredicate;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -29,12 +30,13 @@ class StoppedWorkersTest {
     void aProcessStoppedForTheGraceIsNamedAndARunningOneNever() throws Exception {
         stop(stopped);
         long[] pids = {running.pid(), stopped.pid()};
+        IntPredicate stoppedNow = r -> ProcessState.isStopped(pids[r]);
         StoppedWorkers detector = new StoppedWorkers(2);
         long t = 1;
         for (long elapsed = 0; elapsed < StoppedWorkers.GRACE_NS; elapsed += S) {
-            assertEquals(-1, detector.poll(pids, t + elapsed), "named before the grace, at " + elapsed / S + " s");
+            assertEquals(-1, detector.poll(stoppedNow, t + elapsed), "named before the grace, at " + elapsed / S + " s");
         }
-        assertEquals(1, detector.poll(pids, t + StoppedWorkers.GRACE_NS));
+        assertEquals(1, detector.poll(stoppedNow, t + StoppedWorkers.GRACE_NS));
     }
 
     /** The coordinator itself was suspended (or starved) between polls: what it saw before no longer counts. */
@@ -42,13 +44,14 @@ class StoppedWorkersTest {
     void aGapBetweenPollsStartsTheClockAgain() throws Exception {
         stop(stopped);
         long[] pids = {running.pid(), stopped.pid()};
+        IntPredicate stoppedNow = r -> ProcessState.isStopped(pids[r]);
         StoppedWorkers detector = new StoppedWorkers(2);
-        assertEquals(-1, detector.poll(pids, 1));
+        assertEquals(-1, detector.poll(stoppedNow, 1));
         long resumed = 1 + 60 * S;
         for (long elapsed = 0; elapsed < StoppedWorkers.GRACE_NS; elapsed += S) {
-            assertEquals(-1, detector.poll(pids, resumed + elapsed), "counted the time before the gap");
+            assertEquals(-1, detector.poll(stoppedNow, resumed + elapsed), "counted the time before the gap");
         }
-        assertEquals(1, detector.poll(pids, resumed + StoppedWorkers.GRACE_NS));
+        assertEquals(1, detector.poll(stoppedNow, resumed + StoppedWorkers.GRACE_NS));
     }
 
     private static Process start() {

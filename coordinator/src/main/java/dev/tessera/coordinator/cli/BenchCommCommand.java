@@ -2,7 +2,7 @@ package dev.tessera.coordinator.cli;
 
 import dev.tessera.comm.DriverMode;
 import dev.tessera.comm.Transport;
-import dev.tessera.comm.bench.CommBench;
+import dev.tessera.coordinator.CommBench;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;

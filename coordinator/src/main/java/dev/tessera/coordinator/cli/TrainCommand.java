@@ -1,6 +1,6 @@
 package dev.tessera.coordinator.cli;
 
-import dev.tessera.comm.LocalProcessLauncher;
+import dev.tessera.coordinator.launch.ChildJvms;
 import dev.tessera.comm.MediaDriverHost;
 import dev.tessera.coordinator.ClusterTraining;
 import dev.tessera.coordinator.LocalTraining;
@@ -97,7 +97,7 @@ public final class TrainCommand implements Callable<Integer> {
     /** What killed jobs left on this host (Aeron directories, worker logs), once their owners are gone. */
     private static void sweepHostLeftovers() {
         MediaDriverHost.sweepStale(MediaDriverHost.baseDirectory());
-        LocalProcessLauncher.sweepStale(Path.of(System.getProperty("java.io.tmpdir")));
+        ChildJvms.sweepStale(Path.of(System.getProperty("java.io.tmpdir")));
     }
 
     private JobConfig resolveConfig() {

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.tessera.comm.LocalProcessLauncher;
+import dev.tessera.coordinator.launch.ChildJvms;
 import dev.tessera.worker.blas.BlasKernel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -72,7 +72,7 @@ class MainBlasKernelTest {
     private Run run(Map<String, String> env) throws Exception {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse("java"));
-        command.addAll(LocalProcessLauncher.inheritedJvmFlags());
+        command.addAll(ChildJvms.inheritedJvmFlags());
         command.addAll(List.of("-Xmx512m", "-cp", System.getProperty("java.class.path"), Main.class.getName(),
                 "--version"));
         Path log = tmp.resolve("version.log");

@@ -3,7 +3,6 @@ package dev.tessera.worker.run;
 import dev.tessera.comm.CommConfig;
 import dev.tessera.comm.CommException;
 import dev.tessera.comm.Communicator;
-import dev.tessera.comm.DriverMode;
 import dev.tessera.comm.PeerEndpoint;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.comm.control.Assignment;
@@ -61,14 +60,15 @@ public final class WorkerMain {
         int coordinator = args.world();
         // The coordinator's silence limit (fault.dead_after_s) arrives as the deadline: one limit for every wait.
         int deadAfterSeconds = (int) Math.max(2, args.deadlineMs() / 1000);
-        ClusterSettings cluster = ClusterSettings.loopback(args.jobId(), token, args.hazelcastPort(), args.world() + 1,
-                deadAfterSeconds);
+        ClusterSettings cluster = ClusterSettings.member(args.jobId(), token, args.bindAddress(), args.hazelcastPort(),
+                args.seeds(), deadAfterSeconds);
         try (ClusterNode node = ClusterNode.join(cluster, MemberInfo.WORKER, args.rank())) {
             node.onMemberLost(this::memberLost);
-            PeerEndpoint self = new PeerEndpoint(args.rank(), args.hostId(), "127.0.0.1", args.aeronPort() + args.rank());
+            PeerEndpoint self = new PeerEndpoint(args.rank(), args.hostId(), args.bindAddress(),
+                    args.aeronPort() + args.rank());
             var directory = Rendezvous.await(node, self, args.world() + 1, Duration.ofMillis(args.deadlineMs()));
             CommConfig config = CommConfig.defaults(args.jobId(), token).withTransport(args.transport())
-                    .withDriver(DriverMode.SHARED_PER_HOST, args.aeronDir()).withDeadlineMs(args.deadlineMs());
+                    .withDriver(args.driver(), args.aeronDir()).withDeadlineMs(args.deadlineMs());
             try (Communicator comm = Communicator.connect(config, directory, args.rank())) {
                 return train(comm, coordinator);
             }

@@ -1,6 +1,6 @@
 package dev.tessera.worker.cluster;
 
-import dev.tessera.comm.LocalProcessLauncher;
+import dev.tessera.worker.JvmFlags;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -23,7 +23,7 @@ public final class ClusterMemberMain {
                                 int deadAfterSeconds) {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse("java"));
-        command.addAll(LocalProcessLauncher.inheritedJvmFlags());
+        command.addAll(JvmFlags.inherited());
         command.addAll(List.of("-Xmx256m", "-cp", System.getProperty("java.class.path"),
                 ClusterMemberMain.class.getName(), jobId, token, Integer.toString(port), Integer.toString(members),
                 Integer.toString(rank), Integer.toString(deadAfterSeconds)));

@@ -2,7 +2,7 @@ package dev.tessera.worker.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.tessera.comm.LocalProcessLauncher;
+import dev.tessera.worker.JvmFlags;
 import dev.tessera.worker.blas.BlasKernel;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,7 +40,7 @@ public final class GemmKernelMain {
     static List<String> command() {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse("java"));
-        command.addAll(LocalProcessLauncher.inheritedJvmFlags());
+        command.addAll(JvmFlags.inherited());
         command.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path"), GemmKernelMain.class.getName()));
         return command;
     }

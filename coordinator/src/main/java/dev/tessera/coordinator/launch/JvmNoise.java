@@ -1,4 +1,4 @@
-package dev.tessera.comm;
+package dev.tessera.coordinator.launch;
 
 /**
  * Lines the JVM itself prints that say nothing about the program: Tessera's launch flags add

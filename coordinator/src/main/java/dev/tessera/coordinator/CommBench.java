@@ -1,11 +1,12 @@
-package dev.tessera.comm.bench;
+package dev.tessera.coordinator;
 
 import dev.tessera.comm.CommConfig;
 import dev.tessera.comm.DriverMode;
-import dev.tessera.comm.LocalProcessLauncher;
 import dev.tessera.comm.MediaDriverHost;
 import dev.tessera.comm.Transport;
 import dev.tessera.comm.UserInputException;
+import dev.tessera.comm.bench.CommBenchWorker;
+import dev.tessera.coordinator.launch.ChildJvms;
 import org.agrona.UnsafeApi;
 import org.agrona.BufferUtil;
 
@@ -63,14 +64,15 @@ public final class CommBench {
         long direct = 2 * maxBytes + (256L << 20);
         MediaDriverHost driver = mode == DriverMode.SHARED_PER_HOST
                 ? MediaDriverHost.launch(dir, CommConfig.MAX_MTU, 16 << 20) : null;
-        try (LocalProcessLauncher launcher = new LocalProcessLauncher(List.of("-Xmx512m",
+        try (ChildJvms launcher = new ChildJvms(List.of("-Xmx512m",
                 "-XX:MaxDirectMemorySize=" + direct, "-XX:+UseSerialGC"))) {
-            List<LocalProcessLauncher.Worker> workers = new ArrayList<>();
+            List<ChildJvms.Child> workers = new ArrayList<>();
             for (int r = 0; r < ranks; r++) {
-                workers.add(launcher.start("bench-" + r, CommBenchWorker.class.getName(),
+                workers.add(launcher.start("bench-" + r, ChildJvms.pinnedTo(ChildJvms.cpusFor(r, ranks)),
+                        CommBenchWorker.class.getName(),
                         List.of(Integer.toString(r), Integer.toString(ranks), jobId, dir, effective.name(),
                                 mode.name(), Long.toString(maxBytes), Integer.toString(basePort), buffers.name()),
-                        Map.of(CommConfig.TOKEN_ENV, token), LocalProcessLauncher.cpusFor(r, ranks)));
+                        Map.of(CommConfig.TOKEN_ENV, token)));
             }
             String label = effective == Transport.UDP ? "udp" : "ipc";
             if (!json) {
@@ -79,7 +81,7 @@ public final class CommBench {
                 out.printf("%-15s %12s %12s %12s %12s%n", "op", "bytes", "latency_us", "busbw_GB/s", "p50_us");
             }
             int printed = 0;
-            LocalProcessLauncher.Worker lead = workers.get(0);
+            ChildJvms.Child lead = workers.get(0);
             // Each wait inside the workers has its own deadline; this one bounds the whole run.
             long deadline = System.nanoTime() + 30L * 60 * 1_000_000_000L;
             while (true) {
@@ -104,7 +106,7 @@ public final class CommBench {
                 }
                 Thread.sleep(100);
             }
-            for (LocalProcessLauncher.Worker w : workers) {
+            for (ChildJvms.Child w : workers) {
                 int code = w.waitFor(30_000);
                 if (code != 0) {
                     String tail = w.output().lines().filter(l -> !l.startsWith("RESULT") && !l.startsWith("WARNING"))

@@ -1,4 +1,4 @@
-package dev.tessera.coordinator;
+package dev.tessera.coordinator.launch;
 
 import org.junit.jupiter.api.Test;
 
@@ -16,11 +16,11 @@ class WorkerLastLineTest {
                 + "OpenJDK 64-Bit Server VM warning: Sharing is only supported for boot loader classes\n"
                 + "WARNING: Using incubator modules: jdk.incubator.vector\n";
         assertEquals(": java.lang.IllegalStateException: out of memory in the MoE block",
-                ClusterTraining.lastLine(output));
+                LocalLauncher.lastLine(output));
     }
 
     @Test
     void nothingButNoticesSaysNothing() {
-        assertEquals("", ClusterTraining.lastLine("WARNING: Using incubator modules: jdk.incubator.vector\n"));
+        assertEquals("", LocalLauncher.lastLine("WARNING: Using incubator modules: jdk.incubator.vector\n"));
     }
 }

@@ -1,5 +1,9 @@
-package dev.tessera.comm;
+package dev.tessera.coordinator.launch;
 
+import dev.tessera.comm.HostCpus;
+import dev.tessera.comm.ProcessOwner;
+import dev.tessera.comm.ProcessState;
+import dev.tessera.worker.checkpoint.AtomicFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
@@ -12,22 +16,24 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * Starts worker JVMs on this host with this JVM's class path and module flags (the {@code --add-*} options
- * Aeron, Agrona and ND4J need), each with its output in a log file. {@link #close()} ends every process it
- * started, forcibly after a grace period, so a failed test or benchmark leaves nothing running.
+ * Starts JVMs as child processes of this one, with this JVM's class path and module flags (the {@code --add-*}
+ * options Aeron, Agrona and ND4J need), each with its output in a log file. {@link #close()} ends every process
+ * it started, forcibly after a grace period, so a failed test or benchmark leaves nothing running. The mechanics
+ * under {@link LocalLauncher} and {@code tessera bench comm}.
  */
-public final class LocalProcessLauncher implements AutoCloseable {
+public final class ChildJvms implements AutoCloseable {
 
     static final String LOG_DIR_PREFIX = "tessera-workers-";
+    private static final String TASKSET = "/usr/bin/taskset";
 
     private final List<String> jvmArgs;
     private final Path logDir;
-    private final List<Worker> workers = new ArrayList<>();
+    private final List<Child> children = new ArrayList<>();
 
-    /** A started worker: its process and the file that collects its stdout and stderr. */
-    public record Worker(String name, Process process, Path log) {
+    /** A started JVM: its process and the file that collects its stdout and stderr. */
+    public record Child(String name, Process process, Path log) {
 
-        /** What the worker printed so far, without the JVM's own notices ({@link JvmNoise}). */
+        /** What the child printed so far, without the JVM's own notices ({@link JvmNoise}). */
         public String output() {
             try {
                 if (!Files.exists(log)) {
@@ -57,11 +63,11 @@ public final class LocalProcessLauncher implements AutoCloseable {
     }
 
     /**
-     * {@code extraJvmArgs} come after the inherited flags (e.g. {@code -Xmx512m}). The workers' log folder,
+     * {@code extraJvmArgs} come after the inherited flags (e.g. {@code -Xmx512m}). The children's log folder,
      * {@code tessera-workers-*} in java.io.tmpdir, records this process as its owner; folders whose owner is gone
-     * (a launcher killed before {@link #close()}) are removed first.
+     * (a parent killed before {@link #close()}) are removed first.
      */
-    public LocalProcessLauncher(List<String> extraJvmArgs) {
+    public ChildJvms(List<String> extraJvmArgs) {
         List<String> args = new ArrayList<>(inheritedJvmFlags());
         args.addAll(extraJvmArgs);
         this.jvmArgs = List.copyOf(args);
@@ -71,7 +77,7 @@ public final class LocalProcessLauncher implements AutoCloseable {
             this.logDir = Files.createTempDirectory(tmp, LOG_DIR_PREFIX);
             ProcessOwner.writeTo(logDir);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create a log directory for workers in " + tmp, e);
+            throw new UncheckedIOException("cannot create a log directory for child JVMs in " + tmp, e);
         }
     }
 
@@ -86,7 +92,7 @@ public final class LocalProcessLauncher implements AutoCloseable {
             for (Path dir : (Iterable<Path>) list::iterator) {
                 if (dir.getFileName().toString().startsWith(LOG_DIR_PREFIX) && Files.isDirectory(dir)
                         && ProcessOwner.readFrom(dir).map(ProcessOwner::isGone).orElse(false)) {
-                    MediaDriverHost.deleteRecursively(dir);
+                    deleteQuietly(dir);
                     removed++;
                 }
             }
@@ -114,21 +120,18 @@ public final class LocalProcessLauncher implements AutoCloseable {
         return out;
     }
 
-    public synchronized Worker start(String name, String mainClass, List<String> args, Map<String, String> env) {
-        return start(name, mainClass, args, env, null);
+    public synchronized Child start(String name, String mainClass, List<String> args, Map<String, String> env) {
+        return start(name, List.of(), mainClass, args, env);
     }
 
     /**
-     * Starts a worker bound to the CPUs {@code cpus} (a {@code taskset} list such as {@code "0"} or {@code "2-3"}),
-     * or unbound when it is null. Bound ranks stay on their own cores: the scheduler otherwise now and then
-     * stacks two spinning ranks on one core, which halves a collective's bandwidth for the whole run.
+     * Starts {@code mainClass} under {@code prefix}: commands that exec the JVM in a changed context, such as
+     * {@link #pinnedTo} or {@code ip netns exec <namespace>}. Each must exec rather than fork, so that the process
+     * this returns is the JVM itself (its pid, its state, its exit code).
      */
-    public synchronized Worker start(String name, String mainClass, List<String> args, Map<String, String> env,
-                                     String cpus) {
-        List<String> command = new ArrayList<>();
-        if (cpus != null) {
-            command.addAll(List.of(TASKSET, "-c", cpus));
-        }
+    public synchronized Child start(String name, List<String> prefix, String mainClass, List<String> args,
+                                    Map<String, String> env) {
+        List<String> command = new ArrayList<>(prefix);
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(jvmArgs);
         command.add("-cp");
@@ -140,19 +143,26 @@ public final class LocalProcessLauncher implements AutoCloseable {
                 .redirectOutput(log.toFile());
         pb.environment().putAll(env);
         try {
-            Worker w = new Worker(name, pb.start(), log);
-            workers.add(w);
-            return w;
+            Child c = new Child(name, pb.start(), log);
+            children.add(c);
+            return c;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot start worker " + name + ": " + command.get(0), e);
+            throw new UncheckedIOException("cannot start " + name + ": " + command.get(0), e);
         }
     }
 
-    private static final String TASKSET = "/usr/bin/taskset";
+    /**
+     * The prefix that binds a child to the CPUs {@code cpus} (a {@code taskset} list such as {@code "0"} or
+     * {@code "2-3"}); none when {@code cpus} is null. Bound ranks stay on their own cores: the scheduler otherwise
+     * now and then stacks two spinning ranks on one core, which halves a collective's bandwidth for the whole run.
+     */
+    public static List<String> pinnedTo(String cpus) {
+        return cpus == null ? List.of() : List.of(TASKSET, "-c", cpus);
+    }
 
     /**
-     * The CPUs for worker {@code index} of {@code count} on this host, like MPI's {@code --bind-to core}: an
-     * equal share of the CPUs this process may use, or one CPU round-robin when there are more workers than
+     * The CPUs for child {@code index} of {@code count} on this host, like MPI's {@code --bind-to core}: an
+     * equal share of the CPUs this process may use, or one CPU round-robin when there are more children than
      * CPUs; null (no binding) where {@code taskset} or the CPU list is not available.
      */
     public static String cpusFor(int index, int count) {
@@ -163,7 +173,7 @@ public final class LocalProcessLauncher implements AutoCloseable {
         return share(allowed, index, count);
     }
 
-    /** Worker {@code index}'s share of {@code allowed}, as a {@code taskset} list. */
+    /** Child {@code index}'s share of {@code allowed}, as a {@code taskset} list. */
     static String share(List<Integer> allowed, int index, int count) {
         int n = allowed.size();
         if (count >= n) {
@@ -176,38 +186,47 @@ public final class LocalProcessLauncher implements AutoCloseable {
         return list.toString();
     }
 
-    public synchronized List<Worker> workers() {
-        return List.copyOf(workers);
+    public synchronized List<Child> children() {
+        return List.copyOf(children);
     }
 
-    /** Whether any process this launcher started is still alive. */
+    /** Whether any process this started is still alive. */
     public synchronized boolean anyAlive() {
-        return workers.stream().anyMatch(w -> w.process().isAlive());
+        return children.stream().anyMatch(c -> c.process().isAlive());
     }
 
     @Override
     public synchronized void close() {
-        for (Worker w : workers) {
-            w.process().descendants().forEach(ProcessHandle::destroy);
-            if (ProcessState.isStopped(w.process().pid())) { // a stopped process acts on SIGTERM only once resumed
-                w.process().destroyForcibly();
+        for (Child c : children) {
+            c.process().descendants().forEach(ProcessHandle::destroy);
+            if (ProcessState.isStopped(c.process().pid())) { // a stopped process acts on SIGTERM only once resumed
+                c.process().destroyForcibly();
             } else {
-                w.process().destroy();
+                c.process().destroy();
             }
         }
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        for (Worker w : workers) {
+        for (Child c : children) {
             try {
                 long left = until - System.nanoTime();
-                if (left <= 0 || !w.process().waitFor(left, TimeUnit.NANOSECONDS)) {
-                    w.process().descendants().forEach(ProcessHandle::destroyForcibly);
-                    w.process().destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+                if (left <= 0 || !c.process().waitFor(left, TimeUnit.NANOSECONDS)) {
+                    c.process().descendants().forEach(ProcessHandle::destroyForcibly);
+                    c.process().destroyForcibly().waitFor(5, TimeUnit.SECONDS);
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                w.process().destroyForcibly();
+                c.process().destroyForcibly();
             }
         }
-        MediaDriverHost.deleteRecursively(logDir);
+        deleteQuietly(logDir);
+    }
+
+    /** Best effort: another job sweeping the same folder at the same moment is fine. */
+    private static void deleteQuietly(Path dir) {
+        try {
+            AtomicFiles.deleteRecursively(dir);
+        } catch (UncheckedIOException raced) {
+            // what is left is swept once its owner is gone
+        }
     }
 }

@@ -1,4 +1,4 @@
-package dev.tessera.comm;
+package dev.tessera.coordinator.launch;
 
 /** A worker for launcher tests: prints its first argument on stderr and exits with code 3. */
 public final class SayAndExit {
