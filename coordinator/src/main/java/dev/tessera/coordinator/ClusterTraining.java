@@ -14,7 +14,7 @@ import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
 import dev.tessera.coordinator.run.RunSummary;
 import dev.tessera.worker.blas.BlasKernel;
-import dev.tessera.worker.checkpoint.AtomicFiles;
+import dev.tessera.worker.io.AtomicFiles;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.data.TokenSource;

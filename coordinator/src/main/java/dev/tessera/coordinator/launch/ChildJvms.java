@@ -3,7 +3,7 @@ package dev.tessera.coordinator.launch;
 import dev.tessera.comm.HostCpus;
 import dev.tessera.comm.ProcessOwner;
 import dev.tessera.comm.ProcessState;
-import dev.tessera.worker.checkpoint.AtomicFiles;
+import dev.tessera.worker.io.AtomicFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.management.ManagementFactory;
