@@ -7,14 +7,12 @@ import dev.tessera.comm.MediaDriverHost;
 import dev.tessera.comm.PeerEndpoint;
 import dev.tessera.comm.StaticPeerDirectory;
 import dev.tessera.comm.UserInputException;
-import dev.tessera.comm.control.Assignment;
 import dev.tessera.comm.control.CheckpointReport;
 import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.EvalReport;
 import dev.tessera.comm.control.StepReport;
 import dev.tessera.comm.control.WorkerFinished;
 import dev.tessera.coordinator.cli.TrainAction;
-import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.run.ProgressBar;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
@@ -29,7 +27,9 @@ import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.cluster.MemberInfo;
 import dev.tessera.worker.data.TokenSource;
 import dev.tessera.worker.model.Transformer;
+import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.parallel.Mesh;
+import dev.tessera.worker.run.Assignment;
 import dev.tessera.worker.run.Rendezvous;
 import dev.tessera.worker.run.TrainerState;
 import dev.tessera.worker.run.WorkerArgs;
@@ -108,7 +108,8 @@ public final class ClusterTraining implements TrainAction {
     /** One launch of the job's workers; the summary counts the whole job, from {@code jobStartStep} on. */
     private int attempt(JobConfig job, RunDirectory directory, Checkpoint checkpoint, long wallStart,
                         long jobStartStep, int restarts) throws Exception {
-        WorkerJob workerJob = job.toWorkerJob(directory.root(), checkpoint == null ? null : checkpoint.dir());
+        WorkerJob workerJob = WorkerJob.of(job, directory.root(), checkpoint == null ? null : checkpoint.dir());
+        Assignment.requireFits(workerJob);
         long completed = checkpoint == null ? 0 : checkpoint.step();
         TokenSource data = workerJob.data().open(job.train().seqLen());
         long params = Transformer.layout(workerJob.model()).tensors().stream().mapToLong(t -> t.numel()).sum();
@@ -151,15 +152,15 @@ public final class ClusterTraining implements TrainAction {
             PeerEndpoint self = new PeerEndpoint(world, hostId, "127.0.0.1", aeronPort + world);
             var peers = awaitRendezvous(node, self, watch, world, 2 * deadMs);
             CommConfig config = CommConfig.defaults(jobId, token).withDriver(DriverMode.SHARED_PER_HOST, aeronDir)
-                    .withDeadlineMs(deadMs).withTransport(job.launch().transport());
+                    .withDeadlineMs(deadMs).withTransport(job.launch().transport())
+                    .withControlTypes(Assignment.CONTROL_TYPES);
             try (Communicator comm = connect(config, peers, world, watch)) {
-                String json = workerJob.toJson();
                 for (int r = 0; r < world; r++) {
-                    comm.sendControl(r, new Assignment(r, job.mesh().dp(), job.mesh().sp(), job.mesh().ep(), json));
+                    comm.sendControl(r, new Assignment(r, workerJob));
                 }
                 recorder.listener().onStart(completed, job.train().steps());
                 WorkerFinished[] finished = supervise(comm, watch, recorder.listener(), job.mesh().toMesh(),
-                        workerJob.job());
+                        job.toMap());
                 WorkerFinished rank0 = finished[0];
                 workers.awaitExit(deadMs);
                 TrainingLoop.Result result = new TrainingLoop.Result(rank0.steps, rank0.tokens, rank0.finalLoss,
@@ -167,7 +168,7 @@ public final class ClusterTraining implements TrainAction {
                         rank0.exposedCommFraction * rank0.trainSeconds);
                 RunSummary summary = RunSummary.of(result, data, (System.nanoTime() - wallStart) / 1e9, params,
                         maxOver(finished, f -> f.paramBytes), maxOver(finished, f -> f.gradBytes),
-                        maxOver(finished, f -> f.stateBytes), BlasKernel.inUse(), workerJob.job());
+                        maxOver(finished, f -> f.stateBytes), BlasKernel.inUse(), job.toMap());
                 long jobSteps = completed + rank0.steps - jobStartStep;
                 summary = summary.forJob(jobSteps, jobSteps * job.train().batchSize() * job.train().seqLen(),
                         restarts);

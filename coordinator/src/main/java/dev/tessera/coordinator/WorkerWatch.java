@@ -1,8 +1,8 @@
 package dev.tessera.coordinator;
 
 import dev.tessera.comm.LocalProcessLauncher;
-import dev.tessera.coordinator.config.FaultSection;
 import dev.tessera.worker.cluster.MemberInfo;
+import dev.tessera.worker.job.FaultSection;
 import java.io.PrintStream;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;

@@ -98,7 +98,7 @@ public final class Replica {
         Checkpointer checkpointer;
         if (parallel.isSingle()) {
             checkpointer = step -> CheckpointWriter.write(runDir, step, job.model(), model.parameters(),
-                    optimizer.state(), TrainerState.of(step, parallel.mesh(), job.job()));
+                    optimizer.state(), TrainerState.of(step, parallel.mesh(), job.spec().toMap()));
         } else if (job.zeroStage() == 0) {
             checkpointer = parallel.rank() == 0 ? step -> CheckpointWriter.stageReplica(runDir, step, job.model(),
                     model.parameters(), optimizer.state()) : null;

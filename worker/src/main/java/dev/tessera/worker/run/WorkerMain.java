@@ -7,7 +7,6 @@ import dev.tessera.comm.DriverMode;
 import dev.tessera.comm.PeerEndpoint;
 import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.UserInputException;
-import dev.tessera.comm.control.Assignment;
 import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.WorkerFinished;
 import dev.tessera.worker.blas.BlasKernel;
@@ -78,7 +77,8 @@ public final class WorkerMain {
             PeerEndpoint self = new PeerEndpoint(args.rank(), args.hostId(), "127.0.0.1", args.aeronPort() + args.rank());
             var directory = Rendezvous.await(node, self, args.world() + 1, Duration.ofMillis(args.deadlineMs()));
             CommConfig config = CommConfig.defaults(args.jobId(), token).withTransport(args.transport())
-                    .withDriver(DriverMode.SHARED_PER_HOST, args.aeronDir()).withDeadlineMs(args.deadlineMs());
+                    .withDriver(DriverMode.SHARED_PER_HOST, args.aeronDir()).withDeadlineMs(args.deadlineMs())
+                    .withControlTypes(Assignment.CONTROL_TYPES);
             try (Communicator comm = Communicator.connect(config, directory, args.rank())) {
                 return train(comm, coordinator);
             }
@@ -95,8 +95,8 @@ public final class WorkerMain {
         try {
             Assignment assignment = awaitAssignment(comm);
             BlasKernel.inUse(); // refuses a kernel that computes wrong results, as the user's error
-            WorkerJob job = WorkerJob.fromJson(assignment.jobJson);
-            Mesh mesh = new Mesh(assignment.dp, assignment.sp, assignment.ep);
+            WorkerJob job = assignment.readableJob();
+            Mesh mesh = job.spec().mesh().toMesh();
             int[] workers = new int[args.world()];
             for (int r = 0; r < workers.length; r++) {
                 workers[r] = r;
@@ -171,8 +171,8 @@ public final class WorkerMain {
         while (System.nanoTime() < deadline) {
             ControlMessage m = comm.pollControlMessage();
             if (m instanceof Assignment a) {
-                if (a.rank != args.rank()) {
-                    throw new IllegalStateException("rank " + args.rank() + " received the assignment of rank " + a.rank);
+                if (a.rank() != args.rank()) {
+                    throw new IllegalStateException("rank " + args.rank() + " received the assignment of rank " + a.rank());
                 }
                 return a;
             }
