@@ -57,6 +57,7 @@ class JobConfigLoaderTest {
         String stored = new String(getClass().getResourceAsStream("default-config.yaml").readAllBytes(),
                 java.nio.charset.StandardCharsets.UTF_8);
         assertEquals(stored, JobConfigLoader.toYaml(JobConfig.defaults()));
+        assertEquals(JobConfig.defaults(), JobConfigLoader.fromYaml(stored, "config.yaml"));
     }
 
     @Test
