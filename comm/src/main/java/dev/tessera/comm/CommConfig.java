@@ -1,8 +1,10 @@
 package dev.tessera.comm;
 
+import dev.tessera.comm.control.ControlType;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -17,9 +19,11 @@ import java.util.Objects;
  * @param mtu                Aeron MTU; 65504 is the largest, and the large value is what makes UDP fast
  * @param termLength         term buffer length of each publication (a power of two); messages stay below it
  * @param smallAllReduceBytes all-reduces up to this size use recursive doubling, larger ones the ring
+ * @param controlTypes       control messages defined above comm that this process sends or receives
  */
 public record CommConfig(String jobId, String token, long deadlineMs, Transport transport, DriverMode driverMode,
-                         String aeronDir, int mtu, int termLength, int smallAllReduceBytes) {
+                         String aeronDir, int mtu, int termLength, int smallAllReduceBytes,
+                         List<ControlType<?>> controlTypes) {
 
     /** Environment variable a launcher sets to hand workers the job token. */
     public static final String TOKEN_ENV = "TESSERA_JOB_TOKEN";
@@ -31,6 +35,7 @@ public record CommConfig(String jobId, String token, long deadlineMs, Transport 
         Objects.requireNonNull(token, "token");
         Objects.requireNonNull(transport, "transport");
         Objects.requireNonNull(driverMode, "driverMode");
+        controlTypes = List.copyOf(controlTypes);
         if (!jobId.matches("[A-Za-z0-9_.-]{1,64}")) {
             throw new UserInputException("job id '" + jobId + "' must be 1-64 characters of [A-Za-z0-9_.-]");
         }
@@ -56,7 +61,7 @@ public record CommConfig(String jobId, String token, long deadlineMs, Transport 
     /** Defaults for a job: 30 s deadline, AUTO transport, shared driver, largest MTU, 16 MiB terms. */
     public static CommConfig defaults(String jobId, String token) {
         return new CommConfig(jobId, token, 30_000, Transport.AUTO, DriverMode.SHARED_PER_HOST,
-                MediaDriverHost.directoryFor(jobId, "host"), MAX_MTU, 16 << 20, 64 << 10);
+                MediaDriverHost.directoryFor(jobId, "host"), MAX_MTU, 16 << 20, 64 << 10, List.of());
     }
 
     /** The token from {@value #TOKEN_ENV}, or a user error naming the variable. */
@@ -70,26 +75,33 @@ public record CommConfig(String jobId, String token, long deadlineMs, Transport 
 
     public CommConfig withDeadlineMs(long value) {
         return new CommConfig(jobId, token, value, transport, driverMode, aeronDir, mtu, termLength,
-                smallAllReduceBytes);
+                smallAllReduceBytes, controlTypes);
     }
 
     public CommConfig withTransport(Transport value) {
         return new CommConfig(jobId, token, deadlineMs, value, driverMode, aeronDir, mtu, termLength,
-                smallAllReduceBytes);
+                smallAllReduceBytes, controlTypes);
     }
 
     public CommConfig withDriver(DriverMode mode, String dir) {
         return new CommConfig(jobId, token, deadlineMs, transport, mode, dir, mtu, termLength,
-                smallAllReduceBytes);
+                smallAllReduceBytes, controlTypes);
     }
 
     public CommConfig withToken(String value) {
         return new CommConfig(jobId, value, deadlineMs, transport, driverMode, aeronDir, mtu, termLength,
-                smallAllReduceBytes);
+                smallAllReduceBytes, controlTypes);
     }
 
     public CommConfig withSmallAllReduceBytes(int value) {
-        return new CommConfig(jobId, token, deadlineMs, transport, driverMode, aeronDir, mtu, termLength, value);
+        return new CommConfig(jobId, token, deadlineMs, transport, driverMode, aeronDir, mtu, termLength, value,
+                controlTypes);
+    }
+
+    /** Adds control messages defined above comm (see {@link ControlType}) to this process's codecs. */
+    public CommConfig withControlTypes(List<ControlType<?>> value) {
+        return new CommConfig(jobId, token, deadlineMs, transport, driverMode, aeronDir, mtu, termLength,
+                smallAllReduceBytes, value);
     }
 
     /** What the handshake carries instead of the token itself: SHA-256 of job id and token. */

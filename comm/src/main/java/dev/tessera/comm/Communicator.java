@@ -91,8 +91,8 @@ public final class Communicator implements AutoCloseable {
     /** Whether abortReasons may hold anything: waiting loops ask every idle cycle, and an Integer key allocates. */
     private volatile boolean anyAbort;
     private final ConcurrentLinkedQueue<ControlMessage> inbox = new ConcurrentLinkedQueue<>();
-    private final ControlCodec pollCodec = new ControlCodec();
-    private final ControlCodec sendCodec = new ControlCodec();
+    private final ControlCodec pollCodec;
+    private final ControlCodec sendCodec;
     private final UnsafeBuffer controlScratch = new UnsafeBuffer(new byte[ControlCodec.MAX_MESSAGE_BYTES]);
     private final Counter droppedFrames;
     private final Counter droppedControlFrames;
@@ -115,6 +115,8 @@ public final class Communicator implements AutoCloseable {
         this.worldSize = directory.worldSize();
         this.goneReason = new AtomicReferenceArray<>(worldSize);
         this.tokenDigest = config.tokenDigest();
+        this.pollCodec = new ControlCodec(config.controlTypes());
+        this.sendCodec = new ControlCodec(config.controlTypes());
         // As a job's shared driver does: a starved peer's images live as long as this rank's waits for it.
         this.ownDriver = config.driverMode() == DriverMode.PER_PROCESS ? MediaDriverHost.launch(config.aeronDir(),
                 config.mtu(), config.termLength(), Math.max(4_000, config.deadlineMs())) : null;
@@ -358,6 +360,13 @@ public final class Communicator implements AutoCloseable {
 
     private synchronized void sendControl(int peer, ControlMessage message, long deadline, String operation) {
         int length = sendCodec.encode(message, controlScratch, 0);
+        // The control stream reads whole fragments: a longer message would arrive in pieces and be dropped.
+        int fragment = controlPubs[peer].maxPayloadLength();
+        if (length > fragment) {
+            throw new IllegalArgumentException("control message " + message.getClass().getSimpleName() + " of "
+                    + length + " bytes is larger than one fragment of the control stream (" + fragment
+                    + " bytes at mtu " + config.mtu() + ")");
+        }
         IdleStrategy idle = new BackoffIdleStrategy(10, 10, 1000, 1_000_000);
         while (true) {
             long result = controlPubs[peer].offer(controlScratch, 0, length);

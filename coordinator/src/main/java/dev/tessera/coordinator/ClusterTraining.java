@@ -1,12 +1,10 @@
 package dev.tessera.coordinator;
 
-import dev.tessera.comm.control.Assignment;
 import dev.tessera.comm.control.CheckpointReport;
 import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.EvalReport;
 import dev.tessera.comm.control.StepReport;
 import dev.tessera.comm.control.WorkerFinished;
-import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.launch.Launcher;
 import dev.tessera.coordinator.launch.LocalLauncher;
 import dev.tessera.coordinator.run.ProgressBar;
@@ -18,9 +16,10 @@ import dev.tessera.worker.io.AtomicFiles;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.data.TokenSource;
-import dev.tessera.worker.io.AtomicFiles;
 import dev.tessera.worker.model.Transformer;
+import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.parallel.Mesh;
+import dev.tessera.worker.run.Assignment;
 import dev.tessera.worker.run.TrainerState;
 import dev.tessera.worker.run.WorkerJob;
 import dev.tessera.worker.train.StepMetrics;
@@ -83,7 +82,8 @@ public final class ClusterTraining implements TrainAction {
     /** One launch of the job's workers; the summary counts the whole job, from {@code jobStartStep} on. */
     private int attempt(JobConfig job, RunDirectory directory, Checkpoint checkpoint, long wallStart,
                         long jobStartStep, int restarts) throws Exception {
-        WorkerJob workerJob = job.toWorkerJob(directory.root(), checkpoint == null ? null : checkpoint.dir());
+        WorkerJob workerJob = WorkerJob.of(job, directory.root(), checkpoint == null ? null : checkpoint.dir());
+        Assignment.requireFits(workerJob);
         long completed = checkpoint == null ? 0 : checkpoint.step();
         TokenSource data = workerJob.data().open(job.train().seqLen());
         long params = Transformer.layout(workerJob.model()).tensors().stream().mapToLong(t -> t.numel()).sum();
@@ -100,14 +100,13 @@ public final class ClusterTraining implements TrainAction {
         Supervisor supervisor = new Supervisor(world, job.launch(), job.fault(), out);
         recordJobId(directory.root(), supervisor.jobId());
         Mesh mesh = job.mesh().toMesh();
-        String json = workerJob.toJson();
         ProgressBar bar = ProgressBar.forStandardOutput();
         try (RunRecorder recorder = RunRecorder.open(directory, bar, completed, job.checkpoint().retention())) {
             TrainingListener listener = recorder.listener();
             WorkerFinished[] finished = supervisor.run(launchers.apply(job), new Supervisor.JobSide() {
                 @Override
                 public ControlMessage assignment(int rank) {
-                    return new Assignment(rank, job.mesh().dp(), job.mesh().sp(), job.mesh().ep(), json);
+                    return new Assignment(rank, workerJob);
                 }
 
                 @Override
@@ -124,7 +123,7 @@ public final class ClusterTraining implements TrainAction {
                         listener.onEval(e.step, e.loss);
                     } else if (m instanceof CheckpointReport c) {
                         listener.onCheckpoint(c.step, CheckpointWriter.finish(Path.of(c.path), c.step,
-                                TrainerState.of(c.step, mesh, workerJob.job())));
+                                TrainerState.of(c.step, mesh, job.toMap())));
                     }
                 }
             });
@@ -134,7 +133,7 @@ public final class ClusterTraining implements TrainAction {
                     rank0.exposedCommFraction * rank0.trainSeconds);
             RunSummary summary = RunSummary.of(result, data, (System.nanoTime() - wallStart) / 1e9, params,
                     maxOver(finished, f -> f.paramBytes), maxOver(finished, f -> f.gradBytes),
-                    maxOver(finished, f -> f.stateBytes), BlasKernel.inUse(), workerJob.job());
+                    maxOver(finished, f -> f.stateBytes), BlasKernel.inUse(), job.toMap());
             long jobSteps = completed + rank0.steps - jobStartStep;
             summary = summary.forJob(jobSteps, jobSteps * job.train().batchSize() * job.train().seqLen(),
                     restarts);

@@ -1,12 +1,12 @@
 package dev.tessera.coordinator;
 
-import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.run.ProgressBar;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunRecorder;
 import dev.tessera.coordinator.run.RunSummary;
 import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.checkpoint.Checkpoint;
+import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.parallel.DeviceMesh;
@@ -32,7 +32,7 @@ public final class LocalTraining implements TrainAction {
         long wallStart = System.nanoTime();
         Path checkpoint = resume == null ? null : Checkpoint.open(resume).dir();
         BlasKernel.inUse(); // refuses a kernel that computes wrong results before any work starts
-        WorkerJob workerJob = job.toWorkerJob(directory.root(), checkpoint);
+        WorkerJob workerJob = WorkerJob.of(job, directory.root(), checkpoint);
         MemoryProbe probe = MemoryProbe.on();
         Replica replica = Replica.build(workerJob, DeviceMesh.single(), probe);
         out.println("data: " + replica.data().describe());
@@ -48,7 +48,7 @@ public final class LocalTraining implements TrainAction {
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, store, recorder.listener()));
             RunSummary summary = RunSummary.of(result, replica.data(), (System.nanoTime() - wallStart) / 1e9,
                     store.numel(), probe.peakParamBytes(), probe.peakGradBytes(), replica.optimizer().stateBytes(),
-                    BlasKernel.inUse(), workerJob.job());
+                    BlasKernel.inUse(), job.toMap());
             recorder.finish(summary, "Tessera: " + directory.root().getFileName());
             out.println(summary.doneLine(directory.summaryFile()));
         }

@@ -10,14 +10,15 @@ import dev.tessera.comm.Transport;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.WorkerFinished;
-import dev.tessera.coordinator.config.FaultSection;
-import dev.tessera.coordinator.config.LaunchSection;
+import dev.tessera.worker.job.FaultSection;
+import dev.tessera.worker.job.LaunchSection;
 import dev.tessera.coordinator.launch.Launcher;
 import dev.tessera.coordinator.launch.Placement;
 import dev.tessera.worker.cluster.ClusterJoinException;
 import dev.tessera.worker.cluster.ClusterNode;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.cluster.MemberInfo;
+import dev.tessera.worker.run.Assignment;
 import dev.tessera.worker.run.Rendezvous;
 import dev.tessera.worker.run.WorkerArgs;
 import java.io.PrintStream;
@@ -147,7 +148,8 @@ final class Supervisor {
             PeerEndpoint self = new PeerEndpoint(world, home.hostId(), home.address(), launch.aeronPort() + world);
             StaticPeerDirectory peers = awaitRendezvous(node, self, watch, 2 * deadMs);
             CommConfig config = CommConfig.defaults(jobId, token).withDriver(DriverMode.SHARED_PER_HOST, aeronDir)
-                    .withDeadlineMs(deadMs).withTransport(launch.transport());
+                    .withDeadlineMs(deadMs).withTransport(launch.transport())
+                    .withControlTypes(Assignment.CONTROL_TYPES);
             try (Communicator comm = connect(config, peers, watch)) {
                 for (int r = 0; r < world; r++) {
                     comm.sendControl(r, job.assignment(r));

@@ -1,7 +1,7 @@
 package dev.tessera.coordinator;
 
-import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.run.RunDirectory;
+import dev.tessera.worker.job.JobConfig;
 
 import java.nio.file.Path;
 

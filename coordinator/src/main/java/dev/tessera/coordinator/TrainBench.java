@@ -2,11 +2,11 @@ package dev.tessera.coordinator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.worker.bench.ModelPreset;
 import dev.tessera.worker.io.AtomicFiles;
+import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.model.ModelConfig;
 import java.io.IOException;
 import java.io.OutputStream;

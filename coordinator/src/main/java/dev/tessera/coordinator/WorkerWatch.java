@@ -1,9 +1,9 @@
 package dev.tessera.coordinator;
 
-import dev.tessera.coordinator.config.FaultSection;
 import dev.tessera.coordinator.launch.Launcher;
 import dev.tessera.coordinator.launch.WorkerState;
 import dev.tessera.worker.cluster.MemberInfo;
+import dev.tessera.worker.job.FaultSection;
 import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.concurrent.BlockingQueue;

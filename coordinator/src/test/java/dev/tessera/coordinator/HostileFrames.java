@@ -1,7 +1,6 @@
 package dev.tessera.coordinator;
 
 import dev.tessera.comm.control.Abort;
-import dev.tessera.comm.control.Assignment;
 import dev.tessera.comm.control.ControlCodec;
 import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.EvalReport;
@@ -9,8 +8,12 @@ import dev.tessera.comm.control.Hello;
 import dev.tessera.comm.control.StepReport;
 import dev.tessera.comm.control.TextMessage;
 import dev.tessera.comm.control.WorkerFinished;
+import dev.tessera.worker.job.JobConfig;
+import dev.tessera.worker.run.Assignment;
+import dev.tessera.worker.run.WorkerJob;
 import org.agrona.concurrent.UnsafeBuffer;
 
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.SplittableRandom;
@@ -27,7 +30,7 @@ final class HostileFrames {
 
     private final SplittableRandom random;
     private final String jobId;
-    private final ControlCodec codec = new ControlCodec();
+    private final ControlCodec codec = new ControlCodec(Assignment.CONTROL_TYPES);
     private final byte[][] valid;
     final long[] made = new long[Kind.values().length];
 
@@ -35,7 +38,7 @@ final class HostileFrames {
         this.random = new SplittableRandom(seed);
         this.jobId = jobId;
         ControlMessage[] messages = {new Hello(jobId, 1, new byte[32], 1, 2), new Abort(0, 1, "forged"),
-                new TextMessage("forged"), new Assignment(0, 2, 1, 1, "{}"),
+                new TextMessage("forged"), new Assignment(0, WorkerJob.of(JobConfig.defaults(), Path.of("/runs/forged"), null)),
                 new StepReport(0, 3, 0.125, 1, 1e-3, 1, 1, 1, 0), new EvalReport(0, 3, 0.125),
                 WorkerFinished.failed(0, "forged failure", false, 1)};
         UnsafeBuffer out = new UnsafeBuffer(new byte[ControlCodec.MAX_MESSAGE_BYTES]);
@@ -58,7 +61,7 @@ final class HostileFrames {
                 byte[] b = bytes(1 + random.nextInt(64));
                 do {
                     b[0] = (byte) random.nextInt(256);
-                } while ((b[0] & 0xFF) - 2 >= ControlCodec.FIRST_ID && (b[0] & 0xFF) - 2 <= ControlCodec.LAST_ID);
+                } while ((b[0] & 0xFF) - 2 >= ControlCodec.FIRST_ID && (b[0] & 0xFF) - 2 <= ControlCodec.FIRST_EXTENSION_ID);
                 yield b;
             }
             case MUTATED -> flip(pick());

@@ -3,7 +3,7 @@ package dev.tessera.coordinator;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.coordinator.cli.Main;
-import dev.tessera.coordinator.config.JobConfig;
+import dev.tessera.worker.job.JobConfig;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.launch.Launcher;
 import dev.tessera.coordinator.launch.LocalLauncher;

@@ -4,7 +4,7 @@ import java.util.List;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Which optimizer a job uses and the settings of each, in a form that travels to worker processes (JSON);
+ * Which optimizer a job uses and the settings of each, as each replica receives them from the job spec;
  * {@link #create} builds it over a replica's flat parameter and gradient buffers.
  */
 public record OptimizerSpec(String name, AdamWConfig adamw, AdafactorConfig adafactor, CAMEConfig came) {

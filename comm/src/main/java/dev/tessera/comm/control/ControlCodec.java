@@ -9,16 +9,18 @@ import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 /**
  * Kryo encoding of {@link ControlMessage}s: a one-byte message id (Kryo's class id + 2), then the message's
- * fields. A new message type needs the next id ({@link #LAST_ID} moves with it) and an explicit serializer that
- * reads every length through {@link #checkedLength}. Not thread-safe: one instance per thread that encodes or
- * decodes (the control plane is not a hot path, so the byte copies here are fine).
+ * fields. A new message type of comm needs the next id ({@link #LAST_ID} moves with it) and an explicit serializer
+ * that reads every length through {@link #checkedLength}; a type defined above comm (the job's assignment) comes
+ * in as a {@link ControlType} with an id from {@link #FIRST_EXTENSION_ID} on. Not thread-safe: one instance per
+ * thread that encodes or decodes (the control plane is not a hot path, so the byte copies here are fine).
  *
  * <p>Decoding never lets Kryo resolve a class from the wire: Kryo keeps its built-in registrations (String,
  * primitives, ...) even with registration required, and their readers allocate whatever length a frame claims.
- * Only ids {@link #FIRST_ID}..{@link #LAST_ID} are read, each by its own serializer.
+ * Only this codec's ids are read, each by its own serializer.
  */
 public final class ControlCodec {
 
@@ -28,6 +30,10 @@ public final class ControlCodec {
     public static final int FIRST_ID = 101;
     public static final int HELLO_ID = 101;
     public static final int LAST_ID = 108;
+    /** Was the assignment with its job as JSON text; retired, never reused (the assignment is an extension now). */
+    static final int RETIRED_ID = 104;
+    /** The id of the first {@link ControlType}; further ones count up from it. */
+    public static final int FIRST_EXTENSION_ID = LAST_ID + 1;
     /** Kryo writes a class id as a varint of id + 2; ours stay below 128, so that is exactly one byte. */
     private static final int WIRE_ID_OFFSET = 2;
 
@@ -35,8 +41,15 @@ public final class ControlCodec {
     private final byte[] scratch = new byte[MAX_MESSAGE_BYTES];
     private final Output output = new Output(scratch);
     private final Input input = new Input(scratch);
+    private final int lastId;
 
+    /** A codec of comm's own messages only. */
     public ControlCodec() {
+        this(List.of());
+    }
+
+    /** A codec of comm's own messages and {@code extensions}, whose ids run from {@link #FIRST_EXTENSION_ID}. */
+    public ControlCodec(List<ControlType<?>> extensions) {
         kryo.setRegistrationRequired(true);
         kryo.setReferences(false);
         // Ids are part of the wire format: append, never renumber. Each message has an explicit serializer
@@ -82,16 +95,30 @@ public final class ControlCodec {
             }
         }, 103);
         JobMessageSerializers.register(kryo);
-        for (int id = FIRST_ID; id <= LAST_ID; id++) {
-            if (kryo.getRegistration(id) == null || id + WIRE_ID_OFFSET >= 0x80) {
-                throw new IllegalStateException("control message ids must be " + FIRST_ID + ".." + LAST_ID
-                        + " without gaps, each one byte on the wire (id " + id + ")");
+        int id = FIRST_EXTENSION_ID;
+        for (ControlType<?> extension : extensions) {
+            if (extension.id() != id) {
+                throw new IllegalArgumentException("control type " + extension.type().getSimpleName() + " has id "
+                        + extension.id() + "; the next free id is " + id);
+            }
+            register(extension);
+            id++;
+        }
+        this.lastId = id - 1;
+        for (id = FIRST_ID; id <= lastId; id++) {
+            if ((kryo.getRegistration(id) == null) != (id == RETIRED_ID) || id + WIRE_ID_OFFSET >= 0x80) {
+                throw new IllegalStateException("control message ids must be " + FIRST_ID + ".." + lastId
+                        + " without gaps but " + RETIRED_ID + ", each one byte on the wire (id " + id + ")");
             }
         }
     }
 
+    private <T extends ControlMessage> void register(ControlType<T> extension) {
+        kryo.register(extension.type(), extension.serializer(), extension.id());
+    }
+
     /**
-     * The message id {@code frame} starts with, or -1 when it names none of this codec's. Reads one byte and
+     * The message id {@code frame} starts with, or -1 when it names none of comm's own messages. Reads one byte and
      * nothing else, so a receiver can refuse a frame by its type without decoding it.
      */
     public static int messageId(DirectBuffer buffer, int offset, int length) {
@@ -99,7 +126,12 @@ public final class ControlCodec {
             return -1;
         }
         int id = (buffer.getByte(offset) & 0xFF) - WIRE_ID_OFFSET;
-        return id >= FIRST_ID && id <= LAST_ID ? id : -1;
+        return id >= FIRST_ID && id <= LAST_ID && id != RETIRED_ID ? id : -1;
+    }
+
+    /** Whether {@code id} names a message of this codec: comm's own or one of its extensions. */
+    private boolean knows(int id) {
+        return id >= FIRST_ID && id <= lastId && id != RETIRED_ID;
     }
 
     /** A length read from the wire, refused unless the frame still holds that many bytes. */
@@ -138,9 +170,10 @@ public final class ControlCodec {
         output.setBuffer(scratch, MAX_MESSAGE_BYTES);
         try {
             kryo.writeClassAndObject(output, message);
-        } catch (KryoException e) {
+        } catch (KryoException e) { // the only one Output throws: the frame is full
             throw new IllegalArgumentException("control message " + message.getClass().getSimpleName()
-                    + " is too large or not registered: " + e.getMessage(), e);
+                    + " does not fit in one control frame of " + MAX_MESSAGE_BYTES
+                    + " bytes (ControlCodec.MAX_MESSAGE_BYTES): " + e.getMessage(), e);
         }
         int length = output.position();
         buffer.putBytes(offset, scratch, 0, length);
@@ -156,8 +189,8 @@ public final class ControlCodec {
             throw new IllegalArgumentException("control frame of " + length + " bytes (limit "
                     + MAX_MESSAGE_BYTES + ")");
         }
-        int id = messageId(buffer, offset, length);
-        if (id < 0) {
+        int id = (buffer.getByte(offset) & 0xFF) - WIRE_ID_OFFSET;
+        if (!knows(id)) {
             throw new IllegalArgumentException("control frame starts with byte " + (buffer.getByte(offset) & 0xFF)
                     + ", which is no message id of this codec");
         }

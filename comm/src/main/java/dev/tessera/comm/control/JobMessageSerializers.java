@@ -9,8 +9,9 @@ import static dev.tessera.comm.control.ControlCodec.readString;
 import static dev.tessera.comm.control.ControlCodec.writeString;
 
 /**
- * Serializers of the job's messages between coordinator and workers (ids 104-108, appended to
- * {@link ControlCodec}'s): fixed fields in a fixed order, strings through the codec's checked length prefixes.
+ * Serializers of the workers' reports to the coordinator (ids 105-108, appended to {@link ControlCodec}'s): fixed
+ * fields in a fixed order, strings through the codec's checked length prefixes. The assignment the other way
+ * lives with the job spec above comm (see {@link ControlType}).
  */
 final class JobMessageSerializers {
 
@@ -18,21 +19,6 @@ final class JobMessageSerializers {
     }
 
     static void register(Kryo kryo) {
-        kryo.register(Assignment.class, new Serializer<Assignment>() {
-            @Override
-            public void write(Kryo k, Output out, Assignment m) {
-                out.writeInt(m.rank);
-                out.writeInt(m.dp);
-                out.writeInt(m.sp);
-                out.writeInt(m.ep);
-                writeString(out, m.jobJson);
-            }
-
-            @Override
-            public Assignment read(Kryo k, Input in, Class<? extends Assignment> type) {
-                return new Assignment(in.readInt(), in.readInt(), in.readInt(), in.readInt(), readString(in));
-            }
-        }, 104);
         kryo.register(StepReport.class, new Serializer<StepReport>() {
             @Override
             public void write(Kryo k, Output out, StepReport m) {

@@ -26,7 +26,7 @@ class ControlCodecHostileFramesTest {
     private static final com.sun.management.ThreadMXBean THREADS =
             (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
 
-    private final ControlCodec codec = new ControlCodec();
+    private final ControlCodec codec = new ControlCodec(List.of(RecordSerializerTest.PROBE));
     private final UnsafeBuffer buffer = new UnsafeBuffer(new byte[ControlCodec.MAX_MESSAGE_BYTES]);
 
     /** Decodes {@code frame}: a message or IllegalArgumentException, within the allocation limit. */
@@ -96,6 +96,40 @@ class ControlCodecHostileFramesTest {
     }
 
     @Test
+    void aRecordExtensionRefusesTruncationsExtraBytesBadOrdinalsAndHugeLengths() {
+        byte[] valid = extensionFrame();
+        assertInstanceOf(RecordSerializerTest.Probe.class, decodeBounded(valid));
+        for (int length = 1; length < valid.length; length++) {
+            assertRefused(java.util.Arrays.copyOf(valid, length));
+        }
+        assertRefused(java.util.Arrays.copyOf(valid, valid.length + 1));
+        // id, count (4), seed (8), rate (8), on (1): then the name's length, then "x", then the colour's ordinal.
+        int name = 1 + 4 + 8 + 8 + 1;
+        for (String huge : List.of("ffffffff07", "ffffffff0f")) { // 2^31 - 1 and -1
+            byte[] b = valid.clone();
+            System.arraycopy(HexFormat.of().parseHex(huge), 0, b, name, 5);
+            assertRefused(b);
+        }
+        byte[] badOrdinal = valid.clone();
+        badOrdinal[name + 2] = 3; // Colour has three constants
+        assertRefused(badOrdinal);
+        SplittableRandom random = new SplittableRandom(13);
+        for (int i = 0; i < 20_000; i++) {
+            decodeBounded(mutate(valid, random));
+        }
+    }
+
+    /** A {@link RecordSerializerTest.Probe} named "x". */
+    static byte[] extensionFrame() {
+        ControlCodec codec = new ControlCodec(List.of(RecordSerializerTest.PROBE));
+        UnsafeBuffer out = new UnsafeBuffer(new byte[ControlCodec.MAX_MESSAGE_BYTES]);
+        int length = codec.encode(RecordSerializerTest.probe("x"), out, 0);
+        byte[] frame = new byte[length];
+        out.getBytes(0, frame);
+        return frame;
+    }
+
+    @Test
     void randomAndMutatedFramesNeverEscapeTheDocumentedException() {
         SplittableRandom random = new SplittableRandom(12);
         List<byte[]> valid = validFrames();
@@ -138,7 +172,7 @@ class ControlCodecHostileFramesTest {
         finished.steps = 7;
         List<ControlMessage> messages = List.of(new Hello("job-0a1b", 1, new byte[32], 17, 18),
                 new Abort(3, 1, "rank 1 aborted"), new TextMessage("status"),
-                new Assignment(1, 2, 1, 1, "{\"model\":{}}"), new StepReport(0, 5, 2.5, 1.0, 1e-3, 0.5, 100, 0.1, 0.01),
+                new StepReport(0, 5, 2.5, 1.0, 1e-3, 0.5, 100, 0.1, 0.01),
                 new EvalReport(0, 5, 2.4), new CheckpointReport(0, 4, "/runs/a/checkpoints/step-4"), finished);
         List<byte[]> frames = new ArrayList<>();
         for (ControlMessage m : messages) {

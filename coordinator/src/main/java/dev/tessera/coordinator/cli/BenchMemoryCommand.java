@@ -1,8 +1,8 @@
 package dev.tessera.coordinator.cli;
 
 import dev.tessera.coordinator.MemoryBench;
-import dev.tessera.coordinator.config.OptimizerKind;
 import dev.tessera.worker.bench.ModelPreset;
+import dev.tessera.worker.job.OptimizerKind;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;

@@ -6,10 +6,10 @@ import dev.tessera.coordinator.ClusterTraining;
 import dev.tessera.coordinator.LocalTraining;
 import dev.tessera.coordinator.TrainAction;
 
-import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.worker.checkpoint.Checkpoint;
+import dev.tessera.worker.job.JobConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -70,7 +70,7 @@ public final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         JobConfig job = resolveConfig();
         if (printConfig) {
-            spec.commandLine().getOut().print(job.toYaml());
+            spec.commandLine().getOut().print(JobConfigLoader.toYaml(job));
             spec.commandLine().getOut().flush();
             return 0;
         }

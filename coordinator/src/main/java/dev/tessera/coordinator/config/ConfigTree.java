@@ -10,7 +10,7 @@ import java.util.function.Function;
 /**
  * The job config as nested maps while it is assembled: defaults, then a file, then {@code --set} flags. The
  * defaults' shape is the schema (a key they lack is unknown, a key holding a map is a section), so adding a
- * field to a section's {@code toMap()} is all it takes to make it settable. Each value remembers where it came
+ * component to a section record of the spec is all it takes to make it settable. Each value remembers where it came
  * from, so later errors can point at the file line or the flag.
  */
 final class ConfigTree {

@@ -1,13 +1,14 @@
 package dev.tessera.coordinator.config;
 
+import dev.tessera.worker.job.SpecFields;
+import java.lang.reflect.RecordComponent;
 import java.util.Arrays;
-import java.util.Locale;
 import java.util.OptionalDouble;
 import java.util.stream.Collectors;
 
 /**
- * Typed reads from an assembled {@link ConfigTree}. Type errors name the key, the expected type and what was
- * found, prefixed with where the value was set.
+ * Typed reads from an assembled {@link ConfigTree}, and the binding of a whole spec record from them. Type errors
+ * name the key, the expected type and what was found, prefixed with where the value was set.
  */
 final class ConfigValues {
 
@@ -15,6 +16,42 @@ final class ConfigValues {
 
     ConfigValues(ConfigTree tree) {
         this.tree = tree;
+    }
+
+    /**
+     * Reads the record {@code type} whose keys sit under {@code prefix} ("" for the whole job): each component from
+     * its key, by the component's type, in declaration order.
+     */
+    <R extends Record> R read(Class<R> type, String prefix) {
+        RecordComponent[] components = type.getRecordComponents();
+        Object[] values = new Object[components.length];
+        for (int i = 0; i < components.length; i++) {
+            values[i] = readValue(components[i].getType(), prefix + SpecFields.key(components[i]));
+        }
+        return SpecFields.construct(type, values);
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private Object readValue(Class<?> type, String path) {
+        if (type == int.class) {
+            return getInt(path);
+        } else if (type == long.class) {
+            return getLong(path);
+        } else if (type == double.class) {
+            return getDouble(path);
+        } else if (type == boolean.class) {
+            return getBoolean(path);
+        } else if (type == OptionalDouble.class) {
+            return getOptionalDouble(path);
+        } else if (type == String.class) {
+            return getOptionalString(path);
+        } else if (type.isEnum()) {
+            return getEnum(path, (Class) type);
+        } else if (type.isRecord()) {
+            return read(type.asSubclass(Record.class), path + ".");
+        }
+        throw new IllegalStateException(path + ": the spec has a component of type " + type.getSimpleName()
+                + ", which no config key can hold");
     }
 
     int getInt(String path) {
@@ -69,21 +106,17 @@ final class ConfigValues {
     /** Enum constants are spelled lower-case in YAML ("float32", "adamw"). */
     <E extends Enum<E>> E getEnum(String path, Class<E> type) {
         Object value = tree.get(path);
-        String allowed = Arrays.stream(type.getEnumConstants()).map(ConfigValues::yamlName)
+        String allowed = Arrays.stream(type.getEnumConstants()).map(SpecFields::yamlName)
                 .collect(Collectors.joining(", "));
         if (value instanceof String s) {
             for (E constant : type.getEnumConstants()) {
-                if (yamlName(constant).equalsIgnoreCase(s.trim())) {
+                if (SpecFields.yamlName(constant).equalsIgnoreCase(s.trim())) {
                     return constant;
                 }
             }
         }
         throw ConfigError.at(tree.originOf(path), path + " must be one of " + allowed + " (got "
                 + ConfigError.describe(value) + ")");
-    }
-
-    static String yamlName(Enum<?> constant) {
-        return constant.name().toLowerCase(Locale.ROOT);
     }
 
     private RuntimeException wrongType(String path, String expected, Object value) {

@@ -1,6 +1,8 @@
 package dev.tessera.coordinator.config;
 
 import dev.tessera.comm.UserInputException;
+import dev.tessera.worker.job.JobConfig;
+import org.yaml.snakeyaml.DumperOptions;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
@@ -18,8 +20,9 @@ import java.util.Map;
 
 /**
  * Resolves a job config in layers: the embedded defaults, optionally a base map (a resumed run's stored
- * config), optionally a YAML file, then each {@code --set key=value} in order; then validates. Every problem is
- * a one-line {@link UserInputException} naming the file position or flag and the key.
+ * config), optionally a YAML file, then each {@code --set key=value} in order; then binds the spec and validates
+ * it. Every problem is a one-line {@link UserInputException} naming the file position or flag and the key. Writes
+ * the spec back as YAML too ({@link #toYaml}).
  */
 public final class JobConfigLoader {
 
@@ -73,8 +76,16 @@ public final class JobConfigLoader {
         return resolve(tree);
     }
 
+    /** The resolved config as a YAML document that {@link #load} reads back unchanged. */
+    public static String toYaml(JobConfig config) {
+        DumperOptions options = new DumperOptions();
+        options.setDefaultFlowStyle(DumperOptions.FlowStyle.BLOCK);
+        options.setIndent(2);
+        return new Yaml(options).dump(config.toMap());
+    }
+
     private static JobConfig resolve(ConfigTree tree) {
-        JobConfig config = JobConfig.read(new ConfigValues(tree));
+        JobConfig config = new ConfigValues(tree).read(JobConfig.class, "");
         JobConfigValidator.validate(config, tree::originOf);
         return config;
     }

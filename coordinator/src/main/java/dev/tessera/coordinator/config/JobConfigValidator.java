@@ -1,10 +1,25 @@
 package dev.tessera.coordinator.config;
 
+import dev.tessera.worker.job.AdafactorSection;
+import dev.tessera.worker.job.CameSection;
+import dev.tessera.worker.job.DataSection;
+import dev.tessera.worker.job.DataSourceKind;
+import dev.tessera.worker.job.Dtype;
+import dev.tessera.worker.job.FaultSection;
+import dev.tessera.worker.job.JobConfig;
+import dev.tessera.worker.job.LaunchSection;
+import dev.tessera.worker.job.MeshSection;
+import dev.tessera.worker.job.ModelSection;
+import dev.tessera.worker.job.OptimizerKind;
+import dev.tessera.worker.job.OptimizerSection;
+import dev.tessera.worker.job.SpecFields;
+import dev.tessera.worker.job.SyntheticDataSection;
+import dev.tessera.worker.job.TrainSection;
+import dev.tessera.worker.model.ModelConfig;
+import dev.tessera.worker.parallel.MemoryEstimate;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
-import dev.tessera.worker.model.ModelConfig;
-import dev.tessera.worker.parallel.MemoryEstimate;
 import java.math.BigInteger;
 import java.util.List;
 import java.util.Locale;
@@ -145,10 +160,6 @@ final class JobConfigValidator {
     }
 
     private void optimizer(OptimizerSection o, TrainSection t) {
-        if (!o.name().implemented()) {
-            fail("optimizer.name", "optimizer.name '" + ConfigValues.yamlName(o.name())
-                    + "' is not implemented yet; use adamw");
-        }
         positive("optimizer.lr", o.lr());
         nonNegative("optimizer.min_lr", o.minLr());
         if (o.minLr() > o.lr()) {
@@ -229,7 +240,7 @@ final class JobConfigValidator {
 
     private void launch(LaunchSection l, MeshSection mesh) {
         if (!l.launcher().implemented()) {
-            fail("launch.launcher", "launch.launcher '" + ConfigValues.yamlName(l.launcher())
+            fail("launch.launcher", "launch.launcher '" + SpecFields.yamlName(l.launcher())
                     + "' is not implemented yet; use local");
         }
         atLeast("launch.workers", l.workers(), 0);

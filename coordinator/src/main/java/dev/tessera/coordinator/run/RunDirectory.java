@@ -1,8 +1,9 @@
 package dev.tessera.coordinator.run;
 
 import dev.tessera.comm.UserInputException;
-import dev.tessera.coordinator.config.JobConfig;
+import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.worker.io.AtomicFiles;
+import dev.tessera.worker.job.JobConfig;
 
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
@@ -136,7 +137,7 @@ public final class RunDirectory {
 
     /** Records the resolved job next to its outputs; a resume reads it back as its base config. */
     public void writeConfig(JobConfig config) {
-        AtomicFiles.writeString(configFile(), config.toYaml());
+        AtomicFiles.writeString(configFile(), JobConfigLoader.toYaml(config));
     }
 
     /** The config stored by {@link #writeConfig} in the run being resumed. */

@@ -1,10 +1,10 @@
 package dev.tessera.coordinator.cli;
 
 import dev.tessera.comm.UserInputException;
-import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
+import dev.tessera.worker.job.JobConfig;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -48,7 +48,7 @@ class MainTrainTest {
     /** A complete checkpoint without tensors: enough for the CLI, which only verifies it and reads its step. */
     static Path emptyCheckpoint(Path run, long step) {
         CheckpointWriter w = CheckpointWriter.stage(run, step);
-        w.writeConfig(JobConfig.defaults().toWorkerJob(run, null).model(), DataType.FLOAT);
+        w.writeConfig(JobConfig.defaults().toModelConfig(), DataType.FLOAT);
         w.writeModelIndex(List.of());
         w.writeTrainerState(Map.of("step", step));
         return w.commit();

@@ -1,8 +1,20 @@
 package dev.tessera.coordinator.config;
 
 import dev.tessera.comm.UserInputException;
+import dev.tessera.comm.control.ControlCodec;
+import dev.tessera.worker.job.AdafactorSection;
+import dev.tessera.worker.job.CameSection;
+import dev.tessera.worker.job.DataSourceKind;
+import dev.tessera.worker.job.Dtype;
+import dev.tessera.worker.job.EvalSection;
+import dev.tessera.worker.job.JobConfig;
+import dev.tessera.worker.job.OptimizerKind;
+import dev.tessera.worker.job.OptimizerSection;
 import dev.tessera.worker.model.ModelConfig;
+import dev.tessera.worker.run.Assignment;
+import dev.tessera.worker.run.WorkerJob;
 import dev.tessera.worker.train.TrainConfig;
+import org.agrona.concurrent.UnsafeBuffer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -30,12 +42,22 @@ class JobConfigLoaderTest {
     void defaultsRoundTripThroughYamlAndMap() throws Exception {
         JobConfig defaults = JobConfig.defaults();
         Path file = tmp.resolve("job.yaml");
-        Files.writeString(file, defaults.toYaml());
+        Files.writeString(file, JobConfigLoader.toYaml(defaults));
         JobConfig fromYaml = JobConfigLoader.load(file, List.of());
         assertEquals(defaults, fromYaml);
         JobConfig fromMap = JobConfigLoader.fromMap(fromYaml.toMap(), "trainer_state.json");
         assertEquals(defaults, fromMap);
         assertEquals(defaults.toMap(), fromMap.toMap());
+    }
+
+    @Test
+    void defaultsPrintAsTheStoredFormat() throws Exception {
+        // --print-config and every run's config.yaml, as the build before the spec moved to worker.job wrote them:
+        // a resume reads old files back, so keys, their order and the number forms stay.
+        String stored = new String(getClass().getResourceAsStream("default-config.yaml").readAllBytes(),
+                java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(stored, JobConfigLoader.toYaml(JobConfig.defaults()));
+        assertEquals(JobConfig.defaults(), JobConfigLoader.fromYaml(stored, "config.yaml"));
     }
 
     @Test
@@ -55,8 +77,11 @@ class JobConfigLoaderTest {
             JobConfig config = JobConfigLoader.load(null, sets);
             assertEquals(on, config.optimizer().decay1d());
             assertEquals(config, JobConfigLoader.fromMap(config.toMap(), "trainer_state.json"));
-            dev.tessera.optimizers.OptimizerSpec spec = dev.tessera.worker.run.WorkerJob.fromJson(
-                    config.toWorkerJob(tmp, null).toJson()).optimizer();
+            ControlCodec codec = new ControlCodec(Assignment.CONTROL_TYPES);
+            UnsafeBuffer frame = new UnsafeBuffer(new byte[ControlCodec.MAX_MESSAGE_BYTES]);
+            int length = codec.encode(new Assignment(0, WorkerJob.of(config, tmp, null)), frame, 0);
+            dev.tessera.optimizers.OptimizerSpec spec = ((Assignment) codec.decode(frame, 0, length)).readableJob()
+                    .optimizer();
             assertEquals(List.of(on, on, on),
                     List.of(spec.adamw().decay1d(), spec.adafactor().decay1d(), spec.came().decay1d()));
         }
@@ -77,7 +102,7 @@ class JobConfigLoaderTest {
         @SuppressWarnings("unchecked")
         Map<String, Object> back = json.readValue(json.writeValueAsString(custom.toMap()), Map.class);
         assertEquals(custom, JobConfigLoader.fromMap(back, "trainer_state.json"));
-        assertEquals(custom, JobConfigLoader.fromYaml(custom.toYaml(), "config.yaml"));
+        assertEquals(custom, JobConfigLoader.fromYaml(JobConfigLoader.toYaml(custom), "config.yaml"));
     }
 
     @Test
@@ -137,7 +162,7 @@ class JobConfigLoaderTest {
         ModelConfig m = c.toModelConfig();
         assertEquals(new ModelConfig(256, 128, 4, 4, 344, 4, 2, 2, 172, 10000.0, 1e-5, 0.01, 64), m);
         TrainConfig t = c.toTrainConfig();
-        assertEquals(new TrainConfig(1500, 16, 64, 42, 4e-3, 4e-4, 100, 0.1, 0.9, 0.95, 1e-8, 1.0, 250, 8, 50), t);
+        assertEquals(new TrainConfig(1500, 16, 64, 42, 4e-3, 4e-4, 100, 1.0, 250, 8, 50), t);
     }
 
     @Test
@@ -152,7 +177,7 @@ class JobConfigLoaderTest {
         Files.writeString(text, "hello");
         JobConfig c = JobConfigLoader.load(null, List.of("data.source=text", "data.path=" + text));
         assertEquals(DataSourceKind.TEXT, c.data().source());
-        assertEquals(text, c.data().textPath().orElseThrow());
+        assertEquals(text.toString(), c.data().path());
     }
 
     @Test

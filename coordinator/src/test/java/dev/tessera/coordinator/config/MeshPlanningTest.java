@@ -1,6 +1,8 @@
 package dev.tessera.coordinator.config;
 
 import dev.tessera.comm.UserInputException;
+import dev.tessera.worker.job.JobConfig;
+import dev.tessera.worker.job.LauncherKind;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;

@@ -1,7 +1,7 @@
 package dev.tessera.coordinator.run;
 
 import dev.tessera.comm.UserInputException;
-import dev.tessera.coordinator.config.JobConfig;
+import dev.tessera.worker.job.JobConfig;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -2,8 +2,8 @@ package dev.tessera.coordinator.run;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tessera.coordinator.config.JobConfig;
 import dev.tessera.worker.blas.BlasKernel;
+import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.train.StepMetrics;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

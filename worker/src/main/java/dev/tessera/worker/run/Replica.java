@@ -107,7 +107,7 @@ public final class Replica {
         Checkpointer checkpointer;
         if (mesh.isSingle()) {
             checkpointer = step -> CheckpointWriter.write(runDir, step, job.model(), model.parameters(),
-                    optimizer.state(), TrainerState.of(step, mesh.mesh(), job.job()));
+                    optimizer.state(), TrainerState.of(step, mesh.mesh(), job.spec().toMap()));
         } else if (job.zeroStage() == 0) {
             checkpointer = mesh.rank() == 0 ? step -> CheckpointWriter.stageReplica(runDir, step, job.model(),
                     model.parameters(), optimizer.state()) : null;

@@ -1,38 +1,46 @@
 package dev.tessera.worker.run;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.datatype.jdk8.Jdk8Module;
 import dev.tessera.optimizers.OptimizerSpec;
-import dev.tessera.worker.data.DataSpec;
+import dev.tessera.worker.job.DataSection;
+import dev.tessera.worker.job.Dtype;
+import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.train.TrainConfig;
-import java.util.Map;
+import java.nio.file.Path;
 
 /**
- * Everything a replica needs to train, resolved by the coordinator from the job config: the model shape, the
- * loop's hyperparameters, the data, the optimizer, where outputs go, what to resume from (or null), and the
- * full job config as a map (stored in checkpoints so a resume knows what it continues). Travels as JSON.
- * {@code zeroStage} 0-3 is how far ZeRO shards the model state over the data-parallel group (no effect alone).
+ * What a replica trains: the job's spec, the run directory its outputs go to, and the checkpoint it resumes from
+ * (or null). The coordinator sends it to each worker in an {@link Assignment}. The other accessors are the views
+ * of the spec that the model, the loop, the data and the optimizer are built from.
  */
-public record WorkerJob(ModelConfig model, TrainConfig train, DataSpec data, boolean float64,
-                        OptimizerSpec optimizer, int zeroStage, String runDir, String resume, Map<String, Object> job) {
+public record WorkerJob(JobConfig spec, String runDir, String resume) {
 
-    private static final ObjectMapper JSON = new ObjectMapper().registerModule(new Jdk8Module());
-
-    public String toJson() {
-        try {
-            return JSON.writeValueAsString(this);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("cannot encode the worker job: " + e.getMessage(), e);
-        }
+    public static WorkerJob of(JobConfig spec, Path runDir, Path resumeOrNull) {
+        return new WorkerJob(spec, runDir.toString(), resumeOrNull == null ? null : resumeOrNull.toString());
     }
 
-    public static WorkerJob fromJson(String json) {
-        try {
-            return JSON.readValue(json, WorkerJob.class);
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("malformed worker job: " + e.getOriginalMessage(), e);
-        }
+    public ModelConfig model() {
+        return spec.toModelConfig();
+    }
+
+    public TrainConfig train() {
+        return spec.toTrainConfig();
+    }
+
+    public DataSection data() {
+        return spec.data();
+    }
+
+    public boolean float64() {
+        return spec.model().dtype() == Dtype.FLOAT64;
+    }
+
+    public OptimizerSpec optimizer() {
+        return spec.optimizer().toSpec();
+    }
+
+    /** 0-3: how far ZeRO shards the model state over the data-parallel group (no effect alone). */
+    public int zeroStage() {
+        return spec.zero().stage();
     }
 }

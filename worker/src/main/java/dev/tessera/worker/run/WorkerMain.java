@@ -5,7 +5,6 @@ import dev.tessera.comm.CommException;
 import dev.tessera.comm.Communicator;
 import dev.tessera.comm.PeerEndpoint;
 import dev.tessera.comm.UserInputException;
-import dev.tessera.comm.control.Assignment;
 import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.WorkerFinished;
 import dev.tessera.worker.blas.BlasKernel;
@@ -68,7 +67,8 @@ public final class WorkerMain {
                     args.aeronPort() + args.rank());
             var directory = Rendezvous.await(node, self, args.world() + 1, Duration.ofMillis(args.deadlineMs()));
             CommConfig config = CommConfig.defaults(args.jobId(), token).withTransport(args.transport())
-                    .withDriver(args.driver(), args.aeronDir()).withDeadlineMs(args.deadlineMs());
+                    .withDriver(args.driver(), args.aeronDir()).withDeadlineMs(args.deadlineMs())
+                    .withControlTypes(Assignment.CONTROL_TYPES);
             try (Communicator comm = Communicator.connect(config, directory, args.rank())) {
                 return train(comm, coordinator);
             }
@@ -85,8 +85,8 @@ public final class WorkerMain {
         try {
             Assignment assignment = awaitAssignment(comm);
             BlasKernel.inUse(); // refuses a kernel that computes wrong results, as the user's error
-            WorkerJob job = WorkerJob.fromJson(assignment.jobJson);
-            DeviceMesh mesh = DeviceMesh.create(comm, new Mesh(assignment.dp, assignment.sp, assignment.ep));
+            WorkerJob job = assignment.readableJob();
+            DeviceMesh mesh = DeviceMesh.create(comm, job.spec().mesh().toMesh());
             MemoryProbe probe = MemoryProbe.on();
             Replica replica = Replica.build(job, mesh, probe);
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, replica.model().parameters(),
@@ -130,8 +130,8 @@ public final class WorkerMain {
         while (System.nanoTime() < deadline) {
             ControlMessage m = comm.pollControlMessage();
             if (m instanceof Assignment a) {
-                if (a.rank != args.rank()) {
-                    throw new IllegalStateException("rank " + args.rank() + " received the assignment of rank " + a.rank);
+                if (a.rank() != args.rank()) {
+                    throw new IllegalStateException("rank " + args.rank() + " received the assignment of rank " + a.rank());
                 }
                 return a;
             }

@@ -1,4 +1,4 @@
-package dev.tessera.coordinator.config;
+package dev.tessera.worker.job;
 
 /** Floating-point type of parameters and activations; float64 exists for gradient checks. */
 public enum Dtype {

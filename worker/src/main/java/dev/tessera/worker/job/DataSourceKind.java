@@ -1,4 +1,4 @@
-package dev.tessera.coordinator.config;
+package dev.tessera.worker.job;
 
 /** Where training tokens come from: the built-in synthetic grammar, or a text file read as bytes. */
 public enum DataSourceKind {

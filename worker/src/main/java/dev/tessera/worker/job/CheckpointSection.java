@@ -1,9 +1,6 @@
-package dev.tessera.coordinator.config;
+package dev.tessera.worker.job;
 
 import dev.tessera.worker.checkpoint.CheckpointRetention;
-
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * {@code checkpoint:} save every {@code every} steps (0 saves only at the end); keep the newest {@code keepLast}
@@ -16,21 +13,8 @@ public record CheckpointSection(int every, int keepLast, int keepEvery) {
         return new CheckpointSection(0, 3, 0);
     }
 
-    /** The retention policy; valid once the config passed {@code JobConfigValidator}. */
+    /** The retention policy; valid once the config passed validation. */
     public CheckpointRetention retention() {
         return new CheckpointRetention(keepLast, keepEvery);
-    }
-
-    static CheckpointSection read(ConfigValues v) {
-        return new CheckpointSection(v.getInt("checkpoint.every"), v.getInt("checkpoint.keep_last"),
-                v.getInt("checkpoint.keep_every"));
-    }
-
-    Map<String, Object> toMap() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("every", every);
-        m.put("keep_last", keepLast);
-        m.put("keep_every", keepEvery);
-        return m;
     }
 }

@@ -1,4 +1,4 @@
-package dev.tessera.coordinator.config;
+package dev.tessera.worker.job;
 
 /** How workers are started. Later launchers are listed so their configs fail with "not implemented yet". */
 public enum LauncherKind {

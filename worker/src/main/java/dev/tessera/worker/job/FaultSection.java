@@ -1,7 +1,4 @@
-package dev.tessera.coordinator.config;
-
-import java.util.LinkedHashMap;
-import java.util.Map;
+package dev.tessera.worker.job;
 
 /**
  * {@code fault:} how long a live worker may be silent. A worker that exits is seen at once and a stopped one
@@ -13,16 +10,5 @@ public record FaultSection(int suspectAfterS, int deadAfterS) {
 
     public static FaultSection defaults() {
         return new FaultSection(60, 300);
-    }
-
-    static FaultSection read(ConfigValues v) {
-        return new FaultSection(v.getInt("fault.suspect_after_s"), v.getInt("fault.dead_after_s"));
-    }
-
-    Map<String, Object> toMap() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("suspect_after_s", suspectAfterS);
-        m.put("dead_after_s", deadAfterS);
-        return m;
     }
 }

@@ -1,8 +1,6 @@
-package dev.tessera.coordinator.config;
+package dev.tessera.worker.job;
 
 import dev.tessera.worker.parallel.Mesh;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * {@code mesh:} data-, sequence- and expert-parallel degrees; the world size is {@code dp x sp}. The default is
@@ -21,17 +19,5 @@ public record MeshSection(int dp, int sp, int ep) {
     /** Only for a validated config. */
     public Mesh toMesh() {
         return new Mesh(dp, sp, ep);
-    }
-
-    static MeshSection read(ConfigValues v) {
-        return new MeshSection(v.getInt("mesh.dp"), v.getInt("mesh.sp"), v.getInt("mesh.ep"));
-    }
-
-    Map<String, Object> toMap() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("dp", dp);
-        m.put("sp", sp);
-        m.put("ep", ep);
-        return m;
     }
 }

@@ -1,9 +1,6 @@
-package dev.tessera.coordinator.config;
+package dev.tessera.worker.job;
 
 import dev.tessera.comm.Transport;
-
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * {@code launch:} where the workers run and what each may use. {@code workers} is the number of worker
@@ -23,22 +20,5 @@ public record LaunchSection(LauncherKind launcher, int workers, int workerMemory
     /** The worker count planning works with: the configured one, or the world size when 0. */
     public int workersFor(MeshSection mesh) {
         return workers == 0 ? mesh.world() : workers;
-    }
-
-    static LaunchSection read(ConfigValues v) {
-        return new LaunchSection(v.getEnum("launch.launcher", LauncherKind.class), v.getInt("launch.workers"),
-                v.getInt("launch.worker_memory_mb"), v.getInt("launch.hazelcast_port"),
-                v.getInt("launch.aeron_port"), v.getEnum("launch.transport", Transport.class));
-    }
-
-    Map<String, Object> toMap() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("launcher", ConfigValues.yamlName(launcher));
-        m.put("workers", workers);
-        m.put("worker_memory_mb", workerMemoryMb);
-        m.put("hazelcast_port", hazelcastPort);
-        m.put("aeron_port", aeronPort);
-        m.put("transport", ConfigValues.yamlName(transport));
-        return m;
     }
 }

@@ -1,7 +1,4 @@
-package dev.tessera.coordinator.config;
-
-import java.util.LinkedHashMap;
-import java.util.Map;
+package dev.tessera.worker.job;
 
 /**
  * {@code zero:} how far ZeRO shards the model state over each data-parallel group: 0 = replicated (plain data
@@ -12,15 +9,5 @@ public record ZeroSection(int stage) {
 
     public static ZeroSection defaults() {
         return new ZeroSection(0);
-    }
-
-    static ZeroSection read(ConfigValues v) {
-        return new ZeroSection(v.getInt("zero.stage"));
-    }
-
-    Map<String, Object> toMap() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("stage", stage);
-        return m;
     }
 }

@@ -1,0 +1,27 @@
+package dev.tessera.worker.job;
+
+/** {@code model:} the decoder's shape (see DESIGN.md, "The model"). */
+public record ModelSection(
+        int vocabSize,
+        int dModel,
+        int nLayers,
+        int nHeads,
+        int dFF,
+        int nExperts,
+        int topK,
+        int moeEvery,
+        @Key("expert_d_ff") int expertDFF,
+        double ropeTheta,
+        double normEps,
+        double auxCoef,
+        Dtype dtype) {
+
+    public static ModelSection defaults() {
+        return new ModelSection(256, 128, 4, 4, 344, 4, 2, 2, 172, 10000.0, 1.0e-5, 0.01, Dtype.FLOAT32);
+    }
+
+    /** True when at least one block would route through experts. */
+    public boolean hasMoe() {
+        return moeEvery > 0 && nExperts > 0;
+    }
+}

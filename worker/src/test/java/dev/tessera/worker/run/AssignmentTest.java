@@ -1,0 +1,89 @@
+package dev.tessera.worker.run;
+
+import dev.tessera.comm.UserInputException;
+import dev.tessera.comm.control.ControlCodec;
+import dev.tessera.worker.job.JobConfig;
+import dev.tessera.worker.job.OptimizerSection;
+import dev.tessera.worker.job.OptimizerKind;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.OptionalDouble;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The job spec travels to workers as a typed, versioned control message. */
+class AssignmentTest {
+
+    private final ControlCodec codec = new ControlCodec(Assignment.CONTROL_TYPES);
+    private final UnsafeBuffer frame = new UnsafeBuffer(new byte[ControlCodec.MAX_MESSAGE_BYTES]);
+
+    private Assignment roundTrip(Assignment a) {
+        int length = codec.encode(a, frame, 0);
+        return (Assignment) codec.decode(frame, 0, length);
+    }
+
+    @Test
+    void theWholeSpecArrivesFieldForField() {
+        WorkerJob job = WorkerJob.of(JobConfig.defaults(), Path.of("/runs/a"), Path.of("/runs/a/checkpoints/step-9"));
+        Assignment back = roundTrip(new Assignment(3, job));
+        assertEquals(new Assignment(Assignment.VERSION, 3, job), back);
+        assertEquals(job, back.readableJob());
+
+        OptimizerSection o = JobConfig.defaults().optimizer();
+        JobConfig custom = new JobConfig(JobConfig.defaults().model(), JobConfig.defaults().data(),
+                JobConfig.defaults().train(), new OptimizerSection(OptimizerKind.ADAFACTOR, o.lr(), o.minLr(),
+                o.warmupSteps(), o.weightDecay(), o.beta1(), o.beta2(), o.eps(), o.gradClip(), true,
+                new dev.tessera.worker.job.AdafactorSection(1e-30, 1e-3, 1.0, -0.8, true, true, false,
+                        OptionalDouble.of(0.9), 0.0), o.came()),
+                JobConfig.defaults().eval(), JobConfig.defaults().checkpoint(), JobConfig.defaults().mesh(),
+                JobConfig.defaults().launch(), JobConfig.defaults().restart(), JobConfig.defaults().zero(),
+                JobConfig.defaults().fault(), "/out/\u00e9");
+        WorkerJob customJob = new WorkerJob(custom, "/out/\u00e9", null);
+        assertEquals(customJob, roundTrip(new Assignment(0, customJob)).readableJob());
+        assertNull(roundTrip(new Assignment(0, customJob)).job().resume());
+    }
+
+    @Test
+    void aWorkerRefusesAnotherVersionSayingWhy() {
+        int length = codec.encode(new Assignment(2, WorkerJob.of(JobConfig.defaults(), Path.of("/r"), null)), frame, 0);
+        assertEquals(Assignment.VERSION, frame.getByte(1)); // after the message id: the version, one varint byte
+        frame.putByte(1, (byte) (Assignment.VERSION + 1));
+        Assignment other = (Assignment) codec.decode(frame, 0, length);
+        assertEquals(2, other.rank());
+        IllegalStateException e = assertThrows(IllegalStateException.class, other::readableJob);
+        assertEquals("rank 2 received a job spec of version " + (Assignment.VERSION + 1) + ", but this worker reads"
+                + " version " + Assignment.VERSION + "; run the coordinator and its workers from the same Tessera"
+                + " build", e.getMessage());
+    }
+
+    @Test
+    void aJobTooLargeForItsMessageIsAUserErrorNamingTheLimit() {
+        Assignment.requireFits(WorkerJob.of(JobConfig.defaults(), Path.of("/runs/" + "r".repeat(4096)), null));
+        WorkerJob huge = WorkerJob.of(JobConfig.defaults(), Path.of("/runs/" + "r".repeat(ControlCodec.MAX_MESSAGE_BYTES)),
+                null);
+        UserInputException e = assertThrows(UserInputException.class, () -> Assignment.requireFits(huge));
+        assertTrue(e.getMessage().contains("the " + ControlCodec.MAX_MESSAGE_BYTES + " bytes"), e.getMessage());
+    }
+
+    /**
+     * The wire layout of {@link WorkerJob}, hashed. When this fails, the spec's fields changed: raise
+     * {@link Assignment#VERSION} by one and put the new hash here, so that a worker of the old build refuses the
+     * job by its version instead of misreading it.
+     */
+    @Test
+    void theLayoutChangesOnlyWithTheVersion() throws Exception {
+        String schema = Assignment.JOB.schema();
+        String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
+                .digest(schema.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
+        assertEquals(1, Assignment.VERSION);
+        assertEquals("81cf767c6310b87b", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
+    }
+}
