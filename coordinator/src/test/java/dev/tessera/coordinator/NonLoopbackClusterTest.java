@@ -1,6 +1,5 @@
 package dev.tessera.coordinator;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.coordinator.cli.Main;
 import dev.tessera.worker.job.JobConfig;
@@ -50,9 +49,9 @@ class NonLoopbackClusterTest {
 
     @Test
     void twoWorkersInNetworkNamespacesTrainTheJobOverUdpBetweenTheirAddresses() throws Exception {
-        Path single = tmp.resolve("dp1");
-        assertEquals(0, Main.run(ClusterTrainingTest.job(single, 1, 20).toArray(String[]::new)));
         try (TestHosts hosts = TestHosts.create(2)) {
+            Path single = tmp.resolve("dp1");
+            assertEquals(0, Main.run(ClusterTrainingTest.job(single, 1, 20).toArray(String[]::new)));
             Path run = tmp.resolve("dp2-netns");
             JobConfig job = config(run, ClusterTrainingTest.job(run, 2, 20, "--set", "launch.hazelcast_port=6800",
                     "--set", "launch.aeron_port=41800"));

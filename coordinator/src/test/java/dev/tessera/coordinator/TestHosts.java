@@ -4,7 +4,6 @@ import dev.tessera.comm.DriverMode;
 import dev.tessera.coordinator.launch.LocalLauncher;
 import dev.tessera.coordinator.launch.Placement;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -1,6 +1,5 @@
 package dev.tessera.coordinator.launch;
 
-import dev.tessera.comm.CommConfig;
 import dev.tessera.comm.DriverMode;
 import dev.tessera.comm.ProcessState;
 import dev.tessera.worker.cluster.ClusterSettings;
