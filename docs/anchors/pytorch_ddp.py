@@ -13,7 +13,6 @@ import os
 import socket
 import statistics
 import sys
-import time
 
 os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read when OpenBLAS loads, in this process and in the children
 
@@ -23,7 +22,7 @@ import torch.multiprocessing as mp  # noqa: E402
 from torch.nn.parallel import DistributedDataParallel as DDP  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pytorch_presets import BATCH, PRESETS, SEQ, VOCAB, Decoder, require_openblas  # noqa: E402
+from pytorch_presets import BATCH, PRESETS, SEQ, VOCAB, Decoder, require_openblas, timed_steps  # noqa: E402
 
 
 def free_port():
@@ -47,16 +46,7 @@ def train(rank, args, port, results):
     g = torch.Generator().manual_seed(rank)
     data = torch.randint(0, VOCAB, (local, SEQ + 1), generator=g)
     tokens, targets = data[:, :-1].contiguous(), data[:, 1:].contiguous()
-    times = []
-    for step in range(args.warmup + args.steps):
-        start = time.perf_counter()
-        loss = model(tokens, targets)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if step >= args.warmup:
-            times.append(time.perf_counter() - start)
+    times = timed_steps(model, opt, tokens, targets, args.warmup, args.steps)
     dist.destroy_process_group()
     results[rank] = statistics.median(times)
 

@@ -158,6 +158,21 @@ def require_openblas():
     return corename().decode()
 
 
+def timed_steps(model, opt, tokens, targets, warmup, steps):
+    """Seconds of each full training step (forward, backward, clip, AdamW) after the first warmup."""
+    times = []
+    for step in range(warmup + steps):
+        start = time.perf_counter()
+        loss = model(tokens, targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", choices=sorted(PRESETS), required=True)
@@ -172,16 +187,7 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
     data = torch.randint(0, VOCAB, (BATCH, SEQ + 1))
     tokens, targets = data[:, :-1].contiguous(), data[:, 1:].contiguous()
-    times = []
-    for step in range(args.warmup + args.steps):
-        start = time.perf_counter()
-        loss = model(tokens, targets)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        if step >= args.warmup:
-            times.append(time.perf_counter() - start)
+    times = timed_steps(model, opt, tokens, targets, args.warmup, args.steps)
     median = statistics.median(times)
     print(json.dumps({"preset": args.preset, "tokens_per_s": round(BATCH * SEQ / median, 1),
                       "ms_per_step": round(1000 * median, 2), "steps": args.steps,
