@@ -29,6 +29,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.function.Function;
 import java.util.function.ToLongFunction;
 
@@ -42,17 +43,15 @@ public final class ClusterTraining implements TrainAction {
     /** The file in a run directory that lists the cluster job ids of its attempts. */
     public static final String JOB_IDS = "cluster-jobs.txt";
 
-    private final PrintStream out;
     private final Function<JobConfig, Launcher> launchers;
 
     /** Workers as child processes of this one, on loopback ({@link LocalLauncher#onLoopback}). */
-    public ClusterTraining(PrintStream out) {
-        this(out, job -> LocalLauncher.onLoopback(job.mesh().world(), job.launch().workerMemoryMb()));
+    public ClusterTraining() {
+        this(job -> LocalLauncher.onLoopback(job.mesh().world(), job.launch().workerMemoryMb()));
     }
 
     /** Workers started by {@code launchers}: one new launcher for each attempt of the job. */
-    public ClusterTraining(PrintStream out, Function<JobConfig, Launcher> launchers) {
-        this.out = out;
+    public ClusterTraining(Function<JobConfig, Launcher> launchers) {
         this.launchers = launchers;
     }
 
@@ -61,7 +60,11 @@ public final class ClusterTraining implements TrainAction {
      * times, each time from the newest complete checkpoint of its run directory (from the start if there is none).
      */
     @Override
-    public int run(JobConfig job, RunDirectory directory, Path resume) throws Exception {
+    public RunSummary run(TrainRequest request) throws Exception {
+        JobConfig job = request.job();
+        RunDirectory directory = request.directory();
+        Path resume = request.resumeOrNull();
+        PrintStream out = request.log();
         long wallStart = System.nanoTime();
         Checkpoint resumed = resume == null ? null : Checkpoint.open(resume);
         BlasKernel.inUse(); // refuses a kernel that computes wrong results before any work starts
@@ -75,13 +78,16 @@ public final class ClusterTraining implements TrainAction {
                     out.println("no checkpoint yet: training again from the start");
                 }
             }
-            return attempt(job, directory, checkpoint, wallStart, jobStartStep, restarts);
+            return attempt(request, checkpoint, wallStart, jobStartStep, restarts);
         });
     }
 
     /** One launch of the job's workers; the summary counts the whole job, from {@code jobStartStep} on. */
-    private int attempt(JobConfig job, RunDirectory directory, Checkpoint checkpoint, long wallStart,
-                        long jobStartStep, int restarts) throws Exception {
+    private RunSummary attempt(TrainRequest request, Checkpoint checkpoint, long wallStart, long jobStartStep,
+                               int restarts) throws Exception {
+        JobConfig job = request.job();
+        RunDirectory directory = request.directory();
+        PrintStream out = request.log();
         WorkerJob workerJob = WorkerJob.of(job, directory.root(), checkpoint == null ? null : checkpoint.dir());
         Assignment.requireFits(workerJob);
         long completed = checkpoint == null ? 0 : checkpoint.step();
@@ -100,8 +106,9 @@ public final class ClusterTraining implements TrainAction {
         Supervisor supervisor = new Supervisor(world, job.launch(), job.fault(), out);
         recordJobId(directory.root(), supervisor.jobId());
         Mesh mesh = job.mesh().toMesh();
-        ProgressBar bar = ProgressBar.forStandardOutput();
-        try (RunRecorder recorder = RunRecorder.open(directory, bar, completed, job.checkpoint().retention())) {
+        Map<String, Object> jobMap = job.toMap();
+        try (RunRecorder recorder = RunRecorder.open(directory, ProgressBar.on(out), completed,
+                job.checkpoint().retention(), request.listener())) {
             TrainingListener listener = recorder.listener();
             WorkerFinished[] finished = supervisor.run(launchers.apply(job), new Supervisor.JobSide() {
                 @Override
@@ -123,7 +130,7 @@ public final class ClusterTraining implements TrainAction {
                         listener.onEval(e.step, e.loss);
                     } else if (m instanceof CheckpointReport c) {
                         listener.onCheckpoint(c.step, CheckpointWriter.finish(Path.of(c.path), c.step,
-                                TrainerState.of(c.step, mesh, job.toMap())));
+                                TrainerState.of(c.step, mesh, jobMap)));
                     }
                 }
             });
@@ -133,7 +140,7 @@ public final class ClusterTraining implements TrainAction {
                     rank0.exposedCommFraction * rank0.trainSeconds);
             RunSummary summary = RunSummary.of(result, data, (System.nanoTime() - wallStart) / 1e9, params,
                     maxOver(finished, f -> f.paramBytes), maxOver(finished, f -> f.gradBytes),
-                    maxOver(finished, f -> f.stateBytes), BlasKernel.inUse(), job.toMap());
+                    maxOver(finished, f -> f.stateBytes), BlasKernel.inUse(), jobMap);
             long jobSteps = completed + rank0.steps - jobStartStep;
             summary = summary.forJob(jobSteps, jobSteps * job.train().batchSize() * job.train().seqLen(),
                     restarts);
@@ -141,8 +148,8 @@ public final class ClusterTraining implements TrainAction {
             out.printf("communication: %.1f%% of step time spent waiting for gradient reductions%n",
                     100 * rank0.exposedCommFraction);
             out.println(summary.doneLine(directory.summaryFile()));
+            return summary;
         }
-        return 0;
     }
 
     /**

@@ -21,14 +21,12 @@ import java.nio.file.Path;
 /** Trains a job in this process: one replica, the whole global batch (the mesh of size 1). */
 public final class LocalTraining implements TrainAction {
 
-    private final PrintStream out;
-
-    public LocalTraining(PrintStream out) {
-        this.out = out;
-    }
-
     @Override
-    public int run(JobConfig job, RunDirectory directory, Path resume) throws Exception {
+    public RunSummary run(TrainRequest request) throws Exception {
+        JobConfig job = request.job();
+        RunDirectory directory = request.directory();
+        Path resume = request.resumeOrNull();
+        PrintStream out = request.log();
         long wallStart = System.nanoTime();
         Path checkpoint = resume == null ? null : Checkpoint.open(resume).dir();
         BlasKernel.inUse(); // refuses a kernel that computes wrong results before any work starts
@@ -41,9 +39,8 @@ public final class LocalTraining implements TrainAction {
         if (checkpoint != null) {
             out.println("resumed from " + checkpoint + " at step " + replica.completedSteps());
         }
-        ProgressBar bar = ProgressBar.forStandardOutput();
-        try (RunRecorder recorder = RunRecorder.open(directory, bar, replica.completedSteps(),
-                job.checkpoint().retention())) {
+        try (RunRecorder recorder = RunRecorder.open(directory, ProgressBar.on(out), replica.completedSteps(),
+                job.checkpoint().retention(), request.listener())) {
             ParameterStore store = replica.model().parameters();
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, store, recorder.listener()));
             RunSummary summary = RunSummary.of(result, replica.data(), (System.nanoTime() - wallStart) / 1e9,
@@ -51,8 +48,8 @@ public final class LocalTraining implements TrainAction {
                     BlasKernel.inUse(), job.toMap());
             recorder.finish(summary, "Tessera: " + directory.root().getFileName());
             out.println(summary.doneLine(directory.summaryFile()));
+            return summary;
         }
-        return 0;
     }
 
 

@@ -2,11 +2,9 @@ package dev.tessera.coordinator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.worker.bench.ModelPreset;
 import dev.tessera.worker.io.AtomicFiles;
-import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.job.OptimizerKind;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -75,9 +73,8 @@ public final class MemoryBench {
                     "checkpoint.every=0", "optimizer.name=" + optimizer.name().toLowerCase(Locale.ROOT),
                     "zero.stage=" + stage, "mesh.dp=" + world, "launch.hazelcast_port=" + (HAZELCAST_PORT + 10 * index),
                     "launch.aeron_port=" + (AERON_PORT + 10 * index)));
-            JobConfig job = JobConfigLoader.load(null, sets).withOut(dir.toString());
-            RunDirectory run = TrainBench.runQuietly(job, dir);
-            return read(preset, optimizer, stage, world, run.summaryFile());
+            Path run = TrainBench.runQuietly(sets, dir);
+            return read(preset, optimizer, stage, world, run.resolve(RunDirectory.SUMMARY));
         } finally {
             AtomicFiles.deleteRecursively(dir);
         }

@@ -61,8 +61,8 @@ final class Supervisor {
     }
 
     /** One launch of a job's workers; {@code restarts} counts the failed launches before it. */
-    interface Attempt {
-        int run(int restarts) throws Exception;
+    interface Attempt<T> {
+        T run(int restarts) throws Exception;
     }
 
     private final String jobId = "job-" + HexFormat.of().formatHex(random(6));
@@ -88,7 +88,7 @@ final class Supervisor {
      * Runs {@code attempt}, and again after each {@link JobFailedException} while {@code maxRestarts} allows; a
      * user's error is never retried.
      */
-    static int restarting(int maxRestarts, PrintStream out, Attempt attempt) throws Exception {
+    static <T> T restarting(int maxRestarts, PrintStream out, Attempt<T> attempt) throws Exception {
         for (int restarts = 0; ; restarts++) {
             try {
                 return attempt.run(restarts);

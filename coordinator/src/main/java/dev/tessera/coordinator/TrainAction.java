@@ -1,24 +1,20 @@
 package dev.tessera.coordinator;
 
-import dev.tessera.coordinator.run.RunDirectory;
-import dev.tessera.worker.job.JobConfig;
-
-import java.nio.file.Path;
+import dev.tessera.coordinator.run.RunSummary;
 
 /**
- * What {@code tessera train} does once the config is resolved and the run directory exists. It lives beside its
- * implementations (LocalTraining, ClusterTraining), so the CLI depends on the coordinator and not the reverse;
- * injected with {@link dev.tessera.coordinator.cli.TrainCommand#setAction}. Returns the exit code.
+ * How a resolved job trains once its run directory exists: in this process ({@link LocalTraining}), on worker
+ * processes ({@link ClusterTraining}), or, through {@link Trainer.Builder#trainWith}, anything else that keeps
+ * the contract: write the run's outputs into {@code request.directory()}, call {@code request.listener()} as the
+ * run goes, and return its summary or throw.
  */
 @FunctionalInterface
 public interface TrainAction {
 
-    /**
-     * @param config       the resolved, validated job; {@code out()} is the run directory
-     * @param directory    where outputs go; config.yaml is already written there
-     * @param resumeOrNull the verified checkpoint folder that --resume resolved to (a run directory's newest
-     *                     complete checkpoint, or the checkpoint given), or null for a fresh run
-     */
-    int run(JobConfig config, RunDirectory directory, Path resumeOrNull) throws Exception;
+    /** A mesh of one rank trains in this process, larger ones on worker processes of this host. */
+    TrainAction DEFAULT = request -> request.job().mesh().world() == 1
+            ? new LocalTraining().run(request)
+            : new ClusterTraining().run(request);
 
+    RunSummary run(TrainRequest request) throws Exception;
 }

@@ -2,11 +2,9 @@ package dev.tessera.coordinator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.worker.bench.ModelPreset;
 import dev.tessera.worker.io.AtomicFiles;
-import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.model.ModelConfig;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -47,9 +45,8 @@ public final class TrainBench {
     public static Result run(ModelPreset preset, int dp, int steps) throws Exception {
         Path dir = Files.createTempDirectory("tessera-bench-train-");
         try {
-            JobConfig job = JobConfigLoader.load(null, sets(preset, dp, steps)).withOut(dir.toString());
-            RunDirectory run = runQuietly(job, dir);
-            return summarise(preset, dp, run.metricsFile());
+            Path run = runQuietly(sets(preset, dp, steps), dir);
+            return summarise(preset, dp, run.resolve(RunDirectory.METRICS));
         } finally {
             AtomicFiles.deleteRecursively(dir);
         }
@@ -73,26 +70,14 @@ public final class TrainBench {
     }
 
     /**
-     * Trains {@code job} into the run directory {@code dir} as {@code tessera train} would (in this process for a
-     * mesh of one, else on worker processes), without the progress bar and the run's own lines: the bench prints
-     * its results.
+     * Trains the defaults with {@code sets} into the empty directory {@code dir} as {@code tessera train} would (in
+     * this process for a mesh of one, else on worker processes), without the run's own lines: the bench prints its
+     * results.
      */
-    static RunDirectory runQuietly(JobConfig job, Path dir) throws Exception {
-        RunDirectory run = RunDirectory.create(dir);
-        run.writeConfig(job);
-        PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-        PrintStream stdout = System.out;
-        System.setOut(quiet);
-        try {
-            if (job.mesh().world() == 1) {
-                new LocalTraining(quiet).run(job, run, null);
-            } else {
-                new ClusterTraining(quiet).run(job, run, null);
-            }
-        } finally {
-            System.setOut(stdout);
-        }
-        return run;
+    static Path runQuietly(List<String> sets, Path dir) throws Exception {
+        Trainer.Builder trainer = Trainer.builder().out(dir).log(new PrintStream(OutputStream.nullOutputStream()));
+        sets.forEach(trainer::set);
+        return trainer.build().fit().runDirectory();
     }
 
     private static Result summarise(ModelPreset preset, int dp, Path metrics) throws IOException {

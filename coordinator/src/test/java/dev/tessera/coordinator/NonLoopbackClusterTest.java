@@ -3,12 +3,10 @@ package dev.tessera.coordinator;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.coordinator.cli.Main;
 import dev.tessera.worker.job.JobConfig;
-import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.launch.Launcher;
 import dev.tessera.coordinator.launch.LocalLauncher;
 import dev.tessera.coordinator.launch.Placement;
 import dev.tessera.coordinator.launch.WorkerState;
-import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.worker.run.WorkerArgs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -53,10 +51,10 @@ class NonLoopbackClusterTest {
             Path single = tmp.resolve("dp1");
             assertEquals(0, Main.run(ClusterTrainingTest.job(single, 1, 20).toArray(String[]::new)));
             Path run = tmp.resolve("dp2-netns");
-            JobConfig job = config(run, ClusterTrainingTest.job(run, 2, 20, "--set", "launch.hazelcast_port=6800",
-                    "--set", "launch.aeron_port=41800"));
             List<String> seen = new ArrayList<>();
-            CompletableFuture<Integer> training = train(job, run, j -> hosts.launcher(j.launch().workerMemoryMb()));
+            CompletableFuture<TrainResult> training = train(ClusterTrainingTest.job(run, 2, 20, "--set",
+                    "launch.hazelcast_port=6800", "--set", "launch.aeron_port=41800"),
+                    j -> hosts.launcher(j.launch().workerMemoryMb()));
             // Each worker's Hazelcast listener (TCP) and Aeron endpoint (UDP) on its namespace's address (Java's TCP
             // sockets show it IPv4-mapped), and no Hazelcast listener on any other address of its namespace.
             String[] expected = new String[4];
@@ -88,7 +86,7 @@ class NonLoopbackClusterTest {
                             .contains("--hazelcast-port 6800 ")).forEach(ProcessHandle::destroyForcibly);
                 }
             }
-            assertEquals(0, training.join());
+            assertEquals(20, training.join().summary().orElseThrow().steps());
             System.out.println("bound in the namespaces:\n  " + String.join("\n  ", seen));
             for (int i = 0; i < 4; i++) {
                 assertTrue(found[i], "no socket matching '" + expected[i] + "' seen while the job ran: " + seen);
@@ -116,9 +114,8 @@ class NonLoopbackClusterTest {
     @Test
     void aWorkerKilledBehindALauncherThatCannotSeeItIsCaughtByMembership() throws Exception {
         Path run = tmp.resolve("unseen");
-        JobConfig job = config(run, ClusterTrainingTest.job(run, 2, 100000, "--set", "launch.hazelcast_port=6820",
-                "--set", "launch.aeron_port=41820"));
-        CompletableFuture<Integer> training = train(job, run,
+        CompletableFuture<TrainResult> training = train(ClusterTrainingTest.job(run, 2, 100000, "--set",
+                "launch.hazelcast_port=6820", "--set", "launch.aeron_port=41820"),
                 j -> new Unseeing(LocalLauncher.onLoopback(2, j.launch().workerMemoryMb())));
         try {
             Path metrics = run.resolve("metrics.jsonl");
@@ -146,31 +143,29 @@ class NonLoopbackClusterTest {
             if (!training.isDone()) {
                 ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
                         .contains("--hazelcast-port 6820 ")).forEach(ProcessHandle::destroyForcibly);
-                training.exceptionally(e -> -1).join();
+                training.exceptionally(e -> null).join();
             }
         }
         ClusterTrainingTest.assertNothingLeft(ClusterTrainingTest.jobIds(run));
     }
 
-    /** The config the CLI would resolve from {@code args}, with its run directory. */
-    private static JobConfig config(Path run, List<String> args) {
-        List<String> sets = new ArrayList<>();
+    /**
+     * Trains the job of the CLI arguments {@code args} (its --set and --out) on another thread, each attempt's
+     * workers from {@code launchers}.
+     */
+    private static CompletableFuture<TrainResult> train(List<String> args, Function<JobConfig, Launcher> launchers) {
+        Trainer.Builder trainer = Trainer.builder().trainWith(new ClusterTraining(launchers))
+                .log(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
         for (int i = 0; i < args.size(); i++) {
             if (args.get(i).equals("--set")) {
-                sets.add(args.get(++i));
+                trainer.set(args.get(++i));
+            } else if (args.get(i).equals("--out")) {
+                trainer.out(Path.of(args.get(++i)));
             }
         }
-        return JobConfigLoader.loadLayers(List.of(), sets).withOut(run.toString());
-    }
-
-    /** Trains {@code job} into {@code run} on another thread, each attempt's workers from {@code launchers}. */
-    private static CompletableFuture<Integer> train(JobConfig job, Path run, Function<JobConfig, Launcher> launchers) {
-        RunDirectory directory = RunDirectory.create(run);
-        directory.writeConfig(job);
-        PrintStream out = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
         return CompletableFuture.supplyAsync(() -> {
             try {
-                return new ClusterTraining(out, launchers).run(job, directory, null);
+                return trainer.build().fit();
             } catch (RuntimeException e) {
                 throw e;
             } catch (Exception e) {

@@ -2,7 +2,7 @@ package dev.tessera.coordinator.cli;
 
 import dev.tessera.worker.bench.ModelPreset;
 
-/** What {@code tessera bench model} runs; injected like {@link dev.tessera.coordinator.TrainAction}. Returns the exit code. */
+/** What {@code tessera bench model} runs; {@link Main} injects it, so tests can check the options alone. */
 @FunctionalInterface
 public interface BenchModelAction {
 

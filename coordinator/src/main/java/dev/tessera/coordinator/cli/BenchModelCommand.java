@@ -9,7 +9,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
-import java.util.Objects;
 import java.util.concurrent.Callable;
 
 /** {@code tessera bench model}: time forward+backward steps of a preset model shape. */
@@ -18,9 +17,9 @@ import java.util.concurrent.Callable;
 public final class BenchModelCommand implements Callable<Integer> {
 
     /** Times the preset in this process with {@link ModelBench}. */
-    public static final BenchModelAction DEFAULT_ACTION = BenchModelCommand::runModelBench;
+    static final BenchModelAction DEFAULT_ACTION = BenchModelCommand::runModelBench;
 
-    private static volatile BenchModelAction action = DEFAULT_ACTION;
+    private final BenchModelAction action;
 
     @Spec
     CommandSpec spec;
@@ -35,8 +34,8 @@ public final class BenchModelCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
-    public static void setAction(BenchModelAction benchAction) {
-        action = Objects.requireNonNull(benchAction, "benchAction");
+    BenchModelCommand(BenchModelAction action) {
+        this.action = action;
     }
 
     @Override

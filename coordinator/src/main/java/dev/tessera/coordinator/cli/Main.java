@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.cli;
 
+import dev.tessera.coordinator.TrainAction;
 import dev.tessera.worker.blas.BlasKernel;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -31,8 +32,14 @@ public final class Main implements Callable<Integer> {
 
     /** Runs with the given streams; exit code 0 ok, 1 failure, 2 bad input (see {@link ExitCodes}). */
     public static int run(PrintStream out, PrintStream err, String... args) {
+        return run(out, err, TrainAction.DEFAULT, BenchModelCommand.DEFAULT_ACTION, args);
+    }
+
+    /** As {@link #run(PrintStream, PrintStream, String...)}, with what {@code train} and {@code bench model} do. */
+    static int run(PrintStream out, PrintStream err, TrainAction train, BenchModelAction benchModel,
+                   String... args) {
         ErrorReporter reporter = new ErrorReporter(ErrorReporter.debugRequested());
-        CommandLine cli = new CommandLine(new Main())
+        CommandLine cli = new CommandLine(new Main(), commands(out, train, benchModel))
                 .setCaseInsensitiveEnumValuesAllowed(true)
                 .setOut(writer(out))
                 .setErr(writer(err))
@@ -45,6 +52,22 @@ public final class Main implements Callable<Integer> {
     public Integer call() {
         throw new ParameterException(spec.commandLine(), "missing command; one of: "
                 + String.join(", ", spec.subcommands().keySet()));
+    }
+
+    /** Builds the commands that take what they do at construction; picocli builds the rest. */
+    private static CommandLine.IFactory commands(PrintStream out, TrainAction train, BenchModelAction benchModel) {
+        CommandLine.IFactory picocli = CommandLine.defaultFactory();
+        return new CommandLine.IFactory() {
+            @Override
+            public <K> K create(Class<K> type) throws Exception {
+                if (type == TrainCommand.class) {
+                    return type.cast(new TrainCommand(train, out));
+                } else if (type == BenchModelCommand.class) {
+                    return type.cast(new BenchModelCommand(benchModel));
+                }
+                return picocli.create(type);
+            }
+        };
     }
 
     private static PrintWriter writer(PrintStream stream) {

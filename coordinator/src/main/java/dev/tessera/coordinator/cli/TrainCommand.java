@@ -1,39 +1,31 @@
 package dev.tessera.coordinator.cli;
 
-import dev.tessera.coordinator.launch.ChildJvms;
-import dev.tessera.comm.MediaDriverHost;
-import dev.tessera.coordinator.ClusterTraining;
-import dev.tessera.coordinator.LocalTraining;
 import dev.tessera.coordinator.TrainAction;
-
+import dev.tessera.coordinator.Trainer;
 import dev.tessera.coordinator.config.JobConfigLoader;
-import dev.tessera.coordinator.run.RunDirectory;
-import dev.tessera.worker.checkpoint.Checkpoint;
-import dev.tessera.worker.job.JobConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Objects;
 import java.util.concurrent.Callable;
 
-/** {@code tessera train}: resolve the job config, prepare the run directory, hand both to the train action. */
+/**
+ * {@code tessera train}: the command-line view of {@link Trainer}. Each option maps onto one builder call, so
+ * the CLI and the Java API resolve, check and run a job the same way.
+ */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Train a model. The job config starts from built-in defaults, then --config, then each --set.",
                 "On --resume, the resumed run's config.yaml comes first and output goes back into that run",
                 "unless --out is given."})
 public final class TrainCommand implements Callable<Integer> {
 
-    /** A mesh of one rank trains in this process ({@link LocalTraining}); larger ones on worker processes. */
-    public static final TrainAction DEFAULT_ACTION = (config, dir, resume) -> config.mesh().world() == 1
-            ? new LocalTraining(System.out).run(config, dir, resume)
-            : new ClusterTraining(System.out).run(config, dir, resume);
-
-    private static volatile TrainAction action = DEFAULT_ACTION;
+    private final TrainAction action;
+    private final PrintStream log;
 
     @Spec
     CommandSpec spec;
@@ -57,57 +49,26 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--print-config", description = "Print the resolved config as YAML and exit without training.")
     boolean printConfig;
 
-    /** Installs what training means; the launcher wires this at startup. */
-    public static void setAction(TrainAction trainAction) {
-        action = Objects.requireNonNull(trainAction, "trainAction");
-    }
-
-    public static TrainAction action() {
-        return action;
+    /** @param action how the job trains ({@link TrainAction#DEFAULT}); @param log where the run's lines go */
+    TrainCommand(TrainAction action, PrintStream log) {
+        this.action = action;
+        this.log = log;
     }
 
     @Override
     public Integer call() throws Exception {
-        JobConfig job = resolveConfig();
+        Trainer.Builder builder = Trainer.builder().trainWith(action).log(log).out(out).resume(resume);
+        if (config != null) {
+            builder.config(config);
+        }
+        sets.forEach(builder::set);
+        Trainer trainer = builder.build();
         if (printConfig) {
-            spec.commandLine().getOut().print(JobConfigLoader.toYaml(job));
+            spec.commandLine().getOut().print(JobConfigLoader.toYaml(trainer.job()));
             spec.commandLine().getOut().flush();
             return 0;
         }
-        Path checkpoint = null;
-        if (resume != null) {
-            Checkpoint from = Checkpoint.open(resume, spec.commandLine().getErr()::println);
-            if (from.step() >= job.train().steps()) {
-                spec.commandLine().getOut().println("run " + RunDirectory.findRunRoot(resume) + " is complete: "
-                        + from.dir() + " is at step " + from.step() + " of train.steps " + job.train().steps()
-                        + "; nothing to do (to train further, add --set train.steps=N with N > " + from.step() + ")");
-                return 0;
-            }
-            checkpoint = from.dir();
-        }
-        RunDirectory directory = resume != null
-                ? RunDirectory.resume(resume, out)
-                : RunDirectory.create(out != null ? out : job.outDir().orElse(null));
-        job = job.withOut(directory.root().toString());
-        directory.writeConfig(job);
-        sweepHostLeftovers();
-        return action.run(job, directory, checkpoint);
-    }
-
-    /** What killed jobs left on this host (Aeron directories, worker logs), once their owners are gone. */
-    private static void sweepHostLeftovers() {
-        MediaDriverHost.sweepStale(MediaDriverHost.baseDirectory());
-        ChildJvms.sweepStale(Path.of(System.getProperty("java.io.tmpdir")));
-    }
-
-    private JobConfig resolveConfig() {
-        List<Path> layers = new ArrayList<>();
-        if (resume != null) {
-            layers.add(RunDirectory.findRunRoot(resume).resolve(RunDirectory.CONFIG));
-        }
-        if (config != null) {
-            layers.add(config);
-        }
-        return JobConfigLoader.loadLayers(layers, sets);
+        trainer.fit();
+        return 0;
     }
 }

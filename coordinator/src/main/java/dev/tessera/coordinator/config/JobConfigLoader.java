@@ -3,10 +3,7 @@ package dev.tessera.coordinator.config;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.worker.job.JobConfig;
 import org.yaml.snakeyaml.DumperOptions;
-import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
-import org.yaml.snakeyaml.constructor.SafeConstructor;
-import org.yaml.snakeyaml.error.YAMLException;
 
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
@@ -51,15 +48,15 @@ public final class JobConfigLoader {
     }
 
     /**
-     * Defaults, then each YAML file in order (later files win, key by key), then {@code sets}. A resume layers
-     * the run's stored config.yaml under the user's file this way.
+     * The general form, which {@code Trainer.Builder} uses: {@code base} in place of the defaults, then each YAML
+     * file in order, then each override in order.
      */
-    public static JobConfig loadLayers(List<Path> yamlLayers, List<String> sets) {
-        ConfigTree tree = new ConfigTree(JobConfig.defaults().toMap());
+    public static JobConfig load(JobConfig base, List<Path> yamlLayers, List<ConfigOverride> overrides) {
+        ConfigTree tree = new ConfigTree(base.toMap());
         for (Path file : yamlLayers) {
             mergeFile(tree, file);
         }
-        applySets(tree, sets);
+        overrides.forEach(o -> apply(tree, o));
         return resolve(tree);
     }
 
@@ -97,31 +94,12 @@ public final class JobConfigLoader {
 
     private static void applySets(ConfigTree tree, List<String> sets) {
         for (String set : sets == null ? List.<String>of() : sets) {
-            applySet(tree, set);
+            apply(tree, ConfigOverride.parse(set));
         }
     }
 
-    private static void applySet(ConfigTree tree, String set) {
-        String origin = "--set " + set;
-        int eq = set.indexOf('=');
-        if (eq < 0) {
-            throw ConfigError.at(origin, "expected key=value, e.g. --set train.steps=100");
-        }
-        String key = set.substring(0, eq).trim();
-        if (key.isEmpty()) {
-            throw ConfigError.at(origin, "the key before '=' is empty; expected key=value, e.g. --set train.steps=100");
-        }
-        tree.set(key, parseScalar(set.substring(eq + 1), origin), origin);
-    }
-
-    /** YAML's own typing, so "--set optimizer.lr=3e-4" is a number and "--set out=null" is null. */
-    private static Object parseScalar(String text, String origin) {
-        try {
-            return new Yaml(new SafeConstructor(new LoaderOptions())).load(text);
-        } catch (YAMLException e) {
-            throw ConfigError.at(origin, "the value is not valid YAML (" + e.getMessage().lines().findFirst()
-                    .orElse("") + "); quote strings that contain ':' or '#'");
-        }
+    private static void apply(ConfigTree tree, ConfigOverride override) {
+        tree.set(override.key(), override.value(), override.origin());
     }
 
     private static String readConfigFile(Path file) {

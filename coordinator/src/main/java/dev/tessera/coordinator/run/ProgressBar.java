@@ -38,9 +38,9 @@ public final class ProgressBar implements TrainingListener {
         this.nanoTime = nanoTime;
     }
 
-    /** Progress on standard output, redrawn in place only when that is a real terminal. */
-    public static ProgressBar forStandardOutput() {
-        return new ProgressBar(System.out, isInteractiveTerminal(), System::nanoTime);
+    /** Progress on {@code out}, redrawn in place only when that is standard output on a real terminal. */
+    public static ProgressBar on(PrintStream out) {
+        return new ProgressBar(out, out == System.out && isInteractiveTerminal(), System::nanoTime);
     }
 
     /** A console exists (output not redirected) and the terminal understands carriage returns. */

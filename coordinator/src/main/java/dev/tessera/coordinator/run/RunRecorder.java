@@ -21,13 +21,13 @@ public final class RunRecorder implements AutoCloseable {
     private final TrainingListener listener;
 
     private RunRecorder(RunDirectory directory, MetricsWriter metrics, LossHistory history, ProgressBar progress,
-                        CheckpointRetention retention) {
+                        CheckpointRetention retention, TrainingListener caller) {
         this.directory = directory;
         this.metrics = metrics;
         this.history = history;
         this.progress = progress;
         this.listener = CompositeListener.of(metrics, history, progress,
-                new CheckpointPruner(directory.root(), retention));
+                new CheckpointPruner(directory.root(), retention), caller);
     }
 
     /**
@@ -35,15 +35,16 @@ public final class RunRecorder implements AutoCloseable {
      * removes what an interrupted writer left in the run directory, keeps the metrics up to that step (so the plot
      * shows the whole run) and drops later ones, which will be trained again, so every step has one row even after
      * a restart. Call only when nothing else writes to the run directory. Checkpoints that {@code retention} does
-     * not keep are deleted as newer ones complete.
+     * not keep are deleted as newer ones complete. {@code caller} hears every event after the recorders (a
+     * checkpoint it is told of is complete and kept).
      */
     public static RunRecorder open(RunDirectory directory, ProgressBar progress, long fromStep,
-                                   CheckpointRetention retention) {
+                                   CheckpointRetention retention, TrainingListener caller) {
         CheckpointRetention.sweepLeftovers(directory.root());
         copySourceMetricsIfNew(directory);
         MetricsWriter metrics = MetricsWriter.resumeAfter(directory.metricsFile(), fromStep);
         return new RunRecorder(directory, metrics, LossHistory.readMetrics(directory.metricsFile()), progress,
-                retention);
+                retention, caller);
     }
 
     /** Resuming into a new --out starts its metrics.jsonl from the source run's, so its plot is complete. */

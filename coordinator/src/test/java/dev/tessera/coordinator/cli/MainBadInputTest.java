@@ -1,7 +1,7 @@
 package dev.tessera.coordinator.cli;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import dev.tessera.coordinator.TrainRequest;
+import dev.tessera.coordinator.run.RunSummary;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -29,17 +29,9 @@ class MainBadInputTest {
 
     private final AtomicBoolean trainCalled = new AtomicBoolean();
 
-    @BeforeEach
-    void recordTraining() {
-        TrainCommand.setAction((config, dir, resume) -> {
-            trainCalled.set(true);
-            return 0;
-        });
-    }
-
-    @AfterEach
-    void unwire() {
-        TrainCommand.setAction(TrainCommand.DEFAULT_ACTION);
+    private RunSummary recordTraining(TrainRequest request) {
+        trainCalled.set(true);
+        return MainTrainTest.summaryOf(request);
     }
 
     static Stream<Arguments> badInputs() {
@@ -141,7 +133,7 @@ class MainBadInputTest {
                 .map(a -> a.replace("{config}", config.toString()).replace("{tmp}", tmp.toString()))
                 .toArray(String[]::new);
 
-        CliRunner result = CliRunner.run(args);
+        CliRunner result = CliRunner.training(this::recordTraining, args);
 
         assertEquals(2, result.exitCode(), () -> name + ": " + result.err());
         assertTrue(result.err().startsWith("tessera: "), result.err());

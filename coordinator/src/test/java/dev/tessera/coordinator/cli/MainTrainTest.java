@@ -1,11 +1,12 @@
 package dev.tessera.coordinator.cli;
 
 import dev.tessera.comm.UserInputException;
+import dev.tessera.coordinator.TrainRequest;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.run.RunDirectory;
+import dev.tessera.coordinator.run.RunSummary;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.job.JobConfig;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -14,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -30,19 +32,18 @@ class MainTrainTest {
     private final AtomicReference<RunDirectory> seenDir = new AtomicReference<>();
     private final AtomicReference<Path> seenResume = new AtomicReference<>();
 
-    @AfterEach
-    void unwire() {
-        TrainCommand.setAction(TrainCommand.DEFAULT_ACTION);
-        BenchModelCommand.setAction(BenchModelCommand.DEFAULT_ACTION);
+    /** What training does in these tests: note what it was given, train nothing. */
+    private RunSummary recordTraining(TrainRequest request) {
+        seenConfig.set(request.job());
+        seenDir.set(request.directory());
+        seenResume.set(request.resumeOrNull());
+        return summaryOf(request);
     }
 
-    private void recordTraining(int exitCode) {
-        TrainCommand.setAction((config, dir, resume) -> {
-            seenConfig.set(config);
-            seenDir.set(dir);
-            seenResume.set(resume);
-            return exitCode;
-        });
+    /** The summary of a run that trained nothing. */
+    static RunSummary summaryOf(TrainRequest request) {
+        return new RunSummary(0, 0, Double.NaN, OptionalDouble.empty(), OptionalDouble.empty(),
+                OptionalDouble.empty(), 0, 0, 0, 0, request.job().toMap());
     }
 
     /** A complete checkpoint without tensors: enough for the CLI, which only verifies it and reads its step. */
@@ -56,12 +57,11 @@ class MainTrainTest {
 
     @Test
     void trainResolvesConfigCreatesRunDirectoryAndCallsTheAction() throws Exception {
-        recordTraining(0);
         Path config = tmp.resolve("job.yaml");
         Files.writeString(config, "model:\n  d_model: 64\ntrain:\n  steps: 80\n");
         Path out = tmp.resolve("run1");
 
-        CliRunner r = CliRunner.run("train", "--config", config.toString(), "--set", "train.steps=190",
+        CliRunner r = CliRunner.training(this::recordTraining, "train", "--config", config.toString(), "--set", "train.steps=190",
                 "--set", "optimizer.lr=1e-3", "--out", out.toString());
 
         assertEquals(0, r.exitCode(), r.err());
@@ -78,19 +78,12 @@ class MainTrainTest {
     }
 
     @Test
-    void exitCodeOfTheActionIsTheProcessExitCode() {
-        recordTraining(7);
-        assertEquals(7, CliRunner.run("train", "--out", tmp.resolve("r").toString()).exitCode());
-    }
-
-    @Test
     void nonEmptyOutIsRefusedUnlessResuming() throws Exception {
-        recordTraining(0);
         Path out = tmp.resolve("busy");
         Files.createDirectories(out);
         Files.writeString(out.resolve("something"), "x");
 
-        CliRunner r = CliRunner.run("train", "--out", out.toString());
+        CliRunner r = CliRunner.training(this::recordTraining, "train", "--out", out.toString());
 
         assertEquals(2, r.exitCode());
         assertTrue(r.err().contains("output directory " + out + " exists and is not empty"), r.err());
@@ -100,13 +93,13 @@ class MainTrainTest {
 
     @Test
     void resumeLayersTheStoredConfigUnderNewSetsAndWritesBackIntoTheRun() {
-        recordTraining(0);
         Path run = tmp.resolve("run");
-        assertEquals(0, CliRunner.run("train", "--out", run.toString(), "--set", "model.d_model=64",
-                "--set", "train.steps=100").exitCode());
+        assertEquals(0, CliRunner.training(this::recordTraining, "train", "--out", run.toString(), "--set",
+                "model.d_model=64", "--set", "train.steps=100").exitCode());
         Path checkpoint = emptyCheckpoint(run, 50);
 
-        CliRunner r = CliRunner.run("train", "--resume", checkpoint.toString(), "--set", "train.steps=200");
+        CliRunner r = CliRunner.training(this::recordTraining, "train", "--resume", checkpoint.toString(), "--set",
+                "train.steps=200");
 
         assertEquals(0, r.exitCode(), r.err());
         assertEquals(64, seenConfig.get().model().dModel(), "kept from the stored config");
@@ -128,10 +121,9 @@ class MainTrainTest {
 
     @Test
     void failuresInsideTrainingExitOneWithOneLine() {
-        TrainCommand.setAction((c, d, resume) -> {
+        CliRunner r = CliRunner.training(request -> {
             throw new IllegalStateException("worker 3 died");
-        });
-        CliRunner r = CliRunner.run("train", "--out", tmp.resolve("a").toString());
+        }, "train", "--out", tmp.resolve("a").toString());
         assertEquals(1, r.exitCode());
         assertEquals("tessera: IllegalStateException: worker 3 died (set TESSERA_DEBUG=1 for the stack trace)",
                 r.err().strip());
@@ -139,22 +131,20 @@ class MainTrainTest {
 
     @Test
     void userErrorsWrappedByTrainingStillExitTwo() {
-        TrainCommand.setAction((c, d, resume) -> {
+        CliRunner r = CliRunner.training(request -> {
             throw new RuntimeException("rank 0 failed", new UserInputException("data.path 'x': empty file"));
-        });
-        CliRunner r = CliRunner.run("train", "--out", tmp.resolve("b").toString());
+        }, "train", "--out", tmp.resolve("b").toString());
         assertEquals(2, r.exitCode());
         assertEquals("tessera: data.path 'x': empty file", r.err().strip());
     }
 
     @Test
     void debugPrintsTheStackTrace() {
-        TrainCommand.setAction((c, d, resume) -> {
-            throw new IllegalStateException("boom");
-        });
         System.setProperty("tessera.debug", "true");
         try {
-            CliRunner r = CliRunner.run("train", "--out", tmp.resolve("d").toString());
+            CliRunner r = CliRunner.training(request -> {
+                throw new IllegalStateException("boom");
+            }, "train", "--out", tmp.resolve("d").toString());
             assertEquals(1, r.exitCode());
             assertTrue(r.err().startsWith("tessera: IllegalStateException: boom"), r.err());
             assertTrue(r.err().contains("\tat "), r.err());
@@ -166,13 +156,14 @@ class MainTrainTest {
     @Test
     void benchModelParsesItsOptions() {
         AtomicReference<String> seen = new AtomicReference<>();
-        BenchModelCommand.setAction((preset, steps, json) -> {
+        BenchModelAction record = (preset, steps, json) -> {
             seen.set(preset + " " + steps + " " + json);
             return 0;
-        });
-        assertEquals(0, CliRunner.run("bench", "model", "--preset", "moe", "--steps", "5", "--json").exitCode());
+        };
+        assertEquals(0, CliRunner.benching(record, "bench", "model", "--preset", "moe", "--steps", "5", "--json")
+                .exitCode());
         assertEquals("MOE 5 true", seen.get());
-        assertEquals(0, CliRunner.run("bench", "model", "--preset", "wide").exitCode());
+        assertEquals(0, CliRunner.benching(record, "bench", "model", "--preset", "wide").exitCode());
         assertEquals("WIDE 20 false", seen.get());
     }
 

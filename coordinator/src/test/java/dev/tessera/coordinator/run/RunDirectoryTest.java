@@ -2,6 +2,7 @@ package dev.tessera.coordinator.run;
 
 import dev.tessera.comm.UserInputException;
 import dev.tessera.worker.job.JobConfig;
+import dev.tessera.worker.train.TrainingListener;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -71,7 +72,8 @@ class RunDirectoryTest {
         RunDirectory fork = RunDirectory.resume(run.root(), tmp.resolve("fork"));
         ProgressBar quiet = new ProgressBar(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()), false,
                 System::nanoTime);
-        try (RunRecorder recorder = RunRecorder.open(fork, quiet, 1, JobConfig.defaults().checkpoint().retention())) {
+        try (RunRecorder recorder = RunRecorder.open(fork, quiet, 1, JobConfig.defaults().checkpoint().retention(),
+                TrainingListener.NONE)) {
             assertEquals(1, recorder.lossHistory().train().size());
         }
         assertEquals(1, Files.readAllLines(fork.metricsFile()).size());

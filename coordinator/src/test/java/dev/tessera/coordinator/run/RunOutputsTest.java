@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.train.StepMetrics;
+import dev.tessera.worker.train.TrainingListener;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -145,7 +146,8 @@ class RunOutputsTest {
         dir.writeConfig(JobConfig.defaults());
         java.io.ByteArrayOutputStream console = new java.io.ByteArrayOutputStream();
         ProgressBar bar = new ProgressBar(new java.io.PrintStream(console, true), false, System::nanoTime);
-        try (RunRecorder recorder = RunRecorder.open(dir, bar, 0, JobConfig.defaults().checkpoint().retention())) {
+        try (RunRecorder recorder = RunRecorder.open(dir, bar, 0, JobConfig.defaults().checkpoint().retention(),
+                TrainingListener.NONE)) {
             recorder.listener().onStart(1, 4);
             for (int s = 1; s <= 4; s++) {
                 recorder.listener().onStep(step(s, 5 - s));
