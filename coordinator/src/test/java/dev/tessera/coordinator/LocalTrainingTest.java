@@ -95,6 +95,20 @@ class LocalTrainingTest {
         assertArrayEquals(Files.readAllBytes(full.resolve(state)), Files.readAllBytes(resumed.resolve(state)));
     }
 
+    /** Recomputing activations in backward changes no bit of the run: losses and final weights. */
+    @Test
+    void activationCheckpointingTrainsTheSameBits() throws IOException {
+        Path kept = tmp.resolve("kept");
+        assertEquals(0, Main.run(args(TinyJob.trainArgs("--out", kept.toString()))));
+        Path recomputed = tmp.resolve("recomputed");
+        assertEquals(0, Main.run(args(TinyJob.trainArgs("--set", "train.activation_checkpointing=blocks",
+                "--out", recomputed.toString()))));
+
+        assertEquals(trainLosses(kept), trainLosses(recomputed));
+        String weights = "checkpoints/step-0000008/model-00001-of-00001.safetensors";
+        assertArrayEquals(Files.readAllBytes(kept.resolve(weights)), Files.readAllBytes(recomputed.resolve(weights)));
+    }
+
     @Test
     void summaryRecordsTheOptimizersStateBytes() throws IOException {
         Map<String, Long> bytes = new TreeMap<>();

@@ -2,6 +2,8 @@ package dev.tessera.coordinator.cli;
 
 import dev.tessera.worker.bench.ModelBench;
 import dev.tessera.worker.bench.ModelPreset;
+import dev.tessera.worker.job.ActivationCheckpointing;
+import dev.tessera.worker.model.RecomputePolicy;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -31,6 +33,15 @@ public final class BenchModelCommand implements Callable<Integer> {
             description = "Timed steps (default: ${DEFAULT-VALUE}).")
     int steps;
 
+    @Option(names = "--activation-checkpointing", paramLabel = "none|blocks|every_k", defaultValue = "none",
+            description = "Which blocks recompute their activations in backward, as train.activation_checkpointing"
+                    + " (default: ${DEFAULT-VALUE}).")
+    ActivationCheckpointing checkpointing;
+
+    @Option(names = "--recompute-every", paramLabel = "K", defaultValue = "2",
+            description = "The k of every_k (default: ${DEFAULT-VALUE}).")
+    int recomputeEvery;
+
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
@@ -43,19 +54,24 @@ public final class BenchModelCommand implements Callable<Integer> {
         if (steps < 1) {
             throw new ParameterException(spec.commandLine(), "--steps must be >= 1 (got " + steps + ")");
         }
-        return action.run(preset, steps, json);
+        if (recomputeEvery < 1) {
+            throw new ParameterException(spec.commandLine(), "--recompute-every must be >= 1 (got " + recomputeEvery
+                    + ")");
+        }
+        return action.run(preset, steps, ActivationCheckpointing.policy(checkpointing, recomputeEvery), json);
     }
 
-    private static int runModelBench(ModelPreset preset, int steps, boolean json) {
-        ModelBench.Result r = ModelBench.run(preset, 3, steps);
+    private static int runModelBench(ModelPreset preset, int steps, RecomputePolicy recompute, boolean json) {
+        ModelBench.Result r = ModelBench.run(preset, 3, steps, recompute);
         if (json) {
             System.out.println(r.json());
         } else {
             System.out.printf("preset %s: %,d params, %.1f ms/step, %.0f tokens/s, %.1f model GFLOP/s"
-                            + " = %.1f%% of sgemm peak %.1f GFLOP/s (median of %d steps); OpenBLAS kernel %s"
-                            + " (chosen by %s)%n",
+                            + " = %.1f%% of sgemm peak %.1f GFLOP/s (median of %d steps); peak RSS %,d MiB;"
+                            + " OpenBLAS kernel %s (chosen by %s)%n",
                     r.preset(), r.params(), r.msPerStep(), r.tokensPerSecond(), r.modelGflops(),
-                    100 * r.peakFraction(), r.sgemmGflops(), r.steps(), r.blas().kernel(), r.blas().chosenBy());
+                    100 * r.peakFraction(), r.sgemmGflops(), r.steps(), r.peakRssBytes() >> 20, r.blas().kernel(),
+                    r.blas().chosenBy());
         }
         return 0;
     }

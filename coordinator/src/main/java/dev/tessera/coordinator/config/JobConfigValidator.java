@@ -157,6 +157,7 @@ final class JobConfigValidator {
         atLeast("train.steps", t.steps(), 1);
         atLeast("train.batch_size", t.batchSize(), 1);
         atLeast("train.seq_len", t.seqLen(), 1);
+        atLeast("train.recompute_every", t.recomputeEvery(), 1);
     }
 
     private void optimizer(OptimizerSection o, TrainSection t) {

@@ -156,15 +156,19 @@ class MainTrainTest {
     @Test
     void benchModelParsesItsOptions() {
         AtomicReference<String> seen = new AtomicReference<>();
-        BenchModelAction record = (preset, steps, json) -> {
-            seen.set(preset + " " + steps + " " + json);
+        BenchModelAction record = (preset, steps, recompute, json) -> {
+            seen.set(preset + " " + steps + " " + recompute.every() + " " + json);
             return 0;
         };
         assertEquals(0, CliRunner.benching(record, "bench", "model", "--preset", "moe", "--steps", "5", "--json")
                 .exitCode());
-        assertEquals("MOE 5 true", seen.get());
-        assertEquals(0, CliRunner.benching(record, "bench", "model", "--preset", "wide").exitCode());
-        assertEquals("WIDE 20 false", seen.get());
+        assertEquals("MOE 5 0 true", seen.get());
+        assertEquals(0, CliRunner.benching(record, "bench", "model", "--preset", "wide",
+                "--activation-checkpointing", "blocks").exitCode());
+        assertEquals("WIDE 20 1 false", seen.get());
+        assertEquals(0, CliRunner.benching(record, "bench", "model", "--preset", "dense",
+                "--activation-checkpointing", "every_k", "--recompute-every", "3").exitCode());
+        assertEquals("DENSE 20 3 false", seen.get());
     }
 
     @Test

@@ -58,6 +58,10 @@ class JobConfigLoaderTest {
                 java.nio.charset.StandardCharsets.UTF_8);
         assertEquals(stored, JobConfigLoader.toYaml(JobConfig.defaults()));
         assertEquals(JobConfig.defaults(), JobConfigLoader.fromYaml(stored, "config.yaml"));
+        String beforeActivationCheckpointing = stored.replace("  activation_checkpointing: none\n", "")
+                .replace("  recompute_every: 2\n", "");
+        assertEquals(JobConfig.defaults(), JobConfigLoader.fromYaml(beforeActivationCheckpointing, "config.yaml"),
+                "a run's config.yaml from before a key existed reads back with the key's default");
     }
 
     @Test

@@ -4,7 +4,9 @@ import dev.tessera.optimizers.AdamW;
 import dev.tessera.optimizers.AdamWConfig;
 import dev.tessera.optimizers.GradNorm;
 import dev.tessera.worker.blas.BlasKernel;
+import dev.tessera.worker.model.FlatMemory;
 import dev.tessera.worker.model.ModelStepTimer;
+import dev.tessera.worker.model.RecomputePolicy;
 import dev.tessera.worker.model.Transformer;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -18,9 +20,14 @@ import org.nd4j.linalg.factory.Nd4j;
  */
 public final class ModelBench {
 
-    /** @param blas the OpenBLAS kernel both the model's gemms and the sgemm ran on */
+    /**
+     * @param blas         the OpenBLAS kernel both the model's gemms and the sgemm ran on
+     * @param recompute    which blocks recomputed their activations in backward
+     * @param peakRssBytes the process's peak resident memory at the end ({@link PeakRss}), -1 if unknown
+     */
     public record Result(String preset, int steps, double msPerStep, double tokensPerSecond,
-                         double modelGflops, double sgemmGflops, long params, BlasKernel blas) {
+                         double modelGflops, double sgemmGflops, long params, BlasKernel blas,
+                         RecomputePolicy recompute, long peakRssBytes) {
         public double peakFraction() {
             return modelGflops / sgemmGflops;
         }
@@ -29,20 +36,23 @@ public final class ModelBench {
             return String.format(java.util.Locale.ROOT,
                     "{\"preset\":\"%s\",\"tokens_per_s\":%.1f,\"model_gflops\":%.2f,\"sgemm_gflops\":%.2f,"
                             + "\"peak_fraction\":%.4f,\"ms_per_step\":%.2f,\"steps\":%d,\"params\":%d,"
+                            + "\"recompute_every\":%d,\"peak_rss_bytes\":%d,"
                             + "\"blas\":{\"kernel\":\"%s\",\"chosen_by\":\"%s\"}}",
                     preset, tokensPerSecond, modelGflops, sgemmGflops, peakFraction(), msPerStep, steps, params,
-                    blas.kernel(), blas.chosenBy());
+                    recompute.every(), peakRssBytes, blas.kernel(), blas.chosenBy());
         }
     }
 
     private ModelBench() {
     }
 
-    public static Result run(ModelPreset preset, int warmupSteps, int timedSteps) {
+    /** {@code recompute}: which blocks recompute their activations in backward (activation checkpointing). */
+    public static Result run(ModelPreset preset, int warmupSteps, int timedSteps, RecomputePolicy recompute) {
         BlasKernel blas = BlasKernel.inUse();
         int batch = ModelPreset.BATCH;
         int seq = ModelPreset.SEQ;
-        Transformer model = new Transformer(preset.config(), DataType.FLOAT, batch, seq);
+        Transformer model = new Transformer(preset.config(), DataType.FLOAT, batch, seq, FlatMemory.ND4J,
+                recompute);
         model.initialize(1);
         AdamW adamw = new AdamW(model.parameters().params(), model.parameters().grads(),
                 model.parameters().spans(), new AdamWConfig(0.9, 0.95, 1e-8, 0.1));
@@ -75,8 +85,9 @@ public final class ModelBench {
         double median = median(stepMs);
         double tokensPerSecond = batch * seq / (median / 1e3);
         double gflops = tokensPerSecond * ModelPreset.flopsPerToken(preset.config(), seq) / 1e9;
+        long peakRss = PeakRss.bytes(); // before the sgemm's 48 MiB
         return new Result(preset.id(), timedSteps, median, tokensPerSecond, gflops, sgemmGflops(),
-                model.parameters().numel(), blas);
+                model.parameters().numel(), blas, recompute, peakRss);
     }
 
     /** Best of several fp32 2048^3 gemms into a preallocated output: this machine's BLAS peak now. */

@@ -39,13 +39,24 @@ public final class AttentionCore {
      */
     public AttentionCore(DataType dt, int bh, int heads, int tq, int tk, int d, int qPos0, int kPos0,
                          INDArray scratch) {
+        this(dt, bh, heads, tq, tk, d, qPos0, kPos0, scratch, Activations.own());
+    }
+
+    /** As above, the probabilities kept for backward from {@code activations}. */
+    public AttentionCore(DataType dt, int bh, int heads, int tq, int tk, int d, int qPos0, int kPos0,
+                         INDArray scratch, Activations activations) {
         this(dt, bh, heads, tq, tk, d, qPos0, kPos0, scratch,
-                tq == tk && qPos0 == kPos0 ? blockHeads(heads, bh / Math.max(1, heads), tq, d) : 1);
+                tq == tk && qPos0 == kPos0 ? blockHeads(heads, bh / Math.max(1, heads), tq, d) : 1, activations);
     }
 
     /** As above with the heads per token-major work unit given (tests: results must not depend on it). */
     AttentionCore(DataType dt, int bh, int heads, int tq, int tk, int d, int qPos0, int kPos0, INDArray scratch,
                   int blockHeads) {
+        this(dt, bh, heads, tq, tk, d, qPos0, kPos0, scratch, blockHeads, Activations.own());
+    }
+
+    private AttentionCore(DataType dt, int bh, int heads, int tq, int tk, int d, int qPos0, int kPos0,
+                          INDArray scratch, int blockHeads, Activations activations) {
         if (heads < 1 || bh % heads != 0) {
             throw new IllegalArgumentException(bh + " (batch, head) items are not whole rows of " + heads + " heads");
         }
@@ -61,13 +72,13 @@ public final class AttentionCore {
         if (dt == DataType.FLOAT) {
             this.p = null;
             this.scratch = null;
-            this.pf = new float[Math.multiplyExact(Math.multiplyExact(bh, tq), FusedAttention.paddedKeys(tk))];
+            this.pf = activations.floats(Math.multiplyExact(Math.multiplyExact(bh, tq), FusedAttention.paddedKeys(tk)));
             this.kernels = new FusedAttention[KernelThreads.THREADS];
             for (int i = 0; i < kernels.length; i++) {
                 kernels[i] = new FusedAttention(tq, tk, d, qPos0, kPos0, blockHeads);
             }
         } else {
-            this.p = Nd4j.create(dt, bh, tq, tk);
+            this.p = activations.array(dt, bh, tq, tk);
             this.scratch = scratch != null ? scratch : Nd4j.create(dt, bh, tq, tk);
             this.pf = null;
             this.kernels = null;

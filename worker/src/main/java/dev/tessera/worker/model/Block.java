@@ -2,7 +2,6 @@ package dev.tessera.worker.model;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * One decoder block: h = x + Attn(RMSNorm(x)); out = h + FFN(RMSNorm(h)), FFN dense SwiGLU or MoE.
@@ -40,28 +39,34 @@ public final class Block {
         }
     }
 
-    /** @param scoresScratch a [B*H, T, T] buffer the layers' attention may share, or null */
-    public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, int seq, INDArray scoresScratch) {
+    /**
+     * @param scoresScratch a [B*H, T, T] buffer the layers' attention may share, or null
+     * @param activations   where the block's per-token buffers come from: its own, or a set shared by the
+     *                      blocks that recompute their activations in backward ({@link #recomputeForBackward})
+     */
+    public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, int seq, INDArray scoresScratch,
+                 Activations activations) {
         String p = prefix(layer);
         DataType dt = ps.dataType();
         int n = Math.multiplyExact(batch, seq);
-        norm1 = new RMSNorm(ps, p + ".input_layernorm.weight", cfg.normEps(), n);
-        attn = new CausalSelfAttention(ps, p + ".self_attn", cfg, batch, seq, 0, scoresScratch);
-        norm2 = new RMSNorm(ps, p + ".post_attention_layernorm.weight", cfg.normEps(), n);
+        activations.nextLayer();
+        norm1 = new RMSNorm(ps, p + ".input_layernorm.weight", cfg.normEps(), n, activations);
+        attn = new CausalSelfAttention(ps, p + ".self_attn", cfg, batch, seq, 0, scoresScratch, activations);
+        norm2 = new RMSNorm(ps, p + ".post_attention_layernorm.weight", cfg.normEps(), n, activations);
         if (cfg.isMoeBlock(layer)) {
-            moe = new MoE(ps, p + ".block_sparse_moe", cfg, n);
+            moe = new MoE(ps, p + ".block_sparse_moe", cfg, n, activations);
             mlp = null;
             mlpActs = null;
         } else {
             moe = null;
             mlp = SwiGLU.stacked(ps, p + ".mlp.gate_proj.weight", p + ".mlp.up_proj.weight",
                     p + ".mlp.down_proj.weight");
-            mlpActs = SwiGLU.Acts.allocate(dt, n, cfg.dFF());
+            mlpActs = SwiGLU.Acts.allocate(dt, n, cfg.dFF(), activations);
         }
-        n1 = Nd4j.create(dt, n, cfg.dModel());
-        h = Nd4j.create(dt, n, cfg.dModel());
-        n2 = Nd4j.create(dt, n, cfg.dModel());
-        dn = Nd4j.create(dt, n, cfg.dModel());
+        n1 = activations.array(dt, n, cfg.dModel());
+        h = activations.array(dt, n, cfg.dModel());
+        n2 = activations.array(dt, n, cfg.dModel());
+        dn = activations.array(dt, n, cfg.dModel());
     }
 
     public boolean isMoe() {

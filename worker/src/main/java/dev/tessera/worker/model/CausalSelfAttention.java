@@ -2,7 +2,6 @@ package dev.tessera.worker.model;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Multi-head causal self-attention: q, k, v, o projections without bias, RoPE on q and k, then
@@ -35,6 +34,12 @@ public final class CausalSelfAttention {
      */
     public CausalSelfAttention(ParameterStore ps, String prefix, ModelConfig cfg, int batch, int seq,
                                int positionOffset, INDArray scoresScratch) {
+        this(ps, prefix, cfg, batch, seq, positionOffset, scoresScratch, Activations.own());
+    }
+
+    /** As above, its per-token buffers from {@code activations}. */
+    public CausalSelfAttention(ParameterStore ps, String prefix, ModelConfig cfg, int batch, int seq,
+                               int positionOffset, INDArray scoresScratch, Activations activations) {
         DataType dt = ps.dataType();
         this.wqkv = Linear.stacked(ps, prefix + ".q_proj.weight", prefix + ".k_proj.weight",
                 prefix + ".v_proj.weight");
@@ -50,16 +55,16 @@ public final class CausalSelfAttention {
         this.rope = new Rope(headDim, cfg.ropeTheta(), seq, positionOffset);
         int bh = Math.multiplyExact(batch, heads);
         this.core = new AttentionCore(dt, bh, heads, seq, seq, headDim, positionOffset, positionOffset,
-                dt == DataType.FLOAT ? null : scoresScratch);
+                dt == DataType.FLOAT ? null : scoresScratch, activations);
         this.tokenMajor = core.fusedTokenMajor();
         long n = (long) batch * seq;
-        qkv = Nd4j.create(dt, n, 3L * dModel);
-        dqkv = Nd4j.create(dt, n, 3L * dModel);
-        y = Nd4j.create(dt, n, dModel);
-        tmp = Nd4j.create(dt, n, dModel);
+        qkv = activations.array(dt, n, 3L * dModel);
+        dqkv = activations.array(dt, n, 3L * dModel);
+        y = activations.array(dt, n, dModel);
+        tmp = activations.array(dt, n, dModel);
         hm = new INDArray[tokenMajor ? 0 : 7];
         for (int i = 0; i < hm.length; i++) {
-            hm[i] = Nd4j.create(dt, bh, seq, headDim);
+            hm[i] = activations.array(dt, bh, seq, headDim);
         }
     }
 

@@ -4,7 +4,6 @@ import dev.tessera.optimizers.kernel.KernelThreads;
 import java.util.Arrays;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Mixtral-style MoE FFN: router softmax over E experts, top-k per token (ties: lower index wins), the k
@@ -49,6 +48,11 @@ public final class MoE {
 
     /** @param prefix e.g. {@code model.layers.1.block_sparse_moe} */
     public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens) {
+        this(ps, prefix, cfg, tokens, Activations.own());
+    }
+
+    /** As above, its per-token buffers (routing, gathered rows, expert activations) from {@code activations}. */
+    public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens, Activations activations) {
         DataType dt = ps.dataType();
         this.routingStats = new double[2 * cfg.nExperts() + 1];
         this.pSum = new double[cfg.nExperts()];
@@ -67,22 +71,22 @@ public final class MoE {
             experts[e] = SwiGLU.stacked(ps, p + ".w1.weight", p + ".w3.weight", p + ".w2.weight");
         }
         int rows = Math.multiplyExact(tokens, topK);
-        logits = Nd4j.create(dt, tokens, nExperts);
-        dLogits = Nd4j.create(dt, tokens, nExperts);
-        probs = new double[tokens * nExperts];
-        choice = new int[rows];
-        weight = new double[rows];
-        dWeight = new double[rows];
+        logits = activations.array(dt, tokens, nExperts);
+        dLogits = activations.array(dt, tokens, nExperts);
+        probs = activations.doubles(Math.multiplyExact(tokens, nExperts));
+        choice = activations.ints(rows);
+        weight = activations.doubles(rows);
+        dWeight = activations.doubles(rows);
         count = new int[nExperts];
         start = new int[nExperts + 1];
-        rowToken = new int[rows];
-        rowSlot = new int[rows];
-        slotRow = new int[rows];
-        xs = Nd4j.create(dt, rows, dim);
-        ys = Nd4j.create(dt, rows, dim);
-        dys = Nd4j.create(dt, rows, dim);
-        dxs = Nd4j.create(dt, rows, dim);
-        acts = SwiGLU.Acts.allocate(dt, rows, cfg.expertDFF());
+        rowToken = activations.ints(rows);
+        rowSlot = activations.ints(rows);
+        slotRow = activations.ints(rows);
+        xs = activations.array(dt, rows, dim);
+        ys = activations.array(dt, rows, dim);
+        dys = activations.array(dt, rows, dim);
+        dxs = activations.array(dt, rows, dim);
+        acts = SwiGLU.Acts.allocate(dt, rows, cfg.expertDFF(), activations);
     }
 
     /**

@@ -19,16 +19,25 @@ public final class RMSNorm {
     private final float[][] dgAcc; // [GROUPS][C] float path: dg of each row group, added in group order
 
     public RMSNorm(INDArray g, INDArray dg, double eps, int rows) {
+        this(g, dg, eps, rows, Activations.own());
+    }
+
+    /** @param activations where the per-row statistics kept for backward come from */
+    public RMSNorm(INDArray g, INDArray dg, double eps, int rows, Activations activations) {
         this.g = new Mem(g);
         this.dg = new Mem(dg);
         this.dim = (int) g.length();
         this.eps = eps;
-        this.rstd = new double[rows];
+        this.rstd = activations.doubles(rows);
         this.dgAcc = new float[GROUPS][dim];
     }
 
     public RMSNorm(ParameterStore ps, String name, double eps, int rows) {
-        this(ps.param(name), ps.grad(name), eps, rows);
+        this(ps.param(name), ps.grad(name), eps, rows, Activations.own());
+    }
+
+    public RMSNorm(ParameterStore ps, String name, double eps, int rows, Activations activations) {
+        this(ps.param(name), ps.grad(name), eps, rows, activations);
     }
 
     /** x: [N, C] -> y: [N, C]. */

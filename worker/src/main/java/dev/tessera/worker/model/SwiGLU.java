@@ -4,7 +4,6 @@ import dev.tessera.optimizers.kernel.KernelThreads;
 import jdk.incubator.vector.FloatVector;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * SwiGLU FFN: w2(silu(w1 x) * w3 x). w1 and w3 are adjacent in the parameter layout (the dense FFN's
@@ -24,7 +23,11 @@ public final class SwiGLU {
      */
     public record Acts(INDArray h, INDArray a) {
         public static Acts allocate(DataType dt, long rows, long width) {
-            return new Acts(Nd4j.create(dt, rows, 2 * width), Nd4j.create(dt, rows, width));
+            return allocate(dt, rows, width, Activations.own());
+        }
+
+        public static Acts allocate(DataType dt, long rows, long width, Activations activations) {
+            return new Acts(activations.array(dt, rows, 2 * width), activations.array(dt, rows, width));
         }
 
         /** Rows [start, start+n) of every buffer. */

@@ -31,6 +31,7 @@ public final class Transformer {
     private final INDArray dRes;   // [N, C] gradient of the residual stream, updated in place block by block
     private final long[] unitBounds; // the layers LayerHook brackets, as offsets into the flat buffers
     private final LayerHook hook;
+    private final RecomputePolicy recompute;
 
     /** A replica for {@code batch} sequences of {@code seq} tokens. */
     public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq) {
@@ -42,12 +43,19 @@ public final class Transformer {
      * before the buffers exist (the data-parallel group's collectives read symmetric memory directly).
      */
     public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, FlatMemory gradientMemory) {
+        this(cfg, dtype, batch, seq, gradientMemory, RecomputePolicy.NONE);
+    }
+
+    /** With the blocks of {@code recompute} recomputing their activations in backward (activation checkpointing). */
+    public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, FlatMemory gradientMemory,
+                       RecomputePolicy recompute) {
         if (seq > cfg.maxSeqLen()) {
             throw new IllegalArgumentException("seq " + seq + " exceeds max_seq_len " + cfg.maxSeqLen());
         }
         this.cfg = cfg;
         this.batch = batch;
         this.seq = seq;
+        this.recompute = recompute;
         this.params = layout(cfg).build(dtype, gradientMemory);
 
         int n = Math.multiplyExact(batch, seq);
@@ -56,8 +64,10 @@ public final class Transformer {
         // (float64 only: the fused float32 kernel keeps its scores in per-thread scratch).
         INDArray scores = dtype == DataType.FLOAT ? null : Nd4j.create(dtype, (long) batch * cfg.nHeads(), seq, seq);
         blocks = new Block[cfg.nLayers()];
+        Activations recomputed = Activations.shared();
         for (int l = 0; l < blocks.length; l++) {
-            blocks[l] = new Block(params, cfg, l, batch, seq, scores);
+            blocks[l] = new Block(params, cfg, l, batch, seq, scores,
+                    recompute.recomputes(l) ? recomputed : Activations.own());
         }
         unitBounds = new long[blocks.length + 3];
         String[] kinds = new String[blocks.length + 2];
@@ -189,6 +199,9 @@ public final class Transformer {
         hook.backwardDone(head);
         for (int l = L - 1; l >= 0; l--) {
             hook.backward(l + 1, l > 0 ? l : -1);            // the embedding's backward needs no parameters
+            if (recompute.recomputes(l)) {
+                blocks[l].forward(xs[l], xs[l + 1]);         // the same bits again, into the shared buffers
+            }
             blocks[l].backward(xs[l], dRes, cfg.auxCoef());  // dRes [N, C], in place
             hook.backwardDone(l + 1);
         }

@@ -60,7 +60,7 @@ public final class Replica {
         Mesh.Range slice = mesh.batchSlice(job.train().batchSize());
         ParallelSpec spec = ParallelSpec.of(job.zeroStage(), job.optimizer());
         Transformer model = new Transformer(job.model(), job.float64() ? DataType.DOUBLE : DataType.FLOAT,
-                slice.size(), seq, Parallelize.gradientMemory(mesh, spec));
+                slice.size(), seq, Parallelize.gradientMemory(mesh, spec), job.spec().train().recomputePolicy());
         model.initialize(job.train().seed());
         Sharding sharding = Parallelize.apply(model, mesh, spec, probe);
         Optimizer optimizer = job.optimizer().create(model.parameters().params(), model.parameters().grads(),
