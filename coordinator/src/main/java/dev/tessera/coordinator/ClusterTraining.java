@@ -140,6 +140,7 @@ public final class ClusterTraining implements TrainAction {
                     rank0.exposedCommFraction * rank0.trainSeconds);
             RunSummary summary = RunSummary.of(result, data, (System.nanoTime() - wallStart) / 1e9, params,
                     maxOver(finished, f -> f.paramBytes), maxOver(finished, f -> f.gradBytes),
+                    maxOver(finished, f -> f.peakRssBytes),
                     maxOver(finished, f -> f.stateBytes), BlasKernel.inUse(), jobMap);
             long jobSteps = completed + rank0.steps - jobStartStep;
             summary = summary.forJob(jobSteps, jobSteps * job.train().batchSize() * job.train().seqLen(),

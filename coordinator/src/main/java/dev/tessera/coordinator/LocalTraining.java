@@ -14,6 +14,7 @@ import dev.tessera.worker.parallel.MemoryProbe;
 import dev.tessera.worker.run.Replica;
 import dev.tessera.worker.run.WorkerJob;
 import dev.tessera.worker.train.MemorySampling;
+import dev.tessera.worker.train.PeakRss;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -44,7 +45,7 @@ public final class LocalTraining implements TrainAction {
             ParameterStore store = replica.model().parameters();
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, store, recorder.listener()));
             RunSummary summary = RunSummary.of(result, replica.data(), (System.nanoTime() - wallStart) / 1e9,
-                    store.numel(), probe.peakParamBytes(), probe.peakGradBytes(), replica.optimizer().stateBytes(),
+                    store.numel(), probe.peakParamBytes(), probe.peakGradBytes(), PeakRss.bytes(), replica.optimizer().stateBytes(),
                     BlasKernel.inUse(), job.toMap());
             recorder.finish(summary, "Tessera: " + directory.root().getFileName());
             out.println(summary.doneLine(directory.summaryFile()));

@@ -98,7 +98,7 @@ public final class MemoryBench {
         if (!json) {
             out.printf(Locale.ROOT, "preset %s: measured model state of the fullest rank per configuration (MiB; parameters and"
                     + " gradients: peak resident, float32; %d steps, global batch %d)%n", preset.id(), STEPS,
-                    ModelPreset.BATCH);
+                    preset.batch());
             out.printf(Locale.ROOT, "%-9s %5s %5s %11s %11s %11s %11s%n", "optimizer", "stage", "world", "params",
                     "grads", "opt state", "total");
         }

@@ -3,8 +3,11 @@ package dev.tessera.coordinator;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.coordinator.run.RunDirectory;
+import dev.tessera.worker.bench.ModelBench;
 import dev.tessera.worker.bench.ModelPreset;
 import dev.tessera.worker.io.AtomicFiles;
+import dev.tessera.worker.job.OptimizerKind;
+import dev.tessera.worker.job.SpecFields;
 import dev.tessera.worker.model.ModelConfig;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -17,45 +20,47 @@ import java.util.Locale;
 
 /**
  * {@code tessera bench train}: whole training steps of a preset on a data-parallel mesh of worker processes
- * (or in this process for dp 1), global batch 8 as the PyTorch DDP anchor. Reports the median tokens/s of
- * the steps after a warm-up, and the fraction of step time spent waiting for gradient reductions after
- * backward (communication that was not overlapped).
+ * (or in this process for dp 1), at the preset's global batch (8 for the small ones, as the PyTorch DDP anchor).
+ * Reports the median tokens/s of the steps after the preset's warm-up, what that is in model GFLOP/s against an
+ * sgemm peak measured in this process, the fraction of step time spent waiting for gradient reductions after
+ * backward (communication that was not overlapped), and the fullest worker's peak resident memory.
  */
 public final class TrainBench {
 
-    /**
-     * Steps left out before timing. The JIT takes about 25 steps to compile the kernels of a worker that
-     * has one core (its compiler threads share that core with training), so the first steps are well below
-     * the rest; the bench reports the steady state. Rarely called paths keep compiling for about a hundred
-     * steps, a few percent of a core, so longer runs are slightly faster still (docs/PERFORMANCE.md).
-     */
-    static final int WARMUP_STEPS = 30;
-
-    public record Result(String preset, int dp, int steps, double tokensPerSecond, double commWaitFraction) {
+    /** @param peakRssBytes the largest peak resident memory of a process that trained (-1 if unknown) */
+    public record Result(String preset, int dp, int zeroStage, OptimizerKind optimizer, int steps,
+                         double tokensPerSecond, double modelGflops, double sgemmGflops, double commWaitFraction,
+                         long peakRssBytes) {
 
         public String json() {
-            return String.format(Locale.ROOT, "{\"preset\":\"%s\",\"dp\":%d,\"tokens_per_s\":%.1f,"
-                    + "\"comm_wait_fraction\":%.4f,\"steps\":%d}", preset, dp, tokensPerSecond, commWaitFraction, steps);
+            return String.format(Locale.ROOT, "{\"preset\":\"%s\",\"dp\":%d,\"zero_stage\":%d,\"optimizer\":\"%s\","
+                            + "\"tokens_per_s\":%.1f,\"model_gflops\":%.2f,\"sgemm_gflops\":%.2f,"
+                            + "\"peak_fraction\":%.4f,\"comm_wait_fraction\":%.4f,\"peak_rss_bytes\":%d,\"steps\":%d}",
+                    preset, dp, zeroStage, SpecFields.yamlName(optimizer), tokensPerSecond, modelGflops, sgemmGflops,
+                    modelGflops / sgemmGflops, commWaitFraction, peakRssBytes, steps);
         }
     }
 
     private TrainBench() {
     }
 
-    public static Result run(ModelPreset preset, int dp, int steps) throws Exception {
+    public static Result run(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer, int steps)
+            throws Exception {
         Path dir = Files.createTempDirectory("tessera-bench-train-");
         try {
-            Path run = runQuietly(sets(preset, dp, steps), dir);
-            return summarise(preset, dp, run.resolve(RunDirectory.METRICS));
+            Path run = runQuietly(sets(preset, dp, zeroStage, optimizer, steps), dir);
+            double sgemm = ModelBench.sgemmGflops(); // after training: the workers have the cores to themselves
+            return summarise(preset, dp, zeroStage, optimizer, run, sgemm);
         } finally {
             AtomicFiles.deleteRecursively(dir);
         }
     }
 
-    private static List<String> sets(ModelPreset preset, int dp, int steps) {
+    private static List<String> sets(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer, int steps) {
         List<String> sets = presetSets(preset);
-        sets.addAll(List.of("train.steps=" + (steps + WARMUP_STEPS), "optimizer.warmup_steps=0", "eval.every=0",
-                "eval.batches=1", "mesh.dp=" + dp));
+        sets.addAll(List.of("train.steps=" + (steps + preset.trainBenchWarmup()), "optimizer.warmup_steps=0",
+                "eval.every=0", "eval.batches=1", "checkpoint.every=0", "mesh.dp=" + dp, "zero.stage=" + zeroStage,
+                "optimizer.name=" + SpecFields.yamlName(optimizer)));
         return sets;
     }
 
@@ -65,8 +70,8 @@ public final class TrainBench {
         return new ArrayList<>(List.of("model.d_model=" + m.dModel(), "model.n_layers=" + m.nLayers(),
                 "model.n_heads=" + m.nHeads(), "model.d_ff=" + m.dFF(), "model.n_experts=" + m.nExperts(),
                 "model.top_k=" + m.topK(), "model.moe_every=" + m.moeEvery(), "model.expert_d_ff=" + m.expertDFF(),
-                "model.aux_coef=" + m.auxCoef(), "train.batch_size=" + ModelPreset.BATCH,
-                "train.seq_len=" + ModelPreset.SEQ));
+                "model.aux_coef=" + m.auxCoef(), "train.batch_size=" + preset.batch(),
+                "train.seq_len=" + preset.seq()));
     }
 
     /**
@@ -80,14 +85,15 @@ public final class TrainBench {
         return trainer.build().fit().runDirectory();
     }
 
-    private static Result summarise(ModelPreset preset, int dp, Path metrics) throws IOException {
+    private static Result summarise(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer, Path run,
+                                    double sgemmGflops) throws IOException {
         ObjectMapper json = new ObjectMapper();
         List<Double> tokensPerSecond = new ArrayList<>();
         double stepSeconds = 0;
         double waitSeconds = 0;
-        for (String line : Files.readAllLines(metrics)) {
+        for (String line : Files.readAllLines(run.resolve(RunDirectory.METRICS))) {
             JsonNode n = json.readTree(line);
-            if (n.has("loss") && n.get("step").asLong() > WARMUP_STEPS) {
+            if (n.has("loss") && n.get("step").asLong() > preset.trainBenchWarmup()) {
                 tokensPerSecond.add(n.get("tokens_per_s").asDouble());
                 stepSeconds += n.get("step_s").asDouble();
                 waitSeconds += n.get("comm_wait_s").asDouble();
@@ -95,18 +101,25 @@ public final class TrainBench {
         }
         double[] sorted = tokensPerSecond.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         double median = sorted.length == 0 ? 0 : sorted[sorted.length / 2];
-        return new Result(preset.id(), dp, sorted.length, median, stepSeconds > 0 ? waitSeconds / stepSeconds : 0);
+        JsonNode peakRss = json.readTree(run.resolve(RunDirectory.SUMMARY).toFile()).get("memory").get("peak_rss_bytes");
+        double gflops = median * ModelPreset.flopsPerToken(preset.config(), preset.seq()) / 1e9;
+        return new Result(preset.id(), dp, zeroStage, optimizer, sorted.length, median, gflops, sgemmGflops,
+                stepSeconds > 0 ? waitSeconds / stepSeconds : 0, peakRss.isNumber() ? peakRss.asLong() : -1);
     }
 
     static String describe(Result r) {
-        return String.format(Locale.ROOT, "preset %s, dp %d: %.0f tokens/s (median of %d steps), %.1f%% of step"
-                + " time waiting for gradient reductions", r.preset(), r.dp(), r.tokensPerSecond(), r.steps(),
-                100 * r.commWaitFraction());
+        return String.format(Locale.ROOT, "preset %s, dp %d, ZeRO %d, %s: %.0f tokens/s (median of %d steps), %.1f"
+                        + " model GFLOP/s = %.1f%% of sgemm peak %.1f GFLOP/s, %.1f%% of step time waiting for gradient"
+                        + " reductions; peak RSS %,d MiB (fullest process)", r.preset(), r.dp(), r.zeroStage(),
+                SpecFields.yamlName(r.optimizer()), r.tokensPerSecond(), r.steps(), r.modelGflops(),
+                100 * r.modelGflops() / r.sgemmGflops(), r.sgemmGflops(), 100 * r.commWaitFraction(),
+                r.peakRssBytes() >> 20);
     }
 
     /** For the CLI: prints the result, as JSON when asked. */
-    public static int print(ModelPreset preset, int dp, int steps, boolean json, PrintStream out) throws Exception {
-        Result r = run(preset, dp, steps);
+    public static int print(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer, int steps,
+                            boolean json, PrintStream out) throws Exception {
+        Result r = run(preset, dp, zeroStage, optimizer, steps);
         out.println(json ? r.json() : describe(r));
         return 0;
     }

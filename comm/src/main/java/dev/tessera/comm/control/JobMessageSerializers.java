@@ -82,6 +82,7 @@ final class JobMessageSerializers {
                 out.writeLong(m.stateBytes);
                 out.writeLong(m.paramBytes);
                 out.writeLong(m.gradBytes);
+                out.writeLong(m.peakRssBytes);
             }
 
             @Override
@@ -101,6 +102,7 @@ final class JobMessageSerializers {
                 m.stateBytes = in.readLong();
                 m.paramBytes = in.readLong();
                 m.gradBytes = in.readLong();
+                m.peakRssBytes = in.readLong();
                 return m;
             }
         }, 108);

@@ -24,6 +24,8 @@ public final class WorkerFinished implements ControlMessage {
      */
     public long paramBytes;
     public long gradBytes;
+    /** This worker process's peak resident memory (VmHWM) when it finished; -1 when not known. */
+    public long peakRssBytes = -1;
 
     public WorkerFinished() {
     }

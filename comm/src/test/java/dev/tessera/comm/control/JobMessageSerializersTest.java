@@ -56,6 +56,7 @@ class JobMessageSerializersTest {
         ok.stateBytes = 8_979_456;
         ok.paramBytes = 3_145_728;
         ok.gradBytes = 1_052_672;
+        ok.peakRssBytes = 3_221_225_472L;
         WorkerFinished back = assertInstanceOf(WorkerFinished.class, roundTrip(ok));
         assertNull(back.error);
         assertEquals(-1, back.suspectRank);
@@ -66,6 +67,7 @@ class JobMessageSerializersTest {
         assertEquals(8_979_456, back.stateBytes);
         assertEquals(3_145_728, back.paramBytes);
         assertEquals(1_052_672, back.gradBytes);
+        assertEquals(3_221_225_472L, back.peakRssBytes);
 
         WorkerFinished failed = assertInstanceOf(WorkerFinished.class,
                 roundTrip(WorkerFinished.failed(0, "peer rank 1 went away", false, 1)));

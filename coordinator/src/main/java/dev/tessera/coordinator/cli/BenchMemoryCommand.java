@@ -53,9 +53,9 @@ public final class BenchMemoryCommand implements Callable<Integer> {
             }
         }
         for (int world : w) {
-            if (world < 1 || ModelPreset.BATCH % world != 0) {
+            if (world < 1 || preset.batch() % world != 0) {
                 throw new ParameterException(spec.commandLine(), "--world must divide the global batch of "
-                        + ModelPreset.BATCH + " (got " + world + ")");
+                        + preset.batch() + " (got " + world + ")");
             }
         }
         return MemoryBench.print(preset, o, s, w, json, spec.commandLine().getOut());

@@ -26,7 +26,7 @@ public final class BenchModelCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--preset", required = true, paramLabel = "dense|moe|wide", description = "Model shape.")
+    @Option(names = "--preset", required = true, paramLabel = "dense|moe|wide|large", description = "Model shape.")
     ModelPreset preset;
 
     @Option(names = "--steps", paramLabel = "N", defaultValue = "20",
@@ -62,7 +62,7 @@ public final class BenchModelCommand implements Callable<Integer> {
     }
 
     private static int runModelBench(ModelPreset preset, int steps, RecomputePolicy recompute, boolean json) {
-        ModelBench.Result r = ModelBench.run(preset, 3, steps, recompute);
+        ModelBench.Result r = ModelBench.run(preset, steps, recompute);
         if (json) {
             System.out.println(r.json());
         } else {

@@ -2,6 +2,7 @@ package dev.tessera.coordinator.cli;
 
 import dev.tessera.coordinator.TrainBench;
 import dev.tessera.worker.bench.ModelPreset;
+import dev.tessera.worker.job.OptimizerKind;
 
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -13,21 +14,29 @@ import java.util.concurrent.Callable;
 
 /** {@code tessera bench train}: data-parallel training steps of a preset on worker processes. */
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Time data-parallel training steps of a preset (global batch 8) on worker processes.")
+        description = "Time data-parallel training steps of a preset (its global batch) on worker processes.")
 public final class BenchTrainCommand implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--preset", required = true, paramLabel = "dense|moe|wide", description = "Model shape.")
+    @Option(names = "--preset", required = true, paramLabel = "dense|moe|wide|large", description = "Model shape.")
     ModelPreset preset;
 
     @Option(names = "--dp", paramLabel = "N", defaultValue = "1",
             description = "Data-parallel worker processes; 1 trains in this process (default: ${DEFAULT-VALUE}).")
     int dp;
 
+    @Option(names = "--zero", paramLabel = "STAGE", defaultValue = "0",
+            description = "ZeRO stage 0-3, as zero.stage (default: ${DEFAULT-VALUE}).")
+    int zeroStage;
+
+    @Option(names = "--optimizer", paramLabel = "adamw|adafactor|came", defaultValue = "adamw",
+            description = "As optimizer.name (default: ${DEFAULT-VALUE}).")
+    OptimizerKind optimizer;
+
     @Option(names = "--steps", paramLabel = "N", defaultValue = "20",
-            description = "Timed steps after a 30-step warm-up (default: ${DEFAULT-VALUE}).")
+            description = "Timed steps after the preset's warm-up (30 steps; 1 for large) (default: ${DEFAULT-VALUE}).")
     int steps;
 
     @Option(names = "--json", description = "Print one JSON object instead of a line of text.")
@@ -38,10 +47,13 @@ public final class BenchTrainCommand implements Callable<Integer> {
         if (steps < 1) {
             throw new ParameterException(spec.commandLine(), "--steps must be >= 1 (got " + steps + ")");
         }
-        if (dp < 1 || ModelPreset.BATCH % dp != 0) {
+        if (dp < 1 || preset.batch() % dp != 0) {
             throw new ParameterException(spec.commandLine(), "--dp must divide the global batch of "
-                    + ModelPreset.BATCH + " (got " + dp + ")");
+                    + preset.batch() + " of preset " + preset.id() + " (got " + dp + ")");
         }
-        return TrainBench.print(preset, dp, steps, json, System.out);
+        if (zeroStage < 0 || zeroStage > 3) {
+            throw new ParameterException(spec.commandLine(), "--zero must be 0, 1, 2 or 3 (got " + zeroStage + ")");
+        }
+        return TrainBench.print(preset, dp, zeroStage, optimizer, steps, json, System.out);
     }
 }

@@ -19,6 +19,7 @@ import java.util.OptionalDouble;
  * @param paramBytes     peak resident bytes of rank 0's flat parameter buffer over its first steps
  *                       ({@code MemoryProbe}); -1 when not measured
  * @param gradBytes      the same for the flat gradient buffer
+ * @param peakRssBytes   the peak resident memory (VmHWM) of the fullest process that trained; -1 when not known
  * @param blas           the OpenBLAS kernel this process ran and who chose it (the workers choose the same way);
  *                       null when not known
  * @param config         the full resolved job config ({@code JobConfig.toMap()})
@@ -28,6 +29,7 @@ import java.util.OptionalDouble;
 public record RunSummary(long steps, long tokens, double finalLoss, OptionalDouble evalLoss,
                          OptionalDouble entropyFloor, OptionalDouble unigramEntropy, double tokensPerSecond,
                          double wallSeconds, long params, long stateBytes, long paramBytes, long gradBytes,
+                         long peakRssBytes,
                          BlasKernel blas, Map<String, Object> config, int restarts) {
 
     /** A summary without measured parameter and gradient memory or the BLAS kernel. */
@@ -35,19 +37,19 @@ public record RunSummary(long steps, long tokens, double finalLoss, OptionalDoub
                       OptionalDouble unigramEntropy, double tokensPerSecond, double wallSeconds, long params,
                       long stateBytes, Map<String, Object> config) {
         this(steps, tokens, finalLoss, evalLoss, entropyFloor, unigramEntropy, tokensPerSecond, wallSeconds, params,
-                stateBytes, -1, -1, null, config, 0);
+                stateBytes, -1, -1, -1, null, config, 0);
     }
 
     /** The summary of a training loop's result on {@code data}. */
     public static RunSummary of(TrainingLoop.Result result, TokenSource data, double wallSeconds, long params,
-                                long paramBytes, long gradBytes, long stateBytes, BlasKernel blas,
+                                long paramBytes, long gradBytes, long peakRssBytes, long stateBytes, BlasKernel blas,
                                 Map<String, Object> config) {
         OptionalDouble unigram = data instanceof SyntheticCorpus corpus
                 ? OptionalDouble.of(corpus.unigramEntropy()) : OptionalDouble.empty();
         return new RunSummary(result.steps(), result.tokens(), result.finalLoss(),
                 Double.isNaN(result.evalLoss()) ? OptionalDouble.empty() : OptionalDouble.of(result.evalLoss()),
                 data.entropyFloor(), unigram, result.tokensPerSecond(), wallSeconds, params, stateBytes, paramBytes,
-                gradBytes, blas, config, 0);
+                gradBytes, peakRssBytes, blas, config, 0);
     }
 
     /**
@@ -56,7 +58,7 @@ public record RunSummary(long steps, long tokens, double finalLoss, OptionalDoub
      */
     public RunSummary forJob(long steps, long tokens, int restarts) {
         return new RunSummary(steps, tokens, finalLoss, evalLoss, entropyFloor, unigramEntropy, tokensPerSecond,
-                wallSeconds, params, stateBytes, paramBytes, gradBytes, blas, config, restarts);
+                wallSeconds, params, stateBytes, paramBytes, gradBytes, peakRssBytes, blas, config, restarts);
     }
 
     /** The last line a run prints: losses against the floor, throughput, where the summary is. */

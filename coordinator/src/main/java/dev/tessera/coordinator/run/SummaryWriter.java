@@ -33,6 +33,7 @@ public final class SummaryWriter {
         memory.put("param_bytes", s.paramBytes() < 0 ? null : s.paramBytes());
         memory.put("grad_bytes", s.gradBytes() < 0 ? null : s.gradBytes());
         memory.put("state_bytes", s.stateBytes());
+        memory.put("peak_rss_bytes", s.peakRssBytes() < 0 ? null : s.peakRssBytes());
         json.put("memory", memory);
         json.put("blas", s.blas() == null ? null : s.blas().toMap());
         json.put("config", s.config());

@@ -101,8 +101,9 @@ class RunOutputsTest {
     void summaryRecordsTheBlasKernelAndWhoChoseIt() throws Exception {
         Path file = tmp.resolve("summary.json");
         SummaryWriter.write(file, new RunSummary(4, 512, 1.0, OptionalDouble.empty(), OptionalDouble.empty(),
-                OptionalDouble.empty(), 1e4, 1.0, 1000, 8000, 4000, 4000, new BlasKernel("SkylakeX", "cpu flags"),
-                JobConfig.defaults().toMap(), 0));
+                OptionalDouble.empty(), 1e4, 1.0, 1000, 8000, 4000, 4000, 900_000_000,
+                new BlasKernel("SkylakeX", "cpu flags"), JobConfig.defaults().toMap(), 0));
+        assertEquals(900_000_000, JSON.readTree(file.toFile()).get("memory").get("peak_rss_bytes").asLong());
         JsonNode blas = JSON.readTree(file.toFile()).get("blas");
         assertEquals("SkylakeX", blas.get("kernel").asText());
         assertEquals("cpu flags", blas.get("chosen_by").asText());
@@ -110,6 +111,7 @@ class RunOutputsTest {
         SummaryWriter.write(file, new RunSummary(4, 512, 1.0, OptionalDouble.empty(), OptionalDouble.empty(),
                 OptionalDouble.empty(), 1e4, 1.0, 1000, 8000, JobConfig.defaults().toMap()));
         assertTrue(JSON.readTree(file.toFile()).get("blas").isNull(), "unknown: null, not a guess");
+        assertTrue(JSON.readTree(file.toFile()).get("memory").get("peak_rss_bytes").isNull());
     }
 
     @Test

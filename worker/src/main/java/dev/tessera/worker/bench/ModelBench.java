@@ -8,6 +8,7 @@ import dev.tessera.worker.model.FlatMemory;
 import dev.tessera.worker.model.ModelStepTimer;
 import dev.tessera.worker.model.RecomputePolicy;
 import dev.tessera.worker.model.Transformer;
+import dev.tessera.worker.train.PeakRss;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -47,10 +48,11 @@ public final class ModelBench {
     }
 
     /** {@code recompute}: which blocks recompute their activations in backward (activation checkpointing). */
-    public static Result run(ModelPreset preset, int warmupSteps, int timedSteps, RecomputePolicy recompute) {
+    public static Result run(ModelPreset preset, int timedSteps, RecomputePolicy recompute) {
         BlasKernel blas = BlasKernel.inUse();
-        int batch = ModelPreset.BATCH;
-        int seq = ModelPreset.SEQ;
+        int warmupSteps = preset.modelBenchWarmup();
+        int batch = preset.batch();
+        int seq = preset.seq();
         Transformer model = new Transformer(preset.config(), DataType.FLOAT, batch, seq, FlatMemory.ND4J,
                 recompute);
         model.initialize(1);

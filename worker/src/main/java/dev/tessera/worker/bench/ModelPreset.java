@@ -3,26 +3,61 @@ package dev.tessera.worker.bench;
 import dev.tessera.worker.model.ModelConfig;
 import java.util.Locale;
 
-/** The benchmark shapes of the foundation issue, compared against PyTorch 1.13 on the same machine. */
+/**
+ * The benchmark shapes: dense, moe and wide from the foundation issue, compared against PyTorch 1.13 on the same
+ * machine, and large, a Llama-style model of about a billion parameters. Each has the global batch and sequence
+ * length its benches run, and how many steps they leave out before timing (the JIT's warm-up; one step of the
+ * large model is long enough to compile everything).
+ */
 public enum ModelPreset {
     /** vocab 256, d_model 256, 4 layers, 8 heads, d_ff 688, seq 256, batch 8. */
-    DENSE(new ModelConfig(256, 256, 4, 8, 688, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 256)),
+    DENSE(new ModelConfig(256, 256, 4, 8, 688, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 256), 8, 256, 3, 30),
     /** As dense, with every FFN an MoE of 8 experts, top-2, d_ff 344 per expert. */
-    MOE(new ModelConfig(256, 256, 4, 8, 688, 8, 2, 1, 344, 10000.0, 1e-5, 0.01, 256)),
+    MOE(new ModelConfig(256, 256, 4, 8, 688, 8, 2, 1, 344, 10000.0, 1e-5, 0.01, 256), 8, 256, 3, 30),
     /** d_model 512, d_ff 1376, otherwise as dense. */
-    WIDE(new ModelConfig(256, 512, 4, 8, 1376, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 256));
-
-    public static final int BATCH = 8;
-    public static final int SEQ = 256;
+    WIDE(new ModelConfig(256, 512, 4, 8, 1376, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 256), 8, 256, 3, 30),
+    /** 926 M parameters: d_model 2048, 18 layers, 16 heads, SwiGLU 5632, vocab 256, seq 512, batch 2. */
+    LARGE(new ModelConfig(256, 2048, 18, 16, 5632, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 512), 2, 512, 1, 1);
 
     private final ModelConfig config;
+    private final int batch;
+    private final int seq;
+    private final int modelBenchWarmup;
+    private final int trainBenchWarmup;
 
-    ModelPreset(ModelConfig config) {
+    ModelPreset(ModelConfig config, int batch, int seq, int modelBenchWarmup, int trainBenchWarmup) {
         this.config = config;
+        this.batch = batch;
+        this.seq = seq;
+        this.modelBenchWarmup = modelBenchWarmup;
+        this.trainBenchWarmup = trainBenchWarmup;
     }
 
     public ModelConfig config() {
         return config;
+    }
+
+    /** The global batch, in sequences. */
+    public int batch() {
+        return batch;
+    }
+
+    public int seq() {
+        return seq;
+    }
+
+    /** Steps {@code bench model} runs before timing. */
+    public int modelBenchWarmup() {
+        return modelBenchWarmup;
+    }
+
+    /**
+     * Steps {@code bench train} leaves out. A worker that has one core compiles the kernels for about 25 steps
+     * (its compiler threads share that core with training), so the small presets' first steps are well below
+     * the rest; the bench reports the steady state.
+     */
+    public int trainBenchWarmup() {
+        return trainBenchWarmup;
     }
 
     public String id() {

@@ -16,6 +16,7 @@ import dev.tessera.worker.parallel.DeviceMesh;
 import dev.tessera.worker.parallel.MemoryProbe;
 import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.train.MemorySampling;
+import dev.tessera.worker.train.PeakRss;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.IOException;
 import java.time.Duration;
@@ -105,6 +106,7 @@ public final class WorkerMain {
             done.stateBytes = replica.optimizer().stateBytes();
             done.paramBytes = probe.peakParamBytes();
             done.gradBytes = probe.peakGradBytes();
+            done.peakRssBytes = PeakRss.bytes();
             done.exposedCommFraction = result.trainSeconds() > 0 ? result.commWaitSeconds() / result.trainSeconds() : 0;
             comm.sendControl(coordinator, done);
             return 0;

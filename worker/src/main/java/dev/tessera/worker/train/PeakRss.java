@@ -1,4 +1,4 @@
-package dev.tessera.worker.bench;
+package dev.tessera.worker.train;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
