@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.launch;
 
+import dev.tessera.comm.ChildJvm;
 import dev.tessera.comm.DriverMode;
 import dev.tessera.comm.ProcessState;
 import dev.tessera.worker.cluster.ClusterSettings;
@@ -34,7 +35,7 @@ public final class LocalLauncher implements Launcher {
     private final IntFunction<List<String>> prefix;
     private final int threads;
     private final ChildJvms jvms;
-    private final Map<Integer, ChildJvms.Child> started = new HashMap<>();
+    private final Map<Integer, ChildJvm> started = new HashMap<>();
     private final Thread shutdownHook;
 
     /**
@@ -88,7 +89,7 @@ public final class LocalLauncher implements Launcher {
 
     @Override
     public synchronized WorkerState state(int rank) {
-        ChildJvms.Child child = started.get(rank);
+        ChildJvm child = started.get(rank);
         if (child == null) {
             return WorkerState.UNSEEN;
         }
@@ -101,7 +102,7 @@ public final class LocalLauncher implements Launcher {
 
     @Override
     public synchronized String describe(int rank) {
-        ChildJvms.Child child = started.get(rank);
+        ChildJvm child = started.get(rank);
         String address = placements.get(rank).address();
         return "worker rank " + rank + " (" + (child == null ? "not started" : "pid " + child.process().pid())
                 + " on " + hostName() + (address.equals(ClusterSettings.LOOPBACK) ? "" : " at " + address) + ")";
@@ -110,7 +111,7 @@ public final class LocalLauncher implements Launcher {
     @Override
     public void awaitExit(long timeoutMs) {
         long until = System.currentTimeMillis() + timeoutMs;
-        for (ChildJvms.Child c : jvms.children()) {
+        for (ChildJvm c : jvms.children()) {
             c.waitFor(Math.max(1, until - System.currentTimeMillis()));
         }
     }
