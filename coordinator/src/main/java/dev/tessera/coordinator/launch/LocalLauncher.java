@@ -61,7 +61,15 @@ public final class LocalLauncher implements Launcher {
 
     /** {@code workers} JVMs on loopback, all on this host's shared media driver: the single-host job. */
     public static LocalLauncher onLoopback(int workers, int workerMemoryMb) {
-        Placement here = new Placement(hostName() + "-" + ProcessHandle.current().pid(), ClusterSettings.LOOPBACK,
+        return onThisHost(ClusterSettings.LOOPBACK, workers, workerMemoryMb);
+    }
+
+    /**
+     * {@code workers} JVMs on this host's shared media driver, they and the coordinator bound to {@code address}
+     * (one of this host's, {@code launch.bind_address}).
+     */
+    public static LocalLauncher onThisHost(String address, int workers, int workerMemoryMb) {
+        Placement here = new Placement(hostName() + "-" + ProcessHandle.current().pid(), address,
                 DriverMode.SHARED_PER_HOST);
         return new LocalLauncher(here, Collections.nCopies(workers, here), rank -> List.of(), workerMemoryMb);
     }
