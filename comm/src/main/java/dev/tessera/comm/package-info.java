@@ -22,6 +22,10 @@
  *       shared memory) when the group has no more members than the host has cores.</li>
  *   <li>{@link dev.tessera.comm.PeerDirectory}: where ranks listen ({@link dev.tessera.comm.StaticPeerDirectory}
  *       for tests and the benchmark; the coordinator's rendezvous later).</li>
+ *   <li>Host and process facts the launchers above build on: {@link dev.tessera.comm.HostCpus},
+ *       {@link dev.tessera.comm.ProcessOwner}, {@link dev.tessera.comm.ProcessState}, and
+ *       {@link dev.tessera.comm.ChildJvm} (how one JVM on this class path is started; the tests of every module
+ *       start their helper processes with it).</li>
  * </ul>
  *
  * <h2>Frames</h2>

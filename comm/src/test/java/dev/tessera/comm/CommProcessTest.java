@@ -29,7 +29,7 @@ class CommProcessTest {
     private MediaDriverHost driver;
     private TestJvms launcher;
 
-    record Job(String jobId, List<TestJvms.Child> workers) {
+    record Job(String jobId, List<ChildJvm> workers) {
     }
 
     private Job start(String scenario, int ranks, Transport transport, int smallBytes, Map<Integer, String> tokens) {
@@ -37,7 +37,7 @@ class CommProcessTest {
         String dir = MediaDriverHost.directoryFor(jobId, "host");
         driver = MediaDriverHost.launch(dir, CommConfig.MAX_MTU, 16 << 20);
         launcher = new TestJvms(List.of("-Xmx512m", "-XX:MaxDirectMemorySize=1g", "-XX:+UseSerialGC"));
-        List<TestJvms.Child> workers = new ArrayList<>();
+        List<ChildJvm> workers = new ArrayList<>();
         for (int r = 0; r < ranks; r++) {
             workers.add(launcher.start(scenario + "-" + r, CommTestWorker.class.getName(),
                     List.of(scenario, Integer.toString(r), Integer.toString(ranks), dir, jobId, transport.name(),
@@ -49,7 +49,7 @@ class CommProcessTest {
     }
 
     private static void assertAllOk(Job job, long timeoutMs) {
-        for (TestJvms.Child w : job.workers()) {
+        for (ChildJvm w : job.workers()) {
             int code = w.waitFor(timeoutMs);
             String out = w.output();
             assertEquals(0, code, () -> w.name() + " exited " + code + ":\n" + out);
@@ -170,7 +170,7 @@ class CommProcessTest {
     private void killedPeerFailsOthers(String scenario, int ranks) throws Exception {
         Job job = start(scenario, ranks, Transport.IPC, 64 << 10, Map.of());
         int dead = ranks - 1;
-        TestJvms.Child victim = job.workers().get(dead);
+        ChildJvm victim = job.workers().get(dead);
         long waitUntil = System.currentTimeMillis() + 60_000;
         while (!victim.output().contains("ITER 2") && System.currentTimeMillis() < waitUntil) {
             assertTrue(victim.process().isAlive(), () -> "victim died early:\n" + victim.output());
@@ -180,7 +180,7 @@ class CommProcessTest {
         victim.process().destroyForcibly(); // SIGKILL, mid-collective
         long killedAt = System.currentTimeMillis();
         for (int r = 0; r < dead; r++) {
-            TestJvms.Child w = job.workers().get(r);
+            ChildJvm w = job.workers().get(r);
             int code = w.waitFor(DEADLINE_MS + 10_000);
             long took = System.currentTimeMillis() - killedAt;
             String out = w.output();
@@ -204,7 +204,7 @@ class CommProcessTest {
     @Test
     void membersPassingBuffersAtDifferentPlacesOfSymmetricMemoryAreRefused() {
         Job job = start("mismatch-symmetric", 2, Transport.IPC, 64 << 10, Map.of());
-        for (TestJvms.Child w : job.workers()) {
+        for (ChildJvm w : job.workers()) {
             int code = w.waitFor(DEADLINE_MS + 20_000);
             String out = w.output();
             assertEquals(3, code, () -> w.name() + " should refuse the all-reduce:\n" + out);
@@ -220,7 +220,7 @@ class CommProcessTest {
         Map<Integer, String> tokens = new HashMap<>();
         tokens.put(1, "not-the-token");
         Job job = start("connect", 2, Transport.IPC, 64 << 10, tokens);
-        for (TestJvms.Child w : job.workers()) {
+        for (ChildJvm w : job.workers()) {
             int code = w.waitFor(DEADLINE_MS + 20_000);
             String out = w.output();
             assertEquals(3, code, () -> w.name() + " should be rejected:\n" + out);

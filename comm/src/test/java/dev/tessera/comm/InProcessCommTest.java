@@ -29,30 +29,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class InProcessCommTest {
 
     static final String JOB = "inproc" + ProcessHandle.current().pid();
-    private MediaDriverHost driver;
+    private InProcessComms pair;
     private Communicator[] comms;
+    private MediaDriverHost driver;
 
     @BeforeEach
     void connectPair() throws Exception {
-        String dir = MediaDriverHost.directoryFor(JOB, "host");
-        driver = MediaDriverHost.launch(dir, CommConfig.MAX_MTU, 1 << 20);
-        CommConfig config = CommConfig.defaults(JOB, "token").withDriver(DriverMode.SHARED_PER_HOST, dir)
-                .withDeadlineMs(10_000);
-        StaticPeerDirectory peers = StaticPeerDirectory.localhost(2, 58000 + (int) (ProcessHandle.current().pid() % 1000) * 2);
-        CompletableFuture<Communicator> one = CompletableFuture.supplyAsync(() -> Communicator.connect(config, peers, 1));
-        Communicator zero = Communicator.connect(config, peers, 0);
-        comms = new Communicator[] {zero, one.get(20, TimeUnit.SECONDS)};
+        pair = InProcessComms.connect(JOB, 2, 58000 + (int) (ProcessHandle.current().pid() % 1000) * 2);
+        comms = new Communicator[] {pair.get(0), pair.get(1)};
+        driver = pair.driver();
     }
 
     @AfterEach
     void close() {
-        if (comms != null) {
-            for (Communicator c : comms) {
-                c.close();
-            }
-        }
-        driver.close();
-        assertFalse(Files.exists(Path.of(MediaDriverHost.directoryFor(JOB, "host"))));
+        pair.close();
+        assertFalse(Files.exists(pair.directory()));
     }
 
     @Test

@@ -2,7 +2,6 @@ package dev.tessera.comm;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -13,56 +12,18 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * Worker JVMs for comm's multi-process tests, with this JVM's class path and module flags and each one's output in
- * a log file. The launchers proper live in the coordinator, which comm must not depend on; this is the least a
- * test needs. {@link #close()} kills every process it started and deletes the logs.
+ * The worker JVMs of one comm multi-process test ({@link ChildJvm}s), their logs in one temporary folder.
+ * {@link #close()} kills every process it started and deletes the logs; the coordinator's launchers, which also
+ * sweep and supervise, are out of comm's reach.
  */
 final class TestJvms implements AutoCloseable {
 
     private final List<String> jvmArgs;
     private final Path logDir;
-    private final List<Child> children = new ArrayList<>();
-
-    /** A started JVM and the file that collects its stdout and stderr. */
-    record Child(String name, Process process, Path log) {
-
-        /** What it printed so far, without the JVM's incubator notice. */
-        String output() {
-            try {
-                return Files.exists(log) ? Files.readString(log)
-                        .replaceAll("(?m)^WARNING: Using incubator modules: .*\n", "") : "";
-            } catch (IOException e) {
-                return "(cannot read " + log + ": " + e.getMessage() + ")";
-            }
-        }
-
-        /** The exit code; -1 if it is still running after {@code timeoutMs}. */
-        int waitFor(long timeoutMs) {
-            try {
-                return process.waitFor(timeoutMs, TimeUnit.MILLISECONDS) ? process.exitValue() : -1;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return -1;
-            }
-        }
-    }
+    private final List<ChildJvm> children = new ArrayList<>();
 
     TestJvms(List<String> extraJvmArgs) {
-        List<String> in = ManagementFactory.getRuntimeMXBean().getInputArguments();
-        List<String> args = new ArrayList<>();
-        for (int i = 0; i < in.size(); i++) { // module flags (with a separate value where they take one)
-            String a = in.get(i);
-            if (a.startsWith("--add-") || a.startsWith("--enable-native-access")) {
-                args.add(a);
-                if (!a.contains("=") && i + 1 < in.size()) {
-                    args.add(in.get(++i));
-                }
-            } else if (a.startsWith("-Dorg.bytedeco") || a.startsWith("-Djava.awt.headless")) {
-                args.add(a);
-            }
-        }
-        args.addAll(extraJvmArgs);
-        this.jvmArgs = List.copyOf(args);
+        this.jvmArgs = List.copyOf(extraJvmArgs);
         try {
             this.logDir = Files.createTempDirectory("tessera-commtest-");
         } catch (IOException e) {
@@ -70,22 +31,10 @@ final class TestJvms implements AutoCloseable {
         }
     }
 
-    synchronized Child start(String name, String mainClass, List<String> args, Map<String, String> env) {
-        List<String> command = new ArrayList<>();
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.addAll(jvmArgs);
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
-        command.addAll(args);
-        Path log = logDir.resolve(name + ".log");
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
-        pb.environment().putAll(env);
-        try {
-            Child c = new Child(name, pb.start(), log);
-            children.add(c);
-            return c;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot start " + name, e);
-        }
+    synchronized ChildJvm start(String name, String mainClass, List<String> args, Map<String, String> env) {
+        ChildJvm c = ChildJvm.start(name, List.of(), jvmArgs, mainClass, args, env, logDir.resolve(name + ".log"));
+        children.add(c);
+        return c;
     }
 
     synchronized boolean anyAlive() {
@@ -94,7 +43,7 @@ final class TestJvms implements AutoCloseable {
 
     @Override
     public synchronized void close() {
-        for (Child c : children) {
+        for (ChildJvm c : children) {
             try {
                 c.process().destroyForcibly().waitFor(10, TimeUnit.SECONDS);
             } catch (InterruptedException e) {

@@ -45,9 +45,10 @@ public final class ClusterTraining implements TrainAction {
 
     private final Function<JobConfig, Launcher> launchers;
 
-    /** Workers as child processes of this one, on loopback ({@link LocalLauncher#onLoopback}). */
+    /** Workers as child processes of this one, on {@code launch.bind_address} ({@link LocalLauncher#onThisHost}). */
     public ClusterTraining() {
-        this(job -> LocalLauncher.onLoopback(job.mesh().world(), job.launch().workerMemoryMb()));
+        this(job -> LocalLauncher.onThisHost(job.launch().bindAddress(), job.mesh().world(),
+                job.launch().workerMemoryMb()));
     }
 
     /** Workers started by {@code launchers}: one new launcher for each attempt of the job. */

@@ -1,5 +1,6 @@
 package dev.tessera.coordinator;
 
+import dev.tessera.comm.ChildJvm;
 import dev.tessera.comm.CommConfig;
 import dev.tessera.comm.DriverMode;
 import dev.tessera.comm.MediaDriverHost;
@@ -66,7 +67,7 @@ public final class CommBench {
                 ? MediaDriverHost.launch(dir, CommConfig.MAX_MTU, 16 << 20) : null;
         try (ChildJvms launcher = new ChildJvms(List.of("-Xmx512m",
                 "-XX:MaxDirectMemorySize=" + direct, "-XX:+UseSerialGC"))) {
-            List<ChildJvms.Child> workers = new ArrayList<>();
+            List<ChildJvm> workers = new ArrayList<>();
             for (int r = 0; r < ranks; r++) {
                 workers.add(launcher.start("bench-" + r, ChildJvms.pinnedTo(ChildJvms.cpusFor(r, ranks)),
                         CommBenchWorker.class.getName(),
@@ -81,7 +82,7 @@ public final class CommBench {
                 out.printf("%-15s %12s %12s %12s %12s%n", "op", "bytes", "latency_us", "busbw_GB/s", "p50_us");
             }
             int printed = 0;
-            ChildJvms.Child lead = workers.get(0);
+            ChildJvm lead = workers.get(0);
             // Each wait inside the workers has its own deadline; this one bounds the whole run.
             long deadline = System.nanoTime() + 30L * 60 * 1_000_000_000L;
             while (true) {
@@ -106,7 +107,7 @@ public final class CommBench {
                 }
                 Thread.sleep(100);
             }
-            for (ChildJvms.Child w : workers) {
+            for (ChildJvm w : workers) {
                 int code = w.waitFor(30_000);
                 if (code != 0) {
                     String tail = w.output().lines().filter(l -> !l.startsWith("RESULT") && !l.startsWith("WARNING"))

@@ -2,7 +2,7 @@ package dev.tessera.coordinator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.tessera.coordinator.launch.ChildJvms;
+import dev.tessera.comm.ChildJvm;
 import dev.tessera.coordinator.cli.Main;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -156,12 +156,8 @@ class ClusterRecoveryTest {
     @Test
     void interruptingTheCoordinatorLeavesNothingBehind() throws Exception {
         Path run = tmp.resolve("interrupted");
-        List<String> command = new ArrayList<>();
-        command.add(ProcessHandle.current().info().command().orElse("java"));
-        command.addAll(ChildJvms.inheritedJvmFlags());
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
-        command.addAll(ClusterTrainingTest.job(run, 2, 100000, "--set", "launch.hazelcast_port=6400", "--set",
-                "launch.aeron_port=41400"));
+        List<String> command = ChildJvm.command(List.of(), Main.class.getName(), ClusterTrainingTest.job(run, 2,
+                100000, "--set", "launch.hazelcast_port=6400", "--set", "launch.aeron_port=41400"));
         Process coordinator = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(tmp.resolve("coordinator.log").toFile()).start();
         try {

@@ -4,6 +4,7 @@ import dev.tessera.comm.DriverMode;
 import dev.tessera.comm.Transport;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.comm.control.ControlMessage;
+import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.job.FaultSection;
 import dev.tessera.worker.job.LaunchSection;
 import dev.tessera.worker.job.LauncherKind;
@@ -60,7 +61,8 @@ class SupervisorTest {
     }
 
     private static Supervisor supervisor(Transport transport) {
-        return new Supervisor(2, new LaunchSection(LauncherKind.LOCAL, 0, 1024, 6900, 41900, transport),
+        return new Supervisor(2, new LaunchSection(LauncherKind.LOCAL, 0, 1024, 6900, 41900, transport,
+                ClusterSettings.LOOPBACK),
                 FaultSection.defaults(), new PrintStream(new ByteArrayOutputStream()));
     }
 

@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.config;
 
+import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.job.AdafactorSection;
 import dev.tessera.worker.job.CameSection;
 import dev.tessera.worker.job.DataSection;
@@ -259,6 +260,12 @@ final class JobConfigValidator {
                     + ") and launch.hazelcast_port (" + hz + ") ranges overlap; each takes world size + 1 = "
                     + (mesh.world() + 1) + " ports");
         }
+        BindAddress.problem(l.bindAddress()).ifPresent(p -> {
+            List<String> own = BindAddress.ofThisHost();
+            fail("launch.bind_address", "launch.bind_address " + p + "; use "
+                    + (own.isEmpty() ? "" : "an address of this host (" + String.join(", ", own) + "), or ")
+                    + ClusterSettings.LOOPBACK + " when every process of the job runs on this host");
+        });
     }
 
     private void fault(FaultSection f) {

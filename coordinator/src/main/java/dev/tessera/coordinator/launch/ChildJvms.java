@@ -1,12 +1,12 @@
 package dev.tessera.coordinator.launch;
 
+import dev.tessera.comm.ChildJvm;
 import dev.tessera.comm.HostCpus;
 import dev.tessera.comm.ProcessOwner;
 import dev.tessera.comm.ProcessState;
 import dev.tessera.worker.io.AtomicFiles;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -16,8 +16,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
- * Starts JVMs as child processes of this one, with this JVM's class path and module flags (the {@code --add-*}
- * options Aeron, Agrona and ND4J need), each with its output in a log file. {@link #close()} ends every process
+ * Starts JVMs as child processes of this one ({@link ChildJvm}: this JVM's class path and module flags), each with
+ * its output in a log file of one folder per set. {@link #close()} ends every process
  * it started, forcibly after a grace period, so a failed test or benchmark leaves nothing running. The mechanics
  * under {@link LocalLauncher} and {@code tessera bench comm}.
  */
@@ -28,39 +28,7 @@ public final class ChildJvms implements AutoCloseable {
 
     private final List<String> jvmArgs;
     private final Path logDir;
-    private final List<Child> children = new ArrayList<>();
-
-    /** A started JVM: its process and the file that collects its stdout and stderr. */
-    public record Child(String name, Process process, Path log) {
-
-        /** What the child printed so far, without the JVM's own notices ({@link JvmNoise}). */
-        public String output() {
-            try {
-                if (!Files.exists(log)) {
-                    return "";
-                }
-                StringBuilder out = new StringBuilder();
-                for (String line : Files.readString(log).split("(?<=\n)")) {
-                    if (!JvmNoise.isNoise(line)) {
-                        out.append(line);
-                    }
-                }
-                return out.toString();
-            } catch (IOException e) {
-                return "(cannot read " + log + ": " + e.getMessage() + ")";
-            }
-        }
-
-        /** Waits for the exit; -1 if it is still running after {@code timeoutMs}. */
-        public int waitFor(long timeoutMs) {
-            try {
-                return process.waitFor(timeoutMs, TimeUnit.MILLISECONDS) ? process.exitValue() : -1;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return -1;
-            }
-        }
-    }
+    private final List<ChildJvm> children = new ArrayList<>();
 
     /**
      * {@code extraJvmArgs} come after the inherited flags (e.g. {@code -Xmx512m}). The children's log folder,
@@ -68,9 +36,7 @@ public final class ChildJvms implements AutoCloseable {
      * (a parent killed before {@link #close()}) are removed first.
      */
     public ChildJvms(List<String> extraJvmArgs) {
-        List<String> args = new ArrayList<>(inheritedJvmFlags());
-        args.addAll(extraJvmArgs);
-        this.jvmArgs = List.copyOf(args);
+        this.jvmArgs = List.copyOf(extraJvmArgs);
         Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
         sweepStale(tmp);
         try {
@@ -102,53 +68,16 @@ public final class ChildJvms implements AutoCloseable {
         return removed;
     }
 
-    /** The {@code --add-*} and {@code --enable-native-access} module flags and {@code -D} properties this JVM was started with. */
-    public static List<String> inheritedJvmFlags() {
-        List<String> in = ManagementFactory.getRuntimeMXBean().getInputArguments();
-        List<String> out = new ArrayList<>();
-        for (int i = 0; i < in.size(); i++) {
-            String a = in.get(i);
-            if (a.startsWith("--add-") || a.startsWith("--enable-preview") || a.startsWith("--enable-native-access")) {
-                out.add(a);
-                if (!a.contains("=") && !a.equals("--enable-preview") && i + 1 < in.size()) {
-                    out.add(in.get(++i));
-                }
-            } else if (a.startsWith("-Dorg.bytedeco") || a.startsWith("-Djava.awt.headless")) {
-                out.add(a);
-            }
-        }
-        return out;
-    }
-
-    public synchronized Child start(String name, String mainClass, List<String> args, Map<String, String> env) {
+    public synchronized ChildJvm start(String name, String mainClass, List<String> args, Map<String, String> env) {
         return start(name, List.of(), mainClass, args, env);
     }
 
-    /**
-     * Starts {@code mainClass} under {@code prefix}: commands that exec the JVM in a changed context, such as
-     * {@link #pinnedTo} or {@code ip netns exec <namespace>}. Each must exec rather than fork, so that the process
-     * this returns is the JVM itself (its pid, its state, its exit code).
-     */
-    public synchronized Child start(String name, List<String> prefix, String mainClass, List<String> args,
-                                    Map<String, String> env) {
-        List<String> command = new ArrayList<>(prefix);
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.addAll(jvmArgs);
-        command.add("-cp");
-        command.add(System.getProperty("java.class.path"));
-        command.add(mainClass);
-        command.addAll(args);
-        Path log = logDir.resolve(name + ".log");
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(log.toFile());
-        pb.environment().putAll(env);
-        try {
-            Child c = new Child(name, pb.start(), log);
-            children.add(c);
-            return c;
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot start " + name + ": " + command.get(0), e);
-        }
+    /** Starts {@code mainClass} under {@code prefix} ({@link ChildJvm#start}), its log in this set's folder. */
+    public synchronized ChildJvm start(String name, List<String> prefix, String mainClass, List<String> args,
+                                       Map<String, String> env) {
+        ChildJvm c = ChildJvm.start(name, prefix, jvmArgs, mainClass, args, env, logDir.resolve(name + ".log"));
+        children.add(c);
+        return c;
     }
 
     /**
@@ -186,7 +115,7 @@ public final class ChildJvms implements AutoCloseable {
         return list.toString();
     }
 
-    public synchronized List<Child> children() {
+    public synchronized List<ChildJvm> children() {
         return List.copyOf(children);
     }
 
@@ -197,7 +126,7 @@ public final class ChildJvms implements AutoCloseable {
 
     @Override
     public synchronized void close() {
-        for (Child c : children) {
+        for (ChildJvm c : children) {
             c.process().descendants().forEach(ProcessHandle::destroy);
             if (ProcessState.isStopped(c.process().pid())) { // a stopped process acts on SIGTERM only once resumed
                 c.process().destroyForcibly();
@@ -206,7 +135,7 @@ public final class ChildJvms implements AutoCloseable {
             }
         }
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        for (Child c : children) {
+        for (ChildJvm c : children) {
             try {
                 long left = until - System.nanoTime();
                 if (left <= 0 || !c.process().waitFor(left, TimeUnit.NANOSECONDS)) {

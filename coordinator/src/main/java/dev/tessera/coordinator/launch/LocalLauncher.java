@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.launch;
 
+import dev.tessera.comm.ChildJvm;
 import dev.tessera.comm.DriverMode;
 import dev.tessera.comm.ProcessState;
 import dev.tessera.worker.cluster.ClusterSettings;
@@ -34,7 +35,7 @@ public final class LocalLauncher implements Launcher {
     private final IntFunction<List<String>> prefix;
     private final int threads;
     private final ChildJvms jvms;
-    private final Map<Integer, ChildJvms.Child> started = new HashMap<>();
+    private final Map<Integer, ChildJvm> started = new HashMap<>();
     private final Thread shutdownHook;
 
     /**
@@ -60,7 +61,15 @@ public final class LocalLauncher implements Launcher {
 
     /** {@code workers} JVMs on loopback, all on this host's shared media driver: the single-host job. */
     public static LocalLauncher onLoopback(int workers, int workerMemoryMb) {
-        Placement here = new Placement(hostName() + "-" + ProcessHandle.current().pid(), ClusterSettings.LOOPBACK,
+        return onThisHost(ClusterSettings.LOOPBACK, workers, workerMemoryMb);
+    }
+
+    /**
+     * {@code workers} JVMs on this host's shared media driver, they and the coordinator bound to {@code address}
+     * (one of this host's, {@code launch.bind_address}).
+     */
+    public static LocalLauncher onThisHost(String address, int workers, int workerMemoryMb) {
+        Placement here = new Placement(hostName() + "-" + ProcessHandle.current().pid(), address,
                 DriverMode.SHARED_PER_HOST);
         return new LocalLauncher(here, Collections.nCopies(workers, here), rank -> List.of(), workerMemoryMb);
     }
@@ -88,7 +97,7 @@ public final class LocalLauncher implements Launcher {
 
     @Override
     public synchronized WorkerState state(int rank) {
-        ChildJvms.Child child = started.get(rank);
+        ChildJvm child = started.get(rank);
         if (child == null) {
             return WorkerState.UNSEEN;
         }
@@ -101,7 +110,7 @@ public final class LocalLauncher implements Launcher {
 
     @Override
     public synchronized String describe(int rank) {
-        ChildJvms.Child child = started.get(rank);
+        ChildJvm child = started.get(rank);
         String address = placements.get(rank).address();
         return "worker rank " + rank + " (" + (child == null ? "not started" : "pid " + child.process().pid())
                 + " on " + hostName() + (address.equals(ClusterSettings.LOOPBACK) ? "" : " at " + address) + ")";
@@ -110,7 +119,7 @@ public final class LocalLauncher implements Launcher {
     @Override
     public void awaitExit(long timeoutMs) {
         long until = System.currentTimeMillis() + timeoutMs;
-        for (ChildJvms.Child c : jvms.children()) {
+        for (ChildJvm c : jvms.children()) {
             c.waitFor(Math.max(1, until - System.currentTimeMillis()));
         }
     }

@@ -4,11 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.tessera.coordinator.launch.ChildJvms;
+import dev.tessera.comm.ChildJvm;
 import dev.tessera.worker.blas.BlasKernel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -70,11 +69,7 @@ class MainBlasKernelTest {
     }
 
     private Run run(Map<String, String> env) throws Exception {
-        List<String> command = new ArrayList<>();
-        command.add(ProcessHandle.current().info().command().orElse("java"));
-        command.addAll(ChildJvms.inheritedJvmFlags());
-        command.addAll(List.of("-Xmx512m", "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-                "--version"));
+        List<String> command = ChildJvm.command(List.of("-Xmx512m"), Main.class.getName(), List.of("--version"));
         Path log = tmp.resolve("version.log");
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().remove(BlasKernel.CORETYPE);

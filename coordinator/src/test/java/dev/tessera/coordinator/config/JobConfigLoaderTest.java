@@ -62,6 +62,10 @@ class JobConfigLoaderTest {
                 .replace("  recompute_every: 2\n", "");
         assertEquals(JobConfig.defaults(), JobConfigLoader.fromYaml(beforeActivationCheckpointing, "config.yaml"),
                 "a run's config.yaml from before a key existed reads back with the key's default");
+        // Written before launch.bind_address existed: read with its default.
+        String older = stored.replace("  bind_address: 127.0.0.1\n", "");
+        assertTrue(older.length() < stored.length());
+        assertEquals(JobConfig.defaults(), JobConfigLoader.fromYaml(older, "config.yaml"));
     }
 
     @Test
@@ -231,6 +235,27 @@ class JobConfigLoaderTest {
         assertMessage(List.of("train.steps.x=3"), "unknown key 'train.steps.x'");
         assertMessage(List.of("trian.steps=3"), "unknown key 'trian.steps' (did you mean 'train.steps'?)");
         assertMessage(List.of("steps"), "--set steps: expected key=value");
+    }
+
+    @Test
+    void bindAddressMustBeALiteralAddressOfThisHost() { // a UserInputException: the CLI's exit code 2
+        assertEquals("127.0.0.1", JobConfigLoader.load(null, List.of()).launch().bindAddress());
+        assertEquals("127.0.0.2", JobConfigLoader.load(null, List.of("launch.bind_address=127.0.0.2")).launch()
+                .bindAddress(), "all of 127.0.0.0/8 is loopback");
+        for (String own : BindAddress.ofThisHost()) {
+            assertEquals(own, JobConfigLoader.load(null, List.of("launch.bind_address=" + own)).launch().bindAddress());
+        }
+        String fix = "; use ";
+        assertMessage(List.of("launch.bind_address=localhost"),
+                "launch.bind_address 'localhost' is not a literal IPv4 or IPv6 address (host names are not resolved)");
+        assertMessage(List.of("launch.bind_address=203.0.113.7"), // TEST-NET-3: no host of ours holds it
+                "launch.bind_address '203.0.113.7' is not an address of any interface of this host" + fix);
+        assertMessage(List.of("launch.bind_address=203.0.113.7"),
+                "127.0.0.1 when every process of the job runs on this host");
+        assertMessage(List.of("launch.bind_address=0.0.0.0"), "launch.bind_address '0.0.0.0' is the wildcard address");
+        assertMessage(List.of("launch.bind_address=300.1.2.3"), "'300.1.2.3' is not a valid IPv4 address" + fix);
+        assertMessage(List.of("launch.bind_address=1::2::3"), "'1::2::3' is not a valid IP address" + fix);
+        assertMessage(List.of("launch.bind_address=null"), "launch.bind_address is not set" + fix);
     }
 
     private static void assertMessage(List<String> sets, String expectedPart) {

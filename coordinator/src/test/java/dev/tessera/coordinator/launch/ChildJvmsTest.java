@@ -1,5 +1,7 @@
 package dev.tessera.coordinator.launch;
 
+import dev.tessera.comm.ChildJvm;
+import dev.tessera.comm.JvmNoise;
 import dev.tessera.comm.ProcessOwner;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -42,7 +44,7 @@ class ChildJvmsTest {
     @Test
     void childOutputLeavesOutTheJvmsIncubatorNotice() throws Exception {
         try (ChildJvms jvms = new ChildJvms(List.of("-Xmx64m", "--add-modules", "jdk.incubator.vector"))) {
-            ChildJvms.Child c = jvms.start("noisy", SayAndExit.class.getName(), List.of("the line that matters"),
+            ChildJvm c = jvms.start("noisy", SayAndExit.class.getName(), List.of("the line that matters"),
                     Map.of());
             assertEquals(3, c.waitFor(60_000));
             String raw = Files.readString(c.log());
@@ -55,7 +57,7 @@ class ChildJvmsTest {
     @Test
     void aPrefixedChildIsTheJvmItself() {
         try (ChildJvms jvms = new ChildJvms(List.of("-Xmx64m"))) {
-            ChildJvms.Child c = jvms.start("prefixed", List.of("env", "TESSERA_PREFIX_TEST=1"),
+            ChildJvm c = jvms.start("prefixed", List.of("env", "TESSERA_PREFIX_TEST=1"),
                     SayAndExit.class.getName(), List.of("through env"), Map.of());
             assertEquals(3, c.waitFor(60_000));
             assertEquals("through env\n", c.output());
@@ -86,7 +88,7 @@ class ChildJvmsTest {
     void childJvmsRecordThisProcessAsTheOwnerOfTheLogFolderAndRemoveItOnClose() {
         Path logDir;
         try (ChildJvms jvms = new ChildJvms(List.of("-Xmx64m"))) {
-            ChildJvms.Child c = jvms.start("w", SayAndExit.class.getName(), List.of("hi"), Map.of());
+            ChildJvm c = jvms.start("w", SayAndExit.class.getName(), List.of("hi"), Map.of());
             assertEquals(3, c.waitFor(60_000));
             logDir = c.log().getParent();
             ProcessOwner owner = ProcessOwner.readFrom(logDir).orElseThrow();

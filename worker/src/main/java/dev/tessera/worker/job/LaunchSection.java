@@ -1,6 +1,7 @@
 package dev.tessera.worker.job;
 
 import dev.tessera.comm.Transport;
+import dev.tessera.worker.cluster.ClusterSettings;
 
 /**
  * {@code launch:} where the workers run and what each may use. {@code workers} is the number of worker
@@ -8,13 +9,15 @@ import dev.tessera.comm.Transport;
  * Ports are the first of a range: Hazelcast takes {@code hazelcast_port} upwards, Aeron UDP endpoints
  * {@code aeron_port} upwards (IPC between processes of one host needs none). {@code transport}: {@code auto} is
  * IPC between processes of one host and UDP across hosts; {@code udp} sends even local frames through UDP sockets
- * (what a multi-host job does), {@code ipc} only works on one host.
+ * (what a multi-host job does), {@code ipc} only works on one host. {@code bind_address}: the address of this host
+ * that the coordinator's Hazelcast member and the local launcher's workers bind (Hazelcast and Aeron UDP) and where
+ * they reach each other; loopback unless the job's processes must be reachable from elsewhere.
  */
 public record LaunchSection(LauncherKind launcher, int workers, int workerMemoryMb, int hazelcastPort,
-                            int aeronPort, Transport transport) {
+                            int aeronPort, Transport transport, String bindAddress) {
 
     public static LaunchSection defaults() {
-        return new LaunchSection(LauncherKind.LOCAL, 0, 4096, 5701, 40123, Transport.AUTO);
+        return new LaunchSection(LauncherKind.LOCAL, 0, 4096, 5701, 40123, Transport.AUTO, ClusterSettings.LOOPBACK);
     }
 
     /** The worker count planning works with: the configured one, or the world size when 0. */

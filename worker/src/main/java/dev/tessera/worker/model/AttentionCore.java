@@ -16,6 +16,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * per row that only touches the visible prefix of the row.
  */
 public final class AttentionCore {
+    private static final int KERNEL = ModelStepTimer.kernel("attn.core");
     /** Floats per scratch array of a token-major work unit (256 KB): bounds how many heads one unit takes. */
     private static final int BLOCK_FLOATS = 1 << 16;
 
@@ -104,6 +105,7 @@ public final class AttentionCore {
      */
     public void forwardTokenMajor(INDArray qkv, Rope rope, INDArray y) {
         requireTokenMajor();
+        long t = ModelStepTimer.startKernel();
         Mem qm = new Mem(qkv);
         Mem ym = new Mem(y);
         int blocks = (heads + blockHeads - 1) / blockHeads;
@@ -114,11 +116,13 @@ public final class AttentionCore {
                         ym, pf);
             }
         });
+        ModelStepTimer.stopKernel(KERNEL, t);
     }
 
     /** The backward of {@link #forwardTokenMajor}: dy [B*T, C] -> dqkv [B*T, 3C] (overwritten). */
     public void backwardTokenMajor(INDArray qkv, Rope rope, INDArray dy, INDArray dqkv) {
         requireTokenMajor();
+        long t = ModelStepTimer.startKernel();
         Mem qm = new Mem(qkv);
         Mem dym = new Mem(dy);
         Mem dm = new Mem(dqkv);
@@ -130,6 +134,7 @@ public final class AttentionCore {
                         dym, dm, pf);
             }
         });
+        ModelStepTimer.stopKernel(KERNEL, t);
     }
 
     private void requireTokenMajor() {
@@ -145,6 +150,12 @@ public final class AttentionCore {
 
     /** q: [BH, Tq, D], k, v: [BH, Tk, D] -> y: [BH, Tq, D] (overwritten). */
     public void forward(INDArray q, INDArray k, INDArray v, INDArray y) {
+        long t = ModelStepTimer.startKernel();
+        forwardHeadMajor(q, k, v, y);
+        ModelStepTimer.stopKernel(KERNEL, t);
+    }
+
+    private void forwardHeadMajor(INDArray q, INDArray k, INDArray v, INDArray y) {
         if (kernels != null) {
             Mem qm = new Mem(q);
             Mem km = new Mem(k);
@@ -171,6 +182,13 @@ public final class AttentionCore {
      * forward's inputs (P is reused, not recomputed).
      */
     public void backward(INDArray q, INDArray k, INDArray v, INDArray dy, INDArray dq, INDArray dk, INDArray dv) {
+        long t = ModelStepTimer.startKernel();
+        backwardHeadMajor(q, k, v, dy, dq, dk, dv);
+        ModelStepTimer.stopKernel(KERNEL, t);
+    }
+
+    private void backwardHeadMajor(INDArray q, INDArray k, INDArray v, INDArray dy, INDArray dq, INDArray dk,
+                                   INDArray dv) {
         if (kernels != null) {
             Mem qm = new Mem(q);
             Mem km = new Mem(k);

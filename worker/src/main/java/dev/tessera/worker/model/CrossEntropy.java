@@ -12,6 +12,7 @@ import org.nd4j.linalg.factory.Nd4j;
  * the gradient buffer, so backward is one subtract-and-scale pass: dlogits = (p - onehot(t)) * scale / N.
  */
 public final class CrossEntropy {
+    private static final int KERNEL = ModelStepTimer.kernel("cross_entropy");
     private final int rows;
     private final int vocab;
     private final INDArray dLogits; // [N, V]: probabilities after forward, gradients after backward
@@ -35,6 +36,7 @@ public final class CrossEntropy {
                 throw new IllegalArgumentException("target id " + t + " outside vocabulary [0, " + vocab + ")");
             }
         }
+        long t = ModelStepTimer.startKernel();
         Mem lg = new Mem(logits);
         Mem p = new Mem(dLogits);
         KernelThreads.forRange(rows, (part, from, to) -> {
@@ -50,11 +52,13 @@ public final class CrossEntropy {
             total += l;
         }
         lastTargets = targets;
+        ModelStepTimer.stopKernel(KERNEL, t);
         return total / rows;
     }
 
     /** Turns the stored probabilities into dLoss/dlogits for loss = scale * mean CE; returns [N, V]. */
     public INDArray backward(double scale) {
+        long t = ModelStepTimer.startKernel();
         Mem d = new Mem(dLogits);
         double s = scale / rows;
         KernelThreads.forRange(rows, (part, from, to) -> {
@@ -73,6 +77,7 @@ public final class CrossEntropy {
         for (int r = 0; r < rows; r++) {
             d.add(r * vocab + lastTargets[r], -s);
         }
+        ModelStepTimer.stopKernel(KERNEL, t);
         return dLogits;
     }
 

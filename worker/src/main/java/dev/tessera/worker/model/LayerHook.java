@@ -10,7 +10,7 @@ package dev.tessera.worker.model;
  *   <li>After a layer's backward its gradients are final, and their reduction may start ({@link GradientSync#ready}).</li>
  *   <li>With {@code -Dtessera.profile=true} each kind of layer's time goes to {@link ModelStepTimer}, apart from
  *       fetching and releasing parameters and starting reductions ({@code sync.before_layer},
- *       {@code sync.after_layer}).</li>
+ *       {@code sync.after_layer}); the kernels that run within a layer record their share of it there.</li>
  * </ul>
  * No call allocates; with profiling off the clock costs one volatile read.
  */
@@ -22,8 +22,12 @@ final class LayerHook {
     static final int UNUSED = -3;
 
     private final long[] gradientStart; // per layer: its first gradient element, final once its backward ran
-    private final String[] forwardSection;
-    private final String[] backwardSection;
+    private static final int ZERO_GRADS = ModelStepTimer.section("zero_grads");
+    private static final int BEFORE_LAYER = ModelStepTimer.section("sync.before_layer");
+    private static final int AFTER_LAYER = ModelStepTimer.section("sync.after_layer");
+
+    private final int[] forwardSection;
+    private final int[] backwardSection;
     private ParameterSync parameters = ParameterSync.RESIDENT;
     private GradientSync gradients = GradientSync.NONE;
     private boolean holding; // the layer in backward holds parameters that it releases when done
@@ -32,11 +36,11 @@ final class LayerHook {
     /** @param kinds the profile section of each layer, e.g. {@code block}; {@code unitBounds} one longer */
     LayerHook(long[] unitBounds, String[] kinds) {
         gradientStart = java.util.Arrays.copyOf(unitBounds, kinds.length);
-        forwardSection = new String[kinds.length];
-        backwardSection = new String[kinds.length];
+        forwardSection = new int[kinds.length];
+        backwardSection = new int[kinds.length];
         for (int u = 0; u < kinds.length; u++) {
-            forwardSection[u] = kinds[u] + ".fwd";
-            backwardSection[u] = kinds[u] + ".bwd";
+            forwardSection[u] = ModelStepTimer.section(kinds[u] + ".fwd");
+            backwardSection[u] = ModelStepTimer.section(kinds[u] + ".bwd");
         }
     }
 
@@ -52,22 +56,22 @@ final class LayerHook {
     void zeroGradients(ParameterStore params) {
         long t = ModelStepTimer.start();
         gradients.zero(params);
-        ModelStepTimer.stop("zero_grads", t);
+        ModelStepTimer.stop(ZERO_GRADS, t);
     }
 
     /** Before {@code layer}'s forward; {@code next} is the layer after it (-1: none before backward). */
     void forward(int layer, int next) {
         acquire(layer, next);
-        clock = ModelStepTimer.start();
+        clock = ModelStepTimer.open(forwardSection[layer]);
     }
 
     /** After {@code layer}'s forward; {@code release}: its parameters are not used again this pass. */
     void forwardDone(int layer, boolean release) {
-        long t = ModelStepTimer.stop(forwardSection[layer], clock);
+        long t = ModelStepTimer.close(forwardSection[layer], clock);
         if (release) {
             parameters.release(layer);
         }
-        ModelStepTimer.stop("sync.after_layer", t);
+        ModelStepTimer.stop(AFTER_LAYER, t);
     }
 
     /**
@@ -79,22 +83,22 @@ final class LayerHook {
         if (next != HELD && next != UNUSED) {
             acquire(layer, next);
         }
-        clock = ModelStepTimer.start();
+        clock = ModelStepTimer.open(backwardSection[layer]);
     }
 
     /** After {@code layer}'s backward: its parameters may go, its gradients are final. */
     void backwardDone(int layer) {
-        long t = ModelStepTimer.stop(backwardSection[layer], clock);
+        long t = ModelStepTimer.close(backwardSection[layer], clock);
         if (holding) {
             parameters.release(layer);
         }
         gradients.ready(gradientStart[layer]);
-        ModelStepTimer.stop("sync.after_layer", t);
+        ModelStepTimer.stop(AFTER_LAYER, t);
     }
 
     private void acquire(int layer, int next) {
         long t = ModelStepTimer.start();
         parameters.acquire(layer, next);
-        ModelStepTimer.stop("sync.before_layer", t);
+        ModelStepTimer.stop(BEFORE_LAYER, t);
     }
 }

@@ -25,6 +25,7 @@ final class Mem {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
     static final ByteOrder NO = ByteOrder.nativeOrder();
+    private static final int COPY_KERNEL = ModelStepTimer.kernel("copy");
 
     final INDArray arr;
     final ByteBuffer bb;
@@ -205,7 +206,9 @@ final class Mem {
         if (dst.length() != n) {
             throw new IllegalArgumentException("copy of " + n + " elements into " + dst.length());
         }
+        long t = ModelStepTimer.startKernel();
         KernelThreads.forRange(n, (part, from, to) -> copy(s, from, d, from, to - from));
+        ModelStepTimer.stopKernel(COPY_KERNEL, t);
     }
 
     /** dst[do..do+n) = src[so..so+n). */

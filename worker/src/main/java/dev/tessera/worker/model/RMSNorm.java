@@ -9,6 +9,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * reductions made this 10x slower than PyTorch (STACK.md).
  */
 public final class RMSNorm {
+    private static final int KERNEL = ModelStepTimer.kernel("rmsnorm");
     /** Row groups of the float32 backward: a fixed count, so dg's summation order never depends on threads. */
     private static final int GROUPS = 8;
     private final Mem g;   // [C]
@@ -45,7 +46,9 @@ public final class RMSNorm {
         Mem xm = new Mem(x);
         Mem ym = new Mem(y);
         int rows = (int) x.size(0);
+        long t = ModelStepTimer.startKernel();
         KernelThreads.forRange(rows, (part, from, to) -> forwardRows(xm, ym, from, to, Mem.lanes()));
+        ModelStepTimer.stopKernel(KERNEL, t);
     }
 
     private void forwardRows(Mem xm, Mem ym, int from, int to, float[] lanes) {
@@ -71,6 +74,12 @@ public final class RMSNorm {
      * Uses the rstd saved by the last forward, so x must be that forward's input.
      */
     public void backward(INDArray x, INDArray dy, INDArray dx, boolean accumulate) {
+        long t = ModelStepTimer.startKernel();
+        backwardRows(x, dy, dx, accumulate);
+        ModelStepTimer.stopKernel(KERNEL, t);
+    }
+
+    private void backwardRows(INDArray x, INDArray dy, INDArray dx, boolean accumulate) {
         Mem xm = new Mem(x);
         Mem dym = new Mem(dy);
         Mem dxm = new Mem(dx);

@@ -14,6 +14,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * RoPE is linear and orthogonal, so backward is the inverse rotation and needs no saved input.
  */
 public final class Rope {
+    private static final int ROPE_KERNEL = ModelStepTimer.kernel("rope");
+    private static final int PERMUTE_KERNEL = ModelStepTimer.kernel("permute");
     private final int headDim;
     private final int half;
     private final int seq;
@@ -118,8 +120,10 @@ public final class Rope {
     /** forward: src token-major, dst head-major; backward: src head-major, dst token-major, sin negated. */
     private void apply(Mem src, Mem dst, int batch, int heads, boolean tokenMajorSrc, float sign, int rowStride,
                        int colOff) {
+        long t = ModelStepTimer.startKernel();
         KernelThreads.forRange(batch * seq,
                 (part, from, to) -> apply(src, dst, heads, tokenMajorSrc, sign, rowStride, colOff, from, to));
+        ModelStepTimer.stopKernel(ROPE_KERNEL, t);
     }
 
     /** Tokens [from, to) of the flattened (batch, seq) range. */
@@ -169,6 +173,7 @@ public final class Rope {
                         int rowStride, int colOff) {
         Mem s = new Mem(src);
         Mem o = new Mem(dst);
+        long clock = ModelStepTimer.startKernel();
         KernelThreads.forRange(batch * seq, (part, from, to) -> {
             for (int bt = from; bt < to; bt++) {
                 int b = bt / seq;
@@ -184,5 +189,6 @@ public final class Rope {
                 }
             }
         });
+        ModelStepTimer.stopKernel(PERMUTE_KERNEL, clock);
     }
 }

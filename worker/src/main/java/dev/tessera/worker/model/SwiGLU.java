@@ -13,6 +13,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * one shared set (tokens of expert e are contiguous rows after the gather).
  */
 public final class SwiGLU {
+    private static final int GATE_KERNEL = ModelStepTimer.kernel("ffn.gate");
     private final Linear w13; // [2F, C] gate_proj | up_proj
     private final Linear w2;  // down_proj [C, F]
 
@@ -74,11 +75,13 @@ public final class SwiGLU {
      * a is [rows, f]. Rows split over KernelThreads' threads.
      */
     static void gateForward(Mem h1, int off1, Mem h3, int off3, int stride, Mem a, int rows, int f) {
+        long t = ModelStepTimer.startKernel();
         KernelThreads.forRange(rows, (part, from, to) -> {
             for (int r = from; r < to; r++) {
                 gateForwardRow(h1, r * stride + off1, h3, r * stride + off3, a, r * f, f);
             }
         });
+        ModelStepTimer.stopKernel(GATE_KERNEL, t);
     }
 
     private static void gateForwardRow(Mem h1, int o1, Mem h3, int o3, Mem a, int oa, int n) {
@@ -104,6 +107,7 @@ public final class SwiGLU {
      */
     static void gateBackward(Mem h1, int off1, Mem h3, int off3, int stride, Mem da, Mem dh1, Mem dh3, int rows,
                              int f) {
+        long t = ModelStepTimer.startKernel();
         boolean f32 = h1.f32 && h3.f32 && da.f32 && dh1.f32 && dh3.f32;
         KernelThreads.forRange(rows, (part, from, to) -> {
             GateRow row = f32 ? new GateRow(f) : null;
@@ -117,6 +121,7 @@ public final class SwiGLU {
                 }
             }
         });
+        ModelStepTimer.stopKernel(GATE_KERNEL, t);
     }
 
     /**

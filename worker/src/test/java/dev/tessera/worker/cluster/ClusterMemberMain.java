@@ -1,7 +1,6 @@
 package dev.tessera.worker.cluster;
 
-import dev.tessera.worker.JvmFlags;
-import java.util.ArrayList;
+import dev.tessera.comm.ChildJvm;
 import java.util.List;
 
 /** A worker-role member in its own JVM, for tests that kill or freeze it: args jobId token port members rank deadAfterSeconds. */
@@ -21,12 +20,8 @@ public final class ClusterMemberMain {
 
     static List<String> command(String jobId, String token, int port, int members, int rank,
                                 int deadAfterSeconds) {
-        List<String> command = new ArrayList<>();
-        command.add(ProcessHandle.current().info().command().orElse("java"));
-        command.addAll(JvmFlags.inherited());
-        command.addAll(List.of("-Xmx256m", "-cp", System.getProperty("java.class.path"),
-                ClusterMemberMain.class.getName(), jobId, token, Integer.toString(port), Integer.toString(members),
-                Integer.toString(rank), Integer.toString(deadAfterSeconds)));
-        return command;
+        return ChildJvm.command(List.of("-Xmx256m"), ClusterMemberMain.class.getName(), List.of(jobId, token,
+                Integer.toString(port), Integer.toString(members), Integer.toString(rank),
+                Integer.toString(deadAfterSeconds)));
     }
 }

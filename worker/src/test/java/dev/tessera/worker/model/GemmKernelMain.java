@@ -2,9 +2,8 @@ package dev.tessera.worker.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.tessera.worker.JvmFlags;
+import dev.tessera.comm.ChildJvm;
 import dev.tessera.worker.blas.BlasKernel;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
@@ -38,11 +37,7 @@ public final class GemmKernelMain {
 
     /** The command that starts this main with this JVM's module flags and class path. */
     static List<String> command() {
-        List<String> command = new ArrayList<>();
-        command.add(ProcessHandle.current().info().command().orElse("java"));
-        command.addAll(JvmFlags.inherited());
-        command.addAll(List.of("-Xmx1g", "-cp", System.getProperty("java.class.path"), GemmKernelMain.class.getName()));
-        return command;
+        return ChildJvm.command(List.of("-Xmx1g"), GemmKernelMain.class.getName(), List.of());
     }
 
     /** ND4J's gemm, which goes through the same OpenBLAS, for every transpose pair. */

@@ -7,14 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tessera.comm.CommConfig;
 import dev.tessera.comm.Communicator;
-import dev.tessera.comm.DriverMode;
-import dev.tessera.comm.MediaDriverHost;
-import dev.tessera.comm.StaticPeerDirectory;
+import dev.tessera.comm.InProcessComms;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -29,39 +25,17 @@ import org.junit.jupiter.api.Test;
 class DeviceMeshTest {
 
     static final String JOB = "devmesh" + ProcessHandle.current().pid();
-    private MediaDriverHost driver;
-    private Communicator[] comms;
+    private InProcessComms ranks;
 
     @BeforeEach
     void connect() throws Exception {
-        String dir = MediaDriverHost.directoryFor(JOB, "host");
-        driver = MediaDriverHost.launch(dir, CommConfig.MAX_MTU, 1 << 20);
-        CommConfig config = CommConfig.defaults(JOB, "token").withDriver(DriverMode.SHARED_PER_HOST, dir)
-                .withDeadlineMs(10_000);
-        StaticPeerDirectory peers = StaticPeerDirectory.localhost(4,
-                52000 + (int) (ProcessHandle.current().pid() % 1000) * 4);
-        List<CompletableFuture<Communicator>> connecting = new ArrayList<>();
-        for (int r = 0; r < 4; r++) {
-            int rank = r;
-            connecting.add(CompletableFuture.supplyAsync(() -> Communicator.connect(config, peers, rank)));
-        }
-        comms = new Communicator[4];
-        for (int r = 0; r < 4; r++) {
-            comms[r] = connecting.get(r).get(30, TimeUnit.SECONDS);
-        }
+        ranks = InProcessComms.connect(JOB, 4, 52000 + (int) (ProcessHandle.current().pid() % 1000) * 4);
     }
 
     @AfterEach
     void close() {
-        if (comms != null) {
-            for (Communicator c : comms) {
-                if (c != null) {
-                    c.close();
-                }
-            }
-        }
-        driver.close();
-        assertFalse(Files.exists(Path.of(MediaDriverHost.directoryFor(JOB, "host"))));
+        ranks.close();
+        assertFalse(Files.exists(ranks.directory()));
     }
 
     @Test
@@ -117,11 +91,12 @@ class DeviceMeshTest {
 
     private <T> DeviceMesh[] onEveryRank(Function<Communicator, T> action) throws Exception {
         List<CompletableFuture<T>> results = new ArrayList<>();
-        for (Communicator c : comms) {
+        for (int r = 0; r < ranks.size(); r++) {
+            Communicator c = ranks.get(r);
             results.add(CompletableFuture.supplyAsync(() -> action.apply(c)));
         }
-        DeviceMesh[] meshes = new DeviceMesh[comms.length];
-        for (int r = 0; r < comms.length; r++) {
+        DeviceMesh[] meshes = new DeviceMesh[ranks.size()];
+        for (int r = 0; r < ranks.size(); r++) {
             T result = results.get(r).get(30, TimeUnit.SECONDS);
             meshes[r] = result instanceof DeviceMesh m ? m : null;
         }

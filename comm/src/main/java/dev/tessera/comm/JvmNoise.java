@@ -1,4 +1,4 @@
-package dev.tessera.coordinator.launch;
+package dev.tessera.comm;
 
 /**
  * Lines the JVM itself prints that say nothing about the program: Tessera's launch flags add
