@@ -118,7 +118,7 @@ class MainBadInputTest {
                 arguments("bench missing preset", null, "bench model", "--preset"),
                 arguments("bench zero steps", null, "bench model --preset dense --steps 0", "--steps must be >= 1"),
                 arguments("bench train uneven dp", null, "bench train --preset dense --dp 3",
-                        "--dp must divide the global batch of 8 (got 3)"));
+                        "--dp must divide the global batch of 8 of preset dense (got 3)"));
     }
 
     @ParameterizedTest(name = "{0}")
