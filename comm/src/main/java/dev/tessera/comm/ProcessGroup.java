@@ -17,10 +17,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A subset of ranks with collectives, like a torch.distributed process group. Buffers are Agrona buffers over
- * any memory: wrap an ND4J array without copying as
- * {@code new UnsafeBuffer(array.data().address() + array.offset() * elementSize, (int) array.length() * elementSize)}
- * (the array must be contiguous), or use {@code new UnsafeBuffer(directByteBuffer)}. Sizes are in bytes of the
- * buffer's capacity; one operation carries up to 2 GiB.
+ * any memory: an ND4J array's elements without copying (optimizers' {@code NativeMemory.unsafe}, which computes
+ * the address), or {@code new UnsafeBuffer(directByteBuffer)}. Sizes are in bytes of the buffer's capacity; one
+ * operation carries up to 2 GiB, so a larger flat buffer is reduced or gathered window by window.
  *
  * <p>Every member must issue the group's operations in the same order. Operations on different groups may
  * run at once (from different threads, or via the {@code ...Async} forms, which run on this group's own

@@ -38,6 +38,8 @@ public final class SymmetricMemory {
     private static final int DESCRIPTOR = 64;     // code, offset, length: three longs
     private static final int OFFSETS = 128;       // an all-to-all's input block offsets, N + 1 longs
     static final int MAX_MEMBERS = (HEADER - OFFSETS) / Long.BYTES - 1;
+    /** The largest block: one mapping, whose buffer an int indexes, holds the header and the data. */
+    public static final long MAX_BYTES = Integer.MAX_VALUE - HEADER;
 
     private final ProcessGroup group;
     private final long bytes;
@@ -74,9 +76,9 @@ public final class SymmetricMemory {
 
     /** Collective: every member calls it with the same size, in the same order as its other operations. */
     static SymmetricMemory allocate(ProcessGroup group, long bytes, int index) {
-        if (bytes < 0 || bytes > Integer.MAX_VALUE - HEADER) {
+        if (bytes < 0 || bytes > MAX_BYTES) {
             throw new IllegalArgumentException("symmetric memory of " + bytes + " bytes: must be in [0, "
-                    + (Integer.MAX_VALUE - HEADER) + "]");
+                    + MAX_BYTES + "]");
         }
         if (!group.onOneHost() || group.size() > MAX_MEMBERS) {
             return localOnly(group, bytes);

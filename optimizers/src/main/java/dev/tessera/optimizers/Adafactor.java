@@ -42,15 +42,13 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 public final class Adafactor implements Optimizer {
 
-    private final FlatVector params;
-    private final FlatVector grads;
-    private final int shardFrom;
+    private final long shardFrom;
     private final FactoredGeometry.Layout layout;
     private final AdafactorConfig config;
     private final ShardReducer reducer;
     private final RowColumnStats secondMoment;
     private final INDArray momentum; // the shard's elements, at flat index - shardFrom
-    private final FlatVector m;
+    private final SpanVectors views;
     private final double beta1;
     private final double[] round1;
     private final double[] round2;
@@ -68,16 +66,14 @@ public final class Adafactor implements Optimizer {
         if (config.warmupInit() && !config.relativeStep()) {
             throw new IllegalArgumentException("Adafactor warmup_init requires relative_step");
         }
-        this.params = FlatVector.of(params);
-        this.grads = FlatVector.of(grads);
-        this.shardFrom = Math.toIntExact(shard.from());
+        this.shardFrom = shard.from();
         this.layout = FactoredGeometry.layout(spans, shard);
         this.config = config;
         this.reducer = reducer;
         this.secondMoment = new RowColumnStats(layout, params.dataType(), true);
         this.momentum = config.beta1().isPresent()
                 ? RowColumnStats.zerosOrNull(params.dataType(), shard.length()) : null;
-        this.m = momentum == null ? null : FlatVector.of(momentum);
+        this.views = new SpanVectors(layout, params, grads, momentum, shardFrom);
         this.beta1 = config.beta1().orElse(0.0);
         this.round1 = new double[layout.factoredSlots() + (config.scaleParameter() ? layout.tensors() : 0)];
         this.round2 = new double[layout.tensors()];
@@ -99,14 +95,14 @@ public final class Adafactor implements Optimizer {
                 continue;
             }
             if (config.scaleParameter()) {
-                round1[geo.tensorSlot()] = sumOfSquaresOfParams(geo);
+                round1[geo.tensorSlot()] = sumOfSquaresOfParams(geo, views.params[s]);
             }
             if (geo.factored()) {
-                secondMoment.blendRowsAndPackSums(geo, grads, gradScale, config.eps1(), beta2, round1);
+                secondMoment.blendRowsAndPackSums(geo, views.grads[s], gradScale, config.eps1(), beta2, round1);
             } else {
                 // Elementwise; its clip sum is complete already and waits for round 2.
                 round2[s] =
-                        secondMoment.blendFull(geo, grads, gradScale, config.eps1(), beta2);
+                        secondMoment.blendFull(geo, views.grads[s], gradScale, config.eps1(), beta2);
             }
         }
         reducer.sumInPlace(round1, round1.length);
@@ -116,7 +112,7 @@ public final class Adafactor implements Optimizer {
             if (geo.owns() && geo.factored()) {
                 secondMoment.blendColumns(geo, round1, config.eps1(), beta2);
                 round2[s] =
-                        secondMoment.sumSquaresNormalised(geo, grads, gradScale, round1, colInv);
+                        secondMoment.sumSquaresNormalised(geo, views.grads[s], gradScale, round1, colInv);
             }
         }
         reducer.sumInPlace(round2, round2.length);
@@ -134,23 +130,24 @@ public final class Adafactor implements Optimizer {
             double clip = Math.max(1.0, Math.sqrt(sumSquares / geo.numel()) / config.clipThreshold());
             double decay = geo.span().decays(config.decay1d()) ? config.weightDecay() * alpha : 0.0;
             if (geo.factored()) {
-                applyFactored(geo, gradScale, alpha / clip, decay);
+                applyFactored(geo, views.grads[s], views.params[s], views.momentum[s], gradScale, alpha / clip, decay);
             } else {
-                applyFull(geo, gradScale, alpha / clip, decay);
+                applyFull(geo, views.grads[s], views.params[s], views.momentum[s], gradScale, alpha / clip, decay);
             }
         }
     }
 
-    private double sumOfSquaresOfParams(FactoredGeometry geo) {
+    private static double sumOfSquaresOfParams(FactoredGeometry geo, FlatVector params) {
         double sum = 0;
-        for (int k = geo.offset() + geo.ownFrom(), end = geo.offset() + geo.ownTo(); k < end; k++) {
+        for (int k = geo.ownFrom(), end = geo.ownTo(); k < end; k++) {
             double p = params.get(k);
             sum += p * p;
         }
         return sum;
     }
 
-    private void applyFactored(FactoredGeometry geo, double gradScale, double stepScale, double decay) {
+    private void applyFactored(FactoredGeometry geo, FlatVector grads, FlatVector params, FlatVector m,
+                               double gradScale, double stepScale, double decay) {
         int rows = geo.rows();
         int cols = geo.cols();
         int b = -1;
@@ -162,28 +159,30 @@ public final class Adafactor implements Optimizer {
                 secondMoment.inverseSqrtColumns(geo, b, colInv);
             }
             double rowInv = secondMoment.inverseSqrtRow(geo, fr, meanRow);
-            int base = geo.offset() + fr * cols;
+            int base = fr * cols;
             for (int j = 0; j < cols; j++) {
                 double u = rowInv * colInv[j] * (grads.get(base + j) * gradScale);
-                applyAt(base + j, stepScale * u, decay);
+                applyAt(params, m, base + j, base + j - geo.ownFrom(), stepScale * u, decay);
             }
         }
     }
 
-    private void applyFull(FactoredGeometry geo, double gradScale, double stepScale, double decay) {
+    private void applyFull(FactoredGeometry geo, FlatVector grads, FlatVector params, FlatVector m, double gradScale,
+                           double stepScale, double decay) {
         FlatVector v = secondMoment.v;
         for (int e = geo.ownFrom(); e < geo.ownTo(); e++) {
-            int k = geo.offset() + e;
-            double u = grads.get(k) * gradScale / Math.sqrt(v.get(geo.fullOffset() + e - geo.ownFrom()));
-            applyAt(k, stepScale * u, decay);
+            double u = grads.get(e) * gradScale / Math.sqrt(v.get(geo.fullOffset() + e - geo.ownFrom()));
+            applyAt(params, m, e, e - geo.ownFrom(), stepScale * u, decay);
         }
     }
 
-    /** Momentum of the scaled, clipped update (if any), decoupled decay, then the update. */
-    private void applyAt(int k, double u, double decay) {
+    /**
+     * Momentum of the scaled, clipped update (if any), decoupled decay, then the update: tensor element {@code k},
+     * its momentum at {@code at}.
+     */
+    private void applyAt(FlatVector params, FlatVector m, int k, int at, double u, double decay) {
         double update = u;
         if (m != null) {
-            int at = k - shardFrom;
             update = beta1 * m.get(at) + (1 - beta1) * u;
             m.set(at, update);
         }

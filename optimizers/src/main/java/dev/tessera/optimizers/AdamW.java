@@ -1,10 +1,10 @@
 package dev.tessera.optimizers;
 
 import dev.tessera.optimizers.kernel.KernelThreads;
+import dev.tessera.optimizers.kernel.NativeMemory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.DoubleBuffer;
-import java.nio.FloatBuffer;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -24,8 +24,8 @@ import org.nd4j.linalg.factory.Nd4j;
  *   p = p - lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
  * </pre>
  * State is kept in the parameters' dtype (fp32 training, fp64 for checks), laid out like the spans.
- * The loop runs over direct NIO views of the ND4J buffers: no temporaries, each element read once;
- * float32 is a Vector API loop split over the {@link KernelThreads}.
+ * The loop runs over direct NIO views of each tensor's memory, made once ({@link NativeMemory}): no temporaries,
+ * each element read once; float32 is a Vector API loop split over the {@link KernelThreads}.
  *
  * <p>Under ZeRO the update touches only the rank's {@link Shard} {@code [from, to)} and the state arrays hold
  * only those elements (state index {@code i - from}). The update is elementwise, so a shard's result is
@@ -36,17 +36,21 @@ public final class AdamW implements Optimizer {
     private static final ByteOrder NO = ByteOrder.nativeOrder();
 
     private final INDArray params;
-    private final INDArray grads;
-    private final List<ParamSpan> spans;
+    private final INDArray grads; // held for the pieces' views, which do not keep their memory alive
     private final AdamWConfig config;
-    private final int from; // the owned range [from, to) of the flat buffers
-    private final int to;
+    private final long from; // the owned range [from, to) of the flat buffers
+    private final long to;
     private final INDArray m; // length to - from; null when the shard is empty
     private final INDArray v;
-    private final ByteBuffer pBytes; // native-order byte views of the four buffers (float32 path)
-    private final ByteBuffer gBytes;
-    private final ByteBuffer mBytes;
-    private final ByteBuffer vBytes;
+    private final Piece[] pieces; // the owned part of every span, in buffer order
+
+    /**
+     * The owned part {@code [lo, hi)} of one tensor, with native-order views of its parameters, gradients and
+     * state, made once: element {@code lo + k} is at byte {@code k * width} of each. A tensor fits one view
+     * (planning refuses larger ones), so the kernels index with ints while the flat buffers may exceed 2 GiB.
+     */
+    private record Piece(long lo, long hi, boolean decays, ByteBuffer p, ByteBuffer g, ByteBuffer m, ByteBuffer v) {
+    }
 
     /** The single-rank optimizer over the whole buffer. */
     public AdamW(INDArray params, INDArray grads, List<ParamSpan> spans, AdamWConfig config) {
@@ -62,17 +66,23 @@ public final class AdamW implements Optimizer {
         shard.checkFits(params, grads);
         this.params = params;
         this.grads = grads;
-        this.spans = List.copyOf(spans);
         this.config = config;
-        this.from = Math.toIntExact(shard.from());
-        this.to = Math.toIntExact(shard.to());
+        this.from = shard.from();
+        this.to = shard.to();
         boolean empty = to == from;
         this.m = empty ? null : Nd4j.zeros(params.dataType(), to - from);
         this.v = empty ? null : Nd4j.zeros(params.dataType(), to - from);
-        this.pBytes = DirectBuffers.bytes(params).order(NO);
-        this.gBytes = DirectBuffers.bytes(grads).order(NO);
-        this.mBytes = empty ? null : DirectBuffers.bytes(m).order(NO);
-        this.vBytes = empty ? null : DirectBuffers.bytes(v).order(NO);
+        List<Piece> owned = new ArrayList<>();
+        for (ParamSpan span : spans) {
+            long lo = Math.max(from, span.offset());
+            long hi = Math.min(to, span.offset() + span.numel());
+            if (lo < hi) {
+                owned.add(new Piece(lo, hi, span.decays(config.decay1d()), NativeMemory.bytes(params, lo, hi - lo),
+                        NativeMemory.bytes(grads, lo, hi - lo), NativeMemory.bytes(m, lo - from, hi - lo),
+                        NativeMemory.bytes(v, lo - from, hi - lo)));
+            }
+        }
+        this.pieces = owned.toArray(new Piece[0]);
     }
 
     @Override
@@ -87,38 +97,38 @@ public final class AdamW implements Optimizer {
             return; // this rank owns nothing
         }
         if (params.dataType() == DataType.DOUBLE) {
-            for (ParamSpan span : spans) {
-                double decay = span.decays(config.decay1d()) ? 1.0 - lr * config.weightDecay() : 1.0;
-                int lo = Math.max(from, Math.toIntExact(span.offset()));
-                int hi = Math.min(to, Math.toIntExact(span.offset() + span.numel()));
-                if (lo < hi) {
-                    updateDouble(lo, hi, b1, b2, decay, stepSize, invSqrtBc2, gradScale);
-                }
+            for (Piece piece : pieces) {
+                double decay = piece.decays() ? 1.0 - lr * config.weightDecay() : 1.0;
+                updateDouble(piece, (int) (piece.hi() - piece.lo()), b1, b2, decay, stepSize, invSqrtBc2, gradScale);
             }
             return;
         }
         // float32: the owned range cut into fixed parts over the KernelThreads. The update is
         // elementwise, so the result does not depend on the split (nor on the shard).
         float decayOn = (float) (1.0 - lr * config.weightDecay());
-        KernelThreads.forRange(to - from, (part, partFrom, partTo) -> {
-            for (ParamSpan span : spans) {
-                int lo = Math.max(from + partFrom, Math.toIntExact(span.offset()));
-                int hi = Math.min(from + partTo, Math.toIntExact(span.offset() + span.numel()));
+        KernelThreads.forLongRange(to - from, (part, partFrom, partTo) -> {
+            for (Piece piece : pieces) {
+                long lo = Math.max(from + partFrom, piece.lo());
+                long hi = Math.min(from + partTo, piece.hi());
                 if (lo < hi) {
-                    float decay = span.decays(config.decay1d()) ? decayOn : 1f;
-                    updateFloat(lo, hi, (float) b1, (float) b2, decay, (float) stepSize, (float) invSqrtBc2,
-                            (float) gradScale);
+                    float decay = piece.decays() ? decayOn : 1f;
+                    updateFloat(piece, (int) (lo - piece.lo()), (int) (hi - piece.lo()), (float) b1, (float) b2, decay,
+                            (float) stepSize, (float) invSqrtBc2, (float) gradScale);
                 }
             }
         });
     }
 
     /**
-     * The float32 update of flat elements [lo, hi): Vector API, the same operations in the same order as the
-     * tail. Parameters and gradients are at byte {@code 4i}, their state at byte {@code 4(i - from)}.
+     * The float32 update of a piece's elements [lo, hi) (relative to the piece): Vector API, the same operations
+     * in the same order as the tail.
      */
-    private void updateFloat(int lo, int hi, float b1, float b2, float decay, float stepSize,
+    private void updateFloat(Piece piece, int lo, int hi, float b1, float b2, float decay, float stepSize,
                              float invSqrtBc2, float gradScale) {
+        ByteBuffer pBytes = piece.p();
+        ByteBuffer gBytes = piece.g();
+        ByteBuffer mBytes = piece.m();
+        ByteBuffer vBytes = piece.v();
         float eps = (float) config.eps();
         float c1 = 1f - b1;
         float c2 = 1f - b2;
@@ -134,45 +144,43 @@ public final class AdamW implements Optimizer {
         int i = lo;
         for (int end = lo + S.loopBound(hi - lo); i < end; i += S.length()) {
             int o = i << 2;
-            int so = (i - from) << 2;
             FloatVector gi = FloatVector.fromByteBuffer(S, gBytes, o, NO).mul(vgs);
-            FloatVector mi = vb1.mul(FloatVector.fromByteBuffer(S, mBytes, so, NO)).add(vc1.mul(gi));
-            FloatVector vi = vb2.mul(FloatVector.fromByteBuffer(S, vBytes, so, NO)).add(vc2.mul(gi).mul(gi));
-            mi.intoByteBuffer(mBytes, so, NO);
-            vi.intoByteBuffer(vBytes, so, NO);
+            FloatVector mi = vb1.mul(FloatVector.fromByteBuffer(S, mBytes, o, NO)).add(vc1.mul(gi));
+            FloatVector vi = vb2.mul(FloatVector.fromByteBuffer(S, vBytes, o, NO)).add(vc2.mul(gi).mul(gi));
+            mi.intoByteBuffer(mBytes, o, NO);
+            vi.intoByteBuffer(vBytes, o, NO);
             FloatVector denom = vi.lanewise(VectorOperators.SQRT).mul(vbc2).add(veps);
             FloatVector p = FloatVector.fromByteBuffer(S, pBytes, o, NO);
             p.mul(vdecay).sub(vstep.mul(mi).div(denom)).intoByteBuffer(pBytes, o, NO);
         }
         for (; i < hi; i++) {
             int o = i << 2;
-            int so = (i - from) << 2;
             float gi = gBytes.getFloat(o) * gradScale;
-            float mi = b1 * mBytes.getFloat(so) + c1 * gi;
-            float vi = b2 * vBytes.getFloat(so) + c2 * gi * gi;
-            mBytes.putFloat(so, mi);
-            vBytes.putFloat(so, vi);
+            float mi = b1 * mBytes.getFloat(o) + c1 * gi;
+            float vi = b2 * vBytes.getFloat(o) + c2 * gi * gi;
+            mBytes.putFloat(o, mi);
+            vBytes.putFloat(o, vi);
             float denom = (float) Math.sqrt(vi) * invSqrtBc2 + eps;
             pBytes.putFloat(o, pBytes.getFloat(o) * decay - stepSize * mi / denom);
         }
     }
 
-    /** The float64 update of flat elements [lo, hi); state at {@code i - from}. */
-    private void updateDouble(int lo, int hi, double b1, double b2, double decay, double stepSize,
+    /** The float64 update of a piece's first {@code n} elements. */
+    private void updateDouble(Piece piece, int n, double b1, double b2, double decay, double stepSize,
                               double invSqrtBc2, double gradScale) {
-        DoubleBuffer p = doubles(params);
-        DoubleBuffer g = doubles(grads);
-        DoubleBuffer mb = doubles(m);
-        DoubleBuffer vb = doubles(v);
+        ByteBuffer p = piece.p();
+        ByteBuffer g = piece.g();
+        ByteBuffer mb = piece.m();
+        ByteBuffer vb = piece.v();
         double eps = config.eps();
-        for (int i = lo; i < hi; i++) {
-            int s = i - from;
-            double gi = g.get(i) * gradScale;
-            double mi = b1 * mb.get(s) + (1 - b1) * gi;
-            double vi = b2 * vb.get(s) + (1 - b2) * gi * gi;
-            mb.put(s, mi);
-            vb.put(s, vi);
-            p.put(i, p.get(i) * decay - stepSize * mi / (Math.sqrt(vi) * invSqrtBc2 + eps));
+        for (int i = 0; i < n; i++) {
+            int o = i << 3;
+            double gi = g.getDouble(o) * gradScale;
+            double mi = b1 * mb.getDouble(o) + (1 - b1) * gi;
+            double vi = b2 * vb.getDouble(o) + (1 - b2) * gi * gi;
+            mb.putDouble(o, mi);
+            vb.putDouble(o, vi);
+            p.putDouble(o, p.getDouble(o) * decay - stepSize * mi / (Math.sqrt(vi) * invSqrtBc2 + eps));
         }
     }
 
@@ -196,13 +204,5 @@ public final class AdamW implements Optimizer {
             state.put("adamw.exp_avg_sq", new StateSlice(v, full.clone(), from));
         }
         return state;
-    }
-
-    static FloatBuffer floats(INDArray flat) {
-        return DirectBuffers.bytes(flat).order(ByteOrder.nativeOrder()).asFloatBuffer();
-    }
-
-    static DoubleBuffer doubles(INDArray flat) {
-        return DirectBuffers.bytes(flat).order(ByteOrder.nativeOrder()).asDoubleBuffer();
     }
 }

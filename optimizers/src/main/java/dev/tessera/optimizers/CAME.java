@@ -43,16 +43,14 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  */
 public final class CAME implements Optimizer {
 
-    private final FlatVector params;
-    private final FlatVector grads;
-    private final int shardFrom;
+    private final long shardFrom;
     private final FactoredGeometry.Layout layout;
     private final CAMEConfig config;
     private final ShardReducer reducer;
     private final RowColumnStats secondMoment;
     private final RowColumnStats instability;
     private final INDArray momentum; // the shard's elements, at flat index - shardFrom
-    private final FlatVector m;
+    private final SpanVectors views;
     private final double[] round1;
     private final double[] round2;
     private final double[] round3;
@@ -67,16 +65,14 @@ public final class CAME implements Optimizer {
     public CAME(INDArray params, INDArray grads, List<ParamSpan> spans, CAMEConfig config, Shard shard,
                 ShardReducer reducer) {
         shard.checkFits(params, grads);
-        this.params = FlatVector.of(params);
-        this.grads = FlatVector.of(grads);
-        this.shardFrom = Math.toIntExact(shard.from());
+        this.shardFrom = shard.from();
         this.layout = FactoredGeometry.layout(spans, shard);
         this.config = config;
         this.reducer = reducer;
         this.secondMoment = new RowColumnStats(layout, params.dataType(), true);
         this.instability = new RowColumnStats(layout, params.dataType(), false); // none for 1-D (§2)
         this.momentum = RowColumnStats.zerosOrNull(params.dataType(), shard.length());
-        this.m = momentum == null ? null : FlatVector.of(momentum);
+        this.views = new SpanVectors(layout, params, grads, momentum, shardFrom);
         this.round1 = new double[layout.factoredSlots()];
         this.round2 = new double[layout.tensors()];
         this.round3 = new double[layout.factoredSlots()];
@@ -99,9 +95,9 @@ public final class CAME implements Optimizer {
                 continue;
             }
             if (geo.factored()) {
-                secondMoment.blendRowsAndPackSums(geo, grads, gradScale, config.eps1(), b2, round1);
+                secondMoment.blendRowsAndPackSums(geo, views.grads[s], gradScale, config.eps1(), b2, round1);
             } else {
-                round2[s] = secondMoment.blendFull(geo, grads, gradScale, config.eps1(), b2);
+                round2[s] = secondMoment.blendFull(geo, views.grads[s], gradScale, config.eps1(), b2);
             }
         }
         reducer.sumInPlace(round1, round1.length);
@@ -110,7 +106,7 @@ public final class CAME implements Optimizer {
             FactoredGeometry geo = spans.get(s);
             if (geo.owns() && geo.factored()) {
                 secondMoment.blendColumns(geo, round1, config.eps1(), b2);
-                round2[s] = secondMoment.sumSquaresNormalised(geo, grads, gradScale, round1, colInv);
+                round2[s] = secondMoment.sumSquaresNormalised(geo, views.grads[s], gradScale, round1, colInv);
             }
         }
         reducer.sumInPlace(round2, round2.length);
@@ -123,9 +119,9 @@ public final class CAME implements Optimizer {
             // Clipping as in Adafactor, over the whole tensor; decoupled decay p -= (lr*wd)*p as the official code (§2).
             double clip = Math.max(1.0, Math.sqrt(round2[s] / geo.numel()) / config.clipThreshold());
             if (geo.factored()) {
-                updateMomentumAndInstability(geo, gradScale, clip);
+                updateMomentumAndInstability(geo, views.grads[s], views.momentum[s], gradScale, clip);
             } else {
-                applyFull(geo, gradScale, clip, lr, decay(geo, lr));
+                applyFull(geo, views.grads[s], views.params[s], views.momentum[s], gradScale, clip, lr, decay(geo, lr));
             }
         }
         reducer.sumInPlace(round3, round3.length);
@@ -133,7 +129,7 @@ public final class CAME implements Optimizer {
             FactoredGeometry geo = spans.get(s);
             if (geo.owns() && geo.factored()) {
                 instability.blendColumns(geo, round3, 0.0, b3); // eps2 is inside I already
-                applyFactored(geo, lr, decay(geo, lr));
+                applyFactored(geo, views.params[s], views.momentum[s], lr, decay(geo, lr));
             }
         }
     }
@@ -142,7 +138,8 @@ public final class CAME implements Optimizer {
      * {@code m} from the clipped update over the owned rows, then the row EMA of
      * {@code I = (u_hat - m)^2 + eps2} (local) and this rank's column and row sums of it into round 3.
      */
-    private void updateMomentumAndInstability(FactoredGeometry geo, double gradScale, double clip) {
+    private void updateMomentumAndInstability(FactoredGeometry geo, FlatVector grads, FlatVector m, double gradScale,
+                                              double clip) {
         double b1 = config.beta1();
         double b3 = config.beta3();
         double eps2 = config.eps2();
@@ -157,12 +154,12 @@ public final class CAME implements Optimizer {
                 secondMoment.inverseSqrtColumns(geo, b, colInv);
             }
             double rowInv = secondMoment.inverseSqrtRow(geo, fr, meanRow);
-            int base = geo.offset() + fr * cols;
+            int base = fr * cols;
             int colAt = geo.colSlot() + b * cols;
             double rowSum = 0;
             for (int j = 0; j < cols; j++) {
                 int k = base + j;
-                int at = k - shardFrom;
+                int at = k - geo.ownFrom();
                 double u = rowInv * colInv[j] * (grads.get(k) * gradScale);
                 double uHat = u / clip;
                 m.set(at, b1 * m.get(at) + (1 - b1) * uHat);
@@ -180,7 +177,7 @@ public final class CAME implements Optimizer {
         return geo.span().decays(config.decay1d()) ? lr * config.weightDecay() : 0.0;
     }
 
-    private void applyFactored(FactoredGeometry geo, double lr, double decay) {
+    private void applyFactored(FactoredGeometry geo, FlatVector params, FlatVector m, double lr, double decay) {
         int rows = geo.rows();
         int cols = geo.cols();
         int b = -1;
@@ -192,10 +189,10 @@ public final class CAME implements Optimizer {
                 instability.inverseSqrtColumns(geo, b, colInv);
             }
             double rowInv = instability.inverseSqrtRow(geo, fr, meanRow);
-            int base = geo.offset() + fr * cols;
+            int base = fr * cols;
             for (int j = 0; j < cols; j++) {
                 int k = base + j;
-                double stepDir = rowInv * colInv[j] * m.get(k - shardFrom);
+                double stepDir = rowInv * colInv[j] * m.get(k - geo.ownFrom());
                 double p = params.get(k);
                 params.set(k, p - decay * p - lr * stepDir);
             }
@@ -203,16 +200,16 @@ public final class CAME implements Optimizer {
     }
 
     /** 1-D, owned elements: {@code m} from the clipped update and {@code p = p - lr*wd*p - lr*m}. */
-    private void applyFull(FactoredGeometry geo, double gradScale, double clip, double lr, double decay) {
+    private void applyFull(FactoredGeometry geo, FlatVector grads, FlatVector params, FlatVector m, double gradScale,
+                           double clip, double lr, double decay) {
         double b1 = config.beta1();
         FlatVector v = secondMoment.v;
         for (int e = geo.ownFrom(); e < geo.ownTo(); e++) {
-            int k = geo.offset() + e;
-            int at = k - shardFrom;
-            double uHat = grads.get(k) * gradScale / Math.sqrt(v.get(geo.fullOffset() + e - geo.ownFrom())) / clip;
+            int at = e - geo.ownFrom();
+            double uHat = grads.get(e) * gradScale / Math.sqrt(v.get(geo.fullOffset() + at)) / clip;
             m.set(at, b1 * m.get(at) + (1 - b1) * uHat);
-            double p = params.get(k);
-            params.set(k, p - decay * p - lr * m.get(at));
+            double p = params.get(e);
+            params.set(e, p - decay * p - lr * m.get(at));
         }
     }
 

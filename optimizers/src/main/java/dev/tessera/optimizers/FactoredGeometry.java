@@ -9,7 +9,8 @@ import java.util.List;
  * under ZeRO (§3.5). A tensor with {@code ndim >= 2} is {@code batch} independent {@code rows x cols} matrices
  * over its last two dims (the leading dims are batch dims); a tensor with {@code ndim < 2} keeps a full second
  * moment. Element {@code (b, i, j)} of the tensor is at {@code offset + (b*rows + i)*cols + j} of the flat
- * buffers, so {@code b*rows + i} is its <em>flat row</em>, which is also its index in the C-order flattening of
+ * buffers ({@code offset} is a long: the flat buffers may exceed 2^31 elements, one tensor may not), so
+ * {@code b*rows + i} is its <em>flat row</em>, which is also its index in the C-order flattening of
  * the row statistic of shape {@code shape[:-1]}.
  *
  * <p>The rank owns tensor elements {@code [ownFrom, ownTo)}; for a factored tensor these are whole flat rows
@@ -23,7 +24,7 @@ import java.util.List;
  * followed by its {@code batch} row-statistic sums at {@code rowSumSlot}; every tensor's own scalar (sum of
  * squares of its update or parameters) at {@code tensorSlot}, counted after all factored slots.
  */
-record FactoredGeometry(ParamSpan span, int offset, int numel, boolean factored, int batch, int rows, int cols,
+record FactoredGeometry(ParamSpan span, long offset, int numel, boolean factored, int batch, int rows, int cols,
                         int ownFrom, int ownTo, int rowStatOffset, int colStatOffset, int fullOffset,
                         int colSlot, int rowSumSlot, int tensorSlot) {
 
@@ -84,7 +85,7 @@ record FactoredGeometry(ParamSpan span, int offset, int numel, boolean factored,
         int slot = 0;
         for (int s = 0; s < spans.size(); s++) {
             ParamSpan span = spans.get(s);
-            int offset = Math.toIntExact(span.offset());
+            long offset = span.offset();
             int numel = Math.toIntExact(span.numel());
             // The owned part of the tensor, relative to its start; empty as [0, 0).
             long lo = Math.max(shard.from(), span.offset()) - span.offset();

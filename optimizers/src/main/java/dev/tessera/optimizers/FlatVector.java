@@ -1,13 +1,15 @@
 package dev.tessera.optimizers;
 
+import dev.tessera.optimizers.kernel.NativeMemory;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Element access to a contiguous float32 or float64 ND4J array through a direct NIO view made once, so the
- * factored optimizers run one loop body for both dtypes and compute in double. There are exactly two
+ * Element access to a contiguous float32 or float64 ND4J array (or one tensor of a flat buffer) through a direct
+ * NIO view made once ({@link NativeMemory}), so the factored optimizers run one loop body for both dtypes and
+ * compute in double. There are exactly two
  * implementations, so call sites stay bimorphic and the JIT inlines them; nothing is boxed or allocated per call.
  */
 sealed interface FlatVector permits FlatVector.Floats, FlatVector.Doubles {
@@ -17,11 +19,16 @@ sealed interface FlatVector permits FlatVector.Floats, FlatVector.Doubles {
     void set(int i, double value);
 
     static FlatVector of(INDArray contiguous) {
+        return of(contiguous, 0, contiguous.length());
+    }
+
+    /** Elements {@code [from, from + length)} of a contiguous array: index 0 is element {@code from}. */
+    static FlatVector of(INDArray contiguous, long from, long length) {
         if (contiguous.dataType() == DataType.DOUBLE) {
-            return new Doubles(AdamW.doubles(contiguous));
+            return new Doubles(NativeMemory.bytes(contiguous, from, length).asDoubleBuffer());
         }
         if (contiguous.dataType() == DataType.FLOAT) {
-            return new Floats(AdamW.floats(contiguous));
+            return new Floats(NativeMemory.bytes(contiguous, from, length).asFloatBuffer());
         }
         throw new IllegalArgumentException("only float32 and float64 buffers are supported, got "
                 + contiguous.dataType());

@@ -1,6 +1,8 @@
 package dev.tessera.optimizers;
 
 import dev.tessera.optimizers.kernel.KernelThreads;
+import dev.tessera.optimizers.kernel.NativeMemory;
+import java.nio.ByteBuffer;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -9,7 +11,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Global L2 norm of a flat gradient buffer, summed in a fixed order in double precision so the value
  * (and hence the clipping) is bit-identical run to run and independent of thread count: fixed chunks
- * summed over the {@link KernelThreads}, then the chunk sums in chunk order.
+ * summed over the {@link KernelThreads}, then the chunk sums in chunk order. A buffer over 1 GiB is read in
+ * {@link NativeMemory#windows windows}.
  */
 public final class GradNorm {
 
@@ -20,23 +23,30 @@ public final class GradNorm {
     static final int CHUNK = 1 << 16;
 
     public static double sumOfSquares(INDArray flat) {
-        int n = Math.toIntExact(flat.length());
-        int chunks = (n + CHUNK - 1) / CHUNK;
-        double[] partial = new double[chunks];
-        if (flat.dataType() == DataType.DOUBLE) {
-            DoubleBuffer g = AdamW.doubles(flat);
-            KernelThreads.forRange(chunks, (part, from, to) -> {
-                for (int c = from; c < to; c++) {
-                    partial[c] = squares(g, c * CHUNK, Math.min(n, (c + 1) * CHUNK));
-                }
-            });
-        } else {
-            FloatBuffer g = AdamW.floats(flat);
-            KernelThreads.forRange(chunks, (part, from, to) -> {
-                for (int c = from; c < to; c++) {
-                    partial[c] = squares(g, c * CHUNK, Math.min(n, (c + 1) * CHUNK));
-                }
-            });
+        long n = flat.length();
+        double[] partial = new double[Math.toIntExact((n + CHUNK - 1) / CHUNK)];
+        // A window is a whole number of chunks (both powers of two), so each chunk lies in one window and the
+        // partial sums are the same as over one view of the whole buffer.
+        long[] windows = NativeMemory.windows(n, flat.dataType().width());
+        for (int w = 0; w + 1 < windows.length; w++) {
+            int len = (int) (windows[w + 1] - windows[w]);
+            int first = (int) (windows[w] / CHUNK);
+            ByteBuffer bytes = NativeMemory.bytes(flat, windows[w], len);
+            if (flat.dataType() == DataType.DOUBLE) {
+                DoubleBuffer g = bytes.asDoubleBuffer();
+                KernelThreads.forRange((len + CHUNK - 1) / CHUNK, (part, from, to) -> {
+                    for (int c = from; c < to; c++) {
+                        partial[first + c] = squares(g, c * CHUNK, Math.min(len, (c + 1) * CHUNK));
+                    }
+                });
+            } else {
+                FloatBuffer g = bytes.asFloatBuffer();
+                KernelThreads.forRange((len + CHUNK - 1) / CHUNK, (part, from, to) -> {
+                    for (int c = from; c < to; c++) {
+                        partial[first + c] = squares(g, c * CHUNK, Math.min(len, (c + 1) * CHUNK));
+                    }
+                });
+            }
         }
         double sum = 0;
         for (double p : partial) {

@@ -41,7 +41,7 @@ final class RowColumnStats {
      * Round 1 of §3.5 for a factored tensor, over the owned rows: {@code R = b R + (1-b)(mean_r(g^2) + eps1)}
      * (local), then adds {@code colsum(g^2)} into {@code packed[colSlot..]} and the new R values into
      * {@code packed[rowSumSlot + b]} ({@code g = gradScale * grad}). eps1 is added to the means, not to each
-     * element, so the column means can add it once after the reduction.
+     * element, so the column means can add it once after the reduction. {@code grads} is the tensor's own view.
      */
     void blendRowsAndPackSums(FactoredGeometry geo, FlatVector grads, double gradScale, double eps1, double beta,
                               double[] packed) {
@@ -49,7 +49,7 @@ final class RowColumnStats {
         int cols = geo.cols();
         for (int fr = geo.firstRow(); fr < geo.endRow(); fr++) {
             int b = fr / rows;
-            int base = geo.offset() + fr * cols;
+            int base = fr * cols;
             int colAt = geo.colSlot() + b * cols;
             double rowSum = 0;
             for (int j = 0; j < cols; j++) {
@@ -65,11 +65,12 @@ final class RowColumnStats {
     /**
      * {@code V = b V + (1-b)(g^2 + eps1)} over the owned elements of an unfactored tensor (local: no statistic
      * crosses elements); returns {@code sum((g / sqrt(V))^2)} over them, this rank's part of the clip RMS.
+     * {@code grads} is the tensor's own view.
      */
     double blendFull(FactoredGeometry geo, FlatVector grads, double gradScale, double eps1, double beta) {
         double sum = 0;
         for (int e = geo.ownFrom(); e < geo.ownTo(); e++) {
-            double g = grads.get(geo.offset() + e) * gradScale;
+            double g = grads.get(e) * gradScale;
             int at = geo.fullOffset() + e - geo.ownFrom();
             v.set(at, beta * v.get(at) + (1 - beta) * (g * g + eps1));
             double u = g / Math.sqrt(v.get(at)); // read back, so fp32 normalises by the stored value
@@ -96,7 +97,7 @@ final class RowColumnStats {
                 inverseSqrtColumns(geo, b, colInv);
             }
             double rowInv = inverseSqrtRow(geo, fr, meanRow);
-            int base = geo.offset() + fr * cols;
+            int base = fr * cols;
             for (int j = 0; j < cols; j++) {
                 double u = rowInv * colInv[j] * (grads.get(base + j) * gradScale);
                 sum += u * u;

@@ -285,15 +285,16 @@ final class JobConfigValidator {
     }
 
     /**
-     * Refuses a job with a buffer the kernels cannot address, then one whose per-rank estimate exceeds what each
-     * worker may use. Both are computed exactly, so no product of config values can wrap around.
+     * Refuses a job with a tensor the kernels cannot address (the flat buffers that hold them have no limit), then
+     * one whose per-rank estimate exceeds what each worker may use. Both are computed exactly, so no product of config values can wrap around.
      */
     private void memory(JobConfig config) {
         ModelConfig model = config.toModelConfig();
         int dtypeBytes = config.model().dtype() == Dtype.FLOAT64 ? 8 : 4;
         MemoryEstimate.firstOversized(model, dtypeBytes, config.mesh().toMesh(), config.train().batchSize(),
                 config.train().seqLen()).ifPresent(o -> failAt(o.fields(), String.format(Locale.ROOT,
-                "%s would take %d bytes, over the %d bytes one buffer can hold; lower %s",
+                "%s would take %d bytes, over the %d bytes one tensor can hold (a JDK limit: the kernels view it"
+                + " through one ByteBuffer, which an int indexes); lower %s",
                 o.buffer(), o.bytes(), o.limit(), String.join(" or ", o.fields()))));
         MemoryEstimate estimate = MemoryEstimate.of(model, dtypeBytes, config.mesh().toMesh(),
                 config.train().batchSize(), config.train().seqLen(), stateValuesPerParam(config.optimizer().name()),

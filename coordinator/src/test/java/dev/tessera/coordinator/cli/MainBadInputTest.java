@@ -97,9 +97,11 @@ class MainBadInputTest {
                 arguments("model whose size overflowed long", null,
                         "train --set model.d_model=2147463584 --set model.d_ff=715885514",
                         "parameter model.embed_tokens.weight [256, 2147463584] would take 2199002710016 bytes, over"
-                        + " the 2147483647 bytes one buffer can hold; lower model.d_model"),
+                        + " the 2147483647 bytes one tensor can hold (a JDK limit: the kernels view it through one"
+                        + " ByteBuffer, which an int indexes); lower model.d_model"),
                 arguments("one tensor over the buffer limit", null, "train --set model.d_ff=1048576000",
-                        "parameter model.layers.0.mlp.gate_proj.weight [1048576000, 128] would take"),
+                        "parameter model.layers.0.mlp.gate_proj.weight [1048576000, 128] would take 536870912000 bytes,"
+                        + " over the 2147483647 bytes one tensor can hold"),
                 arguments("tokens per rank overflowing int", null,
                         "train --set train.batch_size=65536 --set train.seq_len=65536",
                         "(attention scores) would take 2251799813685248 bytes"),

@@ -32,6 +32,12 @@ public final class KernelThreads {
         void run(int part, int from, int to);
     }
 
+    /** Work on elements [from, to) of a range that may exceed an int, as part {@code part}. */
+    @FunctionalInterface
+    public interface LongBody {
+        void run(int part, long from, long to);
+    }
+
     private KernelThreads() {
     }
 
@@ -96,6 +102,25 @@ public final class KernelThreads {
         if (t != null) {
             throw new IllegalStateException(t);
         }
+    }
+
+    /**
+     * {@link #forRange} over [0, n) for a range longer than an int (a flat buffer of several GiB): the same
+     * contiguous parts, as longs.
+     */
+    public static void forLongRange(long n, LongBody body) {
+        int parts = (int) Math.min(THREADS, n);
+        if (parts <= 1) {
+            if (n > 0) {
+                body.run(0, 0, n);
+            }
+            return;
+        }
+        forRange(parts, (part, from, to) -> {
+            for (int p = from; p < to; p++) {
+                body.run(p, n * p / parts, n * (p + 1) / parts);
+            }
+        });
     }
 
     private static int bound(int n, int parts, int p) {

@@ -1,32 +1,28 @@
 package dev.tessera.worker.checkpoint;
 
+import dev.tessera.optimizers.kernel.NativeMemory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-/** The native memory of a contiguous array or view, as a ByteBuffer window: no copy is made. */
+/** The native memory of a contiguous array or view, as ByteBuffer windows: no copy is made. */
 final class NativeBytes {
 
     private NativeBytes() {
     }
 
     /**
-     * {@code asNio()} exposes the whole underlying allocation (also for views, whose element offset is
-     * {@code arr.offset()}), so the window is cut at that offset. The result shares memory with
-     * {@code arr}: writing into it writes the array.
+     * The array's bytes in order, cut into {@link NativeMemory#windows windows} of at most 1 GiB (one ByteBuffer
+     * cannot span more than 2 GiB, a tensor or optimizer state in a checkpoint may). They share memory with
+     * {@code arr}: reading into them writes the array.
      */
-    static ByteBuffer of(INDArray arr) {
-        int elementSize = arr.dataType().width();
-        long begin = arr.offset() * elementSize;
-        long end = begin + arr.length() * elementSize;
-        ByteBuffer all = arr.data().asNio();
-        if (end > all.capacity()) {
-            throw new IllegalStateException("array of " + arr.length() + " elements at offset " + arr.offset()
-                    + " lies outside its buffer's " + all.capacity() + " bytes (buffers over 2 GiB are not supported)");
+    static ByteBuffer[] of(INDArray arr) {
+        long[] cuts = NativeMemory.windows(arr.length(), arr.dataType().width());
+        ByteBuffer[] windows = new ByteBuffer[cuts.length - 1];
+        for (int w = 0; w < windows.length; w++) {
+            windows[w] = NativeMemory.bytes(arr, cuts[w], cuts[w + 1] - cuts[w]).order(ByteOrder.LITTLE_ENDIAN);
         }
-        ByteBuffer window = all.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-        window.limit((int) end).position((int) begin);
-        return window.slice().order(ByteOrder.LITTLE_ENDIAN);
+        return windows;
     }
 
     /** True when the elements are laid out densely in C order from {@code arr.offset()}. */

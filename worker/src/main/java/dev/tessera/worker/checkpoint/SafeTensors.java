@@ -117,8 +117,8 @@ public final class SafeTensors {
                 StandardOpenOption.TRUNCATE_EXISTING)) {
             writeFully(ch, prefix);
             for (INDArray arr : tensors.values()) {
-                if (arr.length() > 0) {
-                    writeFully(ch, NativeBytes.of(arr));
+                for (ByteBuffer window : NativeBytes.of(arr)) {
+                    writeFully(ch, window);
                 }
             }
             ch.force(true);

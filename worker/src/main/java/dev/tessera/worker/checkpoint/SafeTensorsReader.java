@@ -127,10 +127,10 @@ public final class SafeTensorsReader implements AutoCloseable {
             return;
         }
         if (target == e.dtype() && NativeBytes.isContiguous(into)) {
-            readFully(NativeBytes.of(into), e);
+            readFully(into, e);
         } else if (target == e.dtype() || (target.isFloating() && e.dtype().isFloating())) {
             INDArray staged = Nd4j.createUninitialized(e.dtype().nd4j(), e.shape().clone(), 'c');
-            readFully(NativeBytes.of(staged), e);
+            readFully(staged, e);
             into.assign(staged);
         } else {
             throw new UserInputException("safetensors file " + file + ": tensor " + name + " is " + e.dtype()
@@ -143,9 +143,15 @@ public final class SafeTensorsReader implements AutoCloseable {
         closeQuietly();
     }
 
-    private void readFully(ByteBuffer dst, Entry e) {
+    /** The tensor's bytes straight into {@code dst}'s memory, window by window. */
+    private void readFully(INDArray dst, Entry e) {
         try {
-            readFully(dst, dataStart + e.begin());
+            long position = dataStart + e.begin();
+            for (ByteBuffer window : NativeBytes.of(dst)) {
+                int bytes = window.remaining();
+                readFully(window, position);
+                position += bytes;
+            }
         } catch (IOException ex) {
             throw new UncheckedIOException("cannot read tensor " + e.name() + " from " + file, ex);
         }

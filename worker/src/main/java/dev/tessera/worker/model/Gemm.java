@@ -6,8 +6,8 @@ import static org.bytedeco.openblas.global.openblas_nolapack.CblasTrans;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_dgemm;
 import static org.bytedeco.openblas.global.openblas_nolapack.cblas_sgemm;
 
-import org.bytedeco.javacpp.DoublePointer;
-import org.bytedeco.javacpp.FloatPointer;
+import dev.tessera.optimizers.kernel.NativeMemory;
+import java.lang.ref.Reference;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -38,15 +38,19 @@ final class Gemm {
         int tb = transB ? CblasTrans : CblasNoTrans;
         DataType dt = c.dataType();
         if (dt == DataType.FLOAT && a.dataType() == dt && b.dataType() == dt) {
-            cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1f, floats(a), ld(a), floats(b), ld(b), (float) beta,
-                    floats(c), ld(c));
+            cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1f, NativeMemory.floats(a), ld(a), NativeMemory.floats(b),
+                    ld(b), (float) beta, NativeMemory.floats(c), ld(c));
         } else if (dt == DataType.DOUBLE && a.dataType() == dt && b.dataType() == dt) {
-            cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, doubles(a), ld(a), doubles(b), ld(b), beta,
-                    doubles(c), ld(c));
+            cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, NativeMemory.doubles(a), ld(a), NativeMemory.doubles(b),
+                    ld(b), beta, NativeMemory.doubles(c), ld(c));
         } else {
             throw new IllegalArgumentException("gemm needs FLOAT or DOUBLE operands of one type, got "
                     + a.dataType() + ", " + b.dataType() + ", " + c.dataType());
         }
+        // The pointers hold addresses only: the arrays must outlive the call.
+        Reference.reachabilityFence(a);
+        Reference.reachabilityFence(b);
+        Reference.reachabilityFence(c);
     }
 
     private static int rows(INDArray x) {
@@ -63,13 +67,5 @@ final class Gemm {
             throw new IllegalArgumentException("gemm needs row-major 2-D matrices, got " + x.shapeInfoToString());
         }
         return Math.toIntExact(Math.max(x.stride(0), x.size(1)));
-    }
-
-    private static FloatPointer floats(INDArray x) {
-        return new FloatPointer(x.data().pointer()).position(x.offset());
-    }
-
-    private static DoublePointer doubles(INDArray x) {
-        return new DoublePointer(x.data().pointer()).position(x.offset());
     }
 }

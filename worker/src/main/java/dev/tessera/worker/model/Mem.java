@@ -1,6 +1,7 @@
 package dev.tessera.worker.model;
 
 import dev.tessera.optimizers.kernel.KernelThreads;
+import dev.tessera.optimizers.kernel.NativeMemory;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -18,8 +19,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * hot non-gemm work reads and writes the direct buffer itself: Vector API for float32, plain scalar code
  * (any dtype) as the simple reference path used by float64 gradient checks.
  *
- * <p>{@code arr.data().asNio()} is the whole underlying buffer, so element {@code i} of the array lives at
- * byte {@code (arr.offset() + i) * elementSize}. Only dense C-order arrays are allowed.
+ * <p>The view is the array's own memory ({@link NativeMemory#bytes}): element {@code i} lives at byte
+ * {@code i * elementSize}, wherever the array sits in a flat buffer of any size. Only dense C-order arrays are
+ * allowed, of at most {@link NativeMemory#MAX_VIEW_BYTES}.
  */
 final class Mem {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -29,9 +31,7 @@ final class Mem {
 
     final INDArray arr;
     final ByteBuffer bb;
-    final int base;
     final boolean f32;
-    private final int shift;
     private final FloatBuffer floats; // bb as floats, for bulk copies
 
     Mem(INDArray a) {
@@ -44,9 +44,7 @@ final class Mem {
         }
         this.arr = a;
         this.f32 = dt == DataType.FLOAT;
-        this.shift = f32 ? 2 : 3;
-        this.bb = a.data().asNio().order(NO);
-        this.base = Math.toIntExact(a.offset() << shift);
+        this.bb = NativeMemory.bytes(a);
         this.floats = bb.asFloatBuffer();
     }
 
@@ -62,14 +60,14 @@ final class Mem {
     }
 
     double get(int i) {
-        return f32 ? bb.getFloat(base + (i << 2)) : bb.getDouble(base + (i << 3));
+        return f32 ? bb.getFloat(i << 2) : bb.getDouble(i << 3);
     }
 
     void set(int i, double v) {
         if (f32) {
-            bb.putFloat(base + (i << 2), (float) v);
+            bb.putFloat(i << 2, (float) v);
         } else {
-            bb.putDouble(base + (i << 3), v);
+            bb.putDouble(i << 3, v);
         }
     }
 
@@ -78,29 +76,29 @@ final class Mem {
     }
 
     float getF(int i) {
-        return bb.getFloat(base + (i << 2));
+        return bb.getFloat(i << 2);
     }
 
     void setF(int i, float v) {
-        bb.putFloat(base + (i << 2), v);
+        bb.putFloat(i << 2, v);
     }
 
     /** dst[off..off+n) = elements [i, i+n) (float32): one bulk copy, no per-vector access code. */
     void read(int i, float[] dst, int off, int n) {
-        floats.get((base >> 2) + i, dst, off, n);
+        floats.get(i, dst, off, n);
     }
 
     /** Elements [i, i+n) = src[off..off+n) (float32). */
     void write(float[] src, int off, int i, int n) {
-        floats.put((base >> 2) + i, src, off, n);
+        floats.put(i, src, off, n);
     }
 
     FloatVector vec(int i) {
-        return FloatVector.fromByteBuffer(S, bb, base + (i << 2), NO);
+        return FloatVector.fromByteBuffer(S, bb, i << 2, NO);
     }
 
     void put(FloatVector v, int i) {
-        v.intoByteBuffer(bb, base + (i << 2), NO);
+        v.intoByteBuffer(bb, i << 2, NO);
     }
 
     /** A C-order view of {@code shape} starting {@code offset} elements into {@code a}'s memory. */

@@ -1,6 +1,7 @@
 package dev.tessera.worker.model;
 
 import dev.tessera.optimizers.ParamSpan;
+import dev.tessera.optimizers.kernel.NativeMemory;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -26,10 +27,11 @@ public final class ParameterStore {
     }
 
     /**
-     * The largest buffer, in bytes, that the kernels can address: {@link Mem} reads a buffer through a
-     * {@link java.nio.ByteBuffer}, whose index is an int, and the flat buffers' element indices are ints.
+     * The largest tensor, in bytes, that the kernels can address: each reads a tensor through its own
+     * {@link java.nio.ByteBuffer} view, whose index is an int ({@link NativeMemory}). The flat buffers have no
+     * such limit; what walks them whole goes in windows.
      */
-    public static final long MAX_BUFFER_BYTES = Integer.MAX_VALUE;
+    public static final long MAX_TENSOR_BYTES = NativeMemory.MAX_VIEW_BYTES;
 
     /** Where layers declare their tensors: the store's {@link Builder}, or planning that only counts them. */
     public interface Layout {
@@ -43,6 +45,7 @@ public final class ParameterStore {
     private final INDArray grads;
     private final Map<String, INDArray> paramViews = new LinkedHashMap<>();
     private final Map<String, INDArray> gradViews = new LinkedHashMap<>();
+    private final Mem[] gradWindows; // the gradient buffer in windows, for zeroing
 
     private ParameterStore(DataType dataType, List<Tensor> tensors, long numel, FlatMemory gradientMemory) {
         this.dataType = dataType;
@@ -51,16 +54,23 @@ public final class ParameterStore {
         for (Tensor t : tensors) {
             byName.put(t.name(), t);
         }
-        long bytes = Math.multiplyExact(numel, (long) dataType.width());
-        if (bytes > MAX_BUFFER_BYTES) {
-            throw new IllegalArgumentException("the parameters take " + bytes + " bytes, over the "
-                    + MAX_BUFFER_BYTES + " one buffer may hold (planning refuses such a model)");
+        for (Tensor t : tensors) {
+            long bytes = Math.multiplyExact(t.numel(), (long) dataType.width());
+            if (bytes > MAX_TENSOR_BYTES) {
+                throw new IllegalArgumentException("tensor " + t.name() + " takes " + bytes + " bytes, over the "
+                        + MAX_TENSOR_BYTES + " one tensor may hold (planning refuses such a model)");
+            }
         }
         this.params = Nd4j.zeros(dataType, numel);
         this.grads = gradientMemory.allocate(dataType, numel);
         for (Tensor t : tensors) {
             paramViews.put(t.name(), view(params, t));
             gradViews.put(t.name(), view(grads, t));
+        }
+        long[] windows = NativeMemory.windows(numel, dataType.width());
+        this.gradWindows = new Mem[windows.length - 1];
+        for (int w = 0; w < gradWindows.length; w++) {
+            gradWindows[w] = new Mem(Mem.view(grads, windows[w], windows[w + 1] - windows[w]));
         }
     }
 
@@ -152,7 +162,9 @@ public final class ParameterStore {
 
     /** A Java fill over the kernel threads: ND4J's assign(0) took ~5 ms on the dense preset's 13 MB. */
     public void zeroGrads() {
-        Mem.zero(new Mem(grads), Math.toIntExact(grads.length()));
+        for (Mem window : gradWindows) {
+            Mem.zero(window, (int) window.arr.length());
+        }
     }
 
     /** Collects tensors in model order, then allocates both buffers once. */

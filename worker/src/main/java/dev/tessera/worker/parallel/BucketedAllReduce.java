@@ -3,6 +3,7 @@ package dev.tessera.worker.parallel;
 import dev.tessera.comm.CollectiveHandle;
 import dev.tessera.comm.DType;
 import dev.tessera.comm.ProcessGroup;
+import dev.tessera.optimizers.kernel.NativeMemory;
 import dev.tessera.worker.model.GradientSync;
 import dev.tessera.worker.model.ParameterStore;
 import java.util.List;
@@ -23,6 +24,7 @@ public final class BucketedAllReduce implements GradientSync {
     private final GradientCodec codec;
     private final DType dtype;
     private final long[] bucketStart;     // element offsets, bucket 0 = the end of the buffer
+    private final INDArray flatGrads;     // held for the buckets, which do not keep it alive
     private final UnsafeBuffer[] buckets; // views of the gradient buffer, made once
     private final CollectiveHandle[] inFlight;
     private int launched;
@@ -32,15 +34,14 @@ public final class BucketedAllReduce implements GradientSync {
         this.group = group;
         this.codec = codec;
         this.dtype = flatGrads.dataType() == DataType.DOUBLE ? DType.FLOAT64 : DType.FLOAT32;
-        long[][] ranges = Buckets.reverseOrder(tensors, capElements);
-        int elementBytes = flatGrads.dataType().width();
-        long base = flatGrads.data().address() + flatGrads.offset() * elementBytes;
+        long[][] ranges = Buckets.reverseOrder(tensors, capElements,
+                NativeMemory.MAX_VIEW_BYTES / flatGrads.dataType().width());
+        this.flatGrads = flatGrads;
         this.bucketStart = new long[ranges.length];
         this.buckets = new UnsafeBuffer[ranges.length];
         for (int i = 0; i < ranges.length; i++) {
             bucketStart[i] = ranges[i][0];
-            buckets[i] = new UnsafeBuffer(base + ranges[i][0] * elementBytes,
-                    Math.toIntExact((ranges[i][1] - ranges[i][0]) * elementBytes));
+            buckets[i] = NativeMemory.unsafe(flatGrads, ranges[i][0], ranges[i][1]);
         }
         this.inFlight = new CollectiveHandle[ranges.length];
     }

@@ -63,25 +63,20 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
     }
 
     /**
-     * The first buffer of one rank that the kernels could not address, if any: a parameter tensor, the flat
-     * parameter buffer, or one of the activation buffers (each allocated whole, so each must fit on its own).
-     * {@code fields} are the config keys that make it that large.
+     * The first buffer of one rank that the kernels could not address, if any: a parameter tensor or one of the
+     * activation buffers (each allocated whole, so each must fit on its own). The flat buffers that hold all
+     * parameters, gradients and optimizer state have no such limit. {@code fields} are the config keys that make
+     * it that large.
      */
     public static Optional<Oversized> firstOversized(ModelConfig cfg, int dtypeBytes, Mesh mesh, int globalBatch,
                                                      int seq) {
-        BigInteger limit = big(ParameterStore.MAX_BUFFER_BYTES);
+        BigInteger limit = big(ParameterStore.MAX_TENSOR_BYTES);
         BigInteger bytesPer = big(dtypeBytes);
-        BigInteger all = BigInteger.ZERO;
         for (Shape t : parameterShapes(cfg)) {
             BigInteger b = t.numel().multiply(bytesPer);
             if (b.compareTo(limit) > 0) {
                 return Optional.of(new Oversized("parameter " + t.name() + " " + t.dims(), b, limit, fieldsOf(t.name())));
             }
-            all = all.add(b);
-        }
-        if (all.compareTo(limit) > 0) {
-            return Optional.of(new Oversized("the flat buffer of all parameters", all, limit,
-                    List.of("model.d_model", "model.n_layers", "model.d_ff", "model.n_experts", "model.expert_d_ff")));
         }
         BigInteger tokens = big(globalBatch / mesh.dp()).multiply(big(seq / mesh.sp()));
         List<String> batch = List.of("train.batch_size", "train.seq_len");

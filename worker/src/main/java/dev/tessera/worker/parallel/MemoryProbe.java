@@ -1,5 +1,6 @@
 package dev.tessera.worker.parallel;
 
+import dev.tessera.optimizers.kernel.NativeMemory;
 import dev.tessera.worker.model.ParameterStore;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -88,8 +89,7 @@ public final class MemoryProbe {
     }
 
     private static long residentBytes(INDArray flat) {
-        int width = flat.dataType().width();
-        return PageMemory.residentBytes(flat.data().address() + flat.offset() * width, flat.length() * width);
+        return PageMemory.residentBytes(NativeMemory.address(flat), NativeMemory.byteSize(flat));
     }
 
     public long peakParamBytes() {

@@ -18,7 +18,8 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * Flat buffers in the group's {@link SymmetricMemory}: an ND4J array over the mapped memory (no copy), so the
  * group's collectives on slices of it read the other members' copies directly. Allocation is collective:
- * every member allocates the same buffers in the same order.
+ * every member allocates the same buffers in the same order. A buffer over {@link SymmetricMemory#MAX_BYTES} is
+ * ordinary ND4J memory.
  */
 public final class SymmetricFlatMemory implements FlatMemory {
 
@@ -30,6 +31,11 @@ public final class SymmetricFlatMemory implements FlatMemory {
 
     @Override
     public INDArray allocate(DataType dtype, long numel) {
+        if (numel * dtype.width() > SymmetricMemory.MAX_BYTES) {
+            // Too large for one mapping: every member decides alike (same size), and the collectives on this
+            // buffer take the Aeron paths.
+            return FlatMemory.ND4J.allocate(dtype, numel);
+        }
         SymmetricMemory memory = group.allocateSymmetric(numel * dtype.width());
         ByteBuffer bytes = memory.byteBuffer(); // zeroed when the member's block was created
         Pointer pointer;

@@ -9,6 +9,7 @@ import dev.tessera.optimizers.OptimizerSpec;
 import dev.tessera.optimizers.ParamSpan;
 import dev.tessera.optimizers.Shard;
 import dev.tessera.optimizers.ShardPlan;
+import dev.tessera.optimizers.kernel.NativeMemory;
 import dev.tessera.worker.model.GradientSync;
 import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.model.ParameterSync;
@@ -34,7 +35,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * </ul>
  * The flat buffers keep their full virtual size so every layer's views stay valid; "freeing" returns the
  * physical pages ({@link PageMemory}), which read as zeros until written again. The collectives work in place
- * on the flat buffers, so ZeRO adds no copies.
+ * on the flat buffers, so ZeRO adds no copies. A collective over more than one view can span (a whole buffer
+ * or unit over 1 GiB) runs as one collective per {@link NativeMemory#windows window}, each with the shard
+ * bounds clipped to it.
  */
 public final class ZeroSharding implements GradientSync, ParameterSync {
 
@@ -47,9 +50,12 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     private final int width;
     private final long[] bounds;
     private final Shard shard;
-    private final UnsafeBuffer params;
-    private final UnsafeBuffer grads;
+    private final INDArray params;
+    private final INDArray grads;
     private final INDArray ownedGrads;
+    private final Windows paramWindows;     // stage 1/2: the whole buffers, for the step's all-gather
+    private final Windows gradWindows;      // stage 1: for the one reduce-scatter after backward
+    private final UnsafeBuffer edge = new UnsafeBuffer(new byte[0]); // re-pointed at a partial page to zero it
 
     private final long[] bucketStart;       // element ranges of the gradient buckets, last tensors first
     private final long[] bucketEnd;
@@ -67,9 +73,9 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     static final int MAX_BUCKETS_IN_FLIGHT = 2;
 
     private final long[] unitBounds;        // stage 3: the model's units, in buffer order
-    private final UnsafeBuffer[] unitViews;
-    private final long[][] unitShardBounds;
-    private final CollectiveHandle[] gathering;
+    private final Windows[] unitWindows;
+    private final CollectiveHandle[][] gathering; // per unit and window, while its gather runs
+    private final boolean[] gatherStarted;
 
     private final MemoryProbe probe;
 
@@ -97,12 +103,14 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         this.bounds = ShardPlan.bounds(spans, store.numel(), gradGroup.size(),
                 owned -> optimizer.stateElements(spans, owned));
         this.shard = new Shard(bounds[gradGroup.rank()], bounds[gradGroup.rank() + 1]);
-        this.params = whole(store.params());
-        this.grads = whole(store.grads());
+        this.params = store.params();
+        this.grads = store.grads();
         this.ownedGrads = shard.length() == 0 ? null : slice(store.grads(), shard);
         this.probe = probe == null ? MemoryProbe.OFF : probe;
+        this.paramWindows = new Windows(params, bounds, 0, store.numel());
+        this.gradWindows = new Windows(grads, bounds, 0, store.numel());
 
-        long[][] ranges = Buckets.reverseOrder(store.tensors(), bucketElements);
+        long[][] ranges = Buckets.reverseOrder(store.tensors(), bucketElements, NativeMemory.MAX_VIEW_BYTES / width);
         bucketStart = new long[ranges.length];
         bucketEnd = new long[ranges.length];
         bucketViews = new UnsafeBuffer[ranges.length];
@@ -110,20 +118,39 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         for (int b = 0; b < ranges.length; b++) {
             bucketStart[b] = ranges[b][0];
             bucketEnd[b] = ranges[b][1];
-            bucketViews[b] = view(grads, bucketStart[b], bucketEnd[b]);
+            bucketViews[b] = NativeMemory.unsafe(grads, bucketStart[b], bucketEnd[b]);
             bucketBounds[b] = clipped(bounds, bucketStart[b], bucketEnd[b]);
         }
         reducing = new CollectiveHandle[ranges.length];
 
         this.unitBounds = unitBounds.clone();
         int units = unitBounds.length - 1;
-        unitViews = new UnsafeBuffer[units];
-        unitShardBounds = new long[units][];
+        unitWindows = new Windows[units];
+        gathering = new CollectiveHandle[units][];
         for (int u = 0; u < units; u++) {
-            unitViews[u] = view(params, unitBounds[u], unitBounds[u + 1]);
-            unitShardBounds[u] = clipped(bounds, unitBounds[u], unitBounds[u + 1]);
+            unitWindows[u] = new Windows(params, bounds, unitBounds[u], unitBounds[u + 1]);
+            gathering[u] = new CollectiveHandle[unitWindows[u].views.length];
         }
-        gathering = new CollectiveHandle[units];
+        gatherStarted = new boolean[units];
+    }
+
+    /**
+     * Elements {@code [from, to)} of a flat buffer as views of at most {@link NativeMemory#WINDOW_BYTES} (one
+     * when the range is smaller), each with the shard bounds clipped to it; made once.
+     */
+    private static final class Windows {
+        final UnsafeBuffer[] views;
+        final long[][] shardBounds;
+
+        Windows(INDArray flat, long[] bounds, long from, long to) {
+            long[] cuts = NativeMemory.windows(to - from, flat.dataType().width());
+            views = new UnsafeBuffer[cuts.length - 1];
+            shardBounds = new long[views.length][];
+            for (int w = 0; w < views.length; w++) {
+                views[w] = NativeMemory.unsafe(flat, from + cuts[w], from + cuts[w + 1]);
+                shardBounds[w] = clipped(bounds, from + cuts[w], from + cuts[w + 1]);
+            }
+        }
     }
 
     /** The range of the flat buffers this rank's optimizer owns. */
@@ -165,7 +192,9 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     public void finish() {
         if (stage == 1) {
             probe.sample(this);
-            gradGroup.reduceScatterInPlace(grads, bounds, dtype, ReduceOp.SUM);
+            for (int w = 0; w < gradWindows.views.length; w++) {
+                gradGroup.reduceScatterInPlace(gradWindows.views[w], gradWindows.shardBounds[w], dtype, ReduceOp.SUM);
+            }
             return;
         }
         ready(0);
@@ -205,14 +234,18 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         if (stage < 3) {
             return;
         }
-        if (gathering[unit] == null) {
-            gathering[unit] = gather(unit);
+        if (!gatherStarted[unit]) {
+            gather(unit);
         }
-        if (next >= 0 && gathering[next] == null) {
-            gathering[next] = gather(next);
+        if (next >= 0 && !gatherStarted[next]) {
+            gather(next);
         }
-        gathering[unit].await();
-        gathering[unit] = null;
+        CollectiveHandle[] handles = gathering[unit];
+        for (int w = 0; w < handles.length; w++) {
+            handles[w].await();
+            handles[w] = null;
+        }
+        gatherStarted[unit] = false;
         probe.sample(this);
     }
 
@@ -227,55 +260,59 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     @Override
     public void afterUpdate() {
         if (stage < 3) {
-            paramGroup.allGatherInPlace(params, bounds, dtype);
+            for (int w = 0; w < paramWindows.views.length; w++) {
+                paramGroup.allGatherInPlace(paramWindows.views[w], paramWindows.shardBounds[w], dtype);
+            }
         }
     }
 
-    private CollectiveHandle gather(int unit) {
-        return paramGroup.allGatherInPlaceAsync(unitViews[unit], unitShardBounds[unit], dtype);
+    private void gather(int unit) {
+        Windows windows = unitWindows[unit];
+        for (int w = 0; w < windows.views.length; w++) {
+            gathering[unit][w] = paramGroup.allGatherInPlaceAsync(windows.views[w], windows.shardBounds[w], dtype);
+        }
+        gatherStarted[unit] = true;
     }
 
     // ------------------------------------------------------------------ memory
 
     /** Resident bytes of the parameter and gradient buffers now. */
     public long[] residentBytes() {
-        return new long[] {PageMemory.residentBytes(params.addressOffset(), params.capacity()),
-                PageMemory.residentBytes(grads.addressOffset(), grads.capacity())};
+        return new long[] {PageMemory.residentBytes(NativeMemory.address(params), NativeMemory.byteSize(params)),
+                PageMemory.residentBytes(NativeMemory.address(grads), NativeMemory.byteSize(grads))};
     }
 
     /**
      * Frees the whole pages of {@code [from, to)} outside the owned range and zeroes what is left of it (the
      * partial pages at the edges), so all of it reads as zeros.
      */
-    private void freeOutside(UnsafeBuffer buffer, long from, long to) {
+    private void freeOutside(INDArray buffer, long from, long to) {
         freeRange(buffer, from, Math.min(to, shard.from()));
         freeRange(buffer, Math.max(from, shard.to()), to);
     }
 
-    private void freeRange(UnsafeBuffer buffer, long from, long to) {
+    private void freeRange(INDArray buffer, long from, long to) {
         if (to <= from) {
             return;
         }
-        long start = buffer.addressOffset() + from * width;
-        long end = buffer.addressOffset() + to * width;
+        long start = NativeMemory.address(buffer, from);
+        long end = NativeMemory.address(buffer, to);
         long pageFrom = Math.min(PageMemory.pageUp(start), end);
         long pageTo = Math.max(PageMemory.pageDown(end), pageFrom);
         PageMemory.release(pageFrom, pageTo - pageFrom);
-        // Edges that share a page with memory that stays: written, not freed.
-        buffer.setMemory(Math.toIntExact(start - buffer.addressOffset()), Math.toIntExact(pageFrom - start), (byte) 0);
-        buffer.setMemory(Math.toIntExact(pageTo - buffer.addressOffset()), Math.toIntExact(end - pageTo), (byte) 0);
+        // Edges that share a page with memory that stays (each under a page): written, not freed.
+        zero(start, pageFrom);
+        zero(pageTo, end);
+    }
+
+    private void zero(long from, long to) {
+        if (to > from) {
+            edge.wrap(from, (int) (to - from));
+            edge.setMemory(0, (int) (to - from), (byte) 0);
+        }
     }
 
     // ------------------------------------------------------------------ layout
-
-    private static UnsafeBuffer whole(INDArray flat) {
-        long bytes = flat.length() * flat.dataType().width();
-        return new UnsafeBuffer(flat.data().address() + flat.offset() * flat.dataType().width(), Math.toIntExact(bytes));
-    }
-
-    private UnsafeBuffer view(UnsafeBuffer buffer, long from, long to) {
-        return new UnsafeBuffer(buffer.addressOffset() + from * width, Math.toIntExact((to - from) * width));
-    }
 
     private static INDArray slice(INDArray flat, Shard shard) {
         return Nd4j.create(flat.data(), new long[] {shard.length()}, new long[] {1}, flat.offset() + shard.from(), 'c',
