@@ -60,6 +60,7 @@ public final class TrainBench {
         List<String> sets = presetSets(preset);
         sets.addAll(List.of("train.steps=" + (steps + preset.trainBenchWarmup()), "optimizer.warmup_steps=0",
                 "eval.every=0", "eval.batches=1", "checkpoint.every=0", "mesh.dp=" + dp, "zero.stage=" + zeroStage,
+                "launch.worker_memory_mb=" + preset.trainBenchWorkerMemoryMb(),
                 "optimizer.name=" + SpecFields.yamlName(optimizer)));
         return sets;
     }

@@ -11,26 +11,29 @@ import java.util.Locale;
  */
 public enum ModelPreset {
     /** vocab 256, d_model 256, 4 layers, 8 heads, d_ff 688, seq 256, batch 8. */
-    DENSE(new ModelConfig(256, 256, 4, 8, 688, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 256), 8, 256, 3, 30),
+    DENSE(new ModelConfig(256, 256, 4, 8, 688, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 256), 8, 256, 3, 30, 4096),
     /** As dense, with every FFN an MoE of 8 experts, top-2, d_ff 344 per expert. */
-    MOE(new ModelConfig(256, 256, 4, 8, 688, 8, 2, 1, 344, 10000.0, 1e-5, 0.01, 256), 8, 256, 3, 30),
+    MOE(new ModelConfig(256, 256, 4, 8, 688, 8, 2, 1, 344, 10000.0, 1e-5, 0.01, 256), 8, 256, 3, 30, 4096),
     /** d_model 512, d_ff 1376, otherwise as dense. */
-    WIDE(new ModelConfig(256, 512, 4, 8, 1376, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 256), 8, 256, 3, 30),
+    WIDE(new ModelConfig(256, 512, 4, 8, 1376, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 256), 8, 256, 3, 30, 4096),
     /** 926 M parameters: d_model 2048, 18 layers, 16 heads, SwiGLU 5632, vocab 256, seq 512, batch 2. */
-    LARGE(new ModelConfig(256, 2048, 18, 16, 5632, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 512), 2, 512, 1, 1);
+    LARGE(new ModelConfig(256, 2048, 18, 16, 5632, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 512), 2, 512, 1, 1, 11264);
 
     private final ModelConfig config;
     private final int batch;
     private final int seq;
     private final int modelBenchWarmup;
     private final int trainBenchWarmup;
+    private final int trainBenchWorkerMemoryMb;
 
-    ModelPreset(ModelConfig config, int batch, int seq, int modelBenchWarmup, int trainBenchWarmup) {
+    ModelPreset(ModelConfig config, int batch, int seq, int modelBenchWarmup, int trainBenchWarmup,
+                int trainBenchWorkerMemoryMb) {
         this.config = config;
         this.batch = batch;
         this.seq = seq;
         this.modelBenchWarmup = modelBenchWarmup;
         this.trainBenchWarmup = trainBenchWarmup;
+        this.trainBenchWorkerMemoryMb = trainBenchWorkerMemoryMb;
     }
 
     public ModelConfig config() {
@@ -58,6 +61,11 @@ public enum ModelPreset {
      */
     public int trainBenchWarmup() {
         return trainBenchWarmup;
+    }
+
+    /** {@code launch.worker_memory_mb} of {@code bench train}'s workers: what one rank of the preset may use. */
+    public int trainBenchWorkerMemoryMb() {
+        return trainBenchWorkerMemoryMb;
     }
 
     public String id() {
