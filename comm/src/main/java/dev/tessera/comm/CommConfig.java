@@ -30,6 +30,9 @@ public record CommConfig(String jobId, String token, long deadlineMs, Transport 
 
     public static final int MAX_MTU = 65504;
 
+    /** Each publication's term length: a log of three terms, which a busy stream cycles through whole. */
+    public static final int DEFAULT_TERM_LENGTH = 16 << 20;
+
     public CommConfig {
         Objects.requireNonNull(jobId, "jobId");
         Objects.requireNonNull(token, "token");
@@ -61,7 +64,7 @@ public record CommConfig(String jobId, String token, long deadlineMs, Transport 
     /** Defaults for a job: 30 s deadline, AUTO transport, shared driver, largest MTU, 16 MiB terms. */
     public static CommConfig defaults(String jobId, String token) {
         return new CommConfig(jobId, token, 30_000, Transport.AUTO, DriverMode.SHARED_PER_HOST,
-                MediaDriverHost.directoryFor(jobId, "host"), MAX_MTU, 16 << 20, 64 << 10, List.of());
+                MediaDriverHost.directoryFor(jobId, "host"), MAX_MTU, DEFAULT_TERM_LENGTH, 64 << 10, List.of());
     }
 
     /** The token from {@value #TOKEN_ENV}, or a user error naming the variable. */

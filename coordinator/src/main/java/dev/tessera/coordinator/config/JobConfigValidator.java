@@ -11,7 +11,6 @@ import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.job.LaunchSection;
 import dev.tessera.worker.job.MeshSection;
 import dev.tessera.worker.job.ModelSection;
-import dev.tessera.worker.job.OptimizerKind;
 import dev.tessera.worker.job.OptimizerSection;
 import dev.tessera.worker.job.SpecFields;
 import dev.tessera.worker.job.SyntheticDataSection;
@@ -296,28 +295,22 @@ final class JobConfigValidator {
                 "%s would take %d bytes, over the %d bytes one tensor can hold (a JDK limit: the kernels view it"
                 + " through one ByteBuffer, which an int indexes); lower %s",
                 o.buffer(), o.bytes(), o.limit(), String.join(" or ", o.fields()))));
-        MemoryEstimate estimate = MemoryEstimate.of(model, dtypeBytes, config.mesh().toMesh(),
-                config.train().batchSize(), config.train().seqLen(), stateValuesPerParam(config.optimizer().name()),
-                config.zero().stage());
+        MemoryEstimate.Job job = MemoryPlan.job(config);
         long limit = (long) config.launch().workerMemoryMb() << 20;
+        MemoryEstimate estimate = MemoryEstimate.of(job);
         if (estimate.total().compareTo(BigInteger.valueOf(limit)) > 0) {
-            failAt(List.of("launch.worker_memory_mb", "train.batch_size", "model.d_model"), String.format(Locale.ROOT,
-                    "each worker needs about %d MB (parameters %d, gradients %d, optimizer %d, activations %d,"
-                    + " runtime %d MB) but launch.worker_memory_mb is %d; raise it, or lower train.batch_size,"
-                    + " train.seq_len or the model size, or add data-parallel ranks",
-                    mb(estimate.total()), mb(estimate.paramBytes()), mb(estimate.gradBytes()),
-                    mb(estimate.optimizerStateBytes()), mb(estimate.activationBytes()),
-                    mb(estimate.runtimeBytes()), config.launch().workerMemoryMb()));
+            failAt(List.of("launch.worker_memory_mb", "zero.stage", "train.activation_checkpointing", "mesh.dp"),
+                    String.format(Locale.ROOT, "each worker needs about %d MB (parameters %d, gradients %d,"
+                    + " optimizer %d, activations %d, communication %d, runtime %d MB) but launch.worker_memory_mb"
+                    + " is %d; %s", mb(estimate.total()), mb(estimate.paramBytes()), mb(estimate.gradBytes()),
+                    mb(estimate.optimizerStateBytes()), mb(estimate.activationBytes()), mb(estimate.commBytes()),
+                    mb(estimate.runtimeBytes()), config.launch().workerMemoryMb(),
+                    MemoryPlan.smallestChange(job, BigInteger.valueOf(limit), estimate)));
         }
     }
 
     private static BigInteger mb(BigInteger bytes) {
         return bytes.shiftRight(20);
-    }
-
-    /** State values per parameter: AdamW keeps two moments; the factored ones at most a momentum of one. */
-    private static double stateValuesPerParam(OptimizerKind kind) {
-        return kind == OptimizerKind.ADAMW ? 2.0 : 1.1;
     }
 
     /** Planning checks above hold for any mesh; the runtime so far trains data-parallel meshes. */

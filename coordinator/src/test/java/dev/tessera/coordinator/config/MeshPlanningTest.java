@@ -5,6 +5,7 @@ import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.job.LauncherKind;
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -43,11 +44,49 @@ class MeshPlanningTest {
     }
 
     @Test
-    void memoryEstimateAboveTheLimitNamesTheLimit() {
-        String message = message("model.d_model=2048", "model.n_heads=16", "model.d_ff=8192",
-                "launch.worker_memory_mb=1024");
-        assertTrue(message.startsWith("--set launch.worker_memory_mb=1024: each worker needs about "), message);
-        assertTrue(message.contains("but launch.worker_memory_mb is 1024; raise it"), message);
+    void memoryRefusalProposesTheSmallestChangeThatFits() {
+        List<String> sets = List.of("model.d_model=1024", "model.n_heads=16", "model.d_ff=4096", "model.n_layers=8",
+                "launch.worker_memory_mb=2048");
+        String message = message(sets.toArray(String[]::new));
+        assertTrue(message.startsWith("--set launch.worker_memory_mb=2048: each worker needs about "), message);
+        assertTrue(message.contains("but launch.worker_memory_mb is 2048; the smallest change that fits is "),
+                message);
+        List<String> change = proposed(message, "the smallest change that fits is ", " (about ");
+        assertTrue(change.get(0).startsWith("zero.stage="), message);
+        List<String> all = new ArrayList<>(sets);
+        all.addAll(change);
+        JobConfigLoader.load(null, all); // the proposed settings plan
+        int raise = Integer.parseInt(message.substring(message.lastIndexOf("raise launch.worker_memory_mb to ")
+                + "raise launch.worker_memory_mb to ".length()));
+        List<String> raised = new ArrayList<>(sets);
+        raised.add("launch.worker_memory_mb=" + raise);
+        JobConfigLoader.load(null, raised);
+        raised.set(raised.size() - 1, "launch.worker_memory_mb=" + (raise - 2));
+        assertThrows(UserInputException.class, () -> JobConfigLoader.load(null, raised));
+    }
+
+    @Test
+    void oneWorkerIsProposedCheckpointingAndBelowTheRuntimeNothingFits() {
+        // One worker: no ZeRO to turn on, so recomputation (large activations) or a wider mesh.
+        String message = message("mesh.dp=1", "train.batch_size=64", "train.seq_len=512",
+                "launch.worker_memory_mb=1536");
+        List<String> change = proposed(message, "the smallest change that fits is ", " (about ");
+        assertEquals(List.of("train.activation_checkpointing=blocks"), change, message);
+        String tooSmall = message("launch.worker_memory_mb=256");
+        assertTrue(tooSmall.contains("no ZeRO stage, activation checkpointing or data-parallel width up to"
+                + " train.batch_size fits; raise launch.worker_memory_mb to "), tooSmall);
+    }
+
+    /** "a: 1, b: x" between two markers, as --set arguments. */
+    private static List<String> proposed(String message, String from, String to) {
+        int start = message.indexOf(from);
+        assertTrue(start >= 0, message);
+        String settings = message.substring(start + from.length(), message.indexOf(to, start));
+        List<String> out = new ArrayList<>();
+        for (String kv : settings.split(", ")) {
+            out.add(kv.replace(": ", "="));
+        }
+        return out;
     }
 
     @Test

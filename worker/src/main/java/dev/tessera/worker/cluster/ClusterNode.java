@@ -10,6 +10,8 @@ import com.hazelcast.core.Hazelcast;
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.map.IMap;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -38,6 +40,7 @@ public final class ClusterNode implements AutoCloseable {
     /** Member UUID -> the rank it proved, for every member whose endpoint entry verified. */
     private final Map<String, Integer> provenRanks = new ConcurrentHashMap<>();
     private final AtomicLong rejectedEntries = new AtomicLong();
+    private final AtomicLong failedPublishes = new AtomicLong();
 
     private ClusterNode(HazelcastInstance hazelcast, MemberInfo self, EndpointProof proof) {
         this.hazelcast = hazelcast;
@@ -129,7 +132,12 @@ public final class ClusterNode implements AutoCloseable {
         String role = self.role();
         // Not waited for: a starved or stopped partition owner must not block the caller (it republishes anyway).
         endpoints().putAsync(rank, role + " " + selfUuid + " " + proof.sign(rank, role, selfUuid, endpoint) + " "
-                + endpoint);
+                + endpoint).whenComplete((previous, failure) -> {
+                    if (failure != null && failedPublishes.getAndIncrement() == 0) {
+                        System.err.println("rendezvous: publishing rank " + rank + "'s endpoint failed (retried every"
+                                + " second): " + failure);
+                    }
+                });
     }
 
     /** Entries seen that did not verify (forged, garbage, or another job's); each was ignored. */
@@ -149,8 +157,9 @@ public final class ClusterNode implements AutoCloseable {
         while (true) {
             Map<Integer, String> found = new TreeMap<>();
             StringBuilder missing = new StringBuilder();
+            List<Integer> unanswered = new ArrayList<>();
             for (int r = 0; r < world; r++) {
-                String endpoint = verified(r, read(map, r));
+                String endpoint = verified(r, read(map, r, unanswered));
                 if (endpoint == null) {
                     missing.append(missing.length() == 0 ? "" : ", ").append(r);
                 } else {
@@ -163,7 +172,9 @@ public final class ClusterNode implements AutoCloseable {
             if (System.nanoTime() > end) {
                 throw new TimeoutException("rendezvous: ranks " + missing + " did not publish an endpoint within "
                         + deadline.toSeconds() + " s (" + memberCount() + " members in cluster "
-                        + hazelcast.getConfig().getClusterName() + ")");
+                        + hazelcast.getConfig().getClusterName() + "; last reads unanswered for ranks " + unanswered
+                        + ", " + rejectedEntries.get() + " entries rejected, " + failedPublishes.get()
+                        + " of this member's publishes failed)");
             }
             Thread.sleep(20);
         }
@@ -178,10 +189,12 @@ public final class ClusterNode implements AutoCloseable {
      * The entry of {@code rank}, or null when it is not there or its partition owner does not answer within
      * {@link #READ_WAIT_MS}: the caller's own deadline and liveness checks must keep running meanwhile.
      */
-    private static String read(IMap<Integer, String> map, int rank) throws InterruptedException {
+    private static String read(IMap<Integer, String> map, int rank, List<Integer> unanswered)
+            throws InterruptedException {
         try {
             return map.getAsync(rank).toCompletableFuture().get(READ_WAIT_MS, TimeUnit.MILLISECONDS);
         } catch (TimeoutException | ExecutionException slow) {
+            unanswered.add(rank);
             return null;
         }
     }

@@ -22,6 +22,7 @@ public final class Activations {
     private final boolean shared;
     private final Map<String, List<Object>> pool = new HashMap<>();
     private final Map<String, Integer> taken = new HashMap<>(); // by the layer being built: per shape
+    private long bytes;
 
     private Activations(boolean shared) {
         this.shared = shared;
@@ -43,28 +44,39 @@ public final class Activations {
     }
 
     public INDArray array(DataType dt, long... shape) {
-        return (INDArray) take(dt + Arrays.toString(shape), () -> Nd4j.create(dt, shape));
+        long numel = 1;
+        for (long d : shape) {
+            numel = Math.multiplyExact(numel, d);
+        }
+        return (INDArray) take(dt + Arrays.toString(shape), numel * dt.width(), () -> Nd4j.create(dt, shape));
     }
 
     public double[] doubles(int n) {
-        return (double[]) take("double" + n, () -> new double[n]);
+        return (double[]) take("double" + n, 8L * n, () -> new double[n]);
     }
 
     public float[] floats(int n) {
-        return (float[]) take("float" + n, () -> new float[n]);
+        return (float[]) take("float" + n, 4L * n, () -> new float[n]);
     }
 
     public int[] ints(int n) {
-        return (int[]) take("int" + n, () -> new int[n]);
+        return (int[]) take("int" + n, 4L * n, () -> new int[n]);
     }
 
-    private Object take(String shape, Supplier<Object> create) {
+    /** The bytes of the buffers this set has created (the memory planner's activation term is checked on it). */
+    public long bytes() {
+        return bytes;
+    }
+
+    private Object take(String shape, long size, Supplier<Object> create) {
         if (!shared) {
+            bytes += size;
             return create.get();
         }
         int index = taken.merge(shape, 1, Integer::sum) - 1;
         List<Object> buffers = pool.computeIfAbsent(shape, s -> new ArrayList<>());
         if (index == buffers.size()) {
+            bytes += size;
             buffers.add(create.get());
         }
         return buffers.get(index);

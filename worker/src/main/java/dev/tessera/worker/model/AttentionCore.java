@@ -47,7 +47,9 @@ public final class AttentionCore {
     public AttentionCore(DataType dt, int bh, int heads, int tq, int tk, int d, int qPos0, int kPos0,
                          INDArray scratch, Activations activations) {
         this(dt, bh, heads, tq, tk, d, qPos0, kPos0, scratch,
-                tq == tk && qPos0 == kPos0 ? blockHeads(heads, bh / Math.max(1, heads), tq, d) : 1, activations);
+                tq == tk && qPos0 == kPos0
+                        ? blockHeads(heads, bh / Math.max(1, heads), tq, d, KernelThreads.THREADS) : 1,
+                activations);
     }
 
     /** As above with the heads per token-major work unit given (tests: results must not depend on it). */
@@ -76,7 +78,7 @@ public final class AttentionCore {
             this.pf = activations.floats(Math.multiplyExact(Math.multiplyExact(bh, tq), FusedAttention.paddedKeys(tk)));
             this.kernels = new FusedAttention[KernelThreads.THREADS];
             for (int i = 0; i < kernels.length; i++) {
-                kernels[i] = new FusedAttention(tq, tk, d, qPos0, kPos0, blockHeads);
+                kernels[i] = new FusedAttention(tq, tk, d, qPos0, kPos0, blockHeads, activations);
             }
         } else {
             this.p = activations.array(dt, bh, tq, tk);
@@ -86,11 +88,19 @@ public final class AttentionCore {
         }
     }
 
-    /** As many heads as keep each scratch array within BLOCK_FLOATS, and at least one unit per thread. */
-    private static int blockHeads(int heads, int batch, int t, int d) {
+    /**
+     * As many heads as keep each scratch array within BLOCK_FLOATS, and at least one unit per thread
+     * ({@code threads}: the process's {@link KernelThreads#THREADS}; planning passes a worker's).
+     */
+    public static int blockHeads(int heads, int batch, int t, int d, int threads) {
         int fit = Math.max(1, BLOCK_FLOATS / (t * d));
-        int perThread = Math.max(1, (batch * heads + KernelThreads.THREADS - 1) / KernelThreads.THREADS);
+        int perThread = Math.max(1, (batch * heads + threads - 1) / threads);
         return Math.min(heads, Math.min(fit, perThread));
+    }
+
+    /** The row stride of the float32 probabilities kept for backward: {@code tk} rounded up to whole vectors. */
+    public static int paddedKeys(int tk) {
+        return FusedAttention.paddedKeys(tk);
     }
 
     /** Whether the token-major entry points (float32 self-attention) are available. */

@@ -42,7 +42,7 @@ public final class Block {
     /**
      * @param scoresScratch a [B*H, T, T] buffer the layers' attention may share, or null
      * @param activations   where the block's per-token buffers come from: its own, or a set shared by the
-     *                      blocks that recompute their activations in backward ({@link #recomputeForBackward})
+     *                      blocks that recompute their activations in backward (see {@link Transformer})
      */
     public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, int seq, INDArray scoresScratch,
                  Activations activations) {

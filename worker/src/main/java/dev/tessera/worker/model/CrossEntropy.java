@@ -5,7 +5,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * Fused log-softmax + NLL over logits [N, V], mean over the N targets. Forward leaves softmax(logits) in
@@ -20,10 +19,14 @@ public final class CrossEntropy {
     private int[] lastTargets;
 
     public CrossEntropy(DataType dt, int rows, int vocab) {
+        this(dt, rows, vocab, Activations.own());
+    }
+
+    public CrossEntropy(DataType dt, int rows, int vocab, Activations activations) {
         this.rows = rows;
         this.vocab = vocab;
-        this.dLogits = Nd4j.create(dt, rows, vocab);
-        this.rowLoss = new double[rows];
+        this.dLogits = activations.array(dt, rows, vocab);
+        this.rowLoss = activations.doubles(rows);
     }
 
     /** logits: [N, V], targets: [N] -> mean over rows of -log softmax(logits)[target]. */

@@ -52,8 +52,12 @@ final class FusedAttention {
     private final float[] ds;   // [Tq, tkp] raw scores / dP / dS of one (batch, head)
     private final float[] lanes = Mem.lanes(); // a vector's lanes, summed in a fixed order
 
-    /** @param blockHeads how many heads the token-major entry points take at once (1 for the head-major ones) */
-    FusedAttention(int tq, int tk, int d, int qPos0, int kPos0, int blockHeads) {
+    /**
+     * @param blockHeads how many heads the token-major entry points take at once (1 for the head-major ones)
+     * @param scratch    where the per-thread arrays come from: the block's activations, so that the blocks that
+     *                   recompute in backward share them as they share the rest
+     */
+    FusedAttention(int tq, int tk, int d, int qPos0, int kPos0, int blockHeads, Activations scratch) {
         this.tq = tq;
         this.tk = tk;
         this.tkp = (tk + L - 1) / L * L;
@@ -62,15 +66,15 @@ final class FusedAttention {
         this.kPos0 = kPos0;
         this.scale = (float) (1.0 / Math.sqrt(d));
         this.vecD = d % L == 0;
-        q = new float[blockHeads * tq * d];
-        k = new float[blockHeads * tk * d];
-        v = new float[blockHeads * tk * d];
-        dy = new float[blockHeads * tq * d];
-        out1 = new float[blockHeads * tq * d];
-        out2 = new float[blockHeads * tk * d];
-        out3 = new float[blockHeads * tk * d];
-        bt = new float[d * tkp];
-        ds = new float[tq * tkp];
+        q = scratch.floats(blockHeads * tq * d);
+        k = scratch.floats(blockHeads * tk * d);
+        v = scratch.floats(blockHeads * tk * d);
+        dy = scratch.floats(blockHeads * tq * d);
+        out1 = scratch.floats(blockHeads * tq * d);
+        out2 = scratch.floats(blockHeads * tk * d);
+        out3 = scratch.floats(blockHeads * tk * d);
+        bt = scratch.floats(d * tkp);
+        ds = scratch.floats(tq * tkp);
     }
 
     /** Row stride of P. */

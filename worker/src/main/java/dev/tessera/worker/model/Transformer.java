@@ -4,7 +4,6 @@ import java.util.List;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The Llama/Mixtral-style decoder: embedding, blocks, final RMSNorm, untied lm_head. Parameters and grads
@@ -32,6 +31,11 @@ public final class Transformer {
     private final long[] unitBounds; // the layers LayerHook brackets, as offsets into the flat buffers
     private final LayerHook hook;
     private final RecomputePolicy recompute;
+    // The shared buffers still hold this block's activations when backward reaches it: forward ran it last of
+    // the recomputing blocks, and the head has buffers of its own. So it is the one block not run twice.
+    private final int lastRecomputed;
+    private final Activations kept = Activations.own();            // every layer's own buffers
+    private final Activations recomputed = Activations.shared();   // one set for the recomputing blocks
 
     /** A replica for {@code batch} sequences of {@code seq} tokens. */
     public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq) {
@@ -62,13 +66,15 @@ public final class Transformer {
         embedding = new Embedding(params, "model.embed_tokens.weight");
         // Backward runs one block at a time, so all layers can share the [B*H, T, T] score scratch
         // (float64 only: the fused float32 kernel keeps its scores in per-thread scratch).
-        INDArray scores = dtype == DataType.FLOAT ? null : Nd4j.create(dtype, (long) batch * cfg.nHeads(), seq, seq);
+        INDArray scores = dtype == DataType.FLOAT ? null : kept.array(dtype, (long) batch * cfg.nHeads(), seq, seq);
         blocks = new Block[cfg.nLayers()];
-        Activations recomputed = Activations.shared();
+        int last = -1;
         for (int l = 0; l < blocks.length; l++) {
             blocks[l] = new Block(params, cfg, l, batch, seq, scores,
-                    recompute.recomputes(l) ? recomputed : Activations.own());
+                    recompute.recomputes(l) ? recomputed : kept);
+            last = recompute.recomputes(l) ? l : last;
         }
+        lastRecomputed = last;
         unitBounds = new long[blocks.length + 3];
         String[] kinds = new String[blocks.length + 2];
         kinds[0] = "embedding";
@@ -80,17 +86,18 @@ public final class Transformer {
         unitBounds[blocks.length + 2] = params.numel();
         kinds[blocks.length + 1] = "head";
         hook = new LayerHook(unitBounds, kinds);
-        finalNorm = new RMSNorm(params, "model.norm.weight", cfg.normEps(), n);
+        kept.nextLayer();
+        finalNorm = new RMSNorm(params, "model.norm.weight", cfg.normEps(), n, kept);
         lmHead = new Linear(params, "lm_head.weight");
-        crossEntropy = new CrossEntropy(dtype, n, cfg.vocabSize());
+        crossEntropy = new CrossEntropy(dtype, n, cfg.vocabSize(), kept);
         xs = new INDArray[blocks.length + 1];
         for (int l = 0; l < xs.length; l++) {
-            xs[l] = Nd4j.create(dtype, n, cfg.dModel());
+            xs[l] = kept.array(dtype, n, cfg.dModel());
         }
-        xf = Nd4j.create(dtype, n, cfg.dModel());
-        logits = Nd4j.create(dtype, n, cfg.vocabSize());
-        dxf = Nd4j.create(dtype, n, cfg.dModel());
-        dRes = Nd4j.create(dtype, n, cfg.dModel());
+        xf = kept.array(dtype, n, cfg.dModel());
+        logits = kept.array(dtype, n, cfg.vocabSize());
+        dxf = kept.array(dtype, n, cfg.dModel());
+        dRes = kept.array(dtype, n, cfg.dModel());
     }
 
     /** The parameter tensors of {@code cfg} in buffer order, without allocating them (for planning). */
@@ -116,6 +123,11 @@ public final class Transformer {
      */
     public long[] unitBounds() {
         return unitBounds.clone();
+    }
+
+    /** The bytes of all activation buffers: what the memory planner's activation term must equal. */
+    public long activationBytes() {
+        return kept.bytes() + recomputed.bytes();
     }
 
     /** The blocks, first to last: where {@code Parallelize} installs attention's and MoE's strategies. */
@@ -199,7 +211,7 @@ public final class Transformer {
         hook.backwardDone(head);
         for (int l = L - 1; l >= 0; l--) {
             hook.backward(l + 1, l > 0 ? l : -1);            // the embedding's backward needs no parameters
-            if (recompute.recomputes(l)) {
+            if (recompute.recomputes(l) && l != lastRecomputed) {
                 blocks[l].forward(xs[l], xs[l + 1]);         // the same bits again, into the shared buffers
             }
             blocks[l].backward(xs[l], dRes, cfg.auxCoef());  // dRes [N, C], in place

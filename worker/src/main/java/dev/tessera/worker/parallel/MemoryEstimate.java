@@ -1,65 +1,353 @@
 package dev.tessera.worker.parallel;
 
+import dev.tessera.comm.CommConfig;
+import dev.tessera.comm.SymmetricMemory;
+import dev.tessera.optimizers.OptimizerSpec;
+import dev.tessera.optimizers.ParamSpan;
+import dev.tessera.optimizers.Shard;
+import dev.tessera.optimizers.ShardPlan;
+import dev.tessera.worker.model.AttentionCore;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
+import dev.tessera.worker.model.RecomputePolicy;
 import dev.tessera.worker.model.Transformer;
 import java.math.BigInteger;
 import java.util.List;
 import java.util.Optional;
+import org.nd4j.linalg.api.buffer.DataType;
 
 /**
- * What one rank of a mesh needs in memory, estimated before anything is launched so that planning can refuse a
- * job that would not fit. Parameters and gradients are exact (the layout is counted, not guessed); activations
- * follow what the layers allocate per token, rounded up; the runtime term is the JVM plus ND4J's natives
- * (STACK.md: about 350 MB resident after start). Sizes come from user config values, so they are computed in
- * BigInteger: a product of config values must never wrap around into a small, plausible number.
+ * What one rank of a mesh needs in memory at its peak, estimated before anything is launched so that planning
+ * can refuse a job that would not fit and say what would. Each term is counted from the layout, not guessed:
+ * <ul>
+ *   <li>parameters and gradients: the flat buffers, or under ZeRO the fullest rank's shard ({@link ShardPlan},
+ *       as the workers cut it) plus what is resident only while it is used: stage 3's gathered units (the one in
+ *       use, the prefetched next one and the head, which stays from forward into backward), stage 2's gradient
+ *       buckets waiting for their reduce-scatter;</li>
+ *   <li>optimizer state: what the optimizer keeps for that shard ({@link OptimizerSpec#stateElements});</li>
+ *   <li>activations: every buffer the layers take from their {@link dev.tessera.worker.model.Activations}, the
+ *       blocks that recompute in backward sharing one set ({@link #activationBytes}, equal to what
+ *       {@link Transformer#activationBytes} counts);</li>
+ *   <li>communication: the peers' pages of symmetric memory that the collectives read, and Aeron's logs
+ *       ({@link #commBytes});</li>
+ *   <li>runtime: the JVM, ND4J's and OpenBLAS's natives and Hazelcast, measured on workers of tiny models
+ *       (docs/PERFORMANCE.md).</li>
+ * </ul>
+ * Sizes come from user config values, so they are computed in BigInteger: a product of config values must never
+ * wrap around into a small, plausible number.
  */
 public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInteger optimizerStateBytes,
-                             BigInteger activationBytes, BigInteger runtimeBytes) {
+                             BigInteger activationBytes, BigInteger commBytes, BigInteger runtimeBytes) {
 
-    static final long RUNTIME_BYTES = 512L << 20;
+    /** A worker of a tiny model: JVM, heap, ND4J's and OpenBLAS's natives, Hazelcast (docs/PERFORMANCE.md). */
+    static final long RUNTIME_BYTES = 290L << 20;
 
     /** One buffer the rank would allocate that is larger than it may be ({@code limit} bytes). */
     public record Oversized(String buffer, BigInteger bytes, BigInteger limit, List<String> fields) {
     }
 
-    public BigInteger total() {
-        return paramBytes.add(gradBytes).add(optimizerStateBytes).add(activationBytes).add(runtimeBytes);
+    /**
+     * What the estimate depends on.
+     *
+     * @param kernelThreads each worker's kernel threads (its share of the cores): attention keeps scratch per
+     *                      thread
+     */
+    public record Job(ModelConfig model, DataType dtype, Mesh mesh, int globalBatch, int seq, OptimizerSpec optimizer,
+                      int zeroStage, RecomputePolicy recompute, int kernelThreads) {
+
+        public Job withZeroStage(int stage) {
+            return new Job(model, dtype, mesh, globalBatch, seq, optimizer, stage, recompute, kernelThreads);
+        }
+
+        public Job withRecompute(RecomputePolicy policy) {
+            return new Job(model, dtype, mesh, globalBatch, seq, optimizer, zeroStage, policy, kernelThreads);
+        }
+
+        public Job withMesh(Mesh m, int threads) {
+            return new Job(model, dtype, m, globalBatch, seq, optimizer, zeroStage, recompute, threads);
+        }
     }
 
-    /**
-     * @param stateValuesPerParam optimizer state values per parameter held by this rank (AdamW 2; the factored
-     *                            optimizers report much less)
-     * @param zeroStage           ZeRO shards the optimizer state (1), also the gradients (2) and also the
-     *                            parameters (3) over the data-parallel ranks (§3 of ALGORITHMS.md; stage 3 keeps
-     *                            the gathered block in use besides, which the estimate leaves out)
-     */
-    public static MemoryEstimate of(ModelConfig cfg, int dtypeBytes, Mesh mesh, int globalBatch, int seq,
-                                    double stateValuesPerParam, int zeroStage) {
+    public BigInteger total() {
+        return paramBytes.add(gradBytes).add(optimizerStateBytes).add(activationBytes).add(commBytes)
+                .add(runtimeBytes);
+    }
+
+    public static MemoryEstimate of(Job job) {
+        ModelConfig cfg = job.model();
+        Mesh mesh = job.mesh();
+        BigInteger width = big(job.dtype().width());
+        List<Shape> shapes = parameterShapes(cfg);
         BigInteger dense = BigInteger.ZERO;
         BigInteger expert = BigInteger.ZERO;
-        for (Shape t : parameterShapes(cfg)) {
+        for (Shape t : shapes) {
             if (t.name().contains(".experts.")) {
                 expert = expert.add(t.numel());
             } else {
                 dense = dense.add(t.numel());
             }
         }
-        BigInteger bytesPer = big(dtypeBytes);
-        BigInteger perRank = dense.add(expert.divide(big(mesh.ep())));
-        BigInteger bytes = perRank.multiply(bytesPer);
-        long tokens = (long) (globalBatch / mesh.dp()) * (seq / mesh.sp());
-        // Each class is sharded over the ranks that replicate it: dense over all W, experts over W / ep.
-        BigInteger shardedValues = dense.divide(big(mesh.world()))
-                .add(expert.divide(big(mesh.ep())).divide(big(Math.max(1, mesh.world() / mesh.ep()))));
-        BigInteger sharded = shardedValues.multiply(bytesPer);
-        BigInteger stateValues = new java.math.BigDecimal(zeroStage >= 1 ? shardedValues : perRank)
-                .multiply(java.math.BigDecimal.valueOf(stateValuesPerParam))
-                .setScale(0, java.math.RoundingMode.CEILING).toBigIntegerExact();
-        return new MemoryEstimate(zeroStage >= 3 ? sharded : bytes, zeroStage >= 2 ? sharded : bytes,
-                stateValues.multiply(bytesPer),
-                activationValues(cfg, tokens, globalBatch / mesh.dp(), seq / mesh.sp(), seq).multiply(bytesPer),
-                big(RUNTIME_BYTES));
+        BigInteger replica = dense.add(expert.divide(big(mesh.ep())));
+        int zeroRanks = mesh.world() / mesh.ep() == 1 ? 1 : mesh.world();
+        ShardSizes shard = job.zeroStage() >= 1 && zeroRanks > 1
+                ? ShardSizes.fullest(shapes, replica, zeroRanks, job.optimizer())
+                : ShardSizes.whole(shapes, replica, job.optimizer());
+        BigInteger params = job.zeroStage() >= 3 ? replica.min(shard.params().add(gatheredUnits(cfg, shapes))) : replica;
+        BigInteger grads = job.zeroStage() >= 2 ? replica.min(shard.params().add(bucketsInFlight(shapes))) : replica;
+        return new MemoryEstimate(params.multiply(width), grads.multiply(width), shard.state().multiply(width),
+                activationBytes(job), commBytes(job, replica.multiply(width)), big(RUNTIME_BYTES));
+    }
+
+    /**
+     * What the data-parallel collectives make resident besides the rank's own buffers. A gradient buffer in
+     * {@link SymmetricMemory} is reduced in place: stage 0's all-reduce reads each peer's share of the peers'
+     * buffers twice over (reduce-scatter, then all-gather), the ZeRO stages' reduce-scatter once; those pages
+     * count in this process's resident set. What goes over Aeron (ZeRO's parameter all-gather, or every
+     * collective when the buffer is too large for one mapping) runs around the ring: through the publication to
+     * the next rank and the image of the previous one's, each a log of three terms that a busy stream cycles
+     * through whole (measured alike on 2 and 4 workers).
+     */
+    private static BigInteger commBytes(Job job, BigInteger flatBytes) {
+        int ranks = job.mesh().world() / job.mesh().ep();
+        if (ranks <= 1) {
+            return BigInteger.ZERO;
+        }
+        boolean symmetric = flatBytes.compareTo(big(SymmetricMemory.MAX_BYTES)) <= 0;
+        BigInteger peers = big(ranks - 1L);
+        BigInteger bytes = BigInteger.ZERO;
+        if (symmetric) {
+            BigInteger peerShares = flatBytes.multiply(peers).divide(big(ranks));
+            bytes = job.zeroStage() == 0 ? peerShares.shiftLeft(1) : peerShares;
+        }
+        if (!symmetric || job.zeroStage() >= 1) {
+            bytes = bytes.add(big(2L * 3 * CommConfig.DEFAULT_TERM_LENGTH));
+        }
+        return bytes;
+    }
+
+    /** The elements a rank owns and the optimizer state it keeps for them. */
+    private record ShardSizes(BigInteger params, BigInteger state) {
+
+        static ShardSizes whole(List<Shape> shapes, BigInteger replica, OptimizerSpec optimizer) {
+            if (replica.bitLength() > 62) {
+                return new ShardSizes(replica, replica.multiply(big(2)));
+            }
+            List<ParamSpan> spans = spans(shapes);
+            return new ShardSizes(replica, big(optimizer.stateElements(spans, Shard.whole(replica.longValueExact()))));
+        }
+
+        /** The rank with the most state, as {@link ShardPlan#bounds} cuts the buffer for the workers. */
+        static ShardSizes fullest(List<Shape> shapes, BigInteger replica, int ranks, OptimizerSpec optimizer) {
+            if (replica.bitLength() > 62) {
+                BigInteger share = replica.divide(big(ranks)).add(BigInteger.ONE);
+                return new ShardSizes(share, share.multiply(big(2)));
+            }
+            List<ParamSpan> spans = spans(shapes);
+            long[] bounds = ShardPlan.bounds(spans, replica.longValueExact(), ranks,
+                    owned -> optimizer.stateElements(spans, owned));
+            long params = 0;
+            long state = 0;
+            for (int r = 0; r < ranks; r++) {
+                Shard s = new Shard(bounds[r], bounds[r + 1]);
+                params = Math.max(params, s.length());
+                state = Math.max(state, optimizer.stateElements(spans, s));
+            }
+            return new ShardSizes(big(params), big(state));
+        }
+
+        private static List<ParamSpan> spans(List<Shape> shapes) {
+            List<ParamSpan> spans = new java.util.ArrayList<>();
+            long offset = 0;
+            for (Shape t : shapes) {
+                long numel = t.numel().longValueExact();
+                spans.add(new ParamSpan(t.name(), offset, numel, t.shape()));
+                offset += numel;
+            }
+            return spans;
+        }
+    }
+
+    /**
+     * Stage 3 keeps a unit's parameters only while it runs, with the next one's gather already under way, and the
+     * head's from the end of forward to the start of backward: at most the two largest units and the head.
+     */
+    private static BigInteger gatheredUnits(ModelConfig cfg, List<Shape> shapes) {
+        BigInteger head = BigInteger.ZERO;
+        List<BigInteger> units = new java.util.ArrayList<>();
+        BigInteger[] blocks = new BigInteger[cfg.nLayers()];
+        java.util.Arrays.fill(blocks, BigInteger.ZERO);
+        for (Shape t : shapes) {
+            if (t.name().startsWith("model.layers.")) {
+                int l = Integer.parseInt(t.name().split("\\.")[2]);
+                blocks[l] = blocks[l].add(t.numel());
+            } else if (t.name().startsWith("model.embed_tokens")) {
+                units.add(t.numel());
+            } else {
+                head = head.add(t.numel());
+            }
+        }
+        units.addAll(List.of(blocks));
+        units.sort(java.util.Comparator.reverseOrder());
+        BigInteger two = units.stream().limit(2).reduce(BigInteger.ZERO, BigInteger::add);
+        return two.add(head);
+    }
+
+    /**
+     * Stage 2 and 3: a gradient bucket stays whole until its reduce-scatter is done; backward runs ahead of at
+     * most {@link ZeroSharding#MAX_BUCKETS_IN_FLIGHT} of them and fills the next, each holding at least
+     * {@link ParallelSpec#BUCKET_ELEMENTS} or one tensor.
+     */
+    private static BigInteger bucketsInFlight(List<Shape> shapes) {
+        BigInteger largest = big(ParallelSpec.BUCKET_ELEMENTS);
+        for (Shape t : shapes) {
+            largest = largest.max(t.numel().add(big(ParallelSpec.BUCKET_ELEMENTS)));
+        }
+        return largest.multiply(big(ZeroSharding.MAX_BUCKETS_IN_FLIGHT + 1L));
+    }
+
+    /**
+     * Every activation buffer of one rank, as the layers take them: each block's own, or for the blocks that
+     * recompute in backward one shared set (per buffer shape, as many as the block that takes the most), plus
+     * the model's: the block inputs, the head's and the loss's.
+     */
+    public static BigInteger activationBytes(Job job) {
+        ModelConfig cfg = job.model();
+        long batch = job.globalBatch() / job.mesh().dp();
+        long seq = job.seq() / job.mesh().sp();
+        long n = batch * seq;
+        BigInteger width = big(job.dtype().width());
+        Buffers kept = new Buffers(width);
+        java.util.Map<String, long[]> shared = new java.util.HashMap<>(); // key -> {most per block, bytes}
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            Buffers block = new Buffers(width);
+            blockBuffers(job, l, batch, seq, block);
+            if (job.recompute().recomputes(l)) {
+                block.counts.forEach((key, count) -> shared.merge(key, new long[] {count, block.sizes.get(key)},
+                        (a, b) -> a[0] >= b[0] ? a : b));
+            } else {
+                kept.addAll(block);
+            }
+        }
+        if (job.dtype() != DataType.FLOAT) {
+            kept.array(batch * cfg.nHeads(), seq, seq);      // the score scratch the blocks share
+        }
+        kept.doubles(n);                                     // final norm
+        kept.array(n, cfg.vocabSize());                      // loss: probabilities, then their gradient
+        kept.doubles(n);
+        for (int l = 0; l <= cfg.nLayers(); l++) {
+            kept.array(n, cfg.dModel());                     // block inputs and the last output
+        }
+        kept.array(n, cfg.dModel());                         // xf, dxf, dRes
+        kept.array(n, cfg.vocabSize());                      // logits
+        kept.array(n, cfg.dModel());
+        kept.array(n, cfg.dModel());
+        BigInteger bytes = kept.bytes;
+        for (long[] e : shared.values()) {
+            bytes = bytes.add(big(e[0]).multiply(big(e[1])));
+        }
+        return bytes;
+    }
+
+    /** Block {@code l}'s buffers, in the order and shapes its layers take them. */
+    private static void blockBuffers(Job job, int l, long batch, long seq, Buffers b) {
+        ModelConfig cfg = job.model();
+        long n = batch * seq;
+        long c = cfg.dModel();
+        int heads = cfg.nHeads();
+        long headDim = c / heads;
+        b.doubles(n);                                        // input norm
+        long bh = batch * heads;
+        if (job.dtype() == DataType.FLOAT) {
+            b.floats(bh * seq * AttentionCore.paddedKeys((int) seq)); // probabilities
+            long units = AttentionCore.blockHeads(heads, (int) batch, (int) seq, (int) headDim, job.kernelThreads());
+            for (int t = 0; t < job.kernelThreads(); t++) {  // each kernel thread's scratch
+                for (int i = 0; i < 7; i++) {
+                    b.floats(units * seq * headDim);
+                }
+                b.floats(headDim * AttentionCore.paddedKeys((int) seq));
+                b.floats(seq * AttentionCore.paddedKeys((int) seq));
+            }
+        } else {
+            b.array(bh, seq, seq);
+        }
+        b.array(n, 3 * c);                                   // qkv, dqkv, y, tmp
+        b.array(n, 3 * c);
+        b.array(n, c);
+        b.array(n, c);
+        if (job.dtype() != DataType.FLOAT) {
+            for (int i = 0; i < 7; i++) {
+                b.array(bh, seq, headDim);                   // head-major copies
+            }
+        }
+        b.doubles(n);                                        // post-attention norm
+        if (cfg.isMoeBlock(l)) {
+            long e = cfg.nExperts();
+            long rows = n * cfg.topK();
+            b.array(n, e);
+            b.array(n, e);
+            b.doubles(n * e);
+            b.ints(rows);
+            b.doubles(rows);
+            b.doubles(rows);
+            b.ints(rows);
+            b.ints(rows);
+            b.ints(rows);
+            for (int i = 0; i < 4; i++) {
+                b.array(rows, c);
+            }
+            b.array(rows, 2L * cfg.expertDFF());
+            b.array(rows, cfg.expertDFF());
+        } else {
+            b.array(n, 2L * cfg.dFF());
+            b.array(n, cfg.dFF());
+        }
+        for (int i = 0; i < 4; i++) {
+            b.array(n, c);                                   // n1, h, n2, dn
+        }
+    }
+
+    /** Buffer requests counted by shape, as {@link dev.tessera.worker.model.Activations} keys them. */
+    private static final class Buffers {
+        final BigInteger width;
+        final java.util.Map<String, Long> counts = new java.util.HashMap<>();
+        final java.util.Map<String, Long> sizes = new java.util.HashMap<>();
+        BigInteger bytes = BigInteger.ZERO;
+
+        Buffers(BigInteger width) {
+            this.width = width;
+        }
+
+        void array(long... shape) {
+            BigInteger numel = BigInteger.ONE;
+            for (long d : shape) {
+                numel = numel.multiply(big(d));
+            }
+            add("array" + java.util.Arrays.toString(shape), numel.multiply(width));
+        }
+
+        void doubles(long n) {
+            add("double" + n, big(8 * n));
+        }
+
+        void floats(long n) {
+            add("float" + n, big(4).multiply(big(n)));
+        }
+
+        void ints(long n) {
+            add("int" + n, big(4 * n));
+        }
+
+        void add(String key, BigInteger size) {
+            counts.merge(key, 1L, Long::sum);
+            sizes.put(key, size.min(big(Long.MAX_VALUE)).longValue());
+            bytes = bytes.add(size);
+        }
+
+        void addAll(Buffers other) {
+            other.counts.forEach((k, v) -> counts.merge(k, v, Long::sum));
+            sizes.putAll(other.sizes);
+            bytes = bytes.add(other.bytes);
+        }
     }
 
     /**
@@ -169,25 +457,6 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
             return List.of("model.n_experts", "model.d_model");
         }
         return List.of("model.d_model");
-    }
-
-    /**
-     * Per token and block: the block input, two norm outputs, q, k, v, the attention output and its projection
-     * (8 C), the FFN's gate, up and activated hidden (3 F; for MoE every local expert's buffers count, as they
-     * are sized for all tokens) and its output (C). The attention scores [B, H, T/sp, T] are shared by the blocks.
-     * Logits and their gradient are 2 V per token.
-     */
-    private static BigInteger activationValues(ModelConfig cfg, long tokens, long sequences, int segment, int seq) {
-        BigInteger perTokenPerBlock = BigInteger.ZERO;
-        for (int l = 0; l < cfg.nLayers(); l++) {
-            BigInteger ffn = cfg.isMoeBlock(l)
-                    ? big(cfg.nExperts()).multiply(big(cfg.expertDFF())).add(big(cfg.nExperts()))
-                    : big(cfg.dFF());
-            perTokenPerBlock = perTokenPerBlock.add(big(9L * cfg.dModel())).add(ffn.multiply(big(3)));
-        }
-        BigInteger scores = big(sequences).multiply(big(cfg.nHeads())).multiply(big(segment)).multiply(big(seq));
-        return big(tokens).multiply(perTokenPerBlock.add(big(2L * cfg.vocabSize())).add(big(4L * cfg.dModel())))
-                .add(scores);
     }
 
     private static BigInteger big(long v) {

@@ -1,12 +1,19 @@
 package dev.tessera.worker.parallel;
 
+import dev.tessera.optimizers.AdamWConfig;
+import dev.tessera.optimizers.OptimizerSpec;
+import dev.tessera.optimizers.kernel.KernelThreads;
+import dev.tessera.worker.model.FlatMemory;
 import dev.tessera.worker.model.ModelConfig;
+import dev.tessera.worker.model.RecomputePolicy;
 import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.model.Transformer;
 import java.math.BigInteger;
 import java.util.List;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.nd4j.linalg.api.buffer.DataType;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -21,10 +28,18 @@ class MemoryEstimateTest {
     private static final ModelConfig HUGE = new ModelConfig(256, 2147463584, 4, 4, 715885514, 4, 2, 2, 172,
             10000.0, 1e-5, 0.01, 16);
 
+    private static final OptimizerSpec ADAMW = new OptimizerSpec(OptimizerSpec.ADAMW, AdamWConfig.defaults(), null,
+            null);
+
+    private static MemoryEstimate.Job job(ModelConfig cfg, DataType dt, Mesh mesh, int batch, int seq, int zero,
+                                          RecomputePolicy recompute) {
+        return new MemoryEstimate.Job(cfg, dt, mesh, batch, seq, ADAMW, zero, recompute, KernelThreads.THREADS);
+    }
+
     @Test
     void parametersAreCountedExactlyFromTheLayout() {
         long numel = new Transformer(MOE, DataType.FLOAT, 2, 16).parameters().numel();
-        MemoryEstimate e = MemoryEstimate.of(MOE, 4, Mesh.SINGLE, 2, 16, 2.0, 0);
+        MemoryEstimate e = MemoryEstimate.of(job(MOE, DataType.FLOAT, Mesh.SINGLE, 2, 16, 0, RecomputePolicy.NONE));
         assertEquals(BigInteger.valueOf(numel * 4), e.paramBytes());
         assertEquals(BigInteger.valueOf(numel * 4), e.gradBytes());
         assertEquals(BigInteger.valueOf(numel * 8), e.optimizerStateBytes());
@@ -33,25 +48,63 @@ class MemoryEstimateTest {
 
     @Test
     void expertParallelismDividesOnlyExpertParameters() {
-        MemoryEstimate one = MemoryEstimate.of(MOE, 4, new Mesh(2, 1, 1), 4, 16, 0, 0);
-        MemoryEstimate split = MemoryEstimate.of(MOE, 4, new Mesh(2, 1, 2), 4, 16, 0, 0);
+        MemoryEstimate one = MemoryEstimate.of(job(MOE, DataType.FLOAT, new Mesh(2, 1, 1), 4, 16, 0,
+                RecomputePolicy.NONE));
+        MemoryEstimate split = MemoryEstimate.of(job(MOE, DataType.FLOAT, new Mesh(2, 1, 2), 4, 16, 0,
+                RecomputePolicy.NONE));
         long expertBytes = 4L * 3 * 32 * 32 * 4; // 4 experts x (w1, w2, w3) of 32x32 floats, in the one MoE block
         assertEquals(one.paramBytes().subtract(BigInteger.valueOf(expertBytes / 2)), split.paramBytes());
     }
 
+    /**
+     * The activation term is every buffer the model takes, byte for byte: dense and MoE blocks, both dtypes, with
+     * and without recomputation, and data parallelism's share of the batch.
+     */
+    @ParameterizedTest
+    @CsvSource({"FLOAT,0,1", "FLOAT,1,1", "FLOAT,2,1", "DOUBLE,0,1", "DOUBLE,1,1", "FLOAT,0,2", "FLOAT,3,2",
+            "DOUBLE,2,2"})
+    void activationsAreWhatTheModelAllocates(DataType dt, int every, int dp) {
+        for (ModelConfig cfg : List.of(MOE, ModelConfig.dense(256, 32, 3, 4, 48, 16),
+                new ModelConfig(256, 32, 3, 4, 64, 4, 1, 1, 24, 10000.0, 1e-5, 0.01, 24))) {
+            int batch = 4;
+            int seq = cfg.maxSeqLen();
+            long built = new Transformer(cfg, dt, batch / dp, seq, FlatMemory.ND4J, new RecomputePolicy(every))
+                    .activationBytes();
+            assertEquals(BigInteger.valueOf(built), MemoryEstimate.activationBytes(
+                    job(cfg, dt, new Mesh(dp, 1, 1), batch, seq, 0, new RecomputePolicy(every))), cfg + " " + dt);
+        }
+    }
+
     @Test
-    void dataAndSequenceParallelismShrinkActivations() {
-        MemoryEstimate single = MemoryEstimate.of(MOE, 4, Mesh.SINGLE, 4, 16, 2.0, 0);
-        MemoryEstimate dp2 = MemoryEstimate.of(MOE, 4, new Mesh(2, 1, 1), 4, 16, 2.0, 0);
-        MemoryEstimate sp2 = MemoryEstimate.of(MOE, 4, new Mesh(1, 2, 1), 4, 16, 2.0, 0);
-        assertEquals(single.activationBytes(), dp2.activationBytes().shiftLeft(1));
-        assertEquals(single.activationBytes(), sp2.activationBytes().shiftLeft(1));
-        assertTrue(single.total().compareTo(single.runtimeBytes()) > 0);
+    void recomputingEveryBlockKeepsOneBlocksActivations() {
+        ModelConfig cfg = ModelConfig.dense(256, 64, 8, 4, 172, 64);
+        BigInteger none = MemoryEstimate.activationBytes(job(cfg, DataType.FLOAT, Mesh.SINGLE, 8, 64, 0,
+                RecomputePolicy.NONE));
+        BigInteger blocks = MemoryEstimate.activationBytes(job(cfg, DataType.FLOAT, Mesh.SINGLE, 8, 64, 0,
+                RecomputePolicy.EVERY_BLOCK));
+        assertTrue(none.compareTo(blocks.multiply(BigInteger.valueOf(3))) > 0, none + " vs " + blocks);
+    }
+
+    @Test
+    void zeroShardsWhatEachStageSays() {
+        ModelConfig cfg = ModelConfig.dense(256, 512, 4, 8, 1376, 64);
+        Mesh dp4 = new Mesh(4, 1, 1);
+        MemoryEstimate[] stage = new MemoryEstimate[4];
+        for (int s = 0; s < 4; s++) {
+            stage[s] = MemoryEstimate.of(job(cfg, DataType.FLOAT, dp4, 8, 64, s, RecomputePolicy.NONE));
+        }
+        assertTrue(stage[1].optimizerStateBytes().multiply(BigInteger.valueOf(3))
+                .compareTo(stage[0].optimizerStateBytes()) < 0);
+        assertEquals(stage[0].gradBytes(), stage[1].gradBytes());
+        assertTrue(stage[2].gradBytes().compareTo(stage[1].gradBytes()) < 0);
+        assertEquals(stage[0].paramBytes(), stage[2].paramBytes());
+        assertTrue(stage[3].paramBytes().compareTo(stage[2].paramBytes()) < 0);
+        assertEquals(stage[1].activationBytes(), stage[3].activationBytes());
     }
 
     @Test
     void sizesBeyondLongAreExactNotWrapped() {
-        MemoryEstimate e = MemoryEstimate.of(HUGE, 4, Mesh.SINGLE, 8, 16, 2.0, 0);
+        MemoryEstimate e = MemoryEstimate.of(job(HUGE, DataType.FLOAT, Mesh.SINGLE, 8, 16, 0, RecomputePolicy.NONE));
         // Two dense blocks (layers 0, 2) of 3 d_model x d_ff matrices dominate: far beyond Long.MAX_VALUE.
         BigInteger denseFfn = BigInteger.valueOf(2147463584L).multiply(BigInteger.valueOf(715885514L))
                 .multiply(BigInteger.valueOf(3 * 2 * 4));
