@@ -26,12 +26,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.Pointer;
-import org.bytedeco.javacpp.indexer.FloatIndexer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.nd4j.linalg.api.buffer.DataBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -63,7 +59,7 @@ class BeyondTwoGibTest {
     @Test
     void kernelsReadAndWriteTensorsPastTwoGibAsInASmallBuffer() {
         assertTrue(W_AT * Float.BYTES > Integer.MAX_VALUE);
-        try (Calloc params = new Calloc(NUMEL); Calloc grads = new Calloc(NUMEL)) {
+        try (CallocFloats params = new CallocFloats(NUMEL); CallocFloats grads = new CallocFloats(NUMEL)) {
             INDArray p = params.array;
             INDArray g = grads.array;
             INDArray sp = Nd4j.zeros(DataType.FLOAT, TAIL); // the small buffer: the same tensors from 0
@@ -124,7 +120,7 @@ class BeyondTwoGibTest {
         Path folder = Files.isDirectory(shm) && Files.isWritable(shm)
                 ? Files.createTempDirectory(shm, "tessera-test-") : dir;
         Path file = folder.resolve("big.safetensors");
-        try (Calloc flat = new Calloc(NUMEL); Calloc back = new Calloc(NUMEL)) {
+        try (CallocFloats flat = new CallocFloats(NUMEL); CallocFloats back = new CallocFloats(NUMEL)) {
             for (long at : new long[] {0, (1L << 28) - 1, 1L << 28, W_AT, NUMEL - 1}) { // window edges, past 2 GiB
                 flat.array.putScalar(at, (float) (at % 1000 + 1));
             }
@@ -221,27 +217,6 @@ class BeyondTwoGibTest {
             ByteBuffer b = ByteBuffer.allocate(Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
             ch.read(b, position);
             return b.flip().getFloat();
-        }
-    }
-
-    /** A zeroed float32 array of {@code n} elements in calloc'd memory, freed on close. */
-    private static final class Calloc implements AutoCloseable {
-        final INDArray array;
-        private final Pointer memory;
-
-        Calloc(long n) {
-            memory = Pointer.calloc(n, Float.BYTES);
-            if (memory == null || memory.isNull()) {
-                throw new IllegalStateException("calloc of " + n + " floats failed");
-            }
-            FloatPointer floats = new FloatPointer(memory).capacity(n);
-            DataBuffer buffer = Nd4j.createBuffer(floats, DataType.FLOAT, n, FloatIndexer.create(floats));
-            array = Nd4j.create(buffer, new long[] {n}, new long[] {1}, 0, 'c', DataType.FLOAT);
-        }
-
-        @Override
-        public void close() {
-            Pointer.free(memory);
         }
     }
 }
