@@ -67,10 +67,10 @@ public final class BenchModelCommand implements Callable<Integer> {
             System.out.println(r.json());
         } else {
             System.out.printf("preset %s: %,d params, %.1f ms/step, %.0f tokens/s, %.1f model GFLOP/s"
-                            + " = %.1f%% of sgemm peak %.1f GFLOP/s (median of %d steps); peak RSS %,d MiB;"
+                            + " = %.1f%% of sgemm peak %.1f GFLOP/s (median of %d steps); activations %,d MiB; peak RSS %,d MiB;"
                             + " OpenBLAS kernel %s (chosen by %s)%n",
                     r.preset(), r.params(), r.msPerStep(), r.tokensPerSecond(), r.modelGflops(),
-                    100 * r.peakFraction(), r.sgemmGflops(), r.steps(), r.peakRssBytes() >> 20, r.blas().kernel(),
+                    100 * r.peakFraction(), r.sgemmGflops(), r.steps(), r.activationBytes() >> 20, r.peakRssBytes() >> 20, r.blas().kernel(),
                     r.blas().chosenBy());
         }
         return 0;

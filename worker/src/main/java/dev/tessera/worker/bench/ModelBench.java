@@ -24,11 +24,13 @@ public final class ModelBench {
     /**
      * @param blas         the OpenBLAS kernel both the model's gemms and the sgemm ran on
      * @param recompute    which blocks recomputed their activations in backward
+     * @param sgemmGflops  the better of two sgemm peaks, one before the model is built and one after its steps
+     * @param activationBytes what the model's activation buffers take ({@link Transformer#activationBytes()})
      * @param peakRssBytes the process's peak resident memory at the end ({@link PeakRss}), -1 if unknown
      */
     public record Result(String preset, int steps, double msPerStep, double tokensPerSecond,
                          double modelGflops, double sgemmGflops, long params, BlasKernel blas,
-                         RecomputePolicy recompute, long peakRssBytes) {
+                         RecomputePolicy recompute, long activationBytes, long peakRssBytes) {
         public double peakFraction() {
             return modelGflops / sgemmGflops;
         }
@@ -37,10 +39,10 @@ public final class ModelBench {
             return String.format(java.util.Locale.ROOT,
                     "{\"preset\":\"%s\",\"tokens_per_s\":%.1f,\"model_gflops\":%.2f,\"sgemm_gflops\":%.2f,"
                             + "\"peak_fraction\":%.4f,\"ms_per_step\":%.2f,\"steps\":%d,\"params\":%d,"
-                            + "\"recompute_every\":%d,\"peak_rss_bytes\":%d,"
+                            + "\"recompute_every\":%d,\"activation_bytes\":%d,\"peak_rss_bytes\":%d,"
                             + "\"blas\":{\"kernel\":\"%s\",\"chosen_by\":\"%s\"}}",
                     preset, tokensPerSecond, modelGflops, sgemmGflops, peakFraction(), msPerStep, steps, params,
-                    recompute.every(), peakRssBytes, blas.kernel(), blas.chosenBy());
+                    recompute.every(), activationBytes, peakRssBytes, blas.kernel(), blas.chosenBy());
         }
     }
 
@@ -50,6 +52,9 @@ public final class ModelBench {
     /** {@code recompute}: which blocks recompute their activations in backward (activation checkpointing). */
     public static Result run(ModelPreset preset, int timedSteps, RecomputePolicy recompute) {
         BlasKernel blas = BlasKernel.inUse();
+        // Measured before the model exists too: with a large model resident the same gemm ran ~12% slower (page
+        // cache, TLB), and the peak is the best this machine does, not the best it does with our memory in use.
+        double sgemmBefore = sgemmGflops();
         int warmupSteps = preset.modelBenchWarmup();
         int batch = preset.batch();
         int seq = preset.seq();
@@ -88,8 +93,9 @@ public final class ModelBench {
         double tokensPerSecond = batch * seq / (median / 1e3);
         double gflops = tokensPerSecond * ModelPreset.flopsPerToken(preset.config(), seq) / 1e9;
         long peakRss = PeakRss.bytes(); // before the sgemm's 48 MiB
-        return new Result(preset.id(), timedSteps, median, tokensPerSecond, gflops, sgemmGflops(),
-                model.parameters().numel(), blas, recompute, peakRss);
+        return new Result(preset.id(), timedSteps, median, tokensPerSecond, gflops,
+                Math.max(sgemmBefore, sgemmGflops()), model.parameters().numel(), blas, recompute,
+                model.activationBytes(), peakRss);
     }
 
     /** Best of several fp32 2048^3 gemms into a preallocated output: this machine's BLAS peak now. */
