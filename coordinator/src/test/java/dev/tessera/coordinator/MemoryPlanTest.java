@@ -22,7 +22,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The planner's per-worker estimate against what the workers measure: the peak resident memory (VmHWM) of the
  * fullest worker of a real run, from summary.json, must be within 15% of {@link MemoryEstimate}. CI runs one case
  * per ZeRO stage, across the presets and checkpointing settings; {@code -Dtessera.memory.matrix=full} runs every
- * preset x stage x checkpointing (24 runs, about 15 minutes):
+ * preset x stage x checkpointing (36 runs, about 15 minutes; each prints a line starting {@code memory plan:}):
  * {@code mvn -B verify -pl coordinator -am -Dtest=MemoryPlanTest -Dsurefire.failIfNoSpecifiedTests=false
  * -Dtessera.memory.matrix=full}. The large preset's figures are in docs/PERFORMANCE.md.
  */
@@ -70,6 +70,8 @@ class MemoryPlanTest {
         long measured = new ObjectMapper().readTree(run.dir().resolve("summary.json").toFile())
                 .get("memory").get("peak_rss_bytes").asLong();
         double ratio = estimate.total().doubleValue() / measured;
+        System.out.printf("memory plan: %s dp %d ZeRO-%d %s: estimate %d MB, measured %d MB, ratio %.3f%n",
+                preset.id(), workers, stage, checkpointing, estimate.total().shiftRight(20), measured >> 20, ratio);
         assertTrue(Math.abs(ratio - 1) <= TOLERANCE, String.format("estimate %d MB (%s) against a measured peak of"
                 + " %d MB: ratio %.3f", estimate.total().shiftRight(20), estimate, measured >> 20, ratio));
     }
