@@ -18,7 +18,8 @@ public enum ModelPreset {
     WIDE(new ModelConfig(256, 512, 4, 8, 1376, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 256), 8, 256, 3, 30, 4096),
     /**
      * 926 M parameters: d_model 2048, 18 layers, 16 heads, SwiGLU 5632, vocab 256, seq 512, batch 2. A ZeRO-3 rank of
-     * two holds its shard, never a whole replica: the planner estimates 7.1 GiB for CAME, so 10 GiB leaves margin.
+     * two builds and trains with its shard resident, not a whole replica; the final checkpoint still gathers one, which
+     * sets the measured peak (9.3 GiB with CAME, docs/PERFORMANCE.md), so 10 GiB.
      */
     LARGE(new ModelConfig(256, 2048, 18, 16, 5632, 0, 0, 0, 0, 10000.0, 1e-5, 0.0, 512), 2, 512, 1, 1, 10240);
 
