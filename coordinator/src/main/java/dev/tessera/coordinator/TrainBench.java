@@ -2,13 +2,17 @@ package dev.tessera.coordinator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tessera.coordinator.config.JobConfigLoader;
+import dev.tessera.coordinator.config.MemoryPlan;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.worker.bench.ModelBench;
 import dev.tessera.worker.bench.ModelPreset;
 import dev.tessera.worker.io.AtomicFiles;
+import dev.tessera.worker.job.ActivationCheckpointing;
 import dev.tessera.worker.job.OptimizerKind;
 import dev.tessera.worker.job.SpecFields;
 import dev.tessera.worker.model.ModelConfig;
+import dev.tessera.worker.parallel.MemoryEstimate;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -23,45 +27,63 @@ import java.util.Locale;
  * (or in this process for dp 1), at the preset's global batch (8 for the small ones, as the PyTorch DDP anchor).
  * Reports the median tokens/s of the steps after the preset's warm-up, what that is in model GFLOP/s against an
  * sgemm peak measured in this process, the fraction of step time spent waiting for gradient reductions after
- * backward (communication that was not overlapped), and the fullest worker's peak resident memory.
+ * backward (communication that was not overlapped), and the fullest worker's peak resident memory next to what
+ * the planner estimated for one worker ({@link MemoryPlan#job}), the figure it refuses a job by.
  */
 public final class TrainBench {
 
-    /** @param peakRssBytes the largest peak resident memory of a process that trained (-1 if unknown) */
-    public record Result(String preset, int dp, int zeroStage, OptimizerKind optimizer, int steps,
+    /**
+     * @param peakRssBytes          the largest peak resident memory of a process that trained (-1 if unknown)
+     * @param estimatedPeakRssBytes the planner's estimate of one worker's peak ({@link MemoryEstimate#total})
+     */
+    public record Result(String preset, int dp, int zeroStage, OptimizerKind optimizer,
+                         ActivationCheckpointing checkpointing, int recomputeEvery, int steps,
                          double tokensPerSecond, double modelGflops, double sgemmGflops, double commWaitFraction,
-                         long peakRssBytes) {
+                         long peakRssBytes, long estimatedPeakRssBytes) {
 
         public String json() {
             return String.format(Locale.ROOT, "{\"preset\":\"%s\",\"dp\":%d,\"zero_stage\":%d,\"optimizer\":\"%s\","
+                            + "\"activation_checkpointing\":\"%s\",\"recompute_every\":%d,"
                             + "\"tokens_per_s\":%.1f,\"model_gflops\":%.2f,\"sgemm_gflops\":%.2f,"
-                            + "\"peak_fraction\":%.4f,\"comm_wait_fraction\":%.4f,\"peak_rss_bytes\":%d,\"steps\":%d}",
-                    preset, dp, zeroStage, SpecFields.yamlName(optimizer), tokensPerSecond, modelGflops, sgemmGflops,
-                    modelGflops / sgemmGflops, commWaitFraction, peakRssBytes, steps);
+                            + "\"peak_fraction\":%.4f,\"comm_wait_fraction\":%.4f,\"peak_rss_bytes\":%d,"
+                            + "\"estimated_peak_rss_bytes\":%d,\"steps\":%d}",
+                    preset, dp, zeroStage, SpecFields.yamlName(optimizer), SpecFields.yamlName(checkpointing),
+                    recomputeEvery, tokensPerSecond, modelGflops, sgemmGflops, modelGflops / sgemmGflops,
+                    commWaitFraction, peakRssBytes, estimatedPeakRssBytes, steps);
         }
+    }
+
+    /** What one bench run trains: the preset on {@code dp} workers with these settings. */
+    public record Setup(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer,
+                        ActivationCheckpointing checkpointing, int recomputeEvery, int steps) {
     }
 
     private TrainBench() {
     }
 
-    public static Result run(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer, int steps)
-            throws Exception {
+    public static Result run(Setup setup) throws Exception {
         Path dir = Files.createTempDirectory("tessera-bench-train-");
         try {
-            Path run = runQuietly(sets(preset, dp, zeroStage, optimizer, steps), dir);
+            List<String> sets = sets(setup);
+            long estimate = MemoryEstimate.of(MemoryPlan.job(JobConfigLoader.load(null, sets))).total()
+                    .longValueExact();
+            Path run = runQuietly(sets, dir);
             double sgemm = ModelBench.sgemmGflops(); // after training: the workers have the cores to themselves
-            return summarise(preset, dp, zeroStage, optimizer, run, sgemm);
+            return summarise(setup, run, sgemm, estimate);
         } finally {
             AtomicFiles.deleteRecursively(dir);
         }
     }
 
-    private static List<String> sets(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer, int steps) {
+    static List<String> sets(Setup s) {
+        ModelPreset preset = s.preset();
         List<String> sets = presetSets(preset);
-        sets.addAll(List.of("train.steps=" + (steps + preset.trainBenchWarmup()), "optimizer.warmup_steps=0",
-                "eval.every=0", "eval.batches=1", "checkpoint.every=0", "mesh.dp=" + dp, "zero.stage=" + zeroStage,
-                "launch.worker_memory_mb=" + preset.trainBenchWorkerMemoryMb(),
-                "optimizer.name=" + SpecFields.yamlName(optimizer)));
+        sets.addAll(List.of("train.steps=" + (s.steps() + preset.trainBenchWarmup()), "optimizer.warmup_steps=0",
+                "eval.every=0", "eval.batches=1", "checkpoint.every=0", "mesh.dp=" + s.dp(),
+                "zero.stage=" + s.zeroStage(), "launch.worker_memory_mb=" + preset.trainBenchWorkerMemoryMb(),
+                "optimizer.name=" + SpecFields.yamlName(s.optimizer()),
+                "train.activation_checkpointing=" + SpecFields.yamlName(s.checkpointing()),
+                "train.recompute_every=" + s.recomputeEvery()));
         return sets;
     }
 
@@ -86,8 +108,8 @@ public final class TrainBench {
         return trainer.build().fit().runDirectory();
     }
 
-    private static Result summarise(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer, Path run,
-                                    double sgemmGflops) throws IOException {
+    private static Result summarise(Setup setup, Path run, double sgemmGflops, long estimate) throws IOException {
+        ModelPreset preset = setup.preset();
         ObjectMapper json = new ObjectMapper();
         List<Double> tokensPerSecond = new ArrayList<>();
         double stepSeconds = 0;
@@ -104,23 +126,24 @@ public final class TrainBench {
         double median = sorted.length == 0 ? 0 : sorted[sorted.length / 2];
         JsonNode peakRss = json.readTree(run.resolve(RunDirectory.SUMMARY).toFile()).get("memory").get("peak_rss_bytes");
         double gflops = median * ModelPreset.flopsPerToken(preset.config(), preset.seq()) / 1e9;
-        return new Result(preset.id(), dp, zeroStage, optimizer, sorted.length, median, gflops, sgemmGflops,
-                stepSeconds > 0 ? waitSeconds / stepSeconds : 0, peakRss.isNumber() ? peakRss.asLong() : -1);
+        return new Result(preset.id(), setup.dp(), setup.zeroStage(), setup.optimizer(), setup.checkpointing(),
+                setup.recomputeEvery(), sorted.length, median, gflops, sgemmGflops,
+                stepSeconds > 0 ? waitSeconds / stepSeconds : 0, peakRss.isNumber() ? peakRss.asLong() : -1, estimate);
     }
 
     static String describe(Result r) {
-        return String.format(Locale.ROOT, "preset %s, dp %d, ZeRO %d, %s: %.0f tokens/s (median of %d steps), %.1f"
-                        + " model GFLOP/s = %.1f%% of sgemm peak %.1f GFLOP/s, %.1f%% of step time waiting for gradient"
-                        + " reductions; peak RSS %,d MiB (fullest process)", r.preset(), r.dp(), r.zeroStage(),
-                SpecFields.yamlName(r.optimizer()), r.tokensPerSecond(), r.steps(), r.modelGflops(),
+        return String.format(Locale.ROOT, "preset %s, dp %d, ZeRO %d, %s, activation checkpointing %s: %.0f tokens/s"
+                        + " (median of %d steps), %.1f model GFLOP/s = %.1f%% of sgemm peak %.1f GFLOP/s, %.1f%% of step"
+                        + " time waiting for gradient reductions; peak RSS %,d MiB (fullest process), estimated %,d"
+                        + " MiB", r.preset(), r.dp(), r.zeroStage(), SpecFields.yamlName(r.optimizer()),
+                SpecFields.yamlName(r.checkpointing()), r.tokensPerSecond(), r.steps(), r.modelGflops(),
                 100 * r.modelGflops() / r.sgemmGflops(), r.sgemmGflops(), 100 * r.commWaitFraction(),
-                r.peakRssBytes() >> 20);
+                r.peakRssBytes() >> 20, r.estimatedPeakRssBytes() >> 20);
     }
 
     /** For the CLI: prints the result, as JSON when asked. */
-    public static int print(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer, int steps,
-                            boolean json, PrintStream out) throws Exception {
-        Result r = run(preset, dp, zeroStage, optimizer, steps);
+    public static int print(Setup setup, boolean json, PrintStream out) throws Exception {
+        Result r = run(setup);
         out.println(json ? r.json() : describe(r));
         return 0;
     }

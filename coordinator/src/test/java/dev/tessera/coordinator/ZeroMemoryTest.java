@@ -2,6 +2,9 @@ package dev.tessera.coordinator;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tessera.coordinator.config.JobConfigLoader;
+import dev.tessera.coordinator.config.MemoryPlan;
+import dev.tessera.worker.parallel.MemoryEstimate;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,13 +34,21 @@ class ZeroMemoryTest {
     private long params;
 
     private JsonNode memory(String name, int dp, int stage, int port) throws Exception {
-        Path out = tmp.resolve(name);
-        List<String> args = new ArrayList<>(List.of("train", "--out", out.toString()));
-        for (String set : List.of("model.d_model=128", "model.n_layers=2", "model.n_heads=4", "model.d_ff=256",
-                "model.moe_every=0", "train.steps=2", "train.batch_size=4", "train.seq_len=32",
+        return memory(name, sets(dp, stage, port, 2, 2));
+    }
+
+    private static List<String> sets(int dp, int stage, int port, int layers, int steps) {
+        return List.of("model.d_model=128", "model.n_layers=" + layers, "model.n_heads=4", "model.d_ff=256",
+                "model.moe_every=0", "train.steps=" + steps, "train.batch_size=4", "train.seq_len=32",
                 "optimizer.name=adamw", "optimizer.warmup_steps=0", "eval.every=0", "eval.batches=1",
                 "mesh.dp=" + dp, "zero.stage=" + stage, "launch.hazelcast_port=" + port,
-                "launch.aeron_port=" + (36000 + port))) {
+                "launch.aeron_port=" + (36000 + port));
+    }
+
+    private JsonNode memory(String name, List<String> sets) throws Exception {
+        Path out = tmp.resolve(name);
+        List<String> args = new ArrayList<>(List.of("train", "--out", out.toString()));
+        for (String set : sets) {
             args.add("--set");
             args.add(set);
         }
@@ -67,5 +78,28 @@ class ZeroMemoryTest {
         long grads = stage2.get("grad_bytes").asLong();
         assertTrue(grads >= bytes * 0.45 && grads <= bytes + 2 * 4096, "ZeRO-2 peak gradients: at least the owned"
                 + " half, at most the whole buffer: " + stage2);
+    }
+
+    /**
+     * ZeRO-3 builds its replica in reserved pages and writes only its shard, so even the first step, which starts
+     * from the buffers as initialisation left them, never has more parameters resident than the shard and the
+     * units gathered in flight: the planner's stage-3 term. (Before, initialisation wrote the whole replica, and
+     * the first gather found all of it resident.) A job of one step reports that first step. The bound does not
+     * depend on timing: a unit is gathered only when the one before it is in use.
+     */
+    @Test
+    void zeroThreeNeverHoldsAWholeReplicaEvenInItsFirstStep() throws Exception {
+        List<String> sets = sets(2, 3, 7940, 8, 1);
+        MemoryEstimate estimate = MemoryEstimate.of(MemoryPlan.job(JobConfigLoader.load(null, sets)));
+        JsonNode stage3 = memory("dp2-zero3", sets);
+
+        long replica = params * 4;
+        long measured = stage3.get("param_bytes").asLong();
+        long planned = estimate.paramBytes().longValueExact();
+        assertTrue(planned < 0.8 * replica, "the test's model must be deep enough that the bound means something: "
+                + planned + " of " + replica);
+        assertTrue(measured <= planned + 4 * 4096, "ZeRO-3's first step held " + measured
+                + " bytes of parameters, over the planner's " + planned + " (a whole replica is " + replica + ")");
+        assertTrue(measured >= replica / 2 - 4096, "at least the owned half is resident: " + stage3);
     }
 }

@@ -2,6 +2,7 @@ package dev.tessera.coordinator.cli;
 
 import dev.tessera.coordinator.TrainBench;
 import dev.tessera.worker.bench.ModelPreset;
+import dev.tessera.worker.job.ActivationCheckpointing;
 import dev.tessera.worker.job.OptimizerKind;
 
 import picocli.CommandLine.Command;
@@ -39,6 +40,15 @@ public final class BenchTrainCommand implements Callable<Integer> {
             description = "Timed steps after the preset's warm-up (30 steps; 1 for large) (default: ${DEFAULT-VALUE}).")
     int steps;
 
+    @Option(names = "--activation-checkpointing", paramLabel = "none|blocks|every_k", defaultValue = "none",
+            description = "Which blocks recompute their activations in backward, as train.activation_checkpointing"
+                    + " (default: ${DEFAULT-VALUE}).")
+    ActivationCheckpointing checkpointing;
+
+    @Option(names = "--recompute-every", paramLabel = "K", defaultValue = "2",
+            description = "The k of every_k, as train.recompute_every (default: ${DEFAULT-VALUE}).")
+    int recomputeEvery;
+
     @Option(names = "--json", description = "Print one JSON object instead of a line of text.")
     boolean json;
 
@@ -54,6 +64,11 @@ public final class BenchTrainCommand implements Callable<Integer> {
         if (zeroStage < 0 || zeroStage > 3) {
             throw new ParameterException(spec.commandLine(), "--zero must be 0, 1, 2 or 3 (got " + zeroStage + ")");
         }
-        return TrainBench.print(preset, dp, zeroStage, optimizer, steps, json, System.out);
+        if (recomputeEvery < 1) {
+            throw new ParameterException(spec.commandLine(), "--recompute-every must be >= 1 (got " + recomputeEvery
+                    + ")");
+        }
+        return TrainBench.print(new TrainBench.Setup(preset, dp, zeroStage, optimizer, checkpointing, recomputeEvery,
+                steps), json, System.out);
     }
 }

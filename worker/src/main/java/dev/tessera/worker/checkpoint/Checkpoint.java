@@ -3,6 +3,7 @@ package dev.tessera.worker.checkpoint;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tessera.comm.UserInputException;
+import dev.tessera.optimizers.Shard;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import java.io.IOException;
@@ -181,6 +182,15 @@ public final class Checkpoint {
      * later as a diverged loss that looks like a learning-rate problem.
      */
     public void loadParameters(ParameterStore store) {
+        loadParameters(store, Shard.whole(store.numel()));
+    }
+
+    /**
+     * As {@link #loadParameters(ParameterStore)}, writing only elements {@code [kept.from(), kept.to())} of the
+     * store's flat buffer (ZeRO-3: the rank's shard, so loading never makes a whole replica resident); only those
+     * are read from the files and checked to be finite, each rank checking its own.
+     */
+    public void loadParameters(ParameterStore store, Shard kept) {
         Map<String, Map<String, String>> byFile = new LinkedHashMap<>(); // file -> stored name -> store's name
         Map<String, long[]> fillers = architecture.zeroFillers(modelConfig);
         Set<String> expected = new HashSet<>(fillers.keySet());
@@ -203,9 +213,21 @@ public final class Checkpoint {
         for (Map.Entry<String, Map<String, String>> e : byFile.entrySet()) {
             try (SafeTensorsReader reader = SafeTensors.open(dir.resolve(e.getKey()))) {
                 e.getValue().forEach((stored, name) -> {
-                    INDArray weights = store.param(name);
-                    reader.read(stored, weights);
-                    requireFinite(stored, weights);
+                    ParameterStore.Tensor t = store.tensor(name);
+                    long from = Math.max(kept.from(), t.offset());
+                    long to = Math.min(kept.to(), t.end());
+                    if (from == t.offset() && to == t.end()) {
+                        INDArray weights = store.param(name);
+                        reader.read(stored, weights);
+                        requireFinite(stored, weights, 0);
+                    } else if (to <= from) {
+                        reader.requireShape(stored, t.shape()); // another rank's: checked, not read
+                    } else {
+                        INDArray part = Nd4j.create(store.params().data(), new long[] {to - from}, new long[] {1},
+                                store.params().offset() + from, 'c', store.dataType());
+                        reader.read(stored, t.shape(), part, from - t.offset());
+                        requireFinite(stored, part, from - t.offset());
+                    }
                 });
             }
         }
@@ -233,7 +255,7 @@ public final class Checkpoint {
     }
 
     /** A sum is finite exactly when no element is NaN or infinite (or the sum overflows: then look closer). */
-    private void requireFinite(String name, INDArray weights) {
+    private void requireFinite(String name, INDArray weights, long firstElement) {
         if (weights.length() == 0 || Double.isFinite(weights.sumNumber().doubleValue())) {
             return;
         }
@@ -241,7 +263,7 @@ public final class Checkpoint {
             double w = weights.getDouble(i);
             if (!Double.isFinite(w)) {
                 throw new UserInputException("checkpoint " + dir + " holds a non-finite weight (" + w + " at element "
-                        + i + " of tensor " + name + "); it was saved after training diverged and cannot be resumed: "
+                        + (firstElement + i) + " of tensor " + name + "); it was saved after training diverged and cannot be resumed: "
                         + "resume from an older checkpoint");
             }
         }

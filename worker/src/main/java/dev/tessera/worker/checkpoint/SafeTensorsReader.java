@@ -127,10 +127,10 @@ public final class SafeTensorsReader implements AutoCloseable {
             return;
         }
         if (target == e.dtype() && NativeBytes.isContiguous(into)) {
-            readFully(into, e);
+            readFully(into, e, dataStart + e.begin());
         } else if (target == e.dtype() || (target.isFloating() && e.dtype().isFloating())) {
             INDArray staged = Nd4j.createUninitialized(e.dtype().nd4j(), e.shape().clone(), 'c');
-            readFully(staged, e);
+            readFully(staged, e, dataStart + e.begin());
             into.assign(staged);
         } else {
             throw new UserInputException("safetensors file " + file + ": tensor " + name + " is " + e.dtype()
@@ -138,15 +138,59 @@ public final class SafeTensorsReader implements AutoCloseable {
         }
     }
 
+    /**
+     * Reads elements {@code [from, from + into.length())} of tensor {@code name}, in C order, into the contiguous
+     * 1-D array {@code into}; the tensor must have shape {@code shape}. A part of a tensor: what a ZeRO-3 rank loads
+     * of a tensor its shard cuts. Converts between F32 and F64 as {@link #read(String, INDArray)} does.
+     */
+    public void read(String name, long[] shape, INDArray into, long from) {
+        Entry e = requireShape(name, shape);
+        long length = into.length();
+        if (from < 0 || from + length > e.numel() || into.rank() != 1) {
+            throw new IllegalArgumentException("elements [" + from + ", " + (from + length) + ") of tensor " + name
+                    + " of " + e.numel() + " into a 1-D array");
+        }
+        DType target;
+        try {
+            target = DType.of(into.dataType());
+        } catch (IllegalArgumentException ex) {
+            throw new IllegalArgumentException("cannot read into an array of type " + into.dataType(), ex);
+        }
+        if (length == 0) {
+            return;
+        }
+        long position = dataStart + e.begin() + from * e.dtype().size();
+        if (target == e.dtype() && NativeBytes.isContiguous(into)) {
+            readFully(into, e, position);
+        } else if (target == e.dtype() || (target.isFloating() && e.dtype().isFloating())) {
+            INDArray staged = Nd4j.createUninitialized(e.dtype().nd4j(), new long[] {length}, 'c');
+            readFully(staged, e, position);
+            into.assign(staged);
+        } else {
+            throw new UserInputException("safetensors file " + file + ": tensor " + name + " is " + e.dtype()
+                    + " and cannot be loaded into " + target + " (only F32 and F64 convert)");
+        }
+    }
+
+    /** Tensor {@code name}'s entry, refused unless it has shape {@code shape}. */
+    public Entry requireShape(String name, long[] shape) {
+        Entry e = entry(name);
+        if (!Arrays.equals(e.shape(), shape)) {
+            throw new UserInputException("safetensors file " + file + ": tensor " + name + " has shape "
+                    + Arrays.toString(e.shape()) + " but the target has shape " + Arrays.toString(shape)
+                    + " (was it written for a different model config?)");
+        }
+        return e;
+    }
+
     @Override
     public void close() {
         closeQuietly();
     }
 
-    /** The tensor's bytes straight into {@code dst}'s memory, window by window. */
-    private void readFully(INDArray dst, Entry e) {
+    /** Bytes from file offset {@code position} straight into {@code dst}'s memory, window by window. */
+    private void readFully(INDArray dst, Entry e, long position) {
         try {
-            long position = dataStart + e.begin();
             for (ByteBuffer window : NativeBytes.of(dst)) {
                 int bytes = window.remaining();
                 readFully(window, position);

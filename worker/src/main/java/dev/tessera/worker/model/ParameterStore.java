@@ -47,7 +47,8 @@ public final class ParameterStore {
     private final Map<String, INDArray> gradViews = new LinkedHashMap<>();
     private final Mem[] gradWindows; // the gradient buffer in windows, for zeroing
 
-    private ParameterStore(DataType dataType, List<Tensor> tensors, long numel, FlatMemory gradientMemory) {
+    private ParameterStore(DataType dataType, List<Tensor> tensors, long numel, FlatMemory parameterMemory,
+                           FlatMemory gradientMemory) {
         this.dataType = dataType;
         this.tensors = Collections.unmodifiableList(tensors);
         this.byName = new LinkedHashMap<>();
@@ -61,7 +62,7 @@ public final class ParameterStore {
                         + MAX_TENSOR_BYTES + " one tensor may hold (planning refuses such a model)");
             }
         }
-        this.params = Nd4j.zeros(dataType, numel);
+        this.params = parameterMemory.allocate(dataType, numel);
         this.grads = gradientMemory.allocate(dataType, numel);
         for (Tensor t : tensors) {
             paramViews.put(t.name(), view(params, t));
@@ -199,7 +200,12 @@ public final class ParameterStore {
 
         /** With the gradient buffer in {@code gradientMemory} (the parameters stay in ND4J's). */
         public ParameterStore build(DataType dataType, FlatMemory gradientMemory) {
-            return new ParameterStore(dataType, new ArrayList<>(tensors), offset, gradientMemory);
+            return build(dataType, FlatMemory.ND4J, gradientMemory);
+        }
+
+        /** With the parameter buffer in {@code parameterMemory} and the gradient buffer in {@code gradientMemory}. */
+        public ParameterStore build(DataType dataType, FlatMemory parameterMemory, FlatMemory gradientMemory) {
+            return new ParameterStore(dataType, new ArrayList<>(tensors), offset, parameterMemory, gradientMemory);
         }
     }
 }

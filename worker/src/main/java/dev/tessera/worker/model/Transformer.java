@@ -53,6 +53,15 @@ public final class Transformer {
     /** With the blocks of {@code recompute} recomputing their activations in backward (activation checkpointing). */
     public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, FlatMemory gradientMemory,
                        RecomputePolicy recompute) {
+        this(cfg, dtype, batch, seq, FlatMemory.ND4J, gradientMemory, recompute);
+    }
+
+    /**
+     * With the parameter buffer in {@code parameterMemory} too: ZeRO-3 keeps it in reserved pages, of which a rank
+     * writes only its shard ({@link #initialize(long, long, long)}) and what it gathers.
+     */
+    public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, FlatMemory parameterMemory,
+                       FlatMemory gradientMemory, RecomputePolicy recompute) {
         if (seq > cfg.maxSeqLen()) {
             throw new IllegalArgumentException("seq " + seq + " exceeds max_seq_len " + cfg.maxSeqLen());
         }
@@ -60,7 +69,7 @@ public final class Transformer {
         this.batch = batch;
         this.seq = seq;
         this.recompute = recompute;
-        this.params = layout(cfg).build(dtype, gradientMemory);
+        this.params = layout(cfg).build(dtype, parameterMemory, gradientMemory);
 
         int n = Math.multiplyExact(batch, seq);
         embedding = new Embedding(params, "model.embed_tokens.weight");
@@ -168,13 +177,26 @@ public final class Transformer {
      * projections that write into the residual stream (o_proj, down_proj / w2), as GPT-2 does.
      */
     public void initialize(long seed) {
+        initialize(seed, 0, params.numel());
+    }
+
+    /**
+     * As {@link #initialize(long)}, writing only elements {@code [from, to)} of the flat buffer (ZeRO-3: the rank's
+     * shard), with the same bits there. A tensor's stream is drawn from its start up to the last element written,
+     * so a tensor the range cuts gets the values it would get whole; tensors outside are not drawn at all.
+     */
+    public void initialize(long seed, long from, long to) {
         double residualStd = 0.02 / Math.sqrt(2.0 * cfg.nLayers());
         for (ParameterStore.Tensor t : params.tensors()) {
+            int first = (int) Math.min(t.numel(), Math.max(0, from - t.offset()));
+            int end = (int) Math.min(t.numel(), Math.max(0, to - t.offset()));
+            if (end <= first) {
+                continue;
+            }
             String name = t.name();
             Mem m = new Mem(params.param(name));
-            int n = Math.toIntExact(t.numel());
             if (name.endsWith("norm.weight") || name.endsWith("layernorm.weight")) {
-                for (int i = 0; i < n; i++) {
+                for (int i = first; i < end; i++) {
                     m.set(i, 1.0);
                 }
                 continue;
@@ -182,7 +204,10 @@ public final class Transformer {
             double std = name.endsWith("o_proj.weight") || name.endsWith("down_proj.weight")
                     || name.endsWith(".w2.weight") ? residualStd : 0.02;
             SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L ^ name.hashCode());
-            for (int i = 0; i < n; i++) {
+            for (int i = 0; i < first; i++) {
+                rng.nextGaussian(); // the values before the range, drawn and dropped: the stream is sequential
+            }
+            for (int i = first; i < end; i++) {
                 m.set(i, std * rng.nextGaussian());
             }
         }

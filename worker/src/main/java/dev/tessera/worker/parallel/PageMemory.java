@@ -19,8 +19,13 @@ public final class PageMemory {
 
     public static final long PAGE = 4096;
     private static final int MADV_DONTNEED = 4;
+    private static final int MADV_NOHUGEPAGE = 15;
+    private static final int PROT_READ_WRITE = 0x1 | 0x2;
+    private static final int MAP_PRIVATE_ANONYMOUS_NORESERVE = 0x02 | 0x20 | 0x4000;
     private static final MethodHandle MADVISE;
     private static final MethodHandle MINCORE;
+    private static final MethodHandle MMAP;
+    private static final MethodHandle MUNMAP;
 
     static {
         CLinker linker = CLinker.getInstance();
@@ -30,6 +35,14 @@ public final class PageMemory {
         MINCORE = linker.downcallHandle(CLinker.systemLookup().lookup("mincore").orElseThrow(),
                 MethodType.methodType(int.class, MemoryAddress.class, long.class, MemoryAddress.class),
                 FunctionDescriptor.of(CLinker.C_INT, CLinker.C_POINTER, CLinker.C_LONG, CLinker.C_POINTER));
+        MMAP = linker.downcallHandle(CLinker.systemLookup().lookup("mmap").orElseThrow(),
+                MethodType.methodType(MemoryAddress.class, MemoryAddress.class, long.class, int.class, int.class,
+                        int.class, long.class),
+                FunctionDescriptor.of(CLinker.C_POINTER, CLinker.C_POINTER, CLinker.C_LONG, CLinker.C_INT,
+                        CLinker.C_INT, CLinker.C_INT, CLinker.C_LONG));
+        MUNMAP = linker.downcallHandle(CLinker.systemLookup().lookup("munmap").orElseThrow(),
+                MethodType.methodType(int.class, MemoryAddress.class, long.class),
+                FunctionDescriptor.of(CLinker.C_INT, CLinker.C_POINTER, CLinker.C_LONG));
     }
 
     private PageMemory() {
@@ -66,6 +79,47 @@ public final class PageMemory {
                     + Long.toHexString(from) + " returned " + rc);
         }
         return to - from;
+    }
+
+    /**
+     * Reserves {@code bytes} of private anonymous memory, page-aligned, that reads as zeros and takes no physical
+     * memory until a page is first written (ND4J's allocations are set to zero, which touches every page). Not
+     * counted against swap ({@code MAP_NORESERVE}): what a rank writes is its shard. {@link #unreserve} frees it.
+     */
+    public static long reserve(long bytes) {
+        long length = Math.max(PAGE, pageUp(bytes));
+        long address;
+        try {
+            address = ((MemoryAddress) MMAP.invokeExact(MemoryAddress.NULL, length, PROT_READ_WRITE,
+                    MAP_PRIVATE_ANONYMOUS_NORESERVE, -1, 0L)).toRawLongValue();
+        } catch (Throwable t) {
+            throw new IllegalStateException("mmap failed", t);
+        }
+        if (address == -1L) {
+            throw new OutOfMemoryError("mmap of " + length + " bytes of anonymous memory failed");
+        }
+        // Where transparent huge pages are always on, one written element would fault in 2 MiB of neighbours that
+        // another rank owns: 4 KiB pages keep what is resident what was written (failure only costs that).
+        try {
+            int ignored = (int) MADVISE.invokeExact(MemoryAddress.ofLong(address), length, MADV_NOHUGEPAGE);
+        } catch (Throwable t) {
+            throw new IllegalStateException("madvise failed", t);
+        }
+        return address;
+    }
+
+    /** Unmaps what {@link #reserve reserve(bytes)} returned at {@code address}. */
+    public static void unreserve(long address, long bytes) {
+        int rc;
+        try {
+            rc = (int) MUNMAP.invokeExact(MemoryAddress.ofLong(address), Math.max(PAGE, pageUp(bytes)));
+        } catch (Throwable t) {
+            throw new IllegalStateException("munmap failed", t);
+        }
+        if (rc != 0) {
+            throw new IllegalStateException("munmap of " + bytes + " bytes at 0x" + Long.toHexString(address)
+                    + " returned " + rc);
+        }
     }
 
     /** Bytes of the pages overlapping {@code [address, address + bytes)} that are in physical memory now. */

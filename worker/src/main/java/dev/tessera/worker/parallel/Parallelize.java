@@ -28,11 +28,27 @@ public final class Parallelize {
     /**
      * Where the model's gradient buffer must live, decided before the model is built: plain data parallelism
      * keeps it in memory the data-parallel group maps, so that its all-reduce reads peers' gradients directly.
-     * ZeRO stages return gradient pages to the OS between uses, which a shared mapping cannot do.
+     * ZeRO stages return gradient pages to the OS between uses, which a shared mapping cannot do; from stage 2 on
+     * a rank writes only its shard and the buckets in flight, so the buffer is reserved pages that cost nothing
+     * until written (stage 1 reduces the whole buffer after backward, so it is all written anyway).
      */
     public static FlatMemory gradientMemory(DeviceMesh mesh, ParallelSpec spec) {
         MeshGroup dp = mesh.dataParallel();
-        return spec.zeroStage() == 0 && !dp.isLocal() ? new SymmetricFlatMemory(dp.process()) : FlatMemory.ND4J;
+        if (dp.isLocal()) {
+            return FlatMemory.ND4J;
+        }
+        if (spec.zeroStage() == 0) {
+            return new SymmetricFlatMemory(dp.process());
+        }
+        return spec.zeroStage() >= 2 ? ReservedFlatMemory.INSTANCE : FlatMemory.ND4J;
+    }
+
+    /**
+     * Where the model's parameter buffer lives: ZeRO-3 keeps it in reserved pages, of which a rank writes only its
+     * shard ({@link Sharding#parameterShard}) and the units gathered in flight, so it never holds a whole replica.
+     */
+    public static FlatMemory parameterMemory(DeviceMesh mesh, ParallelSpec spec) {
+        return spec.zeroStage() == 3 && !mesh.dataParallel().isLocal() ? ReservedFlatMemory.INSTANCE : FlatMemory.ND4J;
     }
 
     /**
@@ -74,15 +90,15 @@ public final class Parallelize {
         Shard whole = Shard.whole(params.numel());
         if (sums == null) { // one replica: nothing to reduce, ZeRO or not
             return new Sharding(GradientSync.NONE, ParameterSync.RESIDENT, ReplicaReducer.LOCAL, whole,
-                    ShardReducer.LOCAL);
+                    ShardReducer.LOCAL, whole);
         }
         if (spec.zeroStage() == 0) {
             GradientSync allReduce = new BucketedAllReduce(dp.process(), spec.codec(), params.grads(),
                     params.tensors(), spec.bucketElements());
-            return new Sharding(allReduce, ParameterSync.RESIDENT, sums, whole, ShardReducer.LOCAL);
+            return new Sharding(allReduce, ParameterSync.RESIDENT, sums, whole, ShardReducer.LOCAL, whole);
         }
         ZeroSharding zero = new ZeroSharding(dp.channel("zero-gradients"), dp.channel("zero-parameters"), sums,
                 spec.zeroStage(), params, spec.optimizer(), model.unitBounds(), spec.bucketElements(), probe);
-        return new Sharding(zero, zero, sums, zero.shard(), sums);
+        return new Sharding(zero, zero, sums, zero.shard(), sums, spec.zeroStage() == 3 ? zero.shard() : whole);
     }
 }

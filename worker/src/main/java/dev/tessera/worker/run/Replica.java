@@ -2,6 +2,7 @@ package dev.tessera.worker.run;
 
 import dev.tessera.comm.UserInputException;
 import dev.tessera.optimizers.Optimizer;
+import dev.tessera.optimizers.Shard;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.checkpoint.OptimizerShards;
@@ -60,9 +61,12 @@ public final class Replica {
         Mesh.Range slice = mesh.batchSlice(job.train().batchSize());
         ParallelSpec spec = ParallelSpec.of(job.zeroStage(), job.optimizer());
         Transformer model = new Transformer(job.model(), job.float64() ? DataType.DOUBLE : DataType.FLOAT,
-                slice.size(), seq, Parallelize.gradientMemory(mesh, spec), job.spec().train().recomputePolicy());
-        model.initialize(job.train().seed());
+                slice.size(), seq, Parallelize.parameterMemory(mesh, spec), Parallelize.gradientMemory(mesh, spec),
+                job.spec().train().recomputePolicy());
         Sharding sharding = Parallelize.apply(model, mesh, spec, probe);
+        // ZeRO-3: only the rank's shard is written (the rest of the buffer stays unbacked pages until gathered).
+        Shard kept = sharding.parameterShard();
+        model.initialize(job.train().seed(), kept.from(), kept.to());
         Optimizer optimizer = job.optimizer().create(model.parameters().params(), model.parameters().grads(),
                 model.parameters().spans(), sharding.shard(), sharding.optimizerReducer());
         long completed = 0;
@@ -73,7 +77,7 @@ public final class Replica {
                         + checkpoint.modelConfig() + ", but the job asks for " + job.model()
                         + "; resume with the checkpoint's model settings");
             }
-            checkpoint.loadParameters(model.parameters());
+            checkpoint.loadParameters(model.parameters(), kept);
             OptimizerShards.load(checkpoint, optimizer.state(), model.parameters());
             completed = checkpoint.step();
         }
