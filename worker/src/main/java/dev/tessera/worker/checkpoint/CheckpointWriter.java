@@ -93,15 +93,34 @@ public final class CheckpointWriter {
      * (with the zero tensors that architecture has and our model lacks).
      */
     public void writeReplicaModel(ModelConfig cfg, ParameterStore params) {
+        ModelShard shard = writeModelPart(cfg, params, 0, params.numel(), 0, 1);
+        writeModelFiles(cfg, params.dataType(), List.of(shard));
+    }
+
+    /**
+     * Model shard {@code part} of {@code partCount}: the tensors that start in elements {@code [from, to)} of the
+     * flat buffer, the last part with the architecture's zero tensors too. ZeRO-3 writes one part per gathered
+     * unit, so no rank ever holds the whole model; {@link #writeModelFiles} completes the model.
+     */
+    public ModelShard writeModelPart(ModelConfig cfg, ParameterStore params, long from, long to, int part,
+                                     int partCount) {
         HfArchitecture arch = HfArchitecture.of(cfg);
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         for (ParameterStore.Tensor t : params.tensors()) {
-            tensors.put(arch.exportedName(t.name()), params.param(t.name()));
+            if (t.offset() >= from && t.offset() < to) {
+                tensors.put(arch.exportedName(t.name()), params.param(t.name()));
+            }
         }
-        arch.zeroFillers(cfg).forEach((name, shape) -> tensors.put(name, Nd4j.zeros(params.dataType(), shape)));
-        ModelShard shard = writeModelShard(0, 1, tensors);
-        writeConfig(cfg, params.dataType());
-        writeModelIndex(List.of(shard));
+        if (part == partCount - 1) {
+            arch.zeroFillers(cfg).forEach((name, shape) -> tensors.put(name, Nd4j.zeros(params.dataType(), shape)));
+        }
+        return writeModelShard(part, partCount, tensors);
+    }
+
+    /** The model's config and the index of its {@code shards}, written once they all are. */
+    public void writeModelFiles(ModelConfig cfg, DataType paramType, List<ModelShard> shards) {
+        writeConfig(cfg, paramType);
+        writeModelIndex(shards);
     }
 
     /** Creates a fresh staging folder for {@code step} under {@code <runDir>/checkpoints}. */

@@ -23,6 +23,8 @@ import dev.tessera.worker.train.TrainingLoop;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -145,19 +147,36 @@ public final class Replica {
             writer = CheckpointWriter.attach(CheckpointWriter.stagingDir(Path.of(job.runDir()), step,
                     Long.toHexString(name.getLong(0))), step);
         }
-        ParameterSync params = sharding.parameters();
-        int units = model.unitBounds().length - 1;
-        for (int u = 0; u < units; u++) {
-            params.acquire(u, -1); // ZeRO-3: the whole model, gathered once for the file
-        }
-        if (mesh.rank() == 0) {
+        if (job.zeroStage() == 3) {
+            writeModelUnitByUnit(writer);
+        } else if (mesh.rank() == 0) {
             writer.writeReplicaModel(job.model(), model.parameters());
-        }
-        for (int u = 0; u < units; u++) {
-            params.release(u);
         }
         OptimizerShards.write(writer, mesh.rank(), optimizer.state(), model.parameters());
         replicas.barrier();
         return writer.stagingDir();
+    }
+
+    /**
+     * Rank 0 writes the model one file per unit (embedding, each block, head) while every rank takes part in that
+     * unit's gather: no rank holds more than its shard and two units, also while checkpointing.
+     */
+    private void writeModelUnitByUnit(CheckpointWriter writer) {
+        ParameterSync params = sharding.parameters();
+        long[] bounds = model.unitBounds();
+        int units = bounds.length - 1;
+        boolean writes = mesh.rank() == 0;
+        List<CheckpointWriter.ModelShard> shards = new ArrayList<>();
+        for (int u = 0; u < units; u++) {
+            params.acquire(u, u + 1 < units ? u + 1 : -1); // the next unit's gather overlaps this one's write
+            if (writes) {
+                shards.add(writer.writeModelPart(job.model(), model.parameters(), bounds[u], bounds[u + 1], u,
+                        units));
+            }
+            params.release(u);
+        }
+        if (writes) {
+            writer.writeModelFiles(job.model(), model.parameters().dataType(), shards);
+        }
     }
 }
