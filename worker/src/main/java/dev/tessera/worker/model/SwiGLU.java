@@ -49,12 +49,20 @@ public final class SwiGLU {
 
     /** x: [N, C] -> out: [N, C] (overwritten, or += with {@code accumulate}); s holds N rows. */
     public void forward(INDArray x, Acts s, INDArray out, boolean accumulate) {
+        forwardActivations(x, s);
+        w2.forward(s.a(), out, accumulate);                        // out (+)= a W2^T: [N, C]
+    }
+
+    /**
+     * The activations backward reads, without the output: what activation checkpointing recomputes, since the
+     * output itself (part of the next block's input) is kept.
+     */
+    public void forwardActivations(INDArray x, Acts s) {
         int rows = (int) s.a().size(0);
         int f = (int) s.a().size(1);
         w13.forward(x, s.h(), false);                              // h = x [W1 | W3]^T: [N, 2F]
         Mem h = new Mem(s.h());
         gateForward(h, 0, h, f, 2 * f, new Mem(s.a()), rows, f);  // a = silu(h1) * h3: [N, F]
-        w2.forward(s.a(), out, accumulate);                        // out (+)= a W2^T: [N, C]
     }
 
     /**

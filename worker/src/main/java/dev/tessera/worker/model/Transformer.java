@@ -237,7 +237,7 @@ public final class Transformer {
         for (int l = L - 1; l >= 0; l--) {
             hook.backward(l + 1, l > 0 ? l : -1);            // the embedding's backward needs no parameters
             if (recompute.recomputes(l) && l != lastRecomputed) {
-                blocks[l].forward(xs[l], xs[l + 1]);         // the same bits again, into the shared buffers
+                blocks[l].recompute(xs[l], xs[l + 1]);       // the same bits again, into the shared buffers
             }
             blocks[l].backward(xs[l], dRes, cfg.auxCoef());  // dRes [N, C], in place
             hook.backwardDone(l + 1);
