@@ -18,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * summary.json's measured {@code memory} of real jobs (worker processes for dp 2): one process holds its flat
- * buffers whole, and ZeRO-2 over two ranks keeps half of AdamW's state. Not asserted: that ZeRO-2's peak gradient
+ * buffers whole, ZeRO-2 over two ranks keeps half of AdamW's state, and a ZeRO-3 rank never holds more parameters
+ * than its shard and the units in flight (not even in its first step, which the build leaves alone). Not asserted: that ZeRO-2's peak gradient
  * bytes are below the whole buffer. That holds only when a bucket's reduce-scatter finishes before backward has
  * written the last gradients, which a loaded machine does not promise (then every gradient is resident at once,
  * and that is what the probe reports).
