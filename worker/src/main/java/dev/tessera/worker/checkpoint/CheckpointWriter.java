@@ -21,7 +21,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * Writes a checkpoint ({@code DESIGN.md}, "Checkpoints") so that it either exists completely or not at all.
  *
  * <p>All files go into a hidden staging folder {@code checkpoints/.step-NNNNNNN.tmp-<random>}, each
- * fsynced as it is written. {@link #commit()} then hashes every file into {@code manifest.json}, written
+ * fsynced as it is written (and, when this process commits, hashed from then on in the background:
+ * {@link FileDigests}). {@link #commit()} then puts every file's hash into {@code manifest.json}, written
  * last, and renames the folder into place atomically. A crash at any point leaves either the previous
  * checkpoints untouched plus a hidden leftover that readers ignore, or the complete new one.
  *
@@ -40,6 +41,7 @@ public final class CheckpointWriter {
     private final Path staging;
     private final long step;
     private boolean committed;
+    private boolean hashAsWritten;
 
     private CheckpointWriter(Path checkpointsDir, Path staging, long step) {
         this.checkpointsDir = checkpointsDir;
@@ -53,7 +55,17 @@ public final class CheckpointWriter {
      */
     public static Path write(Path runDir, long step, ModelConfig cfg, ParameterStore params,
             Map<String, StateSlice> optimizerState, Map<String, Object> trainerState) {
-        return finish(stageReplica(runDir, step, cfg, params, optimizerState), step, trainerState);
+        CheckpointWriter w = stage(runDir, step);
+        w.hashAsWritten = true; // this process commits, so hashing each file as it is written pays off
+        try {
+            w.writeReplicaModel(cfg, params);
+            OptimizerShards.write(w, 0, optimizerState, params);
+            w.writeTrainerState(trainerState);
+            return w.commit();
+        } catch (RuntimeException | Error e) {
+            w.abort();
+            throw e;
+        }
     }
 
     /**
@@ -175,7 +187,7 @@ public final class CheckpointWriter {
     public ModelShard writeModelShard(int shard, int shardCount, Map<String, INDArray> tensors) {
         String file = CheckpointLayout.modelShard(shard, shardCount);
         // "format": "pt" is what transformers checks before it trusts a safetensors file.
-        SafeTensors.write(fresh(file), tensors, Map.of("format", "pt"));
+        SafeTensors.write(fresh(file), tensors, Map.of("format", "pt"), this::written);
         long bytes = 0;
         for (INDArray a : tensors.values()) {
             bytes += a.length() * a.dataType().width();
@@ -219,7 +231,8 @@ public final class CheckpointWriter {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot prepare optimizer shard of rank " + rank + " in " + staging, e);
         }
-        SafeTensors.write(fresh(CheckpointLayout.optimizerShard(rank)), state, Map.of(Checkpoint.OPTIMIZER_METADATA, json));
+        SafeTensors.write(fresh(CheckpointLayout.optimizerShard(rank)), state, Map.of(Checkpoint.OPTIMIZER_METADATA, json),
+                this::written);
     }
 
     /** {@code trainer_state.json}: step, data cursor, RNG, mesh, job config: whatever resume needs. */
@@ -268,7 +281,15 @@ public final class CheckpointWriter {
     /** Deletes the staging folder (after a failed write); a no-op once committed. */
     public void abort() {
         if (!committed) {
+            FileDigests.forget(staging);
             AtomicFiles.deleteRecursively(staging);
+        }
+    }
+
+    /** A file's bytes are written: hash it now if this process will commit (another's would hash it again). */
+    private void written(Path file) {
+        if (hashAsWritten) {
+            FileDigests.start(file);
         }
     }
 

@@ -12,6 +12,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
+import java.util.concurrent.Future;
 import java.security.NoSuchAlgorithmException;
 import java.util.Collections;
 import java.util.HexFormat;
@@ -50,15 +51,22 @@ final class Manifest {
         return files;
     }
 
-    /** Hashes every regular file under {@code dir} except the manifest itself. */
+    /**
+     * Hashes every regular file under {@code dir} except the manifest itself, taking the hashes {@link FileDigests}
+     * started as the files were written and hashing the others in parallel.
+     */
     static Manifest compute(Path dir, long step) {
         try (Stream<Path> walk = Files.walk(dir)) {
-            Map<String, FileEntry> files = new TreeMap<>();
+            Map<String, Future<String>> digests = new TreeMap<>();
             for (Path p : walk.filter(Files::isRegularFile).collect(Collectors.toList())) {
                 String rel = relative(dir, p);
                 if (!rel.equals(CheckpointLayout.MANIFEST)) {
-                    files.put(rel, new FileEntry(Files.size(p), sha256(p)));
+                    digests.put(rel, FileDigests.of(p));
                 }
+            }
+            Map<String, FileEntry> files = new TreeMap<>();
+            for (Map.Entry<String, Future<String>> d : digests.entrySet()) {
+                files.put(d.getKey(), new FileEntry(Files.size(dir.resolve(d.getKey())), FileDigests.get(d.getValue())));
             }
             return new Manifest(step, files);
         } catch (IOException e) {
@@ -111,8 +119,9 @@ final class Manifest {
         return new Manifest(root.get("step").asLong(), files);
     }
 
-    /** Checks every listed file: present, of the listed size, with the listed SHA-256. */
+    /** Checks every listed file: present, of the listed size, with the listed SHA-256 (hashed in parallel). */
     void verify(Path dir) {
+        Map<String, Future<String>> digests = new TreeMap<>();
         for (Map.Entry<String, FileEntry> f : files.entrySet()) {
             Path p = dir.resolve(f.getKey());
             if (!Files.isRegularFile(p)) {
@@ -124,7 +133,14 @@ final class Manifest {
                     throw problem(dir, "is corrupt: " + f.getKey() + " has " + size + " bytes but the manifest says "
                             + f.getValue().size() + " (truncated or overwritten file)");
                 }
-                if (!sha256(p).equalsIgnoreCase(f.getValue().sha256())) {
+            } catch (IOException e) {
+                throw problem(dir, "is unreadable: " + f.getKey() + ": " + e.getMessage());
+            }
+            digests.put(f.getKey(), FileDigests.of(p));
+        }
+        for (Map.Entry<String, FileEntry> f : files.entrySet()) {
+            try {
+                if (!FileDigests.get(digests.get(f.getKey())).equalsIgnoreCase(f.getValue().sha256())) {
                     throw problem(dir, "is corrupt: " + f.getKey() + ": SHA-256 mismatch (file corrupted)");
                 }
             } catch (IOException e) {

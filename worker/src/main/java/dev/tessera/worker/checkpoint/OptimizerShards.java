@@ -5,7 +5,6 @@ import dev.tessera.optimizers.StateSlice;
 import dev.tessera.worker.model.ParameterStore;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.BitSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -55,8 +54,8 @@ public final class OptimizerShards {
         if (ranks == 0) {
             throw new UserInputException("checkpoint " + checkpoint.dir() + " holds no optimizer state");
         }
-        Map<String, BitSet> found = new LinkedHashMap<>();
-        into.forEach((name, slice) -> found.put(name, new BitSet(Math.toIntExact(slice.data().length()))));
+        Map<String, List<long[]>> found = new LinkedHashMap<>(); // the runs of each slice that were read
+        into.forEach((name, slice) -> found.put(name, new ArrayList<>()));
         List<List<Object>> expected = parameterLayout(params);
         for (int rank = 0; rank < ranks; rank++) {
             checkParameterLayout(checkpoint, rank, expected);
@@ -79,28 +78,47 @@ public final class OptimizerShards {
                 }
             }
         }
-        for (Map.Entry<String, BitSet> e : found.entrySet()) {
+        for (Map.Entry<String, List<long[]>> e : found.entrySet()) {
             long need = into.get(e.getKey()).data().length();
-            if (e.getValue().cardinality() != need) {
-                throw mismatch(checkpoint, "lacks " + (need - e.getValue().cardinality()) + " elements of optimizer state "
+            long have = covered(e.getValue());
+            if (have != need) {
+                throw mismatch(checkpoint, "lacks " + (need - have) + " elements of optimizer state "
                         + e.getKey() + " (written by a different optimizer?)");
             }
         }
     }
 
-    /** Copies the part of the stored run {@code [from, from + stored)} that falls inside {@code target}'s run. */
-    private static void copyOverlap(SafeTensorsReader reader, String name, long from, StateSlice target, BitSet found) {
+    /**
+     * Reads the part of the stored run {@code [from, from + stored)} that falls inside {@code target}'s run straight
+     * into it (no staging copy: AdamW's moments are one run the size of the model).
+     */
+    private static void copyOverlap(SafeTensorsReader reader, String name, long from, StateSlice target,
+                                    List<long[]> found) {
         long stored = reader.entry(name).numel();
         long lo = Math.max(from, target.from());
         long hi = Math.min(from + stored, target.from() + target.data().length());
         if (hi <= lo) {
             return;
         }
-        INDArray run = reader.read(name);
-        INDArray dst = target.data().reshape(target.data().length());
-        dst.get(NDArrayIndex.interval(lo - target.from(), hi - target.from()))
-                .assign(run.get(NDArrayIndex.interval(lo - from, hi - from)));
-        found.set(Math.toIntExact(lo - target.from()), Math.toIntExact(hi - target.from()));
+        INDArray dst = target.data().reshape(target.data().length())
+                .get(NDArrayIndex.interval(lo - target.from(), hi - target.from()));
+        reader.read(name, reader.entry(name).shape(), dst, lo - from);
+        found.add(new long[] {lo - target.from(), hi - target.from()});
+    }
+
+    /** How many elements the runs {@code [lo, hi)} cover together (replicated state is found in every file). */
+    private static long covered(List<long[]> runs) {
+        runs.sort((a, b) -> Long.compare(a[0], b[0]));
+        long total = 0;
+        long end = Long.MIN_VALUE;
+        for (long[] run : runs) {
+            long lo = Math.max(run[0], end);
+            if (run[1] > lo) {
+                total += run[1] - lo;
+                end = run[1];
+            }
+        }
+        return total;
     }
 
     /** [name, offset, numel] of every tensor, in buffer order. */

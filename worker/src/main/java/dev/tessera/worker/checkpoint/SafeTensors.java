@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.Map;
+import java.util.function.Consumer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -83,6 +84,15 @@ public final class SafeTensors {
      * contiguous C-order array or view (as {@code ParameterStore} views are) of a supported type.
      */
     public static long write(Path file, Map<String, INDArray> tensors, Map<String, String> metadata) {
+        return write(file, tensors, metadata, written -> { });
+    }
+
+    /**
+     * As {@link #write(Path, Map, Map)}, calling {@code written} once every byte is written and before the fsync
+     * (the checkpoint writer starts hashing the file there, while the disk catches up).
+     */
+    public static long write(Path file, Map<String, INDArray> tensors, Map<String, String> metadata,
+                             Consumer<Path> written) {
         if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
             throw new UnsupportedOperationException("safetensors I/O assumes a little-endian machine");
         }
@@ -121,6 +131,7 @@ public final class SafeTensors {
                     writeFully(ch, window);
                 }
             }
+            written.accept(file);
             ch.force(true);
             return ch.size();
         } catch (IOException e) {
