@@ -12,11 +12,11 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * there is to see without ZeRO. Sampling asks the kernel which pages are resident ({@code mincore}), so it stops
  * after {@link #STEPS} steps and costs nothing afterwards.
  *
- * <p>Which steps count: the first step starts from buffers that were written whole (initialisation or a
- * checkpoint load; ZeRO-3 frees the pages of a unit it does not own only after that unit's first use), so when
- * more steps follow it is left out, and the peak is over the next {@link #STEPS} steps. A job of one step reports
- * that step. Evaluation and checkpoint writes after a counted step count too (a ZeRO-3 checkpoint gathers the whole
- * model); the last step's come after sampling has stopped.
+ * <p>Which steps count: below ZeRO-3 the first step starts from buffers that were written whole (initialisation or
+ * a checkpoint load), so when more steps follow it is left out, and the peak is over the next {@link #STEPS} steps;
+ * a ZeRO-3 rank writes only its shard from the start, so its first step is no fuller. A job of one step reports
+ * that step. Evaluation and checkpoint writes after a counted step count too (a ZeRO-3 checkpoint gathers one unit
+ * at a time); the last step's come after sampling has stopped.
  */
 public final class MemoryProbe {
 
