@@ -6,6 +6,8 @@ import dev.tessera.worker.io.AtomicFiles;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import java.io.IOException;
+import java.lang.ref.Reference;
+import java.nio.ByteBuffer;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,8 +23,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * Writes a checkpoint ({@code DESIGN.md}, "Checkpoints") so that it either exists completely or not at all.
  *
  * <p>All files go into a hidden staging folder {@code checkpoints/.step-NNNNNNN.tmp-<random>}, each
- * fsynced as it is written (and, when this process commits, hashed from then on in the background:
- * {@link FileDigests}). {@link #commit()} then puts every file's hash into {@code manifest.json}, written
+ * fsynced as it is written (and, when this process commits, hashed from memory on another core while it is
+ * written: {@link FileDigests}). {@link #commit()} then puts every file's hash into {@code manifest.json}, written
  * last, and renames the folder into place atomically. A crash at any point leaves either the previous
  * checkpoints untouched plus a hidden leftover that readers ignore, or the complete new one.
  *
@@ -187,7 +189,10 @@ public final class CheckpointWriter {
     public ModelShard writeModelShard(int shard, int shardCount, Map<String, INDArray> tensors) {
         String file = CheckpointLayout.modelShard(shard, shardCount);
         // "format": "pt" is what transformers checks before it trusts a safetensors file.
-        SafeTensors.write(fresh(file), tensors, Map.of("format", "pt"), this::written);
+        Path path = fresh(file);
+        SafeTensors.write(path, tensors, Map.of("format", "pt"), this::written);
+        FileDigests.await(path); // the tensors' memory is hashed until then: the fillers die with this method
+        Reference.reachabilityFence(tensors);
         long bytes = 0;
         for (INDArray a : tensors.values()) {
             bytes += a.length() * a.dataType().width();
@@ -231,8 +236,10 @@ public final class CheckpointWriter {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot prepare optimizer shard of rank " + rank + " in " + staging, e);
         }
-        SafeTensors.write(fresh(CheckpointLayout.optimizerShard(rank)), state, Map.of(Checkpoint.OPTIMIZER_METADATA, json),
-                this::written);
+        Path path = fresh(CheckpointLayout.optimizerShard(rank));
+        SafeTensors.write(path, state, Map.of(Checkpoint.OPTIMIZER_METADATA, json), this::written);
+        FileDigests.await(path);
+        Reference.reachabilityFence(state);
     }
 
     /** {@code trainer_state.json}: step, data cursor, RNG, mesh, job config: whatever resume needs. */
@@ -286,10 +293,10 @@ public final class CheckpointWriter {
         }
     }
 
-    /** A file's bytes are written: hash it now if this process will commit (another's would hash it again). */
-    private void written(Path file) {
+    /** A file is about to be written: hash its bytes alongside if this process will commit (else the committer does). */
+    private void written(Path file, List<ByteBuffer> contents) {
         if (hashAsWritten) {
-            FileDigests.start(file);
+            FileDigests.start(file, contents);
         }
     }
 

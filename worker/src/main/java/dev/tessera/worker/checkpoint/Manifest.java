@@ -153,13 +153,16 @@ final class Manifest {
         return new UserInputException("checkpoint " + dir + " " + what);
     }
 
-    static String sha256(Path file) throws IOException {
-        MessageDigest md;
+    static MessageDigest newSha256() {
         try {
-            md = MessageDigest.getInstance("SHA-256");
+            return MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("every Java runtime has SHA-256", e);
         }
+    }
+
+    static String sha256(Path file) throws IOException {
+        MessageDigest md = newSha256();
         // A direct buffer lets the digest read file pages without an intermediate heap array per chunk.
         ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {

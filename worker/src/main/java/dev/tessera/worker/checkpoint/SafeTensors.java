@@ -9,9 +9,11 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
-import java.util.function.Consumer;
+import java.util.function.BiConsumer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -84,15 +86,16 @@ public final class SafeTensors {
      * contiguous C-order array or view (as {@code ParameterStore} views are) of a supported type.
      */
     public static long write(Path file, Map<String, INDArray> tensors, Map<String, String> metadata) {
-        return write(file, tensors, metadata, written -> { });
+        return write(file, tensors, metadata, (path, contents) -> { });
     }
 
     /**
-     * As {@link #write(Path, Map, Map)}, calling {@code written} once every byte is written and before the fsync
-     * (the checkpoint writer starts hashing the file there, while the disk catches up).
+     * As {@link #write(Path, Map, Map)}, first handing {@code contents} the file's bytes in order, as read-only
+     * buffers over the header and the arrays' own memory: the checkpoint writer hashes them on another core while
+     * this thread writes, and never reads the file back.
      */
     public static long write(Path file, Map<String, INDArray> tensors, Map<String, String> metadata,
-                             Consumer<Path> written) {
+                             BiConsumer<Path, List<ByteBuffer>> contents) {
         if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
             throw new UnsupportedOperationException("safetensors I/O assumes a little-endian machine");
         }
@@ -123,15 +126,17 @@ public final class SafeTensors {
         byte[] json = headerBytes(header);
         ByteBuffer prefix = ByteBuffer.allocate(8 + json.length).order(ByteOrder.LITTLE_ENDIAN);
         prefix.putLong(json.length).put(json).flip();
+        List<ByteBuffer> parts = new ArrayList<>();
+        parts.add(prefix);
+        for (INDArray arr : tensors.values()) {
+            parts.addAll(List.of(NativeBytes.of(arr)));
+        }
+        contents.accept(file, parts.stream().map(ByteBuffer::asReadOnlyBuffer).toList());
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
-            writeFully(ch, prefix);
-            for (INDArray arr : tensors.values()) {
-                for (ByteBuffer window : NativeBytes.of(arr)) {
-                    writeFully(ch, window);
-                }
+            for (ByteBuffer part : parts) {
+                writeFully(ch, part);
             }
-            written.accept(file);
             ch.force(true);
             return ch.size();
         } catch (IOException e) {
