@@ -6,7 +6,6 @@ import dev.tessera.worker.io.AtomicFiles;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import java.io.IOException;
-import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -190,9 +189,7 @@ public final class CheckpointWriter {
         String file = CheckpointLayout.modelShard(shard, shardCount);
         // "format": "pt" is what transformers checks before it trusts a safetensors file.
         Path path = fresh(file);
-        SafeTensors.write(path, tensors, Map.of("format", "pt"), this::written);
-        FileDigests.await(path); // the tensors' memory is hashed until then: the fillers die with this method
-        Reference.reachabilityFence(tensors);
+        SafeTensors.write(path, tensors, Map.of("format", "pt"), (f, contents) -> written(f, contents, tensors));
         long bytes = 0;
         for (INDArray a : tensors.values()) {
             bytes += a.length() * a.dataType().width();
@@ -237,9 +234,8 @@ public final class CheckpointWriter {
             throw new UncheckedIOException("cannot prepare optimizer shard of rank " + rank + " in " + staging, e);
         }
         Path path = fresh(CheckpointLayout.optimizerShard(rank));
-        SafeTensors.write(path, state, Map.of(Checkpoint.OPTIMIZER_METADATA, json), this::written);
-        FileDigests.await(path);
-        Reference.reachabilityFence(state);
+        SafeTensors.write(path, state, Map.of(Checkpoint.OPTIMIZER_METADATA, json),
+                (f, contents) -> written(f, contents, state));
     }
 
     /** {@code trainer_state.json}: step, data cursor, RNG, mesh, job config: whatever resume needs. */
@@ -293,10 +289,14 @@ public final class CheckpointWriter {
         }
     }
 
-    /** A file is about to be written: hash its bytes alongside if this process will commit (else the committer does). */
-    private void written(Path file, List<ByteBuffer> contents) {
+    /**
+     * A file is about to be written from {@code contents}, the memory of {@code tensors}: hash it alongside if this
+     * process will commit (else the committer reads the file). The hash may still run when the next file is written;
+     * {@link #commit()} waits for it, and training waits for the commit.
+     */
+    private void written(Path file, List<ByteBuffer> contents, Map<String, INDArray> tensors) {
         if (hashAsWritten) {
-            FileDigests.start(file, contents);
+            FileDigests.start(file, contents, tensors);
         }
     }
 

@@ -2,6 +2,7 @@ package dev.tessera.worker.checkpoint;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -37,27 +38,16 @@ final class FileDigests {
     }
 
     /**
-     * Starts hashing {@code contents}, the bytes {@code file} is being written from, in order. They must stay
-     * unchanged and allocated until {@link #await} returns for the file.
+     * Starts hashing {@code contents}, the bytes {@code file} is being written from, in order: views of
+     * {@code owner}'s memory, which the hash keeps reachable (and which must not change) until {@link #of} has it.
      */
-    static void start(Path file, List<ByteBuffer> contents) {
+    static void start(Path file, List<ByteBuffer> contents, Object owner) {
         STARTED.put(file.toAbsolutePath(), POOL.submit(() -> {
             MessageDigest md = Manifest.newSha256();
             contents.forEach(md::update);
+            Reference.reachabilityFence(owner);
             return HexFormat.of().formatHex(md.digest());
         }));
-    }
-
-    /** Waits until the hash {@link #start} began for {@code file} no longer reads its memory. */
-    static void await(Path file) {
-        Future<String> started = STARTED.get(file.toAbsolutePath());
-        if (started != null) {
-            try {
-                get(started);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot hash " + file, e);
-            }
-        }
     }
 
     /** The hash {@link #start} began for {@code file}, or a new one of the file: {@link #get} waits for it. */
