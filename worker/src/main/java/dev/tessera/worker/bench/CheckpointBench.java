@@ -27,17 +27,20 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Writes and reads back a checkpoint of a preset's model and AdamW state, as training does (safetensors files
- * fsynced, a SHA-256 manifest, the rename; on load the manifest verified, then the tensors read into place), and
- * times {@code dd} writing (with fsync) and reading the same number of bytes in the same folder, so the checkpoint's
- * GB/s reads against the disk's.
+ * fsynced, a SHA-256 manifest, the rename; on load each file read into place once and its hash checked on the way,
+ * as a worker resumes), and times {@code dd} writing (with fsync) and reading the same number of bytes in the same
+ * folder, so the checkpoint's GB/s reads against the disk's.
  */
 public final class CheckpointBench {
 
     /**
+     * {@code dd}'s times are its best of going through the page cache and around it ({@code oflag/iflag=direct}):
+     * the disk's speed, compared with at its best.
+     *
      * @param cold whether the page cache was dropped before each read (needs root): else reads may come from memory
      */
     public record Result(String preset, long params, long bytes, double writeSeconds, double readSeconds,
-                         double ddWriteSeconds, double ddReadSeconds, boolean cold) {
+                         Dd ddBuffered, Dd ddDirect, boolean cold) {
         public double writeGbps() {
             return bytes / writeSeconds / 1e9;
         }
@@ -47,20 +50,28 @@ public final class CheckpointBench {
         }
 
         public double ddWriteGbps() {
-            return bytes / ddWriteSeconds / 1e9;
+            return bytes / Math.min(ddBuffered.writeSeconds(), ddDirect.writeSeconds()) / 1e9;
         }
 
         public double ddReadGbps() {
-            return bytes / ddReadSeconds / 1e9;
+            return bytes / Math.min(ddBuffered.readSeconds(), ddDirect.readSeconds()) / 1e9;
         }
 
         public String json() {
             return String.format(Locale.ROOT, "{\"preset\":\"%s\",\"params\":%d,\"bytes\":%d,\"write_gbps\":%.3f,"
                             + "\"read_gbps\":%.3f,\"dd_write_gbps\":%.3f,\"dd_read_gbps\":%.3f,\"write_vs_dd\":%.3f,"
-                            + "\"read_vs_dd\":%.3f,\"write_s\":%.2f,\"read_s\":%.2f,\"cold\":%b}",
+                            + "\"read_vs_dd\":%.3f,\"write_s\":%.2f,\"read_s\":%.2f,\"dd_buffered_write_gbps\":%.3f,"
+                            + "\"dd_buffered_read_gbps\":%.3f,\"dd_direct_write_gbps\":%.3f,\"dd_direct_read_gbps\":%.3f,"
+                            + "\"cold\":%b}",
                     preset, params, bytes, writeGbps(), readGbps(), ddWriteGbps(), ddReadGbps(),
-                    writeGbps() / ddWriteGbps(), readGbps() / ddReadGbps(), writeSeconds, readSeconds, cold);
+                    writeGbps() / ddWriteGbps(), readGbps() / ddReadGbps(), writeSeconds, readSeconds,
+                    bytes / ddBuffered.writeSeconds() / 1e9, bytes / ddBuffered.readSeconds() / 1e9,
+                    bytes / ddDirect.writeSeconds() / 1e9, bytes / ddDirect.readSeconds() / 1e9, cold);
         }
+    }
+
+    /** Seconds {@code dd} took to write (with fsync) and read the checkpoint's number of bytes. */
+    public record Dd(double writeSeconds, double readSeconds) {
     }
 
     private static final long DD_BLOCK = 64L << 20;
@@ -90,23 +101,18 @@ public final class CheckpointBench {
             state.values().forEach(s -> s.data().assign(0));
             boolean cold = dropCaches && dropPageCache();
             start = System.nanoTime();
-            Checkpoint loaded = Checkpoint.open(checkpoint);
+            Checkpoint loaded = Checkpoint.openToLoad(checkpoint); // as a worker resumes: one pass, hashed on the way
             loaded.loadParameters(params);
             OptimizerShards.load(loaded, state, params);
+            loaded.verifyRest();
             double read = seconds(start);
             if (digest(params.params(), state) != digest) {
                 throw new IllegalStateException("the checkpoint read back differs from what was written");
             }
 
-            Path file = dir.resolve("dd.bin");
-            long blocks = (bytes + DD_BLOCK - 1) / DD_BLOCK;
-            double ddWrite = dd("if=/dev/zero", "of=" + file, "bs=64M", "count=" + blocks, "conv=fsync");
-            if (cold) {
-                dropPageCache();
-            }
-            double ddRead = dd("if=" + file, "of=/dev/null", "bs=64M") * bytes / (double) (blocks * DD_BLOCK);
-            ddWrite = ddWrite * bytes / (double) (blocks * DD_BLOCK);
-            return new Result(preset.id(), params.numel(), bytes, write, read, ddWrite, ddRead, cold);
+            Dd buffered = dd(dir.resolve("dd.bin"), bytes, cold, "conv=fsync", "");
+            Dd direct = dd(dir.resolve("dd.bin"), bytes, cold, "oflag=direct conv=fsync", "iflag=direct");
+            return new Result(preset.id(), params.numel(), bytes, write, read, buffered, direct, cold);
         } finally {
             delete(dir);
         }
@@ -139,9 +145,26 @@ public final class CheckpointBench {
         }
     }
 
-    private static double dd(String... args) {
+    /** {@code dd} writing then reading {@code bytes} (rounded up to whole blocks, its times scaled back). */
+    private static Dd dd(Path file, long bytes, boolean cold, String writeFlags, String readFlags) {
+        long blocks = (bytes + DD_BLOCK - 1) / DD_BLOCK;
+        double scale = bytes / (double) (blocks * DD_BLOCK);
+        double write = dd("if=/dev/zero of=" + file + " bs=64M count=" + blocks + " " + writeFlags);
+        if (cold) {
+            dropPageCache();
+        }
+        double read = dd("if=" + file + " of=/dev/null bs=64M " + readFlags);
+        try {
+            Files.delete(file);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete " + file, e);
+        }
+        return new Dd(write * scale, read * scale);
+    }
+
+    private static double dd(String args) {
         List<String> command = new ArrayList<>(List.of("dd", "status=none"));
-        command.addAll(List.of(args));
+        command.addAll(List.of(args.strip().split(" +")));
         long start = System.nanoTime();
         try {
             run(command);

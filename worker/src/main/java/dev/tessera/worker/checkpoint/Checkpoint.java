@@ -46,10 +46,13 @@ public final class Checkpoint {
     private final Map<String, Object> trainerState;
     private final Map<String, String> weightMap;
     private final HfArchitecture architecture;
+    /** Listed files whose SHA-256 is not checked yet ({@link #openToLoad}): each is checked as it is loaded. */
+    private final Set<String> unverified;
 
-    private Checkpoint(Path dir, Manifest manifest) {
+    private Checkpoint(Path dir, Manifest manifest, Set<String> unverified) {
         this.dir = dir;
         this.manifest = manifest;
+        this.unverified = unverified;
         for (String required : List.of(CheckpointLayout.CONFIG, CheckpointLayout.MODEL_INDEX, CheckpointLayout.TRAINER_STATE)) {
             if (!manifest.files().containsKey(required)) {
                 throw Manifest.problem(dir, "is incomplete: its manifest does not list " + required);
@@ -140,7 +143,50 @@ public final class Checkpoint {
     private static Checkpoint openVerified(Path dir) {
         Manifest manifest = Manifest.read(dir);
         manifest.verify(dir);
-        return new Checkpoint(dir, manifest);
+        return new Checkpoint(dir, manifest, new HashSet<>());
+    }
+
+    /**
+     * Opens checkpoint folder {@code dir} to load it, reading its tensor files once: the manifest, every file's
+     * presence and size, and the hashes of the small files are checked now; each {@code .safetensors} file's SHA-256
+     * is computed while {@link #loadParameters} or {@link OptimizerShards#load} read it into place, and a mismatch is
+     * refused as {@link #open} refuses it, once that file has been read (the buffers then hold what was read: the
+     * caller gives up, or loads another checkpoint over all of it). {@link #verifyRest} checks the files no load
+     * read. Resume uses this after {@link #open} or {@link #latest} chose the checkpoint.
+     */
+    public static Checkpoint openToLoad(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new UserInputException("checkpoint " + dir + " does not exist (give a step-NNNNNNN folder)");
+        }
+        Manifest manifest = Manifest.read(dir);
+        manifest.verifySizes(dir);
+        Set<String> unverified = new HashSet<>();
+        for (String name : manifest.files().keySet()) {
+            if (name.endsWith(".safetensors")) {
+                unverified.add(name);
+            } else {
+                manifest.verifyHash(dir, name);
+            }
+        }
+        return new Checkpoint(dir, manifest, unverified);
+    }
+
+    /** Checks the SHA-256 of every file no load has read yet: afterwards the whole checkpoint is checked. */
+    public void verifyRest() {
+        for (String name : List.copyOf(unverified)) {
+            manifest.verifyHash(dir, name);
+            unverified.remove(name);
+        }
+    }
+
+    /** Reads all of {@code file} once into {@code pieces}, checking its SHA-256 on the way if it is still unchecked. */
+    void scan(SafeTensorsReader reader, String file, Map<String, List<SafeTensorsReader.Piece>> pieces) {
+        boolean check = unverified.contains(file);
+        String sha256 = reader.scan(pieces, check);
+        if (check) {
+            manifest.checkHash(dir, file, sha256);
+            unverified.remove(file);
+        }
     }
 
     public Path dir() {
@@ -188,7 +234,8 @@ public final class Checkpoint {
     /**
      * As {@link #loadParameters(ParameterStore)}, writing only elements {@code [kept.from(), kept.to())} of the
      * store's flat buffer (ZeRO-3: the rank's shard, so loading never makes a whole replica resident); only those
-     * are read from the files and checked to be finite, each rank checking its own.
+     * are written and checked to be finite, each rank checking its own. Each model file is read front to back once,
+     * whole while its hash is still to be checked ({@link #openToLoad}).
      */
     public void loadParameters(ParameterStore store, Shard kept) {
         Map<String, Map<String, String>> byFile = new LinkedHashMap<>(); // file -> stored name -> store's name
@@ -212,23 +259,30 @@ public final class Checkpoint {
         }
         for (Map.Entry<String, Map<String, String>> e : byFile.entrySet()) {
             try (SafeTensorsReader reader = SafeTensors.open(dir.resolve(e.getKey()))) {
+                // One pass over the file, straight into the store's buffer; another dtype goes through a copy.
+                Map<String, List<SafeTensorsReader.Piece>> pieces = new LinkedHashMap<>();
+                List<Runnable> afterRead = new ArrayList<>();
                 e.getValue().forEach((stored, name) -> {
                     ParameterStore.Tensor t = store.tensor(name);
+                    SafeTensors.Entry entry = reader.requireShape(stored, t.shape());
                     long from = Math.max(kept.from(), t.offset());
                     long to = Math.min(kept.to(), t.end());
-                    if (from == t.offset() && to == t.end()) {
-                        INDArray weights = store.param(name);
-                        reader.read(stored, weights);
-                        requireFinite(stored, weights, 0);
-                    } else if (to <= from) {
-                        reader.requireShape(stored, t.shape()); // another rank's: checked, not read
-                    } else {
-                        INDArray part = Nd4j.create(store.params().data(), new long[] {to - from}, new long[] {1},
-                                store.params().offset() + from, 'c', store.dataType());
-                        reader.read(stored, t.shape(), part, from - t.offset());
-                        requireFinite(stored, part, from - t.offset());
+                    if (to <= from) {
+                        return; // another rank's: its shape checked, its bytes only hashed
                     }
+                    INDArray part = Nd4j.create(store.params().data(), new long[] {to - from}, new long[] {1},
+                            store.params().offset() + from, 'c', store.dataType());
+                    INDArray into = part;
+                    if (!reader.loadsDirectly(entry, store.dataType())) {
+                        INDArray staged = Nd4j.createUninitialized(entry.dtype().nd4j(), to - from);
+                        into = staged;
+                        afterRead.add(() -> part.assign(staged));
+                    }
+                    pieces.put(stored, List.of(new SafeTensorsReader.Piece(from - t.offset(), into, 0, to - from)));
+                    afterRead.add(() -> requireFinite(stored, part, from - t.offset()));
                 });
+                scan(reader, e.getKey(), pieces);
+                afterRead.forEach(Runnable::run);
             }
         }
         fillers.forEach(this::requireZeros);

@@ -5,12 +5,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tessera.comm.UserInputException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.util.concurrent.Future;
 import java.security.NoSuchAlgorithmException;
@@ -121,7 +118,22 @@ final class Manifest {
 
     /** Checks every listed file: present, of the listed size, with the listed SHA-256 (hashed in parallel). */
     void verify(Path dir) {
+        verifySizes(dir);
         Map<String, Future<String>> digests = new TreeMap<>();
+        for (String name : files.keySet()) {
+            digests.put(name, FileDigests.of(dir.resolve(name)));
+        }
+        for (Map.Entry<String, Future<String>> d : digests.entrySet()) {
+            try {
+                checkHash(dir, d.getKey(), FileDigests.get(d.getValue()));
+            } catch (IOException e) {
+                throw problem(dir, "is unreadable: " + d.getKey() + ": " + e.getMessage());
+            }
+        }
+    }
+
+    /** Checks that every listed file is present with the listed size (no byte is read). */
+    void verifySizes(Path dir) {
         for (Map.Entry<String, FileEntry> f : files.entrySet()) {
             Path p = dir.resolve(f.getKey());
             if (!Files.isRegularFile(p)) {
@@ -136,16 +148,22 @@ final class Manifest {
             } catch (IOException e) {
                 throw problem(dir, "is unreadable: " + f.getKey() + ": " + e.getMessage());
             }
-            digests.put(f.getKey(), FileDigests.of(p));
         }
-        for (Map.Entry<String, FileEntry> f : files.entrySet()) {
-            try {
-                if (!FileDigests.get(digests.get(f.getKey())).equalsIgnoreCase(f.getValue().sha256())) {
-                    throw problem(dir, "is corrupt: " + f.getKey() + ": SHA-256 mismatch (file corrupted)");
-                }
-            } catch (IOException e) {
-                throw problem(dir, "is unreadable: " + f.getKey() + ": " + e.getMessage());
-            }
+    }
+
+    /** Reads listed file {@code name} and checks its SHA-256. */
+    void verifyHash(Path dir, String name) {
+        try {
+            checkHash(dir, name, sha256(dir.resolve(name)));
+        } catch (IOException e) {
+            throw problem(dir, "is unreadable: " + name + ": " + e.getMessage());
+        }
+    }
+
+    /** Compares listed file {@code name}'s SHA-256, computed by whoever read it, with the listed one. */
+    void checkHash(Path dir, String name, String sha256) {
+        if (!sha256.equalsIgnoreCase(files.get(name).sha256())) {
+            throw problem(dir, "is corrupt: " + name + ": SHA-256 mismatch (file corrupted)");
         }
     }
 
@@ -161,17 +179,10 @@ final class Manifest {
         }
     }
 
+    /** The file's SHA-256, read at disk speed ({@link DirectFile}). */
     static String sha256(Path file) throws IOException {
         MessageDigest md = newSha256();
-        // A direct buffer lets the digest read file pages without an intermediate heap array per chunk.
-        ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            while (ch.read(buf) >= 0) {
-                buf.flip();
-                md.update(buf);
-                buf.clear();
-            }
-        }
+        DirectFile.read(file, (offset, chunk) -> md.update(chunk));
         return HexFormat.of().formatHex(md.digest());
     }
 

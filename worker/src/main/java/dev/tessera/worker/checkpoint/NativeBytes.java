@@ -17,10 +17,15 @@ final class NativeBytes {
      * {@code arr}: reading into them writes the array.
      */
     static ByteBuffer[] of(INDArray arr) {
-        long[] cuts = NativeMemory.windows(arr.length(), arr.dataType().width());
+        return of(arr, 0, arr.length());
+    }
+
+    /** As {@link #of(INDArray)} for elements {@code [from, from + count)} of a contiguous array. */
+    static ByteBuffer[] of(INDArray arr, long from, long count) {
+        long[] cuts = NativeMemory.windows(count, arr.dataType().width());
         ByteBuffer[] windows = new ByteBuffer[cuts.length - 1];
         for (int w = 0; w < windows.length; w++) {
-            windows[w] = NativeMemory.bytes(arr, cuts[w], cuts[w + 1] - cuts[w]).order(ByteOrder.LITTLE_ENDIAN);
+            windows[w] = NativeMemory.bytes(arr, from + cuts[w], cuts[w + 1] - cuts[w]).order(ByteOrder.LITTLE_ENDIAN);
         }
         return windows;
     }

@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 /**
@@ -61,6 +62,8 @@ public final class OptimizerShards {
             checkParameterLayout(checkpoint, rank, expected);
             Map<String, Object> layout = layoutOf(checkpoint, rank);
             try (SafeTensorsReader reader = checkpoint.openOptimizerShard(rank)) {
+                Map<String, List<SafeTensorsReader.Piece>> pieces = new LinkedHashMap<>();
+                List<Runnable> conversions = new ArrayList<>();
                 for (Map.Entry<String, Object> e : layout.entrySet()) {
                     String name = e.getKey();
                     StateSlice target = into.get(name);
@@ -74,8 +77,11 @@ public final class OptimizerShards {
                                 + ", this optimizer keeps " + Arrays.toString(target.fullShape()));
                     }
                     long from = ((Number) where.get("from")).longValue();
-                    copyOverlap(reader, name, from, target, found.get(name));
+                    planOverlap(reader, name, from, target, found.get(name), pieces, conversions);
                 }
+                // One pass over the file, straight into the optimizer's state (and hashed on the way).
+                checkpoint.scan(reader, CheckpointLayout.optimizerShard(rank), pieces);
+                conversions.forEach(Runnable::run);
             }
         }
         for (Map.Entry<String, List<long[]>> e : found.entrySet()) {
@@ -89,20 +95,29 @@ public final class OptimizerShards {
     }
 
     /**
-     * Reads the part of the stored run {@code [from, from + stored)} that falls inside {@code target}'s run straight
-     * into it (no staging copy: AdamW's moments are one run the size of the model).
+     * Plans the read of the part of the stored run {@code [from, from + stored)} that falls inside {@code target}'s
+     * run: straight into the state's memory (AdamW's moments are one run the size of the model), or, stored in
+     * another dtype, into a copy converted after the read.
      */
-    private static void copyOverlap(SafeTensorsReader reader, String name, long from, StateSlice target,
-                                    List<long[]> found) {
-        long stored = reader.entry(name).numel();
+    private static void planOverlap(SafeTensorsReader reader, String name, long from, StateSlice target,
+                                    List<long[]> found, Map<String, List<SafeTensorsReader.Piece>> pieces,
+                                    List<Runnable> conversions) {
+        SafeTensors.Entry entry = reader.entry(name);
         long lo = Math.max(from, target.from());
-        long hi = Math.min(from + stored, target.from() + target.data().length());
+        long hi = Math.min(from + entry.numel(), target.from() + target.data().length());
         if (hi <= lo) {
             return;
         }
-        INDArray dst = target.data().reshape(target.data().length())
-                .get(NDArrayIndex.interval(lo - target.from(), hi - target.from()));
-        reader.read(name, reader.entry(name).shape(), dst, lo - from);
+        INDArray dst = target.data().reshape(target.data().length());
+        SafeTensorsReader.Piece piece;
+        if (reader.loadsDirectly(entry, dst.dataType()) && NativeBytes.isContiguous(dst)) {
+            piece = new SafeTensorsReader.Piece(lo - from, dst, lo - target.from(), hi - lo);
+        } else {
+            INDArray staged = Nd4j.createUninitialized(entry.dtype().nd4j(), hi - lo);
+            piece = new SafeTensorsReader.Piece(lo - from, staged, 0, hi - lo);
+            conversions.add(() -> dst.get(NDArrayIndex.interval(lo - target.from(), hi - target.from())).assign(staged));
+        }
+        pieces.computeIfAbsent(name, n -> new ArrayList<>()).add(piece);
         found.add(new long[] {lo - target.from(), hi - target.from()});
     }
 

@@ -6,9 +6,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -22,8 +20,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * of JSON ({@code name -> {dtype, shape, data_offsets}} plus an optional string map {@code __metadata__}),
  * then the tensors' bytes, little-endian, C order, tiling the data section without holes.
  *
- * <p>Tensors are written straight from the arrays' native buffers and read straight into them; nothing
- * is staged on the heap, so writing a checkpoint costs no more memory than the model already uses.
+ * <p>Tensors are written from the arrays' native buffers and read into them through a few aligned chunks
+ * ({@link DirectFile}); nothing is staged on the heap, so a checkpoint costs no more memory than the model already
+ * uses, plus those chunks.
  */
 public final class SafeTensors {
 
@@ -132,13 +131,8 @@ public final class SafeTensors {
             parts.addAll(List.of(NativeBytes.of(arr)));
         }
         contents.accept(file, parts.stream().map(ByteBuffer::asReadOnlyBuffer).toList());
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            for (ByteBuffer part : parts) {
-                writeFully(ch, part);
-            }
-            ch.force(true);
-            return ch.size();
+        try {
+            return DirectFile.write(file, parts);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write " + file, e);
         }
@@ -165,12 +159,6 @@ public final class SafeTensors {
         if (!NativeBytes.isContiguous(arr)) {
             throw new IllegalArgumentException("tensor " + name + " is not a contiguous C-order array (shape "
                     + Arrays.toString(arr.shape()) + ", stride " + Arrays.toString(arr.stride()) + ")");
-        }
-    }
-
-    private static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
-        while (buf.hasRemaining()) {
-            ch.write(buf);
         }
     }
 }

@@ -11,14 +11,17 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
@@ -117,59 +120,111 @@ public final class SafeTensorsReader implements AutoCloseable {
                     + Arrays.toString(e.shape()) + " but the target has shape " + Arrays.toString(into.shape())
                     + " (was it written for a different model config?)");
         }
-        DType target;
-        try {
-            target = DType.of(into.dataType());
-        } catch (IllegalArgumentException ex) {
-            throw new IllegalArgumentException("cannot read into an array of type " + into.dataType(), ex);
-        }
+        boolean direct = loadsDirectly(e, into.dataType()) && NativeBytes.isContiguous(into);
         if (e.numel() == 0) {
             return;
         }
-        if (target == e.dtype() && NativeBytes.isContiguous(into)) {
+        if (direct) {
             readFully(into, e, dataStart + e.begin());
-        } else if (target == e.dtype() || (target.isFloating() && e.dtype().isFloating())) {
+        } else {
             INDArray staged = Nd4j.createUninitialized(e.dtype().nd4j(), e.shape().clone(), 'c');
             readFully(staged, e, dataStart + e.begin());
             into.assign(staged);
-        } else {
-            throw new UserInputException("safetensors file " + file + ": tensor " + name + " is " + e.dtype()
-                    + " and cannot be loaded into " + target + " (only F32 and F64 convert)");
         }
     }
 
     /**
-     * Reads elements {@code [from, from + into.length())} of tensor {@code name}, in C order, into the contiguous
-     * 1-D array {@code into}; the tensor must have shape {@code shape}. A part of a tensor: what a ZeRO-3 rank loads
-     * of a tensor its shard cuts. Converts between F32 and F64 as {@link #read(String, INDArray)} does.
+     * Checks that tensor {@code e} can be loaded into an array of type {@code into} and says whether its bytes go
+     * straight into that array's memory (same dtype) or through a converted copy (F32 and F64).
      */
-    public void read(String name, long[] shape, INDArray into, long from) {
-        Entry e = requireShape(name, shape);
-        long length = into.length();
-        if (from < 0 || from + length > e.numel() || into.rank() != 1) {
-            throw new IllegalArgumentException("elements [" + from + ", " + (from + length) + ") of tensor " + name
-                    + " of " + e.numel() + " into a 1-D array");
-        }
+    public boolean loadsDirectly(Entry e, DataType into) {
         DType target;
         try {
-            target = DType.of(into.dataType());
+            target = DType.of(into);
         } catch (IllegalArgumentException ex) {
-            throw new IllegalArgumentException("cannot read into an array of type " + into.dataType(), ex);
+            throw new IllegalArgumentException("cannot read into an array of type " + into, ex);
         }
-        if (length == 0) {
-            return;
+        if (target == e.dtype()) {
+            return true;
         }
-        long position = dataStart + e.begin() + from * e.dtype().size();
-        if (target == e.dtype() && NativeBytes.isContiguous(into)) {
-            readFully(into, e, position);
-        } else if (target == e.dtype() || (target.isFloating() && e.dtype().isFloating())) {
-            INDArray staged = Nd4j.createUninitialized(e.dtype().nd4j(), new long[] {length}, 'c');
-            readFully(staged, e, position);
-            into.assign(staged);
-        } else {
-            throw new UserInputException("safetensors file " + file + ": tensor " + name + " is " + e.dtype()
-                    + " and cannot be loaded into " + target + " (only F32 and F64 convert)");
+        if (target.isFloating() && e.dtype().isFloating()) {
+            return false;
         }
+        throw new UserInputException("safetensors file " + file + ": tensor " + e.name() + " is " + e.dtype()
+                + " and cannot be loaded into " + target + " (only F32 and F64 convert)");
+    }
+
+    /**
+     * Elements {@code [stored, stored + count)} of a tensor go to elements {@code [at, at + count)} of {@code into},
+     * a contiguous array of the tensor's dtype.
+     */
+    public record Piece(long stored, INDArray into, long at, long count) {
+    }
+
+    /** Where a piece's bytes lie in the file, and the memory they go to. */
+    private record Target(long begin, ByteBuffer memory) {
+        long end() {
+            return begin + memory.remaining();
+        }
+    }
+
+    /**
+     * Reads the whole file front to back once, at disk speed ({@link DirectFile}), putting each tensor's
+     * {@code pieces} into their arrays' memory; when {@code hash}, returns the SHA-256 of all of its bytes (else
+     * null, and a file no piece wants is not read at). One pass serves both the load and the check of the hash.
+     */
+    public String scan(Map<String, List<Piece>> pieces, boolean hash) {
+        List<Target> targets = new ArrayList<>();
+        pieces.forEach((name, list) -> {
+            Entry e = entry(name);
+            long width = e.dtype().size();
+            for (Piece p : list) {
+                if (p.stored() < 0 || p.count() < 0 || p.stored() + p.count() > e.numel() || p.at() < 0
+                        || p.at() + p.count() > p.into().length() || p.into().dataType() != e.dtype().nd4j()
+                        || !NativeBytes.isContiguous(p.into())) {
+                    throw new IllegalArgumentException("cannot read elements [" + p.stored() + ", "
+                            + (p.stored() + p.count()) + ") of " + name + " (" + e.dtype() + ", " + e.numel()
+                            + " elements) into elements from " + p.at() + " of " + p.into().length() + " "
+                            + p.into().dataType());
+                }
+                long at = dataStart + e.begin() + p.stored() * width;
+                for (ByteBuffer window : NativeBytes.of(p.into(), p.at(), p.count())) {
+                    targets.add(new Target(at, window));
+                    at += window.remaining();
+                }
+            }
+        });
+        targets.sort(Comparator.comparingLong(Target::begin));
+        for (int i = 1; i < targets.size(); i++) {
+            if (targets.get(i).begin() < targets.get(i - 1).end()) {
+                throw new IllegalArgumentException("two pieces read the same bytes of " + file);
+            }
+        }
+        if (!hash && targets.isEmpty()) {
+            return null;
+        }
+        MessageDigest md = hash ? Manifest.newSha256() : null;
+        int[] next = {0};
+        try {
+            DirectFile.read(file, (offset, chunk) -> {
+                if (md != null) {
+                    md.update(chunk.duplicate());
+                }
+                long end = offset + chunk.remaining();
+                while (next[0] < targets.size() && targets.get(next[0]).end() <= offset) {
+                    next[0]++;
+                }
+                for (int i = next[0]; i < targets.size() && targets.get(i).begin() < end; i++) {
+                    Target t = targets.get(i);
+                    long from = Math.max(offset, t.begin());
+                    long to = Math.min(end, t.end());
+                    t.memory().put((int) (from - t.begin()), chunk, (int) (from - offset), (int) (to - from));
+                }
+            });
+        } catch (IOException ex) {
+            throw new UncheckedIOException("cannot read " + file, ex);
+        }
+        return md == null ? null : HexFormat.of().formatHex(md.digest());
     }
 
     /** Tensor {@code name}'s entry, refused unless it has shape {@code shape}. */

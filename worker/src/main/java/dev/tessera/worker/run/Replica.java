@@ -73,7 +73,9 @@ public final class Replica {
                 model.parameters().spans(), sharding.shard(), sharding.optimizerReducer());
         long completed = 0;
         if (job.resume() != null) {
-            Checkpoint checkpoint = Checkpoint.open(Path.of(job.resume()));
+            // Each tensor file is read once, hashed on the way in: the coordinator chose this checkpoint after
+            // verifying it, and a file changed since is still refused, here, before training starts.
+            Checkpoint checkpoint = Checkpoint.openToLoad(Path.of(job.resume()));
             if (!checkpoint.modelConfig().equals(job.model())) {
                 throw new UserInputException("checkpoint " + checkpoint.dir() + " holds a model of shape "
                         + checkpoint.modelConfig() + ", but the job asks for " + job.model()
@@ -81,6 +83,7 @@ public final class Replica {
             }
             checkpoint.loadParameters(model.parameters(), kept);
             OptimizerShards.load(checkpoint, optimizer.state(), model.parameters());
+            checkpoint.verifyRest();
             completed = checkpoint.step();
         }
         return new Replica(job, mesh, data, model, sharding, optimizer, completed);
