@@ -86,6 +86,23 @@ class ClusterTrainingTest {
         }
     }
 
+    /**
+     * GShard routing with a capacity no group reaches: the second choices' random routing draws per global token, so
+     * two replicas route every token as one process does.
+     */
+    @Test
+    void gshardRoutingOnTwoWorkersFollowsTheSingleProcessRun() throws Exception {
+        String[] gshard = {"--set", "model.gate=gshard", "--set", "model.capacity_factor=8", "--set",
+                "model.router_z_coef=0.001"};
+        Path single = tmp.resolve("gshard-dp1");
+        assertEquals(0, Main.run(job(single, 1, 20, gshard).toArray(String[]::new)));
+        Path run = tmp.resolve("gshard-dp2");
+        Run result = run(job(run, 2, 20, gshard));
+        assertEquals(0, result.code, result.err);
+        assertNothingLeft(result.jobIds());
+        assertLossesClose(single, run);
+    }
+
     @Test
     void dataParallelRunFollowsTheSingleProcessRunWeightByWeightInFloat64() throws Exception {
         Path single = tmp.resolve("dp1-f64");

@@ -95,6 +95,29 @@ class LocalTrainingTest {
         assertArrayEquals(Files.readAllBytes(full.resolve(state)), Files.readAllBytes(resumed.resolve(state)));
     }
 
+    /**
+     * GShard with a capacity that drops tokens, random routing and the z-loss: the draws are keyed by (seed, step,
+     * layer, token), so a resumed run routes and trains with the same bits.
+     */
+    @Test
+    void resumingAGShardRunThatDropsTokensContinuesBitIdentically() throws IOException {
+        Path full = tmp.resolve("full-gshard");
+        assertEquals(0, Main.run(args(TinyJob.trainArgs("--set", "model.gate=gshard", "--set",
+                "model.capacity_factor=0.5", "--set", "model.router_z_coef=0.01", "--out", full.toString()))));
+        Path resumed = tmp.resolve("resumed-gshard");
+        assertEquals(0, Main.run("train", "--resume", full.resolve("checkpoints/step-0000004").toString(),
+                "--out", resumed.toString()));
+        assertEquals("gshard", JSON.readTree(resumed.resolve("summary.json").toFile())
+                .get("config").get("model").get("gate").asText());
+        Map<Long, Double> expected = trainLosses(full);
+        Map<Long, Double> actual = trainLosses(resumed);
+        for (long step = 5; step <= 8; step++) {
+            assertEquals(expected.get(step), actual.get(step), 0.0, "gshard: loss at step " + step);
+        }
+        String weights = "checkpoints/step-0000008/model-00001-of-00001.safetensors";
+        assertArrayEquals(Files.readAllBytes(full.resolve(weights)), Files.readAllBytes(resumed.resolve(weights)));
+    }
+
     /** Recomputing activations in backward changes no bit of the run: losses and final weights. */
     @Test
     void activationCheckpointingTrainsTheSameBits() throws IOException {

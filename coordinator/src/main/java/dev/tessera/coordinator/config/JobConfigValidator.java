@@ -112,6 +112,18 @@ final class JobConfigValidator {
         }
         atLeast("model.expert_d_ff", m.expertDFF(), 1);
         nonNegative("model.aux_coef", m.auxCoef());
+        nonNegative("model.router_z_coef", m.routerZCoef());
+        positive("model.capacity_factor", m.capacityFactor());
+        positive("model.eval_capacity_factor", m.evalCapacityFactor());
+        int gateChoices = switch (m.gate()) {
+            case TOPK -> m.topK();
+            case SWITCH -> 1;
+            case GSHARD -> 2;
+        };
+        if (m.topK() != gateChoices) {
+            failAt(List.of("model.top_k", "model.gate"), "model.top_k must be " + gateChoices + " for model.gate: "
+                    + m.gate().name().toLowerCase(java.util.Locale.ROOT) + " (got " + m.topK() + ")");
+        }
     }
 
     private void data(DataSection d, ModelSection m) {

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.worker.model.ModelConfig;
+import dev.tessera.worker.model.Routing;
 import org.nd4j.linalg.api.buffer.DataType;
 
 /**
@@ -18,6 +19,9 @@ import org.nd4j.linalg.api.buffer.DataType;
 public final class HfModelConfig {
 
     static final String MOE_EVERY = "tessera_moe_every";
+    static final String GATE = "tessera_gate";
+    static final String CAPACITY = "tessera_capacity_factor";
+    static final String EVAL_CAPACITY = "tessera_eval_capacity_factor";
     static final String DENSE_FF = "tessera_dense_intermediate_size";
     static final String EXPERT_FF = "tessera_expert_intermediate_size";
 
@@ -61,6 +65,12 @@ public final class HfModelConfig {
         }
         n.put("num_experts_per_tok", cfg.topK());
         n.put("router_aux_loss_coef", cfg.auxCoef());
+        if (!cfg.routing().equals(Routing.DEFAULT)) {
+            n.put(GATE, cfg.routing().gate());
+            n.put(CAPACITY, cfg.routing().capacityFactor());
+            n.put(EVAL_CAPACITY, cfg.routing().evalCapacityFactor());
+            n.put("router_z_loss_coef", cfg.routing().zCoef());
+        }
         n.put("tie_word_embeddings", false);
         n.put("torch_dtype", torchDtype(dtype));
         n.put(MOE_EVERY, cfg.moeEvery());
@@ -107,7 +117,17 @@ public final class HfModelConfig {
                 doubleField(n, "rope_theta", source),
                 doubleField(n, "rms_norm_eps", source),
                 n.has("router_aux_loss_coef") ? doubleField(n, "router_aux_loss_coef", source) : 0.0,
-                intField(n, "max_position_embeddings", source));
+                intField(n, "max_position_embeddings", source),
+                routing(n, source));
+    }
+
+    /** Tessera's routing keys, written only when they differ from Mixtral's dropless top-k. */
+    private static Routing routing(JsonNode n, String source) {
+        if (!n.has(GATE)) {
+            return Routing.DEFAULT;
+        }
+        return new Routing(n.get(GATE).asText(), doubleField(n, CAPACITY, source), doubleField(n, EVAL_CAPACITY, source),
+                doubleField(n, "router_z_loss_coef", source));
     }
 
     /**

@@ -40,7 +40,7 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
                     m.ropeTheta(), m.normEps(), 0.0, train.seqLen());
         }
         return new ModelConfig(m.vocabSize(), m.dModel(), m.nLayers(), m.nHeads(), m.dFF(), m.nExperts(), m.topK(),
-                m.moeEvery(), m.expertDFF(), m.ropeTheta(), m.normEps(), m.auxCoef(), train.seqLen());
+                m.moeEvery(), m.expertDFF(), m.ropeTheta(), m.normEps(), m.auxCoef(), train.seqLen(), m.routing());
     }
 
     /** What the training loop runs by. */

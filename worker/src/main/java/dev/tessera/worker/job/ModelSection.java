@@ -1,5 +1,7 @@
 package dev.tessera.worker.job;
 
+import dev.tessera.worker.model.Routing;
+
 /** {@code model:} the decoder's shape (see DESIGN.md, "The model"). */
 public record ModelSection(
         int vocabSize,
@@ -14,10 +16,21 @@ public record ModelSection(
         double ropeTheta,
         double normEps,
         double auxCoef,
+        GateKind gate,
+        double capacityFactor,
+        double evalCapacityFactor,
+        @Key("router_z_coef") double routerZCoef,
         Dtype dtype) {
 
     public static ModelSection defaults() {
-        return new ModelSection(256, 128, 4, 4, 344, 4, 2, 2, 172, 10000.0, 1.0e-5, 0.01, Dtype.FLOAT32);
+        return new ModelSection(256, 128, 4, 4, 344, 4, 2, 2, 172, 10000.0, 1.0e-5, 0.01, GateKind.TOPK, 1.25, 2.0, 0.0,
+                Dtype.FLOAT32);
+    }
+
+    /** How the MoE layers route. */
+    public Routing routing() {
+        return new Routing(gate.name().toLowerCase(java.util.Locale.ROOT), capacityFactor, evalCapacityFactor,
+                routerZCoef);
     }
 
     /** True when at least one block would route through experts. */

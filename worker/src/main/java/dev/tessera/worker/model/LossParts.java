@@ -1,12 +1,12 @@
 package dev.tessera.worker.model;
 
 /**
- * The two parts of the training loss of one step: mean cross-entropy over the targets and the sum over MoE
- * layers of their (unscaled) load-balancing losses.
+ * The parts of the training loss of one step: mean cross-entropy over the targets, the sum over MoE layers of their
+ * (unscaled) load-balancing losses, and the sum over MoE layers of their (unscaled) router z-losses.
  */
-public record LossParts(double crossEntropy, double aux) {
-    /** The optimised loss: crossEntropy + auxCoef * aux. */
-    public double total(double auxCoef) {
-        return crossEntropy + auxCoef * aux;
+public record LossParts(double crossEntropy, double aux, double zLoss) {
+    /** The optimised loss: crossEntropy + auxCoef * aux + zCoef * zLoss. */
+    public double total(double auxCoef, double zCoef) {
+        return crossEntropy + auxCoef * aux + zCoef * zLoss;
     }
 }

@@ -6,10 +6,11 @@ import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * Mixtral-style MoE FFN: router softmax over E experts, top-k per token (ties: lower index wins), the k
- * probabilities renormalised to sum to 1, out = sum_j w_j * expert_{e_j}(x). No capacity limit, so no token
- * is dropped. Switch load-balancing loss aux = E * sum_e f_e * P_e, f_e the fraction of (token, slot)
- * assignments sent to e (a constant for the gradient), P_e the mean router probability of e.
+ * MoE FFN: router softmax over E experts (in double whatever the model's dtype), a {@link Gate} choosing each token's
+ * experts and weights ({@code model.gate}: Mixtral's dropless top-k, Switch, GShard), out = sum over kept choices of
+ * w_j * expert_{e_j}(x); a dropped choice adds nothing (the residual carries the token). Switch load-balancing loss
+ * aux = E * sum_e f_e * P_e, f_e the gate's load fraction of e (a constant for the gradient), P_e the mean router
+ * probability of e; router z-loss z = mean over tokens of logsumexp(logits)^2 (ST-MoE).
  *
  * <p>Expert compute is route -> dispatch (gather each expert's tokens into contiguous rows) -> expert gemms
  * -> combine (weighted scatter-add back). Between the gathers and the experts, a {@link TokenDispatch} takes the
@@ -20,13 +21,18 @@ public final class MoE {
     private final int tokens;
     private final int dim;
     private final int nExperts;
-    private final int topK;
+    private final int topK;           // the gate's choices per token
+    private final Gate router;
+    private final Routing routing;
     private final Linear gate;        // [E, C]
     private final SwiGLU[] experts;
     private final INDArray logits;    // [N, E]
     private final INDArray dLogits;   // [N, E]
     private final double[] probs;     // [N, E] router softmax, in double whatever the dtype
     private final int[] choice;       // [N, k] expert of each (token, slot)
+    private final boolean[] kept;     // [N, k] whether the choice got a capacity slot
+    private final double[] lse;       // [N] logsumexp of the router logits, for the z-loss
+    private final double[] balance;   // [E] what counts towards f_e on this replica
     private final double[] weight;    // [N, k] renormalised gate weight of each (token, slot)
     private final double[] dWeight;   // [N, k]
     private final int[] count;        // [E] assignments per expert
@@ -43,8 +49,15 @@ public final class MoE {
     private TokenDispatch tokenDispatch = TokenDispatch.LOCAL;
     private final double[] pSum;         // [E] router probability summed over this replica's tokens
     private final double[] dp;           // [E] scratch of the router backward
-    private final double[] routingStats; // [2E + 1] counts, probability sums, tokens: summed over replicas
+    private final double[] routingStats; // [2E + 2] balance, probability sums, tokens, z sum: over replicas
     private double lastAux;
+    private double lastZLoss;
+    private int rows;                    // kept (token, slot) choices: the gathered rows
+    private boolean training = true;
+    private long routingSeed;
+    private long step;
+    private long tokenOffset;            // this replica's first token in the global batch
+    private final long layerKey;
 
     /** @param prefix e.g. {@code model.layers.1.block_sparse_moe} */
     public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens) {
@@ -54,39 +67,45 @@ public final class MoE {
     /** As above, its per-token buffers (routing, gathered rows, expert activations) from {@code activations}. */
     public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens, Activations activations) {
         DataType dt = ps.dataType();
-        this.routingStats = new double[2 * cfg.nExperts() + 1];
+        this.routingStats = new double[2 * cfg.nExperts() + 2];
         this.pSum = new double[cfg.nExperts()];
         this.dp = new double[cfg.nExperts()];
         this.tokens = tokens;
         this.dim = cfg.dModel();
         this.nExperts = cfg.nExperts();
-        this.topK = cfg.topK();
-        if (topK < 1 || topK > nExperts) {
-            throw new IllegalArgumentException("top_k must be in [1, n_experts], got " + topK + " of " + nExperts);
+        if (cfg.topK() < 1 || cfg.topK() > nExperts) {
+            throw new IllegalArgumentException("top_k must be in [1, n_experts], got " + cfg.topK() + " of " + nExperts);
         }
+        this.routing = cfg.routing();
+        this.router = Gate.named(routing.gate(), cfg.topK(), nExperts);
+        this.topK = router.slots();
+        this.layerKey = prefix.hashCode();
         this.gate = new Linear(ps, prefix + ".gate.weight");
         this.experts = new SwiGLU[nExperts];
         for (int e = 0; e < nExperts; e++) {
             String p = prefix + ".experts." + e;
             experts[e] = SwiGLU.stacked(ps, p + ".w1.weight", p + ".w3.weight", p + ".w2.weight");
         }
-        int rows = Math.multiplyExact(tokens, topK);
+        int maxRows = Math.multiplyExact(tokens, topK);
         logits = activations.array(dt, tokens, nExperts);
         dLogits = activations.array(dt, tokens, nExperts);
         probs = activations.doubles(Math.multiplyExact(tokens, nExperts));
-        choice = activations.ints(rows);
-        weight = activations.doubles(rows);
-        dWeight = activations.doubles(rows);
+        choice = activations.ints(maxRows);
+        kept = new boolean[maxRows];
+        lse = activations.doubles(tokens);
+        balance = new double[nExperts];
+        weight = activations.doubles(maxRows);
+        dWeight = activations.doubles(maxRows);
         count = new int[nExperts];
         start = new int[nExperts + 1];
-        rowToken = activations.ints(rows);
-        rowSlot = activations.ints(rows);
-        slotRow = activations.ints(rows);
-        xs = activations.array(dt, rows, dim);
-        ys = activations.array(dt, rows, dim);
-        dys = activations.array(dt, rows, dim);
-        dxs = activations.array(dt, rows, dim);
-        acts = SwiGLU.Acts.allocate(dt, rows, cfg.expertDFF(), activations);
+        rowToken = activations.ints(maxRows);
+        rowSlot = activations.ints(maxRows);
+        slotRow = activations.ints(maxRows);
+        xs = activations.array(dt, maxRows, dim);
+        ys = activations.array(dt, maxRows, dim);
+        dys = activations.array(dt, maxRows, dim);
+        dxs = activations.array(dt, maxRows, dim);
+        acts = SwiGLU.Acts.allocate(dt, maxRows, cfg.expertDFF(), activations);
     }
 
     /**
@@ -95,6 +114,26 @@ public final class MoE {
      */
     public void useReplicaReducer(ReplicaReducer reducer) {
         this.replicas = reducer;
+    }
+
+    /** Training routes at {@code capacity_factor}, evaluation at {@code eval_capacity_factor}. */
+    public void setTraining(boolean training) {
+        this.training = training;
+    }
+
+    /** The seed of random routing (the job's). */
+    public void useRoutingSeed(long seed) {
+        this.routingSeed = seed;
+    }
+
+    /** The step whose tokens the next forward routes. */
+    public void beginStep(long step) {
+        this.step = step;
+    }
+
+    /** Where this replica's tokens start in the global batch, so random routing draws per global token. */
+    public void useTokenOffset(long offset) {
+        this.tokenOffset = offset;
     }
 
     /** How the gathered rows reach their experts; all experts local unless set. */
@@ -152,12 +191,24 @@ public final class MoE {
         return lastAux;
     }
 
-    /** Router: probs, top-k choice and weights, per-expert row ranges, aux. */
+    /** The last forward's router z-loss (over the global batch, like {@link #lastAux}). */
+    public double lastZLoss() {
+        return lastZLoss;
+    }
+
+    /** The fraction of (token, choice) assignments the last forward dropped on this replica. */
+    public double lastDroppedFraction() {
+        return 1.0 - rows / (double) (tokens * topK);
+    }
+
+    /** Router: probs, the gate's choices and weights, per-expert row ranges, aux and z-loss. */
     private void route(INDArray x) {
         routerLogits(x);
         Mem lg = new Mem(logits);
         Arrays.fill(count, 0);
         Arrays.fill(pSum, 0);
+        Arrays.fill(balance, 0);
+        double zSum = 0;
         for (int n = 0; n < tokens; n++) {
             int o = n * nExperts;
             double max = Double.NEGATIVE_INFINITY;
@@ -174,45 +225,59 @@ public final class MoE {
                 probs[o + e] /= sum;
                 pSum[e] += probs[o + e];
             }
-            double kept = 0;
-            for (int j = 0; j < topK; j++) {
-                int best = -1;
-                for (int e = 0; e < nExperts; e++) {
-                    if (!taken(n, j, e) && (best < 0 || probs[o + e] > probs[o + best])) {
-                        best = e; // strict '>' keeps the lower index on ties
-                    }
-                }
-                choice[n * topK + j] = best;
-                kept += probs[o + best];
-                count[best]++;
-            }
-            for (int j = 0; j < topK; j++) {
-                weight[n * topK + j] = probs[o + choice[n * topK + j]] / kept;
+            lse[n] = max + Math.log(sum);
+            zSum += lse[n] * lse[n];
+        }
+        int capacity = router.capacity(tokens, nExperts,
+                training ? routing.capacityFactor() : routing.evalCapacityFactor());
+        router.route(probs, tokens, nExperts, capacity, this::uniform, choice, kept, weight, balance);
+        for (int s = 0; s < tokens * topK; s++) {
+            if (kept[s]) {
+                count[choice[s]]++;
             }
         }
         start[0] = 0;
         for (int e = 0; e < nExperts; e++) {
             start[e + 1] = start[e] + count[e];
         }
+        rows = start[nExperts];
         int[] fill = Arrays.copyOf(start, nExperts);
         for (int s = 0; s < tokens * topK; s++) { // token order within each expert: deterministic
-            int r = fill[choice[s]]++;
-            rowToken[r] = s / topK;
-            rowSlot[r] = s;
-            slotRow[s] = r;
+            if (kept[s]) {
+                int r = fill[choice[s]]++;
+                rowToken[r] = s / topK;
+                rowSlot[r] = s;
+                slotRow[s] = r;
+            } else {
+                slotRow[s] = -1;
+            }
         }
         for (int e = 0; e < nExperts; e++) {
-            routingStats[e] = count[e];
+            routingStats[e] = balance[e];
             routingStats[nExperts + e] = pSum[e];
         }
         routingStats[2 * nExperts] = tokens;
+        routingStats[2 * nExperts + 1] = zSum;
         replicas.sumInPlace(routingStats);
         double globalTokens = routingStats[2 * nExperts];
+        double balanceTotal = router.balanceTotal(globalTokens);
         double aux = 0;
         for (int e = 0; e < nExperts; e++) {
-            aux += routingStats[e] / (globalTokens * topK) * (routingStats[nExperts + e] / globalTokens);
+            aux += routingStats[e] / balanceTotal * (routingStats[nExperts + e] / globalTokens);
         }
         lastAux = nExperts * aux;
+        lastZLoss = routingStats[2 * nExperts + 1] / globalTokens;
+    }
+
+    /** Token n's draw from U(0, 1): a hash of (seed, step, layer, global token), so it never depends on order. */
+    private double uniform(int n) {
+        long z = routingSeed * 0x9E3779B97F4A7C15L + step;
+        z = z * 0xBF58476D1CE4E5B9L + layerKey;
+        z = z * 0x94D049BB133111EBL + tokenOffset + n;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L; // SplitMix64's finaliser
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        z ^= z >>> 31;
+        return (z >>> 11) * 0x1.0p-53;
     }
 
     /**
@@ -259,20 +324,11 @@ public final class MoE {
         });
     }
 
-    private boolean taken(int n, int j, int e) {
-        for (int i = 0; i < j; i++) {
-            if (choice[n * topK + i] == e) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     /** xs[r] = x[rowToken[r]]: each expert's tokens become contiguous rows (rows split over threads). */
     private void dispatch(INDArray x) {
         Mem src = new Mem(x);
         Mem dst = new Mem(xs);
-        KernelThreads.forRange(tokens * topK, (part, from, to) -> {
+        KernelThreads.forRange(rows, (part, from, to) -> {
             for (int r = from; r < to; r++) {
                 Mem.copy(src, rowToken[r] * dim, dst, r * dim, dim);
             }
@@ -285,7 +341,9 @@ public final class MoE {
         Mem dst = new Mem(out);
         KernelThreads.forRange(tokens, (part, from, to) -> {
             for (int s = from * topK; s < to * topK; s++) {
-                Mem.axpy(weight[s], src, slotRow[s] * dim, dst, (s / topK) * dim, dim);
+                if (kept[s]) {
+                    Mem.axpy(weight[s], src, slotRow[s] * dim, dst, (s / topK) * dim, dim);
+                }
             }
         });
     }
@@ -295,7 +353,8 @@ public final class MoE {
         Mem d = new Mem(dOut);
         Mem y = new Mem(ys);
         Mem dy = new Mem(dys);
-        KernelThreads.forRange(tokens * topK, (part, from, to) -> {
+        Arrays.fill(dWeight, 0, tokens * topK, 0.0); // a dropped choice's weight has no effect, so no gradient
+        KernelThreads.forRange(rows, (part, from, to) -> {
             float[] lanes = Mem.lanes();
             for (int r = from; r < to; r++) {
                 int t = rowToken[r] * dim;
@@ -306,48 +365,53 @@ public final class MoE {
     }
 
     /**
-     * dx[token] = sum of its slots' rows of dxs in slot order (overwrites dx; the router's dx is added
-     * after). Tokens split over threads, so no two threads write one row.
+     * dx[token] = sum of its kept slots' rows of dxs in slot order, 0 if none was kept (overwrites dx; the router's
+     * dx is added after). Tokens split over threads, so no two threads write one row.
      */
     private void dispatchBackward(INDArray dx) {
         Mem src = new Mem(dxs);
         Mem dst = new Mem(dx);
         KernelThreads.forRange(tokens, (part, from, to) -> {
             for (int n = from; n < to; n++) {
-                Mem.copy(src, slotRow[n * topK] * dim, dst, n * dim, dim);
-                for (int j = 1; j < topK; j++) {
-                    Mem.axpy(1.0, src, slotRow[n * topK + j] * dim, dst, n * dim, dim);
+                boolean first = true;
+                for (int j = 0; j < topK; j++) {
+                    int s = n * topK + j;
+                    if (!kept[s]) {
+                        continue;
+                    }
+                    if (first) {
+                        Mem.copy(src, slotRow[s] * dim, dst, n * dim, dim);
+                        first = false;
+                    } else {
+                        Mem.axpy(1.0, src, slotRow[s] * dim, dst, n * dim, dim);
+                    }
+                }
+                for (int c = 0; first && c < dim; c++) {
+                    dst.set(n * dim + c, 0.0); // every choice dropped: the MoE added nothing to this token
                 }
             }
         });
     }
 
-    /** dLogits from the renormalised weights and from aux (through P_e only), through the softmax. */
+    /** dLogits from the gate's weights, from aux (through P_e only) and from the z-loss, through the softmax. */
     private void routerBackward(double auxGrad) {
         Mem dl = new Mem(dLogits);
         // d aux/d p[n,e] = E f_e / N over the global batch (routingStats holds the replicas' sums)
         double globalTokens = routingStats[2 * nExperts];
-        double auxScale = auxGrad * nExperts / (globalTokens * globalTokens * topK);
+        double auxScale = auxGrad * nExperts / (router.balanceTotal(globalTokens) * globalTokens);
+        double zScale = routing.zCoef() * 2 / globalTokens; // d z/d logit[n,e] = 2 lse_n p[n,e] / N
         for (int n = 0; n < tokens; n++) {
             int o = n * nExperts;
             for (int e = 0; e < nExperts; e++) {
                 dp[e] = auxScale * routingStats[e];
             }
-            double kept = 0;
-            double wdw = 0;
-            for (int j = 0; j < topK; j++) {
-                kept += probs[o + choice[n * topK + j]];
-                wdw += weight[n * topK + j] * dWeight[n * topK + j];
-            }
-            for (int j = 0; j < topK; j++) { // w_j = p_j / sum_i p_i
-                dp[choice[n * topK + j]] += (dWeight[n * topK + j] - wdw) / kept;
-            }
+            router.weightBackward(probs, n, nExperts, choice, weight, dWeight, dp);
             double pdp = 0;
             for (int e = 0; e < nExperts; e++) {
                 pdp += probs[o + e] * dp[e];
             }
             for (int e = 0; e < nExperts; e++) {
-                dl.set(o + e, probs[o + e] * (dp[e] - pdp));
+                dl.set(o + e, probs[o + e] * (dp[e] - pdp) + zScale * lse[n] * probs[o + e]);
             }
         }
     }

@@ -18,7 +18,21 @@ public record ModelConfig(
         double ropeTheta,
         double normEps,
         double auxCoef,
-        int maxSeqLen) {
+        int maxSeqLen,
+        Routing routing) {
+
+    /** A model whose MoE layers, if any, route as Mixtral does ({@link Routing#DEFAULT}). */
+    public ModelConfig(int vocabSize, int dModel, int nLayers, int nHeads, int dFF, int nExperts, int topK,
+                       int moeEvery, int expertDFF, double ropeTheta, double normEps, double auxCoef, int maxSeqLen) {
+        this(vocabSize, dModel, nLayers, nHeads, dFF, nExperts, topK, moeEvery, expertDFF, ropeTheta, normEps, auxCoef,
+                maxSeqLen, Routing.DEFAULT);
+    }
+
+    /** This shape with MoE layers routed by {@code r}. */
+    public ModelConfig withRouting(Routing r) {
+        return new ModelConfig(vocabSize, dModel, nLayers, nHeads, dFF, nExperts, topK, moeEvery, expertDFF, ropeTheta,
+                normEps, auxCoef, maxSeqLen, r);
+    }
 
     public int headDim() {
         return dModel / nHeads;

@@ -173,7 +173,7 @@ public final class Transformer {
     /**
      * Deterministic init from {@code seed} alone: each tensor draws from its own SplittableRandom seeded by
      * (seed, tensor name), so the result depends neither on threads nor on the buffer layout.
-     * N(0, 0.02) for embeddings, linears and routers; 1 for norm gains; N(0, 0.02/sqrt(2 L)) for the
+     * The seed also keys MoE random routing. N(0, 0.02) for embeddings, linears and routers; 1 for norm gains; N(0, 0.02/sqrt(2 L)) for the
      * projections that write into the residual stream (o_proj, down_proj / w2), as GPT-2 does.
      */
     public void initialize(long seed) {
@@ -186,6 +186,11 @@ public final class Transformer {
      * so a tensor the range cuts gets the values it would get whole; tensors outside are not drawn at all.
      */
     public void initialize(long seed, long from, long to) {
+        for (Block b : blocks) {
+            if (b.isMoe()) {
+                b.moe().useRoutingSeed(seed);
+            }
+        }
         double residualStd = 0.02 / Math.sqrt(2.0 * cfg.nLayers());
         for (ParameterStore.Tensor t : params.tensors()) {
             int first = (int) Math.min(t.numel(), Math.max(0, from - t.offset()));
@@ -213,7 +218,10 @@ public final class Transformer {
         }
     }
 
-    /** Zeroes the grads, then forward and backward of loss = mean CE + auxCoef * sum of MoE aux losses. */
+    /**
+     * Zeroes the grads, then forward and backward of loss = mean CE + auxCoef * sum of MoE aux losses + zCoef * sum
+     * of MoE z-losses.
+     */
     public LossParts forwardBackward(int[] inputs, int[] targets) {
         return forwardBackward(inputs, targets, 1.0);
     }
@@ -248,12 +256,37 @@ public final class Transformer {
         return parts;
     }
 
-    /** Forward only: mean cross-entropy. */
+    /** Forward only: mean cross-entropy, MoE layers routing at their evaluation capacity. */
     public double evaluate(int[] inputs, int[] targets) {
-        return forward(inputs, targets).crossEntropy();
+        setTraining(false);
+        try {
+            return forward(inputs, targets).crossEntropy();
+        } finally {
+            setTraining(true);
+        }
     }
 
-    /** Forward only, both loss parts (what forwardBackward differentiates is {@code total(auxCoef)}). */
+    /**
+     * The training step about to run: MoE random routing draws from (seed, step, layer, token), so a recomputed or
+     * resumed step routes exactly as the first run of it did.
+     */
+    public void beginStep(long step) {
+        for (Block b : blocks) {
+            if (b.isMoe()) {
+                b.moe().beginStep(step);
+            }
+        }
+    }
+
+    private void setTraining(boolean training) {
+        for (Block b : blocks) {
+            if (b.isMoe()) {
+                b.moe().setTraining(training);
+            }
+        }
+    }
+
+    /** Forward only, the loss parts (what forwardBackward differentiates is {@code total(auxCoef, zCoef)}). */
     public LossParts forward(int[] inputs, int[] targets) {
         return forward(inputs, targets, false);
     }
@@ -269,9 +302,11 @@ public final class Transformer {
         embedding.forward(inputs, xs[0]);                    // [N] -> [N, C]
         hook.forwardDone(0, true);
         double aux = 0;
+        double zLoss = 0;
         for (int l = 0; l < L; l++) {
             hook.forward(l + 1, l + 2);
             aux += blocks[l].forward(xs[l], xs[l + 1]);      // [N, C] -> [N, C]
+            zLoss += blocks[l].isMoe() ? blocks[l].moe().lastZLoss() : 0;
             hook.forwardDone(l + 1, true);
         }
         hook.forward(head, backwardFollows ? L : -1);
@@ -279,6 +314,6 @@ public final class Transformer {
         lmHead.forward(xf, logits, false);                   // [N, C] -> [N, V]
         double ce = crossEntropy.forward(logits, targets);   // [N, V] -> scalar
         hook.forwardDone(head, !backwardFollows);
-        return new LossParts(ce, aux);
+        return new LossParts(ce, aux, zLoss);
     }
 }

@@ -72,6 +72,8 @@ public final class Parallelize {
             if (block.isMoe()) {
                 block.moe().useTokenDispatch(TokenDispatch.LOCAL);
                 block.moe().useReplicaReducer(replicas);
+                // Replica r holds batch slice r of the global batch: its tokens draw as they would in one process.
+                block.moe().useTokenOffset((long) dp.rank() * model.batch() * model.seq());
             }
         }
         Sharding sharding = shard(model, dp, sums, spec, probe);

@@ -40,6 +40,7 @@ public final class SynchronousStep implements TrainingStep {
 
     @Override
     public Outcome run(long step, int[] inputs, int[] targets, double lr) {
+        model.beginStep(step);
         LossParts loss = model.forwardBackward(inputs, targets, lossScale);
         long waitStart = System.nanoTime();
         gradients.finish();

@@ -1,6 +1,7 @@
 package dev.tessera.worker.model;
 
 import static dev.tessera.worker.model.GradCheck.check;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static dev.tessera.worker.model.GradCheck.dotLoss;
 import static dev.tessera.worker.model.GradCheck.numeric;
 import static dev.tessera.worker.model.GradCheck.randn;
@@ -233,6 +234,37 @@ class LayerGradientTest {
             out.assign(0);
             double a = moe.forward(x, out);
             return dotLoss(out, r) + auxCoef * a;
+        };
+        checkAllParams(ps, loss);
+        check("moe.input", values(dx), numeric(x, loss));
+    }
+
+    /** Every gate, with capacity dropping where the gate has it, the aux loss and the router z-loss. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"topk", "switch", "gshard"})
+    void moeGates(String gateName) {
+        int n = 24; // enough that top-1 sends some to every expert (else an expert's gradient is 0: nothing checked)
+        double auxCoef = 0.3;
+        double zCoef = 0.05;
+        ModelConfig cfg = moeConfig(6, 2).withRouting(new Routing(gateName, 0.6, 2.0, zCoef));
+        ParameterStore ps = store(b -> MoE.register(b, "m", cfg), 0.7);
+        MoE moe = new MoE(ps, "m", cfg, n);
+        moe.useRoutingSeed(3);
+        moe.beginStep(5);
+        INDArray x = randn(rng, 1, n, 6);
+        INDArray out = Nd4j.create(DataType.DOUBLE, n, 6);
+        INDArray dx = Nd4j.create(DataType.DOUBLE, n, 6);
+        INDArray r = randn(rng, 1, n, 6);
+        moe.forward(x, out);
+        if (!gateName.equals("topk")) {
+            assertTrue(moe.lastDroppedFraction() > 0, gateName + " dropped nothing: the check would not cover drops");
+        }
+        assertTrue(moe.lastZLoss() > 0);
+        moe.backward(x, r, dx, auxCoef);
+        java.util.function.DoubleSupplier loss = () -> {
+            out.assign(0);
+            double a = moe.forward(x, out);
+            return dotLoss(out, r) + auxCoef * a + zCoef * moe.lastZLoss();
         };
         checkAllParams(ps, loss);
         check("moe.input", values(dx), numeric(x, loss));

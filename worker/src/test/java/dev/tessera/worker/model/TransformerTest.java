@@ -66,7 +66,7 @@ class TransformerTest {
         }
         for (int i = 0; i < analytic.length; i++) {
             String name = ps.tensors().get(i).name();
-            double[] num = GradCheck.numeric(ps.param(name), () -> m.forward(in, tg).total(cfg.auxCoef()));
+            double[] num = GradCheck.numeric(ps.param(name), () -> m.forward(in, tg).total(cfg.auxCoef(), cfg.routing().zCoef()));
             GradCheck.check(name, analytic[i], num);
         }
     }

@@ -1,0 +1,53 @@
+package dev.tessera.worker.model;
+
+/**
+ * Switch Transformer's top-1 ({@code model.gate: switch}, ALGORITHMS.md 7.2): each token goes to its most probable
+ * expert while that expert has one of its {@code C = ceil(cf * S / E)} slots free, in token order; past that it is
+ * dropped (the residual carries it). The output is scaled by the raw probability, not renormalised, so the router
+ * still gets a gradient. {@code f_e} counts first choices before dropping.
+ */
+final class SwitchGate implements Gate {
+
+    private final int[] taken; // [E] slots taken so far in this routing
+
+    SwitchGate(int experts) {
+        this.taken = new int[experts];
+    }
+
+    @Override
+    public int slots() {
+        return 1;
+    }
+
+    @Override
+    public int capacity(int tokens, int experts, double factor) {
+        return (int) Math.min(tokens, Math.ceil(factor * tokens / experts));
+    }
+
+    @Override
+    public void route(double[] probs, int tokens, int experts, int capacity, TokenUniforms uniform,
+                      int[] choice, boolean[] kept, double[] weight, double[] balance) {
+        java.util.Arrays.fill(taken, 0);
+        for (int n = 0; n < tokens; n++) {
+            Gate.pickTop(probs, n, experts, 1, choice);
+            int e = choice[n];
+            balance[e]++;
+            kept[n] = taken[e] < capacity;
+            if (kept[n]) {
+                taken[e]++;
+            }
+            weight[n] = probs[n * experts + e];
+        }
+    }
+
+    @Override
+    public double balanceTotal(double tokens) {
+        return tokens;
+    }
+
+    @Override
+    public void weightBackward(double[] probs, int n, int experts, int[] choice, double[] weight, double[] dWeight,
+                               double[] dProbs) {
+        dProbs[choice[n]] += dWeight[n];
+    }
+}
