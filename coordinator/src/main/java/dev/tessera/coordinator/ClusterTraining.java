@@ -22,6 +22,7 @@ import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.worker.run.Assignment;
 import dev.tessera.worker.run.TrainerState;
 import dev.tessera.worker.run.WorkerJob;
+import dev.tessera.worker.model.MoeStats;
 import dev.tessera.worker.train.StepMetrics;
 import dev.tessera.worker.train.TrainingListener;
 import dev.tessera.worker.train.TrainingLoop;
@@ -126,7 +127,8 @@ public final class ClusterTraining implements TrainAction {
                 public void report(ControlMessage m) {
                     if (m instanceof StepReport s) {
                         listener.onStep(new StepMetrics(s.step, s.loss, s.auxLoss, s.lr, s.gradNorm,
-                                s.tokensPerSecond, s.stepSeconds, s.exposedCommSeconds));
+                                s.tokensPerSecond, s.stepSeconds, s.exposedCommSeconds,
+                                new MoeStats(s.moeExperts, s.moeLayers)));
                     } else if (m instanceof EvalReport e) {
                         listener.onEval(e.step, e.loss);
                     } else if (m instanceof CheckpointReport c) {

@@ -101,6 +101,29 @@ class ClusterTrainingTest {
         assertEquals(0, result.code, result.err);
         assertNothingLeft(result.jobIds());
         assertLossesClose(single, run);
+        // The routing the coordinator logs (rank 0's report of the global batch) is the single process's.
+        Map<Long, JsonNode> expected = moeMetrics(single);
+        Map<Long, JsonNode> actual = moeMetrics(run);
+        assertEquals(20, actual.size());
+        for (long step = 1; step <= 20; step++) {
+            JsonNode e = expected.get(step).get(0);
+            JsonNode a = actual.get(step).get(0);
+            assertEquals(e.get("dropped").asDouble(), a.get("dropped").asDouble(), 1e-9, "step " + step);
+            for (int x = 0; x < 4; x++) {
+                assertEquals(e.get("load").get(x).asDouble(), a.get("load").get(x).asDouble(), 1e-9, "step " + step);
+            }
+        }
+    }
+
+    private static Map<Long, JsonNode> moeMetrics(Path run) throws IOException {
+        Map<Long, JsonNode> out = new TreeMap<>();
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonNode n = JSON.readTree(line);
+            if (n.has("moe")) {
+                out.put(n.get("step").asLong(), n.get("moe"));
+            }
+        }
+        return out;
     }
 
     @Test

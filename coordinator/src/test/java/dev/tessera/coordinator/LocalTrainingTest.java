@@ -116,6 +116,38 @@ class LocalTrainingTest {
         }
         String weights = "checkpoints/step-0000008/model-00001-of-00001.safetensors";
         assertArrayEquals(Files.readAllBytes(full.resolve(weights)), Files.readAllBytes(resumed.resolve(weights)));
+        assertMoeMetrics(full, 8);
+    }
+
+    /**
+     * Every step line of {@code run}'s metrics.jsonl has its one MoE layer's routing: block 1, four loads summing to 1,
+     * the aux loss of the step (the only MoE layer's), a positive z-loss, and, at capacity factor 0.5, drops.
+     */
+    static void assertMoeMetrics(Path run, int steps) throws IOException {
+        int lines = 0;
+        double dropped = 0;
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonNode node = JSON.readTree(line);
+            if (!node.has("loss")) {
+                continue;
+            }
+            lines++;
+            JsonNode moe = node.get("moe");
+            assertEquals(1, moe.size(), line);
+            JsonNode layer = moe.get(0);
+            assertEquals(1, layer.get("layer").asInt());
+            double sum = 0;
+            for (JsonNode load : layer.get("load")) {
+                sum += load.asDouble();
+            }
+            assertEquals(4, layer.get("load").size());
+            assertEquals(1.0, sum, 1e-9, line);
+            assertEquals(node.get("aux_loss").asDouble(), layer.get("aux_loss").asDouble(), 0.0, line);
+            assertTrue(layer.get("z_loss").asDouble() > 0, line);
+            dropped += layer.get("dropped").asDouble();
+        }
+        assertEquals(steps, lines);
+        assertTrue(dropped > 0, "capacity factor 0.5 dropped nothing in " + steps + " steps");
     }
 
     /** Recomputing activations in backward changes no bit of the run: losses and final weights. */

@@ -5,6 +5,7 @@ import com.esotericsoftware.kryo.kryo5.Serializer;
 import com.esotericsoftware.kryo.kryo5.io.Input;
 import com.esotericsoftware.kryo.kryo5.io.Output;
 
+import static dev.tessera.comm.control.ControlCodec.checkedLength;
 import static dev.tessera.comm.control.ControlCodec.readString;
 import static dev.tessera.comm.control.ControlCodec.writeString;
 
@@ -31,12 +32,21 @@ final class JobMessageSerializers {
                 out.writeDouble(m.tokensPerSecond);
                 out.writeDouble(m.stepSeconds);
                 out.writeDouble(m.exposedCommSeconds);
+                double[] moe = m.moeLayers == null ? new double[0] : m.moeLayers;
+                out.writeInt(m.moeExperts);
+                out.writeInt(moe.length);
+                out.writeDoubles(moe, 0, moe.length);
             }
 
             @Override
             public StepReport read(Kryo k, Input in, Class<? extends StepReport> type) {
-                return new StepReport(in.readInt(), in.readLong(), in.readDouble(), in.readDouble(), in.readDouble(),
-                        in.readDouble(), in.readDouble(), in.readDouble(), in.readDouble());
+                StepReport m = new StepReport(in.readInt(), in.readLong(), in.readDouble(), in.readDouble(),
+                        in.readDouble(), in.readDouble(), in.readDouble(), in.readDouble(), in.readDouble(), 0, null);
+                m.moeExperts = in.readInt();
+                int count = in.readInt();
+                checkedLength(in, count < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, count * (long) Double.BYTES));
+                m.moeLayers = in.readDoubles(count);
+                return m;
             }
         }, 105);
         kryo.register(EvalReport.class, new Serializer<EvalReport>() {

@@ -12,12 +12,17 @@ public final class StepReport implements ControlMessage {
     public double stepSeconds;
     /** Seconds of this step spent waiting for gradient reductions after backward (not overlapped). */
     public double exposedCommSeconds;
+    /** Experts per MoE layer (0: no MoE layer). */
+    public int moeExperts;
+    /** Per MoE layer: block, dropped fraction, aux loss, z-loss, each expert's load (the worker's MoeStats). */
+    public double[] moeLayers;
 
     public StepReport() {
     }
 
     public StepReport(int rank, long step, double loss, double auxLoss, double lr, double gradNorm,
-                      double tokensPerSecond, double stepSeconds, double exposedCommSeconds) {
+                      double tokensPerSecond, double stepSeconds, double exposedCommSeconds, int moeExperts,
+                      double[] moeLayers) {
         this.rank = rank;
         this.step = step;
         this.loss = loss;
@@ -27,5 +32,7 @@ public final class StepReport implements ControlMessage {
         this.tokensPerSecond = tokensPerSecond;
         this.stepSeconds = stepSeconds;
         this.exposedCommSeconds = exposedCommSeconds;
+        this.moeExperts = moeExperts;
+        this.moeLayers = moeLayers;
     }
 }

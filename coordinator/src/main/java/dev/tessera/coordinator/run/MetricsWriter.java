@@ -3,6 +3,7 @@ package dev.tessera.coordinator.run;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.worker.io.AtomicFiles;
+import dev.tessera.worker.model.MoeStats;
 import dev.tessera.worker.train.StepMetrics;
 import dev.tessera.worker.train.TrainingListener;
 
@@ -20,7 +21,8 @@ import java.util.Map;
 
 /**
  * metrics.jsonl: one JSON object per line, {@code {"step","loss","aux_loss","lr","grad_norm","tokens_per_s",
- * "step_s","comm_wait_s"}} per optimizer step and {@code {"step","eval_loss"}} per evaluation. Each line is
+ * "step_s","comm_wait_s"}} per optimizer step (with {@code "moe": [{"layer","load","dropped","aux_loss","z_loss"}]} for a
+ * model with MoE layers) and {@code {"step","eval_loss"}} per evaluation. Each line is
  * flushed at once so {@code tail -f} and a crash both see whole lines. Non-finite numbers are written as null (JSON has no NaN).
  */
 public final class MetricsWriter implements TrainingListener, AutoCloseable {
@@ -84,7 +86,29 @@ public final class MetricsWriter implements TrainingListener, AutoCloseable {
         line.put("tokens_per_s", finiteOrNull(m.tokensPerSecond()));
         line.put("step_s", finiteOrNull(m.stepSeconds()));
         line.put("comm_wait_s", finiteOrNull(m.commWaitSeconds()));
+        if (m.moe().layerCount() > 0) {
+            line.put("moe", moeLayers(m.moe()));
+        }
         writeLine(line);
+    }
+
+    /** Per MoE layer: its block, the expert loads, the fraction of assignments dropped, the aux and z losses. */
+    private static List<Map<String, Object>> moeLayers(MoeStats moe) {
+        List<Map<String, Object>> layers = new ArrayList<>();
+        for (int i = 0; i < moe.layerCount(); i++) {
+            Map<String, Object> layer = new LinkedHashMap<>();
+            layer.put("layer", moe.block(i));
+            List<Object> load = new ArrayList<>();
+            for (int e = 0; e < moe.experts(); e++) {
+                load.add(finiteOrNull(moe.load(i, e)));
+            }
+            layer.put("load", load);
+            layer.put("dropped", finiteOrNull(moe.dropped(i)));
+            layer.put("aux_loss", finiteOrNull(moe.aux(i)));
+            layer.put("z_loss", finiteOrNull(moe.zLoss(i)));
+            layers.add(layer);
+        }
+        return layers;
     }
 
     @Override

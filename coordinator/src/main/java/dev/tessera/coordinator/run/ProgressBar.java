@@ -103,6 +103,7 @@ public final class ProgressBar implements TrainingListener {
         int filled = (int) Math.round(fraction * BAR_WIDTH);
         return "[" + "#".repeat(filled) + ".".repeat(BAR_WIDTH - filled) + "] " + m.step() + stepsOf()
                 + "  loss " + HumanFormat.loss(m.loss())
+                + moe(m)
                 + "  " + HumanFormat.rate(smoothedTokensPerSecond) + " tok/s"
                 + "  ETA " + HumanFormat.duration(etaSeconds(m.step(), now));
     }
@@ -113,10 +114,20 @@ public final class ProgressBar implements TrainingListener {
         return "step " + m.step() + stepsOf() + percent
                 + "  loss " + HumanFormat.loss(m.loss())
                 + "  aux " + HumanFormat.loss(m.auxLoss())
+                + moe(m)
                 + "  lr " + String.format(Locale.ROOT, "%.3e", m.lr())
                 + "  grad_norm " + String.format(Locale.ROOT, "%.3f", m.gradNorm())
                 + "  " + HumanFormat.rate(smoothedTokensPerSecond) + " tok/s"
                 + "  ETA " + HumanFormat.duration(etaSeconds(m.step(), now));
+    }
+
+    /** The worst expert load over E's even share, and the fraction of assignments dropped (MoE models only). */
+    private static String moe(StepMetrics m) {
+        if (m.moe().layerCount() == 0) {
+            return "";
+        }
+        return String.format(Locale.ROOT, "  imbalance %.2f  dropped %.1f%%", m.moe().worstImbalance(),
+                100 * m.moe().droppedFraction());
     }
 
     private double etaSeconds(long step, long now) {

@@ -1,5 +1,6 @@
 package dev.tessera.coordinator.run;
 
+import dev.tessera.worker.model.MoeStats;
 import dev.tessera.worker.train.StepMetrics;
 import org.junit.jupiter.api.Test;
 
@@ -75,5 +76,19 @@ class ProgressBarTest {
         bar.onEval(1, 2.0);
         bar.finish();
         assertTrue(output().contains("\reval  step 1/10  val loss 2.0000\n"), output());
+    }
+
+    @Test
+    void moeRunsShowTheWorstLoadImbalanceAndTheFractionDropped() {
+        ProgressBar bar = bar(false);
+        bar.onStart(1, 10);
+        // two MoE layers of 4 experts: the worst load is 0.4 of its layer's (1.6 x an even share); 5% and 15% dropped
+        MoeStats moe = new MoeStats(4, new double[] {1, 0.05, 1.0, 2.0, 0.25, 0.25, 0.25, 0.25,
+                3, 0.15, 1.1, 2.1, 0.4, 0.2, 0.2, 0.2});
+        clock.addAndGet(100_000_000L);
+        bar.onStep(new StepMetrics(1, 3.0, 2.1, 1e-3, 0.5, 20_000, 0.1, 0.0, moe));
+        assertTrue(output().contains("imbalance 1.60  dropped 10.0%"), output());
+        bar.onStep(step(2));
+        assertFalse(output().lines().toList().get(1).contains("imbalance"), "a dense step shows none");
     }
 }

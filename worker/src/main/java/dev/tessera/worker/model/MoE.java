@@ -49,7 +49,8 @@ public final class MoE {
     private TokenDispatch tokenDispatch = TokenDispatch.LOCAL;
     private final double[] pSum;         // [E] router probability summed over this replica's tokens
     private final double[] dp;           // [E] scratch of the router backward
-    private final double[] routingStats; // [2E + 2] balance, probability sums, tokens, z sum: over replicas
+    // [3E + 3] balance, probability sums, tokens, z sum, assignments asked per expert, kept: over replicas
+    private final double[] routingStats;
     private double lastAux;
     private double lastZLoss;
     private int rows;                    // kept (token, slot) choices: the gathered rows
@@ -67,7 +68,7 @@ public final class MoE {
     /** As above, its per-token buffers (routing, gathered rows, expert activations) from {@code activations}. */
     public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens, Activations activations) {
         DataType dt = ps.dataType();
-        this.routingStats = new double[2 * cfg.nExperts() + 2];
+        this.routingStats = new double[3 * cfg.nExperts() + 3];
         this.pSum = new double[cfg.nExperts()];
         this.dp = new double[cfg.nExperts()];
         this.tokens = tokens;
@@ -196,9 +197,23 @@ public final class MoE {
         return lastZLoss;
     }
 
-    /** The fraction of (token, choice) assignments the last forward dropped on this replica. */
+    /** The fraction of (token, choice) assignments the last forward dropped, over the global batch. */
     public double lastDroppedFraction() {
-        return 1.0 - rows / (double) (tokens * topK);
+        return 1.0 - routingStats[3 * nExperts + 2] / (routingStats[2 * nExperts] * topK);
+    }
+
+    /**
+     * Writes the last forward's {@link MoeStats} numbers of this layer at {@code at}: dropped fraction, aux, z-loss,
+     * then each expert's share of the assignments asked (over the global batch).
+     */
+    void writeStats(double[] into, int at) {
+        into[at] = lastDroppedFraction();
+        into[at + 1] = lastAux;
+        into[at + 2] = lastZLoss;
+        double asked = routingStats[2 * nExperts] * topK;
+        for (int e = 0; e < nExperts; e++) {
+            into[at + 3 + e] = routingStats[2 * nExperts + 2 + e] / asked;
+        }
     }
 
     /** Router: probs, the gate's choices and weights, per-expert row ranges, aux and z-loss. */
@@ -258,6 +273,11 @@ public final class MoE {
         }
         routingStats[2 * nExperts] = tokens;
         routingStats[2 * nExperts + 1] = zSum;
+        Arrays.fill(routingStats, 2 * nExperts + 2, 3 * nExperts + 2, 0.0);
+        for (int s = 0; s < tokens * topK; s++) {
+            routingStats[2 * nExperts + 2 + choice[s]]++;
+        }
+        routingStats[3 * nExperts + 2] = rows;
         replicas.sumInPlace(routingStats);
         double globalTokens = routingStats[2 * nExperts];
         double balanceTotal = router.balanceTotal(globalTokens);

@@ -278,6 +278,28 @@ public final class Transformer {
         }
     }
 
+    /** How the last forward's MoE layers routed ({@link MoeStats#NONE} for a dense model). */
+    public MoeStats moeStats() {
+        int per = MoeStats.FIXED + cfg.nExperts();
+        int layers = 0;
+        for (Block b : blocks) {
+            layers += b.isMoe() ? 1 : 0;
+        }
+        if (layers == 0) {
+            return MoeStats.NONE;
+        }
+        double[] out = new double[layers * per];
+        int i = 0;
+        for (int l = 0; l < blocks.length; l++) {
+            if (blocks[l].isMoe()) {
+                out[i * per] = l;
+                blocks[l].moe().writeStats(out, i * per + 1);
+                i++;
+            }
+        }
+        return new MoeStats(cfg.nExperts(), out);
+    }
+
     private void setTraining(boolean training) {
         for (Block b : blocks) {
             if (b.isMoe()) {

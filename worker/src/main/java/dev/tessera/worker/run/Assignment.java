@@ -20,7 +20,7 @@ import org.agrona.concurrent.UnsafeBuffer;
 public record Assignment(int version, int rank, WorkerJob job) implements ControlMessage {
 
     /** The layout of {@link WorkerJob} on the wire; one more whenever a field of the spec changes. */
-    public static final int VERSION = 3;
+    public static final int VERSION = 4;
 
     static final RecordSerializer<WorkerJob> JOB = new RecordSerializer<>(WorkerJob.class);
 

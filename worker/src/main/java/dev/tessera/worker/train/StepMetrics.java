@@ -1,9 +1,18 @@
 package dev.tessera.worker.train;
 
+import dev.tessera.worker.model.MoeStats;
+
 /**
  * What one optimizer step reports; one line of metrics.jsonl. {@code commWaitSeconds} is the time the step
- * spent waiting for gradient reductions after backward, the part of communication not hidden behind compute.
+ * spent waiting for gradient reductions after backward, the part of communication not hidden behind compute;
+ * {@code moe} how the MoE layers routed the global batch.
  */
 public record StepMetrics(long step, double loss, double auxLoss, double lr, double gradNorm,
-                          double tokensPerSecond, double stepSeconds, double commWaitSeconds) {
+                          double tokensPerSecond, double stepSeconds, double commWaitSeconds, MoeStats moe) {
+
+    /** A step of a model without MoE layers. */
+    public StepMetrics(long step, double loss, double auxLoss, double lr, double gradNorm, double tokensPerSecond,
+                       double stepSeconds, double commWaitSeconds) {
+        this(step, loss, auxLoss, lr, gradNorm, tokensPerSecond, stepSeconds, commWaitSeconds, MoeStats.NONE);
+    }
 }

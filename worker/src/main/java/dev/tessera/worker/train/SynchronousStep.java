@@ -49,6 +49,6 @@ public final class SynchronousStep implements TrainingStep {
         optimizer.step(step, lr, GradNorm.clipScale(gradNorm, gradClip));
         long gatherStart = System.nanoTime();
         parameters.afterUpdate(); // ZeRO-1/2: the updated shards are all-gathered, not overlapped
-        return new Outcome(loss, gradNorm, gradientWait + System.nanoTime() - gatherStart);
+        return new Outcome(loss, gradNorm, gradientWait + System.nanoTime() - gatherStart, model.moeStats());
     }
 }

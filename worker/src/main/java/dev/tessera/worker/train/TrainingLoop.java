@@ -88,7 +88,7 @@ public final class TrainingLoop {
                         + "; lower optimizer.lr or set optimizer.grad_clip");
             }
             listener.onStep(new StepMetrics(step, lastLoss, outcome.loss().aux(), lr, outcome.gradNorm(),
-                    tokensPerStep / seconds, seconds, waited / 1e9));
+                    tokensPerStep / seconds, seconds, waited / 1e9, outcome.moe()));
             boolean last = step == config.steps();
             if (last || (config.evalEvery() > 0 && step % config.evalEvery() == 0)) {
                 lastEval = evaluate();

@@ -1,6 +1,7 @@
 package dev.tessera.worker.train;
 
 import dev.tessera.worker.model.LossParts;
+import dev.tessera.worker.model.MoeStats;
 
 /**
  * One optimizer step of a replica on its slice of the global batch: the strategy the {@link TrainingLoop} runs
@@ -10,10 +11,10 @@ import dev.tessera.worker.model.LossParts;
 public interface TrainingStep {
 
     /**
-     * What a step measured: the replica's loss parts, the global gradient norm before clipping, and the
-     * nanoseconds spent waiting for communication that compute did not hide.
+     * What a step measured: the replica's loss parts, the global gradient norm before clipping, the
+     * nanoseconds spent waiting for communication that compute did not hide, and how the MoE layers routed.
      */
-    record Outcome(LossParts loss, double gradNorm, long commWaitNanos) {
+    record Outcome(LossParts loss, double gradNorm, long commWaitNanos, MoeStats moe) {
     }
 
     /** Trains {@code step} (from 1) on this replica's {@code inputs}/{@code targets} at learning rate {@code lr}. */

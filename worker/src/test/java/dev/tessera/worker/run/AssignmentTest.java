@@ -83,7 +83,7 @@ class AssignmentTest {
         String schema = Assignment.JOB.schema();
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                 .digest(schema.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
-        assertEquals(3, Assignment.VERSION);
-        assertEquals("f38e4986204da8ff", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
+        assertEquals(4, Assignment.VERSION);
+        assertEquals("fddc49db78f619a6", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
     }
 }
