@@ -96,34 +96,37 @@ class LocalTrainingTest {
     }
 
     /**
-     * GShard with a capacity that drops tokens, random routing and the z-loss: the draws are keyed by (seed, step,
-     * layer, token), so a resumed run routes and trains with the same bits.
+     * GShard with a capacity that drops tokens, random routing and the z-loss, and HyperRouter with its hypernetwork
+     * drawn from the seed: a resumed run routes and trains with the same bits (GShard's draws are keyed by seed,
+     * step, layer and token).
      */
-    @Test
-    void resumingAGShardRunThatDropsTokensContinuesBitIdentically() throws IOException {
-        Path full = tmp.resolve("full-gshard");
-        assertEquals(0, Main.run(args(TinyJob.trainArgs("--set", "model.gate=gshard", "--set",
-                "model.capacity_factor=0.5", "--set", "model.router_z_coef=0.01", "--out", full.toString()))));
-        Path resumed = tmp.resolve("resumed-gshard");
+    @ParameterizedTest
+    @ValueSource(strings = {"gshard", "hyper"})
+    void resumingARoutedRunContinuesBitIdentically(String gate) throws IOException {
+        Path full = tmp.resolve("full-" + gate);
+        assertEquals(0, Main.run(args(TinyJob.trainArgs("--set", "model.gate=" + gate, "--set",
+                "model.capacity_factor=0.5", "--set", "model.router_z_coef=0.01", "--set", "model.hyper_size=8",
+                "--out", full.toString()))));
+        Path resumed = tmp.resolve("resumed-" + gate);
         assertEquals(0, Main.run("train", "--resume", full.resolve("checkpoints/step-0000004").toString(),
                 "--out", resumed.toString()));
-        assertEquals("gshard", JSON.readTree(resumed.resolve("summary.json").toFile())
+        assertEquals(gate, JSON.readTree(resumed.resolve("summary.json").toFile())
                 .get("config").get("model").get("gate").asText());
         Map<Long, Double> expected = trainLosses(full);
         Map<Long, Double> actual = trainLosses(resumed);
         for (long step = 5; step <= 8; step++) {
-            assertEquals(expected.get(step), actual.get(step), 0.0, "gshard: loss at step " + step);
+            assertEquals(expected.get(step), actual.get(step), 0.0, gate + ": loss at step " + step);
         }
         String weights = "checkpoints/step-0000008/model-00001-of-00001.safetensors";
         assertArrayEquals(Files.readAllBytes(full.resolve(weights)), Files.readAllBytes(resumed.resolve(weights)));
-        assertMoeMetrics(full, 8);
+        assertMoeMetrics(full, 8, gate.equals("gshard"));
     }
 
     /**
      * Every step line of {@code run}'s metrics.jsonl has its one MoE layer's routing: block 1, four loads summing to 1,
-     * the aux loss of the step (the only MoE layer's), a positive z-loss, and, at capacity factor 0.5, drops.
+     * the aux loss of the step (the only MoE layer's), a positive z-loss, and drops if the gate {@code drops}.
      */
-    static void assertMoeMetrics(Path run, int steps) throws IOException {
+    static void assertMoeMetrics(Path run, int steps, boolean drops) throws IOException {
         int lines = 0;
         double dropped = 0;
         for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
@@ -147,7 +150,7 @@ class LocalTrainingTest {
             dropped += layer.get("dropped").asDouble();
         }
         assertEquals(steps, lines);
-        assertTrue(dropped > 0, "capacity factor 0.5 dropped nothing in " + steps + " steps");
+        assertEquals(drops, dropped > 0, "dropped " + dropped + " in " + steps + " steps");
     }
 
     /** Recomputing activations in backward changes no bit of the run: losses and final weights. */

@@ -7,6 +7,7 @@ import dev.tessera.worker.job.DataSection;
 import dev.tessera.worker.job.DataSourceKind;
 import dev.tessera.worker.job.Dtype;
 import dev.tessera.worker.job.FaultSection;
+import dev.tessera.worker.job.GateKind;
 import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.job.LaunchSection;
 import dev.tessera.worker.job.MeshSection;
@@ -119,7 +120,12 @@ final class JobConfigValidator {
             case TOPK -> m.topK();
             case SWITCH -> 1;
             case GSHARD -> 2;
+            case HYPER -> m.topK();
         };
+        if (m.gate() == GateKind.HYPER && m.hyperSize() <= 0) {
+            failAt(List.of("model.hyper_size", "model.gate"), "model.gate: hyper needs model.hyper_size, the hidden"
+                    + " width of its hypernetwork (> 0; its paper uses 256), got " + m.hyperSize());
+        }
         if (m.topK() != gateChoices) {
             failAt(List.of("model.top_k", "model.gate"), "model.top_k must be " + gateChoices + " for model.gate: "
                     + m.gate().name().toLowerCase(java.util.Locale.ROOT) + " (got " + m.topK() + ")");

@@ -70,6 +70,7 @@ public final class HfModelConfig {
             n.put(CAPACITY, cfg.routing().capacityFactor());
             n.put(EVAL_CAPACITY, cfg.routing().evalCapacityFactor());
             n.put("router_z_loss_coef", cfg.routing().zCoef());
+            n.put("tessera_hyper_size", cfg.routing().hyperSize());
         }
         n.put("tie_word_embeddings", false);
         n.put("torch_dtype", torchDtype(dtype));
@@ -127,7 +128,8 @@ public final class HfModelConfig {
             return Routing.DEFAULT;
         }
         return new Routing(n.get(GATE).asText(), doubleField(n, CAPACITY, source), doubleField(n, EVAL_CAPACITY, source),
-                doubleField(n, "router_z_loss_coef", source));
+                doubleField(n, "router_z_loss_coef", source),
+                n.has("tessera_hyper_size") ? intField(n, "tessera_hyper_size", source) : 0);
     }
 
     /**

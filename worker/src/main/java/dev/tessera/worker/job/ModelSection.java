@@ -20,17 +20,18 @@ public record ModelSection(
         double capacityFactor,
         double evalCapacityFactor,
         @Key("router_z_coef") double routerZCoef,
+        int hyperSize,
         Dtype dtype) {
 
     public static ModelSection defaults() {
         return new ModelSection(256, 128, 4, 4, 344, 4, 2, 2, 172, 10000.0, 1.0e-5, 0.01, GateKind.TOPK, 1.25, 2.0, 0.0,
-                Dtype.FLOAT32);
+                0, Dtype.FLOAT32);
     }
 
     /** How the MoE layers route. */
     public Routing routing() {
         return new Routing(gate.name().toLowerCase(java.util.Locale.ROOT), capacityFactor, evalCapacityFactor,
-                routerZCoef);
+                routerZCoef, gate == GateKind.HYPER ? hyperSize : 0);
     }
 
     /** True when at least one block would route through experts. */

@@ -47,7 +47,9 @@ public interface Gate {
             case "topk" -> new TopKGate(topK);
             case "switch" -> new SwitchGate(experts);
             case "gshard" -> new GShardGate(experts);
-            default -> throw new IllegalArgumentException("model.gate must be topk, switch or gshard, not " + name);
+            case "hyper" -> new HyperGate(topK);
+            default -> throw new IllegalArgumentException("model.gate must be topk, switch, gshard or hyper, not "
+                    + name);
         };
     }
 

@@ -24,7 +24,10 @@ public final class MoE {
     private final int topK;           // the gate's choices per token
     private final Gate router;
     private final Routing routing;
-    private final Linear gate;        // [E, C]
+    private final Linear gate;        // [E, C] the learned router, or null under a HyperRouter
+    private final HyperRouter hyper;  // the generated router ({@code gate: hyper}), or null
+    private final INDArray routerW;   // [E, C] whichever router this layer has
+    private final INDArray routerDW;  // [E, C]
     private final SwiGLU[] experts;
     private final INDArray logits;    // [N, E]
     private final INDArray dLogits;   // [N, E]
@@ -81,7 +84,17 @@ public final class MoE {
         this.router = Gate.named(routing.gate(), cfg.topK(), nExperts);
         this.topK = router.slots();
         this.layerKey = prefix.hashCode();
-        this.gate = new Linear(ps, prefix + ".gate.weight");
+        if (routing.hyper()) {
+            this.gate = null;
+            this.hyper = new HyperRouter(ps, prefix + ".hyper.embedding", dim, nExperts, routing.hyperSize(), layerKey);
+            this.routerW = hyper.weight;
+            this.routerDW = hyper.dWeight;
+        } else {
+            this.gate = new Linear(ps, prefix + ".gate.weight");
+            this.hyper = null;
+            this.routerW = gate.w;
+            this.routerDW = gate.dw;
+        }
         this.experts = new SwiGLU[nExperts];
         for (int e = 0; e < nExperts; e++) {
             String p = prefix + ".experts." + e;
@@ -125,6 +138,9 @@ public final class MoE {
     /** The seed of random routing (the job's). */
     public void useRoutingSeed(long seed) {
         this.routingSeed = seed;
+        if (hyper != null) {
+            hyper.draw(seed);
+        }
     }
 
     /** The step whose tokens the next forward routes. */
@@ -143,7 +159,11 @@ public final class MoE {
     }
 
     public static void register(ParameterStore.Layout b, String prefix, ModelConfig cfg) {
-        b.add(prefix + ".gate.weight", cfg.nExperts(), cfg.dModel());
+        if (cfg.routing().hyper()) {
+            b.add(prefix + ".hyper.embedding", 1, cfg.dModel()); // the router is generated from it (HyperRouter)
+        } else {
+            b.add(prefix + ".gate.weight", cfg.nExperts(), cfg.dModel());
+        }
         for (int e = 0; e < cfg.nExperts(); e++) {
             String p = prefix + ".experts." + e;
             // w1 next to w3, so each expert runs them as one stacked gemm (SwiGLU.stacked).
@@ -186,6 +206,15 @@ public final class MoE {
         dispatchBackward(dx);                        // dx [N, C] = sum of its rows of dxs
         routerBackward(auxGrad);                     // dLogits [N, E]
         routerLinearBackward(x, dx);                 // dx += dLogits W_gate, dW_gate += dLogits^T x
+        if (hyper != null) {                         // db_g = sum_n dLogits[n]; then on to the embedding
+            Mem dl = new Mem(dLogits);
+            for (int n = 0; n < tokens; n++) {
+                for (int e = 0; e < nExperts; e++) {
+                    hyper.dBias[e] += dl.get(n * nExperts + e);
+                }
+            }
+            hyper.backward();
+        }
     }
 
     public double lastAux() {
@@ -218,6 +247,9 @@ public final class MoE {
 
     /** Router: probs, the gate's choices and weights, per-expert row ranges, aux and z-loss. */
     private void route(INDArray x) {
+        if (hyper != null) {
+            hyper.generate();
+        }
         routerLogits(x);
         Mem lg = new Mem(logits);
         Arrays.fill(count, 0);
@@ -306,13 +338,15 @@ public final class MoE {
      */
     private void routerLogits(INDArray x) {
         Mem xm = new Mem(x);
-        Mem wm = new Mem(gate.w);
+        Mem wm = new Mem(routerW);
         Mem lg = new Mem(logits);
+        double[] bias = hyper == null ? null : hyper.bias;
         KernelThreads.forRange(tokens, (part, from, to) -> {
             float[] lanes = Mem.lanes();
             for (int n = from; n < to; n++) {
                 for (int e = 0; e < nExperts; e++) {
-                    lg.set(n * nExperts + e, Mem.dot(xm, n * dim, wm, e * dim, dim, lanes));
+                    double b = bias == null ? 0 : bias[e];
+                    lg.set(n * nExperts + e, Mem.dot(xm, n * dim, wm, e * dim, dim, lanes) + b);
                 }
             }
         });
@@ -325,8 +359,8 @@ public final class MoE {
     private void routerLinearBackward(INDArray x, INDArray dx) {
         Mem xm = new Mem(x);
         Mem dxm = new Mem(dx);
-        Mem wm = new Mem(gate.w);
-        Mem dwm = new Mem(gate.dw);
+        Mem wm = new Mem(routerW);
+        Mem dwm = new Mem(routerDW);
         Mem dl = new Mem(dLogits);
         KernelThreads.forRange(tokens, (part, from, to) -> {
             for (int n = from; n < to; n++) {

@@ -206,8 +206,10 @@ public final class Transformer {
                 }
                 continue;
             }
-            double std = name.endsWith("o_proj.weight") || name.endsWith("down_proj.weight")
-                    || name.endsWith(".w2.weight") ? residualStd : 0.02;
+            // HyperRouter's embedding is standard normal, as its paper's code draws it
+            boolean residual = name.endsWith("o_proj.weight") || name.endsWith("down_proj.weight")
+                    || name.endsWith(".w2.weight");
+            double std = name.endsWith("hyper.embedding") ? 1.0 : residual ? residualStd : 0.02;
             SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L ^ name.hashCode());
             for (int i = 0; i < first; i++) {
                 rng.nextGaussian(); // the values before the range, drawn and dropped: the stream is sequential

@@ -95,7 +95,29 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
         BigInteger params = job.zeroStage() >= 3 ? replica.min(shard.params().add(gatheredUnits(cfg, shapes))) : replica;
         BigInteger grads = job.zeroStage() >= 2 ? replica.min(shard.params().add(bucketsInFlight(shapes))) : replica;
         return new MemoryEstimate(params.multiply(width), grads.multiply(width), shard.state().multiply(width),
-                activationBytes(job), commBytes(job, replica.multiply(width)), big(RUNTIME_BYTES));
+                activationBytes(job), commBytes(job, replica.multiply(width)),
+                big(RUNTIME_BYTES).add(hyperRouterBytes(cfg, width)));
+    }
+
+    /**
+     * What HyperRouters hold outside the parameters, per MoE layer: the fixed hypernetwork and its scratch in
+     * doubles, and the generated router and its gradient in the model's dtype (HyperRouter's fields).
+     */
+    static BigInteger hyperRouterBytes(ModelConfig cfg, BigInteger width) {
+        if (!cfg.routing().hyper()) {
+            return BigInteger.ZERO;
+        }
+        long hidden = cfg.routing().hyperSize();
+        long c = cfg.dModel();
+        long e = cfg.nExperts();
+        long out = e * (c + 1);
+        BigInteger doubles = big(hidden * c + hidden + out * hidden + out + hidden + 2 * out + hidden + 2 * e);
+        BigInteger perLayer = doubles.multiply(big(8)).add(big(2 * e * c).multiply(width));
+        long layers = 0;
+        for (int l = 0; l < cfg.nLayers(); l++) {
+            layers += cfg.isMoeBlock(l) ? 1 : 0;
+        }
+        return perLayer.multiply(big(layers));
     }
 
     /**
@@ -287,6 +309,7 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
             b.array(n, e);
             b.doubles(n * e);
             b.ints(rows);
+            b.doubles(n);                                    // logsumexp per token, for the z-loss
             b.doubles(rows);
             b.doubles(rows);
             b.ints(rows);
