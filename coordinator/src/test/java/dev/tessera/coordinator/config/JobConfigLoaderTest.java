@@ -63,7 +63,8 @@ class JobConfigLoaderTest {
         assertEquals(JobConfig.defaults(), JobConfigLoader.fromYaml(beforeActivationCheckpointing, "config.yaml"),
                 "a run's config.yaml from before a key existed reads back with the key's default");
         String beforeGates = stored.replace("  gate: topk\n  capacity_factor: 1.25\n  eval_capacity_factor: 2.0\n"
-                + "  router_z_coef: 0.0\n  hyper_size: 0\n", "");
+                + "  router_z_coef: 0.0\n  hyper_size: 0\n  gshard_second_expert: random\n"
+                + "  gshard_renormalize_after_drop: false\n  batch_prioritized: false\n", "");
         assertTrue(beforeGates.length() < stored.length());
         assertEquals(JobConfig.defaults(), JobConfigLoader.fromYaml(beforeGates, "config.yaml"),
                 "a config.yaml from before model.gate existed routes as Mixtral did");

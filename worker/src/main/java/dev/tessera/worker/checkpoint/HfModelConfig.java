@@ -71,6 +71,9 @@ public final class HfModelConfig {
             n.put(EVAL_CAPACITY, cfg.routing().evalCapacityFactor());
             n.put("router_z_loss_coef", cfg.routing().zCoef());
             n.put("tessera_hyper_size", cfg.routing().hyperSize());
+            n.put("tessera_gshard_second_expert", cfg.routing().secondExpert());
+            n.put("tessera_gshard_renormalize_after_drop", cfg.routing().renormalizeAfterDrop());
+            n.put("tessera_batch_prioritized", cfg.routing().batchPrioritized());
         }
         n.put("tie_word_embeddings", false);
         n.put("torch_dtype", torchDtype(dtype));
@@ -129,7 +132,10 @@ public final class HfModelConfig {
         }
         return new Routing(n.get(GATE).asText(), doubleField(n, CAPACITY, source), doubleField(n, EVAL_CAPACITY, source),
                 doubleField(n, "router_z_loss_coef", source),
-                n.has("tessera_hyper_size") ? intField(n, "tessera_hyper_size", source) : 0);
+                n.has("tessera_hyper_size") ? intField(n, "tessera_hyper_size", source) : 0,
+                n.path("tessera_gshard_second_expert").asText("random"),
+                n.path("tessera_gshard_renormalize_after_drop").asBoolean(false),
+                n.path("tessera_batch_prioritized").asBoolean(false));
     }
 
     /**

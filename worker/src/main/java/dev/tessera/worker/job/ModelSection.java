@@ -21,17 +21,22 @@ public record ModelSection(
         double evalCapacityFactor,
         @Key("router_z_coef") double routerZCoef,
         int hyperSize,
+        SecondExpert gshardSecondExpert,
+        boolean gshardRenormalizeAfterDrop,
+        boolean batchPrioritized,
         Dtype dtype) {
 
     public static ModelSection defaults() {
         return new ModelSection(256, 128, 4, 4, 344, 4, 2, 2, 172, 10000.0, 1.0e-5, 0.01, GateKind.TOPK, 1.25, 2.0, 0.0,
-                0, Dtype.FLOAT32);
+                0, SecondExpert.RANDOM, false, false, Dtype.FLOAT32);
     }
 
     /** How the MoE layers route. */
     public Routing routing() {
         return new Routing(gate.name().toLowerCase(java.util.Locale.ROOT), capacityFactor, evalCapacityFactor,
-                routerZCoef, gate == GateKind.HYPER ? hyperSize : 0);
+                routerZCoef, gate == GateKind.HYPER ? hyperSize : 0,
+                gshardSecondExpert.name().toLowerCase(java.util.Locale.ROOT), gshardRenormalizeAfterDrop,
+                batchPrioritized);
     }
 
     /** True when at least one block would route through experts. */

@@ -19,8 +19,9 @@ public interface Gate {
     /**
      * Fills {@code choice}, {@code kept} and {@code weight} for {@code tokens} tokens, taking at most {@code capacity}
      * slots per expert in token order, and adds to {@code balance[e]} what counts towards expert {@code e}'s load
-     * fraction {@code f_e} of the load-balancing loss. {@code uniform(n)} is token {@code n}'s draw from U(0, 1) for
-     * random routing, a pure function of the token so that a recomputed or resumed step routes the same way.
+     * fraction {@code f_e} of the load-balancing loss. {@code uniform(n, stream)} is token {@code n}'s draw number
+     * {@code stream} from U(0, 1) for random routing, a pure function of both so that a recomputed or resumed step
+     * routes the same way.
      */
     void route(double[] probs, int tokens, int experts, int capacity, TokenUniforms uniform,
                int[] choice, boolean[] kept, double[] weight, double[] balance);
@@ -30,23 +31,31 @@ public interface Gate {
 
     /**
      * Adds to {@code dProbs[e]} the gradient of token {@code n}'s weights, given {@code dWeight} (zero for a dropped
-     * choice) and the probabilities its weights were made from.
+     * choice), which choices were {@code kept}, and the probabilities its weights were made from.
      */
-    void weightBackward(double[] probs, int n, int experts, int[] choice, double[] weight, double[] dWeight,
-                        double[] dProbs);
+    void weightBackward(double[] probs, int n, int experts, int[] choice, boolean[] kept, double[] weight,
+                        double[] dWeight, double[] dProbs);
 
-    /** Token {@code n}'s uniform draw in [0, 1). */
+    /** Token {@code n}'s draw number {@code stream}, uniform in [0, 1). */
     @FunctionalInterface
     interface TokenUniforms {
-        double of(int n);
+        double of(int n, int stream);
     }
 
     /** The gate named by {@code model.gate}. */
     static Gate named(String name, int topK, int experts) {
+        return of(new Routing(name, 1, 1, 0, 0), topK, experts);
+    }
+
+    /** The gate {@code routing} names, with its options. */
+    static Gate of(Routing routing, int topK, int experts) {
+        String name = routing.gate();
         return switch (name) {
             case "topk" -> new TopKGate(topK);
-            case "switch" -> new SwitchGate(experts);
-            case "gshard" -> new GShardGate(experts);
+            case "switch" -> new SwitchGate(experts, routing.batchPrioritized());
+            case "gshard" -> new GShardGate(experts,
+                    GShardGate.SecondExpert.valueOf(routing.secondExpert().toUpperCase(java.util.Locale.ROOT)),
+                    routing.renormalizeAfterDrop(), routing.batchPrioritized());
             case "hyper" -> new HyperGate(topK);
             default -> throw new IllegalArgumentException("model.gate must be topk, switch, gshard or hyper, not "
                     + name);
@@ -82,6 +91,39 @@ public interface Gate {
         }
         for (int j = 0; j < k; j++) {
             weight[n * k + j] = probs[n * experts + choice[n * k + j]] / sum;
+        }
+    }
+
+    /**
+     * Weights renormalised over the token's kept choices only (fairseq's and DeepSpeed's default after capacity
+     * dropping): a token whose first choice was dropped puts weight 1 on its second; a dropped choice gets 0.
+     */
+    static void renormalisedOverKept(double[] probs, int n, int experts, int k, int[] choice, boolean[] kept,
+                                     double[] weight) {
+        double sum = 0;
+        for (int j = 0; j < k; j++) {
+            sum += kept[n * k + j] ? probs[n * experts + choice[n * k + j]] : 0;
+        }
+        for (int j = 0; j < k; j++) {
+            weight[n * k + j] = kept[n * k + j] ? probs[n * experts + choice[n * k + j]] / sum : 0;
+        }
+    }
+
+    /** The backward of {@link #renormalisedOverKept}. */
+    static void renormalisedOverKeptBackward(double[] probs, int n, int experts, int k, int[] choice, boolean[] kept,
+                                             double[] weight, double[] dWeight, double[] dProbs) {
+        double sum = 0;
+        double wdw = 0;
+        for (int j = 0; j < k; j++) {
+            if (kept[n * k + j]) {
+                sum += probs[n * experts + choice[n * k + j]];
+                wdw += weight[n * k + j] * dWeight[n * k + j];
+            }
+        }
+        for (int j = 0; j < k; j++) {
+            if (kept[n * k + j]) {
+                dProbs[choice[n * k + j]] += (dWeight[n * k + j] - wdw) / sum;
+            }
         }
     }
 

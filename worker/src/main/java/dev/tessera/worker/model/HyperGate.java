@@ -35,8 +35,8 @@ final class HyperGate implements Gate {
     }
 
     @Override
-    public void weightBackward(double[] probs, int n, int experts, int[] choice, double[] weight, double[] dWeight,
-                               double[] dProbs) {
-        topK.weightBackward(probs, n, experts, choice, weight, dWeight, dProbs);
+    public void weightBackward(double[] probs, int n, int experts, int[] choice, boolean[] kept, double[] weight,
+                               double[] dWeight, double[] dProbs) {
+        topK.weightBackward(probs, n, experts, choice, kept, weight, dWeight, dProbs);
     }
 }

@@ -81,7 +81,7 @@ public final class MoE {
             throw new IllegalArgumentException("top_k must be in [1, n_experts], got " + cfg.topK() + " of " + nExperts);
         }
         this.routing = cfg.routing();
-        this.router = Gate.named(routing.gate(), cfg.topK(), nExperts);
+        this.router = Gate.of(routing, cfg.topK(), nExperts);
         this.topK = router.slots();
         this.layerKey = prefix.hashCode();
         if (routing.hyper()) {
@@ -321,11 +321,15 @@ public final class MoE {
         lastZLoss = routingStats[2 * nExperts + 1] / globalTokens;
     }
 
-    /** Token n's draw from U(0, 1): a hash of (seed, step, layer, global token), so it never depends on order. */
-    private double uniform(int n) {
+    /**
+     * Token n's draw {@code stream} from U(0, 1): a hash of (seed, step, layer, global token, stream), so it never
+     * depends on the order of draws.
+     */
+    private double uniform(int n, int stream) {
         long z = routingSeed * 0x9E3779B97F4A7C15L + step;
         z = z * 0xBF58476D1CE4E5B9L + layerKey;
         z = z * 0x94D049BB133111EBL + tokenOffset + n;
+        z = z * 0x9E3779B97F4A7C15L + stream;
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L; // SplitMix64's finaliser
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
         z ^= z >>> 31;
@@ -459,7 +463,7 @@ public final class MoE {
             for (int e = 0; e < nExperts; e++) {
                 dp[e] = auxScale * routingStats[e];
             }
-            router.weightBackward(probs, n, nExperts, choice, weight, dWeight, dp);
+            router.weightBackward(probs, n, nExperts, choice, kept, weight, dWeight, dp);
             double pdp = 0;
             for (int e = 0; e < nExperts; e++) {
                 pdp += probs[o + e] * dp[e];

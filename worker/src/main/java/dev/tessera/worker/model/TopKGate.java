@@ -44,8 +44,8 @@ final class TopKGate implements Gate {
     }
 
     @Override
-    public void weightBackward(double[] probs, int n, int experts, int[] choice, double[] weight, double[] dWeight,
-                               double[] dProbs) {
+    public void weightBackward(double[] probs, int n, int experts, int[] choice, boolean[] kept, double[] weight,
+                               double[] dWeight, double[] dProbs) {
         Gate.renormalisedBackward(probs, n, experts, k, choice, weight, dWeight, dProbs);
     }
 }
