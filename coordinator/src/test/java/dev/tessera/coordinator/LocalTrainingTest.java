@@ -53,22 +53,8 @@ class LocalTrainingTest {
 
     @Test
     void resumingContinuesBitIdenticallyToTheUninterruptedRun() throws IOException {
-        Path full = tmp.resolve("full");
-        assertEquals(0, Main.run(args(TinyJob.trainArgs("--out", full.toString()))));
-        Path resumed = tmp.resolve("resumed");
-        assertEquals(0, Main.run("train", "--resume", full.resolve("checkpoints/step-0000004").toString(),
-                "--out", resumed.toString()));
-
-        Map<Long, Double> expected = trainLosses(full);
-        Map<Long, Double> actual = trainLosses(resumed);
-        for (long step = 5; step <= 8; step++) {
-            // Exact equality: same data, same arithmetic, same order.
-            assertEquals(expected.get(step), actual.get(step), 0.0, "loss at step " + step);
-        }
-        String weights = "checkpoints/step-0000008/model-00001-of-00001.safetensors";
-        assertArrayEquals(Files.readAllBytes(full.resolve(weights)), Files.readAllBytes(resumed.resolve(weights)));
-        String optimizer = "checkpoints/step-0000008/optimizer/rank-00000.safetensors";
-        assertArrayEquals(Files.readAllBytes(full.resolve(optimizer)), Files.readAllBytes(resumed.resolve(optimizer)));
+        trainThenResumeAtStep4(tmp.resolve("full"), tmp.resolve("resumed"));
+        assertResumedBitIdentically(tmp.resolve("full"), tmp.resolve("resumed"), "adamw");
     }
 
     /** As above, for the factored optimizers: their per-tensor state must restore exactly too. */
@@ -76,23 +62,11 @@ class LocalTrainingTest {
     @ValueSource(strings = {"adafactor", "came"})
     void resumingWithAFactoredOptimizerContinuesBitIdentically(String optimizer) throws IOException {
         Path full = tmp.resolve("full-" + optimizer);
-        assertEquals(0, Main.run(args(TinyJob.trainArgs("--set", "optimizer.name=" + optimizer,
-                "--out", full.toString()))));
         Path resumed = tmp.resolve("resumed-" + optimizer);
-        assertEquals(0, Main.run("train", "--resume", full.resolve("checkpoints/step-0000004").toString(),
-                "--out", resumed.toString()));
-
+        trainThenResumeAtStep4(full, resumed, "--set", "optimizer.name=" + optimizer);
         assertEquals(optimizer, JSON.readTree(resumed.resolve("summary.json").toFile())
                 .get("config").get("optimizer").get("name").asText());
-        Map<Long, Double> expected = trainLosses(full);
-        Map<Long, Double> actual = trainLosses(resumed);
-        for (long step = 5; step <= 8; step++) {
-            assertEquals(expected.get(step), actual.get(step), 0.0, optimizer + ": loss at step " + step);
-        }
-        String weights = "checkpoints/step-0000008/model-00001-of-00001.safetensors";
-        assertArrayEquals(Files.readAllBytes(full.resolve(weights)), Files.readAllBytes(resumed.resolve(weights)));
-        String state = "checkpoints/step-0000008/optimizer/rank-00000.safetensors";
-        assertArrayEquals(Files.readAllBytes(full.resolve(state)), Files.readAllBytes(resumed.resolve(state)));
+        assertResumedBitIdentically(full, resumed, optimizer);
     }
 
     /**
@@ -104,22 +78,37 @@ class LocalTrainingTest {
     @ValueSource(strings = {"gshard", "hyper"})
     void resumingARoutedRunContinuesBitIdentically(String gate) throws IOException {
         Path full = tmp.resolve("full-" + gate);
-        assertEquals(0, Main.run(args(TinyJob.trainArgs("--set", "model.gate=" + gate, "--set",
-                "model.capacity_factor=0.5", "--set", "model.router_z_coef=0.01", "--set", "model.hyper_size=8",
-                "--out", full.toString()))));
         Path resumed = tmp.resolve("resumed-" + gate);
-        assertEquals(0, Main.run("train", "--resume", full.resolve("checkpoints/step-0000004").toString(),
-                "--out", resumed.toString()));
+        trainThenResumeAtStep4(full, resumed, "--set", "model.gate=" + gate, "--set", "model.capacity_factor=0.5",
+                "--set", "model.router_z_coef=0.01", "--set", "model.hyper_size=8");
         assertEquals(gate, JSON.readTree(resumed.resolve("summary.json").toFile())
                 .get("config").get("model").get("gate").asText());
+        assertResumedBitIdentically(full, resumed, gate);
+        assertMoeMetrics(full, 8, gate.equals("gshard"));
+    }
+
+    /** Trains the tiny job for 8 steps into {@code full}, then resumes its step-4 checkpoint into {@code resumed}. */
+    private void trainThenResumeAtStep4(Path full, Path resumed, String... sets) {
+        List<String> train = new ArrayList<>(List.of(sets));
+        train.addAll(List.of("--out", full.toString()));
+        assertEquals(0, Main.run(args(TinyJob.trainArgs(train.toArray(String[]::new)))));
+        assertEquals(0, Main.run("train", "--resume", full.resolve("checkpoints/step-0000004").toString(),
+                "--out", resumed.toString()));
+    }
+
+    /** Steps 5-8 have the same losses, and step 8 the same weights and optimizer state, to the bit. */
+    private static void assertResumedBitIdentically(Path full, Path resumed, String label) throws IOException {
         Map<Long, Double> expected = trainLosses(full);
         Map<Long, Double> actual = trainLosses(resumed);
         for (long step = 5; step <= 8; step++) {
-            assertEquals(expected.get(step), actual.get(step), 0.0, gate + ": loss at step " + step);
+            // Exact equality: same data, same arithmetic, same order.
+            assertEquals(expected.get(step), actual.get(step), 0.0, label + ": loss at step " + step);
         }
-        String weights = "checkpoints/step-0000008/model-00001-of-00001.safetensors";
-        assertArrayEquals(Files.readAllBytes(full.resolve(weights)), Files.readAllBytes(resumed.resolve(weights)));
-        assertMoeMetrics(full, 8, gate.equals("gshard"));
+        for (String file : List.of("model-00001-of-00001.safetensors", "optimizer/rank-00000.safetensors")) {
+            String path = "checkpoints/step-0000008/" + file;
+            assertArrayEquals(Files.readAllBytes(full.resolve(path)), Files.readAllBytes(resumed.resolve(path)),
+                    label + ": " + file);
+        }
     }
 
     /**
