@@ -7,8 +7,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * MoE FFN: router softmax over E experts (in double whatever the model's dtype), a {@link Gate} choosing each token's
- * experts and weights ({@code model.gate}: Mixtral's dropless top-k, Switch, GShard), out = sum over kept choices of
- * w_j * expert_{e_j}(x); a dropped choice adds nothing (the residual carries the token). Switch load-balancing loss
+ * experts and weights ({@code model.gate}: Mixtral's dropless top-k, Switch, GShard, or HyperRouter, whose router a
+ * {@link HyperRouter} generates), out = sum over kept choices of w_j * expert_{e_j}(x); a dropped choice adds
+ * nothing (the residual carries the token). Switch load-balancing loss
  * aux = E * sum_e f_e * P_e, f_e the gate's load fraction of e (a constant for the gradient), P_e the mean router
  * probability of e; router z-loss z = mean over tokens of logsumexp(logits)^2 (ST-MoE).
  *
@@ -36,7 +37,7 @@ public final class MoE {
     private final boolean[] kept;     // [N, k] whether the choice got a capacity slot
     private final double[] lse;       // [N] logsumexp of the router logits, for the z-loss
     private final double[] balance;   // [E] what counts towards f_e on this replica
-    private final double[] weight;    // [N, k] renormalised gate weight of each (token, slot)
+    private final double[] weight;    // [N, k] the gate's weight of each (token, slot)
     private final double[] dWeight;   // [N, k]
     private final int[] count;        // [E] assignments per expert
     private final int[] start;        // [E + 1] first gathered row of each expert
