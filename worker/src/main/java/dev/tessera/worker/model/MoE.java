@@ -232,6 +232,24 @@ public final class MoE {
         return 1.0 - routingStats[3 * nExperts + 2] / (routingStats[2 * nExperts] * topK);
     }
 
+    /** The sum of the weights of token {@code n}'s kept choices in the last forward: what scales it through the layer. */
+    double keptWeightOf(int n) {
+        double sum = 0;
+        for (int j = 0; j < topK; j++) {
+            sum += kept[n * topK + j] ? weight[n * topK + j] : 0;
+        }
+        return sum;
+    }
+
+    /** How many of token {@code n}'s choices the last forward dropped. */
+    int droppedChoicesOf(int n) {
+        int dropped = 0;
+        for (int j = 0; j < topK; j++) {
+            dropped += kept[n * topK + j] ? 0 : 1;
+        }
+        return dropped;
+    }
+
     /**
      * Writes the last forward's {@link MoeStats} numbers of this layer at {@code at}: dropped fraction, aux, z-loss,
      * then each expert's share of the assignments asked (over the global batch).
