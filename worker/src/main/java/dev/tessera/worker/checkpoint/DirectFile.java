@@ -266,7 +266,8 @@ final class DirectFile {
                         await(writes.poll(), file);
                     }
                     if (b != null) {
-                        return b.clear();
+                        // An aligned slice may be up to one alignment longer than a chunk: use exactly a chunk.
+                        return b.clear().limit(CHUNK);
                     }
                     if (stopped) {
                         return null;
