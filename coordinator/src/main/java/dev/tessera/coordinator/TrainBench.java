@@ -9,9 +9,14 @@ import dev.tessera.worker.bench.ModelBench;
 import dev.tessera.worker.bench.ModelPreset;
 import dev.tessera.worker.io.AtomicFiles;
 import dev.tessera.worker.job.ActivationCheckpointing;
+import dev.tessera.worker.job.Dtype;
+import dev.tessera.worker.job.GateKind;
+import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.job.OptimizerKind;
 import dev.tessera.worker.job.SpecFields;
 import dev.tessera.worker.model.ModelConfig;
+import dev.tessera.worker.model.ParameterStore;
+import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.parallel.MemoryEstimate;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -39,23 +44,31 @@ public final class TrainBench {
     public record Result(String preset, int dp, int zeroStage, OptimizerKind optimizer,
                          ActivationCheckpointing checkpointing, int recomputeEvery, int steps,
                          double tokensPerSecond, double modelGflops, double sgemmGflops, double commWaitFraction,
-                         long peakRssBytes, long estimatedPeakRssBytes) {
+                         long peakRssBytes, long estimatedPeakRssBytes, GateKind gate, long expertBytesPerRank) {
 
         public String json() {
             return String.format(Locale.ROOT, "{\"preset\":\"%s\",\"dp\":%d,\"zero_stage\":%d,\"optimizer\":\"%s\","
                             + "\"activation_checkpointing\":\"%s\",\"recompute_every\":%d,"
                             + "\"tokens_per_s\":%.1f,\"model_gflops\":%.2f,\"sgemm_gflops\":%.2f,"
                             + "\"peak_fraction\":%.4f,\"comm_wait_fraction\":%.4f,\"peak_rss_bytes\":%d,"
-                            + "\"estimated_peak_rss_bytes\":%d,\"steps\":%d}",
+                            + "\"estimated_peak_rss_bytes\":%d,\"steps\":%d,\"gate\":\"%s\","
+                            + "\"expert_bytes_per_rank\":%d}",
                     preset, dp, zeroStage, SpecFields.yamlName(optimizer), SpecFields.yamlName(checkpointing),
                     recomputeEvery, tokensPerSecond, modelGflops, sgemmGflops, modelGflops / sgemmGflops,
-                    commWaitFraction, peakRssBytes, estimatedPeakRssBytes, steps);
+                    commWaitFraction, peakRssBytes, estimatedPeakRssBytes, steps, SpecFields.yamlName(gate),
+                    expertBytesPerRank);
         }
     }
 
     /** What one bench run trains: the preset on {@code dp} workers with these settings. */
     public record Setup(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer,
-                        ActivationCheckpointing checkpointing, int recomputeEvery, int steps) {
+                        ActivationCheckpointing checkpointing, int recomputeEvery, int steps, GateKind gate) {
+
+        /** The preset's own routing (Mixtral's top-k). */
+        public Setup(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer,
+                     ActivationCheckpointing checkpointing, int recomputeEvery, int steps) {
+            this(preset, dp, zeroStage, optimizer, checkpointing, recomputeEvery, steps, GateKind.TOPK);
+        }
     }
 
     private TrainBench() {
@@ -65,11 +78,11 @@ public final class TrainBench {
         Path dir = Files.createTempDirectory("tessera-bench-train-");
         try {
             List<String> sets = sets(setup);
-            long estimate = MemoryEstimate.of(MemoryPlan.job(JobConfigLoader.load(null, sets))).total()
-                    .longValueExact();
+            JobConfig job = JobConfigLoader.load(null, sets);
+            long estimate = MemoryEstimate.of(MemoryPlan.job(job)).total().longValueExact();
             Path run = runQuietly(sets, dir);
             double sgemm = ModelBench.sgemmGflops(); // after training: the workers have the cores to themselves
-            return summarise(setup, run, sgemm, estimate);
+            return summarise(setup, run, sgemm, estimate, expertBytesPerRank(job));
         } finally {
             AtomicFiles.deleteRecursively(dir);
         }
@@ -83,8 +96,27 @@ public final class TrainBench {
                 "zero.stage=" + s.zeroStage(), "launch.worker_memory_mb=" + preset.trainBenchWorkerMemoryMb(),
                 "optimizer.name=" + SpecFields.yamlName(s.optimizer()),
                 "train.activation_checkpointing=" + SpecFields.yamlName(s.checkpointing()),
-                "train.recompute_every=" + s.recomputeEvery()));
+                "train.recompute_every=" + s.recomputeEvery(), "model.gate=" + SpecFields.yamlName(s.gate())));
+        switch (s.gate()) {
+            case SWITCH -> sets.add("model.top_k=1");
+            case GSHARD -> sets.add("model.top_k=2");
+            case HYPER -> sets.add("model.hyper_size=256"); // the paper's width
+            default -> { }
+        }
         return sets;
+    }
+
+    /** The bytes of one rank's expert parameters: all of them, while every rank holds every expert (ep 1). */
+    static long expertBytesPerRank(JobConfig job) {
+        ModelConfig m = job.toModelConfig();
+        long width = job.model().dtype() == Dtype.FLOAT64 ? 8 : 4;
+        long bytes = 0;
+        for (ParameterStore.Tensor t : Transformer.layout(m).tensors()) {
+            if (t.name().contains(".experts.")) {
+                bytes += t.numel() * width;
+            }
+        }
+        return bytes;
     }
 
     /** The {@code --set} values of a preset's model, global batch and sequence length. */
@@ -108,7 +140,8 @@ public final class TrainBench {
         return trainer.build().fit().runDirectory();
     }
 
-    private static Result summarise(Setup setup, Path run, double sgemmGflops, long estimate) throws IOException {
+    private static Result summarise(Setup setup, Path run, double sgemmGflops, long estimate, long expertBytes)
+            throws IOException {
         ModelPreset preset = setup.preset();
         ObjectMapper json = new ObjectMapper();
         List<Double> tokensPerSecond = new ArrayList<>();
@@ -128,7 +161,8 @@ public final class TrainBench {
         double gflops = median * ModelPreset.flopsPerToken(preset.config(), preset.seq()) / 1e9;
         return new Result(preset.id(), setup.dp(), setup.zeroStage(), setup.optimizer(), setup.checkpointing(),
                 setup.recomputeEvery(), sorted.length, median, gflops, sgemmGflops,
-                stepSeconds > 0 ? waitSeconds / stepSeconds : 0, peakRss.isNumber() ? peakRss.asLong() : -1, estimate);
+                stepSeconds > 0 ? waitSeconds / stepSeconds : 0, peakRss.isNumber() ? peakRss.asLong() : -1, estimate,
+                setup.gate(), expertBytes);
     }
 
     static String describe(Result r) {

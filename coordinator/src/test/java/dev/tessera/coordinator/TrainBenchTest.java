@@ -9,8 +9,10 @@ import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.config.MemoryPlan;
 import dev.tessera.worker.bench.ModelPreset;
 import dev.tessera.worker.job.ActivationCheckpointing;
+import dev.tessera.worker.job.GateKind;
 import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.job.OptimizerKind;
+import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.RecomputePolicy;
 import dev.tessera.worker.parallel.MemoryEstimate;
 import java.util.List;
@@ -57,5 +59,28 @@ class TrainBenchTest {
         assertEquals(estimate, json.get("estimated_peak_rss_bytes").asLong());
         assertTrue(json.get("peak_rss_bytes").asLong() > 0, r.json());
         assertEquals(1, json.get("steps").asInt());
+        assertEquals("topk", json.get("gate").asText());
+        assertEquals(0, json.get("expert_bytes_per_rank").asLong(), "the dense preset has no experts");
+    }
+
+    /** --gate reaches the job with the top_k (or hypernetwork) the gate needs; the expert bytes are the layout's. */
+    @Test
+    void theGateReachesTheJobAndTheExpertBytesAreTheLayouts() {
+        JobConfig topk = JobConfigLoader.load(null, TrainBench.sets(new TrainBench.Setup(ModelPreset.MOE, 2, 0,
+                OptimizerKind.ADAMW, ActivationCheckpointing.NONE, 2, 1)));
+        assertEquals(GateKind.TOPK, topk.model().gate());
+        JobConfig switched = JobConfigLoader.load(null, TrainBench.sets(new TrainBench.Setup(ModelPreset.MOE, 2, 0,
+                OptimizerKind.ADAMW, ActivationCheckpointing.NONE, 2, 1, GateKind.SWITCH)));
+        assertEquals(GateKind.SWITCH, switched.model().gate());
+        assertEquals(1, switched.model().topK());
+        JobConfig hyper = JobConfigLoader.load(null, TrainBench.sets(new TrainBench.Setup(ModelPreset.MOE, 2, 0,
+                OptimizerKind.ADAMW, ActivationCheckpointing.NONE, 2, 1, GateKind.HYPER)));
+        assertEquals(256, hyper.model().hyperSize());
+
+        ModelConfig m = ModelPreset.MOE.config();
+        long moeLayers = java.util.stream.IntStream.range(0, m.nLayers()).filter(m::isMoeBlock).count();
+        long expected = moeLayers * m.nExperts() * 3L * m.dModel() * m.expertDFF() * Float.BYTES;
+        assertTrue(expected > 0);
+        assertEquals(expected, TrainBench.expertBytesPerRank(switched));
     }
 }

@@ -3,6 +3,7 @@ package dev.tessera.coordinator.cli;
 import dev.tessera.coordinator.TrainBench;
 import dev.tessera.worker.bench.ModelPreset;
 import dev.tessera.worker.job.ActivationCheckpointing;
+import dev.tessera.worker.job.GateKind;
 import dev.tessera.worker.job.OptimizerKind;
 
 import picocli.CommandLine.Command;
@@ -49,6 +50,11 @@ public final class BenchTrainCommand implements Callable<Integer> {
             description = "The k of every_k, as train.recompute_every (default: ${DEFAULT-VALUE}).")
     int recomputeEvery;
 
+    @Option(names = "--gate", paramLabel = "topk|switch|gshard|hyper", defaultValue = "topk",
+            description = "How MoE layers route, as model.gate (switch with top_k 1, hyper with hyper_size 256)"
+                    + " (default: ${DEFAULT-VALUE}).")
+    GateKind gate;
+
     @Option(names = "--json", description = "Print one JSON object instead of a line of text.")
     boolean json;
 
@@ -69,6 +75,6 @@ public final class BenchTrainCommand implements Callable<Integer> {
                     + ")");
         }
         return TrainBench.print(new TrainBench.Setup(preset, dp, zeroStage, optimizer, checkpointing, recomputeEvery,
-                steps), json, System.out);
+                steps, gate), json, System.out);
     }
 }
