@@ -82,7 +82,7 @@ public final class TrainBench {
             long estimate = MemoryEstimate.of(MemoryPlan.job(job)).total().longValueExact();
             Path run = runQuietly(sets, dir);
             double sgemm = ModelBench.sgemmGflops(); // after training: the workers have the cores to themselves
-            return summarise(setup, run, sgemm, estimate, expertBytesPerRank(job));
+            return summarise(setup, run, sgemm, estimate, expertBytesPerRank(job), job.toModelConfig());
         } finally {
             AtomicFiles.deleteRecursively(dir);
         }
@@ -140,8 +140,9 @@ public final class TrainBench {
         return trainer.build().fit().runDirectory();
     }
 
-    private static Result summarise(Setup setup, Path run, double sgemmGflops, long estimate, long expertBytes)
-            throws IOException {
+    /** {@code model}: the shape trained, whose top_k (1 for switch) sets the expert FLOPs per token. */
+    private static Result summarise(Setup setup, Path run, double sgemmGflops, long estimate, long expertBytes,
+                                    ModelConfig model) throws IOException {
         ModelPreset preset = setup.preset();
         ObjectMapper json = new ObjectMapper();
         List<Double> tokensPerSecond = new ArrayList<>();
@@ -158,7 +159,7 @@ public final class TrainBench {
         double[] sorted = tokensPerSecond.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         double median = sorted.length == 0 ? 0 : sorted[sorted.length / 2];
         JsonNode peakRss = json.readTree(run.resolve(RunDirectory.SUMMARY).toFile()).get("memory").get("peak_rss_bytes");
-        double gflops = median * ModelPreset.flopsPerToken(preset.config(), preset.seq()) / 1e9;
+        double gflops = median * ModelPreset.flopsPerToken(model, preset.seq()) / 1e9;
         return new Result(preset.id(), setup.dp(), setup.zeroStage(), setup.optimizer(), setup.checkpointing(),
                 setup.recomputeEvery(), sorted.length, median, gflops, sgemmGflops,
                 stepSeconds > 0 ? waitSeconds / stepSeconds : 0, peakRss.isNumber() ? peakRss.asLong() : -1, estimate,
