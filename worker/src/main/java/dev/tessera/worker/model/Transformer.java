@@ -173,7 +173,8 @@ public final class Transformer {
     /**
      * Deterministic init from {@code seed} alone: each tensor draws from its own SplittableRandom seeded by
      * (seed, tensor name), so the result depends neither on threads nor on the buffer layout.
-     * The seed also keys MoE random routing. N(0, 0.02) for embeddings, linears and routers; 1 for norm gains; N(0, 0.02/sqrt(2 L)) for the
+     * The seed also keys MoE random routing and draws HyperRouter hypernetworks.
+     * N(0, 0.02) for embeddings, linears and routers; 1 for norm gains; N(0, 0.02/sqrt(2 L)) for the
      * projections that write into the residual stream (o_proj, down_proj / w2), as GPT-2 does.
      */
     public void initialize(long seed) {
