@@ -44,7 +44,8 @@ public final class TrainBench {
     public record Result(String preset, int dp, int zeroStage, OptimizerKind optimizer,
                          ActivationCheckpointing checkpointing, int recomputeEvery, int steps,
                          double tokensPerSecond, double modelGflops, double sgemmGflops, double commWaitFraction,
-                         long peakRssBytes, long estimatedPeakRssBytes, GateKind gate, long expertBytesPerRank) {
+                         long peakRssBytes, long estimatedPeakRssBytes, GateKind gate, long expertBytesPerRank,
+                         int ep, double allToAllBytesPerStep, double allToAllWaitFraction) {
 
         public String json() {
             return String.format(Locale.ROOT, "{\"preset\":\"%s\",\"dp\":%d,\"zero_stage\":%d,\"optimizer\":\"%s\","
@@ -52,17 +53,24 @@ public final class TrainBench {
                             + "\"tokens_per_s\":%.1f,\"model_gflops\":%.2f,\"sgemm_gflops\":%.2f,"
                             + "\"peak_fraction\":%.4f,\"comm_wait_fraction\":%.4f,\"peak_rss_bytes\":%d,"
                             + "\"estimated_peak_rss_bytes\":%d,\"steps\":%d,\"gate\":\"%s\","
-                            + "\"expert_bytes_per_rank\":%d}",
+                            + "\"expert_bytes_per_rank\":%d,\"ep\":%d,\"all_to_all_bytes_per_step\":%.0f,"
+                            + "\"all_to_all_wait_fraction\":%.4f}",
                     preset, dp, zeroStage, SpecFields.yamlName(optimizer), SpecFields.yamlName(checkpointing),
                     recomputeEvery, tokensPerSecond, modelGflops, sgemmGflops, modelGflops / sgemmGflops,
                     commWaitFraction, peakRssBytes, estimatedPeakRssBytes, steps, SpecFields.yamlName(gate),
-                    expertBytesPerRank);
+                    expertBytesPerRank, ep, allToAllBytesPerStep, allToAllWaitFraction);
         }
     }
 
     /** What one bench run trains: the preset on {@code dp} workers with these settings. */
     public record Setup(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer,
-                        ActivationCheckpointing checkpointing, int recomputeEvery, int steps, GateKind gate) {
+                        ActivationCheckpointing checkpointing, int recomputeEvery, int steps, GateKind gate, int ep) {
+
+        /** Every worker holding every expert. */
+        public Setup(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer,
+                     ActivationCheckpointing checkpointing, int recomputeEvery, int steps, GateKind gate) {
+            this(preset, dp, zeroStage, optimizer, checkpointing, recomputeEvery, steps, gate, 1);
+        }
 
         /** The preset's own routing (Mixtral's top-k). */
         public Setup(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer,
@@ -93,7 +101,7 @@ public final class TrainBench {
         List<String> sets = presetSets(preset);
         sets.addAll(List.of("train.steps=" + (s.steps() + preset.trainBenchWarmup()), "optimizer.warmup_steps=0",
                 "eval.every=0", "eval.batches=1", "checkpoint.every=0", "mesh.dp=" + s.dp(),
-                "zero.stage=" + s.zeroStage(), "launch.worker_memory_mb=" + preset.trainBenchWorkerMemoryMb(),
+                "zero.stage=" + s.zeroStage(), "mesh.ep=" + s.ep(), "launch.worker_memory_mb=" + preset.trainBenchWorkerMemoryMb(),
                 "optimizer.name=" + SpecFields.yamlName(s.optimizer()),
                 "train.activation_checkpointing=" + SpecFields.yamlName(s.checkpointing()),
                 "train.recompute_every=" + s.recomputeEvery(), "model.gate=" + SpecFields.yamlName(s.gate())));
@@ -106,7 +114,7 @@ public final class TrainBench {
         return sets;
     }
 
-    /** The bytes of one rank's expert parameters: all of them, while every rank holds every expert (ep 1). */
+    /** The bytes of one rank's expert parameters: its 1/ep share of them. */
     static long expertBytesPerRank(JobConfig job) {
         ModelConfig m = job.toModelConfig();
         long width = job.model().dtype() == Dtype.FLOAT64 ? 8 : 4;
@@ -116,7 +124,7 @@ public final class TrainBench {
                 bytes += t.numel() * width;
             }
         }
-        return bytes;
+        return bytes / job.mesh().ep();
     }
 
     /** The {@code --set} values of a preset's model, global batch and sequence length. */
@@ -148,12 +156,18 @@ public final class TrainBench {
         List<Double> tokensPerSecond = new ArrayList<>();
         double stepSeconds = 0;
         double waitSeconds = 0;
+        double allToAllBytes = 0;
+        double allToAllSeconds = 0;
         for (String line : Files.readAllLines(run.resolve(RunDirectory.METRICS))) {
             JsonNode n = json.readTree(line);
             if (n.has("loss") && n.get("step").asLong() > preset.trainBenchWarmup()) {
                 tokensPerSecond.add(n.get("tokens_per_s").asDouble());
                 stepSeconds += n.get("step_s").asDouble();
                 waitSeconds += n.get("comm_wait_s").asDouble();
+                for (JsonNode layer : n.path("moe")) {
+                    allToAllBytes += layer.get("all_to_all_bytes").asDouble();
+                    allToAllSeconds += layer.get("all_to_all_wait_s").asDouble();
+                }
             }
         }
         double[] sorted = tokensPerSecond.stream().mapToDouble(Double::doubleValue).sorted().toArray();
@@ -163,14 +177,15 @@ public final class TrainBench {
         return new Result(preset.id(), setup.dp(), setup.zeroStage(), setup.optimizer(), setup.checkpointing(),
                 setup.recomputeEvery(), sorted.length, median, gflops, sgemmGflops,
                 stepSeconds > 0 ? waitSeconds / stepSeconds : 0, peakRss.isNumber() ? peakRss.asLong() : -1, estimate,
-                setup.gate(), expertBytes);
+                setup.gate(), expertBytes, setup.ep(), sorted.length == 0 ? 0 : allToAllBytes / sorted.length,
+                stepSeconds > 0 ? allToAllSeconds / stepSeconds : 0);
     }
 
     static String describe(Result r) {
-        return String.format(Locale.ROOT, "preset %s, dp %d, ZeRO %d, %s, activation checkpointing %s: %.0f tokens/s"
+        return String.format(Locale.ROOT, "preset %s, dp %d, ep %d, ZeRO %d, %s, activation checkpointing %s: %.0f tokens/s"
                         + " (median of %d steps), %.1f model GFLOP/s = %.1f%% of sgemm peak %.1f GFLOP/s, %.1f%% of step"
                         + " time waiting for gradient reductions; peak RSS %,d MiB (fullest process), estimated %,d"
-                        + " MiB", r.preset(), r.dp(), r.zeroStage(), SpecFields.yamlName(r.optimizer()),
+                        + " MiB", r.preset(), r.dp(), r.ep(), r.zeroStage(), SpecFields.yamlName(r.optimizer()),
                 SpecFields.yamlName(r.checkpointing()), r.tokensPerSecond(), r.steps(), r.modelGflops(),
                 100 * r.modelGflops() / r.sgemmGflops(), r.sgemmGflops(), 100 * r.commWaitFraction(),
                 r.peakRssBytes() >> 20, r.estimatedPeakRssBytes() >> 20);

@@ -29,6 +29,11 @@ public final class BenchTrainCommand implements Callable<Integer> {
             description = "Data-parallel worker processes; 1 trains in this process (default: ${DEFAULT-VALUE}).")
     int dp;
 
+    @Option(names = "--ep", paramLabel = "N", defaultValue = "1",
+            description = "Expert-parallel degree, as mesh.ep: each worker holds 1/N of the experts and tokens reach"
+                    + " them by all-to-all; must divide --dp (default: ${DEFAULT-VALUE}).")
+    int ep;
+
     @Option(names = "--zero", paramLabel = "STAGE", defaultValue = "0",
             description = "ZeRO stage 0-3, as zero.stage (default: ${DEFAULT-VALUE}).")
     int zeroStage;
@@ -67,6 +72,9 @@ public final class BenchTrainCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--dp must divide the global batch of "
                     + preset.batch() + " of preset " + preset.id() + " (got " + dp + ")");
         }
+        if (ep < 1 || dp % ep != 0) {
+            throw new ParameterException(spec.commandLine(), "--ep must divide --dp (" + dp + "), got " + ep);
+        }
         if (zeroStage < 0 || zeroStage > 3) {
             throw new ParameterException(spec.commandLine(), "--zero must be 0, 1, 2 or 3 (got " + zeroStage + ")");
         }
@@ -75,6 +83,6 @@ public final class BenchTrainCommand implements Callable<Integer> {
                     + ")");
         }
         return TrainBench.print(new TrainBench.Setup(preset, dp, zeroStage, optimizer, checkpointing, recomputeEvery,
-                steps, gate), json, System.out);
+                steps, gate, ep), json, System.out);
     }
 }

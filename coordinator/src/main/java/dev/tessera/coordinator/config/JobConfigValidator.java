@@ -59,7 +59,7 @@ final class JobConfigValidator {
         v.atMost("zero.stage", config.zero().stage(), 3);
         v.fault(config.fault());
         v.memory(config);
-        v.runtimeSupports(config.mesh());
+        v.runtimeSupports(config);
         if (config.out() != null && config.out().isBlank()) {
             v.fail("out", "out must be a directory path or null (got an empty string)");
         }
@@ -331,12 +331,16 @@ final class JobConfigValidator {
         return bytes.shiftRight(20);
     }
 
-    /** Planning checks above hold for any mesh; the runtime so far trains data-parallel meshes. */
-    private void runtimeSupports(MeshSection mesh) {
-        if (mesh.sp() > 1 || mesh.ep() > 1) {
-            failAt(List.of("mesh.sp", "mesh.ep"), "mesh.sp=" + mesh.sp() + ", mesh.ep=" + mesh.ep()
-                    + " is planned but sequence and expert parallelism are not implemented yet; use mesh.sp: 1,"
-                    + " mesh.ep: 1 (mesh.dp may be any divisor of train.batch_size)");
+    /** Planning checks above hold for any mesh; the runtime so far trains data- and expert-parallel meshes. */
+    private void runtimeSupports(JobConfig config) {
+        MeshSection mesh = config.mesh();
+        if (mesh.sp() > 1) {
+            failAt(List.of("mesh.sp"), "mesh.sp=" + mesh.sp() + " is planned but sequence parallelism is not"
+                    + " implemented yet; use mesh.sp: 1 (mesh.dp may be any divisor of train.batch_size)");
+        }
+        if (mesh.ep() > 1 && config.zero().stage() > 0) {
+            failAt(List.of("mesh.ep", "zero.stage"), "mesh.ep=" + mesh.ep() + " runs with zero.stage: 0 so far (got "
+                    + config.zero().stage() + "); use zero.stage: 0, or mesh.ep: 1 to shard the optimizer");
         }
     }
 

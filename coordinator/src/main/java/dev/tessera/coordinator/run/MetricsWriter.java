@@ -21,7 +21,7 @@ import java.util.Map;
 
 /**
  * metrics.jsonl: one JSON object per line, {@code {"step","loss","aux_loss","lr","grad_norm","tokens_per_s",
- * "step_s","comm_wait_s"}} per optimizer step (with {@code "moe": [{"layer","load","dropped","aux_loss","z_loss"}]} for a
+ * "step_s","comm_wait_s"}} per optimizer step (with {@code "moe": [{"layer","load","dropped","aux_loss","z_loss","all_to_all_bytes","all_to_all_wait_s"}]} for a
  * model with MoE layers) and {@code {"step","eval_loss"}} per evaluation. Each line is
  * flushed at once so {@code tail -f} and a crash both see whole lines. Non-finite numbers are written as null (JSON has no NaN).
  */
@@ -106,6 +106,8 @@ public final class MetricsWriter implements TrainingListener, AutoCloseable {
             layer.put("dropped", finiteOrNull(moe.dropped(i)));
             layer.put("aux_loss", finiteOrNull(moe.aux(i)));
             layer.put("z_loss", finiteOrNull(moe.zLoss(i)));
+            layer.put("all_to_all_bytes", (long) moe.allToAllBytes(i));
+            layer.put("all_to_all_wait_s", finiteOrNull(moe.allToAllWaitSeconds(i)));
             layers.add(layer);
         }
         return layers;

@@ -102,10 +102,13 @@ class MeshPlanningTest {
     }
 
     @Test
-    void aValidMeshPassesPlanningAndOnlyDataParallelismRunsYet() {
-        assertMessage("--set mesh.sp=2: mesh.sp=2, mesh.ep=2 is planned but sequence and expert parallelism are not"
-                + " implemented yet", "mesh.dp=2", "mesh.sp=2", "mesh.ep=2");
+    void aValidMeshPassesPlanningAndDataAndExpertParallelismRun() {
+        assertMessage("--set mesh.sp=2: mesh.sp=2 is planned but sequence parallelism is not implemented yet",
+                "mesh.dp=2", "mesh.sp=2", "mesh.ep=2");
+        assertMessage("--set mesh.ep=2: mesh.ep=2 runs with zero.stage: 0 so far (got 2)", "mesh.dp=2", "mesh.ep=2",
+                "zero.stage=2");
         assertEquals(4, JobConfigLoader.load(null, List.of("mesh.dp=4")).mesh().world());
+        assertEquals(2, JobConfigLoader.load(null, List.of("mesh.dp=4", "mesh.ep=2")).mesh().ep());
     }
 
     private static void assertMessage(String expectedStart, String... sets) {

@@ -83,8 +83,8 @@ class ProgressBarTest {
         ProgressBar bar = bar(false);
         bar.onStart(1, 10);
         // two MoE layers of 4 experts: the worst load is 0.4 of its layer's (1.6 x an even share); 5% and 15% dropped
-        MoeStats moe = new MoeStats(4, new double[] {1, 0.05, 1.0, 2.0, 0.25, 0.25, 0.25, 0.25,
-                3, 0.15, 1.1, 2.1, 0.4, 0.2, 0.2, 0.2});
+        MoeStats moe = new MoeStats(4, new double[] {1, 0.05, 1.0, 2.0, 0, 0, 0.25, 0.25, 0.25, 0.25,
+                3, 0.15, 1.1, 2.1, 0, 0, 0.4, 0.2, 0.2, 0.2});
         clock.addAndGet(100_000_000L);
         bar.onStep(new StepMetrics(1, 3.0, 2.1, 1e-3, 0.5, 20_000, 0.1, 0.0, moe));
         assertTrue(output().contains("imbalance 1.60  dropped 10.0%"), output());

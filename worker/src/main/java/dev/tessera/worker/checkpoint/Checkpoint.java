@@ -6,6 +6,7 @@ import dev.tessera.comm.UserInputException;
 import dev.tessera.optimizers.Shard;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
+import dev.tessera.worker.model.Transformer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -32,7 +33,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * A verified checkpoint. {@link #open} accepts it only when {@code manifest.json} is present and every
  * file it lists exists with the listed size and SHA-256; anything else is refused with a one-line
  * {@link UserInputException} naming the folder and the problem. Tensors are loaded by name into caller
- * arrays, so a checkpoint loads into any layout that has the same tensors.
+ * arrays, so a checkpoint loads into any layout that has the same tensors, or, on an expert-parallel rank, the same
+ * tensors less the other ranks' experts.
  */
 public final class Checkpoint {
 
@@ -223,7 +225,9 @@ public final class Checkpoint {
      * Loads every parameter of {@code store} by its Hugging Face name in the checkpoint's architecture
      * ({@code config.json}'s {@code model_type}), straight into the store's buffer (float32 and float64 convert
      * into each other). The checkpoint must hold exactly the store's tensors with the same shapes, plus the
-     * architecture's tensors our model lacks, which must be zeros (else the model would not be ours). Every
+     * architecture's tensors our model lacks, which must be zeros (else the model would not be ours), plus, for an
+     * expert-parallel rank whose store holds only its own experts, the other experts of the checkpoint's model
+     * (not read; a file only they fill is hashed by {@link #verifyRest}). Every
      * weight must be finite: a NaN or infinite one is refused here, naming the tensor, rather than surfacing steps
      * later as a diverged loss that looks like a learning-rate problem.
      */
@@ -251,11 +255,19 @@ public final class Checkpoint {
             byFile.computeIfAbsent(file, f -> new LinkedHashMap<>()).put(stored, t.name());
             expected.add(stored);
         }
+        Set<String> othersExperts = null; // made only when the store lacks some of the checkpoint's tensors
         for (String name : weightMap.keySet()) {
-            if (!expected.contains(name)) {
+            if (expected.contains(name)) {
+                continue;
+            }
+            if (othersExperts == null) {
+                othersExperts = expertTensors();
+            }
+            if (!othersExperts.contains(name)) {
                 throw new UserInputException("checkpoint " + dir + " has tensor " + name
                         + " that the model lacks (was it written for a different model config? compare its config.json)");
             }
+            // Another expert-parallel rank's expert: not read here; verifyRest hashes a file only such experts fill.
         }
         for (Map.Entry<String, Map<String, String>> e : byFile.entrySet()) {
             try (SafeTensorsReader reader = SafeTensors.open(dir.resolve(e.getKey()))) {
@@ -286,6 +298,20 @@ public final class Checkpoint {
             }
         }
         fillers.forEach(this::requireZeros);
+    }
+
+    /**
+     * The stored names of the MoE expert tensors of the checkpoint's own model ({@link #modelConfig()}, laid out as
+     * {@link Transformer#layout} lays it out): an expert-parallel rank's store holds only its own experts.
+     */
+    private Set<String> expertTensors() {
+        Set<String> experts = new HashSet<>();
+        for (ParameterStore.Tensor t : Transformer.layout(modelConfig).tensors()) {
+            if (CheckpointWriter.isExpertTensor(t.name())) {
+                experts.add(architecture.exportedName(t.name()));
+            }
+        }
+        return experts;
     }
 
     /** A tensor of the architecture that our model lacks: present, of its shape, and all zeros. */
@@ -345,10 +371,17 @@ public final class Checkpoint {
     /** The JSON metadata stored with {@code rank}'s optimizer shard (always has "rank" and "step"). */
     public Map<String, Object> optimizerMetadata(int rank) {
         try (SafeTensorsReader reader = openOptimizerShard(rank)) {
-            String json = reader.metadata().get(OPTIMIZER_METADATA);
-            if (json == null) {
-                return Map.of();
-            }
+            return optimizerMetadata(reader, rank);
+        }
+    }
+
+    /** As {@link #optimizerMetadata(int)}, from {@code rank}'s shard already open in {@code reader}. */
+    Map<String, Object> optimizerMetadata(SafeTensorsReader reader, int rank) {
+        String json = reader.metadata().get(OPTIMIZER_METADATA);
+        if (json == null) {
+            return Map.of();
+        }
+        try {
             return Json.MAPPER.readValue(json, new TypeReference<LinkedHashMap<String, Object>>() { });
         } catch (IOException e) {
             throw Manifest.problem(dir, "is corrupt: optimizer metadata of rank " + rank + " is not valid JSON");

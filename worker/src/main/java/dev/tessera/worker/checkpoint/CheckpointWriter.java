@@ -5,15 +5,20 @@ import dev.tessera.optimizers.StateSlice;
 import dev.tessera.worker.io.AtomicFiles;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
+import dev.tessera.worker.model.Transformer;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.Predicate;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -117,10 +122,32 @@ public final class CheckpointWriter {
      */
     public ModelShard writeModelPart(ModelConfig cfg, ParameterStore params, long from, long to, int part,
                                      int partCount) {
+        return writeModelPart(cfg, params, from, to, name -> true, part, partCount);
+    }
+
+    /**
+     * Model shard {@code part} of {@code partCount}: the tensors of {@code params} whose name (Tessera's, before
+     * export) {@code include} accepts, in buffer order; the last part with the architecture's zero tensors too.
+     * Several ranks write parts of one model this way into one staging folder (expert parallelism: each rank its
+     * own experts, {@link #writeExpertPart}); the rank that completes it reads their names back from the files
+     * ({@link #writeModelFiles(ModelConfig, DataType, int)}).
+     */
+    public ModelShard writeModelPart(ModelConfig cfg, ParameterStore params, Predicate<String> include, int part,
+                                     int partCount) {
+        return writeModelPart(cfg, params, 0, params.numel(), include, part, partCount);
+    }
+
+    /**
+     * Model shard {@code part} of {@code partCount}: the tensors that start in elements {@code [from, to)} of the
+     * flat buffer and whose name {@code include} accepts (both overloads above in one: ZeRO-3 units on an
+     * expert-parallel rank); the last part with the architecture's zero tensors too.
+     */
+    public ModelShard writeModelPart(ModelConfig cfg, ParameterStore params, long from, long to,
+                                     Predicate<String> include, int part, int partCount) {
         HfArchitecture arch = HfArchitecture.of(cfg);
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         for (ParameterStore.Tensor t : params.tensors()) {
-            if (t.offset() >= from && t.offset() < to) {
+            if (t.offset() >= from && t.offset() < to && include.test(t.name())) {
                 tensors.put(arch.exportedName(t.name()), params.param(t.name()));
             }
         }
@@ -130,10 +157,93 @@ public final class CheckpointWriter {
         return writeModelShard(part, partCount, tensors);
     }
 
+    /**
+     * Expert-parallel rank {@code epRank}'s part of the model, {@code epRank} of {@code ep}: the experts its store
+     * holds, and on rank 0 also every dense tensor (which all ranks hold alike); the last rank's part has the
+     * architecture's zero tensors. Rank {@code epRank} of one expert group (the ranks that hold all experts
+     * between them) calls it, all into the same staging folder ({@link #attach}); then one of them calls
+     * {@link #writeModelFiles(ModelConfig, DataType, int)} with {@code ep} once all parts are written.
+     */
+    public ModelShard writeExpertPart(ModelConfig cfg, ParameterStore params, int epRank, int ep) {
+        if (epRank < 0 || epRank >= ep) {
+            throw new IllegalArgumentException("expert-parallel rank " + epRank + " of " + ep);
+        }
+        return writeModelPart(cfg, params, epRank == 0 ? name -> true : CheckpointWriter::isExpertTensor, epRank, ep);
+    }
+
+    /**
+     * Whether {@code name} (Tessera's naming, {@code model.layers.{l}.block_sparse_moe.experts.{e}.*}) is a tensor of
+     * an MoE expert, which expert parallelism partitions over the ranks (every other tensor is on every rank).
+     */
+    public static boolean isExpertTensor(String name) {
+        return name.contains(".block_sparse_moe.experts.");
+    }
+
     /** The model's config and the index of its {@code shards}, written once they all are. */
     public void writeModelFiles(ModelConfig cfg, DataType paramType, List<ModelShard> shards) {
         writeConfig(cfg, paramType);
         writeModelIndex(shards);
+    }
+
+    /**
+     * As {@link #writeModelFiles(ModelConfig, DataType, List)}, learning the parts from the files {@code partCount}
+     * ranks wrote into the staging folder ({@link #stagedModelParts}), so no rank hands another its list. The parts
+     * must hold, between them, exactly {@code cfg}'s tensors (under its architecture's names, the zero tensors
+     * included), each once: a part missing or short of tensors (a rank that did not write, or wrote the wrong
+     * experts) is refused here, before anything is committed, naming what is missing.
+     */
+    public void writeModelFiles(ModelConfig cfg, DataType paramType, int partCount) {
+        List<ModelShard> shards = stagedModelParts(partCount);
+        HfArchitecture arch = HfArchitecture.of(cfg);
+        Set<String> expected = new TreeSet<>(arch.zeroFillers(cfg).keySet());
+        for (ParameterStore.Tensor t : Transformer.layout(cfg).tensors()) {
+            expected.add(arch.exportedName(t.name()));
+        }
+        Set<String> held = new TreeSet<>();
+        for (ModelShard s : shards) {
+            for (String name : s.tensors()) {
+                if (!expected.contains(name)) {
+                    throw new IllegalStateException("model part " + s.file() + " in " + staging + " holds " + name
+                            + ", which the model lacks (written for another model config?)");
+                }
+                if (!held.add(name)) {
+                    throw new IllegalStateException("tensor " + name + " is in more than one model part in " + staging);
+                }
+            }
+        }
+        expected.removeAll(held);
+        if (!expected.isEmpty()) {
+            throw new IllegalStateException("the " + partCount + " model parts in " + staging + " lack "
+                    + expected.size() + " of the model's tensors, first " + expected.iterator().next()
+                    + " (did every rank write its part, with its own experts?)");
+        }
+        writeModelFiles(cfg, paramType, shards);
+    }
+
+    /**
+     * The model parts {@code model-0000k-of-<partCount>.safetensors} in the staging folder, as their writers'
+     * {@link #writeModelPart} returned them, read back from the files' headers (names in file order, tensor bytes).
+     */
+    public List<ModelShard> stagedModelParts(int partCount) {
+        List<ModelShard> shards = new ArrayList<>();
+        for (int part = 0; part < partCount; part++) {
+            String file = CheckpointLayout.modelShard(part, partCount);
+            Path path = staging.resolve(file);
+            if (!Files.isRegularFile(path)) {
+                throw new IllegalStateException("checkpoint staging folder " + staging + " lacks model part " + file
+                        + " (has every rank written its part?)");
+            }
+            try (SafeTensorsReader reader = SafeTensors.open(path)) {
+                List<String> names = new ArrayList<>();
+                long bytes = 0;
+                for (SafeTensors.Entry e : reader.entries()) {
+                    names.add(e.name());
+                    bytes += e.end() - e.begin();
+                }
+                shards.add(new ModelShard(file, List.copyOf(names), bytes));
+            }
+        }
+        return shards;
     }
 
     /** Creates a fresh staging folder for {@code step} under {@code <runDir>/checkpoints}. */

@@ -5,6 +5,7 @@ import dev.tessera.optimizers.StateSlice;
 import dev.tessera.worker.model.ParameterStore;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -19,9 +20,13 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * every old rank's file, so a checkpoint written by W ranks at any ZeRO stage resumes on any other world size
  * and stage (resharding); replicated statistics are simply found in every file.
  *
- * <p>State such as AdamW's moments is one run over the flat parameter buffer, so its elements mean something
- * only with the buffer's layout; every file also records that layout (each tensor's name, offset and size) and
- * a resume into a model laid out differently is refused instead of pairing moments with the wrong weights.
+ * <p>State comes in two kinds. Per-tensor state (CAME's and Adafactor's {@code <optimizer>.<tensor>.<stat>}) has
+ * the tensor's own shape and means the same in any layout. Flat state (AdamW's moments) is one run over the whole
+ * flat parameter buffer, so its elements mean something only with that buffer's layout: every file records the
+ * layout it was written with (each tensor's name, offset and size) and loading translates the run tensor by tensor
+ * into the loading model's layout, by name. So state written by expert-parallel ranks (each buffer holding the
+ * dense tensors and only its own experts, at offsets of its own) loads into any other expert partitioning, and
+ * state of tensors the loader lacks (other ranks' experts) is passed over.
  */
 public final class OptimizerShards {
 
@@ -44,11 +49,14 @@ public final class OptimizerShards {
     }
 
     /**
-     * Fills every slice of {@code into} from the checkpoint's optimizer files, whichever ranks wrote them. Every
-     * element must be found, under the same name and full shape; otherwise the checkpoint was written by a
-     * different optimizer or model and resuming is refused, as it is when the files' parameter layout differs
-     * from {@code params}' (files written before layouts were recorded are taken as they are). State this rank
-     * does not keep (another shard's tensors) is skipped.
+     * Fills every slice of {@code into} from the checkpoint's optimizer files, whichever ranks wrote them and
+     * whatever parameter layout they had. Per-tensor state is taken by name; flat state (one run over the parameter
+     * buffer, such as AdamW's moments) is translated tensor by tensor from each file's recorded layout into
+     * {@code params}' (files written before layouts were recorded are taken as laid out like {@code params}).
+     * Every element must be found, under the same name and shape; otherwise the checkpoint was written by a
+     * different optimizer or model and resuming is refused, naming the state and, for flat state, the tensor.
+     * State this rank does not keep (another shard's elements, another expert-parallel rank's experts) is skipped;
+     * state several files hold (replicated) is taken from any. Each file is read once, hashed on the way.
      */
     public static void load(Checkpoint checkpoint, Map<String, StateSlice> into, ParameterStore params) {
         int ranks = checkpoint.optimizerRanks();
@@ -57,11 +65,13 @@ public final class OptimizerShards {
         }
         Map<String, List<long[]>> found = new LinkedHashMap<>(); // the runs of each slice that were read
         into.forEach((name, slice) -> found.put(name, new ArrayList<>()));
-        List<List<Object>> expected = parameterLayout(params);
+        Layout here = Layout.of(params);
         for (int rank = 0; rank < ranks; rank++) {
-            checkParameterLayout(checkpoint, rank, expected);
-            Map<String, Object> layout = layoutOf(checkpoint, rank);
             try (SafeTensorsReader reader = checkpoint.openOptimizerShard(rank)) {
+                Map<String, Object> metadata = checkpoint.optimizerMetadata(reader, rank);
+                Map<String, Object> layout = layoutOf(checkpoint, rank, metadata);
+                Layout written = Layout.parse(checkpoint, rank, metadata.get(PARAMETERS));
+                List<Run> translation = null; // written's flat coordinates -> here's, made when flat state needs it
                 Map<String, List<SafeTensorsReader.Piece>> pieces = new LinkedHashMap<>();
                 List<Runnable> conversions = new ArrayList<>();
                 for (Map.Entry<String, Object> e : layout.entrySet()) {
@@ -70,14 +80,26 @@ public final class OptimizerShards {
                     if (target == null) {
                         continue;
                     }
-                    Map<?, ?> where = (Map<?, ?>) e.getValue();
-                    long[] shape = ((List<?>) where.get("shape")).stream().mapToLong(v -> ((Number) v).longValue()).toArray();
+                    if (!(e.getValue() instanceof Map<?, ?> where) || !(where.get("shape") instanceof List<?> dims)
+                            || !(where.get("from") instanceof Number start)) {
+                        throw mismatch(checkpoint, "has an optimizer file for rank " + rank
+                                + " with an unreadable layout of " + name);
+                    }
+                    long[] shape = dims.stream().mapToLong(v -> ((Number) v).longValue()).toArray();
+                    long from = start.longValue();
+                    if (written != null && isFlat(name, shape, target, written, here)) {
+                        if (translation == null) {
+                            translation = translate(checkpoint, rank, written, here);
+                        }
+                        planFlat(reader, name, from, target, translation, found.get(name), pieces, conversions);
+                        continue;
+                    }
                     if (!Arrays.equals(shape, target.fullShape())) {
                         throw mismatch(checkpoint, "has optimizer state " + name + " of shape " + Arrays.toString(shape)
                                 + ", this optimizer keeps " + Arrays.toString(target.fullShape()));
                     }
-                    long from = ((Number) where.get("from")).longValue();
-                    planOverlap(reader, name, from, target, found.get(name), pieces, conversions);
+                    planFlat(reader, name, from, target, List.of(new Run(0, 0, Long.MAX_VALUE)), found.get(name),
+                            pieces, conversions);
                 }
                 // One pass over the file, straight into the optimizer's state (and hashed on the way).
                 checkpoint.scan(reader, CheckpointLayout.optimizerShard(rank), pieces);
@@ -85,55 +107,146 @@ public final class OptimizerShards {
             }
         }
         for (Map.Entry<String, List<long[]>> e : found.entrySet()) {
-            long need = into.get(e.getKey()).data().length();
-            long have = covered(e.getValue());
-            if (have != need) {
-                throw mismatch(checkpoint, "lacks " + (need - have) + " elements of optimizer state "
-                        + e.getKey() + " (written by a different optimizer?)");
+            StateSlice slice = into.get(e.getKey());
+            List<long[]> gaps = gaps(e.getValue(), slice.data().length());
+            if (!gaps.isEmpty()) {
+                long missing = gaps.stream().mapToLong(g -> g[1] - g[0]).sum();
+                throw mismatch(checkpoint, "lacks " + missing + " elements of optimizer state " + e.getKey()
+                        + tensorsOf(e.getKey(), slice, gaps, here) + " (written by a different optimizer?)");
             }
         }
     }
 
     /**
-     * Plans the read of the part of the stored run {@code [from, from + stored)} that falls inside {@code target}'s
-     * run: straight into the state's memory (AdamW's moments are one run the size of the model), or, stored in
-     * another dtype, into a copy converted after the read.
+     * Flat state: a 1-D run over a whole parameter buffer in the file and in this optimizer, not named after a
+     * tensor (per-tensor state is {@code <optimizer>.<tensor>.<stat>}, whatever its shape).
      */
-    private static void planOverlap(SafeTensorsReader reader, String name, long from, StateSlice target,
-                                    List<long[]> found, Map<String, List<SafeTensorsReader.Piece>> pieces,
-                                    List<Runnable> conversions) {
-        SafeTensors.Entry entry = reader.entry(name);
-        long lo = Math.max(from, target.from());
-        long hi = Math.min(from + entry.numel(), target.from() + target.data().length());
-        if (hi <= lo) {
-            return;
-        }
-        INDArray dst = target.data().reshape(target.data().length());
-        SafeTensorsReader.Piece piece;
-        if (reader.loadsDirectly(entry, dst.dataType()) && NativeBytes.isContiguous(dst)) {
-            piece = new SafeTensorsReader.Piece(lo - from, dst, lo - target.from(), hi - lo);
-        } else {
-            INDArray staged = Nd4j.createUninitialized(entry.dtype().nd4j(), hi - lo);
-            piece = new SafeTensorsReader.Piece(lo - from, staged, 0, hi - lo);
-            conversions.add(() -> dst.get(NDArrayIndex.interval(lo - target.from(), hi - target.from())).assign(staged));
-        }
-        pieces.computeIfAbsent(name, n -> new ArrayList<>()).add(piece);
-        found.add(new long[] {lo - target.from(), hi - target.from()});
+    private static boolean isFlat(String name, long[] shape, StateSlice target, Layout written, Layout here) {
+        long[] full = target.fullShape();
+        return shape.length == 1 && shape[0] == written.numel && full.length == 1 && full[0] == here.numel
+                && !namesTensor(name, written) && !namesTensor(name, here);
     }
 
-    /** How many elements the runs {@code [lo, hi)} cover together (replicated state is found in every file). */
-    private static long covered(List<long[]> runs) {
-        runs.sort((a, b) -> Long.compare(a[0], b[0]));
-        long total = 0;
-        long end = Long.MIN_VALUE;
-        for (long[] run : runs) {
-            long lo = Math.max(run[0], end);
-            if (run[1] > lo) {
-                total += run[1] - lo;
-                end = run[1];
+    private static boolean namesTensor(String state, Layout layout) {
+        int dot = state.indexOf('.');
+        if (dot < 0) {
+            return false;
+        }
+        String rest = state.substring(dot + 1);
+        int last = rest.lastIndexOf('.');
+        return layout.byName.containsKey(rest) || last > 0 && layout.byName.containsKey(rest.substring(0, last));
+    }
+
+    /**
+     * Elements {@code [w, w + length)} of a writer's flat buffer are elements {@code [l, l + length)} of the
+     * loader's: the same tensors, in the same order.
+     */
+    private record Run(long w, long l, long length) {
+    }
+
+    /**
+     * The tensors both layouts have, as runs from {@code written}'s flat coordinates to {@code here}'s, neighbours
+     * merged (one run when the layouts are the same). A tensor of another size is another model's.
+     */
+    private static List<Run> translate(Checkpoint checkpoint, int rank, Layout written, Layout here) {
+        List<Run> runs = new ArrayList<>();
+        for (Placed t : written.tensors) {
+            Placed h = here.byName.get(t.name);
+            if (h == null) {
+                continue; // not this rank's (another expert-parallel rank's expert)
+            }
+            if (h.numel != t.numel) {
+                throw mismatch(checkpoint, "laid its optimizer state (rank " + rank + ") over tensor " + t.name
+                        + " of " + t.numel + " elements, where this model's has " + h.numel);
+            }
+            Run last = runs.isEmpty() ? null : runs.get(runs.size() - 1);
+            if (last != null && last.w + last.length == t.offset && last.l + last.length == h.offset) {
+                runs.set(runs.size() - 1, new Run(last.w, last.l, last.length + t.numel));
+            } else {
+                runs.add(new Run(t.offset, h.offset, t.numel));
             }
         }
-        return total;
+        return runs;
+    }
+
+    /**
+     * Plans the read of the stored run {@code [from, from + stored)} (in the writer's coordinates) through
+     * {@code runs} into the part of it that falls inside {@code target}'s run (in the loader's): straight into the
+     * state's memory (AdamW's moments are one run the size of the model), or, stored in another dtype, into a copy
+     * converted after the read.
+     */
+    private static void planFlat(SafeTensorsReader reader, String name, long from, StateSlice target, List<Run> runs,
+                                 List<long[]> found, Map<String, List<SafeTensorsReader.Piece>> pieces,
+                                 List<Runnable> conversions) {
+        SafeTensors.Entry entry = reader.entry(name);
+        long storedEnd = from + entry.numel();
+        long targetFrom = target.from();
+        long targetEnd = targetFrom + target.data().length();
+        INDArray dst = null;
+        for (Run run : runs) {
+            long shift = run.l - run.w; // loader coordinate = writer coordinate + shift
+            long lo = Math.max(Math.max(from, run.w), targetFrom - shift);
+            long hi = Math.min(Math.min(storedEnd, run.w + run.length), targetEnd - shift);
+            if (hi <= lo) {
+                continue;
+            }
+            if (dst == null) {
+                dst = target.data().reshape(target.data().length());
+            }
+            long at = lo + shift - targetFrom;
+            long count = hi - lo;
+            SafeTensorsReader.Piece piece;
+            if (reader.loadsDirectly(entry, dst.dataType()) && NativeBytes.isContiguous(dst)) {
+                piece = new SafeTensorsReader.Piece(lo - from, dst, at, count);
+            } else {
+                INDArray staged = Nd4j.createUninitialized(entry.dtype().nd4j(), count);
+                piece = new SafeTensorsReader.Piece(lo - from, staged, 0, count);
+                INDArray into = dst;
+                conversions.add(() -> into.get(NDArrayIndex.interval(at, at + count)).assign(staged));
+            }
+            pieces.computeIfAbsent(name, n -> new ArrayList<>()).add(piece);
+            found.add(new long[] {at, at + count});
+        }
+    }
+
+    /** The parts of {@code [0, length)} that the runs {@code [lo, hi)} leave uncovered (replicated state is found in every file). */
+    private static List<long[]> gaps(List<long[]> runs, long length) {
+        runs.sort((a, b) -> Long.compare(a[0], b[0]));
+        List<long[]> gaps = new ArrayList<>();
+        long end = 0;
+        for (long[] run : runs) {
+            if (run[0] > end) {
+                gaps.add(new long[] {end, run[0]});
+            }
+            end = Math.max(end, run[1]);
+        }
+        if (end < length) {
+            gaps.add(new long[] {end, length});
+        }
+        return gaps;
+    }
+
+    /** For flat state, {@code ", those of tensor X"}: which of this model's tensors the {@code gaps} fall in. */
+    private static String tensorsOf(String name, StateSlice slice, List<long[]> gaps, Layout here) {
+        long[] full = slice.fullShape();
+        if (full.length != 1 || full[0] != here.numel || namesTensor(name, here)) {
+            return "";
+        }
+        List<String> tensors = new ArrayList<>();
+        for (Placed t : here.tensors) {
+            for (long[] g : gaps) {
+                if (t.offset < g[1] + slice.from() && g[0] + slice.from() < t.offset + t.numel) {
+                    tensors.add(t.name);
+                    break;
+                }
+            }
+        }
+        if (tensors.isEmpty()) {
+            return "";
+        }
+        String more = tensors.size() > 3 ? " and " + (tensors.size() - 3) + " more" : "";
+        return ", those of tensor" + (tensors.size() > 1 ? "s " : " ") + String.join(", ", tensors.subList(0,
+                Math.min(3, tensors.size()))) + more + ", which no optimizer file holds";
     }
 
     /** [name, offset, numel] of every tensor, in buffer order. */
@@ -145,36 +258,62 @@ public final class OptimizerShards {
         return out;
     }
 
-    private static void checkParameterLayout(Checkpoint checkpoint, int rank, List<List<Object>> expected) {
-        Object stored = checkpoint.optimizerMetadata(rank).get(PARAMETERS);
-        if (stored == null) {
-            return;
-        }
-        List<?> written = stored instanceof List<?> list ? list : List.of();
-        for (int i = 0; i < Math.max(written.size(), expected.size()); i++) {
-            List<?> was = i < written.size() && written.get(i) instanceof List<?> w ? w : null;
-            List<Object> now = i < expected.size() ? expected.get(i) : null;
-            if (was == null || now == null || !same(was, now)) {
-                throw mismatch(checkpoint, "laid its optimizer state over the parameters as " + describe(was)
-                        + " where this model has " + describe(now) + " (tensor " + i + " of the flat buffer)");
+    private record Placed(String name, long offset, long numel) {
+    }
+
+    /** A flat buffer's layout: its tensors in buffer order, by name, and its size. */
+    private static final class Layout {
+        final List<Placed> tensors;
+        final Map<String, Placed> byName = new HashMap<>();
+        final long numel;
+
+        Layout(List<Placed> tensors) {
+            this.tensors = tensors;
+            long end = 0;
+            for (Placed t : tensors) {
+                byName.put(t.name, t);
+                end = Math.max(end, t.offset + t.numel);
             }
+            this.numel = end;
         }
-    }
 
-    private static boolean same(List<?> was, List<Object> now) {
-        return was.size() == 3 && now.get(0).equals(was.get(0)) && was.get(1) instanceof Number offset
-                && offset.longValue() == (Long) now.get(1) && was.get(2) instanceof Number numel
-                && numel.longValue() == (Long) now.get(2);
-    }
+        static Layout of(ParameterStore params) {
+            List<Placed> out = new ArrayList<>();
+            for (ParameterStore.Tensor t : params.tensors()) {
+                out.add(new Placed(t.name(), t.offset(), t.numel()));
+            }
+            return new Layout(out);
+        }
 
-    private static String describe(List<?> entry) {
-        return entry == null || entry.size() != 3 ? "nothing"
-                : entry.get(0) + " at offset " + entry.get(1) + " (" + entry.get(2) + " elements)";
+        /** The layout a file recorded, in buffer order; null when it recorded none (written before layouts were). */
+        static Layout parse(Checkpoint checkpoint, int rank, Object stored) {
+            if (stored == null) {
+                return null;
+            }
+            if (!(stored instanceof List<?> list)) {
+                throw unreadable(checkpoint, rank);
+            }
+            List<Placed> out = new ArrayList<>();
+            for (Object item : list) {
+                if (!(item instanceof List<?> t && t.size() == 3 && t.get(0) instanceof String name
+                        && t.get(1) instanceof Number offset && t.get(2) instanceof Number numel
+                        && offset.longValue() >= 0 && numel.longValue() >= 0)) {
+                    throw unreadable(checkpoint, rank);
+                }
+                out.add(new Placed(name, offset.longValue(), numel.longValue()));
+            }
+            out.sort((a, b) -> Long.compare(a.offset, b.offset));
+            return new Layout(out);
+        }
+
+        private static UserInputException unreadable(Checkpoint checkpoint, int rank) {
+            return mismatch(checkpoint, "has an optimizer file for rank " + rank + " with an unreadable parameter layout");
+        }
     }
 
     @SuppressWarnings("unchecked")
-    private static Map<String, Object> layoutOf(Checkpoint checkpoint, int rank) {
-        Object layout = checkpoint.optimizerMetadata(rank).get(SLICES);
+    private static Map<String, Object> layoutOf(Checkpoint checkpoint, int rank, Map<String, Object> metadata) {
+        Object layout = metadata.get(SLICES);
         if (!(layout instanceof Map)) {
             throw mismatch(checkpoint, "has an optimizer file for rank " + rank + " without its layout");
         }

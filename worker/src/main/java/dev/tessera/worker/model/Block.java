@@ -25,13 +25,18 @@ public final class Block {
     }
 
     public static void register(ParameterStore.Layout b, ModelConfig cfg, int layer) {
+        register(b, cfg, layer, ExpertShard.all(cfg.nExperts()));
+    }
+
+    /** With only the experts of {@code held} (expert parallelism). */
+    public static void register(ParameterStore.Layout b, ModelConfig cfg, int layer, ExpertShard held) {
         String p = prefix(layer);
         int c = cfg.dModel();
         b.add(p + ".input_layernorm.weight", c);
         CausalSelfAttention.register(b, p + ".self_attn", c);
         b.add(p + ".post_attention_layernorm.weight", c);
         if (cfg.isMoeBlock(layer)) {
-            MoE.register(b, p + ".block_sparse_moe", cfg);
+            MoE.register(b, p + ".block_sparse_moe", cfg, held);
         } else {
             b.add(p + ".mlp.gate_proj.weight", cfg.dFF(), c);
             b.add(p + ".mlp.up_proj.weight", cfg.dFF(), c);
@@ -46,6 +51,12 @@ public final class Block {
      */
     public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, int seq, INDArray scoresScratch,
                  Activations activations) {
+        this(ps, cfg, layer, batch, seq, scoresScratch, activations, ExpertShard.all(cfg.nExperts()));
+    }
+
+    /** Holding only the experts of {@code held}. */
+    public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, int seq, INDArray scoresScratch,
+                 Activations activations, ExpertShard held) {
         String p = prefix(layer);
         DataType dt = ps.dataType();
         int n = Math.multiplyExact(batch, seq);
@@ -54,7 +65,7 @@ public final class Block {
         attn = new CausalSelfAttention(ps, p + ".self_attn", cfg, batch, seq, 0, scoresScratch, activations);
         norm2 = new RMSNorm(ps, p + ".post_attention_layernorm.weight", cfg.normEps(), n, activations);
         if (cfg.isMoeBlock(layer)) {
-            moe = new MoE(ps, p + ".block_sparse_moe", cfg, n, activations);
+            moe = new MoE(ps, p + ".block_sparse_moe", cfg, n, activations, held);
             mlp = null;
             mlpActs = null;
         } else {

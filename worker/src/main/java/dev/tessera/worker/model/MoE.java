@@ -29,7 +29,8 @@ public final class MoE {
     private final HyperRouter hyper;  // the generated router ({@code gate: hyper}), or null
     private final INDArray routerW;   // [E, C] whichever router this layer has
     private final INDArray routerDW;  // [E, C]
-    private final SwiGLU[] experts;
+    private final ExpertShard held;   // the experts this rank holds (all of them unless expert-parallel)
+    private final SwiGLU[] experts;   // [held.count()], local index i is global expert held.first() + i
     private final INDArray logits;    // [N, E]
     private final INDArray dLogits;   // [N, E]
     private final double[] probs;     // [N, E] router softmax, in double whatever the dtype
@@ -49,6 +50,18 @@ public final class MoE {
     private final INDArray dys;       // [N*k, C]
     private final INDArray dxs;       // [N*k, C]
     private final SwiGLU.Acts acts;   // [N*k, F_e]
+    // The rows this rank's experts run, grouped by local expert ([R, C]; R rows in all). Alone they are the
+    // gathered rows themselves; under expert parallelism they arrive from the expert group's ranks.
+    private INDArray expertIn;
+    private INDArray expertOut;
+    private INDArray expertDOut;
+    private INDArray expertDIn;
+    private SwiGLU.Acts expertActs;   // [R, F_e]
+    private final int[] localCount;   // [E_local] rows per held expert
+    private final int[] localStart;   // [E_local + 1]
+    private int capacity;             // the last forward's slots per expert
+    private long sentBefore;          // the dispatch's totals at the last writeStats
+    private long waitedBefore;
     private ReplicaReducer replicas = ReplicaReducer.LOCAL;
     private TokenDispatch tokenDispatch = TokenDispatch.LOCAL;
     private final double[] pSum;         // [E] router probability summed over this replica's tokens
@@ -71,6 +84,12 @@ public final class MoE {
 
     /** As above, its per-token buffers (routing, gathered rows, expert activations) from {@code activations}. */
     public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens, Activations activations) {
+        this(ps, prefix, cfg, tokens, activations, ExpertShard.all(cfg.nExperts()));
+    }
+
+    /** Holding only the experts of {@code held} (expert parallelism: the rest run on other ranks). */
+    public MoE(ParameterStore ps, String prefix, ModelConfig cfg, int tokens, Activations activations,
+               ExpertShard held) {
         DataType dt = ps.dataType();
         this.routingStats = new double[3 * cfg.nExperts() + 3];
         this.pSum = new double[cfg.nExperts()];
@@ -96,11 +115,17 @@ public final class MoE {
             this.routerW = gate.w;
             this.routerDW = gate.dw;
         }
-        this.experts = new SwiGLU[nExperts];
-        for (int e = 0; e < nExperts; e++) {
-            String p = prefix + ".experts." + e;
-            experts[e] = SwiGLU.stacked(ps, p + ".w1.weight", p + ".w3.weight", p + ".w2.weight");
+        if (held.end() > nExperts) {
+            throw new IllegalArgumentException("experts " + held + " outside the layer's " + nExperts);
         }
+        this.held = held;
+        this.experts = new SwiGLU[held.count()];
+        for (int i = 0; i < experts.length; i++) {
+            String p = prefix + ".experts." + (held.first() + i);
+            experts[i] = SwiGLU.stacked(ps, p + ".w1.weight", p + ".w3.weight", p + ".w2.weight");
+        }
+        this.localCount = new int[held.count()];
+        this.localStart = new int[held.count() + 1];
         int maxRows = Math.multiplyExact(tokens, topK);
         logits = activations.array(dt, tokens, nExperts);
         dLogits = activations.array(dt, tokens, nExperts);
@@ -121,6 +146,15 @@ public final class MoE {
         dys = activations.array(dt, maxRows, dim);
         dxs = activations.array(dt, maxRows, dim);
         acts = SwiGLU.Acts.allocate(dt, maxRows, cfg.expertDFF(), activations);
+        useExpertRows(xs, ys, dys, dxs, acts);
+    }
+
+    private void useExpertRows(INDArray in, INDArray out, INDArray dOut, INDArray dIn, SwiGLU.Acts expertActs) {
+        this.expertIn = in;
+        this.expertOut = out;
+        this.expertDOut = dOut;
+        this.expertDIn = dIn;
+        this.expertActs = expertActs;
     }
 
     /**
@@ -154,18 +188,67 @@ public final class MoE {
         this.tokenOffset = offset;
     }
 
-    /** How the gathered rows reach their experts; all experts local unless set. */
+    /**
+     * How the gathered rows reach their experts; all experts local unless set. A dispatch that moves rows gets
+     * expert-side buffers of their own, sized for what arrives on average and grown when more does.
+     */
     public void useTokenDispatch(TokenDispatch dispatch) {
+        if (dispatch.movesRows() && held.count() == nExperts) {
+            throw new IllegalArgumentException("a layer holding every expert has no rows to send");
+        }
         this.tokenDispatch = dispatch;
+        if (dispatch.movesRows()) {
+            growExpertRows((int) xs.size(0));
+        } else {
+            useExpertRows(xs, ys, dys, dxs, acts);
+        }
+    }
+
+    /**
+     * The most rows one exchange of this layer can take to or from a rank of an expert group of {@code ranks}:
+     * dropless, every token's choices arriving at one rank; with a capacity, every expert padded to it.
+     */
+    public int maxExchangeRows(int ranks) {
+        long rows = 0;
+        for (double factor : new double[] {routing.capacityFactor(), routing.evalCapacityFactor()}) {
+            int slots = router.capacity(tokens, nExperts, factor);
+            rows = Math.max(rows, slots < tokens ? (long) nExperts * slots : (long) ranks * tokens * topK);
+        }
+        return Math.toIntExact(rows);
+    }
+
+    /** The experts this layer holds. */
+    public ExpertShard heldExperts() {
+        return held;
+    }
+
+    /** New expert-side buffers of {@code rows} rows; the old ones' memory is returned at once, not at some GC. */
+    private void growExpertRows(int rows) {
+        DataType dt = xs.dataType();
+        long f = acts.h().size(1) / 2;
+        if (expertIn != null && expertIn != xs) {
+            for (INDArray old : new INDArray[] {expertIn, expertOut, expertDOut, expertDIn, expertActs.h(),
+                    expertActs.a()}) {
+                old.close();
+            }
+        }
+        Activations own = Activations.own();
+        useExpertRows(own.array(dt, rows, dim), own.array(dt, rows, dim), own.array(dt, rows, dim),
+                own.array(dt, rows, dim), SwiGLU.Acts.allocate(dt, rows, f, own));
     }
 
     public static void register(ParameterStore.Layout b, String prefix, ModelConfig cfg) {
+        register(b, prefix, cfg, ExpertShard.all(cfg.nExperts()));
+    }
+
+    /** Declares the router and the experts of {@code held}, under their global names. */
+    public static void register(ParameterStore.Layout b, String prefix, ModelConfig cfg, ExpertShard held) {
         if (cfg.routing().hyper()) {
             b.add(prefix + ".hyper.embedding", 1, cfg.dModel()); // the router is generated from it (HyperRouter)
         } else {
             b.add(prefix + ".gate.weight", cfg.nExperts(), cfg.dModel());
         }
-        for (int e = 0; e < cfg.nExperts(); e++) {
+        for (int e = held.first(); e < held.end(); e++) {
             String p = prefix + ".experts." + e;
             // w1 next to w3, so each expert runs them as one stacked gemm (SwiGLU.stacked).
             b.add(p + ".w1.weight", cfg.expertDFF(), cfg.dModel());
@@ -178,14 +261,23 @@ public final class MoE {
     public double forward(INDArray x, INDArray out) {
         route(x);                                    // probs [N, E], choice and weight [N, k], aux
         dispatch(x);                                 // xs [N*k, C], grouped by expert
-        tokenDispatch.toExperts(xs, count);
-        for (int e = 0; e < nExperts; e++) {         // ys = expert_e(xs) on e's rows
-            if (count[e] > 0) {
-                experts[e].forward(Mem.rows(xs, start[e], count[e]), acts.rows(start[e], count[e]),
-                        Mem.rows(ys, start[e], count[e]), false);
+        int arriving = tokenDispatch.plan(count, capacity < tokens ? capacity : TokenDispatch.DROPLESS, localCount);
+        if (arriving > expertIn.size(0)) {
+            growExpertRows(arriving + arriving / 4); // grown rarely: routers drift slowly
+        }
+        localStart[0] = 0;
+        for (int i = 0; i < experts.length; i++) {
+            localStart[i + 1] = localStart[i] + localCount[i];
+        }
+        tokenDispatch.toExperts(xs, expertIn);       // expertIn [R, C], grouped by held expert
+        for (int i = 0; i < experts.length; i++) {   // expertOut = expert_i(expertIn) on i's rows
+            if (localCount[i] > 0) {
+                experts[i].forward(Mem.rows(expertIn, localStart[i], localCount[i]),
+                        expertActs.rows(localStart[i], localCount[i]),
+                        Mem.rows(expertOut, localStart[i], localCount[i]), false);
             }
         }
-        tokenDispatch.fromExperts(ys, count);
+        tokenDispatch.fromExperts(expertOut, ys);    // ys [N*k, C], back in xs' layout
         combine(out);                                // out [N, C] += sum_j w_j ys[row of (n, j)]
         return lastAux;
     }
@@ -196,14 +288,16 @@ public final class MoE {
      */
     public void backward(INDArray x, INDArray dOut, INDArray dx, double auxGrad) {
         combineBackward(dOut);                       // dys [N*k, C], dWeight [N, k]
-        tokenDispatch.toExperts(dys, count);
-        for (int e = 0; e < nExperts; e++) {         // dxs from dys through expert_e
-            if (count[e] > 0) {
-                experts[e].backward(Mem.rows(xs, start[e], count[e]), acts.rows(start[e], count[e]),
-                        Mem.rows(dys, start[e], count[e]), Mem.rows(dxs, start[e], count[e]), false);
+        tokenDispatch.toExperts(dys, expertDOut);    // the forward's layout again
+        for (int i = 0; i < experts.length; i++) {   // expertDIn from expertDOut through expert_i
+            if (localCount[i] > 0) {
+                experts[i].backward(Mem.rows(expertIn, localStart[i], localCount[i]),
+                        expertActs.rows(localStart[i], localCount[i]),
+                        Mem.rows(expertDOut, localStart[i], localCount[i]),
+                        Mem.rows(expertDIn, localStart[i], localCount[i]), false);
             }
         }
-        tokenDispatch.fromExperts(dxs, count);
+        tokenDispatch.fromExperts(expertDIn, dxs);
         dispatchBackward(dx);                        // dx [N, C] = sum of its rows of dxs
         routerBackward(auxGrad);                     // dLogits [N, E]
         routerLinearBackward(x, dx);                 // dx += dLogits W_gate, dW_gate += dLogits^T x
@@ -251,16 +345,21 @@ public final class MoE {
     }
 
     /**
-     * Writes the last forward's {@link MoeStats} numbers of this layer at {@code at}: dropped fraction, aux, z-loss,
-     * then each expert's share of the assignments asked (over the global batch).
+     * Writes the last step's {@link MoeStats} numbers of this layer at {@code at}: dropped fraction, aux, z-loss,
+     * the all-to-all bytes and seconds since the last call, then each expert's share of the assignments asked (over
+     * the global batch).
      */
     void writeStats(double[] into, int at) {
         into[at] = lastDroppedFraction();
         into[at + 1] = lastAux;
         into[at + 2] = lastZLoss;
+        into[at + 3] = tokenDispatch.sentBytes() - sentBefore;
+        into[at + 4] = (tokenDispatch.waitedNanos() - waitedBefore) / 1e9;
+        sentBefore = tokenDispatch.sentBytes();
+        waitedBefore = tokenDispatch.waitedNanos();
         double asked = routingStats[2 * nExperts] * topK;
         for (int e = 0; e < nExperts; e++) {
-            into[at + 3 + e] = routingStats[2 * nExperts + 2 + e] / asked;
+            into[at + 5 + e] = routingStats[2 * nExperts + 2 + e] / asked;
         }
     }
 
@@ -294,7 +393,7 @@ public final class MoE {
             lse[n] = max + Math.log(sum);
             zSum += lse[n] * lse[n];
         }
-        int capacity = router.capacity(tokens, nExperts,
+        capacity = router.capacity(tokens, nExperts,
                 training ? routing.capacityFactor() : routing.evalCapacityFactor());
         router.route(probs, tokens, nExperts, capacity, this::uniform, choice, kept, weight, balance);
         for (int s = 0; s < tokens * topK; s++) {

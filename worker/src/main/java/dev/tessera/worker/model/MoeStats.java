@@ -2,9 +2,11 @@ package dev.tessera.worker.model;
 
 /**
  * How one step's MoE layers routed the global batch. Per MoE layer, in block order, {@code layers} holds
- * {@code [block index, fraction of (token, choice) assignments dropped, aux loss, z-loss, load of expert 0 .. E-1]},
- * an expert's load being its share of the assignments asked of the layer before any was dropped (1/E each when
- * balanced).
+ * {@code [block index, fraction of (token, choice) assignments dropped, aux loss, z-loss, all-to-all bytes sent,
+ * seconds waited in all-to-all, load of expert 0 .. E-1]}, an expert's load being its share of the assignments asked
+ * of the layer before any was dropped (1/E each when balanced). The all-to-all figures are the reporting rank's
+ * (zero without expert parallelism): the bytes its rows took to other ranks, forward and backward, and the time its
+ * exchanges blocked the step.
  */
 public record MoeStats(int experts, double[] layers) {
 
@@ -12,7 +14,7 @@ public record MoeStats(int experts, double[] layers) {
     public static final MoeStats NONE = new MoeStats(0, new double[0]);
 
     /** Numbers per layer before its loads. */
-    static final int FIXED = 4;
+    static final int FIXED = 6;
 
     public int layerCount() {
         return experts == 0 ? 0 : layers.length / (FIXED + experts);
@@ -32,6 +34,14 @@ public record MoeStats(int experts, double[] layers) {
 
     public double zLoss(int i) {
         return layers[i * (FIXED + experts) + 3];
+    }
+
+    public double allToAllBytes(int i) {
+        return layers[i * (FIXED + experts) + 4];
+    }
+
+    public double allToAllWaitSeconds(int i) {
+        return layers[i * (FIXED + experts) + 5];
     }
 
     public double load(int i, int expert) {

@@ -3,28 +3,75 @@ package dev.tessera.worker.model;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
- * How MoE rows reach their experts and come back. After routing, the layer gathers one row per (token, slot),
- * grouped by expert in expert order; expert parallelism sends each group to the rank that owns the expert by
- * all-to-all over the expert group and the results back the same way (DESIGN.md, the mesh). Forward sends the
- * inputs and returns the outputs; backward sends the outputs' gradients and returns the inputs'.
- * {@link #LOCAL} is a rank that owns every expert: nothing moves.
+ * How MoE rows reach their experts and come back (ALGORITHMS.md 7.4). After routing, the layer gathers one row
+ * per kept (token, slot), grouped by global expert in expert order. Expert parallelism sends each group to the
+ * rank of the expert group that holds the expert, by all-to-all, and the results back the same way; the rows a
+ * rank's experts run arrive grouped by held expert, each expert's rows in the order of the sending ranks (so in
+ * global token order, as in one process). Forward sends the inputs and returns the outputs; backward sends the
+ * outputs' gradients and returns the inputs' in the layout the forward planned.
+ * {@link #LOCAL} is a rank that holds every expert: nothing moves, and the expert rows are the gathered rows.
  */
 public interface TokenDispatch {
+
+    /** {@link #plan}'s capacity when the gate drops nothing: rows travel in uneven blocks of their true counts. */
+    int DROPLESS = -1;
 
     /** Every expert on this rank. */
     TokenDispatch LOCAL = new TokenDispatch() {
         @Override
-        public void toExperts(INDArray rows, int[] rowsPerExpert) {
+        public boolean movesRows() {
+            return false;
         }
 
         @Override
-        public void fromExperts(INDArray rows, int[] rowsPerExpert) {
+        public int plan(int[] rowsPerExpert, int capacity, int[] rowsPerHeldExpert) {
+            System.arraycopy(rowsPerExpert, 0, rowsPerHeldExpert, 0, rowsPerHeldExpert.length);
+            int rows = 0;
+            for (int r : rowsPerExpert) {
+                rows += r;
+            }
+            return rows;
+        }
+
+        @Override
+        public void toExperts(INDArray rows, INDArray expertRows) {
+        }
+
+        @Override
+        public void fromExperts(INDArray expertRows, INDArray rows) {
+        }
+
+        @Override
+        public long sentBytes() {
+            return 0;
+        }
+
+        @Override
+        public long waitedNanos() {
+            return 0;
         }
     };
 
-    /** rows: [N*k, C] grouped by expert, {@code rowsPerExpert[e]} rows for expert e; on to the experts' owners. */
-    void toExperts(INDArray rows, int[] rowsPerExpert);
+    /** Whether rows leave this rank: if not, the expert rows are the gathered rows themselves. */
+    boolean movesRows();
 
-    /** The experts' rows [N*k, C] back to the ranks whose tokens they are, in the layout {@link #toExperts} got. */
-    void fromExperts(INDArray rows, int[] rowsPerExpert);
+    /**
+     * Plans the forward's exchange: {@code rowsPerExpert[e]} gathered rows for each global expert, at most
+     * {@code capacity} each (the fixed layout of §7.4, every expert padded to {@code capacity} rows), or
+     * {@link #DROPLESS}. Fills {@code rowsPerHeldExpert} with the rows each held expert will run (padding included)
+     * and returns their total, which the expert-row buffers must hold.
+     */
+    int plan(int[] rowsPerExpert, int capacity, int[] rowsPerHeldExpert);
+
+    /** rows [N*k, C] grouped by expert -> expertRows [R, C] grouped by held expert, as last planned. */
+    void toExperts(INDArray rows, INDArray expertRows);
+
+    /** The reverse: expertRows [R, C] back to the ranks whose tokens they are, into rows [N*k, C]. */
+    void fromExperts(INDArray expertRows, INDArray rows);
+
+    /** Bytes of rows sent to other ranks so far (a running total). */
+    long sentBytes();
+
+    /** Nanoseconds spent in exchanges so far (a running total): the time they held the step up. */
+    long waitedNanos();
 }

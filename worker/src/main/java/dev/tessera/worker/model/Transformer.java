@@ -62,6 +62,15 @@ public final class Transformer {
      */
     public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, FlatMemory parameterMemory,
                        FlatMemory gradientMemory, RecomputePolicy recompute) {
+        this(cfg, dtype, batch, seq, parameterMemory, gradientMemory, recompute, ExpertShard.all(cfg.nExperts()));
+    }
+
+    /**
+     * Holding only the experts of {@code held} in every MoE layer (expert parallelism): the other experts'
+     * parameters, gradients and optimizer state are on the other ranks of the expert group.
+     */
+    public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, FlatMemory parameterMemory,
+                       FlatMemory gradientMemory, RecomputePolicy recompute, ExpertShard held) {
         if (seq > cfg.maxSeqLen()) {
             throw new IllegalArgumentException("seq " + seq + " exceeds max_seq_len " + cfg.maxSeqLen());
         }
@@ -69,7 +78,7 @@ public final class Transformer {
         this.batch = batch;
         this.seq = seq;
         this.recompute = recompute;
-        this.params = layout(cfg).build(dtype, parameterMemory, gradientMemory);
+        this.params = layout(cfg, held, ParameterStore.builder()).build(dtype, parameterMemory, gradientMemory);
 
         int n = Math.multiplyExact(batch, seq);
         embedding = new Embedding(params, "model.embed_tokens.weight");
@@ -80,7 +89,7 @@ public final class Transformer {
         int last = -1;
         for (int l = 0; l < blocks.length; l++) {
             blocks[l] = new Block(params, cfg, l, batch, seq, scores,
-                    recompute.recomputes(l) ? recomputed : kept);
+                    recompute.recomputes(l) ? recomputed : kept, held);
             last = recompute.recomputes(l) ? l : last;
         }
         lastRecomputed = last;
@@ -116,9 +125,14 @@ public final class Transformer {
 
     /** Declares the parameter tensors of {@code cfg} into {@code b}, in buffer order. */
     public static <L extends ParameterStore.Layout> L layout(ModelConfig cfg, L b) {
+        return layout(cfg, ExpertShard.all(cfg.nExperts()), b);
+    }
+
+    /** As {@link #layout(ModelConfig, ParameterStore.Layout)}, with only the experts of {@code held}. */
+    public static <L extends ParameterStore.Layout> L layout(ModelConfig cfg, ExpertShard held, L b) {
         b.add("model.embed_tokens.weight", cfg.vocabSize(), cfg.dModel());
         for (int l = 0; l < cfg.nLayers(); l++) {
-            Block.register(b, cfg, l);
+            Block.register(b, cfg, l, held);
         }
         b.add("model.norm.weight", cfg.dModel());
         b.add("lm_head.weight", cfg.vocabSize(), cfg.dModel());

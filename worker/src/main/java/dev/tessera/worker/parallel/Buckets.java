@@ -14,7 +14,7 @@ final class Buckets {
      * Returns {@code [start, end)} element ranges, the last tensors' bucket first. A bucket closes once it holds
      * at least {@code capElements}; a tensor larger than the cap is a bucket of its own. A bucket never holds more
      * than {@code maxElements} (what one view of the buffer can span): a tensor that would take it over starts
-     * the next one.
+     * the next one. Tensors that are not neighbours in the buffer (a selection of its tensors) never share a bucket.
      */
     static long[][] reverseOrder(List<ParameterStore.Tensor> tensors, long capElements, long maxElements) {
         List<long[]> out = new ArrayList<>();
@@ -22,7 +22,7 @@ final class Buckets {
         long start = -1;
         for (int i = tensors.size() - 1; i >= 0; i--) {
             ParameterStore.Tensor t = tensors.get(i);
-            if (end >= 0 && end - t.offset() > maxElements) {
+            if (end >= 0 && (end - t.offset() > maxElements || t.end() != start)) {
                 out.add(new long[] {start, end});
                 end = -1;
             }

@@ -3,6 +3,7 @@ package dev.tessera.worker.parallel;
 import dev.tessera.optimizers.Shard;
 import dev.tessera.optimizers.ShardReducer;
 import dev.tessera.worker.model.Block;
+import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.FlatMemory;
 import dev.tessera.worker.model.GradientSync;
 import dev.tessera.worker.model.KvExchange;
@@ -52,6 +53,23 @@ public final class Parallelize {
     }
 
     /**
+     * The experts of each MoE layer this rank holds, decided before the model is built: its share of the expert
+     * group's, or all of them without expert parallelism.
+     */
+    public static ExpertShard heldExperts(DeviceMesh mesh, int nExperts) {
+        if (mesh.expertParallel().isLocal() || nExperts == 0) {
+            return ExpertShard.all(nExperts);
+        }
+        Mesh.Range owned = mesh.mesh().ownedExperts(mesh.rank(), nExperts);
+        return new ExpertShard(owned.start(), owned.size());
+    }
+
+    /** A tensor of one expert (held by some ranks only), not of the router or the dense layers. */
+    public static boolean isExpertTensor(String name) {
+        return name.contains(".experts.");
+    }
+
+    /**
      * Installs the strategies of {@code mesh} into {@code model} (built with {@link #gradientMemory}) and returns
      * what the training step and the optimizer need of them. {@code probe} samples ZeRO's resident memory.
      */
@@ -60,9 +78,13 @@ public final class Parallelize {
             throw new IllegalArgumentException("gradient compression works with plain data parallelism only, not with"
                     + " ZeRO stage " + spec.zeroStage() + " (ZeRO reduce-scatters whole buckets)");
         }
-        if (!mesh.sequenceParallel().isLocal() || !mesh.expertParallel().isLocal()) {
-            throw new UnsupportedOperationException("sequence and expert parallelism are planned but not implemented;"
-                    + " " + mesh);
+        if (!mesh.sequenceParallel().isLocal()) {
+            throw new UnsupportedOperationException("sequence parallelism is planned but not implemented; " + mesh);
+        }
+        MeshGroup ep = mesh.expertParallel();
+        if (!ep.isLocal() && spec.zeroStage() > 0) {
+            throw new UnsupportedOperationException("expert parallelism runs with ZeRO stage 0 so far, not "
+                    + spec.zeroStage() + "; " + mesh);
         }
         MeshGroup dp = mesh.dataParallel();
         GroupReplicaReducer sums = dp.isLocal() ? null : new GroupReplicaReducer(dp.process());
@@ -70,16 +92,38 @@ public final class Parallelize {
         for (Block block : model.blocks()) {
             block.attention().useKvExchange(KvExchange.LOCAL);
             if (block.isMoe()) {
-                block.moe().useTokenDispatch(TokenDispatch.LOCAL);
+                block.moe().useTokenDispatch(ep.isLocal() ? TokenDispatch.LOCAL : new ExpertAllToAll(ep.process(),
+                        block.moe().heldExperts(), model.config().dModel(), model.parameters().dataType(),
+                        block.moe().maxExchangeRows(ep.size())));
                 block.moe().useReplicaReducer(replicas);
                 // Replica r holds batch slice r of the global batch: its tokens draw as they would in one process.
                 block.moe().useTokenOffset((long) dp.rank() * model.batch() * model.seq());
             }
         }
-        Sharding sharding = shard(model, dp, sums, spec, probe);
+        Sharding sharding = ep.isLocal() ? shard(model, dp, sums, spec, probe) : expertParallel(model, mesh, sums, spec);
         model.useGradientSync(sharding.gradients());
         model.useParameterSync(sharding.parameters());
         return sharding;
+    }
+
+    /**
+     * Expert parallelism with plain data parallelism: dense gradients all-reduced over the data-parallel group,
+     * expert gradients over the expert-data-parallel group; each rank's optimizer keeps the state of everything
+     * it holds.
+     */
+    private static Sharding expertParallel(Transformer model, DeviceMesh mesh, GroupReplicaReducer sums,
+                                           ParallelSpec spec) {
+        ParameterStore params = model.parameters();
+        Shard whole = Shard.whole(params.numel());
+        GradientSync dense = new BucketedAllReduce(mesh.dataParallel().process(), spec.codec(), params.grads(),
+                ExpertParallelGradients.select(params, name -> !isExpertTensor(name)), spec.bucketElements());
+        MeshGroup expertReplicas = mesh.expertDataParallel();
+        GradientSync experts = expertReplicas.isLocal() ? GradientSync.NONE
+                : new BucketedAllReduce(expertReplicas.process(), GradientCodec.IDENTITY, params.grads(),
+                        ExpertParallelGradients.select(params, Parallelize::isExpertTensor), spec.bucketElements());
+        GradientSync gradients = new ExpertParallelGradients(dense, experts, mesh.expertParallel().process(), params,
+                Parallelize::isExpertTensor);
+        return new Sharding(gradients, ParameterSync.RESIDENT, sums, whole, ShardReducer.LOCAL, whole);
     }
 
     /**

@@ -6,6 +6,8 @@ import com.esotericsoftware.kryo.kryo5.io.Input;
 import com.esotericsoftware.kryo.kryo5.io.Output;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.comm.control.ControlCodec;
+import dev.tessera.worker.model.ExpertShard;
+import dev.tessera.worker.parallel.Mesh;
 import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.ControlType;
 import dev.tessera.comm.control.RecordSerializer;
@@ -13,14 +15,15 @@ import java.util.List;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * Coordinator to worker: this process's rank and its job. On the wire: {@link #VERSION}, the rank, then the
- * {@link WorkerJob} field by field ({@link RecordSerializer}). A worker of another build may meet a version it
+ * Coordinator to worker: this process's rank, the experts of each MoE layer it holds (its share of its expert
+ * group's under {@code mesh.ep}, else all) and its job. On the wire: {@link #VERSION}, the rank, the experts,
+ * then the {@link WorkerJob} field by field ({@link RecordSerializer}). A worker of another build may meet a version it
  * cannot read: it still learns the version and its rank, and refuses the job saying so ({@link #readableJob}).
  */
-public record Assignment(int version, int rank, WorkerJob job) implements ControlMessage {
+public record Assignment(int version, int rank, ExpertShard experts, WorkerJob job) implements ControlMessage {
 
     /** The layout of {@link WorkerJob} on the wire; one more whenever a field of the spec changes. */
-    public static final int VERSION = 4;
+    public static final int VERSION = 5;
 
     static final RecordSerializer<WorkerJob> JOB = new RecordSerializer<>(WorkerJob.class);
 
@@ -28,8 +31,20 @@ public record Assignment(int version, int rank, WorkerJob job) implements Contro
     public static final List<ControlType<?>> CONTROL_TYPES = List.of(
             new ControlType<>(ControlCodec.FIRST_EXTENSION_ID, Assignment.class, new Wire()));
 
+    /** Rank {@code rank}'s assignment, its experts planned from the job's mesh. */
     public Assignment(int rank, WorkerJob job) {
-        this(VERSION, rank, job);
+        this(VERSION, rank, expertsOf(rank, job), job);
+    }
+
+    /** The experts {@code rank} holds: an equal, contiguous share of every expert of its expert group. */
+    static ExpertShard expertsOf(int rank, WorkerJob job) {
+        int experts = job.model().nExperts();
+        Mesh mesh = job.spec().mesh().toMesh();
+        if (experts == 0 || mesh.ep() == 1) {
+            return ExpertShard.all(experts);
+        }
+        Mesh.Range owned = mesh.ownedExperts(rank, experts);
+        return new ExpertShard(owned.start(), owned.size());
     }
 
     /** The job, or a clear failure when the coordinator wrote a layout this worker cannot read. */
@@ -63,6 +78,8 @@ public record Assignment(int version, int rank, WorkerJob job) implements Contro
         public void write(Kryo kryo, Output out, Assignment m) {
             out.writeVarInt(m.version, true);
             out.writeInt(m.rank);
+            out.writeVarInt(m.experts.first(), true);
+            out.writeVarInt(m.experts.count(), true);
             JOB.write(kryo, out, m.job);
         }
 
@@ -72,9 +89,10 @@ public record Assignment(int version, int rank, WorkerJob job) implements Contro
             int rank = in.readInt();
             if (version != VERSION) {
                 in.setPosition(in.limit()); // the rest is another build's layout; readableJob() says so
-                return new Assignment(version, rank, null);
+                return new Assignment(version, rank, null, null);
             }
-            return new Assignment(version, rank, JOB.read(kryo, in, WorkerJob.class));
+            ExpertShard experts = new ExpertShard(in.readVarInt(true), in.readVarInt(true));
+            return new Assignment(version, rank, experts, JOB.read(kryo, in, WorkerJob.class));
         }
     }
 }

@@ -7,6 +7,7 @@ import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.checkpoint.OptimizerShards;
 import dev.tessera.worker.data.TokenSource;
+import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.ParameterSync;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.parallel.DeviceMesh;
@@ -58,13 +59,26 @@ public final class Replica {
 
     /** {@code probe} samples the resident memory of the flat buffers (ZeRO samples where they are fullest). */
     public static Replica build(WorkerJob job, DeviceMesh mesh, MemoryProbe probe) {
+        return build(job, mesh, Parallelize.heldExperts(mesh, job.model().nExperts()), probe);
+    }
+
+    /**
+     * Holding the experts the coordinator assigned, which must be the mesh's share for this rank: the expert
+     * group's all-to-all sends each expert's rows to the rank the mesh says holds it.
+     */
+    public static Replica build(WorkerJob job, DeviceMesh mesh, ExpertShard experts, MemoryProbe probe) {
+        ExpertShard planned = Parallelize.heldExperts(mesh, job.model().nExperts());
+        if (!experts.equals(planned)) {
+            throw new IllegalStateException("rank " + mesh.rank() + " was assigned experts " + experts + " but its"
+                    + " mesh gives it " + planned + "; run the coordinator and its workers from the same build");
+        }
         int seq = job.train().seqLen();
         TokenSource data = job.data().open(seq);
         Mesh.Range slice = mesh.batchSlice(job.train().batchSize());
         ParallelSpec spec = ParallelSpec.of(job.zeroStage(), job.optimizer());
         Transformer model = new Transformer(job.model(), job.float64() ? DataType.DOUBLE : DataType.FLOAT,
                 slice.size(), seq, Parallelize.parameterMemory(mesh, spec), Parallelize.gradientMemory(mesh, spec),
-                job.spec().train().recomputePolicy());
+                job.spec().train().recomputePolicy(), experts);
         Sharding sharding = Parallelize.apply(model, mesh, spec, probe);
         // ZeRO-3: only the rank's shard is written (the rest of the buffer stays unbacked pages until gathered).
         Shard kept = sharding.parameterShard();
@@ -117,7 +131,7 @@ public final class Replica {
         if (mesh.isSingle()) {
             checkpointer = step -> CheckpointWriter.write(runDir, step, job.model(), model.parameters(),
                     optimizer.state(), TrainerState.of(step, mesh.mesh(), job.spec().toMap()));
-        } else if (job.zeroStage() == 0) {
+        } else if (job.zeroStage() == 0 && mesh.expertParallel().isLocal()) {
             checkpointer = mesh.rank() == 0 ? step -> CheckpointWriter.stageReplica(runDir, step, job.model(),
                     model.parameters(), optimizer.state()) : null;
         } else {
@@ -150,13 +164,22 @@ public final class Replica {
             writer = CheckpointWriter.attach(CheckpointWriter.stagingDir(Path.of(job.runDir()), step,
                     Long.toHexString(name.getLong(0))), step);
         }
+        MeshGroup experts = mesh.expertParallel();
         if (job.zeroStage() == 3) {
             writeModelUnitByUnit(writer);
+        } else if (!experts.isLocal()) {
+            // Each expert written by its holder: the first expert group's ranks write one part each.
+            if (mesh.rank() < experts.size()) {
+                writer.writeExpertPart(job.model(), model.parameters(), experts.rank(), experts.size());
+            }
         } else if (mesh.rank() == 0) {
             writer.writeReplicaModel(job.model(), model.parameters());
         }
         OptimizerShards.write(writer, mesh.rank(), optimizer.state(), model.parameters());
         replicas.barrier();
+        if (!experts.isLocal() && mesh.rank() == 0) {
+            writer.writeModelFiles(job.model(), model.parameters().dataType(), experts.size());
+        }
         return writer.stagingDir();
     }
 

@@ -360,31 +360,41 @@ class CheckpointTest {
     }
 
     /**
-     * Flat optimizer state (AdamW's moments) is only meaningful over the buffer layout it was written with: the
-     * same tensors in another order are refused, naming the first tensor that moved.
+     * Flat optimizer state (AdamW's moments) is only meaningful over the buffer layout it was written with: loaded
+     * into the same tensors in another order, each tensor's run follows it by name; a tensor of the same name and
+     * another size is another model's, and refused naming it.
      */
     @Test
-    void optimizerStateOverAnotherParameterLayoutIsRefused() {
+    void optimizerStateOverAnotherParameterLayoutFollowsItsTensorsByName() {
         ModelConfig cfg = TinyModel.dense();
         ParameterStore store = TinyModel.store(cfg, DataType.DOUBLE, 5);
         Path dir = save(100, cfg, store);
-        ParameterStore.Builder reordered = ParameterStore.builder();
         List<ParameterStore.Tensor> tensors = new ArrayList<>(store.tensors());
-        ParameterStore.Tensor first = tensors.get(1);
-        ParameterStore.Tensor second = tensors.get(2);
         Collections.swap(tensors, 1, 2);
+        ParameterStore.Builder reordered = ParameterStore.builder();
         tensors.forEach(t -> reordered.add(t.name(), t.shape()));
         ParameterStore moved = reordered.build(DataType.DOUBLE);
         Map<String, StateSlice> into = new LinkedHashMap<>();
         optimizerState(store, 100).forEach((k, v) -> into.put(k,
                 new StateSlice(Nd4j.zeros(v.data().dataType(), v.data().length()), v.fullShape(), 0)));
         Checkpoint ck = Checkpoint.open(dir);
-        UserInputException e = assertThrows(UserInputException.class, () -> OptimizerShards.load(ck, into, moved));
-        assertTrue(e.getMessage().contains("laid its optimizer state over the parameters as " + first.name()
-                + " at offset " + first.offset() + " (" + first.numel() + " elements) where this model has "
-                + second.name() + " at offset " + first.offset() + " (" + second.numel()
-                + " elements) (tensor 1 of the flat buffer)"), e.getMessage());
-        OptimizerShards.load(ck, into, store); // the layout it was written with loads
+        OptimizerShards.load(ck, into, moved);
+        INDArray written = optimizerState(store, 100).get("exp_avg").data();
+        INDArray loaded = into.get("exp_avg").data();
+        for (ParameterStore.Tensor t : store.tensors()) {
+            ParameterStore.Tensor there = moved.tensor(t.name());
+            assertTrue(bitEqual(written.get(NDArrayIndex.interval(t.offset(), t.end())),
+                    loaded.get(NDArrayIndex.interval(there.offset(), there.end()))), t.name());
+        }
+
+        ParameterStore.Builder wider = ParameterStore.builder();
+        ParameterStore.Tensor resized = store.tensors().get(1);
+        store.tensors().forEach(t -> wider.add(t.name(), t == resized ? new long[] {t.numel() + 1} : t.shape()));
+        ParameterStore other = wider.build(DataType.DOUBLE);
+        Map<String, StateSlice> flat = Map.of("exp_avg", whole(Nd4j.zeros(DataType.DOUBLE, other.numel())));
+        UserInputException e = assertThrows(UserInputException.class, () -> OptimizerShards.load(ck, flat, other));
+        assertTrue(e.getMessage().contains("over tensor " + resized.name() + " of " + resized.numel()
+                + " elements, where this model's has " + (resized.numel() + 1)), e.getMessage());
     }
 
     @Test

@@ -21,13 +21,33 @@ class MoeRoundTripTest {
         private INDArray sent;
 
         @Override
-        public void toExperts(INDArray rows, int[] rowsPerExpert) {
+        public boolean movesRows() {
+            return false;
+        }
+
+        @Override
+        public int plan(int[] rowsPerExpert, int capacity, int[] rowsPerHeldExpert) {
+            return TokenDispatch.LOCAL.plan(rowsPerExpert, capacity, rowsPerHeldExpert);
+        }
+
+        @Override
+        public void toExperts(INDArray rows, INDArray expertRows) {
             sent = rows.dup();
         }
 
         @Override
-        public void fromExperts(INDArray rows, int[] rowsPerExpert) {
+        public void fromExperts(INDArray expertRows, INDArray rows) {
             rows.assign(sent);
+        }
+
+        @Override
+        public long sentBytes() {
+            return 0;
+        }
+
+        @Override
+        public long waitedNanos() {
+            return 0;
         }
     }
 

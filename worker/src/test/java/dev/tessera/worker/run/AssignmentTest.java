@@ -34,7 +34,7 @@ class AssignmentTest {
     void theWholeSpecArrivesFieldForField() {
         WorkerJob job = WorkerJob.of(JobConfig.defaults(), Path.of("/runs/a"), Path.of("/runs/a/checkpoints/step-9"));
         Assignment back = roundTrip(new Assignment(3, job));
-        assertEquals(new Assignment(Assignment.VERSION, 3, job), back);
+        assertEquals(new Assignment(Assignment.VERSION, 3, dev.tessera.worker.model.ExpertShard.all(job.model().nExperts()), job), back);
         assertEquals(job, back.readableJob());
 
         OptimizerSection o = JobConfig.defaults().optimizer();
@@ -49,6 +49,20 @@ class AssignmentTest {
         WorkerJob customJob = new WorkerJob(custom, "/out/\u00e9", null);
         assertEquals(customJob, roundTrip(new Assignment(0, customJob)).readableJob());
         assertNull(roundTrip(new Assignment(0, customJob)).job().resume());
+    }
+
+    @Test
+    void eachRankOfAnExpertGroupIsToldItsShareOfTheExperts() {
+        JobConfig d = JobConfig.defaults();
+        JobConfig ep = new JobConfig(d.model(), d.data(), d.train(), d.optimizer(), d.eval(), d.checkpoint(),
+                new dev.tessera.worker.job.MeshSection(4, 1, 2), d.launch(), d.restart(), d.zero(), d.fault(), d.out());
+        WorkerJob job = WorkerJob.of(ep, Path.of("/runs/ep"), null);
+        int experts = job.model().nExperts();
+        for (int rank = 0; rank < 4; rank++) {
+            Assignment back = roundTrip(new Assignment(rank, job));
+            int first = rank % 2 * experts / 2;
+            assertEquals(new dev.tessera.worker.model.ExpertShard(first, experts / 2), back.experts(), "rank " + rank);
+        }
     }
 
     @Test
@@ -83,7 +97,7 @@ class AssignmentTest {
         String schema = Assignment.JOB.schema();
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                 .digest(schema.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
-        assertEquals(4, Assignment.VERSION);
+        assertEquals(5, Assignment.VERSION);
         assertEquals("4e77746e9054dfd3", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
     }
 }

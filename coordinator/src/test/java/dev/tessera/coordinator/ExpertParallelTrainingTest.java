@@ -1,0 +1,117 @@
+package dev.tessera.coordinator;
+
+import static dev.tessera.coordinator.ClusterTrainingTest.assertLossesClose;
+import static dev.tessera.coordinator.ClusterTrainingTest.assertNothingLeft;
+import static dev.tessera.coordinator.ClusterTrainingTest.job;
+import static dev.tessera.coordinator.ClusterTrainingTest.load;
+import static dev.tessera.coordinator.ClusterTrainingTest.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tessera.coordinator.cli.Main;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * Expert parallelism on real worker JVMs against the single-process run (DESIGN.md's equivalence rule): each rank
+ * holds n_experts / ep experts and the tokens reach them by all-to-all, dropless and in the fixed capacity layout;
+ * the checkpoint is one consolidated model, and a run resumes onto another ep.
+ */
+@Timeout(600)
+class ExpertParallelTrainingTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path tmp;
+
+    /** {@link ClusterTrainingTest#job} with {@code mesh.ep} and ports of its own. */
+    private static List<String> epJob(Path out, int dp, int ep, String... extra) {
+        List<String> args = new ArrayList<>(job(out, dp, 20, extra));
+        args.addAll(List.of("--set", "mesh.ep=" + ep, "--set", "launch.hazelcast_port=" + (6600 + 10 * dp + ep),
+                "--set", "launch.aeron_port=" + (41600 + 10 * dp + ep)));
+        return args;
+    }
+
+    @Test
+    void droplessExpertParallelRunsFollowTheSingleProcessRun() throws Exception {
+        Path single = tmp.resolve("ep1");
+        assertEquals(0, Main.run(job(single, 1, 20).toArray(String[]::new)));
+        for (int ep : new int[] {2, 4}) {
+            Path run = tmp.resolve("dp" + ep + "-ep" + ep);
+            ClusterTrainingTest.Run result = run(epJob(run, ep, ep));
+            assertEquals(0, result.code(), result.err());
+            assertNothingLeft(result.jobIds());
+            assertLossesClose(single, run);
+            assertSameWeights(single, run, "ep=" + ep);
+            JsonNode summary = JSON.readTree(run.resolve("summary.json").toFile());
+            JsonNode alone = JSON.readTree(single.resolve("summary.json").toFile());
+            assertTrue(summary.get("memory").get("param_bytes").asLong()
+                    < alone.get("memory").get("param_bytes").asLong(), "ep=" + ep + " holds fewer parameter bytes");
+            assertAllToAllMeasured(run);
+        }
+    }
+
+    /** Switch routing at a capacity below the tokens per rank (so the fixed layout is used) that drops nothing. */
+    @Test
+    void capacityLayoutDroppingNothingFollowsTheSingleProcessRun() throws Exception {
+        String[] capacity = {"--set", "model.gate=switch", "--set", "model.top_k=1", "--set",
+                "model.capacity_factor=3.9"};
+        Path single = tmp.resolve("switch-ep1");
+        assertEquals(0, Main.run(job(single, 1, 20, capacity).toArray(String[]::new)));
+        Path run = tmp.resolve("switch-ep2");
+        ClusterTrainingTest.Run result = run(epJob(run, 2, 2, capacity));
+        assertEquals(0, result.code(), result.err());
+        assertNothingLeft(result.jobIds());
+        assertLossesClose(single, run);
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonNode n = JSON.readTree(line);
+            if (n.has("moe")) {
+                assertEquals(0.0, n.get("moe").get(0).get("dropped").asDouble(), 0.0, line);
+            }
+        }
+    }
+
+    @Test
+    void anExpertParallelCheckpointResumesOntoOtherExpertParallelDegrees() throws Exception {
+        Path single = tmp.resolve("alone");
+        assertEquals(0, Main.run(job(single, 1, 20).toArray(String[]::new)));
+        Path run = tmp.resolve("ep2");
+        ClusterTrainingTest.Run result = run(epJob(run, 2, 2, "--set", "checkpoint.every=10"));
+        assertEquals(0, result.code(), result.err());
+        for (int ep : new int[] {1, 4}) {
+            Path resumed = tmp.resolve("resumed-ep" + ep);
+            ClusterTrainingTest.Run again = run(List.of("train", "--resume",
+                    run.resolve("checkpoints/step-0000010").toString(), "--out", resumed.toString(), "--set",
+                    "mesh.dp=" + ep, "--set", "mesh.ep=" + ep, "--set", "launch.hazelcast_port=" + (6700 + ep),
+                    "--set", "launch.aeron_port=" + (41700 + 10 * ep)));
+            assertEquals(0, again.code(), again.err());
+            assertLossesClose(ClusterTrainingTest.losses(single), resumed, 11, 20);
+            assertSameWeights(single, resumed, "resumed onto ep=" + ep);
+        }
+    }
+
+    private static void assertSameWeights(Path single, Path run, String what) {
+        INDArray expected = load(single.resolve("checkpoints/step-0000020"));
+        INDArray actual = load(run.resolve("checkpoints/step-0000020"));
+        double relative = actual.sub(expected).norm2Number().doubleValue() / expected.norm2Number().doubleValue();
+        assertTrue(relative <= ClusterTrainingTest.TOLERANCE, what + ": final weights differ by " + relative);
+    }
+
+    private static void assertAllToAllMeasured(Path run) throws Exception {
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonNode n = JSON.readTree(line);
+            if (n.has("moe")) {
+                assertTrue(n.get("moe").get(0).get("all_to_all_bytes").asLong() > 0, line);
+            }
+        }
+    }
+}
