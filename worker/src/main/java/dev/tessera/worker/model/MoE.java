@@ -49,7 +49,8 @@ public final class MoE {
     private final INDArray ys;        // [N*k, C] expert outputs, unweighted
     private final INDArray dys;       // [N*k, C]
     private final INDArray dxs;       // [N*k, C]
-    private final SwiGLU.Acts acts;   // [N*k, F_e]
+    private final SwiGLU.Acts acts;   // [N*k, F_e]; null when the experts run arriving rows (expertActs)
+    private final int expertDff;
     // The rows this rank's experts run, grouped by local expert ([R, C]; R rows in all). Alone they are the
     // gathered rows themselves; under expert parallelism they arrive from the expert group's ranks.
     private INDArray expertIn;
@@ -145,7 +146,9 @@ public final class MoE {
         ys = activations.array(dt, maxRows, dim);
         dys = activations.array(dt, maxRows, dim);
         dxs = activations.array(dt, maxRows, dim);
-        acts = SwiGLU.Acts.allocate(dt, maxRows, cfg.expertDFF(), activations);
+        expertDff = cfg.expertDFF();
+        // A rank holding only some experts runs the rows that arrive for them, in buffers of their own.
+        acts = held.count() == nExperts ? SwiGLU.Acts.allocate(dt, maxRows, expertDff, activations) : null;
         useExpertRows(xs, ys, dys, dxs, acts);
     }
 
@@ -193,8 +196,9 @@ public final class MoE {
      * expert-side buffers of their own, sized for what arrives on average and grown when more does.
      */
     public void useTokenDispatch(TokenDispatch dispatch) {
-        if (dispatch.movesRows() && held.count() == nExperts) {
-            throw new IllegalArgumentException("a layer holding every expert has no rows to send");
+        if (dispatch.movesRows() != (held.count() < nExperts)) {
+            throw new IllegalArgumentException("a layer holding experts " + held + " of " + nExperts + " needs a"
+                    + " dispatch that " + (held.count() < nExperts ? "moves rows to the others" : "keeps them here"));
         }
         this.tokenDispatch = dispatch;
         if (dispatch.movesRows()) {
@@ -225,7 +229,7 @@ public final class MoE {
     /** New expert-side buffers of {@code rows} rows; the old ones' memory is returned at once, not at some GC. */
     private void growExpertRows(int rows) {
         DataType dt = xs.dataType();
-        long f = acts.h().size(1) / 2;
+        long f = expertDff;
         if (expertIn != null && expertIn != xs) {
             for (INDArray old : new INDArray[] {expertIn, expertOut, expertDOut, expertDIn, expertActs.h(),
                     expertActs.a()}) {
