@@ -23,7 +23,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 /**
  * Expert parallelism on real worker JVMs against the single-process run (DESIGN.md's equivalence rule): each rank
  * holds n_experts / ep experts and the tokens reach them by all-to-all, dropless and in the fixed capacity layout;
- * the checkpoint is one consolidated model, and a run resumes onto another ep.
+ * the checkpoint is one consolidated model, and a run resumes onto another ep; with ZeRO the experts' state is
+ * sharded over the ranks that hold the same experts.
  */
 @Timeout(600)
 class ExpertParallelTrainingTest {
@@ -97,6 +98,52 @@ class ExpertParallelTrainingTest {
             assertLossesClose(ClusterTrainingTest.losses(single), resumed, 11, 20);
             assertSameWeights(single, resumed, "resumed onto ep=" + ep);
         }
+    }
+
+    /**
+     * ZeRO with ep=2 on 4 ranks: the dense state is sharded over all 4, each expert's over the 2 ranks that hold it
+     * (AdamW's flat moments and CAME's factored statistics, each reduced over its own group). Both follow the
+     * single-process run; rank 0 keeps under half the optimizer state of a single process; and the ZeRO-2
+     * checkpoint resumes onto ep=1 at ZeRO-1 and onto ep=4 at ZeRO-0.
+     */
+    @Test
+    void zeroShardsExpertStateOverTheExpertDataParallelGroup() throws Exception {
+        Path single = tmp.resolve("adamw-alone");
+        assertEquals(0, Main.run(job(single, 1, 20).toArray(String[]::new)));
+        Path run = tmp.resolve("zero2-dp4-ep2");
+        ClusterTrainingTest.Run result = run(epJob(run, 4, 2, "--set", "zero.stage=2", "--set", "checkpoint.every=10"));
+        assertEquals(0, result.code(), result.err());
+        assertNothingLeft(result.jobIds());
+        assertLossesClose(single, run);
+        assertSameWeights(single, run, "ZeRO-2, ep=2");
+        long alone = JSON.readTree(single.resolve("summary.json").toFile()).get("memory").get("state_bytes").asLong();
+        long sharded = JSON.readTree(run.resolve("summary.json").toFile()).get("memory").get("state_bytes").asLong();
+        assertTrue(2 * sharded < alone, "rank 0 keeps " + sharded + " state bytes of a single process's " + alone);
+        String[][] targets = {{"mesh.dp=2", "mesh.ep=1", "zero.stage=1"}, {"mesh.dp=4", "mesh.ep=4", "zero.stage=0"}};
+        for (int i = 0; i < targets.length; i++) {
+            Path resumed = tmp.resolve("resumed-" + i);
+            List<String> args = new ArrayList<>(List.of("train", "--resume",
+                    run.resolve("checkpoints/step-0000010").toString(), "--out", resumed.toString(),
+                    "--set", "launch.hazelcast_port=" + (6800 + 10 * i), "--set", "launch.aeron_port=" + (41800 + 10 * i)));
+            for (String set : targets[i]) {
+                args.addAll(List.of("--set", set));
+            }
+            ClusterTrainingTest.Run again = run(args);
+            assertEquals(0, again.code(), again.err());
+            assertLossesClose(ClusterTrainingTest.losses(single), resumed, 11, 20);
+            assertSameWeights(single, resumed, "resumed onto " + String.join(", ", targets[i]));
+        }
+
+        String[] came = {"--set", "optimizer.name=came"};
+        Path cameAlone = tmp.resolve("came-alone");
+        assertEquals(0, Main.run(job(cameAlone, 1, 20, came).toArray(String[]::new)));
+        Path cameRun = tmp.resolve("came-zero1-dp4-ep2");
+        List<String> args = epJob(cameRun, 4, 2, came);
+        args.addAll(List.of("--set", "zero.stage=1"));
+        ClusterTrainingTest.Run cameResult = run(args);
+        assertEquals(0, cameResult.code(), cameResult.err());
+        assertLossesClose(cameAlone, cameRun);
+        assertSameWeights(cameAlone, cameRun, "CAME, ZeRO-1, ep=2");
     }
 
     private static void assertSameWeights(Path single, Path run, String what) {

@@ -1,5 +1,6 @@
 package dev.tessera.optimizers;
 
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -23,4 +24,12 @@ public interface Optimizer {
      * each slice's {@code data}, which is a view of the live state. Tensors this rank owns nothing of are left out.
      */
     Map<String, StateSlice> state();
+
+    /**
+     * The state as checkpoints write it, one map per file: {@link #state} for one optimizer; one map per part for
+     * {@link OptimizerParts}, whose parts' flat state shares names (each is a run over the same flat buffer).
+     */
+    default List<Map<String, StateSlice>> stateParts() {
+        return List.of(state());
+    }
 }

@@ -338,9 +338,9 @@ final class JobConfigValidator {
             failAt(List.of("mesh.sp"), "mesh.sp=" + mesh.sp() + " is planned but sequence parallelism is not"
                     + " implemented yet; use mesh.sp: 1 (mesh.dp may be any divisor of train.batch_size)");
         }
-        if (mesh.ep() > 1 && config.zero().stage() > 0) {
-            failAt(List.of("mesh.ep", "zero.stage"), "mesh.ep=" + mesh.ep() + " runs with zero.stage: 0 so far (got "
-                    + config.zero().stage() + "); use zero.stage: 0, or mesh.ep: 1 to shard the optimizer");
+        if (mesh.ep() > 1 && config.zero().stage() == 3) {
+            failAt(List.of("mesh.ep", "zero.stage"), "mesh.ep=" + mesh.ep() + " runs with zero.stage 0, 1 or 2 so far"
+                    + " (got 3); use zero.stage: 2 to shard gradients and optimizer state, or mesh.ep: 1 for ZeRO-3");
         }
     }
 

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.optimizers.Shard;
+import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.model.Transformer;
@@ -307,7 +308,7 @@ public final class Checkpoint {
     private Set<String> expertTensors() {
         Set<String> experts = new HashSet<>();
         for (ParameterStore.Tensor t : Transformer.layout(modelConfig).tensors()) {
-            if (CheckpointWriter.isExpertTensor(t.name())) {
+            if (ExpertShard.isExpertTensor(t.name())) {
                 experts.add(architecture.exportedName(t.name()));
             }
         }

@@ -3,6 +3,7 @@ package dev.tessera.worker.checkpoint;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tessera.optimizers.StateSlice;
 import dev.tessera.worker.io.AtomicFiles;
+import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.model.Transformer;
@@ -168,15 +169,7 @@ public final class CheckpointWriter {
         if (epRank < 0 || epRank >= ep) {
             throw new IllegalArgumentException("expert-parallel rank " + epRank + " of " + ep);
         }
-        return writeModelPart(cfg, params, epRank == 0 ? name -> true : CheckpointWriter::isExpertTensor, epRank, ep);
-    }
-
-    /**
-     * Whether {@code name} (Tessera's naming, {@code model.layers.{l}.block_sparse_moe.experts.{e}.*}) is a tensor of
-     * an MoE expert, which expert parallelism partitions over the ranks (every other tensor is on every rank).
-     */
-    public static boolean isExpertTensor(String name) {
-        return name.contains(".block_sparse_moe.experts.");
+        return writeModelPart(cfg, params, epRank == 0 ? name -> true : ExpertShard::isExpertTensor, epRank, ep);
     }
 
     /** The model's config and the index of its {@code shards}, written once they all are. */

@@ -59,12 +59,25 @@ public final class OptimizerShards {
      * state several files hold (replicated) is taken from any. Each file is read once, hashed on the way.
      */
     public static void load(Checkpoint checkpoint, Map<String, StateSlice> into, ParameterStore params) {
+        load(checkpoint, List.of(into), params);
+    }
+
+    /**
+     * As {@link #load(Checkpoint, Map, ParameterStore)} into every part of an optimizer made of several
+     * ({@link dev.tessera.optimizers.Optimizer#stateParts}): each part's state is found whole, whichever files hold
+     * it, and each file is still read once for all parts.
+     */
+    public static void load(Checkpoint checkpoint, List<Map<String, StateSlice>> parts, ParameterStore params) {
         int ranks = checkpoint.optimizerRanks();
         if (ranks == 0) {
             throw new UserInputException("checkpoint " + checkpoint.dir() + " holds no optimizer state");
         }
-        Map<String, List<long[]>> found = new LinkedHashMap<>(); // the runs of each slice that were read
-        into.forEach((name, slice) -> found.put(name, new ArrayList<>()));
+        List<Map<String, List<long[]>>> found = new ArrayList<>(); // per part, the runs of each slice that were read
+        for (Map<String, StateSlice> into : parts) {
+            Map<String, List<long[]>> runs = new LinkedHashMap<>();
+            into.forEach((name, slice) -> runs.put(name, new ArrayList<>()));
+            found.add(runs);
+        }
         Layout here = Layout.of(params);
         for (int rank = 0; rank < ranks; rank++) {
             try (SafeTensorsReader reader = checkpoint.openOptimizerShard(rank)) {
@@ -76,43 +89,50 @@ public final class OptimizerShards {
                 List<Runnable> conversions = new ArrayList<>();
                 for (Map.Entry<String, Object> e : layout.entrySet()) {
                     String name = e.getKey();
-                    StateSlice target = into.get(name);
-                    if (target == null) {
-                        continue;
-                    }
-                    if (!(e.getValue() instanceof Map<?, ?> where) || !(where.get("shape") instanceof List<?> dims)
-                            || !(where.get("from") instanceof Number start)) {
-                        throw mismatch(checkpoint, "has an optimizer file for rank " + rank
-                                + " with an unreadable layout of " + name);
-                    }
-                    long[] shape = dims.stream().mapToLong(v -> ((Number) v).longValue()).toArray();
-                    long from = start.longValue();
-                    if (written != null && isFlat(name, shape, target, written, here)) {
-                        if (translation == null) {
-                            translation = translate(checkpoint, rank, written, here);
+                    for (int p = 0; p < parts.size(); p++) {
+                        StateSlice target = parts.get(p).get(name);
+                        if (target == null) {
+                            continue;
                         }
-                        planFlat(reader, name, from, target, translation, found.get(name), pieces, conversions);
-                        continue;
+                        if (!(e.getValue() instanceof Map<?, ?> where)
+                                || !(where.get("shape") instanceof List<?> dims)
+                                || !(where.get("from") instanceof Number start)) {
+                            throw mismatch(checkpoint, "has an optimizer file for rank " + rank
+                                    + " with an unreadable layout of " + name);
+                        }
+                        long[] shape = dims.stream().mapToLong(v -> ((Number) v).longValue()).toArray();
+                        long from = start.longValue();
+                        List<long[]> runs = found.get(p).get(name);
+                        if (written != null && isFlat(name, shape, target, written, here)) {
+                            if (translation == null) {
+                                translation = translate(checkpoint, rank, written, here);
+                            }
+                            planFlat(reader, name, from, target, translation, runs, pieces, conversions);
+                            continue;
+                        }
+                        if (!Arrays.equals(shape, target.fullShape())) {
+                            throw mismatch(checkpoint, "has optimizer state " + name + " of shape "
+                                    + Arrays.toString(shape) + ", this optimizer keeps "
+                                    + Arrays.toString(target.fullShape()));
+                        }
+                        planFlat(reader, name, from, target, List.of(new Run(0, 0, Long.MAX_VALUE)), runs, pieces,
+                                conversions);
                     }
-                    if (!Arrays.equals(shape, target.fullShape())) {
-                        throw mismatch(checkpoint, "has optimizer state " + name + " of shape " + Arrays.toString(shape)
-                                + ", this optimizer keeps " + Arrays.toString(target.fullShape()));
-                    }
-                    planFlat(reader, name, from, target, List.of(new Run(0, 0, Long.MAX_VALUE)), found.get(name),
-                            pieces, conversions);
                 }
                 // One pass over the file, straight into the optimizer's state (and hashed on the way).
                 checkpoint.scan(reader, CheckpointLayout.optimizerShard(rank), pieces);
                 conversions.forEach(Runnable::run);
             }
         }
-        for (Map.Entry<String, List<long[]>> e : found.entrySet()) {
-            StateSlice slice = into.get(e.getKey());
-            List<long[]> gaps = gaps(e.getValue(), slice.data().length());
-            if (!gaps.isEmpty()) {
-                long missing = gaps.stream().mapToLong(g -> g[1] - g[0]).sum();
-                throw mismatch(checkpoint, "lacks " + missing + " elements of optimizer state " + e.getKey()
-                        + tensorsOf(e.getKey(), slice, gaps, here) + " (written by a different optimizer?)");
+        for (int p = 0; p < parts.size(); p++) {
+            for (Map.Entry<String, List<long[]>> e : found.get(p).entrySet()) {
+                StateSlice slice = parts.get(p).get(e.getKey());
+                List<long[]> gaps = gaps(e.getValue(), slice.data().length());
+                if (!gaps.isEmpty()) {
+                    long missing = gaps.stream().mapToLong(g -> g[1] - g[0]).sum();
+                    throw mismatch(checkpoint, "lacks " + missing + " elements of optimizer state " + e.getKey()
+                            + tensorsOf(e.getKey(), slice, gaps, here) + " (written by a different optimizer?)");
+                }
             }
         }
     }

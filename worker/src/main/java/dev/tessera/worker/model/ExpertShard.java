@@ -23,6 +23,19 @@ public record ExpertShard(int first, int count) {
         return first + count;
     }
 
+    /**
+     * Whether {@code name} ({@code model.layers.{l}.block_sparse_moe.experts.{e}.*}) is a tensor of an MoE expert,
+     * which expert parallelism partitions over the ranks; every other tensor is on every rank.
+     */
+    public static boolean isExpertTensor(String name) {
+        return name.contains(".block_sparse_moe.experts.");
+    }
+
+    /** Whether a rank holding these experts holds only some of {@code nExperts}: expert parallelism. */
+    public boolean isPartOf(int nExperts) {
+        return count < nExperts;
+    }
+
     public boolean holds(int expert) {
         return expert >= first && expert < end();
     }

@@ -128,21 +128,48 @@ public final class Transformer {
         return layout(cfg, ExpertShard.all(cfg.nExperts()), b);
     }
 
-    /** As {@link #layout(ModelConfig, ParameterStore.Layout)}, with only the experts of {@code held}. */
+    /**
+     * As {@link #layout(ModelConfig, ParameterStore.Layout)}, with only the experts of {@code held}. Holding only
+     * some experts (expert parallelism), the dense tensors come first, in model order, and the held experts after
+     * them: the two are replicated over different groups, and each group's ZeRO shards one contiguous region.
+     */
     public static <L extends ParameterStore.Layout> L layout(ModelConfig cfg, ExpertShard held, L b) {
-        b.add("model.embed_tokens.weight", cfg.vocabSize(), cfg.dModel());
+        boolean apart = held.isPartOf(cfg.nExperts());
+        ParameterStore.Layout first = apart ? only(b, false) : b;
+        first.add("model.embed_tokens.weight", cfg.vocabSize(), cfg.dModel());
         for (int l = 0; l < cfg.nLayers(); l++) {
-            Block.register(b, cfg, l, held);
+            Block.register(first, cfg, l, held);
         }
-        b.add("model.norm.weight", cfg.dModel());
-        b.add("lm_head.weight", cfg.vocabSize(), cfg.dModel());
+        first.add("model.norm.weight", cfg.dModel());
+        first.add("lm_head.weight", cfg.vocabSize(), cfg.dModel());
+        if (apart) {
+            ParameterStore.Layout experts = only(b, true);
+            for (int l = 0; l < cfg.nLayers(); l++) {
+                Block.register(experts, cfg, l, held);
+            }
+        }
         return b;
+    }
+
+    /** {@code b}, passed only the expert tensors or only the others. */
+    private static ParameterStore.Layout only(ParameterStore.Layout b, boolean experts) {
+        return new ParameterStore.Layout() {
+            @Override
+            public ParameterStore.Layout add(String name, long... shape) {
+                if (ExpertShard.isExpertTensor(name) == experts) {
+                    b.add(name, shape);
+                }
+                return this;
+            }
+        };
     }
 
     /**
      * The layers the model brackets with {@link ParameterSync#acquire}/{@link ParameterSync#release}, as element
      * offsets into the flat buffers: unit 0 is the embedding, unit {@code 1 + l} block {@code l}, the last unit the
-     * final norm with lm_head; {@code units + 1} offsets ending at {@code numel}.
+     * final norm with lm_head; {@code units + 1} offsets ending at {@code numel}. Holding only some experts, the
+     * experts lie after the head ({@link #layout(ModelConfig, ExpertShard, ParameterStore.Layout)}): a block's
+     * range then holds its dense tensors only, and the head's runs on over every held expert.
      */
     public long[] unitBounds() {
         return unitBounds.clone();

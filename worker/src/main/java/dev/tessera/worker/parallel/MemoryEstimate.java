@@ -7,6 +7,7 @@ import dev.tessera.optimizers.ParamSpan;
 import dev.tessera.optimizers.Shard;
 import dev.tessera.optimizers.ShardPlan;
 import dev.tessera.worker.model.AttentionCore;
+import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.model.RecomputePolicy;
@@ -77,26 +78,29 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
         ModelConfig cfg = job.model();
         Mesh mesh = job.mesh();
         BigInteger width = big(job.dtype().width());
-        List<Shape> shapes = parameterShapes(cfg);
-        BigInteger dense = BigInteger.ZERO;
-        BigInteger expert = BigInteger.ZERO;
-        for (Shape t : shapes) {
-            if (t.name().contains(".experts.")) {
-                expert = expert.add(t.numel());
-            } else {
-                dense = dense.add(t.numel());
-            }
+        // One rank's tensors: the dense ones and its share of the experts (expert parallelism lays them apart).
+        List<Shape> shapes = parameterShapes(cfg, new ExpertShard(0, cfg.nExperts() / mesh.ep()));
+        List<Shape> dense = shapes.stream().filter(t -> !ExpertShard.isExpertTensor(t.name())).toList();
+        List<Shape> experts = shapes.stream().filter(t -> ExpertShard.isExpertTensor(t.name())).toList();
+        BigInteger replica = sum(shapes);
+        boolean zero = job.zeroStage() >= 1;
+        ShardSizes shard;
+        if (mesh.ep() == 1) {
+            shard = ShardSizes.of(shapes, zero ? mesh.world() : 1, job.optimizer());
+        } else {
+            // ZeRO shards the dense region over every rank and the experts over the ranks that hold the same ones.
+            shard = ShardSizes.of(dense, zero ? mesh.world() : 1, job.optimizer())
+                    .plus(ShardSizes.of(experts, zero ? mesh.world() / mesh.ep() : 1, job.optimizer()));
         }
-        BigInteger replica = dense.add(expert.divide(big(mesh.ep())));
-        int zeroRanks = mesh.world() / mesh.ep() == 1 ? 1 : mesh.world();
-        ShardSizes shard = job.zeroStage() >= 1 && zeroRanks > 1
-                ? ShardSizes.fullest(shapes, replica, zeroRanks, job.optimizer())
-                : ShardSizes.whole(shapes, replica, job.optimizer());
         BigInteger params = job.zeroStage() >= 3 ? replica.min(shard.params().add(gatheredUnits(cfg, shapes))) : replica;
         BigInteger grads = job.zeroStage() >= 2 ? replica.min(shard.params().add(bucketsInFlight(shapes))) : replica;
         return new MemoryEstimate(params.multiply(width), grads.multiply(width), shard.state().multiply(width),
                 activationBytes(job), commBytes(job, replica.multiply(width)),
                 big(RUNTIME_BYTES).add(hyperRouterBytes(cfg, width)));
+    }
+
+    private static BigInteger sum(List<Shape> shapes) {
+        return shapes.stream().map(Shape::numel).reduce(BigInteger.ZERO, BigInteger::add);
     }
 
     /**
@@ -150,22 +154,15 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
     /** The elements a rank owns and the optimizer state it keeps for them. */
     private record ShardSizes(BigInteger params, BigInteger state) {
 
-        static ShardSizes whole(List<Shape> shapes, BigInteger replica, OptimizerSpec optimizer) {
-            if (replica.bitLength() > 62) {
-                return new ShardSizes(replica, replica.multiply(big(2)));
-            }
-            List<ParamSpan> spans = spans(shapes);
-            return new ShardSizes(replica, big(optimizer.stateElements(spans, Shard.whole(replica.longValueExact()))));
-        }
-
-        /** The rank with the most state, as {@link ShardPlan#bounds} cuts the buffer for the workers. */
-        static ShardSizes fullest(List<Shape> shapes, BigInteger replica, int ranks, OptimizerSpec optimizer) {
-            if (replica.bitLength() > 62) {
-                BigInteger share = replica.divide(big(ranks)).add(BigInteger.ONE);
+        /** The rank with the most state when {@code ranks} shard {@code shapes}, as {@link ShardPlan#bounds} cuts. */
+        static ShardSizes of(List<Shape> shapes, int ranks, OptimizerSpec optimizer) {
+            BigInteger total = sum(shapes);
+            if (total.bitLength() > 62) {
+                BigInteger share = total.divide(big(ranks)).add(BigInteger.ONE);
                 return new ShardSizes(share, share.multiply(big(2)));
             }
             List<ParamSpan> spans = spans(shapes);
-            long[] bounds = ShardPlan.bounds(spans, replica.longValueExact(), ranks,
+            long[] bounds = ShardPlan.bounds(spans, total.longValueExact(), ranks,
                     owned -> optimizer.stateElements(spans, owned));
             long params = 0;
             long state = 0;
@@ -175,6 +172,11 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
                 state = Math.max(state, optimizer.stateElements(spans, s));
             }
             return new ShardSizes(big(params), big(state));
+        }
+
+        /** Both regions' fullest ranks together: at most what one rank holds of the two. */
+        ShardSizes plus(ShardSizes other) {
+            return new ShardSizes(params.add(other.params), state.add(other.state));
         }
 
         private static List<ParamSpan> spans(List<Shape> shapes) {
@@ -383,7 +385,7 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
                                                      int seq) {
         BigInteger limit = big(ParameterStore.MAX_TENSOR_BYTES);
         BigInteger bytesPer = big(dtypeBytes);
-        for (Shape t : parameterShapes(cfg)) {
+        for (Shape t : parameterShapes(cfg, ExpertShard.all(cfg.nExperts()))) {
             BigInteger b = t.numel().multiply(bytesPer);
             if (b.compareTo(limit) > 0) {
                 return Optional.of(new Oversized("parameter " + t.name() + " " + t.dims(), b, limit, fieldsOf(t.name())));
@@ -446,7 +448,7 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
     }
 
     /** Every parameter tensor of the layout in buffer order, without the builder's offsets (which are longs). */
-    private static List<Shape> parameterShapes(ModelConfig cfg) {
+    private static List<Shape> parameterShapes(ModelConfig cfg, ExpertShard held) {
         List<Shape> shapes = new java.util.ArrayList<>();
         ParameterStore.Layout b = new ParameterStore.Layout() {
             @Override
@@ -455,7 +457,7 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
                 return this;
             }
         };
-        Transformer.layout(cfg, b);
+        Transformer.layout(cfg, held, b);
         return shapes;
     }
 

@@ -12,6 +12,8 @@ import dev.tessera.worker.model.ParameterSync;
 import dev.tessera.worker.model.ReplicaReducer;
 import dev.tessera.worker.model.TokenDispatch;
 import dev.tessera.worker.model.Transformer;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The one place where the mesh is applied to a model, as torchtitan's {@code parallelize_llama}: it installs, into
@@ -64,11 +66,6 @@ public final class Parallelize {
         return new ExpertShard(owned.start(), owned.size());
     }
 
-    /** A tensor of one expert (held by some ranks only), not of the router or the dense layers. */
-    public static boolean isExpertTensor(String name) {
-        return name.contains(".experts.");
-    }
-
     /**
      * Installs the strategies of {@code mesh} into {@code model} (built with {@link #gradientMemory}) and returns
      * what the training step and the optimizer need of them. {@code probe} samples ZeRO's resident memory.
@@ -82,9 +79,9 @@ public final class Parallelize {
             throw new UnsupportedOperationException("sequence parallelism is planned but not implemented; " + mesh);
         }
         MeshGroup ep = mesh.expertParallel();
-        if (!ep.isLocal() && spec.zeroStage() > 0) {
-            throw new UnsupportedOperationException("expert parallelism runs with ZeRO stage 0 so far, not "
-                    + spec.zeroStage() + "; " + mesh);
+        if (!ep.isLocal() && spec.zeroStage() == 3) {
+            throw new UnsupportedOperationException("expert parallelism runs with ZeRO stages 0-2 so far, not 3; "
+                    + mesh);
         }
         MeshGroup dp = mesh.dataParallel();
         GroupReplicaReducer sums = dp.isLocal() ? null : new GroupReplicaReducer(dp.process());
@@ -100,30 +97,83 @@ public final class Parallelize {
                 block.moe().useTokenOffset((long) dp.rank() * model.batch() * model.seq());
             }
         }
-        Sharding sharding = ep.isLocal() ? shard(model, dp, sums, spec, probe) : expertParallel(model, mesh, sums, spec);
+        Sharding sharding = ep.isLocal() ? shard(model, dp, sums, spec, probe)
+                : expertParallel(model, mesh, sums, spec, probe);
         model.useGradientSync(sharding.gradients());
         model.useParameterSync(sharding.parameters());
         return sharding;
     }
 
     /**
-     * Expert parallelism with plain data parallelism: dense gradients all-reduced over the data-parallel group,
-     * expert gradients over the expert-data-parallel group; each rank's optimizer keeps the state of everything
-     * it holds.
+     * Expert parallelism: the dense tensors are replicated over the data-parallel group, the held experts over the
+     * expert-data-parallel group (none when each expert lives on one rank), and the layout keeps the two apart
+     * (dense first). Without ZeRO each is all-reduced over its group and the optimizer keeps the state of
+     * everything the rank holds; with ZeRO 1-2 each region is sharded over its group, and the optimizer is two
+     * parts, each over its own shard with its own group's reducer.
      */
     private static Sharding expertParallel(Transformer model, DeviceMesh mesh, GroupReplicaReducer sums,
-                                           ParallelSpec spec) {
+                                           ParallelSpec spec, MemoryProbe probe) {
         ParameterStore params = model.parameters();
-        Shard whole = Shard.whole(params.numel());
-        GradientSync dense = new BucketedAllReduce(mesh.dataParallel().process(), spec.codec(), params.grads(),
-                ExpertParallelGradients.select(params, name -> !isExpertTensor(name)), spec.bucketElements());
+        FlatRegion denseRegion = FlatRegion.of(params, name -> !ExpertShard.isExpertTensor(name));
+        FlatRegion expertRegion = FlatRegion.of(params, ExpertShard::isExpertTensor);
+        MeshGroup dp = mesh.dataParallel();
         MeshGroup expertReplicas = mesh.expertDataParallel();
-        GradientSync experts = expertReplicas.isLocal() ? GradientSync.NONE
-                : new BucketedAllReduce(expertReplicas.process(), GradientCodec.IDENTITY, params.grads(),
-                        ExpertParallelGradients.select(params, Parallelize::isExpertTensor), spec.bucketElements());
-        GradientSync gradients = new ExpertParallelGradients(dense, experts, mesh.expertParallel().process(), params,
-                Parallelize::isExpertTensor);
-        return new Sharding(gradients, ParameterSync.RESIDENT, sums, whole, ShardReducer.LOCAL, whole);
+        Shard whole = Shard.whole(params.numel());
+        if (spec.zeroStage() == 0) {
+            GradientSync dense = new BucketedAllReduce(dp.process(), spec.codec(), params.grads(),
+                    denseRegion.tensors(), spec.bucketElements());
+            GradientSync experts = expertReplicas.isLocal() ? GradientSync.NONE
+                    : new BucketedAllReduce(expertReplicas.process(), GradientCodec.IDENTITY, params.grads(),
+                            expertRegion.tensors(), spec.bucketElements());
+            GradientSync gradients = new ExpertParallelGradients(dense, experts,
+                    mesh.expertParallel().process(), params, model.unitBounds());
+            return new Sharding(gradients, ParameterSync.RESIDENT, sums, params.spans(), whole, ShardReducer.LOCAL,
+                    whole);
+        }
+        ZeroSharding dense = new ZeroSharding(dp.channel("zero-gradients"), dp.channel("zero-parameters"), sums,
+                spec.zeroStage(), params, denseRegion, spec.optimizer(), model.unitBounds(), spec.bucketElements(),
+                probe);
+        List<Sharding.OptimizerPart> parts = new ArrayList<>();
+        parts.add(new Sharding.OptimizerPart(denseRegion.spans(), dense.shard(), sums));
+        if (expertReplicas.isLocal()) {
+            // Each expert on one rank: its state is already this rank's alone.
+            GradientSync gradients = new ExpertParallelGradients(dense, GradientSync.NONE,
+                    mesh.expertParallel().process(), params, model.unitBounds());
+            parts.add(new Sharding.OptimizerPart(expertRegion.spans(), expertRegion.shard(), ShardReducer.LOCAL));
+            return new Sharding(gradients, dense, sums, parts, whole);
+        }
+        // The expert shards' squares are summed over every rank, where each expert element is owned exactly once.
+        GroupReplicaReducer expertSums = new GroupReplicaReducer(expertReplicas.process());
+        ZeroSharding experts = new ZeroSharding(expertReplicas.channel("zero-gradients"),
+                expertReplicas.channel("zero-parameters"), sums, spec.zeroStage(), params, expertRegion,
+                spec.optimizer(), model.unitBounds(), spec.bucketElements(), probe);
+        parts.add(new Sharding.OptimizerPart(expertRegion.spans(), experts.shard(), expertSums));
+        GradientSync gradients = new ExpertParallelGradients(dense, experts,
+                mesh.expertParallel().process(), params, model.unitBounds());
+        return new Sharding(gradients, both(dense, experts), sums, parts, whole);
+    }
+
+    /** {@code first}'s parameters, then {@code second}'s: each region's all-gather after the step. */
+    private static ParameterSync both(ParameterSync first, ParameterSync second) {
+        return new ParameterSync() {
+            @Override
+            public void acquire(int unit, int next) {
+                first.acquire(unit, next);
+                second.acquire(unit, next);
+            }
+
+            @Override
+            public void release(int unit) {
+                first.release(unit);
+                second.release(unit);
+            }
+
+            @Override
+            public void afterUpdate() {
+                first.afterUpdate();
+                second.afterUpdate();
+            }
+        };
     }
 
     /**
@@ -135,16 +185,18 @@ public final class Parallelize {
         ParameterStore params = model.parameters();
         Shard whole = Shard.whole(params.numel());
         if (sums == null) { // one replica: nothing to reduce, ZeRO or not
-            return new Sharding(GradientSync.NONE, ParameterSync.RESIDENT, ReplicaReducer.LOCAL, whole,
-                    ShardReducer.LOCAL, whole);
+            return new Sharding(GradientSync.NONE, ParameterSync.RESIDENT, ReplicaReducer.LOCAL, params.spans(),
+                    whole, ShardReducer.LOCAL, whole);
         }
         if (spec.zeroStage() == 0) {
             GradientSync allReduce = new BucketedAllReduce(dp.process(), spec.codec(), params.grads(),
                     params.tensors(), spec.bucketElements());
-            return new Sharding(allReduce, ParameterSync.RESIDENT, sums, whole, ShardReducer.LOCAL, whole);
+            return new Sharding(allReduce, ParameterSync.RESIDENT, sums, params.spans(), whole, ShardReducer.LOCAL,
+                    whole);
         }
         ZeroSharding zero = new ZeroSharding(dp.channel("zero-gradients"), dp.channel("zero-parameters"), sums,
                 spec.zeroStage(), params, spec.optimizer(), model.unitBounds(), spec.bucketElements(), probe);
-        return new Sharding(zero, zero, sums, zero.shard(), sums, spec.zeroStage() == 3 ? zero.shard() : whole);
+        return new Sharding(zero, zero, sums, params.spans(), zero.shard(), sums,
+                spec.zeroStage() == 3 ? zero.shard() : whole);
     }
 }

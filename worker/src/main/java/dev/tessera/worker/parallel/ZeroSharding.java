@@ -6,7 +6,6 @@ import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.ReduceOp;
 import dev.tessera.optimizers.GradNorm;
 import dev.tessera.optimizers.OptimizerSpec;
-import dev.tessera.optimizers.ParamSpan;
 import dev.tessera.optimizers.Shard;
 import dev.tessera.optimizers.ShardPlan;
 import dev.tessera.optimizers.kernel.NativeMemory;
@@ -14,7 +13,6 @@ import dev.tessera.worker.model.GradientSync;
 import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.model.ParameterSync;
 import dev.tessera.worker.model.ReplicaReducer;
-import java.util.List;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -48,6 +46,8 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     private final int stage;
     private final DType dtype;
     private final int width;
+    private final FlatRegion region;       // what this group shards: the whole buffer, or the dense or expert part
+    private final boolean wholeBuffer;
     private final long[] bounds;
     private final Shard shard;
     private final INDArray params;
@@ -87,11 +87,26 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     public ZeroSharding(ProcessGroup gradGroup, ProcessGroup paramGroup, ReplicaReducer sums, int stage,
                         ParameterStore store, OptimizerSpec optimizer, long[] unitBounds, long bucketElements,
                         MemoryProbe probe) {
+        this(gradGroup, paramGroup, sums, stage, store, FlatRegion.whole(store), optimizer, unitBounds,
+                bucketElements, probe);
+    }
+
+    /**
+     * Sharding only {@code region} of the flat buffers (stages 1 and 2; stage 3's units span the whole buffer):
+     * the rest belongs to another group. {@code sums} then adds this region's squares over whichever group makes
+     * them the region's whole gradient norm.
+     */
+    ZeroSharding(ProcessGroup gradGroup, ProcessGroup paramGroup, ReplicaReducer sums, int stage,
+                 ParameterStore store, FlatRegion region, OptimizerSpec optimizer, long[] unitBounds,
+                 long bucketElements, MemoryProbe probe) {
         if (stage < 1 || stage > 3) {
             throw new IllegalArgumentException("ZeRO stage must be 1, 2 or 3, got " + stage);
         }
         if (gradGroup.size() != paramGroup.size() || gradGroup.rank() != paramGroup.rank()) {
             throw new IllegalArgumentException("ZeRO's gradient and parameter groups must hold the same ranks");
+        }
+        if (stage == 3 && !region.isWhole(store)) {
+            throw new IllegalArgumentException("ZeRO-3 gathers whole units, so it shards the whole buffer, not " + region);
         }
         this.gradGroup = gradGroup;
         this.paramGroup = paramGroup;
@@ -99,18 +114,18 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         this.stage = stage;
         this.dtype = store.dataType() == DataType.DOUBLE ? DType.FLOAT64 : DType.FLOAT32;
         this.width = store.dataType().width();
-        List<ParamSpan> spans = store.spans();
-        this.bounds = ShardPlan.bounds(spans, store.numel(), gradGroup.size(),
-                owned -> optimizer.stateElements(spans, owned));
+        this.region = region;
+        this.wholeBuffer = region.isWhole(store);
+        this.bounds = region.shardBounds(gradGroup.size(), optimizer);
         this.shard = new Shard(bounds[gradGroup.rank()], bounds[gradGroup.rank() + 1]);
         this.params = store.params();
         this.grads = store.grads();
         this.ownedGrads = shard.length() == 0 ? null : slice(store.grads(), shard);
         this.probe = probe == null ? MemoryProbe.OFF : probe;
-        this.paramWindows = new Windows(params, bounds, 0, store.numel());
-        this.gradWindows = new Windows(grads, bounds, 0, store.numel());
+        this.paramWindows = new Windows(params, bounds, region.from(), region.to());
+        this.gradWindows = new Windows(grads, bounds, region.from(), region.to());
 
-        long[][] ranges = Buckets.reverseOrder(store.tensors(), bucketElements, NativeMemory.MAX_VIEW_BYTES / width);
+        long[][] ranges = Buckets.reverseOrder(region.tensors(), bucketElements, NativeMemory.MAX_VIEW_BYTES / width);
         bucketStart = new long[ranges.length];
         bucketEnd = new long[ranges.length];
         bucketViews = new UnsafeBuffer[ranges.length];
@@ -163,13 +178,17 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     @Override
     public void zero(ParameterStore store) {
         if (stage == 1) {
-            store.zeroGrads();
+            if (wholeBuffer) {
+                store.zeroGrads();
+            } else if (region.length() > 0) {
+                slice(grads, region.shard()).assign(0);
+            }
             return;
         }
         // Every page goes back to the OS and reads as zeros, the owned range's too, so a gradient is resident only
         // from when backward writes it until its bucket is reduced (or, owned, until the step ends). Only partial
         // pages at the edges are written.
-        freeRange(grads, 0, store.numel());
+        freeRange(grads, region.from(), region.to());
     }
 
     @Override

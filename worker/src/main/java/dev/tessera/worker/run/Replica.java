@@ -3,6 +3,7 @@ package dev.tessera.worker.run;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.optimizers.Optimizer;
 import dev.tessera.optimizers.Shard;
+import dev.tessera.optimizers.StateSlice;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.checkpoint.OptimizerShards;
@@ -26,6 +27,7 @@ import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -83,8 +85,7 @@ public final class Replica {
         // ZeRO-3: only the rank's shard is written (the rest of the buffer stays unbacked pages until gathered).
         Shard kept = sharding.parameterShard();
         model.initialize(job.train().seed(), kept.from(), kept.to());
-        Optimizer optimizer = job.optimizer().create(model.parameters().params(), model.parameters().grads(),
-                model.parameters().spans(), sharding.shard(), sharding.optimizerReducer());
+        Optimizer optimizer = sharding.optimizer(job.optimizer(), model.parameters());
         long completed = 0;
         if (job.resume() != null) {
             // Each tensor file is read once, hashed on the way in: the coordinator chose this checkpoint after
@@ -96,7 +97,7 @@ public final class Replica {
                         + "; resume with the checkpoint's model settings");
             }
             checkpoint.loadParameters(model.parameters(), kept);
-            OptimizerShards.load(checkpoint, optimizer.state(), model.parameters());
+            OptimizerShards.load(checkpoint, optimizer.stateParts(), model.parameters());
             checkpoint.verifyRest();
             completed = checkpoint.step();
         }
@@ -175,7 +176,11 @@ public final class Replica {
         } else if (mesh.rank() == 0) {
             writer.writeReplicaModel(job.model(), model.parameters());
         }
-        OptimizerShards.write(writer, mesh.rank(), optimizer.state(), model.parameters());
+        // One file per optimizer part (ZeRO with expert parallelism has two, whose flat state shares its names).
+        List<Map<String, StateSlice>> parts = optimizer.stateParts();
+        for (int p = 0; p < parts.size(); p++) {
+            OptimizerShards.write(writer, mesh.rank() * parts.size() + p, parts.get(p), model.parameters());
+        }
         replicas.barrier();
         if (!experts.isLocal() && mesh.rank() == 0) {
             writer.writeModelFiles(job.model(), model.parameters().dataType(), experts.size());

@@ -16,6 +16,7 @@ import dev.tessera.optimizers.Shard;
 import dev.tessera.optimizers.ShardPlan;
 import dev.tessera.optimizers.ShardReducer;
 import dev.tessera.optimizers.StateSlice;
+import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.model.Transformer;
@@ -306,7 +307,7 @@ class ExpertParallelCheckpointTest {
         assertTrue(missing.getMessage().contains(CheckpointLayout.modelShard(1, 2)), missing.getMessage());
 
         // The second rank wrote the first rank's experts again: experts 2 and 3 are nowhere.
-        w.writeModelPart(cfg, epStore(cfg, 0, 2, DataType.FLOAT), CheckpointWriter::isExpertTensor, 1, 2);
+        w.writeModelPart(cfg, epStore(cfg, 0, 2, DataType.FLOAT), ExpertShard::isExpertTensor, 1, 2);
         IllegalStateException twice = assertThrows(IllegalStateException.class,
                 () -> w.writeModelFiles(cfg, DataType.FLOAT, 2));
         assertTrue(twice.getMessage().contains("model.layers.0.block_sparse_moe.experts.0.w1.weight")
