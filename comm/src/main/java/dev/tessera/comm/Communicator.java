@@ -195,6 +195,11 @@ public final class Communicator implements AutoCloseable {
         return comm;
     }
 
+    /** The host {@code rank} runs on, as the launcher named it: ranks with the same id share a host. */
+    public String hostOf(int rank) {
+        return directory.endpoint(rank).hostId();
+    }
+
     boolean usesIpc(int peer) {
         return switch (config.transport()) {
             case IPC -> true;

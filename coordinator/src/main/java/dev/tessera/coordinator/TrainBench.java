@@ -14,6 +14,7 @@ import dev.tessera.worker.job.GateKind;
 import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.job.OptimizerKind;
 import dev.tessera.worker.job.SpecFields;
+import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.model.Transformer;
@@ -120,7 +121,7 @@ public final class TrainBench {
         long width = job.model().dtype() == Dtype.FLOAT64 ? 8 : 4;
         long bytes = 0;
         for (ParameterStore.Tensor t : Transformer.layout(m).tensors()) {
-            if (t.name().contains(".experts.")) {
+            if (ExpertShard.isExpertTensor(t.name())) {
                 bytes += t.numel() * width;
             }
         }

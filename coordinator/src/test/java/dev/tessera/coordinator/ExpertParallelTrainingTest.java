@@ -5,6 +5,7 @@ import static dev.tessera.coordinator.ClusterTrainingTest.assertNothingLeft;
 import static dev.tessera.coordinator.ClusterTrainingTest.job;
 import static dev.tessera.coordinator.ClusterTrainingTest.load;
 import static dev.tessera.coordinator.ClusterTrainingTest.run;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -59,6 +60,17 @@ class ExpertParallelTrainingTest {
                     < alone.get("memory").get("param_bytes").asLong(), "ep=" + ep + " holds fewer parameter bytes");
             assertAllToAllMeasured(run);
         }
+        // The hierarchical exchange with nodes of 2 ranks (two hops: within a pair, then across pairs) delivers the
+        // same bytes as the flat one, so the run is the same bit for bit.
+        Path twoHop = tmp.resolve("dp4-ep4-hierarchical");
+        ClusterTrainingTest.Run result = run(epJob(twoHop, 4, 4, "--set", "moe.all_to_all=hierarchical", "--set",
+                "moe.ranks_per_node=2", "--set", "launch.hazelcast_port=6900", "--set", "launch.aeron_port=41900"));
+        assertEquals(0, result.code(), result.err());
+        assertNothingLeft(result.jobIds());
+        assertEquals(ClusterTrainingTest.losses(tmp.resolve("dp4-ep4")), ClusterTrainingTest.losses(twoHop));
+        assertArrayEquals(load(tmp.resolve("dp4-ep4/checkpoints/step-0000020")).toDoubleVector(),
+                load(twoHop.resolve("checkpoints/step-0000020")).toDoubleVector(), 0.0,
+                "hierarchical against flat weights");
     }
 
     /** Switch routing at a capacity below the tokens per rank (so the fixed layout is used) that drops nothing. */
@@ -102,9 +114,10 @@ class ExpertParallelTrainingTest {
 
     /**
      * ZeRO with ep=2 on 4 ranks: the dense state is sharded over all 4, each expert's over the 2 ranks that hold it
-     * (AdamW's flat moments and CAME's factored statistics, each reduced over its own group). Both follow the
-     * single-process run; rank 0 keeps under half the optimizer state of a single process; and the ZeRO-2
-     * checkpoint resumes onto ep=1 at ZeRO-1 and onto ep=4 at ZeRO-0.
+     * (AdamW's flat moments at stage 2; CAME's factored statistics at stage 3, where each unit is gathered as its
+     * dense range over the 4 ranks and its experts' range over the 2, and the checkpoint is written unit by unit by
+     * the experts' holders). Both follow the single-process run; rank 0 keeps under half the optimizer state of a
+     * single process; and the ZeRO-2 checkpoint resumes onto ep=1 at ZeRO-1 and onto ep=4 at ZeRO-3.
      */
     @Test
     void zeroShardsExpertStateOverTheExpertDataParallelGroup() throws Exception {
@@ -119,7 +132,7 @@ class ExpertParallelTrainingTest {
         long alone = JSON.readTree(single.resolve("summary.json").toFile()).get("memory").get("state_bytes").asLong();
         long sharded = JSON.readTree(run.resolve("summary.json").toFile()).get("memory").get("state_bytes").asLong();
         assertTrue(2 * sharded < alone, "rank 0 keeps " + sharded + " state bytes of a single process's " + alone);
-        String[][] targets = {{"mesh.dp=2", "mesh.ep=1", "zero.stage=1"}, {"mesh.dp=4", "mesh.ep=4", "zero.stage=0"}};
+        String[][] targets = {{"mesh.dp=2", "mesh.ep=1", "zero.stage=1"}, {"mesh.dp=4", "mesh.ep=4", "zero.stage=3"}};
         for (int i = 0; i < targets.length; i++) {
             Path resumed = tmp.resolve("resumed-" + i);
             List<String> args = new ArrayList<>(List.of("train", "--resume",
@@ -137,13 +150,13 @@ class ExpertParallelTrainingTest {
         String[] came = {"--set", "optimizer.name=came"};
         Path cameAlone = tmp.resolve("came-alone");
         assertEquals(0, Main.run(job(cameAlone, 1, 20, came).toArray(String[]::new)));
-        Path cameRun = tmp.resolve("came-zero1-dp4-ep2");
+        Path cameRun = tmp.resolve("came-zero3-dp4-ep2");
         List<String> args = epJob(cameRun, 4, 2, came);
-        args.addAll(List.of("--set", "zero.stage=1"));
+        args.addAll(List.of("--set", "zero.stage=3"));
         ClusterTrainingTest.Run cameResult = run(args);
         assertEquals(0, cameResult.code(), cameResult.err());
         assertLossesClose(cameAlone, cameRun);
-        assertSameWeights(cameAlone, cameRun, "CAME, ZeRO-1, ep=2");
+        assertSameWeights(cameAlone, cameRun, "CAME, ZeRO-3, ep=2");
     }
 
     private static void assertSameWeights(Path single, Path run, String what) {

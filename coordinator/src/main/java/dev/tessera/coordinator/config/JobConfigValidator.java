@@ -12,6 +12,7 @@ import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.job.LaunchSection;
 import dev.tessera.worker.job.MeshSection;
 import dev.tessera.worker.job.ModelSection;
+import dev.tessera.worker.job.MoeSection;
 import dev.tessera.worker.job.OptimizerSection;
 import dev.tessera.worker.job.SpecFields;
 import dev.tessera.worker.job.SyntheticDataSection;
@@ -57,11 +58,20 @@ final class JobConfigValidator {
         v.atLeast("restart.max_restarts", config.restart().maxRestarts(), 0);
         v.atLeast("zero.stage", config.zero().stage(), 0);
         v.atMost("zero.stage", config.zero().stage(), 3);
+        v.moe(config.moe(), config.mesh());
         v.fault(config.fault());
         v.memory(config);
         v.runtimeSupports(config);
         if (config.out() != null && config.out().isBlank()) {
             v.fail("out", "out must be a directory path or null (got an empty string)");
+        }
+    }
+
+    private void moe(MoeSection moe, MeshSection mesh) {
+        atLeast("moe.ranks_per_node", moe.ranksPerNode(), 0);
+        if (moe.ranksPerNode() > 0 && mesh.ep() % moe.ranksPerNode() != 0) {
+            fail("moe.ranks_per_node", "moe.ranks_per_node=" + moe.ranksPerNode() + " must divide mesh.ep="
+                    + mesh.ep() + " (a node is that many ranks of an expert group); or 0 for the ranks per host");
         }
     }
 
@@ -337,10 +347,6 @@ final class JobConfigValidator {
         if (mesh.sp() > 1) {
             failAt(List.of("mesh.sp"), "mesh.sp=" + mesh.sp() + " is planned but sequence parallelism is not"
                     + " implemented yet; use mesh.sp: 1 (mesh.dp may be any divisor of train.batch_size)");
-        }
-        if (mesh.ep() > 1 && config.zero().stage() == 3) {
-            failAt(List.of("mesh.ep", "zero.stage"), "mesh.ep=" + mesh.ep() + " runs with zero.stage 0, 1 or 2 so far"
-                    + " (got 3); use zero.stage: 2 to shard gradients and optimizer state, or mesh.ep: 1 for ZeRO-3");
         }
     }
 

@@ -105,9 +105,10 @@ class MeshPlanningTest {
     void aValidMeshPassesPlanningAndDataAndExpertParallelismRun() {
         assertMessage("--set mesh.sp=2: mesh.sp=2 is planned but sequence parallelism is not implemented yet",
                 "mesh.dp=2", "mesh.sp=2", "mesh.ep=2");
-        assertMessage("--set mesh.ep=2: mesh.ep=2 runs with zero.stage 0, 1 or 2 so far (got 3)", "mesh.dp=2",
-                "mesh.ep=2", "zero.stage=3");
-        assertEquals(2, JobConfigLoader.load(null, List.of("mesh.dp=2", "mesh.ep=2", "zero.stage=2")).zero().stage());
+        assertEquals(3, JobConfigLoader.load(null, List.of("mesh.dp=2", "mesh.ep=2", "zero.stage=3")).zero().stage());
+        assertMessage("--set moe.ranks_per_node=3: moe.ranks_per_node=3 must divide mesh.ep=4", "mesh.dp=4",
+                "mesh.ep=4", "moe.all_to_all=hierarchical", "moe.ranks_per_node=3");
+        assertTrue(message("moe.all_to_all=ring").contains("moe.all_to_all"), message("moe.all_to_all=ring"));
         assertEquals(4, JobConfigLoader.load(null, List.of("mesh.dp=4")).mesh().world());
         assertEquals(2, JobConfigLoader.load(null, List.of("mesh.dp=4", "mesh.ep=2")).mesh().ep());
     }

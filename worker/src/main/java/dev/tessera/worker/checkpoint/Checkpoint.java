@@ -243,6 +243,14 @@ public final class Checkpoint {
      * whole while its hash is still to be checked ({@link #openToLoad}).
      */
     public void loadParameters(ParameterStore store, Shard kept) {
+        loadParameters(store, List.of(kept));
+    }
+
+    /**
+     * As {@link #loadParameters(ParameterStore, Shard)} with several disjoint ranges kept, no tensor in more than one
+     * (ZeRO-3 with expert parallelism: the rank's shard of the dense tensors and its shard of its experts).
+     */
+    public void loadParameters(ParameterStore store, List<Shard> kept) {
         Map<String, Map<String, String>> byFile = new LinkedHashMap<>(); // file -> stored name -> store's name
         Map<String, long[]> fillers = architecture.zeroFillers(modelConfig);
         Set<String> expected = new HashSet<>(fillers.keySet());
@@ -278,21 +286,29 @@ public final class Checkpoint {
                 e.getValue().forEach((stored, name) -> {
                     ParameterStore.Tensor t = store.tensor(name);
                     SafeTensors.Entry entry = reader.requireShape(stored, t.shape());
-                    long from = Math.max(kept.from(), t.offset());
-                    long to = Math.min(kept.to(), t.end());
+                    long from = 0;
+                    long to = 0;
+                    for (Shard range : kept) {
+                        if (Math.min(range.to(), t.end()) > Math.max(range.from(), t.offset())) {
+                            from = Math.max(range.from(), t.offset());
+                            to = Math.min(range.to(), t.end());
+                        }
+                    }
                     if (to <= from) {
                         return; // another rank's: its shape checked, its bytes only hashed
                     }
-                    INDArray part = Nd4j.create(store.params().data(), new long[] {to - from}, new long[] {1},
-                            store.params().offset() + from, 'c', store.dataType());
+                    long start = from;
+                    long length = to - from;
+                    INDArray part = Nd4j.create(store.params().data(), new long[] {length}, new long[] {1},
+                            store.params().offset() + start, 'c', store.dataType());
                     INDArray into = part;
                     if (!reader.loadsDirectly(entry, store.dataType())) {
-                        INDArray staged = Nd4j.createUninitialized(entry.dtype().nd4j(), to - from);
+                        INDArray staged = Nd4j.createUninitialized(entry.dtype().nd4j(), length);
                         into = staged;
                         afterRead.add(() -> part.assign(staged));
                     }
-                    pieces.put(stored, List.of(new SafeTensorsReader.Piece(from - t.offset(), into, 0, to - from)));
-                    afterRead.add(() -> requireFinite(stored, part, from - t.offset()));
+                    pieces.put(stored, List.of(new SafeTensorsReader.Piece(start - t.offset(), into, 0, length)));
+                    afterRead.add(() -> requireFinite(stored, part, start - t.offset()));
                 });
                 scan(reader, e.getKey(), pieces);
                 afterRead.forEach(Runnable::run);

@@ -1,6 +1,7 @@
 package dev.tessera.worker.parallel;
 
 import dev.tessera.comm.DType;
+import dev.tessera.comm.HierarchicalAllToAll;
 import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.SymmetricMemory;
 import dev.tessera.optimizers.kernel.NativeMemory;
@@ -25,11 +26,13 @@ import org.nd4j.linalg.factory.Nd4j;
  * order, which is global token order) for the experts, and back before the return trip.
  *
  * <p>What a rank sends is staged in memory the expert group maps (sized once for the largest exchange the layer
- * can make), so on one host the peers copy their blocks straight out of it.
+ * can make), so on one host the peers copy their blocks straight out of it. Both exchanges go flat, or in two hops
+ * through a {@link HierarchicalAllToAll} ({@code moe.all_to_all: hierarchical}), which delivers the same bytes.
  */
 final class ExpertAllToAll implements TokenDispatch {
 
     private final ProcessGroup group;
+    private final HierarchicalAllToAll twoHop; // null: flat
     private final int ranks;
     private final int held;           // L experts per rank
     private final int dim;
@@ -55,9 +58,14 @@ final class ExpertAllToAll implements TokenDispatch {
     private long sentBytes;
     private long waitedNanos;
 
-    /** {@code maxRows}: the most rows one exchange can send or receive ({@code MoE.maxExchangeRows}). */
-    ExpertAllToAll(ProcessGroup group, ExpertShard heldExperts, int dim, DataType dataType, int maxRows) {
+    /**
+     * {@code maxRows}: the most rows one exchange can send or receive ({@code MoE.maxExchangeRows}); {@code twoHop}:
+     * the hierarchical all-to-all over {@code group}, or null for the flat one.
+     */
+    ExpertAllToAll(ProcessGroup group, HierarchicalAllToAll twoHop, ExpertShard heldExperts, int dim,
+                   DataType dataType, int maxRows) {
         this.group = group;
+        this.twoHop = twoHop;
         this.ranks = group.size();
         this.held = heldExperts.count();
         this.dim = dim;
@@ -91,7 +99,11 @@ final class ExpertAllToAll implements TokenDispatch {
                 countsOut.putInt(e * Integer.BYTES, rowsPerExpert[e]);
             }
             long begin = System.nanoTime();
-            group.allToAll(countsOut, countsIn, DType.INT32);
+            if (twoHop == null) {
+                group.allToAll(countsOut, countsIn, DType.INT32);
+            } else {
+                twoHop.allToAll(countsOut, countsIn, DType.INT32);
+            }
             waitedNanos += System.nanoTime() - begin;
             for (int s = 0; s < recvRows.length; s++) {
                 recvRows[s] = countsIn.getInt(s * Integer.BYTES);
@@ -164,7 +176,11 @@ final class ExpertAllToAll implements TokenDispatch {
     /** {@code send} to {@code recv} in blocks of these sizes; what stays on this rank is not counted as sent. */
     private void exchange(long[] out, long[] in) {
         long begin = System.nanoTime();
-        group.allToAll(send, out, recv, in, dtype);
+        if (twoHop == null) {
+            group.allToAll(send, out, recv, in, dtype);
+        } else {
+            twoHop.allToAll(send, out, recv, in, dtype);
+        }
         waitedNanos += System.nanoTime() - begin;
         for (int q = 0; q < ranks; q++) {
             sentBytes += q == group.rank() ? 0 : out[q] * width;

@@ -4,13 +4,11 @@ import dev.tessera.comm.DType;
 import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.ReduceOp;
 import dev.tessera.optimizers.GradNorm;
-import dev.tessera.worker.model.Block;
 import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.GradientSync;
 import dev.tessera.worker.model.ParameterStore;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -35,49 +33,20 @@ final class ExpertParallelGradients implements GradientSync {
     private final GradientSync dense;
     private final GradientSync experts;
     private final ProcessGroup expertGroup;
-    private final FlatRegion denseRegion;
-    private final FlatRegion expertRegion;
-    private final long[] unitStarts;   // the dense offset each unit's backward reports
-    private final long[] expertStarts; // per unit: where the experts of it and of every later unit begin
+    private final ExpertParallelUnits units;
     private final INDArray denseGrads;
     private final INDArray expertGrads;
     private final UnsafeBuffer squares = new UnsafeBuffer(
             ByteBuffer.allocateDirect(Double.BYTES).order(ByteOrder.nativeOrder()));
 
-    /** {@code unitBounds}: the model's units ({@code Transformer.unitBounds}), in the expert-parallel layout. */
     ExpertParallelGradients(GradientSync dense, GradientSync experts, ProcessGroup expertGroup, ParameterStore params,
-                            long[] unitBounds) {
+                            ExpertParallelUnits units) {
         this.dense = dense;
         this.experts = experts;
         this.expertGroup = expertGroup;
-        this.denseRegion = FlatRegion.of(params, name -> !ExpertShard.isExpertTensor(name));
-        this.expertRegion = FlatRegion.of(params, ExpertShard::isExpertTensor);
-        this.unitStarts = Arrays.copyOf(unitBounds, unitBounds.length - 1);
-        this.expertStarts = expertStarts(params, unitStarts.length);
-        this.denseGrads = slice(params, denseRegion);
-        this.expertGrads = slice(params, expertRegion);
-    }
-
-    /**
-     * Per unit (embedding, blocks, head), the first element of the experts of that unit's block and of every later
-     * one: what is final once the unit's backward ran. {@code numel} after the last MoE block.
-     */
-    static long[] expertStarts(ParameterStore params, int units) {
-        long[] starts = new long[units];
-        long start = params.numel();
-        starts[units - 1] = start; // the head holds no experts
-        for (int u = units - 2; u >= 0; u--) {
-            if (u >= 1) {
-                String block = Block.prefix(u - 1) + ".";
-                for (ParameterStore.Tensor t : params.tensors()) {
-                    if (t.name().startsWith(block) && ExpertShard.isExpertTensor(t.name())) {
-                        start = Math.min(start, t.offset());
-                    }
-                }
-            }
-            starts[u] = start;
-        }
-        return starts;
+        this.units = units;
+        this.denseGrads = slice(params, FlatRegion.of(params, name -> !ExpertShard.isExpertTensor(name)));
+        this.expertGrads = slice(params, FlatRegion.of(params, ExpertShard::isExpertTensor));
     }
 
     private static INDArray slice(ParameterStore params, FlatRegion region) {
@@ -102,10 +71,7 @@ final class ExpertParallelGradients implements GradientSync {
     @Override
     public void ready(long fromElement) {
         dense.ready(fromElement);
-        int unit = Arrays.binarySearch(unitStarts, fromElement);
-        // Inside a unit (not reported by the model): only the later units' experts are surely final.
-        int at = unit >= 0 ? unit : -unit - 1;
-        experts.ready(at < expertStarts.length ? expertStarts[at] : expertRegion.to());
+        experts.ready(units.expertsFinalFrom(fromElement));
     }
 
     @Override

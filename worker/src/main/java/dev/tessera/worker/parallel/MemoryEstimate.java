@@ -320,8 +320,21 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
             for (int i = 0; i < 4; i++) {
                 b.array(rows, c);
             }
-            b.array(rows, 2L * cfg.expertDFF());
-            b.array(rows, cfg.expertDFF());
+            int ep = job.mesh().ep();
+            // Expert parallelism: the experts run on the rows that arrive, in buffers of their own (grown to 5/4 of
+            // an exchange, as MoE grows them; balanced routing brings each rank its tokens' share), beside the
+            // arrived rows and the staging memory, each room for the largest exchange (every token's choices
+            // arriving at one rank, as MoE.maxExchangeRows sizes them dropless).
+            long expertRows = ep == 1 ? rows : rows + rows / 4;
+            if (ep > 1) {
+                for (int i = 0; i < 4; i++) {
+                    b.array(expertRows, c);
+                }
+                b.array(ep * rows, c);
+                b.array(ep * rows, c);
+            }
+            b.array(expertRows, 2L * cfg.expertDFF());
+            b.array(expertRows, cfg.expertDFF());
         } else {
             b.array(n, 2L * cfg.dFF());
             b.array(n, cfg.dFF());
@@ -472,7 +485,7 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
 
     /** The config keys behind a parameter tensor's dimensions, by the layout's (Hugging Face) naming. */
     private static List<String> fieldsOf(String tensor) {
-        if (tensor.contains(".experts.")) {
+        if (ExpertShard.isExpertTensor(tensor)) {
             return List.of("model.expert_d_ff", "model.d_model");
         }
         if (tensor.contains(".mlp.")) {

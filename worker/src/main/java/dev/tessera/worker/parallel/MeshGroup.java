@@ -1,6 +1,7 @@
 package dev.tessera.worker.parallel;
 
 import dev.tessera.comm.Communicator;
+import dev.tessera.comm.HierarchicalAllToAll;
 import dev.tessera.comm.ProcessGroup;
 import java.util.Arrays;
 import org.agrona.MutableDirectBuffer;
@@ -80,6 +81,45 @@ public final class MeshGroup {
     public ProcessGroup channel(String purpose) {
         process();
         return comm.group(name + "." + purpose, ranks);
+    }
+
+    /**
+     * How many consecutive members share each host (Tutel's local size), for a group whose members come in equal
+     * runs per host; the whole group on one host gives its size.
+     *
+     * @throws IllegalStateException when the hosts do not cut the group into equal consecutive runs
+     */
+    public int membersPerHost() {
+        if (process == null) {
+            return 1;
+        }
+        int run = 1;
+        while (run < ranks.length && comm.hostOf(ranks[run]).equals(comm.hostOf(ranks[0]))) {
+            run++;
+        }
+        boolean even = ranks.length % run == 0;
+        for (int i = 1; even && i < ranks.length; i++) {
+            // Inside a run a member shares the previous one's host; the first of a run does not.
+            even = comm.hostOf(ranks[i]).equals(comm.hostOf(ranks[i - 1])) == (i % run != 0);
+        }
+        if (!even) {
+            String[] hosts = new String[ranks.length];
+            for (int i = 0; i < ranks.length; i++) {
+                hosts[i] = comm.hostOf(ranks[i]);
+            }
+            throw new IllegalStateException("group '" + name + "' does not come in equal runs of ranks per host (hosts "
+                    + Arrays.toString(hosts) + "), which the hierarchical all-to-all needs; set"
+                    + " moe.ranks_per_node, or use moe.all_to_all: flat");
+        }
+        return run;
+    }
+
+    /**
+     * The two-hop all-to-all over this group (HetuMoE / Tutel 2DH), with nodes of {@code ranksPerNode} consecutive
+     * members. Collective: every member makes it with the same {@code ranksPerNode}.
+     */
+    public HierarchicalAllToAll hierarchicalAllToAll(int ranksPerNode) {
+        return new HierarchicalAllToAll(comm, process(), ranksPerNode);
     }
 
     /** Returns once every member has entered the barrier. */

@@ -4,10 +4,17 @@ import dev.tessera.optimizers.OptimizerSpec;
 
 /**
  * What {@link Parallelize} needs to know of the job: the ZeRO stage (0: plain data parallelism), the optimizer
- * (ZeRO cuts its shards where the optimizer's state is exact, on row boundaries), the gradient bucket size, and
- * how buckets cross the group.
+ * (ZeRO cuts its shards where the optimizer's state is exact, on row boundaries), the gradient bucket size, how
+ * buckets cross the group, and how MoE tokens cross the expert group: {@code ranksPerNode} {@link #FLAT} for one
+ * exchange, else two hops with nodes of that many ranks ({@link #PER_HOST}: the expert group's ranks per host).
  */
-public record ParallelSpec(int zeroStage, OptimizerSpec optimizer, long bucketElements, GradientCodec codec) {
+public record ParallelSpec(int zeroStage, OptimizerSpec optimizer, long bucketElements, GradientCodec codec,
+                           int ranksPerNode) {
+
+    /** {@link #ranksPerNode}: the flat all-to-all. */
+    public static final int FLAT = -1;
+    /** {@link #ranksPerNode}: two hops, a node being the expert group's ranks on one host. */
+    public static final int PER_HOST = 0;
 
     /** Gradient buckets of 1M elements (4 MB in float32): big enough for the ring, small enough to overlap. */
     public static final long BUCKET_ELEMENTS = 1 << 20;
@@ -16,13 +23,21 @@ public record ParallelSpec(int zeroStage, OptimizerSpec optimizer, long bucketEl
         if (zeroStage < 0 || zeroStage > 3) {
             throw new IllegalArgumentException("ZeRO stage must be 0, 1, 2 or 3, got " + zeroStage);
         }
+        if (ranksPerNode < FLAT) {
+            throw new IllegalArgumentException("ranks per node must be FLAT, PER_HOST or positive, got " + ranksPerNode);
+        }
         if (bucketElements < 1) {
             throw new IllegalArgumentException("gradient buckets must hold at least one element, got " + bucketElements);
         }
     }
 
-    /** The default buckets, uncompressed. */
+    /** The default buckets, uncompressed, and the flat all-to-all. */
     public static ParallelSpec of(int zeroStage, OptimizerSpec optimizer) {
-        return new ParallelSpec(zeroStage, optimizer, BUCKET_ELEMENTS, GradientCodec.IDENTITY);
+        return new ParallelSpec(zeroStage, optimizer, BUCKET_ELEMENTS, GradientCodec.IDENTITY, FLAT);
+    }
+
+    /** The same, with MoE tokens crossing the expert group as {@code ranksPerNode} says. */
+    public ParallelSpec withAllToAll(int ranksPerNode) {
+        return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode);
     }
 }

@@ -1,5 +1,7 @@
 package dev.tessera.worker.parallel;
 
+import dev.tessera.comm.HierarchicalAllToAll;
+import dev.tessera.comm.ProcessGroup;
 import dev.tessera.optimizers.Shard;
 import dev.tessera.optimizers.ShardReducer;
 import dev.tessera.worker.model.Block;
@@ -79,18 +81,17 @@ public final class Parallelize {
             throw new UnsupportedOperationException("sequence parallelism is planned but not implemented; " + mesh);
         }
         MeshGroup ep = mesh.expertParallel();
-        if (!ep.isLocal() && spec.zeroStage() == 3) {
-            throw new UnsupportedOperationException("expert parallelism runs with ZeRO stages 0-2 so far, not 3; "
-                    + mesh);
-        }
         MeshGroup dp = mesh.dataParallel();
         GroupReplicaReducer sums = dp.isLocal() ? null : new GroupReplicaReducer(dp.process());
         ReplicaReducer replicas = sums == null ? ReplicaReducer.LOCAL : sums;
+        HierarchicalAllToAll twoHop = ep.isLocal() || spec.ranksPerNode() == ParallelSpec.FLAT ? null
+                : ep.hierarchicalAllToAll(spec.ranksPerNode() == ParallelSpec.PER_HOST ? ep.membersPerHost()
+                        : spec.ranksPerNode());
         for (Block block : model.blocks()) {
             block.attention().useKvExchange(KvExchange.LOCAL);
             if (block.isMoe()) {
                 block.moe().useTokenDispatch(ep.isLocal() ? TokenDispatch.LOCAL : new ExpertAllToAll(ep.process(),
-                        block.moe().heldExperts(), model.config().dModel(), model.parameters().dataType(),
+                        twoHop, block.moe().heldExperts(), model.config().dModel(), model.parameters().dataType(),
                         block.moe().maxExchangeRows(ep.size())));
                 block.moe().useReplicaReducer(replicas);
                 // Replica r holds batch slice r of the global batch: its tokens draw as they would in one process.
@@ -108,16 +109,19 @@ public final class Parallelize {
      * Expert parallelism: the dense tensors are replicated over the data-parallel group, the held experts over the
      * expert-data-parallel group (none when each expert lives on one rank), and the layout keeps the two apart
      * (dense first). Without ZeRO each is all-reduced over its group and the optimizer keeps the state of
-     * everything the rank holds; with ZeRO 1-2 each region is sharded over its group, and the optimizer is two
-     * parts, each over its own shard with its own group's reducer.
+     * everything the rank holds. With ZeRO each region is sharded over its group, and the optimizer is two parts,
+     * each over its own shard with its own group's reducer; at stage 3 a unit is gathered as its dense range over
+     * the data-parallel group and its experts' range over the expert-data-parallel group.
      */
     private static Sharding expertParallel(Transformer model, DeviceMesh mesh, GroupReplicaReducer sums,
                                            ParallelSpec spec, MemoryProbe probe) {
         ParameterStore params = model.parameters();
         FlatRegion denseRegion = FlatRegion.of(params, name -> !ExpertShard.isExpertTensor(name));
         FlatRegion expertRegion = FlatRegion.of(params, ExpertShard::isExpertTensor);
+        ExpertParallelUnits units = ExpertParallelUnits.of(params, model.unitBounds());
         MeshGroup dp = mesh.dataParallel();
         MeshGroup expertReplicas = mesh.expertDataParallel();
+        ProcessGroup expertGroup = mesh.expertParallel().process();
         Shard whole = Shard.whole(params.numel());
         if (spec.zeroStage() == 0) {
             GradientSync dense = new BucketedAllReduce(dp.process(), spec.codec(), params.grads(),
@@ -125,32 +129,30 @@ public final class Parallelize {
             GradientSync experts = expertReplicas.isLocal() ? GradientSync.NONE
                     : new BucketedAllReduce(expertReplicas.process(), GradientCodec.IDENTITY, params.grads(),
                             expertRegion.tensors(), spec.bucketElements());
-            GradientSync gradients = new ExpertParallelGradients(dense, experts,
-                    mesh.expertParallel().process(), params, model.unitBounds());
-            return new Sharding(gradients, ParameterSync.RESIDENT, sums, params.spans(), whole, ShardReducer.LOCAL,
-                    whole);
+            return new Sharding(new ExpertParallelGradients(dense, experts, expertGroup, params, units),
+                    ParameterSync.RESIDENT, sums, params.spans(), whole, ShardReducer.LOCAL, whole);
         }
         ZeroSharding dense = new ZeroSharding(dp.channel("zero-gradients"), dp.channel("zero-parameters"), sums,
-                spec.zeroStage(), params, denseRegion, spec.optimizer(), model.unitBounds(), spec.bucketElements(),
+                spec.zeroStage(), params, denseRegion, spec.optimizer(), units.denseBounds(), spec.bucketElements(),
                 probe);
         List<Sharding.OptimizerPart> parts = new ArrayList<>();
         parts.add(new Sharding.OptimizerPart(denseRegion.spans(), dense.shard(), sums));
+        Shard denseKept = spec.zeroStage() == 3 ? dense.shard() : denseRegion.shard();
         if (expertReplicas.isLocal()) {
-            // Each expert on one rank: its state is already this rank's alone.
-            GradientSync gradients = new ExpertParallelGradients(dense, GradientSync.NONE,
-                    mesh.expertParallel().process(), params, model.unitBounds());
+            // Each expert on one rank: its state, gradients and parameters are already this rank's alone.
             parts.add(new Sharding.OptimizerPart(expertRegion.spans(), expertRegion.shard(), ShardReducer.LOCAL));
-            return new Sharding(gradients, dense, sums, parts, whole);
+            return new Sharding(new ExpertParallelGradients(dense, GradientSync.NONE, expertGroup, params, units),
+                    dense, sums, parts, List.of(denseKept, expertRegion.shard()));
         }
         // The expert shards' squares are summed over every rank, where each expert element is owned exactly once.
-        GroupReplicaReducer expertSums = new GroupReplicaReducer(expertReplicas.process());
         ZeroSharding experts = new ZeroSharding(expertReplicas.channel("zero-gradients"),
                 expertReplicas.channel("zero-parameters"), sums, spec.zeroStage(), params, expertRegion,
-                spec.optimizer(), model.unitBounds(), spec.bucketElements(), probe);
-        parts.add(new Sharding.OptimizerPart(expertRegion.spans(), experts.shard(), expertSums));
-        GradientSync gradients = new ExpertParallelGradients(dense, experts,
-                mesh.expertParallel().process(), params, model.unitBounds());
-        return new Sharding(gradients, both(dense, experts), sums, parts, whole);
+                spec.optimizer(), units.expertBounds(), spec.bucketElements(), probe);
+        parts.add(new Sharding.OptimizerPart(expertRegion.spans(), experts.shard(),
+                new GroupReplicaReducer(expertReplicas.process())));
+        Shard expertsKept = spec.zeroStage() == 3 ? experts.shard() : expertRegion.shard();
+        return new Sharding(new ExpertParallelGradients(dense, experts, expertGroup, params, units),
+                both(dense, experts), sums, parts, List.of(denseKept, expertsKept));
     }
 
     /** {@code first}'s parameters, then {@code second}'s: each region's all-gather after the step. */

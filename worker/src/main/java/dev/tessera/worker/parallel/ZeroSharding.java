@@ -13,6 +13,7 @@ import dev.tessera.worker.model.GradientSync;
 import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.model.ParameterSync;
 import dev.tessera.worker.model.ReplicaReducer;
+import java.util.Arrays;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -92,9 +93,9 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     }
 
     /**
-     * Sharding only {@code region} of the flat buffers (stages 1 and 2; stage 3's units span the whole buffer):
-     * the rest belongs to another group. {@code sums} then adds this region's squares over whichever group makes
-     * them the region's whole gradient norm.
+     * Sharding only {@code region} of the flat buffers, whose units (stage 3) are {@code unitBounds}: the rest
+     * belongs to another group. {@code sums} then adds this region's squares over whichever group makes them the
+     * region's whole gradient norm.
      */
     ZeroSharding(ProcessGroup gradGroup, ProcessGroup paramGroup, ReplicaReducer sums, int stage,
                  ParameterStore store, FlatRegion region, OptimizerSpec optimizer, long[] unitBounds,
@@ -105,8 +106,9 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         if (gradGroup.size() != paramGroup.size() || gradGroup.rank() != paramGroup.rank()) {
             throw new IllegalArgumentException("ZeRO's gradient and parameter groups must hold the same ranks");
         }
-        if (stage == 3 && !region.isWhole(store)) {
-            throw new IllegalArgumentException("ZeRO-3 gathers whole units, so it shards the whole buffer, not " + region);
+        if (stage == 3 && (unitBounds[0] < region.from() || unitBounds[unitBounds.length - 1] > region.to())) {
+            throw new IllegalArgumentException("ZeRO-3's units " + Arrays.toString(unitBounds)
+                    + " must lie in the region it shards, [" + region.from() + ", " + region.to() + ")");
         }
         this.gradGroup = gradGroup;
         this.paramGroup = paramGroup;

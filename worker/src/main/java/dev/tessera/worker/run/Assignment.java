@@ -23,7 +23,7 @@ import org.agrona.concurrent.UnsafeBuffer;
 public record Assignment(int version, int rank, ExpertShard experts, WorkerJob job) implements ControlMessage {
 
     /** The layout of {@link WorkerJob} on the wire; one more whenever a field of the spec changes. */
-    public static final int VERSION = 5;
+    public static final int VERSION = 6;
 
     static final RecordSerializer<WorkerJob> JOB = new RecordSerializer<>(WorkerJob.class);
 

@@ -8,10 +8,13 @@ import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.checkpoint.OptimizerShards;
 import dev.tessera.worker.data.TokenSource;
+import dev.tessera.worker.job.AllToAllKind;
+import dev.tessera.worker.job.MoeSection;
 import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.ParameterSync;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.parallel.DeviceMesh;
+import dev.tessera.worker.parallel.ExpertParallelUnits;
 import dev.tessera.worker.parallel.MemoryProbe;
 import dev.tessera.worker.parallel.MeshGroup;
 import dev.tessera.worker.parallel.Mesh;
@@ -77,14 +80,18 @@ public final class Replica {
         int seq = job.train().seqLen();
         TokenSource data = job.data().open(seq);
         Mesh.Range slice = mesh.batchSlice(job.train().batchSize());
-        ParallelSpec spec = ParallelSpec.of(job.zeroStage(), job.optimizer());
+        MoeSection moe = job.spec().moe();
+        ParallelSpec spec = ParallelSpec.of(job.zeroStage(), job.optimizer()).withAllToAll(
+                moe.allToAll() == AllToAllKind.FLAT ? ParallelSpec.FLAT : moe.ranksPerNode());
         Transformer model = new Transformer(job.model(), job.float64() ? DataType.DOUBLE : DataType.FLOAT,
                 slice.size(), seq, Parallelize.parameterMemory(mesh, spec), Parallelize.gradientMemory(mesh, spec),
                 job.spec().train().recomputePolicy(), experts);
         Sharding sharding = Parallelize.apply(model, mesh, spec, probe);
-        // ZeRO-3: only the rank's shard is written (the rest of the buffer stays unbacked pages until gathered).
-        Shard kept = sharding.parameterShard();
-        model.initialize(job.train().seed(), kept.from(), kept.to());
+        // ZeRO-3: only the rank's shards are written (the rest of the buffer stays unbacked pages until gathered).
+        List<Shard> kept = sharding.parameterShards();
+        for (Shard range : kept) {
+            model.initialize(job.train().seed(), range.from(), range.to());
+        }
         Optimizer optimizer = sharding.optimizer(job.optimizer(), model.parameters());
         long completed = 0;
         if (job.resume() != null) {
@@ -166,8 +173,9 @@ public final class Replica {
                     Long.toHexString(name.getLong(0))), step);
         }
         MeshGroup experts = mesh.expertParallel();
+        int modelParts = experts.size();
         if (job.zeroStage() == 3) {
-            writeModelUnitByUnit(writer);
+            modelParts = writeModelUnitByUnit(writer);
         } else if (!experts.isLocal()) {
             // Each expert written by its holder: the first expert group's ranks write one part each.
             if (mesh.rank() < experts.size()) {
@@ -183,31 +191,45 @@ public final class Replica {
         }
         replicas.barrier();
         if (!experts.isLocal() && mesh.rank() == 0) {
-            writer.writeModelFiles(job.model(), model.parameters().dataType(), experts.size());
+            writer.writeModelFiles(job.model(), model.parameters().dataType(), modelParts);
         }
         return writer.stagingDir();
     }
 
     /**
-     * Rank 0 writes the model one file per unit (embedding, each block, head) while every rank takes part in that
-     * unit's gather: no rank holds more than its shard and two units, also while checkpointing.
+     * The model one file per unit (embedding, each block, head), written while every rank takes part in that unit's
+     * gather: no rank holds more than its shards and two units, also while checkpointing. Rank 0 writes every file
+     * and its index; under expert parallelism the first expert group's ranks each write their experts of each unit
+     * too, one file per unit and rank, and rank 0 indexes them all once every rank is done. Returns the parts.
      */
-    private void writeModelUnitByUnit(CheckpointWriter writer) {
+    private int writeModelUnitByUnit(CheckpointWriter writer) {
         ParameterSync params = sharding.parameters();
+        MeshGroup experts = mesh.expertParallel();
+        ExpertParallelUnits units = experts.isLocal() ? null
+                : ExpertParallelUnits.of(model.parameters(), model.unitBounds());
         long[] bounds = model.unitBounds();
-        int units = bounds.length - 1;
-        boolean writes = mesh.rank() == 0;
+        int count = bounds.length - 1;
+        int writers = experts.size(); // the first expert group: global ranks [0, ep)
+        boolean writes = mesh.rank() < writers;
         List<CheckpointWriter.ModelShard> shards = new ArrayList<>();
-        for (int u = 0; u < units; u++) {
-            params.acquire(u, u + 1 < units ? u + 1 : -1); // the next unit's gather overlaps this one's write
-            if (writes) {
+        for (int u = 0; u < count; u++) {
+            params.acquire(u, u + 1 < count ? u + 1 : -1); // the next unit's gather overlaps this one's write
+            if (writes && units == null) {
                 shards.add(writer.writeModelPart(job.model(), model.parameters(), bounds[u], bounds[u + 1], u,
-                        units));
+                        count));
+            } else if (writes) {
+                int unit = u;
+                boolean dense = mesh.rank() == 0;
+                shards.add(writer.writeModelPart(job.model(), model.parameters(), 0, model.parameters().numel(),
+                        name -> (dense || ExpertShard.isExpertTensor(name))
+                                && units.holds(unit, model.parameters().tensor(name)),
+                        u * writers + mesh.rank(), count * writers));
             }
             params.release(u);
         }
-        if (writes) {
+        if (writes && units == null) {
             writer.writeModelFiles(job.model(), model.parameters().dataType(), shards);
         }
+        return count * writers;
     }
 }

@@ -53,7 +53,7 @@ class ParallelizeTest {
         GradientCodec other = (group, bucket, gradients, dtype) -> GradientCodec.IDENTITY.reduceAsync(group, bucket,
                 gradients, dtype);
         ParallelSpec spec = new ParallelSpec(2, ADAMW,
-                ParallelSpec.BUCKET_ELEMENTS, other);
+                ParallelSpec.BUCKET_ELEMENTS, other, ParallelSpec.FLAT);
         Transformer model = new Transformer(MOE, DataType.FLOAT, 2, 4);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Parallelize.apply(model, DeviceMesh.single(), spec, MemoryProbe.OFF));
@@ -63,7 +63,8 @@ class ParallelizeTest {
     /**
      * Holding only some experts, the dense tensors come first and the held experts after the head, block by block,
      * so each is one region a ZeRO group can shard; the model order interleaves them, and a region is refused
-     * there. After block l's backward its experts and every later block's are final.
+     * there. A unit is a range of each region; after block l's backward its experts and every later block's are
+     * final.
      */
     @Test
     void expertParallelLayoutKeepsTheDenseAndExpertRegionsApart() {
@@ -79,11 +80,22 @@ class ParallelizeTest {
         assertEquals(params.tensor("lm_head.weight").end(), dense.to());
         assertEquals(2 * 2 * 3, experts.tensors().size()); // 2 MoE blocks x 2 held experts x w1, w3, w2
 
-        long[] units = model.unitBounds();
-        long[] starts = ExpertParallelGradients.expertStarts(params, units.length - 1);
+        // Units: embedding, blocks 0-3 (1 and 3 with experts), head.
+        long[] unitBounds = model.unitBounds();
+        ExpertParallelUnits units = ExpertParallelUnits.of(params, unitBounds);
         long block1 = params.tensor("model.layers.1.block_sparse_moe.experts.2.w1.weight").offset();
         long block3 = params.tensor("model.layers.3.block_sparse_moe.experts.2.w1.weight").offset();
-        assertArrayEquals(new long[] {block1, block1, block1, block3, block3, params.numel()}, starts);
+        long end = params.numel();
+        assertArrayEquals(new long[] {block1, block1, block1, block3, block3, end, end}, units.expertBounds());
+        long[] denseUnits = units.denseBounds();
+        assertEquals(denseUnits.length, unitBounds.length);
+        assertEquals(experts.from(), denseUnits[denseUnits.length - 1]);
+        assertEquals(block3, units.expertsFinalFrom(unitBounds[3])); // block 2 done: block 3's experts are final
+        assertEquals(block1, units.expertsFinalFrom(unitBounds[2])); // block 1 done: its own too
+        assertEquals(end, units.expertsFinalFrom(unitBounds[5]));    // the head done: no experts yet
+        assertTrue(units.holds(2, params.tensor("model.layers.1.block_sparse_moe.experts.3.w2.weight")));
+        assertTrue(units.holds(2, params.tensor("model.layers.1.self_attn.q_proj.weight")));
+        assertTrue(!units.holds(5, params.tensor("model.layers.3.block_sparse_moe.experts.3.w2.weight")));
 
         Transformer whole = new Transformer(cfg, DataType.FLOAT, 2, 4);
         assertThrows(IllegalArgumentException.class,

@@ -45,6 +45,7 @@ class AssignmentTest {
                         OptionalDouble.of(0.9), 0.0), o.came()),
                 JobConfig.defaults().eval(), JobConfig.defaults().checkpoint(), JobConfig.defaults().mesh(),
                 JobConfig.defaults().launch(), JobConfig.defaults().restart(), JobConfig.defaults().zero(),
+                new dev.tessera.worker.job.MoeSection(dev.tessera.worker.job.AllToAllKind.HIERARCHICAL, 2),
                 JobConfig.defaults().fault(), "/out/\u00e9");
         WorkerJob customJob = new WorkerJob(custom, "/out/\u00e9", null);
         assertEquals(customJob, roundTrip(new Assignment(0, customJob)).readableJob());
@@ -55,7 +56,8 @@ class AssignmentTest {
     void eachRankOfAnExpertGroupIsToldItsShareOfTheExperts() {
         JobConfig d = JobConfig.defaults();
         JobConfig ep = new JobConfig(d.model(), d.data(), d.train(), d.optimizer(), d.eval(), d.checkpoint(),
-                new dev.tessera.worker.job.MeshSection(4, 1, 2), d.launch(), d.restart(), d.zero(), d.fault(), d.out());
+                new dev.tessera.worker.job.MeshSection(4, 1, 2), d.launch(), d.restart(), d.zero(), d.moe(), d.fault(),
+                d.out());
         WorkerJob job = WorkerJob.of(ep, Path.of("/runs/ep"), null);
         int experts = job.model().nExperts();
         for (int rank = 0; rank < 4; rank++) {
@@ -97,7 +99,7 @@ class AssignmentTest {
         String schema = Assignment.JOB.schema();
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                 .digest(schema.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
-        assertEquals(5, Assignment.VERSION);
-        assertEquals("4e77746e9054dfd3", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
+        assertEquals(6, Assignment.VERSION);
+        assertEquals("16617a7b50e2cc19", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
     }
 }

@@ -1,0 +1,15 @@
+package dev.tessera.worker.job;
+
+/**
+ * {@code moe:} how expert parallelism moves tokens. {@code all_to_all: hierarchical} exchanges them in two hops,
+ * for expert groups that span hosts: first among the ranks of a node, then one message per node pair.
+ * {@code ranks_per_node} is the node size: 0 takes the expert group's ranks per host (a group on one host is one
+ * node, and then the exchange is the flat one); a divisor of {@code mesh.ep} sets it, as Tutel's local size does
+ * (say, the ranks of one socket).
+ */
+public record MoeSection(AllToAllKind allToAll, int ranksPerNode) {
+
+    public static MoeSection defaults() {
+        return new MoeSection(AllToAllKind.FLAT, 0);
+    }
+}
