@@ -267,7 +267,8 @@ public final class MoE {
         dispatch(x);                                 // xs [N*k, C], grouped by expert
         int arriving = tokenDispatch.plan(count, capacity < tokens ? capacity : TokenDispatch.DROPLESS, localCount);
         if (arriving > expertIn.size(0)) {
-            growExpertRows(arriving + arriving / 4); // grown rarely: routers drift slowly
+            // Grown rarely (routers drift slowly), with room to spare, but never past what one exchange can bring.
+            growExpertRows(Math.min(arriving + arriving / 4, maxExchangeRows(nExperts / held.count())));
         }
         localStart[0] = 0;
         for (int i = 0; i < experts.length; i++) {

@@ -134,7 +134,7 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
      * through whole (measured alike on 2 and 4 workers).
      */
     private static BigInteger commBytes(Job job, BigInteger flatBytes) {
-        int ranks = job.mesh().world() / job.mesh().ep();
+        int ranks = job.mesh().world(); // expert parallelism too: its dense region is reduced over every rank
         if (ranks <= 1) {
             return BigInteger.ZERO;
         }
@@ -321,11 +321,11 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
                 b.array(rows, c);
             }
             int ep = job.mesh().ep();
-            // Expert parallelism: the experts run on the rows that arrive, in buffers of their own (grown to 5/4 of
-            // an exchange, as MoE grows them; balanced routing brings each rank its tokens' share), beside the
-            // arrived rows and the staging memory, each room for the largest exchange (every token's choices
-            // arriving at one rank, as MoE.maxExchangeRows sizes them dropless).
-            long expertRows = ep == 1 ? rows : rows + rows / 4;
+            // Expert parallelism: the experts run on the rows that arrive, in buffers of their own, beside the
+            // arrived rows and the staging memory. Each may come to hold the largest exchange, every token's
+            // choices arriving at one rank (MoE.maxExchangeRows, dropless): a fresh router sends most rows to a
+            // few experts, and the buffers grow to what arrived and stay.
+            long expertRows = ep == 1 ? rows : ep * rows;
             if (ep > 1) {
                 for (int i = 0; i < 4; i++) {
                     b.array(expertRows, c);
