@@ -55,24 +55,31 @@ final class OptimizerChecks {
         }
     }
 
+    /**
+     * {@code steps} steps of {@code oa} over {@code a} and {@code ob} over {@code b} (models of the same shapes), from
+     * the same random parameters and with the same random gradients each step.
+     */
+    static void stepTogether(FlatModel a, Optimizer oa, FlatModel b, Optimizer ob, long seed, int steps, double lr,
+                             double gradScale) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        double[] p0 = FlatModel.random(rnd, a.numel, 1);
+        a.setParams(p0);
+        b.setParams(p0);
+        for (long t = 1; t <= steps; t++) {
+            double[] g = FlatModel.random(rnd, a.numel, 1);
+            a.setGrads(g);
+            b.setGrads(g);
+            oa.step(t, lr, gradScale);
+            ob.step(t, lr, gradScale);
+        }
+    }
+
     /** Five steps in fp32 and fp64 from the same values agree to 1e-6. */
     static void assertFloat32AgreesWithFloat64(Function<FlatModel, Optimizer> create, double lr, long seed) {
         long[][] shapes = {{16, 24}, {3, 8, 5}, {24}};
         FlatModel m64 = new FlatModel(DataType.DOUBLE, shapes);
         FlatModel m32 = new FlatModel(DataType.FLOAT, shapes);
-        Optimizer o64 = create.apply(m64);
-        Optimizer o32 = create.apply(m32);
-        SplittableRandom rnd = new SplittableRandom(seed);
-        double[] p0 = FlatModel.random(rnd, m64.numel, 1);
-        m64.setParams(p0);
-        m32.setParams(p0);
-        for (long t = 1; t <= 5; t++) {
-            double[] g = FlatModel.random(rnd, m64.numel, 1);
-            m64.setGrads(g);
-            m32.setGrads(g);
-            o64.step(t, lr, 0.5);
-            o32.step(t, lr, 0.5);
-        }
+        stepTogether(m64, create.apply(m64), m32, create.apply(m32), seed, 5, lr, 0.5);
         double[] p64 = m64.params();
         double[] p32 = m32.params();
         for (int i = 0; i < p64.length; i++) {

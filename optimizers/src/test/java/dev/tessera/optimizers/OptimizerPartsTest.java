@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.List;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 
@@ -38,17 +37,7 @@ class OptimizerPartsTest {
             Optimizer parts = new OptimizerParts(List.of(
                     spec.create(two.params, two.grads, first, new Shard(0, cut), ShardReducer.LOCAL),
                     spec.create(two.params, two.grads, second, new Shard(cut, two.numel), ShardReducer.LOCAL)));
-            SplittableRandom rnd = new SplittableRandom(7);
-            double[] p0 = FlatModel.random(rnd, one.numel, 1);
-            one.setParams(p0);
-            two.setParams(p0);
-            for (int step = 1; step <= 4; step++) {
-                double[] g = FlatModel.random(rnd, one.numel, 1);
-                one.setGrads(g);
-                two.setGrads(g);
-                whole.step(step, 1e-2, 0.8);
-                parts.step(step, 1e-2, 0.8);
-            }
+            OptimizerChecks.stepTogether(one, whole, two, parts, 7, 4, 1e-2, 0.8);
             assertArrayEquals(one.params(), two.params(), 0.0, spec.name());
             assertEquals(whole.stateBytes(), parts.stateBytes(), spec.name());
             assertEquals(2, parts.stateParts().size(), spec.name());

@@ -27,6 +27,11 @@ import org.nd4j.linalg.indexing.NDArrayIndex;
  * into the loading model's layout, by name. So state written by expert-parallel ranks (each buffer holding the
  * dense tensors and only its own experts, at offsets of its own) loads into any other expert partitioning, and
  * state of tensors the loader lacks (other ranks' experts) is passed over.
+ *
+ * <p>A rank whose optimizer is made of parts ({@link dev.tessera.optimizers.OptimizerParts}: ZeRO under expert
+ * parallelism shards the dense tensors and the experts over different groups) writes one file per part, numbered
+ * {@code rank * parts + part}; each part's flat state is a run of its own over the same buffer, and loading finds
+ * every part's runs in whichever files hold them.
  */
 public final class OptimizerShards {
 
@@ -36,7 +41,10 @@ public final class OptimizerShards {
     private OptimizerShards() {
     }
 
-    /** Writes {@code rank}'s optimizer state, kept over {@code params}' buffers, to {@code writer}'s staging folder. */
+    /**
+     * Writes optimizer file {@code rank} (a rank's state, or one part of it), kept over {@code params}' buffers, to
+     * {@code writer}'s staging folder.
+     */
     public static void write(CheckpointWriter writer, int rank, Map<String, StateSlice> state, ParameterStore params) {
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         Map<String, Object> layout = new LinkedHashMap<>();

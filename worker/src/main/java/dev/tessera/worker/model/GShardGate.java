@@ -30,7 +30,7 @@ final class GShardGate implements Gate {
     private final SecondExpert second;
     private final boolean renormalizeAfterDrop;
     private final boolean batchPrioritized;
-    private int[] order = new int[0];
+    private final SlotOrder slotOrder = new SlotOrder();
 
     GShardGate(int experts, SecondExpert second, boolean renormalizeAfterDrop, boolean batchPrioritized) {
         this.taken = new int[experts];
@@ -60,7 +60,7 @@ final class GShardGate implements Gate {
             }
             balance[choice[2 * n]]++;
         }
-        order = SlotOrder.of(probs, tokens, experts, choice, 2, batchPrioritized, order);
+        int[] order = slotOrder.of(probs, tokens, experts, choice, 2, batchPrioritized);
         for (int i = 0; i < tokens; i++) {
             int n = order[i];
             int e1 = choice[2 * n];

@@ -1,34 +1,53 @@
 package dev.tessera.worker.model;
 
-import java.util.Arrays;
-import java.util.Comparator;
-
 /**
  * The order in which tokens take capacity slots: token order (GShard, Switch), or batch prioritized routing
  * (fairseq's {@code batch_prioritized_routing}): by falling probability of the first choice, ties in token order.
+ * One per gate: the order and the sort's scratch are kept and grow to the most tokens seen, and the sort is a
+ * stable merge sort of token indices, so routing neither allocates nor boxes per token.
  */
 final class SlotOrder {
 
-    private SlotOrder() {
-    }
+    private int[] order = new int[0];
+    private int[] scratch = new int[0];
+    private double[] key = new double[0]; // the first choice's probability, per token
 
-    /** Fills and returns {@code reuse} (grown if needed) with the first {@code tokens} entries of the order. */
-    static int[] of(double[] probs, int tokens, int experts, int[] choice, int k, boolean prioritized, int[] reuse) {
-        int[] order = reuse.length >= tokens ? reuse : new int[tokens];
+    /**
+     * The first {@code tokens} entries of the order (the returned array may be longer); {@code choice} holds each
+     * token's {@code k} choices, {@code probs} its probabilities over the {@code experts}.
+     */
+    int[] of(double[] probs, int tokens, int experts, int[] choice, int k, boolean prioritized) {
+        if (order.length < tokens) {
+            order = new int[tokens];
+            scratch = new int[tokens];
+            key = new double[tokens];
+        }
         for (int n = 0; n < tokens; n++) {
             order[n] = n;
         }
         if (prioritized) {
-            Integer[] boxed = new Integer[tokens]; // once per routing, not per element of a hot loop
             for (int n = 0; n < tokens; n++) {
-                boxed[n] = n;
+                key[n] = probs[n * experts + choice[n * k]];
             }
-            Arrays.sort(boxed, Comparator.comparingDouble((Integer n) -> -probs[n * experts + choice[n * k]])
-                    .thenComparingInt(n -> n));
-            for (int n = 0; n < tokens; n++) {
-                order[n] = boxed[n];
-            }
+            sort(0, tokens);
         }
         return order;
+    }
+
+    /** Sorts {@code order[from, to)} by falling key; stable, so equal keys stay in token order. */
+    private void sort(int from, int to) {
+        if (to - from < 2) {
+            return;
+        }
+        int mid = (from + to) >>> 1;
+        sort(from, mid);
+        sort(mid, to);
+        int a = from;
+        int b = mid;
+        for (int i = from; i < to; i++) {
+            // Take from the right half only when strictly greater: ties keep the left (earlier) token first.
+            scratch[i] = b < to && (a >= mid || key[order[b]] > key[order[a]]) ? order[b++] : order[a++];
+        }
+        System.arraycopy(scratch, from, order, from, to - from);
     }
 }

@@ -13,7 +13,7 @@ final class SwitchGate implements Gate {
 
     private final int[] taken; // [E] slots taken so far in this routing
     private final boolean batchPrioritized;
-    private int[] order = new int[0];
+    private final SlotOrder slotOrder = new SlotOrder();
 
     SwitchGate(int experts, boolean batchPrioritized) {
         this.taken = new int[experts];
@@ -39,7 +39,7 @@ final class SwitchGate implements Gate {
             balance[choice[n]]++;
             weight[n] = probs[n * experts + choice[n]];
         }
-        order = SlotOrder.of(probs, tokens, experts, choice, 1, batchPrioritized, order);
+        int[] order = slotOrder.of(probs, tokens, experts, choice, 1, batchPrioritized);
         for (int i = 0; i < tokens; i++) {
             int n = order[i];
             int e = choice[n];
