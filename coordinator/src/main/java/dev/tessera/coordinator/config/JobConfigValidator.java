@@ -19,6 +19,7 @@ import dev.tessera.worker.job.SyntheticDataSection;
 import dev.tessera.worker.job.TrainSection;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.parallel.MemoryEstimate;
+import dev.tessera.worker.parallel.SequenceScheme;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
@@ -249,9 +250,17 @@ final class JobConfigValidator {
             failAt(List.of("mesh.dp", "train.batch_size"), "train.batch_size (" + t.batchSize()
                     + ") must be divisible by mesh.dp (" + mesh.dp() + "), each data-parallel rank takes an equal part");
         }
-        if (t.seqLen() % mesh.sp() != 0) {
-            failAt(List.of("mesh.sp", "train.seq_len"), "train.seq_len (" + t.seqLen()
-                    + ") must be divisible by mesh.sp (" + mesh.sp() + "), each sequence-parallel rank holds an equal segment");
+        int parts = mesh.sp() == 1 ? 1 : mesh.spMode().partsOf(mesh.sp());
+        if (t.seqLen() % parts != 0) {
+            failAt(List.of("mesh.sp", "train.seq_len"), "train.seq_len (" + t.seqLen() + ") must be divisible by "
+                    + (parts == mesh.sp() ? "mesh.sp (" + mesh.sp() + "), each sequence-parallel rank holds an equal"
+                    + " segment" : "2 x mesh.sp (" + parts + ") for mesh.sp_mode: " + mesh.spMode().name().toLowerCase(Locale.ROOT)
+                    + ", each sequence-parallel rank holds two equal zig-zag chunks"));
+        }
+        if (mesh.sp() > 1 && mesh.spMode() == SequenceScheme.ULYSSES && m.nHeads() % mesh.sp() != 0) {
+            failAt(List.of("mesh.sp", "model.n_heads"), "model.n_heads (" + m.nHeads() + ") must be divisible by"
+                    + " mesh.sp (" + mesh.sp() + ") for mesh.sp_mode: ulysses, each rank attends n_heads / sp heads;"
+                    + " pick a divisor of n_heads, or mesh.sp_mode: allgather or ring");
         }
         if (mesh.world() % mesh.ep() != 0) {
             failAt(List.of("mesh.ep", "mesh.dp", "mesh.sp"), "mesh.ep (" + mesh.ep() + ") must divide the world size"
@@ -344,9 +353,9 @@ final class JobConfigValidator {
     /** Planning checks above hold for any mesh; the runtime so far trains data- and expert-parallel meshes. */
     private void runtimeSupports(JobConfig config) {
         MeshSection mesh = config.mesh();
-        if (mesh.sp() > 1) {
-            failAt(List.of("mesh.sp"), "mesh.sp=" + mesh.sp() + " is planned but sequence parallelism is not"
-                    + " implemented yet; use mesh.sp: 1 (mesh.dp may be any divisor of train.batch_size)");
+        if (mesh.sp() > 1 && mesh.spMode() == SequenceScheme.RING) {
+            failAt(List.of("mesh.sp_mode"), "mesh.sp_mode: ring is planned but not built yet; use allgather or"
+                    + " ulysses");
         }
     }
 

@@ -2,6 +2,7 @@ package dev.tessera.coordinator.config;
 
 import dev.tessera.comm.UserInputException;
 import dev.tessera.worker.job.JobConfig;
+import dev.tessera.worker.parallel.SequenceScheme;
 import dev.tessera.worker.job.LauncherKind;
 import org.junit.jupiter.api.Test;
 
@@ -27,7 +28,12 @@ class MeshPlanningTest {
     @Test
     void everyDivisibilityRuleNamesItsFields() {
         assertMessage("--set mesh.dp=3: train.batch_size (16) must be divisible by mesh.dp (3)", "mesh.dp=3");
-        assertMessage("--set mesh.sp=3: train.seq_len (128) must be divisible by mesh.sp (3)", "mesh.sp=3");
+        assertMessage("--set mesh.sp=3: train.seq_len (128) must be divisible by 2 x mesh.sp (6) for mesh.sp_mode:"
+                + " allgather, each sequence-parallel rank holds two equal zig-zag chunks", "mesh.sp=3");
+        assertMessage("--set mesh.sp=3: train.seq_len (128) must be divisible by mesh.sp (3)", "mesh.sp=3",
+                "mesh.sp_mode=ulysses");
+        assertMessage("--set mesh.sp=8: model.n_heads (4) must be divisible by mesh.sp (8) for mesh.sp_mode: ulysses",
+                "mesh.dp=1", "mesh.sp=8", "mesh.sp_mode=ulysses");
         assertMessage("--set mesh.ep=3: mesh.ep (3) must divide the world size mesh.dp x mesh.sp = 4",
                 "mesh.dp=4", "mesh.ep=3");
         assertMessage("--set mesh.ep=8: model.n_experts (4) must be divisible by mesh.ep (8)",
@@ -102,9 +108,13 @@ class MeshPlanningTest {
     }
 
     @Test
-    void aValidMeshPassesPlanningAndDataAndExpertParallelismRun() {
-        assertMessage("--set mesh.sp=2: mesh.sp=2 is planned but sequence parallelism is not implemented yet",
-                "mesh.dp=2", "mesh.sp=2", "mesh.ep=2");
+    void aValidMeshPassesPlanningAndEveryDimensionRuns() {
+        JobConfig sp = JobConfigLoader.load(null, List.of("mesh.dp=2", "mesh.sp=2", "mesh.ep=2", "zero.stage=2",
+                "mesh.sp_mode=ulysses"));
+        assertEquals(4, sp.mesh().world());
+        assertEquals(SequenceScheme.ULYSSES, sp.mesh().spMode());
+        assertTrue(message("mesh.sp_mode=striped").startsWith("--set mesh.sp_mode="), message("mesh.sp_mode=striped"));
+        assertTrue(message("mesh.sp_mode=striped").contains("ulysses"), message("mesh.sp_mode=striped"));
         assertEquals(3, JobConfigLoader.load(null, List.of("mesh.dp=2", "mesh.ep=2", "zero.stage=3")).zero().stage());
         assertMessage("--set moe.ranks_per_node=3: moe.ranks_per_node=3 must divide mesh.ep=4", "mesh.dp=4",
                 "mesh.ep=4", "moe.all_to_all=hierarchical", "moe.ranks_per_node=3");

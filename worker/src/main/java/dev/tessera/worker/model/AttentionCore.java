@@ -8,14 +8,15 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * attend(q, k, v): softmax(q k^T / sqrt(D) + causal mask) v, per (batch, head). Kept apart from the
  * projections so sequence parallelism can feed it remote K/V blocks: the mask is by absolute position,
- * key j visible to query i iff {@code kPos0 + j <= qPos0 + i}.
+ * key j visible to query i iff {@code kPos0 + j <= qPos[i]}, the query positions ascending (one run, or the two
+ * zig-zag chunks a sequence-parallel rank holds).
  *
  * <p>float32 runs {@link FusedAttention}, one (batch, head) per task over {@link KernelThreads} threads, which
  * skips the masked triangle. float64 (gradient checks, and the reference the fused kernel is tested
  * against) goes through 3-D {@code Nd4j.matmul} (BatchMmul is broken in M2.1) with one fused softmax pass
  * per row that only touches the visible prefix of the row.
  */
-public final class AttentionCore {
+public final class AttentionCore implements SequenceAttention {
     private static final int KERNEL = ModelStepTimer.kernel("attn.core");
     /** Floats per scratch array of a token-major work unit (256 KB): bounds how many heads one unit takes. */
     private static final int BLOCK_FLOATS = 1 << 16;
@@ -26,7 +27,7 @@ public final class AttentionCore {
     private final int tq;
     private final int tk;
     private final int d;
-    private final int qPos0;
+    private final int[] qPos; // [Tq] ascending
     private final int kPos0;
     private final double scale;
     private final INDArray p;       // float64: [BH, Tq, Tk] probabilities, kept for backward
@@ -60,6 +61,21 @@ public final class AttentionCore {
 
     private AttentionCore(DataType dt, int bh, int heads, int tq, int tk, int d, int qPos0, int kPos0,
                           INDArray scratch, int blockHeads, Activations activations) {
+        this(dt, bh, heads, contiguous(tq, qPos0), tk, d, kPos0, scratch, blockHeads, activations);
+    }
+
+    /**
+     * Queries at the ascending global positions {@code qPos} (the same in every (batch, head) row) against
+     * {@code tk} keys from position {@code kPos0}: a sequence-parallel rank's tokens against the whole sequence.
+     */
+    public AttentionCore(DataType dt, int bh, int heads, int[] qPos, int tk, int d, int kPos0, INDArray scratch,
+                         Activations activations) {
+        this(dt, bh, heads, qPos.clone(), tk, d, kPos0, scratch, 1, activations);
+    }
+
+    private AttentionCore(DataType dt, int bh, int heads, int[] qPos, int tk, int d, int kPos0, INDArray scratch,
+                          int blockHeads, Activations activations) {
+        int tq = qPos.length;
         if (heads < 1 || bh % heads != 0) {
             throw new IllegalArgumentException(bh + " (batch, head) items are not whole rows of " + heads + " heads");
         }
@@ -69,7 +85,7 @@ public final class AttentionCore {
         this.tq = tq;
         this.tk = tk;
         this.d = d;
-        this.qPos0 = qPos0;
+        this.qPos = qPos;
         this.kPos0 = kPos0;
         this.scale = 1.0 / Math.sqrt(d);
         if (dt == DataType.FLOAT) {
@@ -78,7 +94,7 @@ public final class AttentionCore {
             this.pf = activations.floats(Math.multiplyExact(Math.multiplyExact(bh, tq), FusedAttention.paddedKeys(tk)));
             this.kernels = new FusedAttention[KernelThreads.THREADS];
             for (int i = 0; i < kernels.length; i++) {
-                kernels[i] = new FusedAttention(tq, tk, d, qPos0, kPos0, blockHeads, activations);
+                kernels[i] = new FusedAttention(qPos, tk, d, kPos0, blockHeads, activations);
             }
         } else {
             this.p = activations.array(dt, bh, tq, tk);
@@ -86,6 +102,14 @@ public final class AttentionCore {
             this.pf = null;
             this.kernels = null;
         }
+    }
+
+    private static int[] contiguous(int tq, int from) {
+        int[] positions = new int[tq];
+        for (int i = 0; i < tq; i++) {
+            positions[i] = from + i;
+        }
+        return positions;
     }
 
     /**
@@ -105,7 +129,7 @@ public final class AttentionCore {
 
     /** Whether the token-major entry points (float32 self-attention) are available. */
     public boolean fusedTokenMajor() {
-        return kernels != null && tq == tk && qPos0 == kPos0;
+        return kernels != null && tq == tk && tq > 0 && qPos[0] == kPos0 && qPos[tq - 1] == kPos0 + tq - 1;
     }
 
     /**
@@ -155,10 +179,11 @@ public final class AttentionCore {
 
     /** Number of keys query row i may see. */
     private int visible(int i) {
-        return Math.max(0, Math.min(tk, qPos0 + i - kPos0 + 1));
+        return Math.max(0, Math.min(tk, qPos[i] - kPos0 + 1));
     }
 
     /** q: [BH, Tq, D], k, v: [BH, Tk, D] -> y: [BH, Tq, D] (overwritten). */
+    @Override
     public void forward(INDArray q, INDArray k, INDArray v, INDArray y) {
         long t = ModelStepTimer.startKernel();
         forwardHeadMajor(q, k, v, y);
@@ -191,6 +216,7 @@ public final class AttentionCore {
      * dy: [BH, Tq, D] -> dq: [BH, Tq, D], dk, dv: [BH, Tk, D] (all overwritten). q, k, v must be the last
      * forward's inputs (P is reused, not recomputed).
      */
+    @Override
     public void backward(INDArray q, INDArray k, INDArray v, INDArray dy, INDArray dq, INDArray dk, INDArray dv) {
         long t = ModelStepTimer.startKernel();
         backwardHeadMajor(q, k, v, dy, dq, dk, dv);

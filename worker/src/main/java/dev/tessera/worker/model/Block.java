@@ -51,18 +51,20 @@ public final class Block {
      */
     public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, int seq, INDArray scoresScratch,
                  Activations activations) {
-        this(ps, cfg, layer, batch, seq, scoresScratch, activations, ExpertShard.all(cfg.nExperts()));
+        this(ps, cfg, layer, batch, scoresScratch, activations, new ModelShard(ExpertShard.all(cfg.nExperts()),
+                SequenceShard.whole(seq)));
     }
 
-    /** Holding only the experts of {@code held}. */
-    public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, int seq, INDArray scoresScratch,
-                 Activations activations, ExpertShard held) {
+    /** Holding only the experts and the tokens of each sequence that {@code shard} gives this rank. */
+    public Block(ParameterStore ps, ModelConfig cfg, int layer, int batch, INDArray scoresScratch,
+                 Activations activations, ModelShard shard) {
         String p = prefix(layer);
         DataType dt = ps.dataType();
-        int n = Math.multiplyExact(batch, seq);
+        ExpertShard held = shard.experts();
+        int n = Math.multiplyExact(batch, shard.sequence().length());
         activations.nextLayer();
         norm1 = new RMSNorm(ps, p + ".input_layernorm.weight", cfg.normEps(), n, activations);
-        attn = new CausalSelfAttention(ps, p + ".self_attn", cfg, batch, seq, 0, scoresScratch, activations);
+        attn = new CausalSelfAttention(ps, p + ".self_attn", cfg, batch, shard.sequence(), scoresScratch, activations);
         norm2 = new RMSNorm(ps, p + ".post_attention_layernorm.weight", cfg.normEps(), n, activations);
         if (cfg.isMoeBlock(layer)) {
             moe = new MoE(ps, p + ".block_sparse_moe", cfg, n, activations, held);

@@ -7,15 +7,17 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * Multi-head causal self-attention: q, k, v, o projections without bias, RoPE on q and k, then
  * {@link AttentionCore}. q|k|v are adjacent in the parameter layout, so they run as one [3C, C] gemm
  * (and one dW and one dx gemm backward). float32 feeds the fused kernel straight from that [N, 3C]
- * output (RoPE and the head-major permutes inside it); float64 goes through explicit RoPE and permute
- * passes into head-major buffers. Activations for one (batch, seq) shape are allocated once here.
+ * output (RoPE and the head-major permutes inside it); float64, and every sequence-parallel scheme, go through
+ * explicit RoPE (at the tokens' global positions) and permute passes into head-major buffers, then the
+ * {@link SequenceAttention} of the rank's {@link SequenceShard}. Activations for one (batch, seq) shape are allocated
+ * once here.
  */
 public final class CausalSelfAttention {
     private final Linear wqkv; // [3C, C] q_proj | k_proj | v_proj
     private final Linear wo;
     private final Rope rope;
-    private final AttentionCore core;
-    private final boolean tokenMajor; // float32: the fused kernel reads qkv and writes y directly
+    private final SequenceAttention attention;
+    private final AttentionCore fused; // float32 whole sequences: the kernel reads qkv and writes y directly; else null
     private final int batch;
     private final int seq;
     private final int heads;
@@ -25,21 +27,23 @@ public final class CausalSelfAttention {
     private final INDArray dqkv; // [B*T, 3C] their grads
     private final INDArray y;    // [B*T, C] attention output, token-major: o_proj's input
     private final INDArray tmp;  // [B*T, C] dY from o_proj's backward
-    private final INDArray[] hm; // float64 only: head-major q, k, v, y, dq, dk, dv, each [B*H, T, D]
-    private KvExchange kv = KvExchange.LOCAL;
+    private final INDArray[] hm; // unless fused: head-major q, k, v, y, dq, dk, dv, each [B*H, T, D]
 
     /**
+     * Over whole sequences of {@code seq} tokens.
+     *
      * @param prefix e.g. {@code model.layers.3.self_attn}
      * @param scoresScratch a [B*H, T, T] buffer layers may share, or null
      */
     public CausalSelfAttention(ParameterStore ps, String prefix, ModelConfig cfg, int batch, int seq,
-                               int positionOffset, INDArray scoresScratch) {
-        this(ps, prefix, cfg, batch, seq, positionOffset, scoresScratch, Activations.own());
+                               INDArray scoresScratch) {
+        this(ps, prefix, cfg, batch, SequenceShard.whole(seq), scoresScratch, Activations.own());
     }
 
-    /** As above, its per-token buffers from {@code activations}. */
-    public CausalSelfAttention(ParameterStore ps, String prefix, ModelConfig cfg, int batch, int seq,
-                               int positionOffset, INDArray scoresScratch, Activations activations) {
+    /** Over the tokens of {@code shard} in each of {@code batch} sequences, its buffers from {@code activations}. */
+    public CausalSelfAttention(ParameterStore ps, String prefix, ModelConfig cfg, int batch, SequenceShard shard,
+                               INDArray scoresScratch, Activations activations) {
+        int seq = shard.length();
         DataType dt = ps.dataType();
         this.wqkv = Linear.stacked(ps, prefix + ".q_proj.weight", prefix + ".k_proj.weight",
                 prefix + ".v_proj.weight");
@@ -52,25 +56,20 @@ public final class CausalSelfAttention {
         if (headDim * heads != dModel) {
             throw new IllegalArgumentException("d_model " + dModel + " is not divisible by n_heads " + heads);
         }
-        this.rope = new Rope(headDim, cfg.ropeTheta(), seq, positionOffset);
+        this.rope = new Rope(headDim, cfg.ropeTheta(), shard.positions());
         int bh = Math.multiplyExact(batch, heads);
-        this.core = new AttentionCore(dt, bh, heads, seq, seq, headDim, positionOffset, positionOffset,
+        this.attention = shard.attention().create(dt, batch, heads, headDim, seq,
                 dt == DataType.FLOAT ? null : scoresScratch, activations);
-        this.tokenMajor = core.fusedTokenMajor();
+        this.fused = attention instanceof AttentionCore core && core.fusedTokenMajor() ? core : null;
         long n = (long) batch * seq;
         qkv = activations.array(dt, n, 3L * dModel);
         dqkv = activations.array(dt, n, 3L * dModel);
         y = activations.array(dt, n, dModel);
         tmp = activations.array(dt, n, dModel);
-        hm = new INDArray[tokenMajor ? 0 : 7];
+        hm = new INDArray[fused != null ? 0 : 7];
         for (int i = 0; i < hm.length; i++) {
             hm[i] = activations.array(dt, bh, seq, headDim);
         }
-    }
-
-    /** How K/V cross the sequence-parallel ranks; local unless set. */
-    public void useKvExchange(KvExchange exchange) {
-        this.kv = exchange;
     }
 
     public static void register(ParameterStore.Layout b, String prefix, int dModel) {
@@ -82,15 +81,14 @@ public final class CausalSelfAttention {
     /** x: [B*T, C]; out: [B*T, C] += Attn(x) (the block pre-fills out with the residual). */
     public void forward(INDArray x, INDArray out) {
         wqkv.forward(x, qkv, false);                        // [B*T, C] -> [B*T, 3C]
-        kv.forward(qkv);
-        if (tokenMajor) {
-            core.forwardTokenMajor(qkv, rope, y);           // RoPE, attend: [B*T, 3C] -> [B*T, C]
+        if (fused != null) {
+            fused.forwardTokenMajor(qkv, rope, y);           // RoPE, attend: [B*T, 3C] -> [B*T, C]
         } else {
             int c3 = 3 * dModel;
             rope.forward(qkv, c3, 0, hm[0], batch, heads);  // q -> [B*H, T, D], rotated
             rope.forward(qkv, c3, dModel, hm[1], batch, heads);
             Rope.permute(qkv, hm[2], batch, seq, heads, headDim, true, c3, 2 * dModel);
-            core.forward(hm[0], hm[1], hm[2], hm[3]);       // [B*H, T, D]
+            attention.forward(hm[0], hm[1], hm[2], hm[3]);  // [B*H, T, D]
             Rope.permute(hm[3], y, batch, seq, heads, headDim, false); // -> [B*T, C]
         }
         wo.forward(y, out, true);                           // out += y Wo^T
@@ -99,17 +97,16 @@ public final class CausalSelfAttention {
     /** dOut: [B*T, C] -> dx: [B*T, C] overwritten; weight grads accumulate. x is the forward input. */
     public void backward(INDArray x, INDArray dOut, INDArray dx) {
         wo.backward(y, dOut, tmp, false);                   // dY [B*T, C]
-        if (tokenMajor) {
-            core.backwardTokenMajor(qkv, rope, tmp, dqkv);  // -> [B*T, 3C]
+        if (fused != null) {
+            fused.backwardTokenMajor(qkv, rope, tmp, dqkv); // -> [B*T, 3C]
         } else {
             int c3 = 3 * dModel;
             Rope.permute(tmp, hm[3], batch, seq, heads, headDim, true); // hm[3] (y) is free now: dY
-            core.backward(hm[0], hm[1], hm[2], hm[3], hm[4], hm[5], hm[6]);
+            attention.backward(hm[0], hm[1], hm[2], hm[3], hm[4], hm[5], hm[6]);
             rope.backward(hm[4], dqkv, c3, 0, batch, heads);
             rope.backward(hm[5], dqkv, c3, dModel, batch, heads);
             Rope.permute(hm[6], dqkv, batch, seq, heads, headDim, false, c3, 2 * dModel);
         }
-        kv.backward(dqkv);
         wqkv.backward(x, dqkv, dx, false);                  // [B*T, 3C] -> [B*T, C]
     }
 }

@@ -12,7 +12,9 @@ import jdk.incubator.vector.VectorOperators;
  *
  * <p>Layout: q, dy [Tq, D]; k, v [Tk, D]; P and dS rows have stride {@code tkp} = Tk rounded up to the
  * vector length, with zeros at and past each row's visible length (the kernels below rely on those zeros
- * instead of masking near the diagonal). Key j is visible to query i iff {@code kPos0 + j <= qPos0 + i}.
+ * instead of masking near the diagonal). Key j is visible to query i iff {@code kPos0 + j <= qPos[i]}; the query
+ * positions ascend (one run, or a sequence-parallel rank's zig-zag chunks), so each row sees at least what the row
+ * before it sees.
  */
 final class FusedAttention {
     private static final int L = Mem.L;
@@ -36,7 +38,7 @@ final class FusedAttention {
     private final int tk;
     private final int tkp;
     private final int d;
-    private final int qPos0;
+    private final int[] qPos; // [Tq] ascending
     private final int kPos0;
     private final float scale;
     private final boolean vecD; // D is a whole number of vectors: the P V style kernels vectorise over D
@@ -57,12 +59,13 @@ final class FusedAttention {
      * @param scratch    where the per-thread arrays come from: the block's activations, so that the blocks that
      *                   recompute in backward share them as they share the rest
      */
-    FusedAttention(int tq, int tk, int d, int qPos0, int kPos0, int blockHeads, Activations scratch) {
+    FusedAttention(int[] qPos, int tk, int d, int kPos0, int blockHeads, Activations scratch) {
+        int tq = qPos.length;
         this.tq = tq;
         this.tk = tk;
         this.tkp = (tk + L - 1) / L * L;
         this.d = d;
-        this.qPos0 = qPos0;
+        this.qPos = qPos;
         this.kPos0 = kPos0;
         this.scale = (float) (1.0 / Math.sqrt(d));
         this.vecD = d % L == 0;
@@ -83,7 +86,22 @@ final class FusedAttention {
     }
 
     private int visible(int i) {
-        return Math.max(0, Math.min(tk, qPos0 + i - kPos0 + 1));
+        return Math.max(0, Math.min(tk, qPos[i] - kPos0 + 1));
+    }
+
+    /** The first query row that sees key j (tq when none does). */
+    private int firstSeeing(int j) {
+        int lo = 0;
+        int hi = tq;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (qPos[mid] < kPos0 + j) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        return lo;
     }
 
     /** Item z: y = softmax(scale q k^T + mask) v; P saved in p at {@code z * Tq * tkp}. */
@@ -396,7 +414,7 @@ final class FusedAttention {
     private void colsTimes(float[] m, int mo, float[] b, int base, float[] out) {
         for (int j0 = 0; j0 < tk; j0 += R) {
             int cols = Math.min(R, tk - j0);
-            int iStart = Math.max(0, Math.min(tq, j0 + kPos0 - qPos0)); // rows before see none of j0..
+            int iStart = firstSeeing(j0); // rows before see none of j0..
             if (cols == R && vecD) {
                 int c = 0;
                 for (; c + 2 * L <= d; c += 2 * L) {

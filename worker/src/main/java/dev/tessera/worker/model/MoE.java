@@ -75,7 +75,9 @@ public final class MoE {
     private boolean training = true;
     private long routingSeed;
     private long step;
-    private long tokenOffset;            // this replica's first token in the global batch
+    private long firstSequence;          // this replica's first sequence of the global batch
+    private int wholeSeq;                // tokens of a whole sequence
+    private int[] positions;             // the positions of each sequence this replica holds (null: all of them)
     private final long layerKey;
 
     /** @param prefix e.g. {@code model.layers.1.block_sparse_moe} */
@@ -186,9 +188,22 @@ public final class MoE {
         this.step = step;
     }
 
-    /** Where this replica's tokens start in the global batch, so random routing draws per global token. */
-    public void useTokenOffset(long offset) {
-        this.tokenOffset = offset;
+    /**
+     * Where this replica's tokens are in the global batch, so random routing draws per global token: local token n
+     * is position {@code positions[n % positions.length]} of sequence {@code firstSequence + n / positions.length}
+     * of {@code wholeSeq} tokens (sequence parallelism holds some positions of each sequence).
+     */
+    public void useTokenPlace(long firstSequence, int wholeSeq, int[] positions) {
+        this.firstSequence = firstSequence;
+        this.wholeSeq = wholeSeq;
+        this.positions = positions.clone();
+    }
+
+    private long globalToken(int n) {
+        if (positions == null) {
+            return n;
+        }
+        return (firstSequence + n / positions.length) * wholeSeq + positions[n % positions.length];
     }
 
     /**
@@ -451,7 +466,7 @@ public final class MoE {
     private double uniform(int n, int stream) {
         long z = routingSeed * 0x9E3779B97F4A7C15L + step;
         z = z * 0xBF58476D1CE4E5B9L + layerKey;
-        z = z * 0x94D049BB133111EBL + tokenOffset + n;
+        z = z * 0x94D049BB133111EBL + globalToken(n);
         z = z * 0x9E3779B97F4A7C15L + stream;
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L; // SplitMix64's finaliser
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;

@@ -6,8 +6,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 /**
  * Rotary position embedding, rotate-half convention (Llama/HF): for i < D/2 the pair (x_i, x_{i+D/2}) is
- * rotated by angle pos * theta^(-2i/D). Positions are {@code positionOffset + t}, so a sequence-parallel
- * shard holding tokens [s*T/sp, ...) passes its first position here.
+ * rotated by angle pos * theta^(-2i/D). Positions are global: a sequence-parallel rank passes the positions of
+ * the tokens it holds ({@link SequenceShard#positions}), which under zig-zag placement are two separate runs.
  *
  * <p>The kernel also permutes [B, T, H, D] (the layout a projection gemm produces) to [B, H, T, D] (what the
  * batched attention matmuls need), so the rotation costs no extra pass; half-views would be 27x slower.
@@ -19,20 +19,25 @@ public final class Rope {
     private final int headDim;
     private final int half;
     private final int seq;
-    private final int positionOffset;
     private final double[] cos; // [T, D/2]
     private final double[] sin; // [T, D/2]
     private final float[] cosF;
     private final float[] sinF;
 
+    /** Positions {@code positionOffset + t} for t < seq. */
     public Rope(int headDim, double theta, int seq, int positionOffset) {
+        this(headDim, theta, contiguous(seq, positionOffset));
+    }
+
+    /** Local token t at global position {@code positions[t]}. */
+    public Rope(int headDim, double theta, int[] positions) {
+        int seq = positions.length;
         if (headDim % 2 != 0) {
             throw new IllegalArgumentException("RoPE needs an even head dimension, got " + headDim);
         }
         this.headDim = headDim;
         this.half = headDim / 2;
         this.seq = seq;
-        this.positionOffset = positionOffset;
         cos = new double[seq * half];
         sin = new double[seq * half];
         cosF = new float[seq * half];
@@ -40,7 +45,7 @@ public final class Rope {
         for (int t = 0; t < seq; t++) {
             for (int i = 0; i < half; i++) {
                 double invFreq = Math.pow(theta, -2.0 * i / headDim);
-                double a = (positionOffset + t) * invFreq;
+                double a = positions[t] * invFreq;
                 cos[t * half + i] = Math.cos(a);
                 sin[t * half + i] = Math.sin(a);
                 cosF[t * half + i] = (float) cos[t * half + i];
@@ -49,8 +54,12 @@ public final class Rope {
         }
     }
 
-    public int positionOffset() {
-        return positionOffset;
+    private static int[] contiguous(int seq, int from) {
+        int[] positions = new int[seq];
+        for (int t = 0; t < seq; t++) {
+            positions[t] = from + t;
+        }
+        return positions;
     }
 
     /** x: [B*T, H*D] (token-major) -> out: [B*H, T, D] (head-major), rotated. */

@@ -18,6 +18,7 @@ public final class Transformer {
     private final ParameterStore params;
     private final int batch;
     private final int seq;
+    private final SequenceShard sequence;
     private final Embedding embedding;
     private final Block[] blocks;
     private final RMSNorm finalNorm;
@@ -71,12 +72,27 @@ public final class Transformer {
      */
     public Transformer(ModelConfig cfg, DataType dtype, int batch, int seq, FlatMemory parameterMemory,
                        FlatMemory gradientMemory, RecomputePolicy recompute, ExpertShard held) {
-        if (seq > cfg.maxSeqLen()) {
-            throw new IllegalArgumentException("seq " + seq + " exceeds max_seq_len " + cfg.maxSeqLen());
+        this(cfg, dtype, batch, parameterMemory, gradientMemory, recompute,
+                new ModelShard(held, SequenceShard.whole(seq)));
+    }
+
+    /**
+     * Computing only what {@code shard} gives this rank: its experts of every MoE layer, and its tokens of each of
+     * {@code batch} sequences (sequence parallelism: {@link #seq} is then the rank's tokens per sequence).
+     */
+    public Transformer(ModelConfig cfg, DataType dtype, int batch, FlatMemory parameterMemory,
+                       FlatMemory gradientMemory, RecomputePolicy recompute, ModelShard shard) {
+        int[] positions = shard.sequence().positions();
+        int seq = positions.length;
+        if (seq > 0 && positions[seq - 1] >= cfg.maxSeqLen()) {
+            throw new IllegalArgumentException("position " + positions[seq - 1] + " is past max_seq_len "
+                    + cfg.maxSeqLen());
         }
+        ExpertShard held = shard.experts();
         this.cfg = cfg;
         this.batch = batch;
         this.seq = seq;
+        this.sequence = shard.sequence();
         this.recompute = recompute;
         this.params = layout(cfg, held, ParameterStore.builder()).build(dtype, parameterMemory, gradientMemory);
 
@@ -88,8 +104,7 @@ public final class Transformer {
         blocks = new Block[cfg.nLayers()];
         int last = -1;
         for (int l = 0; l < blocks.length; l++) {
-            blocks[l] = new Block(params, cfg, l, batch, seq, scores,
-                    recompute.recomputes(l) ? recomputed : kept, held);
+            blocks[l] = new Block(params, cfg, l, batch, scores, recompute.recomputes(l) ? recomputed : kept, shard);
             last = recompute.recomputes(l) ? l : last;
         }
         lastRecomputed = last;
@@ -207,8 +222,14 @@ public final class Transformer {
         return batch;
     }
 
+    /** Tokens of each sequence this replica computes (all of them, unless sequence-parallel). */
     public int seq() {
         return seq;
+    }
+
+    /** Which positions of each sequence this replica computes, and how its attention reaches the others. */
+    public SequenceShard sequenceShard() {
+        return sequence;
     }
 
     /**

@@ -6,10 +6,11 @@ import dev.tessera.optimizers.OptimizerSpec;
  * What {@link Parallelize} needs to know of the job: the ZeRO stage (0: plain data parallelism), the optimizer
  * (ZeRO cuts its shards where the optimizer's state is exact, on row boundaries), the gradient bucket size, how
  * buckets cross the group, and how MoE tokens cross the expert group: {@code ranksPerNode} {@link #FLAT} for one
- * exchange, else two hops with nodes of that many ranks ({@link #PER_HOST}: the expert group's ranks per host).
+ * exchange, else two hops with nodes of that many ranks ({@link #PER_HOST}: the expert group's ranks per host),
+ * and how attention crosses the sequence-parallel group.
  */
 public record ParallelSpec(int zeroStage, OptimizerSpec optimizer, long bucketElements, GradientCodec codec,
-                           int ranksPerNode) {
+                           int ranksPerNode, SequenceScheme sequence) {
 
     /** {@link #ranksPerNode}: the flat all-to-all. */
     public static final int FLAT = -1;
@@ -26,18 +27,25 @@ public record ParallelSpec(int zeroStage, OptimizerSpec optimizer, long bucketEl
         if (ranksPerNode < FLAT) {
             throw new IllegalArgumentException("ranks per node must be FLAT, PER_HOST or positive, got " + ranksPerNode);
         }
+        java.util.Objects.requireNonNull(sequence, "sequence scheme");
         if (bucketElements < 1) {
             throw new IllegalArgumentException("gradient buckets must hold at least one element, got " + bucketElements);
         }
     }
 
-    /** The default buckets, uncompressed, and the flat all-to-all. */
+    /** The default buckets, uncompressed, the flat all-to-all and the all-gather of K|V. */
     public static ParallelSpec of(int zeroStage, OptimizerSpec optimizer) {
-        return new ParallelSpec(zeroStage, optimizer, BUCKET_ELEMENTS, GradientCodec.IDENTITY, FLAT);
+        return new ParallelSpec(zeroStage, optimizer, BUCKET_ELEMENTS, GradientCodec.IDENTITY, FLAT,
+                SequenceScheme.ALLGATHER);
     }
 
     /** The same, with MoE tokens crossing the expert group as {@code ranksPerNode} says. */
     public ParallelSpec withAllToAll(int ranksPerNode) {
-        return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode);
+        return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode, sequence);
+    }
+
+    /** The same, with attention crossing the sequence-parallel group by {@code scheme}. */
+    public ParallelSpec withSequence(SequenceScheme scheme) {
+        return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode, scheme);
     }
 }

@@ -8,10 +8,11 @@ import dev.tessera.worker.model.Block;
 import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.FlatMemory;
 import dev.tessera.worker.model.GradientSync;
-import dev.tessera.worker.model.KvExchange;
 import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.model.ParameterSync;
 import dev.tessera.worker.model.ReplicaReducer;
+import dev.tessera.worker.model.SequenceAttention;
+import dev.tessera.worker.model.SequenceShard;
 import dev.tessera.worker.model.TokenDispatch;
 import dev.tessera.worker.model.Transformer;
 import java.util.ArrayList;
@@ -38,7 +39,7 @@ public final class Parallelize {
      * until written (stage 1 reduces the whole buffer after backward, so it is all written anyway).
      */
     public static FlatMemory gradientMemory(DeviceMesh mesh, ParallelSpec spec) {
-        MeshGroup dp = mesh.dataParallel();
+        MeshGroup dp = mesh.workers();
         if (dp.isLocal()) {
             return FlatMemory.ND4J;
         }
@@ -53,7 +54,7 @@ public final class Parallelize {
      * shard ({@link Sharding#parameterShard}) and the units gathered in flight, so it never holds a whole replica.
      */
     public static FlatMemory parameterMemory(DeviceMesh mesh, ParallelSpec spec) {
-        return spec.zeroStage() == 3 && !mesh.dataParallel().isLocal() ? ReservedFlatMemory.INSTANCE : FlatMemory.ND4J;
+        return spec.zeroStage() == 3 && !mesh.workers().isLocal() ? ReservedFlatMemory.INSTANCE : FlatMemory.ND4J;
     }
 
     /**
@@ -69,6 +70,39 @@ public final class Parallelize {
     }
 
     /**
+     * The positions of each sequence of {@code seq} tokens that {@code rank} of {@code mesh} holds: every one
+     * without sequence parallelism, else its share in the placement of {@code scheme}.
+     */
+    public static int[] sequencePositions(Mesh mesh, int rank, SequenceScheme scheme, int seq) {
+        if (mesh.sp() == 1) {
+            return SequencePlacement.CONTIGUOUS.positions(seq, 1, 0);
+        }
+        return scheme.placement().positions(seq, mesh.sp(), mesh.coords(rank).s());
+    }
+
+    /**
+     * This rank's tokens of each sequence, and the attention that reaches the other ranks' (decided before the model
+     * is built, as the experts are): whole sequences without sequence parallelism.
+     */
+    public static SequenceShard sequenceShard(DeviceMesh mesh, ParallelSpec spec, int seq) {
+        MeshGroup sp = mesh.sequenceParallel();
+        if (sp.isLocal()) {
+            return SequenceShard.whole(seq);
+        }
+        int[][] positions = new int[sp.size()][];
+        for (int s = 0; s < positions.length; s++) {
+            positions[s] = spec.sequence().placement().positions(seq, sp.size(), s);
+        }
+        ProcessGroup group = sp.process();
+        SequenceAttention.Factory attention = switch (spec.sequence()) {
+            case ALLGATHER -> AllGatherKvAttention.factory(group, positions);
+            case ULYSSES -> UlyssesAttention.factory(group, positions);
+            case RING -> throw new UnsupportedOperationException("mesh.sp_mode: ring is not built yet");
+        };
+        return new SequenceShard(positions[sp.rank()], attention);
+    }
+
+    /**
      * Installs the strategies of {@code mesh} into {@code model} (built with {@link #gradientMemory}) and returns
      * what the training step and the optimizer need of them. {@code probe} samples ZeRO's resident memory.
      */
@@ -77,25 +111,22 @@ public final class Parallelize {
             throw new IllegalArgumentException("gradient compression works with plain data parallelism only, not with"
                     + " ZeRO stage " + spec.zeroStage() + " (ZeRO reduce-scatters whole buckets)");
         }
-        if (!mesh.sequenceParallel().isLocal()) {
-            throw new UnsupportedOperationException("sequence parallelism is planned but not implemented; " + mesh);
-        }
         MeshGroup ep = mesh.expertParallel();
-        MeshGroup dp = mesh.dataParallel();
+        MeshGroup dp = mesh.workers(); // every rank holds the dense parameters, whatever its sequences or tokens
         GroupReplicaReducer sums = dp.isLocal() ? null : new GroupReplicaReducer(dp.process());
         ReplicaReducer replicas = sums == null ? ReplicaReducer.LOCAL : sums;
         HierarchicalAllToAll twoHop = ep.isLocal() || spec.ranksPerNode() == ParallelSpec.FLAT ? null
                 : ep.hierarchicalAllToAll(spec.ranksPerNode() == ParallelSpec.PER_HOST ? ep.membersPerHost()
                         : spec.ranksPerNode());
         for (Block block : model.blocks()) {
-            block.attention().useKvExchange(KvExchange.LOCAL);
             if (block.isMoe()) {
                 block.moe().useTokenDispatch(ep.isLocal() ? TokenDispatch.LOCAL : new ExpertAllToAll(ep.process(),
                         twoHop, block.moe().heldExperts(), model.config().dModel(), model.parameters().dataType(),
                         block.moe().maxExchangeRows(ep.size())));
                 block.moe().useReplicaReducer(replicas);
-                // Replica r holds batch slice r of the global batch: its tokens draw as they would in one process.
-                block.moe().useTokenOffset((long) dp.rank() * model.batch() * model.seq());
+                // Replica (d, s) holds positions of batch slice d: its tokens draw as they would in one process.
+                block.moe().useTokenPlace((long) mesh.mesh().coords(mesh.rank()).d() * model.batch(),
+                        model.seq() * mesh.sequenceParallel().size(), model.sequenceShard().positions());
             }
         }
         Sharding sharding = ep.isLocal() ? shard(model, dp, sums, spec, probe)
@@ -119,7 +150,7 @@ public final class Parallelize {
         FlatRegion denseRegion = FlatRegion.of(params, name -> !ExpertShard.isExpertTensor(name));
         FlatRegion expertRegion = FlatRegion.of(params, ExpertShard::isExpertTensor);
         ExpertParallelUnits units = ExpertParallelUnits.of(params, model.unitBounds());
-        MeshGroup dp = mesh.dataParallel();
+        MeshGroup dp = mesh.workers();
         MeshGroup expertReplicas = mesh.expertDataParallel();
         ProcessGroup expertGroup = mesh.expertParallel().process();
         Shard whole = Shard.whole(params.numel());

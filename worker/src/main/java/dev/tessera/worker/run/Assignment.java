@@ -8,6 +8,7 @@ import dev.tessera.comm.UserInputException;
 import dev.tessera.comm.control.ControlCodec;
 import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.parallel.Mesh;
+import dev.tessera.worker.parallel.Parallelize;
 import dev.tessera.comm.control.ControlMessage;
 import dev.tessera.comm.control.ControlType;
 import dev.tessera.comm.control.RecordSerializer;
@@ -16,14 +17,16 @@ import org.agrona.concurrent.UnsafeBuffer;
 
 /**
  * Coordinator to worker: this process's rank, the experts of each MoE layer it holds (its share of its expert
- * group's under {@code mesh.ep}, else all) and its job. On the wire: {@link #VERSION}, the rank, the experts,
- * then the {@link WorkerJob} field by field ({@link RecordSerializer}). A worker of another build may meet a version it
+ * group's under {@code mesh.ep}, else all), the positions of each sequence it holds (its segment under
+ * {@code mesh.sp}, else all) and its job. On the wire: {@link #VERSION}, the rank, the experts, the positions as runs
+ * of consecutive ones, then the {@link WorkerJob} field by field ({@link RecordSerializer}). A worker of another build may meet a version it
  * cannot read: it still learns the version and its rank, and refuses the job saying so ({@link #readableJob}).
  */
-public record Assignment(int version, int rank, ExpertShard experts, WorkerJob job) implements ControlMessage {
+public record Assignment(int version, int rank, ExpertShard experts, int[] positions, WorkerJob job)
+        implements ControlMessage {
 
     /** The layout of {@link WorkerJob} on the wire; one more whenever a field of the spec changes. */
-    public static final int VERSION = 6;
+    public static final int VERSION = 7;
 
     static final RecordSerializer<WorkerJob> JOB = new RecordSerializer<>(WorkerJob.class);
 
@@ -31,9 +34,10 @@ public record Assignment(int version, int rank, ExpertShard experts, WorkerJob j
     public static final List<ControlType<?>> CONTROL_TYPES = List.of(
             new ControlType<>(ControlCodec.FIRST_EXTENSION_ID, Assignment.class, new Wire()));
 
-    /** Rank {@code rank}'s assignment, its experts planned from the job's mesh. */
+    /** Rank {@code rank}'s assignment, its experts and positions planned from the job's mesh. */
     public Assignment(int rank, WorkerJob job) {
-        this(VERSION, rank, expertsOf(rank, job), job);
+        this(VERSION, rank, expertsOf(rank, job), Parallelize.sequencePositions(job.spec().mesh().toMesh(), rank,
+                job.spec().mesh().spMode(), job.train().seqLen()), job);
     }
 
     /** The experts {@code rank} holds: an equal, contiguous share of every expert of its expert group. */
@@ -45,6 +49,23 @@ public record Assignment(int version, int rank, ExpertShard experts, WorkerJob j
         }
         Mesh.Range owned = mesh.ownedExperts(rank, experts);
         return new ExpertShard(owned.start(), owned.size());
+    }
+
+    @Override
+    public int[] positions() {
+        return positions == null ? null : positions.clone();
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Assignment a && version == a.version && rank == a.rank
+                && java.util.Objects.equals(experts, a.experts) && java.util.Arrays.equals(positions, a.positions)
+                && java.util.Objects.equals(job, a.job);
+    }
+
+    @Override
+    public int hashCode() {
+        return java.util.Objects.hash(version, rank, experts, java.util.Arrays.hashCode(positions), job);
     }
 
     /** The job, or a clear failure when the coordinator wrote a layout this worker cannot read. */
@@ -80,6 +101,7 @@ public record Assignment(int version, int rank, ExpertShard experts, WorkerJob j
             out.writeInt(m.rank);
             out.writeVarInt(m.experts.first(), true);
             out.writeVarInt(m.experts.count(), true);
+            writeRuns(out, m.positions);
             JOB.write(kryo, out, m.job);
         }
 
@@ -89,10 +111,49 @@ public record Assignment(int version, int rank, ExpertShard experts, WorkerJob j
             int rank = in.readInt();
             if (version != VERSION) {
                 in.setPosition(in.limit()); // the rest is another build's layout; readableJob() says so
-                return new Assignment(version, rank, null, null);
+                return new Assignment(version, rank, null, null, null);
             }
             ExpertShard experts = new ExpertShard(in.readVarInt(true), in.readVarInt(true));
-            return new Assignment(version, rank, experts, JOB.read(kryo, in, WorkerJob.class));
+            int[] positions = readRuns(in);
+            return new Assignment(version, rank, experts, positions, JOB.read(kryo, in, WorkerJob.class));
+        }
+
+        /** Ascending positions as (first, length) runs: one or two runs, however long the sequence. */
+        private static void writeRuns(Output out, int[] positions) {
+            int runs = 0;
+            for (int t = 0; t < positions.length; t++) {
+                runs += t == 0 || positions[t] != positions[t - 1] + 1 ? 1 : 0;
+            }
+            out.writeVarInt(runs, true);
+            for (int t = 0; t < positions.length; ) {
+                int end = t + 1;
+                while (end < positions.length && positions[end] == positions[end - 1] + 1) {
+                    end++;
+                }
+                out.writeVarInt(positions[t], true);
+                out.writeVarInt(end - t, true);
+                t = end;
+            }
+        }
+
+        private static int[] readRuns(Input in) {
+            int runs = in.readVarInt(true);
+            int[] first = new int[runs];
+            int[] length = new int[runs];
+            int total = 0;
+            for (int r = 0; r < runs; r++) {
+                first[r] = in.readVarInt(true);
+                length[r] = in.readVarInt(true);
+                total = Math.addExact(total, length[r]);
+            }
+            int[] positions = new int[total];
+            int at = 0;
+            for (int r = 0; r < runs; r++) {
+                for (int i = 0; i < length[r]; i++) {
+                    positions[at++] = first[r] + i;
+                }
+            }
+            return positions;
         }
     }
 }

@@ -11,6 +11,7 @@ import dev.tessera.worker.data.TokenSource;
 import dev.tessera.worker.job.AllToAllKind;
 import dev.tessera.worker.job.MoeSection;
 import dev.tessera.worker.model.ExpertShard;
+import dev.tessera.worker.model.ModelShard;
 import dev.tessera.worker.model.ParameterSync;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.parallel.DeviceMesh;
@@ -29,6 +30,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
@@ -64,28 +66,39 @@ public final class Replica {
 
     /** {@code probe} samples the resident memory of the flat buffers (ZeRO samples where they are fullest). */
     public static Replica build(WorkerJob job, DeviceMesh mesh, MemoryProbe probe) {
-        return build(job, mesh, Parallelize.heldExperts(mesh, job.model().nExperts()), probe);
+        return build(job, mesh, Parallelize.heldExperts(mesh, job.model().nExperts()),
+                Parallelize.sequencePositions(mesh.mesh(), mesh.rank(), job.spec().mesh().spMode(),
+                        job.train().seqLen()), probe);
     }
 
     /**
      * Holding the experts the coordinator assigned, which must be the mesh's share for this rank: the expert
      * group's all-to-all sends each expert's rows to the rank the mesh says holds it.
      */
-    public static Replica build(WorkerJob job, DeviceMesh mesh, ExpertShard experts, MemoryProbe probe) {
+    public static Replica build(WorkerJob job, DeviceMesh mesh, ExpertShard experts, int[] positions,
+                                MemoryProbe probe) {
         ExpertShard planned = Parallelize.heldExperts(mesh, job.model().nExperts());
         if (!experts.equals(planned)) {
             throw new IllegalStateException("rank " + mesh.rank() + " was assigned experts " + experts + " but its"
                     + " mesh gives it " + planned + "; run the coordinator and its workers from the same build");
         }
         int seq = job.train().seqLen();
+        int[] plannedPositions = Parallelize.sequencePositions(mesh.mesh(), mesh.rank(), job.spec().mesh().spMode(),
+                seq);
+        if (!Arrays.equals(positions, plannedPositions)) {
+            throw new IllegalStateException("rank " + mesh.rank() + " was assigned other positions of each sequence"
+                    + " than its mesh gives it; run the coordinator and its workers from the same build");
+        }
         TokenSource data = job.data().open(seq);
         Mesh.Range slice = mesh.batchSlice(job.train().batchSize());
         MoeSection moe = job.spec().moe();
         ParallelSpec spec = ParallelSpec.of(job.zeroStage(), job.optimizer()).withAllToAll(
-                moe.allToAll() == AllToAllKind.FLAT ? ParallelSpec.FLAT : moe.ranksPerNode());
+                moe.allToAll() == AllToAllKind.FLAT ? ParallelSpec.FLAT : moe.ranksPerNode())
+                .withSequence(job.spec().mesh().spMode());
+        ModelShard shard = new ModelShard(experts, Parallelize.sequenceShard(mesh, spec, seq));
         Transformer model = new Transformer(job.model(), job.float64() ? DataType.DOUBLE : DataType.FLOAT,
-                slice.size(), seq, Parallelize.parameterMemory(mesh, spec), Parallelize.gradientMemory(mesh, spec),
-                job.spec().train().recomputePolicy(), experts);
+                slice.size(), Parallelize.parameterMemory(mesh, spec), Parallelize.gradientMemory(mesh, spec),
+                job.spec().train().recomputePolicy(), shard);
         Sharding sharding = Parallelize.apply(model, mesh, spec, probe);
         // ZeRO-3: only the rank's shards are written (the rest of the buffer stays unbacked pages until gathered).
         List<Shard> kept = sharding.parameterShards();
@@ -147,18 +160,18 @@ public final class Replica {
         }
         Mesh.Range slice = mesh.batchSlice(job.train().batchSize());
         SynchronousStep step = new SynchronousStep(model, optimizer, sharding.gradients(), sharding.parameters(),
-                TrainingLoop.tokenShare(slice, job.train()), job.train().gradClip());
+                TrainingLoop.tokenShare(slice, model.seq(), job.train()), job.train().gradClip());
         TrainingLoop loop = new TrainingLoop(model, data, job.train(), slice, sharding.replicas(), step, listener,
                 checkpointer);
         return loop.run(completedSteps);
     }
 
     /**
-     * ZeRO: the data-parallel group's first rank makes the staging folder and broadcasts its random name, which is
+     * ZeRO: rank 0 makes the staging folder and broadcasts its random name, which is
      * also the barrier before anyone writes; a barrier after the writes ends it.
      */
     private Path stageShards(long step) {
-        MeshGroup replicas = mesh.dataParallel();
+        MeshGroup replicas = mesh.workers();
         boolean root = replicas.rank() == 0;
         UnsafeBuffer name = new UnsafeBuffer(ByteBuffer.allocateDirect(Long.BYTES));
         CheckpointWriter writer = null;

@@ -89,7 +89,7 @@ public final class WorkerMain {
             WorkerJob job = assignment.readableJob();
             DeviceMesh mesh = DeviceMesh.create(comm, job.spec().mesh().toMesh());
             MemoryProbe probe = MemoryProbe.on();
-            Replica replica = Replica.build(job, mesh, assignment.experts(), probe);
+            Replica replica = Replica.build(job, mesh, assignment.experts(), assignment.positions(), probe);
             TrainingLoop.Result result = replica.train(new MemorySampling(probe, replica.model().parameters(),
                     new CoordinatorReporter(comm, coordinator, args.rank())));
             // Leave together: a rank that left early would look like a crash to one still writing a checkpoint.

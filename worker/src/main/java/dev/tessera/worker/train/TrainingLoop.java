@@ -31,7 +31,10 @@ public final class TrainingLoop {
     private final Mesh.Range slice;
     private final double tokenShare;   // local tokens / global tokens
     private final double[] lossScratch = new double[1];
-    private final int[] inputs;
+    private final int[] positions;     // this replica's positions of each sequence; null: all of them
+    private final int[] wholeInputs;   // [B_local, T] whole sequences, labels shifted on them
+    private final int[] wholeTargets;
+    private final int[] inputs;        // [B_local, Tl] this replica's positions of them
     private final int[] targets;
 
     /**
@@ -51,18 +54,47 @@ public final class TrainingLoop {
         this.checkpointer = checkpointer;
         this.replicas = replicas;
         this.slice = slice;
-        if (model.batch() != slice.size() || model.seq() != config.seqLen()) {
+        int[] positions = model.sequenceShard().positions();
+        if (model.batch() != slice.size() || positions.length > config.seqLen()
+                || (positions.length > 0 && positions[positions.length - 1] >= config.seqLen())) {
             throw new IllegalArgumentException("model built for " + model.batch() + " x " + model.seq()
-                    + " but this rank trains " + slice.size() + " x " + config.seqLen());
+                    + " tokens up to position " + positions[positions.length - 1] + " but this rank trains "
+                    + slice.size() + " x " + config.seqLen());
         }
-        this.tokenShare = tokenShare(slice, config);
-        this.inputs = new int[slice.size() * config.seqLen()];
-        this.targets = new int[inputs.length];
+        this.tokenShare = tokenShare(slice, model.seq(), config);
+        this.positions = positions.length == config.seqLen() ? null : positions;
+        this.wholeInputs = new int[slice.size() * config.seqLen()];
+        this.wholeTargets = new int[wholeInputs.length];
+        this.inputs = this.positions == null ? wholeInputs : new int[slice.size() * positions.length];
+        this.targets = this.positions == null ? wholeTargets : new int[inputs.length];
     }
 
-    /** This replica's tokens / the global batch's: the scale of its loss in the global mean. */
-    public static double tokenShare(Mesh.Range slice, TrainConfig config) {
-        return (double) slice.size() / config.batchSize();
+    /**
+     * This replica's tokens / the global batch's: the scale of its loss in the global mean, so that the gradients'
+     * sum over every rank is the global mean's gradient (ALGORITHMS.md 8.0: summed over the sequence-parallel
+     * ranks, averaged over the data-parallel ones). {@code seq}: the tokens of each sequence this replica holds.
+     */
+    public static double tokenShare(Mesh.Range slice, int seq, TrainConfig config) {
+        return (double) slice.size() * seq / ((double) config.batchSize() * config.seqLen());
+    }
+
+    /**
+     * This replica's sequences of {@code split}'s batch {@code index}. Labels are shifted on the whole sequence
+     * first, then the replica keeps its positions of both: the last token of a segment takes its label from the
+     * next segment (ALGORITHMS.md 8.0).
+     */
+    private void fill(TokenSource.Split split, long index) {
+        data.fill(split, index, slice.start(), slice.size(), config.seqLen(), wholeInputs, wholeTargets);
+        if (positions == null) {
+            return;
+        }
+        int seq = config.seqLen();
+        for (int b = 0; b < slice.size(); b++) {
+            for (int t = 0; t < positions.length; t++) {
+                inputs[b * positions.length + t] = wholeInputs[b * seq + positions[t]];
+                targets[b * positions.length + t] = wholeTargets[b * seq + positions[t]];
+            }
+        }
     }
 
     /** Runs steps {@code completedSteps+1 .. config.steps()}. */
@@ -75,7 +107,7 @@ public final class TrainingLoop {
         listener.onStart(completedSteps, config.steps());
         for (long step = completedSteps + 1; step <= config.steps(); step++) {
             long start = System.nanoTime();
-            data.fill(TokenSource.Split.TRAIN, step, slice.start(), slice.size(), config.seqLen(), inputs, targets);
+            fill(TokenSource.Split.TRAIN, step);
             double lr = schedule.at(step);
             TrainingStep.Outcome outcome = trainingStep.run(step, inputs, targets, lr);
             long waited = outcome.commWaitNanos();
@@ -111,7 +143,7 @@ public final class TrainingLoop {
         int batches = Math.max(1, config.evalBatches());
         double sum = 0;
         for (int b = 0; b < batches; b++) {
-            data.fill(TokenSource.Split.VALIDATION, b, slice.start(), slice.size(), config.seqLen(), inputs, targets);
+            fill(TokenSource.Split.VALIDATION, b);
             sum += globalMean(model.evaluate(inputs, targets));
         }
         return sum / batches;

@@ -114,7 +114,7 @@ class FusedAttentionTest {
     }
 
     private static double[][] runAttention(ParameterStore ps, ModelConfig cfg, int b, int t, INDArray x, INDArray r) {
-        CausalSelfAttention attn = new CausalSelfAttention(ps, "a", cfg, b, t, 0, null);
+        CausalSelfAttention attn = new CausalSelfAttention(ps, "a", cfg, b, t, null);
         INDArray out = Nd4j.zeros(ps.dataType(), (long) b * t, cfg.dModel());
         INDArray dx = Nd4j.create(ps.dataType(), (long) b * t, cfg.dModel());
         attn.forward(x, out);

@@ -180,7 +180,7 @@ class LayerGradientTest {
         int t = 5;
         ModelConfig cfg = moeConfig(8, 2);
         ParameterStore ps = store(bd -> CausalSelfAttention.register(bd, "a", 8), 0.5);
-        CausalSelfAttention attn = new CausalSelfAttention(ps, "a", cfg, b, t, 0, null);
+        CausalSelfAttention attn = new CausalSelfAttention(ps, "a", cfg, b, t, null);
         INDArray x = randn(rng, 1, b * t, 8);
         INDArray out = Nd4j.create(DataType.DOUBLE, b * t, 8);
         INDArray dx = Nd4j.create(DataType.DOUBLE, b * t, 8);

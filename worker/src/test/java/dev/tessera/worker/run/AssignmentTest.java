@@ -14,10 +14,14 @@ import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.OptionalDouble;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tessera.worker.job.MeshSection;
+import dev.tessera.worker.parallel.SequenceScheme;
 
 /** The job spec travels to workers as a typed, versioned control message. */
 class AssignmentTest {
@@ -34,7 +38,8 @@ class AssignmentTest {
     void theWholeSpecArrivesFieldForField() {
         WorkerJob job = WorkerJob.of(JobConfig.defaults(), Path.of("/runs/a"), Path.of("/runs/a/checkpoints/step-9"));
         Assignment back = roundTrip(new Assignment(3, job));
-        assertEquals(new Assignment(Assignment.VERSION, 3, dev.tessera.worker.model.ExpertShard.all(job.model().nExperts()), job), back);
+        assertEquals(new Assignment(Assignment.VERSION, 3, dev.tessera.worker.model.ExpertShard.all(job.model().nExperts()),
+                java.util.stream.IntStream.range(0, job.train().seqLen()).toArray(), job), back);
         assertEquals(job, back.readableJob());
 
         OptimizerSection o = JobConfig.defaults().optimizer();
@@ -56,7 +61,7 @@ class AssignmentTest {
     void eachRankOfAnExpertGroupIsToldItsShareOfTheExperts() {
         JobConfig d = JobConfig.defaults();
         JobConfig ep = new JobConfig(d.model(), d.data(), d.train(), d.optimizer(), d.eval(), d.checkpoint(),
-                new dev.tessera.worker.job.MeshSection(4, 1, 2), d.launch(), d.restart(), d.zero(), d.moe(), d.fault(),
+                new MeshSection(4, 1, 2, SequenceScheme.ALLGATHER), d.launch(), d.restart(), d.zero(), d.moe(), d.fault(),
                 d.out());
         WorkerJob job = WorkerJob.of(ep, Path.of("/runs/ep"), null);
         int experts = job.model().nExperts();
@@ -65,6 +70,26 @@ class AssignmentTest {
             int first = rank % 2 * experts / 2;
             assertEquals(new dev.tessera.worker.model.ExpertShard(first, experts / 2), back.experts(), "rank " + rank);
         }
+    }
+
+    @Test
+    void eachRankOfASequenceGroupIsToldItsPositions() {
+        JobConfig d = JobConfig.defaults();
+        for (SequenceScheme scheme : SequenceScheme.values()) {
+            JobConfig sp = new JobConfig(d.model(), d.data(), d.train(), d.optimizer(), d.eval(), d.checkpoint(),
+                    new MeshSection(1, 4, 1, scheme), d.launch(), d.restart(), d.zero(), d.moe(), d.fault(), d.out());
+            WorkerJob job = WorkerJob.of(sp, Path.of("/runs/sp"), null);
+            int seq = job.train().seqLen();
+            for (int rank = 0; rank < 4; rank++) {
+                int[] expected = scheme.placement().positions(seq, 4, rank);
+                assertArrayEquals(expected, roundTrip(new Assignment(rank, job)).positions(), scheme + " rank " + rank);
+            }
+        }
+        // Zig-zag: rank 1 of 4 holds chunks 1 and 6 of 8.
+        int chunk = d.train().seqLen() / 8;
+        int[] rank1 = SequenceScheme.RING.placement().positions(d.train().seqLen(), 4, 1);
+        assertEquals(chunk, rank1[0]);
+        assertEquals(6 * chunk, rank1[chunk]);
     }
 
     @Test
@@ -99,7 +124,7 @@ class AssignmentTest {
         String schema = Assignment.JOB.schema();
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                 .digest(schema.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
-        assertEquals(6, Assignment.VERSION);
-        assertEquals("16617a7b50e2cc19", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
+        assertEquals(7, Assignment.VERSION);
+        assertEquals("b7e9012e74a35244", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
     }
 }
