@@ -127,7 +127,7 @@ public final class ClusterTraining implements TrainAction {
                 public void report(ControlMessage m) {
                     if (m instanceof StepReport s) {
                         listener.onStep(new StepMetrics(s.step, s.loss, s.auxLoss, s.lr, s.gradNorm,
-                                s.tokensPerSecond, s.stepSeconds, s.exposedCommSeconds,
+                                s.tokensPerSecond, s.stepSeconds, s.exposedCommSeconds, s.attentionWaitSeconds,
                                 new MoeStats(s.moeExperts, s.moeLayers)));
                     } else if (m instanceof EvalReport e) {
                         listener.onEval(e.step, e.loss);

@@ -75,7 +75,9 @@ class SequenceParallelTrainingTest {
                     "zero.stage=" + t[3], "--set", "launch.hazelcast_port=" + (7500 + 10 * Integer.parseInt(t[1])),
                     "--set", "launch.aeron_port=" + (43500 + 10 * Integer.parseInt(t[1]))));
             assertEquals(0, again.code(), again.err());
-            assertNothingLeft(again.jobIds());
+            if (!t[1].equals("1")) { // one process trains in this JVM, with no workers to leave behind
+                assertNothingLeft(again.jobIds());
+            }
             assertLossesClose(ClusterTrainingTest.losses(single), resumed, 11, 20);
             assertSameWeights(single, resumed, "resumed onto sp=" + t[1]);
         }

@@ -12,6 +12,8 @@ public final class StepReport implements ControlMessage {
     public double stepSeconds;
     /** Seconds of this step spent waiting for gradient reductions after backward (not overlapped). */
     public double exposedCommSeconds;
+    /** Seconds of this step that attention spent waiting for the sequence-parallel ranks' K|V (or their exchange). */
+    public double attentionWaitSeconds;
     /** Experts per MoE layer (0: no MoE layer). */
     public int moeExperts;
     /** Per MoE layer: block, dropped fraction, aux loss, z-loss, each expert's load (the worker's MoeStats). */
@@ -21,8 +23,8 @@ public final class StepReport implements ControlMessage {
     }
 
     public StepReport(int rank, long step, double loss, double auxLoss, double lr, double gradNorm,
-                      double tokensPerSecond, double stepSeconds, double exposedCommSeconds, int moeExperts,
-                      double[] moeLayers) {
+                      double tokensPerSecond, double stepSeconds, double exposedCommSeconds,
+                      double attentionWaitSeconds, int moeExperts, double[] moeLayers) {
         this.rank = rank;
         this.step = step;
         this.loss = loss;
@@ -32,6 +34,7 @@ public final class StepReport implements ControlMessage {
         this.tokensPerSecond = tokensPerSecond;
         this.stepSeconds = stepSeconds;
         this.exposedCommSeconds = exposedCommSeconds;
+        this.attentionWaitSeconds = attentionWaitSeconds;
         this.moeExperts = moeExperts;
         this.moeLayers = moeLayers;
     }

@@ -7,10 +7,10 @@ import picocli.CommandLine.Spec;
 
 import java.util.concurrent.Callable;
 
-/** {@code tessera bench}: a group of micro-benchmarks (model, comm, train, memory, checkpoint). */
+/** {@code tessera bench}: a group of micro-benchmarks (model, comm, train, memory, checkpoint, seq). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
         subcommands = {BenchModelCommand.class, BenchCommCommand.class, BenchTrainCommand.class,
-                BenchMemoryCommand.class, BenchCheckpointCommand.class})
+                BenchMemoryCommand.class, BenchCheckpointCommand.class, BenchSeqCommand.class})
 public final class BenchCommand implements Callable<Integer> {
 
     @Spec

@@ -5,6 +5,7 @@ import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.model.RecomputePolicy;
 import dev.tessera.worker.parallel.MemoryEstimate;
 import dev.tessera.worker.parallel.Mesh;
+import dev.tessera.worker.parallel.SequenceScheme;
 import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,8 +15,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 /**
  * A job's memory plan: what its per-worker estimate depends on ({@link #job}), and for the planner's refusal the
  * smallest change that makes it fit: first what costs no hardware and little speed (a higher ZeRO stage), then
- * recomputation (activation checkpointing: a third more arithmetic), then both, then more data-parallel workers
- * (hardware), each with the cheaper changes again.
+ * recomputation (activation checkpointing: a third more arithmetic), then both, then more workers (hardware):
+ * sequence-parallel ones first, then data-parallel ones, each with the cheaper changes again.
  */
 public final class MemoryPlan {
 
@@ -29,7 +30,7 @@ public final class MemoryPlan {
                 config.model().dtype() == Dtype.FLOAT64 ? DataType.DOUBLE : DataType.FLOAT, config.mesh().toMesh(),
                 config.train().batchSize(), config.train().seqLen(), config.optimizer().toSpec(),
                 config.zero().stage(), config.train().recomputePolicy(),
-                Math.max(1, Runtime.getRuntime().availableProcessors() / world));
+                Math.max(1, Runtime.getRuntime().availableProcessors() / world), config.mesh().spMode());
     }
 
     /** One candidate: the settings to write and the job they give. */
@@ -46,8 +47,8 @@ public final class MemoryPlan {
                         current.total().shiftRight(20).add(BigInteger.ONE));
             }
         }
-        return String.format(Locale.ROOT, "no ZeRO stage, activation checkpointing or data-parallel width up to"
-                + " train.batch_size fits; raise launch.worker_memory_mb to %d, or lower train.batch_size,"
+        return String.format(Locale.ROOT, "no ZeRO stage, activation checkpointing, sequence-parallel width up to"
+                + " train.seq_len or data-parallel width up to train.batch_size fits; raise launch.worker_memory_mb to %d, or lower train.batch_size,"
                 + " train.seq_len or the model size", current.total().shiftRight(20).add(BigInteger.ONE));
     }
 
@@ -56,6 +57,18 @@ public final class MemoryPlan {
         addOnMesh(out, job, "");
         Mesh mesh = job.mesh();
         int perWorkerCores = job.kernelThreads() * mesh.world();
+        // Wider sequence parallelism first: a sequence that does not fit is the case it is for.
+        for (int sp = mesh.sp() * 2; sp <= job.seq(); sp *= 2) {
+            if (job.seq() % job.sequence().partsOf(sp) != 0 || (job.sequence() == SequenceScheme.ULYSSES
+                    && job.model().nHeads() % sp != 0)) {
+                continue;
+            }
+            Mesh wider = new Mesh(mesh.dp(), sp, mesh.ep());
+            MemoryEstimate.Job j = job.withMesh(wider, Math.max(1, perWorkerCores / wider.world()));
+            String settings = "mesh.sp: " + sp;
+            out.add(new Change(settings, j));
+            addOnMesh(out, j, settings + ", ");
+        }
         for (int dp = mesh.dp() * 2; dp <= job.globalBatch(); dp *= 2) {
             if (job.globalBatch() % dp != 0) {
                 continue;

@@ -79,8 +79,35 @@ class MeshPlanningTest {
         List<String> change = proposed(message, "the smallest change that fits is ", " (about ");
         assertEquals(List.of("train.activation_checkpointing=blocks"), change, message);
         String tooSmall = message("launch.worker_memory_mb=256");
-        assertTrue(tooSmall.contains("no ZeRO stage, activation checkpointing or data-parallel width up to"
-                + " train.batch_size fits; raise launch.worker_memory_mb to "), tooSmall);
+        assertTrue(tooSmall.contains("no ZeRO stage, activation checkpointing, sequence-parallel width up to"
+                + " train.seq_len or data-parallel width up to train.batch_size fits; raise launch.worker_memory_mb"
+                + " to "), tooSmall);
+    }
+
+    /**
+     * One long sequence that does not fit one worker even recomputing its blocks: the refusal names the smallest
+     * sequence-parallel width that fits, and that width plans.
+     */
+    @Test
+    void aSequenceTooLongForOneWorkerIsProposedTheSmallestSequenceParallelWidth() {
+        // Ulysses keeps [H/sp, T, T] probabilities where the all-gather keeps [H, T/sp, T]: the same at one width,
+        // but its width stops at n_heads (4 here), so it is given more memory.
+        for (String[] mode : new String[][] {{"allgather", "900"}, {"ulysses", "1000"}}) {
+            List<String> sets = List.of("mesh.dp=1", "train.batch_size=1", "train.seq_len=8192",
+                    "train.activation_checkpointing=blocks", "mesh.sp_mode=" + mode[0],
+                    "launch.worker_memory_mb=" + mode[1]);
+            String message = message(sets.toArray(String[]::new));
+            List<String> change = proposed(message, "the smallest change that fits is ", " (about ");
+            assertTrue(change.get(0).startsWith("mesh.sp="), message);
+            int sp = Integer.parseInt(change.get(0).substring("mesh.sp=".length()));
+            assertTrue(sp >= 2, message);
+            List<String> all = new ArrayList<>(sets);
+            all.addAll(change);
+            JobConfigLoader.load(null, all);
+            List<String> narrower = new ArrayList<>(sets);
+            narrower.add("mesh.sp=" + sp / 2);
+            assertThrows(UserInputException.class, () -> JobConfigLoader.load(null, narrower), mode[0] + " sp/2 fits");
+        }
     }
 
     /** "a: 1, b: x" between two markers, as --set arguments. */

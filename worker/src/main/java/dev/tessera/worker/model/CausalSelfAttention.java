@@ -72,6 +72,11 @@ public final class CausalSelfAttention {
         }
     }
 
+    /** Nanoseconds this layer's attention has waited for the other sequence-parallel ranks. */
+    public long waitedNanos() {
+        return attention.waitedNanos();
+    }
+
     public static void register(ParameterStore.Layout b, String prefix, int dModel) {
         for (String p : new String[] {"q", "k", "v", "o"}) {
             b.add(prefix + "." + p + "_proj.weight", dModel, dModel);

@@ -21,6 +21,11 @@ public interface SequenceAttention {
      */
     void backward(INDArray q, INDArray k, INDArray v, INDArray dy, INDArray dq, INDArray dk, INDArray dv);
 
+    /** Nanoseconds spent so far waiting for the other ranks (in collectives), in forward and backward. */
+    default long waitedNanos() {
+        return 0;
+    }
+
     /** Makes one layer's attention, its buffers from that layer's activations. */
     interface Factory {
         /**

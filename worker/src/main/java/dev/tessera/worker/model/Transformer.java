@@ -19,6 +19,7 @@ public final class Transformer {
     private final int batch;
     private final int seq;
     private final SequenceShard sequence;
+    private long attentionWaitTaken;
     private final Embedding embedding;
     private final Block[] blocks;
     private final RMSNorm finalNorm;
@@ -100,7 +101,8 @@ public final class Transformer {
         embedding = new Embedding(params, "model.embed_tokens.weight");
         // Backward runs one block at a time, so all layers can share the [B*H, T, T] score scratch
         // (float64 only: the fused float32 kernel keeps its scores in per-thread scratch).
-        INDArray scores = dtype == DataType.FLOAT ? null : kept.array(dtype, (long) batch * cfg.nHeads(), seq, seq);
+        INDArray scores = dtype == DataType.FLOAT || !shard.sequence().isWhole() ? null
+                : kept.array(dtype, (long) batch * cfg.nHeads(), seq, seq);
         blocks = new Block[cfg.nLayers()];
         int last = -1;
         for (int l = 0; l < blocks.length; l++) {
@@ -225,6 +227,17 @@ public final class Transformer {
     /** Tokens of each sequence this replica computes (all of them, unless sequence-parallel). */
     public int seq() {
         return seq;
+    }
+
+    /** The nanoseconds attention waited for the other sequence-parallel ranks since the last call. */
+    public long takeAttentionWaitNanos() {
+        long total = 0;
+        for (Block b : blocks) {
+            total += b.attention().waitedNanos();
+        }
+        long since = total - attentionWaitTaken;
+        attentionWaitTaken = total;
+        return since;
     }
 
     /** Which positions of each sequence this replica computes, and how its attention reaches the others. */

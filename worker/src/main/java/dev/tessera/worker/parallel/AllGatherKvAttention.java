@@ -2,6 +2,7 @@ package dev.tessera.worker.parallel;
 
 import dev.tessera.comm.DType;
 import dev.tessera.comm.ProcessGroup;
+import dev.tessera.comm.ReduceOp;
 import dev.tessera.optimizers.kernel.NativeMemory;
 import dev.tessera.worker.model.Activations;
 import dev.tessera.worker.model.AttentionCore;
@@ -10,6 +11,7 @@ import org.agrona.UnsafeApi;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * The all-gather-K|V scheme (ALGORITHMS.md 8.3, our LSS of 8.1): every rank gathers the whole sequence's keys and
@@ -27,6 +29,7 @@ final class AllGatherKvAttention implements SequenceAttention {
     private final AttentionCore core;
     private final INDArray k;  // [B*H, T, D] the whole sequence's keys, kept for backward
     private final INDArray v;  // [B*H, T, D]
+    private long waitedNanos;
 
     private AllGatherKvAttention(Exchange exchange, DataType dt, int bh, int heads, int headDim,
                                  Activations activations) {
@@ -61,7 +64,7 @@ final class AllGatherKvAttention implements SequenceAttention {
 
     @Override
     public void forward(INDArray q, INDArray kLocal, INDArray vLocal, INDArray y) {
-        exchange.gather(kLocal, vLocal, k, v);
+        waitedNanos += exchange.gather(kLocal, vLocal, k, v);
         core.forward(q, k, v, y);
     }
 
@@ -69,7 +72,12 @@ final class AllGatherKvAttention implements SequenceAttention {
     public void backward(INDArray q, INDArray kLocal, INDArray vLocal, INDArray dy, INDArray dq, INDArray dk,
                          INDArray dv) {
         core.backward(q, k, v, dy, dq, exchange.dk, exchange.dv);
-        exchange.scatter(dk, dv);
+        waitedNanos += exchange.scatter(dk, dv);
+    }
+
+    @Override
+    public long waitedNanos() {
+        return waitedNanos;
     }
 
     /** The buffers of the two fused collectives, and the whole-sequence gradients, shared by a rank's layers. */
@@ -99,39 +107,48 @@ final class AllGatherKvAttention implements SequenceAttention {
             this.half = (long) bh * runs.local() * rowBytes;
             this.local = group.allocateSymmetric(2 * half).buffer();
             this.whole = group.allocateSymmetric(2 * half * runs.ranks()).buffer();
-            this.dk = org.nd4j.linalg.factory.Nd4j.createUninitialized(dt, bh, runs.seq(), headDim);
-            this.dv = org.nd4j.linalg.factory.Nd4j.createUninitialized(dt, bh, runs.seq(), headDim);
+            this.dk = Nd4j.createUninitialized(dt, bh, runs.seq(), headDim);
+            this.dv = Nd4j.createUninitialized(dt, bh, runs.seq(), headDim);
         }
 
         INDArray scores(DataType dt, int rows, int headDim) {
             if (scores == null) {
-                scores = org.nd4j.linalg.factory.Nd4j.createUninitialized(dt, rows, runs.local(), runs.seq());
+                scores = Nd4j.createUninitialized(dt, rows, runs.local(), runs.seq());
             }
             return scores;
         }
 
-        /** Every rank's K|V into the whole-sequence k, v [B*H, T, D]. */
-        void gather(INDArray kLocal, INDArray vLocal, INDArray k, INDArray v) {
+        /** Every rank's K|V into the whole-sequence k, v [B*H, T, D]; returns the nanoseconds of the all-gather. */
+        long gather(INDArray kLocal, INDArray vLocal, INDArray k, INDArray v) {
             UnsafeApi.copyMemory(NativeMemory.address(kLocal), local.addressOffset(), half);
             UnsafeApi.copyMemory(NativeMemory.address(vLocal), local.addressOffset() + half, half);
+            long begin = System.nanoTime();
             group.allGather(local, whole, dtype);
+            long waited = System.nanoTime() - begin;
             for (int r = 0; r < runs.ranks(); r++) {
                 long block = whole.addressOffset() + 2 * half * r;
                 runs.toWhole(block, r, bh, k, rowBytes);
                 runs.toWhole(block + half, r, bh, v, rowBytes);
             }
+            return waited;
         }
 
-        /** Each rank's share of dk, dv summed over every rank, into this rank's dk, dv [B*H, Tl, D]. */
-        void scatter(INDArray dkLocal, INDArray dvLocal) {
+        /**
+         * Each rank's share of dk, dv summed over every rank, into this rank's dk, dv [B*H, Tl, D]; returns the
+         * nanoseconds of the reduce-scatter.
+         */
+        long scatter(INDArray dkLocal, INDArray dvLocal) {
             for (int r = 0; r < runs.ranks(); r++) {
                 long block = whole.addressOffset() + 2 * half * r;
                 runs.fromWhole(dk, r, bh, block, rowBytes);
                 runs.fromWhole(dv, r, bh, block + half, rowBytes);
             }
-            group.reduceScatter(whole, local, dtype, dev.tessera.comm.ReduceOp.SUM);
+            long begin = System.nanoTime();
+            group.reduceScatter(whole, local, dtype, ReduceOp.SUM);
+            long waited = System.nanoTime() - begin;
             UnsafeApi.copyMemory(local.addressOffset(), NativeMemory.address(dkLocal), half);
             UnsafeApi.copyMemory(local.addressOffset() + half, NativeMemory.address(dvLocal), half);
+            return waited;
         }
     }
 }

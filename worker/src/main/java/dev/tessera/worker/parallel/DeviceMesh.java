@@ -18,9 +18,10 @@ public final class DeviceMesh {
     private final MeshGroup expertParallel;
     private final MeshGroup expertDataParallel;
     private final MeshGroup workers;
+    private final boolean standalone;
 
     private DeviceMesh(Mesh mesh, int rank, MeshGroup dataParallel, MeshGroup sequenceParallel,
-                       MeshGroup expertParallel, MeshGroup expertDataParallel, MeshGroup workers) {
+                       MeshGroup expertParallel, MeshGroup expertDataParallel, MeshGroup workers, boolean standalone) {
         this.mesh = mesh;
         this.rank = rank;
         this.dataParallel = dataParallel;
@@ -28,6 +29,7 @@ public final class DeviceMesh {
         this.expertParallel = expertParallel;
         this.expertDataParallel = expertDataParallel;
         this.workers = workers;
+        this.standalone = standalone;
     }
 
     /** One process training alone: every group is local. */
@@ -35,7 +37,7 @@ public final class DeviceMesh {
         MeshGroup alone = MeshGroup.local("workers", 0);
         return new DeviceMesh(Mesh.SINGLE, 0, MeshGroup.local("data-parallel", 0),
                 MeshGroup.local("sequence-parallel", 0), MeshGroup.local("expert-parallel", 0),
-                MeshGroup.local("expert-data-parallel", 0), alone);
+                MeshGroup.local("expert-data-parallel", 0), alone, true);
     }
 
     /**
@@ -55,7 +57,7 @@ public final class DeviceMesh {
         }
         // With dp = W (sp = 1) the data-parallel group is every worker: one group, not two of the same ranks.
         MeshGroup workers = dp.size() == mesh.world() ? dp : MeshGroup.of(comm, "workers", all);
-        return new DeviceMesh(mesh, rank, dp, sp, ep, edp, workers);
+        return new DeviceMesh(mesh, rank, dp, sp, ep, edp, workers, false);
     }
 
     public Mesh mesh() {
@@ -67,8 +69,12 @@ public final class DeviceMesh {
         return rank;
     }
 
-    public boolean isSingle() {
-        return mesh.world() == 1;
+    /**
+     * Whether this is one process training alone ({@link #single}), which writes its own checkpoints; a worker of a
+     * coordinator is not, even in a mesh of one, as the coordinator completes what it stages.
+     */
+    public boolean isStandalone() {
+        return standalone;
     }
 
     /** The sequences of the global batch this rank trains on. */

@@ -54,18 +54,25 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
      *                      thread
      */
     public record Job(ModelConfig model, DataType dtype, Mesh mesh, int globalBatch, int seq, OptimizerSpec optimizer,
-                      int zeroStage, RecomputePolicy recompute, int kernelThreads) {
+                      int zeroStage, RecomputePolicy recompute, int kernelThreads, SequenceScheme sequence) {
+
+        /** Without a sequence-parallel scheme (it matters only when {@code mesh.sp() > 1}). */
+        public Job(ModelConfig model, DataType dtype, Mesh mesh, int globalBatch, int seq, OptimizerSpec optimizer,
+                   int zeroStage, RecomputePolicy recompute, int kernelThreads) {
+            this(model, dtype, mesh, globalBatch, seq, optimizer, zeroStage, recompute, kernelThreads,
+                    SequenceScheme.ALLGATHER);
+        }
 
         public Job withZeroStage(int stage) {
-            return new Job(model, dtype, mesh, globalBatch, seq, optimizer, stage, recompute, kernelThreads);
+            return new Job(model, dtype, mesh, globalBatch, seq, optimizer, stage, recompute, kernelThreads, sequence);
         }
 
         public Job withRecompute(RecomputePolicy policy) {
-            return new Job(model, dtype, mesh, globalBatch, seq, optimizer, zeroStage, policy, kernelThreads);
+            return new Job(model, dtype, mesh, globalBatch, seq, optimizer, zeroStage, policy, kernelThreads, sequence);
         }
 
         public Job withMesh(Mesh m, int threads) {
-            return new Job(model, dtype, m, globalBatch, seq, optimizer, zeroStage, recompute, threads);
+            return new Job(model, dtype, m, globalBatch, seq, optimizer, zeroStage, recompute, threads, sequence);
         }
     }
 
@@ -95,7 +102,7 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
         BigInteger params = job.zeroStage() >= 3 ? replica.min(shard.params().add(gatheredUnits(cfg, shapes))) : replica;
         BigInteger grads = job.zeroStage() >= 2 ? replica.min(shard.params().add(bucketsInFlight(shapes))) : replica;
         return new MemoryEstimate(params.multiply(width), grads.multiply(width), shard.state().multiply(width),
-                activationBytes(job), commBytes(job, replica.multiply(width)),
+                activationBytes(job), commBytes(job, replica.multiply(width)).add(sequenceExchangeBytes(job)),
                 big(RUNTIME_BYTES).add(hyperRouterBytes(cfg, width)));
     }
 
@@ -252,7 +259,7 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
                 kept.addAll(block);
             }
         }
-        if (job.dtype() != DataType.FLOAT) {
+        if (job.dtype() != DataType.FLOAT && job.mesh().sp() == 1) {
             kept.array(batch * cfg.nHeads(), seq, seq);      // the score scratch the blocks share
         }
         kept.doubles(n);                                     // final norm
@@ -281,24 +288,28 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
         long headDim = c / heads;
         b.doubles(n);                                        // input norm
         long bh = batch * heads;
-        if (job.dtype() == DataType.FLOAT) {
-            b.floats(bh * seq * AttentionCore.paddedKeys((int) seq)); // probabilities
-            long units = AttentionCore.blockHeads(heads, (int) batch, (int) seq, (int) headDim, job.kernelThreads());
-            for (int t = 0; t < job.kernelThreads(); t++) {  // each kernel thread's scratch
-                for (int i = 0; i < 7; i++) {
-                    b.floats(units * seq * headDim);
-                }
-                b.floats(headDim * AttentionCore.paddedKeys((int) seq));
-                b.floats(seq * AttentionCore.paddedKeys((int) seq));
+        int sp = job.mesh().sp();
+        long whole = job.seq();
+        if (sp == 1) {
+            attentionCore(job, b, bh, seq, seq, AttentionCore.blockHeads(heads, (int) batch, (int) seq, (int) headDim,
+                    job.kernelThreads()));
+        } else if (job.sequence() == SequenceScheme.ULYSSES) {
+            long rows = bh / sp;                             // this rank's heads of every token
+            for (int i = 0; i < 3; i++) {
+                b.array(rows, whole, headDim);               // their q, k, v, kept for backward
             }
+            attentionCore(job, b, rows, whole, whole, AttentionCore.blockHeads(heads / sp, (int) batch, (int) whole,
+                    (int) headDim, job.kernelThreads()));
         } else {
-            b.array(bh, seq, seq);
+            b.array(bh, whole, headDim);                     // the gathered K and V, kept for backward
+            b.array(bh, whole, headDim);
+            attentionCore(job, b, bh, seq, whole, 1);
         }
         b.array(n, 3 * c);                                   // qkv, dqkv, y, tmp
         b.array(n, 3 * c);
         b.array(n, c);
         b.array(n, c);
-        if (job.dtype() != DataType.FLOAT) {
+        if (job.dtype() != DataType.FLOAT || sp > 1) {
             for (int i = 0; i < 7; i++) {
                 b.array(bh, seq, headDim);                   // head-major copies
             }
@@ -342,6 +353,67 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
         for (int i = 0; i < 4; i++) {
             b.array(n, c);                                   // n1, h, n2, dn
         }
+    }
+
+    /**
+     * What an {@link AttentionCore} of {@code rows} (batch, head) rows, {@code tq} queries against {@code tk} keys,
+     * takes from its layer's activations: the probabilities kept for backward, and in float32 each kernel thread's
+     * scratch for {@code blockHeads} heads at a time.
+     */
+    private static void attentionCore(Job job, Buffers b, long rows, long tq, long tk, long blockHeads) {
+        long d = job.model().dModel() / job.model().nHeads();
+        long keys = AttentionCore.paddedKeys((int) tk);
+        if (job.dtype() != DataType.FLOAT) {
+            b.array(rows, tq, tk);
+            return;
+        }
+        b.floats(rows * tq * keys);
+        for (int t = 0; t < job.kernelThreads(); t++) {
+            b.floats(blockHeads * tq * d);                   // q
+            b.floats(blockHeads * tk * d);                   // k, v
+            b.floats(blockHeads * tk * d);
+            b.floats(blockHeads * tq * d);                   // dy, and y or dq
+            b.floats(blockHeads * tq * d);
+            b.floats(blockHeads * tk * d);                   // dk, dv
+            b.floats(blockHeads * tk * d);
+            b.floats(d * keys);
+            b.floats(tq * keys);
+        }
+    }
+
+    /**
+     * What a sequence-parallel scheme holds once per rank, beside the layers' activations (the layers run one at a
+     * time and share it): its exchange buffers, the whole-sequence scratch of backward, and the peers' symmetric
+     * pages its collectives read, which count in this process's resident set.
+     */
+    static BigInteger sequenceExchangeBytes(Job job) {
+        int sp = job.mesh().sp();
+        if (sp == 1) {
+            return BigInteger.ZERO;
+        }
+        ModelConfig cfg = job.model();
+        long batch = job.globalBatch() / job.mesh().dp();
+        long heads = cfg.nHeads();
+        long d = cfg.dModel() / heads;
+        long whole = job.seq();
+        long local = whole / sp;
+        long w = job.dtype().width();
+        long bh = batch * heads;
+        long bytes;
+        if (job.sequence() == SequenceScheme.ULYSSES) {
+            long block = 3L * bh * local * d * w;            // q|k|v of every head of the rank's tokens
+            bytes = 2 * block + 4L * (bh / sp) * whole * d * w + block / sp * (sp - 1);
+            if (job.dtype() != DataType.FLOAT) {
+                bytes += (bh / sp) * whole * whole * w;      // the core's score scratch
+            }
+        } else {
+            long kv = 2L * bh * local * d * w;               // this rank's K|V
+            bytes = kv + kv * sp + 2L * bh * whole * d * w + 2 * kv * (sp - 1);
+            if (job.dtype() != DataType.FLOAT) {
+                bytes += bh * local * whole * w;
+            }
+        }
+        return big(bytes);
     }
 
     /** Buffer requests counted by shape, as {@link dev.tessera.worker.model.Activations} keys them. */

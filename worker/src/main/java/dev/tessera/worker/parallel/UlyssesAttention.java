@@ -28,6 +28,11 @@ final class UlyssesAttention implements SequenceAttention {
     private final Exchange exchange;
     private final AttentionCore core;
     private final INDArray[] kept;   // q, k, v of every token of this rank's heads, [B*H/N, T, D] each
+    private final INDArray[] in = new INDArray[3];   // the tensors of the next exchange, set per call
+    private final INDArray[] out = new INDArray[3];
+    private final INDArray[] one = new INDArray[1];
+    private final INDArray[] oneOut = new INDArray[1];
+    private long waitedNanos;
 
     private UlyssesAttention(Exchange exchange, DataType dt, Activations activations) {
         this.exchange = exchange;
@@ -65,17 +70,34 @@ final class UlyssesAttention implements SequenceAttention {
 
     @Override
     public void forward(INDArray q, INDArray k, INDArray v, INDArray y) {
-        exchange.toHeads(new INDArray[] {q, k, v}, kept);
+        in[0] = q;
+        in[1] = k;
+        in[2] = v;
+        waitedNanos += exchange.toHeads(in, kept);
         core.forward(kept[0], kept[1], kept[2], exchange.whole[0]);
-        exchange.toTokens(new INDArray[] {exchange.whole[0]}, new INDArray[] {y});
+        one[0] = exchange.whole[0];
+        oneOut[0] = y;
+        waitedNanos += exchange.toTokens(one, oneOut);
+    }
+
+    @Override
+    public long waitedNanos() {
+        return waitedNanos;
     }
 
     @Override
     public void backward(INDArray q, INDArray k, INDArray v, INDArray dy, INDArray dq, INDArray dk, INDArray dv) {
-        exchange.toHeads(new INDArray[] {dy}, exchange.whole);
+        one[0] = dy;
+        waitedNanos += exchange.toHeads(one, exchange.whole);
         INDArray[] w = exchange.whole;
         core.backward(kept[0], kept[1], kept[2], w[0], w[1], w[2], w[3]);
-        exchange.toTokens(new INDArray[] {w[1], w[2], w[3]}, new INDArray[] {dq, dk, dv});
+        in[0] = w[1];
+        in[1] = w[2];
+        in[2] = w[3];
+        out[0] = dq;
+        out[1] = dk;
+        out[2] = dv;
+        waitedNanos += exchange.toTokens(in, out);
     }
 
     /** The exchange buffers and the whole-sequence scratch, shared by a rank's layers. */
@@ -126,7 +148,7 @@ final class UlyssesAttention implements SequenceAttention {
         }
 
         /** Tensors [B*H, Tl, D] of this rank's tokens -> [B*H/N, T, D] of this rank's heads, into {@code out}. */
-        void toHeads(INDArray[] tensors, INDArray[] out) {
+        long toHeads(INDArray[] tensors, INDArray[] out) {
             int count = tensors.length;
             long block = count * (long) batch * headsHere * headBytes; // bytes for one destination rank
             for (int r = 0; r < group.size(); r++) {
@@ -139,17 +161,18 @@ final class UlyssesAttention implements SequenceAttention {
                     }
                 }
             }
-            exchange(block);
+            long waited = exchange(block);
             for (int s = 0; s < group.size(); s++) {
                 for (int x = 0; x < count; x++) {
                     long at = recv.addressOffset() + s * block + (long) x * batch * headsHere * headBytes;
                     runs.toWhole(at, s, batch * headsHere, out[x], rowBytes);
                 }
             }
+            return waited;
         }
 
         /** Tensors [B*H/N, T, D] of this rank's heads ({@code from}) -> [B*H, Tl, D] of its tokens ({@code to}). */
-        void toTokens(INDArray[] from, INDArray[] to) {
+        long toTokens(INDArray[] from, INDArray[] to) {
             int count = from.length;
             long block = count * (long) batch * headsHere * headBytes;
             for (int s = 0; s < group.size(); s++) {
@@ -158,7 +181,7 @@ final class UlyssesAttention implements SequenceAttention {
                     runs.fromWhole(from[x], s, batch * headsHere, at, rowBytes);
                 }
             }
-            exchange(block);
+            long waited = exchange(block);
             for (int r = 0; r < group.size(); r++) {
                 for (int x = 0; x < count; x++) {
                     long dst = NativeMemory.address(to[x]);
@@ -169,14 +192,17 @@ final class UlyssesAttention implements SequenceAttention {
                     }
                 }
             }
+            return waited;
         }
 
-        /** One even all-to-all of the first {@code block} x N bytes of send into recv. */
-        private void exchange(long block) {
+        /** One even all-to-all of the first {@code block} x N bytes of send into recv; returns its nanoseconds. */
+        private long exchange(long block) {
             int bytes = Math.toIntExact(block * group.size());
             sendView.wrap(send, 0, bytes);
             recvView.wrap(recv, 0, bytes);
+            long begin = System.nanoTime();
             group.allToAll(sendView, recvView, dtype);
+            return System.nanoTime() - begin;
         }
     }
 }

@@ -28,7 +28,8 @@ final class CoordinatorReporter implements TrainingListener {
     public void onStep(StepMetrics m) {
         if (rank == 0) {
             comm.sendControl(coordinator, new StepReport(rank, m.step(), m.loss(), m.auxLoss(), m.lr(), m.gradNorm(),
-                    m.tokensPerSecond(), m.stepSeconds(), m.commWaitSeconds(), m.moe().experts(), m.moe().layers()));
+                    m.tokensPerSecond(), m.stepSeconds(), m.commWaitSeconds(), m.attentionWaitSeconds(),
+                    m.moe().experts(), m.moe().layers()));
         }
     }
 

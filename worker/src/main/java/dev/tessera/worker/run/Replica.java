@@ -149,7 +149,7 @@ public final class Replica {
     public TrainingLoop.Result train(TrainingListener listener) throws IOException {
         Path runDir = Path.of(job.runDir());
         Checkpointer checkpointer;
-        if (mesh.isSingle()) {
+        if (mesh.isStandalone()) {
             checkpointer = step -> CheckpointWriter.write(runDir, step, job.model(), model.parameters(),
                     optimizer.state(), TrainerState.of(step, mesh.mesh(), job.spec().toMap()));
         } else if (job.zeroStage() == 0 && mesh.expertParallel().isLocal()) {

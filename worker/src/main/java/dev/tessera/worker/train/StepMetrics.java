@@ -5,14 +5,16 @@ import dev.tessera.worker.model.MoeStats;
 /**
  * What one optimizer step reports; one line of metrics.jsonl. {@code commWaitSeconds} is the time the step
  * spent waiting for gradient reductions after backward, the part of communication not hidden behind compute;
+ * {@code attentionWaitSeconds} what attention waited for the other sequence-parallel ranks (rank 0's);
  * {@code moe} how the MoE layers routed the global batch.
  */
 public record StepMetrics(long step, double loss, double auxLoss, double lr, double gradNorm,
-                          double tokensPerSecond, double stepSeconds, double commWaitSeconds, MoeStats moe) {
+                          double tokensPerSecond, double stepSeconds, double commWaitSeconds,
+                          double attentionWaitSeconds, MoeStats moe) {
 
-    /** A step of a model without MoE layers. */
+    /** A step of a model without MoE layers or sequence parallelism. */
     public StepMetrics(long step, double loss, double auxLoss, double lr, double gradNorm, double tokensPerSecond,
                        double stepSeconds, double commWaitSeconds) {
-        this(step, loss, auxLoss, lr, gradNorm, tokensPerSecond, stepSeconds, commWaitSeconds, MoeStats.NONE);
+        this(step, loss, auxLoss, lr, gradNorm, tokensPerSecond, stepSeconds, commWaitSeconds, 0, MoeStats.NONE);
     }
 }

@@ -120,7 +120,8 @@ public final class TrainingLoop {
                         + "; lower optimizer.lr or set optimizer.grad_clip");
             }
             listener.onStep(new StepMetrics(step, lastLoss, outcome.loss().aux(), lr, outcome.gradNorm(),
-                    tokensPerStep / seconds, seconds, waited / 1e9, outcome.moe()));
+                    tokensPerStep / seconds, seconds, waited / 1e9, model.takeAttentionWaitNanos() / 1e9,
+                    outcome.moe()));
             boolean last = step == config.steps();
             if (last || (config.evalEvery() > 0 && step % config.evalEvery() == 0)) {
                 lastEval = evaluate();

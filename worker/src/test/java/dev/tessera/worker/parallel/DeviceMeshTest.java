@@ -80,7 +80,7 @@ class DeviceMeshTest {
             assertEquals(4, m.dataParallel().size());
         }
         DeviceMesh single = DeviceMesh.single();
-        assertTrue(single.isSingle());
+        assertTrue(single.isStandalone());
         assertTrue(single.dataParallel().isLocal());
         UnsafeBuffer value = new UnsafeBuffer(new byte[8]);
         value.putLong(0, 42);

@@ -1,9 +1,12 @@
 package dev.tessera.worker.parallel;
 
+import dev.tessera.comm.InProcessComms;
 import dev.tessera.optimizers.AdamWConfig;
 import dev.tessera.optimizers.OptimizerSpec;
 import dev.tessera.optimizers.kernel.KernelThreads;
+import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.FlatMemory;
+import dev.tessera.worker.model.ModelShard;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.RecomputePolicy;
 import dev.tessera.worker.model.ParameterStore;
@@ -11,6 +14,10 @@ import dev.tessera.worker.model.Transformer;
 import java.math.BigInteger;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -72,6 +79,50 @@ class MemoryEstimateTest {
                     .activationBytes();
             assertEquals(BigInteger.valueOf(built), MemoryEstimate.activationBytes(
                     job(cfg, dt, new Mesh(dp, 1, 1), batch, seq, 0, new RecomputePolicy(every))), cfg + " " + dt);
+        }
+    }
+
+    /**
+     * Under sequence parallelism too, for each scheme: two ranks in this JVM build their models (the schemes
+     * allocate symmetric memory collectively) and each holds exactly the activations the planner counts.
+     */
+    @Test
+    void sequenceParallelActivationsAreWhatTheModelAllocates() throws Exception {
+        ModelConfig cfg = new ModelConfig(256, 32, 3, 4, 64, 4, 2, 2, 24, 10000.0, 1e-5, 0.01, 32);
+        String job = "memsp" + ProcessHandle.current().pid();
+        try (InProcessComms comms = InProcessComms.connect(job, 2, 54000 + (int) (ProcessHandle.current().pid() % 500) * 2)) {
+            ExecutorService threads = Executors.newFixedThreadPool(2);
+            try {
+                for (SequenceScheme scheme : SequenceScheme.values()) {
+                    if (scheme == SequenceScheme.RING) {
+                        continue; // not built yet
+                    }
+                    for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
+                        for (int every : new int[] {0, 1}) {
+                            List<Future<Long>> built = new java.util.ArrayList<>();
+                            for (int r = 0; r < 2; r++) {
+                                int rank = r;
+                                built.add(threads.submit(() -> {
+                                    DeviceMesh mesh = DeviceMesh.create(comms.get(rank), new Mesh(1, 2, 1));
+                                    ParallelSpec spec = ParallelSpec.of(0, ADAMW).withSequence(scheme);
+                                    ModelShard shard = new ModelShard(ExpertShard.all(cfg.nExperts()),
+                                            Parallelize.sequenceShard(mesh, spec, 32));
+                                    return new Transformer(cfg, dt, 2, FlatMemory.ND4J, FlatMemory.ND4J,
+                                            new RecomputePolicy(every), shard).activationBytes();
+                                }));
+                            }
+                            MemoryEstimate.Job planned = new MemoryEstimate.Job(cfg, dt, new Mesh(1, 2, 1), 2, 32,
+                                    ADAMW, 0, new RecomputePolicy(every), KernelThreads.THREADS, scheme);
+                            for (Future<Long> b : built) {
+                                assertEquals(BigInteger.valueOf(b.get(60, TimeUnit.SECONDS)),
+                                        MemoryEstimate.activationBytes(planned), scheme + " " + dt + " every " + every);
+                            }
+                        }
+                    }
+                }
+            } finally {
+                threads.shutdownNow();
+            }
         }
     }
 
