@@ -7,6 +7,10 @@ PyTorch 1.13 CPU as Debian ships it (apt-get install python3-torch: OpenBLAS). I
 each calling a 2-thread BLAS run at half speed.
 
     python3 docs/anchors/pytorch_presets.py --preset dense|moe|wide [--steps 20] [--threads 1]
+    python3 docs/anchors/pytorch_presets.py --preset dense --seq 8192 --batch 1 --steps 2 --warmup 2
+
+The second form is the anchor of `tessera bench seq` (one process holding whole long sequences); its JSON adds the
+process's peak resident memory.
 
 Debian's python3-torch links the generic libblas.so.3; it runs on OpenBLAS only when an OpenBLAS package
 provides that alternative (apt-get install libopenblas0-pthread). Without it every matmul runs on the
@@ -17,6 +21,7 @@ over experts), not tuned to Tessera's kernels.
 """
 import argparse
 import ctypes
+import resource
 import json
 import math
 import statistics
@@ -174,12 +179,16 @@ def timed_steps(model, opt, tokens, targets, warmup, steps):
 
 
 def main():
+    global SEQ, BATCH
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", choices=sorted(PRESETS), required=True)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads (OpenBLAS keeps its own)")
+    ap.add_argument("--seq", type=int, default=SEQ, help="tokens per sequence")
+    ap.add_argument("--batch", type=int, default=BATCH, help="sequences per step")
     args = ap.parse_args()
+    SEQ, BATCH = args.seq, args.batch
     torch.set_num_threads(args.threads)
     kernel = require_openblas()
     torch.manual_seed(0)
@@ -189,7 +198,9 @@ def main():
     tokens, targets = data[:, :-1].contiguous(), data[:, 1:].contiguous()
     times = timed_steps(model, opt, tokens, targets, args.warmup, args.steps)
     median = statistics.median(times)
-    print(json.dumps({"preset": args.preset, "tokens_per_s": round(BATCH * SEQ / median, 1),
+    print(json.dumps({"preset": args.preset, "seq": SEQ, "batch": BATCH,
+                      "tokens_per_s": round(BATCH * SEQ / median, 1),
+                      "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                       "ms_per_step": round(1000 * median, 2), "steps": args.steps,
                       "params": sum(p.numel() for p in model.parameters()), "torch": torch.__version__, "openblas_kernel": kernel}))
 

@@ -56,6 +56,22 @@ class SequenceParallelTrainingTest {
     }
 
     /**
+     * MoE under sequence parallelism with expert parallelism: the two ranks of a sequence each hold half of the
+     * experts, and each one's tokens reach them by the expert all-to-all, as under data parallelism.
+     */
+    @Test
+    void expertParallelismWorksAcrossTheSequenceParallelRanks() throws Exception {
+        Path single = tmp.resolve("single");
+        assertEquals(0, Main.run(job(single, 1, 20).toArray(String[]::new)));
+        Path run = tmp.resolve("sp2-ep2");
+        ClusterTrainingTest.Run result = run(spJob(run, 1, 2, "allgather", "--set", "mesh.ep=2"));
+        assertEquals(0, result.code(), result.err());
+        assertNothingLeft(result.jobIds());
+        assertLossesClose(single, run);
+        assertSameWeights(single, run, "sp=2 with ep=2");
+    }
+
+    /**
      * A checkpoint holds the model, not its placement: an sp = 2 run's step-10 checkpoint resumes onto one process
      * and onto sp = 4 with another scheme and ZeRO-2, and both follow the single-process run over steps 11-20.
      */

@@ -42,7 +42,7 @@ public final class LocalLauncher implements Launcher {
      * @param coordinator    where the coordinator runs: the address the workers reach it at
      * @param workers        where each rank runs, by rank
      * @param prefix         the command each rank's JVM is exec'd under (none: {@code List.of()})
-     * @param workerMemoryMb each worker's memory: a quarter as heap, the whole as ND4J's off-heap limit
+     * @param workerMemoryMb each worker's memory: the heap's limit, and the whole process's under javacpp
      */
     public LocalLauncher(Placement coordinator, List<Placement> workers, IntFunction<List<String>> prefix,
                          int workerMemoryMb) {
@@ -50,8 +50,10 @@ public final class LocalLauncher implements Launcher {
         this.placements = List.copyOf(workers);
         this.prefix = prefix;
         this.threads = Math.max(1, Runtime.getRuntime().availableProcessors() / workers.size());
-        // Heap for the JVM's own objects; the tensors live off-heap under javacpp's limit.
-        this.jvms = new ChildJvms(List.of("-Xmx" + Math.max(256, workerMemoryMb / 4) + "m",
+        // The heap may take the whole budget: the fused attention kernel keeps its probabilities and scratch in Java
+        // arrays, which grow with the square of the sequence. The planner has checked that the process's total fits,
+        // and javacpp's physical limit, which counts the heap too, holds it to that.
+        this.jvms = new ChildJvms(List.of("-Xmx" + Math.max(256, workerMemoryMb) + "m",
                 "-Dorg.bytedeco.javacpp.maxbytes=" + workerMemoryMb + "M",
                 "-Dorg.bytedeco.javacpp.maxphysicalbytes=" + workerMemoryMb + "M",
                 "-Dtessera.kernel.threads=" + threads));
