@@ -30,12 +30,16 @@ import java.util.Locale;
  */
 public final class SeqBench {
 
-    /** The steps before timing: the first steps grow buffers and compile. */
-    static final int WARMUP = 2;
-
-    /** One setting: {@code batch} sequences of {@code seq} tokens on {@code dp} x {@code sp} workers. */
-    public record Setup(int seq, int sp, int dp, SequenceScheme mode, int batch, int steps,
+    /**
+     * One setting: {@code batch} sequences of {@code seq} tokens on {@code dp} x {@code sp} workers, {@code steps}
+     * timed after {@code warmup} (a memory probe needs one step and no timing: every buffer exists by its end).
+     */
+    public record Setup(int seq, int sp, int dp, SequenceScheme mode, int batch, int warmup, int steps,
                         ActivationCheckpointing checkpointing) {
+
+        Setup atSeq(int length) {
+            return new Setup(length, sp, dp, mode, batch, warmup, steps, checkpointing);
+        }
     }
 
     public record Result(Setup setup, double tokensPerSecond, long peakBytesPerRank, long estimatedBytesPerRank,
@@ -70,7 +74,7 @@ public final class SeqBench {
     static List<String> sets(Setup s, int memoryMb) {
         List<String> sets = TrainBench.presetSets(ModelPreset.DENSE);
         sets.addAll(List.of("train.batch_size=" + s.batch(), "train.seq_len=" + s.seq(),
-                "train.steps=" + (s.steps() + WARMUP), "optimizer.warmup_steps=0", "eval.every=0", "eval.batches=1",
+                "train.steps=" + (s.steps() + s.warmup()), "optimizer.warmup_steps=0", "eval.every=0", "eval.batches=1",
                 "checkpoint.every=0", "mesh.dp=" + s.dp(), "mesh.sp=" + s.sp(),
                 "mesh.sp_mode=" + SpecFields.yamlName(s.mode()),
                 "train.activation_checkpointing=" + SpecFields.yamlName(s.checkpointing()),
@@ -105,7 +109,7 @@ public final class SeqBench {
         double waitSeconds = 0;
         for (String line : Files.readAllLines(run.resolve(RunDirectory.METRICS))) {
             JsonNode n = json.readTree(line);
-            if (n.has("loss") && n.get("step").asLong() > WARMUP) {
+            if (n.has("loss") && n.get("step").asLong() > s.warmup()) {
                 tokensPerSecond.add(n.get("tokens_per_s").asDouble());
                 stepSeconds += n.get("step_s").asDouble();
                 waitSeconds += n.path("attention_comm_wait_s").asDouble(0);
@@ -118,17 +122,19 @@ public final class SeqBench {
     }
 
     /**
-     * The longest sequence, in steps of {@code granule} tokens, whose planner estimate fits {@code budgetBytes} per
-     * worker for the setting of {@code s} (its seq ignored); then trained to confirm the measured peak fits, a granule
-     * shorter each time it does not. Returns the confirming run, or null when not even one granule fits.
+     * The longest sequence, in steps of {@code granule} tokens up to {@code limit}, whose planner estimate fits
+     * {@code budgetBytes} per worker for the setting of {@code s} (its seq ignored); then trained for one step to
+     * confirm the measured peak fits, a granule shorter each time it does not. Returns the confirming run, or null
+     * when not even one granule fits.
      */
-    public static Result longest(Setup s, long budgetBytes, int granule) throws Exception {
+    public static Result longest(Setup s, long budgetBytes, int granule, int limit) throws Exception {
         int lo = 0;
         int hi = granule;
-        while (fits(s, hi, budgetBytes)) {
+        while (hi <= limit && fits(s, hi, budgetBytes)) {
             lo = hi;
             hi *= 2;
         }
+        hi = Math.min(hi, limit + granule);
         while (hi - lo > granule) {
             int mid = (lo + hi) / 2 / granule * granule;
             if (fits(s, mid, budgetBytes)) {
@@ -138,8 +144,7 @@ public final class SeqBench {
             }
         }
         for (int seq = lo; seq >= granule; seq -= granule) {
-            Setup at = new Setup(seq, s.sp(), s.dp(), s.mode(), s.batch(), s.steps(), s.checkpointing());
-            Result r = run(at, (int) (budgetBytes >> 20));
+            Result r = run(s.atSeq(seq), (int) (budgetBytes >> 20));
             if (r.peakBytesPerRank() >= 0 && r.peakBytesPerRank() <= budgetBytes) {
                 return r;
             }
@@ -152,8 +157,7 @@ public final class SeqBench {
             return false;
         }
         try {
-            return estimate(new Setup(seq, s.sp(), s.dp(), s.mode(), s.batch(), s.steps(), s.checkpointing()))
-                    <= budgetBytes;
+            return estimate(s.atSeq(seq)) <= budgetBytes;
         } catch (UserInputException e) {
             return false; // a buffer past what the kernels address: longer does not fit either
         }

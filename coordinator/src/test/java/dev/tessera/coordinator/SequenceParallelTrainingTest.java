@@ -43,7 +43,7 @@ class SequenceParallelTrainingTest {
     void everySchemeFollowsTheSingleProcessRunAtEverySequenceParallelWidth() throws Exception {
         Path single = tmp.resolve("single");
         assertEquals(0, Main.run(job(single, 1, 20).toArray(String[]::new)));
-        for (String mode : new String[] {"allgather", "ulysses"}) {
+        for (String mode : new String[] {"allgather", "ring", "ulysses"}) {
             for (int[] mesh : new int[][] {{1, 2}, {1, 4}, {2, 2}}) {
                 Path run = tmp.resolve(mode + "-dp" + mesh[0] + "-sp" + mesh[1]);
                 ClusterTrainingTest.Run result = run(spJob(run, mesh[0], mesh[1], mode));

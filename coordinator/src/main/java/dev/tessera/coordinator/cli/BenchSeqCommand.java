@@ -56,8 +56,13 @@ public final class BenchSeqCommand implements Callable<Integer> {
 
     @Option(names = "--longest-within-mb", paramLabel = "MB", defaultValue = "0",
             description = "Also find the longest sequence (in steps of 1024 tokens) that trains within MB per worker,"
-                    + " for each width and scheme; 0: skip (default: ${DEFAULT-VALUE}).")
+                    + " for each width and scheme: the planner proposes, one training step confirms the measured"
+                    + " peak; 0: skip (default: ${DEFAULT-VALUE}).")
     int budgetMb;
+
+    @Option(names = "--longest-up-to", paramLabel = "T", defaultValue = "65536",
+            description = "The longest sequence --longest-within-mb tries (default: ${DEFAULT-VALUE}).")
+    int longestLimit;
 
     @Option(names = "--worker-memory-mb", paramLabel = "MB", defaultValue = "20480",
             description = "launch.worker_memory_mb of the timed runs (default: ${DEFAULT-VALUE}).")
@@ -80,7 +85,8 @@ public final class BenchSeqCommand implements Callable<Integer> {
                         throw new ParameterException(spec.commandLine(), "--seq " + seq + " does not cut into the "
                                 + (sp == 1 ? 1 : mode.partsOf(sp)) + " equal parts of --sp " + sp + " with " + mode);
                     }
-                    setups.add(new SeqBench.Setup(seq, sp, dp, mode, batch, steps, checkpointing));
+                    // Two steps before timing: the first ones compile the kernels and grow buffers.
+                    setups.add(new SeqBench.Setup(seq, sp, dp, mode, batch, 2, steps, checkpointing));
                 }
             }
         }
@@ -91,8 +97,8 @@ public final class BenchSeqCommand implements Callable<Integer> {
         if (budgetMb > 0) {
             for (int sp : sps) {
                 for (SequenceScheme mode : sp == 1 ? List.of(SequenceScheme.ALLGATHER) : modes) {
-                    SeqBench.Result r = SeqBench.longest(new SeqBench.Setup(1024, sp, dp, mode, batch, steps,
-                            checkpointing), (long) budgetMb << 20, 1024);
+                    SeqBench.Result r = SeqBench.longest(new SeqBench.Setup(1024, sp, dp, mode, batch, 0, 1,
+                            checkpointing), (long) budgetMb << 20, 1024, longestLimit);
                     String name = sp == 1 ? "none" : mode.name().toLowerCase(Locale.ROOT);
                     print(json ? String.format(Locale.ROOT, "{\"longest_seq_within_mb\":%d,\"budget_mb\":%d,\"sp\":%d,"
                             + "\"mode\":\"%s\",\"run\":%s}", r == null ? 0 : r.setup().seq(), budgetMb, sp,

@@ -353,10 +353,7 @@ final class JobConfigValidator {
     /** Planning checks above hold for any mesh; the runtime so far trains data- and expert-parallel meshes. */
     private void runtimeSupports(JobConfig config) {
         MeshSection mesh = config.mesh();
-        if (mesh.sp() > 1 && mesh.spMode() == SequenceScheme.RING) {
-            failAt(List.of("mesh.sp_mode"), "mesh.sp_mode: ring is planned but not built yet; use allgather or"
-                    + " ulysses");
-        }
+
     }
 
     private void atLeast(String path, long value, long min) {

@@ -7,6 +7,7 @@ import dev.tessera.optimizers.ParamSpan;
 import dev.tessera.optimizers.Shard;
 import dev.tessera.optimizers.ShardPlan;
 import dev.tessera.worker.model.AttentionCore;
+import dev.tessera.worker.model.BlockwiseAttention;
 import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.model.ParameterStore;
@@ -293,6 +294,9 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
         if (sp == 1) {
             attentionCore(job, b, bh, seq, seq, AttentionCore.blockHeads(heads, (int) batch, (int) seq, (int) headDim,
                     job.kernelThreads()));
+        } else if (job.sequence() == SequenceScheme.RING) {
+            b.array(bh, seq, headDim);                       // the merged output and its log-sum-exp, for backward
+            b.array(bh, seq);
         } else if (job.sequence() == SequenceScheme.ULYSSES) {
             long rows = bh / sp;                             // this rank's heads of every token
             for (int i = 0; i < 3; i++) {
@@ -400,7 +404,12 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
         long w = job.dtype().width();
         long bh = batch * heads;
         long bytes;
-        if (job.sequence() == SequenceScheme.ULYSSES) {
+        if (job.sequence() == SequenceScheme.RING) {
+            // Two travelling K|V|dK|dV blocks, the block kernel's scratch, delta; the blocks cross through the
+            // publication to the right neighbour and the image of the left one's, each a log of three terms.
+            bytes = 2 * 4L * bh * local * d * w + BlockwiseAttention.scratchBytes((int) w, (int) bh, (int) local,
+                    (int) local, (int) d) + bh * local * w + 2L * 3 * CommConfig.DEFAULT_TERM_LENGTH;
+        } else if (job.sequence() == SequenceScheme.ULYSSES) {
             long block = 3L * bh * local * d * w;            // q|k|v of every head of the rank's tokens
             bytes = 2 * block + 4L * (bh / sp) * whole * d * w + block / sp * (sp - 1);
             if (job.dtype() != DataType.FLOAT) {

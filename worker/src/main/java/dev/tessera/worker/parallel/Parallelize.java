@@ -97,7 +97,7 @@ public final class Parallelize {
         SequenceAttention.Factory attention = switch (spec.sequence()) {
             case ALLGATHER -> AllGatherKvAttention.factory(group, positions);
             case ULYSSES -> UlyssesAttention.factory(group, positions);
-            case RING -> throw new UnsupportedOperationException("mesh.sp_mode: ring is not built yet");
+            case RING -> RingKvAttention.factory(group, positions);
         };
         return new SequenceShard(positions[sp.rank()], attention);
     }

@@ -94,9 +94,6 @@ class MemoryEstimateTest {
             ExecutorService threads = Executors.newFixedThreadPool(2);
             try {
                 for (SequenceScheme scheme : SequenceScheme.values()) {
-                    if (scheme == SequenceScheme.RING) {
-                        continue; // not built yet
-                    }
                     for (DataType dt : new DataType[] {DataType.FLOAT, DataType.DOUBLE}) {
                         for (int every : new int[] {0, 1}) {
                             List<Future<Long>> built = new java.util.ArrayList<>();

@@ -53,9 +53,19 @@ class SequenceAttentionTest {
     }
 
     @Test
+    void ringAttentionIsExactForTwoThreeAndFourRanks() throws Exception {
+        for (int n = 2; n <= 4; n++) {
+            for (SequencePlacement placement : SequencePlacement.values()) {
+                assertExact("ring", n, placement, DataType.DOUBLE, 1e-12, RingKvAttention::factory);
+            }
+        }
+    }
+
+    @Test
     void float32SchemesFollowTheSingleProcessToRounding() throws Exception {
         assertExact("allgather", 2, SequencePlacement.ZIGZAG, DataType.FLOAT, 2e-6, AllGatherKvAttention::factory);
         assertExact("ulysses", 3, SequencePlacement.CONTIGUOUS, DataType.FLOAT, 2e-6, UlyssesAttention::factory);
+        assertExact("ring", 4, SequencePlacement.ZIGZAG, DataType.FLOAT, 2e-6, RingKvAttention::factory);
     }
 
     /** Runs {@code scheme} on n ranks and compares each rank's y, dq, dk, dv with the single process's rows. */
