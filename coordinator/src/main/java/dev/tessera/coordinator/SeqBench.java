@@ -144,7 +144,12 @@ public final class SeqBench {
             }
         }
         for (int seq = lo; seq >= granule; seq -= granule) {
-            Result r = run(s.atSeq(seq), (int) (budgetBytes >> 20));
+            Result r;
+            try {
+                r = run(s.atSeq(seq), (int) (budgetBytes >> 20));
+            } catch (JobFailedException e) {
+                continue; // the run did not fit its budget (javacpp's limit, or the heap): a step shorter
+            }
             if (r.peakBytesPerRank() >= 0 && r.peakBytesPerRank() <= budgetBytes) {
                 return r;
             }

@@ -12,6 +12,7 @@ import dev.tessera.coordinator.cli.Main;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -30,6 +31,18 @@ class SequenceParallelTrainingTest {
     @TempDir
     Path tmp;
 
+    /** The single-process run every test compares with, trained once for the class. */
+    @TempDir
+    static Path alone;
+
+    private static Path single;
+
+    @BeforeAll
+    static void trainTheSingleProcessRun() {
+        single = alone.resolve("single");
+        assertEquals(0, Main.run(job(single, 1, 20).toArray(String[]::new)));
+    }
+
     /** {@link ClusterTrainingTest#job} cut over {@code sp} ranks by {@code mode}, with ports of its own. */
     private static List<String> spJob(Path out, int dp, int sp, String mode, String... extra) {
         int key = 100 * dp + 10 * sp + mode.length();
@@ -41,8 +54,6 @@ class SequenceParallelTrainingTest {
 
     @Test
     void everySchemeFollowsTheSingleProcessRunAtEverySequenceParallelWidth() throws Exception {
-        Path single = tmp.resolve("single");
-        assertEquals(0, Main.run(job(single, 1, 20).toArray(String[]::new)));
         for (String mode : new String[] {"allgather", "ring", "ulysses"}) {
             for (int[] mesh : new int[][] {{1, 2}, {1, 4}, {2, 2}}) {
                 Path run = tmp.resolve(mode + "-dp" + mesh[0] + "-sp" + mesh[1]);
@@ -61,8 +72,6 @@ class SequenceParallelTrainingTest {
      */
     @Test
     void expertParallelismWorksAcrossTheSequenceParallelRanks() throws Exception {
-        Path single = tmp.resolve("single");
-        assertEquals(0, Main.run(job(single, 1, 20).toArray(String[]::new)));
         Path run = tmp.resolve("sp2-ep2");
         ClusterTrainingTest.Run result = run(spJob(run, 1, 2, "allgather", "--set", "mesh.ep=2"));
         assertEquals(0, result.code(), result.err());
@@ -77,8 +86,6 @@ class SequenceParallelTrainingTest {
      */
     @Test
     void aCheckpointResumesOntoAnotherSequenceParallelWidth() throws Exception {
-        Path single = tmp.resolve("single");
-        assertEquals(0, Main.run(job(single, 1, 20).toArray(String[]::new)));
         Path run = tmp.resolve("sp2");
         ClusterTrainingTest.Run result = run(spJob(run, 1, 2, "allgather", "--set", "checkpoint.every=10"));
         assertEquals(0, result.code(), result.err());

@@ -27,7 +27,7 @@ public final class BenchSeqCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Option(names = "--seq", split = ",", paramLabel = "T[,T...]", defaultValue = "2048,4096,8192",
-            description = "Sequence lengths (default: ${DEFAULT-VALUE}).")
+            description = "Sequence lengths to time; 0 times none (with --longest-within-mb) (default: ${DEFAULT-VALUE}).")
     List<Integer> seqs;
 
     @Option(names = "--sp", split = ",", paramLabel = "N[,N...]", defaultValue = "1,2",
@@ -79,6 +79,9 @@ public final class BenchSeqCommand implements Callable<Integer> {
         }
         List<SeqBench.Setup> setups = new ArrayList<>();
         for (int seq : seqs) {
+            if (seq == 0) {
+                continue;
+            }
             for (int sp : sps) {
                 for (SequenceScheme mode : sp == 1 ? List.of(SequenceScheme.ALLGATHER) : modes) {
                     if (sp < 1 || seq % (sp == 1 ? 1 : mode.partsOf(sp)) != 0) {
