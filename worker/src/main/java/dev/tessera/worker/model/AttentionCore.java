@@ -61,7 +61,7 @@ public final class AttentionCore implements SequenceAttention {
 
     private AttentionCore(DataType dt, int bh, int heads, int tq, int tk, int d, int qPos0, int kPos0,
                           INDArray scratch, int blockHeads, Activations activations) {
-        this(dt, bh, heads, contiguous(tq, qPos0), tk, d, kPos0, scratch, blockHeads, activations);
+        this(dt, bh, heads, SequenceShard.run(qPos0, tq), tk, d, kPos0, scratch, blockHeads, activations);
     }
 
     /**
@@ -102,14 +102,6 @@ public final class AttentionCore implements SequenceAttention {
             this.pf = null;
             this.kernels = null;
         }
-    }
-
-    private static int[] contiguous(int tq, int from) {
-        int[] positions = new int[tq];
-        for (int i = 0; i < tq; i++) {
-            positions[i] = from + i;
-        }
-        return positions;
     }
 
     /**

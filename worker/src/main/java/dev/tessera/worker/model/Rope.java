@@ -26,7 +26,7 @@ public final class Rope {
 
     /** Positions {@code positionOffset + t} for t < seq. */
     public Rope(int headDim, double theta, int seq, int positionOffset) {
-        this(headDim, theta, contiguous(seq, positionOffset));
+        this(headDim, theta, SequenceShard.run(positionOffset, seq));
     }
 
     /** Local token t at global position {@code positions[t]}. */
@@ -52,14 +52,6 @@ public final class Rope {
                 sinF[t * half + i] = (float) sin[t * half + i];
             }
         }
-    }
-
-    private static int[] contiguous(int seq, int from) {
-        int[] positions = new int[seq];
-        for (int t = 0; t < seq; t++) {
-            positions[t] = from + t;
-        }
-        return positions;
     }
 
     /** x: [B*T, H*D] (token-major) -> out: [B*H, T, D] (head-major), rotated. */

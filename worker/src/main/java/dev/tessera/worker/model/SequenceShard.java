@@ -26,11 +26,16 @@ public record SequenceShard(int[] positions, SequenceAttention.Factory attention
 
     /** Whole sequences of {@code seq} tokens, attended locally. */
     public static SequenceShard whole(int seq) {
-        int[] positions = new int[seq];
-        for (int t = 0; t < seq; t++) {
-            positions[t] = t;
+        return new SequenceShard(run(0, seq), LOCAL_ATTENTION);
+    }
+
+    /** The {@code count} positions from {@code first}: one contiguous run. */
+    public static int[] run(int first, int count) {
+        int[] positions = new int[count];
+        for (int t = 0; t < count; t++) {
+            positions[t] = first + t;
         }
-        return new SequenceShard(positions, LOCAL_ATTENTION);
+        return positions;
     }
 
     /** Whether this rank holds whole sequences (no sequence parallelism). */
@@ -46,11 +51,6 @@ public record SequenceShard(int[] positions, SequenceAttention.Factory attention
     @Override
     public int[] positions() {
         return positions.clone();
-    }
-
-    /** The global position of local token {@code t}. */
-    public int position(int t) {
-        return positions[t];
     }
 
     @Override

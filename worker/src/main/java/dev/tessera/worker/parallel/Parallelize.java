@@ -75,7 +75,7 @@ public final class Parallelize {
      */
     public static int[] sequencePositions(Mesh mesh, int rank, SequenceScheme scheme, int seq) {
         if (mesh.sp() == 1) {
-            return SequencePlacement.CONTIGUOUS.positions(seq, 1, 0);
+            return SequenceShard.run(0, seq);
         }
         return scheme.placement().positions(seq, mesh.sp(), mesh.coords(rank).s());
     }
