@@ -359,11 +359,9 @@ final class FusedAttention {
             c30 = b0.fma(x3, c30);
             c31 = b1.fma(x3, c31);
         }
-        store4x2(out, oo, c00, c01, c10, c11, c20, c21, c30, c31);
-    }
-
-    private void store4x2(float[] out, int oo, FloatVector c00, FloatVector c01, FloatVector c10, FloatVector c11,
-                          FloatVector c20, FloatVector c21, FloatVector c30, FloatVector c31) {
+        // Stored here, not through a helper taking the 8 vectors: where C2 leaves such a call out of line (it did
+        // in cols4x2, whose profile had the call after its long loop as cold), it boxes the accumulators, and
+        // the box travels back through the loop's phis to a new vector at every fma.
         c00.intoArray(out, oo);
         c01.intoArray(out, oo + L);
         c10.intoArray(out, oo + d);
@@ -404,7 +402,14 @@ final class FusedAttention {
             c30 = b0.fma(x3, c30);
             c31 = b1.fma(x3, c31);
         }
-        store4x2(out, oo, c00, c01, c10, c11, c20, c21, c30, c31);
+        c00.intoArray(out, oo); // in line, as in rows4x2
+        c01.intoArray(out, oo + L);
+        c10.intoArray(out, oo + d);
+        c11.intoArray(out, oo + d + L);
+        c20.intoArray(out, oo + 2 * d);
+        c21.intoArray(out, oo + 2 * d + L);
+        c30.intoArray(out, oo + 3 * d);
+        c31.intoArray(out, oo + 3 * d + L);
     }
 
     /**
