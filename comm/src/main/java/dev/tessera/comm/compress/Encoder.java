@@ -1,0 +1,35 @@
+package dev.tessera.comm.compress;
+
+import org.agrona.DirectBuffer;
+import org.agrona.MutableDirectBuffer;
+
+/**
+ * One lossy encoding of a run of float32 values (one layer's gradient) into the bytes that cross the wire, and
+ * back. The bytes {@link #encode} writes are exactly what is sent; the receiver needs only them and the run's
+ * length to decode. Error feedback is not the encoder's: {@link ErrorFeedback} keeps the residual, which it
+ * computes with {@link #decodeAdd} at scale -1, so the error a codec is charged for (L-GreCo) is measured on the
+ * same path that training uses.
+ *
+ * <p>Element indices are float indices into native-order buffers (byte offset = 4 x index). An encoder keeps no
+ * state between calls: every random choice comes from the {@code seed} given to {@link #encode}, so a resumed
+ * run encodes the same bits.
+ */
+public interface Encoder {
+
+    /** The most bytes {@link #encode} writes for {@code n} values. */
+    int maxEncodedBytes(int n);
+
+    /**
+     * Encodes the {@code n} floats at {@code src[index, index + n)} into {@code out} from {@code outOffset}, and
+     * returns the bytes written. {@code seed} seeds this encoding's random choices (stochastic rounding);
+     * deterministic encoders ignore it. Fails with {@link IllegalArgumentException} on a NaN or infinite value.
+     */
+    int encode(DirectBuffer src, int index, int n, MutableDirectBuffer out, int outOffset, long seed);
+
+    /**
+     * Adds {@code scale} times the decoded values of one encoding ({@code in[inOffset, inOffset + length)}, as
+     * {@link #encode} wrote it for {@code n} values) to the {@code n} floats at {@code dst[index, index + n)}.
+     * Fails with {@link IllegalArgumentException} when the bytes are not such an encoding.
+     */
+    void decodeAdd(DirectBuffer in, int inOffset, int length, float scale, MutableDirectBuffer dst, int index, int n);
+}

@@ -1,0 +1,40 @@
+package dev.tessera.comm.compress;
+
+import org.agrona.DirectBuffer;
+import org.agrona.MutableDirectBuffer;
+
+/**
+ * Error feedback (EF-SGD): what an encoding dropped is added to the next step's gradient of the same layer, so
+ * nothing is lost, only delayed. Per step and layer: {@code a = g + e}; send {@code Enc(a)}; {@code e = a - Dec(Enc(a))}.
+ * The residual lives in gradient space, so it carries over unchanged when the layer's encoder changes.
+ */
+public final class ErrorFeedback {
+
+    private ErrorFeedback() {
+    }
+
+    /** {@code values[index, index + n) += residual[rIndex, rIndex + n)}: the tensor about to be encoded. */
+    public static void addResidual(MutableDirectBuffer values, int index, DirectBuffer residual, int rIndex, int n) {
+        for (int i = 0; i < n; i++) {
+            int v = (index + i) << 2;
+            values.putFloat(v, values.getFloat(v) + residual.getFloat((rIndex + i) << 2));
+        }
+    }
+
+    /**
+     * Sets {@code residual[rIndex, rIndex + n) = a - Dec(encoded)}, where {@code a = values[index, index + n)} is
+     * what was encoded, and returns the squared L2 norm of that error (L-GreCo's {@code e_l}).
+     */
+    public static double keepResidual(Encoder encoder, DirectBuffer values, int index, int n, DirectBuffer encoded,
+                                      int encodedOffset, int encodedLength, MutableDirectBuffer residual,
+                                      int rIndex) {
+        residual.putBytes(rIndex << 2, values, index << 2, n << 2);
+        encoder.decodeAdd(encoded, encodedOffset, encodedLength, -1f, residual, rIndex, n);
+        double squared = 0;
+        for (int i = 0; i < n; i++) {
+            double e = residual.getFloat((rIndex + i) << 2);
+            squared += e * e;
+        }
+        return squared;
+    }
+}
