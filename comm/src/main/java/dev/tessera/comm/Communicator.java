@@ -30,6 +30,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -95,6 +96,7 @@ public final class Communicator implements AutoCloseable {
     private final ControlCodec sendCodec;
     private final UnsafeBuffer controlScratch = new UnsafeBuffer(new byte[ControlCodec.MAX_MESSAGE_BYTES]);
     private final Counter droppedFrames;
+    private final AtomicLong dataBytesSent = new AtomicLong();
     private final Counter droppedControlFrames;
     private final Counter rejectedHandshakes;
     /** The counters' values when closed: their memory goes with the Aeron client. */
@@ -314,6 +316,15 @@ public final class Communicator implements AutoCloseable {
 
     public CommConfig config() {
         return config;
+    }
+
+    /**
+     * Bytes of data frames (header and payload) this rank has handed to Aeron since it started, to any peer and on
+     * any group: what gradient compression reports as sent. Collectives over {@link SymmetricMemory} move no frames
+     * and are not counted.
+     */
+    public long dataBytesSent() {
+        return dataBytesSent.get();
     }
 
     /** Data frames dropped: unknown session, malformed header, or not fitting the posted receive. */
@@ -613,6 +624,7 @@ public final class Communicator implements AutoCloseable {
                             out.addressOffset() + at + DataFrame.HEADER_LENGTH, length);
                 }
                 claim.commit();
+                dataBytesSent.getAndAdd(DataFrame.HEADER_LENGTH + length);
                 return true;
             }
         }

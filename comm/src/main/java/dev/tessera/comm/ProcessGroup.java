@@ -592,7 +592,17 @@ public final class ProcessGroup {
         }
     }
 
-    private synchronized CollectiveHandle submit(Collective c) {
+    /**
+     * Runs {@code work} on this group's background thread, after the operations issued before it and before those
+     * issued after: a composite operation (encode, exchange with this group's blocking collectives, decode) that
+     * keeps the group's issue order. {@code description} names it in errors.
+     */
+    public synchronized CollectiveHandle runAsync(String description, Runnable work) {
+        CompletableFuture<Void> future = CompletableFuture.runAsync(work, asyncThread());
+        return new CollectiveHandle(future, description + " on group '" + name + "'", comm.config().deadlineMs());
+    }
+
+    private synchronized ExecutorService asyncThread() {
         if (asyncThread == null) {
             asyncThread = Executors.newSingleThreadExecutor(r -> {
                 Thread t = new Thread(r, "tessera-comm-" + name);
@@ -600,7 +610,11 @@ public final class ProcessGroup {
                 return t;
             });
         }
-        CompletableFuture<Void> future = CompletableFuture.runAsync(() -> run(c), asyncThread);
+        return asyncThread;
+    }
+
+    private synchronized CollectiveHandle submit(Collective c) {
+        CompletableFuture<Void> future = CompletableFuture.runAsync(() -> run(c), asyncThread());
         return new CollectiveHandle(future, c.toString(), comm.config().deadlineMs());
     }
 

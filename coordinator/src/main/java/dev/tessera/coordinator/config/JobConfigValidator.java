@@ -3,6 +3,8 @@ package dev.tessera.coordinator.config;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.job.AdafactorSection;
 import dev.tessera.worker.job.CameSection;
+import dev.tessera.worker.job.CompressionMethod;
+import dev.tessera.worker.job.CompressionSection;
 import dev.tessera.worker.job.DataSection;
 import dev.tessera.worker.job.DataSourceKind;
 import dev.tessera.worker.job.Dtype;
@@ -60,11 +62,57 @@ final class JobConfigValidator {
         v.atLeast("zero.stage", config.zero().stage(), 0);
         v.atMost("zero.stage", config.zero().stage(), 3);
         v.moe(config.moe(), config.mesh());
+        v.compression(config);
         v.fault(config.fault());
         v.memory(config);
-        v.runtimeSupports(config);
         if (config.out() != null && config.out().isBlank()) {
             v.fail("out", "out must be a directory path or null (got an empty string)");
+        }
+    }
+
+    /** Every key is checked, not only the chosen method's; then what compression composes with. */
+    private void compression(JobConfig config) {
+        CompressionSection c = config.compression();
+        inUnit("compression.topk_density", c.topkDensity());
+        atLeast("compression.qsgd_bits", c.qsgdBits(), 2);
+        atMost("compression.qsgd_bits", c.qsgdBits(), 8);
+        atLeast("compression.qsgd_bucket", c.qsgdBucket(), 1);
+        atLeast("compression.powersgd_rank", c.powersgdRank(), 1);
+        inUnit("compression.fedzip_keep", c.fedzipKeep());
+        atLeast("compression.lgreco_warmup_steps", c.lgrecoWarmupSteps(), 0);
+        atLeast("compression.lgreco_period", c.lgrecoPeriod(), 1);
+        atLeast("compression.lgreco_resolution", c.lgrecoResolution(), 1);
+        atLeast("compression.min_elements", c.minElements(), 0);
+        if (!c.enabled()) {
+            return;
+        }
+        String method = "compression.method: " + c.method().name().toLowerCase(Locale.ROOT);
+        if (c.method() != CompressionMethod.TOPK || c.lgreco()) {
+            failAt(List.of("compression.method", "compression.lgreco"), method + (c.lgreco() ? " with lgreco" : "")
+                    + " is not built yet (issue 18); use compression.method: topk with compression.lgreco: false,"
+                    + " or none");
+        }
+        if (c.lgreco() && c.method() == CompressionMethod.FEDZIP) {
+            failAt(List.of("compression.lgreco", "compression.method"), "compression.lgreco chooses among topk, qsgd"
+                    + " or powersgd settings, not fedzip's; set compression.lgreco: false or another method");
+        }
+        if (config.zero().stage() > 2) {
+            failAt(List.of("zero.stage", "compression.method"), method + " works with zero.stage 0, 1 or 2 (stage 3"
+                    + " gathers parameters per layer and reduce-scatters whole buckets); set zero.stage <= 2");
+        }
+        if (config.mesh().sp() > 1 || config.mesh().ep() > 1) {
+            failAt(List.of("compression.method", "mesh.sp", "mesh.ep"), method + " compresses data-parallel"
+                    + " gradients only; set mesh.sp: 1 and mesh.ep: 1, or compression.method: none");
+        }
+        if (config.model().dtype() != Dtype.FLOAT32) {
+            failAt(List.of("compression.method", "model.dtype"), method + " encodes float32 gradients; set"
+                    + " model.dtype: float32");
+        }
+    }
+
+    private void inUnit(String path, double value) {
+        if (!(value > 0 && value <= 1)) {
+            fail(path, path + " must be in (0, 1] (got " + value + ")");
         }
     }
 
@@ -351,11 +399,6 @@ final class JobConfigValidator {
     }
 
     /** Planning checks above hold for any mesh; the runtime so far trains data- and expert-parallel meshes. */
-    private void runtimeSupports(JobConfig config) {
-        MeshSection mesh = config.mesh();
-
-    }
-
     private void atLeast(String path, long value, long min) {
         if (value < min) {
             fail(path, path + " must be >= " + min + " (got " + value + ")");

@@ -385,6 +385,29 @@ public final class Checkpoint {
         return SafeTensors.open(dir.resolve(file));
     }
 
+    /** How many ranks wrote gradient-compression state (0: the run did not compress). */
+    public int compressionRanks() {
+        int n = 0;
+        while (manifest.files().containsKey(CheckpointLayout.compressionState(n))) {
+            n++;
+        }
+        return n;
+    }
+
+    /** Rank {@code rank}'s gradient-compression state; the caller closes it. */
+    public SafeTensorsReader openCompressionState(int rank) {
+        String file = CheckpointLayout.compressionState(rank);
+        if (!manifest.files().containsKey(file)) {
+            throw new UserInputException("checkpoint " + dir + " has no gradient-compression state for rank " + rank);
+        }
+        return SafeTensors.open(dir.resolve(file));
+    }
+
+    /** The JSON metadata stored with a rank file opened by {@link #openCompressionState}. */
+    public Map<String, Object> compressionMetadata(SafeTensorsReader reader, int rank) {
+        return optimizerMetadata(reader, rank);
+    }
+
     /** The JSON metadata stored with {@code rank}'s optimizer shard (always has "rank" and "step"). */
     public Map<String, Object> optimizerMetadata(int rank) {
         try (SafeTensorsReader reader = openOptimizerShard(rank)) {

@@ -14,6 +14,7 @@ public final class CheckpointLayout {
     public static final String TRAINER_STATE = "trainer_state.json";
     public static final String MANIFEST = "manifest.json";
     public static final String OPTIMIZER_DIR = "optimizer";
+    public static final String COMPRESSION_DIR = "compression";
 
     private static final Pattern STEP_DIR = Pattern.compile("step-(\\d{7,18})");
 
@@ -56,5 +57,13 @@ public final class CheckpointLayout {
             throw new IllegalArgumentException("negative rank " + rank);
         }
         return String.format("%s/rank-%05d.safetensors", OPTIMIZER_DIR, rank);
+    }
+
+    /** {@code compression/rank-00000.safetensors}: a rank's gradient-compression state (its error feedback). */
+    public static String compressionState(int rank) {
+        if (rank < 0) {
+            throw new IllegalArgumentException("negative rank " + rank);
+        }
+        return String.format("%s/rank-%05d.safetensors", COMPRESSION_DIR, rank);
     }
 }

@@ -325,6 +325,17 @@ public final class CheckpointWriter {
      * {@code __metadata__["tessera"]}.
      */
     public void writeOptimizerShard(int rank, Map<String, INDArray> state, Map<String, Object> metadata) {
+        writeRankFile(CheckpointLayout.OPTIMIZER_DIR, CheckpointLayout.optimizerShard(rank), rank, state, metadata);
+    }
+
+    /** Rank {@code rank}'s gradient-compression state ({@link CheckpointLayout#compressionState}). */
+    public void writeCompressionState(int rank, Map<String, INDArray> state, Map<String, Object> metadata) {
+        writeRankFile(CheckpointLayout.COMPRESSION_DIR, CheckpointLayout.compressionState(rank), rank, state,
+                metadata);
+    }
+
+    private void writeRankFile(String dir, String relative, int rank, Map<String, INDArray> state,
+                               Map<String, Object> metadata) {
         Map<String, Object> meta = new LinkedHashMap<>();
         meta.put("rank", rank);
         meta.put("step", step);
@@ -332,11 +343,11 @@ public final class CheckpointWriter {
         String json;
         try {
             json = Json.COMPACT.writeValueAsString(meta);
-            Files.createDirectories(staging.resolve(CheckpointLayout.OPTIMIZER_DIR));
+            Files.createDirectories(staging.resolve(dir));
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot prepare optimizer shard of rank " + rank + " in " + staging, e);
+            throw new UncheckedIOException("cannot prepare " + relative + " of rank " + rank + " in " + staging, e);
         }
-        Path path = fresh(CheckpointLayout.optimizerShard(rank));
+        Path path = fresh(relative);
         SafeTensors.write(path, state, Map.of(Checkpoint.OPTIMIZER_METADATA, json),
                 (f, contents) -> written(f, contents, state));
     }
@@ -361,9 +372,11 @@ public final class CheckpointWriter {
         }
         Path target = checkpointsDir.resolve(CheckpointLayout.dirName(step));
         try {
-            Path optimizer = staging.resolve(CheckpointLayout.OPTIMIZER_DIR);
-            if (Files.isDirectory(optimizer)) {
-                AtomicFiles.fsyncDirectory(optimizer);
+            for (String dir : List.of(CheckpointLayout.OPTIMIZER_DIR, CheckpointLayout.COMPRESSION_DIR)) {
+                Path rankFiles = staging.resolve(dir);
+                if (Files.isDirectory(rankFiles)) {
+                    AtomicFiles.fsyncDirectory(rankFiles);
+                }
             }
             Manifest manifest = Manifest.compute(staging, step);
             AtomicFiles.writeSynced(staging.resolve(CheckpointLayout.MANIFEST), manifest.toJson());

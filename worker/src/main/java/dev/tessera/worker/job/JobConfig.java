@@ -13,13 +13,14 @@ import java.util.Optional;
  */
 public record JobConfig(ModelSection model, DataSection data, TrainSection train, OptimizerSection optimizer,
                         EvalSection eval, CheckpointSection checkpoint, MeshSection mesh, LaunchSection launch,
-                        RestartSection restart, ZeroSection zero, MoeSection moe, FaultSection fault, String out) {
+                        RestartSection restart, ZeroSection zero, MoeSection moe, CompressionSection compression,
+                        FaultSection fault, String out) {
 
     public static JobConfig defaults() {
         return new JobConfig(ModelSection.defaults(), DataSection.defaults(), TrainSection.defaults(),
                 OptimizerSection.defaults(), EvalSection.defaults(), CheckpointSection.defaults(),
                 MeshSection.defaults(), LaunchSection.defaults(), RestartSection.defaults(), ZeroSection.defaults(),
-                MoeSection.defaults(), FaultSection.defaults(), null);
+                MoeSection.defaults(), CompressionSection.defaults(), FaultSection.defaults(), null);
     }
 
     public Optional<Path> outDir() {
@@ -28,8 +29,8 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
 
     /** The same job writing to {@code outDir} (a --out flag, or the directory actually created). */
     public JobConfig withOut(String outDir) {
-        return new JobConfig(model, data, train, optimizer, eval, checkpoint, mesh, launch, restart, zero, moe, fault,
-                outDir);
+        return new JobConfig(model, data, train, optimizer, eval, checkpoint, mesh, launch, restart, zero, moe,
+                compression, fault, outDir);
     }
 
     /** The model's shape. A dense model (no MoE block) carries no expert fields, as ModelConfig.dense. */

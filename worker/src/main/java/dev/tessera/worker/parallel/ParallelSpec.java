@@ -44,6 +44,11 @@ public record ParallelSpec(int zeroStage, OptimizerSpec optimizer, long bucketEl
         return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode, sequence);
     }
 
+    /** The same, with gradient buckets crossing the data-parallel group by {@code codec}. */
+    public ParallelSpec withCodec(GradientCodec codec) {
+        return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode, sequence);
+    }
+
     /** The same, with attention crossing the sequence-parallel group by {@code scheme}. */
     public ParallelSpec withSequence(SequenceScheme scheme) {
         return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode, scheme);

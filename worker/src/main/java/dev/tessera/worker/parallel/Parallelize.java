@@ -107,9 +107,11 @@ public final class Parallelize {
      * what the training step and the optimizer need of them. {@code probe} samples ZeRO's resident memory.
      */
     public static Sharding apply(Transformer model, DeviceMesh mesh, ParallelSpec spec, MemoryProbe probe) {
-        if (spec.zeroStage() > 0 && spec.codec() != GradientCodec.IDENTITY) {
-            throw new IllegalArgumentException("gradient compression works with plain data parallelism only, not with"
-                    + " ZeRO stage " + spec.zeroStage() + " (ZeRO reduce-scatters whole buckets)");
+        boolean compressed = spec.codec() != GradientCodec.IDENTITY;
+        if (compressed && (spec.zeroStage() > 2 || !mesh.expertParallel().isLocal()
+                || !mesh.sequenceParallel().isLocal())) {
+            throw new IllegalArgumentException("gradient compression works with data parallelism at ZeRO stage 0-2"
+                    + " only, not with ZeRO stage " + spec.zeroStage() + ", expert or sequence parallelism");
         }
         MeshGroup ep = mesh.expertParallel();
         MeshGroup dp = mesh.workers(); // every rank holds the dense parameters, whatever its sequences or tokens
@@ -229,6 +231,13 @@ public final class Parallelize {
         }
         ZeroSharding zero = new ZeroSharding(dp.channel("zero-gradients"), dp.channel("zero-parameters"), sums,
                 spec.zeroStage(), params, spec.optimizer(), model.unitBounds(), spec.bucketElements(), probe);
+        if (spec.codec() != GradientCodec.IDENTITY) {
+            // Compressed: every rank decodes the whole summed gradient (its error feedback is whole anyway), steps
+            // its shard, and ZeRO all-gathers the parameters; stage 2 then keeps gradients as stage 1 does.
+            GradientSync allReduce = new BucketedAllReduce(dp.process(), spec.codec(), params.grads(),
+                    params.tensors(), spec.bucketElements());
+            return new Sharding(allReduce, zero, sums, params.spans(), zero.shard(), sums, whole);
+        }
         return new Sharding(zero, zero, sums, params.spans(), zero.shard(), sums,
                 spec.zeroStage() == 3 ? zero.shard() : whole);
     }

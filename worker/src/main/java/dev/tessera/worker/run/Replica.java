@@ -19,6 +19,7 @@ import dev.tessera.worker.parallel.ExpertParallelUnits;
 import dev.tessera.worker.parallel.MemoryProbe;
 import dev.tessera.worker.parallel.MeshGroup;
 import dev.tessera.worker.parallel.Mesh;
+import dev.tessera.worker.parallel.CompressedGradients;
 import dev.tessera.worker.parallel.ParallelSpec;
 import dev.tessera.worker.parallel.Parallelize;
 import dev.tessera.worker.parallel.Sharding;
@@ -51,16 +52,18 @@ public final class Replica {
     private final Transformer model;
     private final Sharding sharding;
     private final Optimizer optimizer;
+    private final CompressedGradients compressed; // null unless gradients cross the wire compressed
     private final long completedSteps;
 
     private Replica(WorkerJob job, DeviceMesh mesh, TokenSource data, Transformer model, Sharding sharding,
-                    Optimizer optimizer, long completedSteps) {
+                    Optimizer optimizer, CompressedGradients compressed, long completedSteps) {
         this.job = job;
         this.mesh = mesh;
         this.data = data;
         this.model = model;
         this.sharding = sharding;
         this.optimizer = optimizer;
+        this.compressed = compressed;
         this.completedSteps = completedSteps;
     }
 
@@ -95,11 +98,19 @@ public final class Replica {
         ParallelSpec spec = ParallelSpec.of(job.zeroStage(), job.optimizer()).withAllToAll(
                 moe.allToAll() == AllToAllKind.FLAT ? ParallelSpec.FLAT : moe.ranksPerNode())
                 .withSequence(job.spec().mesh().spMode());
+        CompressedGradients compressed = job.spec().compression().enabled()
+                ? new CompressedGradients(job.spec().compression(), job.train().seed()) : null;
+        if (compressed != null) {
+            spec = spec.withCodec(compressed);
+        }
         ModelShard shard = new ModelShard(experts, Parallelize.sequenceShard(mesh, spec, seq));
         Transformer model = new Transformer(job.model(), job.float64() ? DataType.DOUBLE : DataType.FLOAT,
                 slice.size(), Parallelize.parameterMemory(mesh, spec), Parallelize.gradientMemory(mesh, spec),
                 job.spec().train().recomputePolicy(), shard);
         Sharding sharding = Parallelize.apply(model, mesh, spec, probe);
+        if (compressed != null && !compressed.isPlanned()) {
+            compressed = null; // one replica: there is nothing to send
+        }
         // ZeRO-3: only the rank's shards are written (the rest of the buffer stays unbacked pages until gathered).
         List<Shard> kept = sharding.parameterShards();
         for (Shard range : kept) {
@@ -118,10 +129,13 @@ public final class Replica {
             }
             checkpoint.loadParameters(model.parameters(), kept);
             OptimizerShards.load(checkpoint, optimizer.stateParts(), model.parameters());
+            if (compressed != null) {
+                CompressionState.load(checkpoint, mesh.workers().rank(), mesh.workers().size(), compressed);
+            }
             checkpoint.verifyRest();
             completed = checkpoint.step();
         }
-        return new Replica(job, mesh, data, model, sharding, optimizer, completed);
+        return new Replica(job, mesh, data, model, sharding, optimizer, compressed, completed);
     }
 
     public TokenSource data() {
@@ -152,7 +166,7 @@ public final class Replica {
         if (mesh.isStandalone()) {
             checkpointer = step -> CheckpointWriter.write(runDir, step, job.model(), model.parameters(),
                     optimizer.state(), TrainerState.of(step, mesh.mesh(), job.spec().toMap()));
-        } else if (job.zeroStage() == 0 && mesh.expertParallel().isLocal()) {
+        } else if (job.zeroStage() == 0 && mesh.expertParallel().isLocal() && compressed == null) {
             checkpointer = mesh.rank() == 0 ? step -> CheckpointWriter.stageReplica(runDir, step, job.model(),
                     model.parameters(), optimizer.state()) : null;
         } else {
@@ -199,8 +213,12 @@ public final class Replica {
         }
         // One file per optimizer part (ZeRO with expert parallelism has two, whose flat state shares its names).
         List<Map<String, StateSlice>> parts = optimizer.stateParts();
-        for (int p = 0; p < parts.size(); p++) {
+        // Without ZeRO (a compressed run stages here for its residuals) the state is replicated: rank 0 writes it.
+        for (int p = 0; p < parts.size() && (job.zeroStage() > 0 || mesh.rank() == 0); p++) {
             OptimizerShards.write(writer, mesh.rank() * parts.size() + p, parts.get(p), model.parameters());
+        }
+        if (compressed != null) {
+            CompressionState.write(writer, mesh.workers().rank(), compressed);
         }
         replicas.barrier();
         if (!experts.isLocal() && mesh.rank() == 0) {

@@ -49,15 +49,15 @@ class ParallelizeTest {
     }
 
     @Test
-    void compressionWithZeroIsRefused() {
+    void compressionWithZeroThreeIsRefused() {
         GradientCodec other = (group, bucket, gradients, dtype) -> GradientCodec.IDENTITY.reduceAsync(group, bucket,
                 gradients, dtype);
-        ParallelSpec spec = new ParallelSpec(2, ADAMW,
+        ParallelSpec spec = new ParallelSpec(3, ADAMW,
                 ParallelSpec.BUCKET_ELEMENTS, other, ParallelSpec.FLAT, SequenceScheme.ALLGATHER);
         Transformer model = new Transformer(MOE, DataType.FLOAT, 2, 4);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Parallelize.apply(model, DeviceMesh.single(), spec, MemoryProbe.OFF));
-        assertTrue(e.getMessage().contains("ZeRO stage 2"), e.getMessage());
+        assertTrue(e.getMessage().contains("ZeRO stage 3"), e.getMessage());
     }
 
     /**

@@ -2,6 +2,9 @@ package dev.tessera.worker.run;
 
 import dev.tessera.comm.UserInputException;
 import dev.tessera.comm.control.ControlCodec;
+import dev.tessera.worker.job.CompressionMethod;
+import dev.tessera.worker.job.CompressionSection;
+import dev.tessera.worker.job.FedZipEncoding;
 import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.job.OptimizerSection;
 import dev.tessera.worker.job.OptimizerKind;
@@ -51,6 +54,8 @@ class AssignmentTest {
                 JobConfig.defaults().eval(), JobConfig.defaults().checkpoint(), JobConfig.defaults().mesh(),
                 JobConfig.defaults().launch(), JobConfig.defaults().restart(), JobConfig.defaults().zero(),
                 new dev.tessera.worker.job.MoeSection(dev.tessera.worker.job.AllToAllKind.HIERARCHICAL, 2),
+                new CompressionSection(CompressionMethod.FEDZIP, 0.02, 3, 64, 8, 0.01, FedZipEncoding.HUFFMAN, true,
+                        true, 5, 50, 100, 2_000),
                 JobConfig.defaults().fault(), "/out/\u00e9");
         WorkerJob customJob = new WorkerJob(custom, "/out/\u00e9", null);
         assertEquals(customJob, roundTrip(new Assignment(0, customJob)).readableJob());
@@ -61,7 +66,7 @@ class AssignmentTest {
     void eachRankOfAnExpertGroupIsToldItsShareOfTheExperts() {
         JobConfig d = JobConfig.defaults();
         JobConfig ep = new JobConfig(d.model(), d.data(), d.train(), d.optimizer(), d.eval(), d.checkpoint(),
-                new MeshSection(4, 1, 2, SequenceScheme.ALLGATHER), d.launch(), d.restart(), d.zero(), d.moe(), d.fault(),
+                new MeshSection(4, 1, 2, SequenceScheme.ALLGATHER), d.launch(), d.restart(), d.zero(), d.moe(), d.compression(), d.fault(),
                 d.out());
         WorkerJob job = WorkerJob.of(ep, Path.of("/runs/ep"), null);
         int experts = job.model().nExperts();
@@ -77,7 +82,7 @@ class AssignmentTest {
         JobConfig d = JobConfig.defaults();
         for (SequenceScheme scheme : SequenceScheme.values()) {
             JobConfig sp = new JobConfig(d.model(), d.data(), d.train(), d.optimizer(), d.eval(), d.checkpoint(),
-                    new MeshSection(1, 4, 1, scheme), d.launch(), d.restart(), d.zero(), d.moe(), d.fault(), d.out());
+                    new MeshSection(1, 4, 1, scheme), d.launch(), d.restart(), d.zero(), d.moe(), d.compression(), d.fault(), d.out());
             WorkerJob job = WorkerJob.of(sp, Path.of("/runs/sp"), null);
             int seq = job.train().seqLen();
             for (int rank = 0; rank < 4; rank++) {
@@ -124,7 +129,7 @@ class AssignmentTest {
         String schema = Assignment.JOB.schema();
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                 .digest(schema.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
-        assertEquals(7, Assignment.VERSION);
-        assertEquals("b7e9012e74a35244", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
+        assertEquals(8, Assignment.VERSION);
+        assertEquals("168065593ffdd7e6", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
     }
 }

@@ -1,0 +1,61 @@
+package dev.tessera.coordinator;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tessera.worker.checkpoint.CheckpointLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Gradient compression on two worker processes over real Aeron: the run trains (its loss falls), every rank's
+ * error feedback is checkpointed, and a run resumed from the middle continues with the same losses bit for bit.
+ */
+@Timeout(600)
+class CompressionTrainingTest {
+
+    @TempDir
+    Path tmp;
+
+    private static List<String> job(Path out, String... extra) {
+        List<String> args = new java.util.ArrayList<>(ClusterTrainingTest.job(out, 2, 20, "--set",
+                "compression.method=topk", "--set", "compression.topk_density=0.1", "--set",
+                "compression.min_elements=512", "--set", "checkpoint.every=10", "--set", "launch.hazelcast_port=6870",
+                "--set", "launch.aeron_port=44870"));
+        args.addAll(List.of(extra));
+        return args;
+    }
+
+    @Test
+    void topKTrainsAndResumesBitIdentically() throws Exception {
+        Path full = tmp.resolve("topk");
+        ClusterTrainingTest.Run run = ClusterTrainingTest.run(job(full));
+        assertEquals(0, run.code(), run.err());
+        ClusterTrainingTest.assertNothingLeft(run.jobIds());
+        Map<Long, Double> losses = ClusterTrainingTest.losses(full);
+        double first = (losses.get(1L) + losses.get(2L) + losses.get(3L) + losses.get(4L) + losses.get(5L)) / 5;
+        double last = (losses.get(16L) + losses.get(17L) + losses.get(18L) + losses.get(19L) + losses.get(20L)) / 5;
+        assertTrue(last < first - 0.2, "the loss falls (mean of steps 1-5 " + first + ", of 16-20 " + last + "): "
+                + losses);
+
+        Path step10 = full.resolve("checkpoints/step-0000010");
+        for (int rank = 0; rank < 2; rank++) {
+            assertTrue(Files.isRegularFile(step10.resolve(CheckpointLayout.compressionState(rank))),
+                    "rank " + rank + "'s error feedback is in the checkpoint");
+        }
+        Path resumedDir = tmp.resolve("resumed");
+        ClusterTrainingTest.Run resumed = ClusterTrainingTest.run(List.of("train", "--resume", step10.toString(),
+                "--out", resumedDir.toString()));
+        assertEquals(0, resumed.code(), resumed.err());
+        ClusterTrainingTest.assertNothingLeft(resumed.jobIds());
+        Map<Long, Double> after = ClusterTrainingTest.losses(resumedDir);
+        for (long step = 11; step <= 20; step++) {
+            assertEquals(losses.get(step), after.get(step), 0.0, "step " + step + " after resuming at step 10");
+        }
+    }
+}

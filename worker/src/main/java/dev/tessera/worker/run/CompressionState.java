@@ -1,0 +1,71 @@
+package dev.tessera.worker.run;
+
+import dev.tessera.comm.UserInputException;
+import dev.tessera.comm.compress.BucketReduction;
+import dev.tessera.worker.checkpoint.Checkpoint;
+import dev.tessera.worker.checkpoint.CheckpointWriter;
+import dev.tessera.worker.checkpoint.SafeTensorsReader;
+import dev.tessera.worker.parallel.CompressedGradients;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.agrona.MutableDirectBuffer;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/**
+ * A rank's gradient-compression state in checkpoints: each bucket's error-feedback residual
+ * ({@code residual.<bucket>}) and the round, so a resumed run encodes the same bits. Resuming onto another number of
+ * data-parallel ranks, rank {@code r} takes the sum of the old ranks {@code r, r + N, r + 2N, ...}: the residuals
+ * are what the old ranks still owe the sum, and that total is kept.
+ */
+final class CompressionState {
+
+    private static final String ROUND = "round";
+
+    private CompressionState() {
+    }
+
+    static void write(CheckpointWriter writer, int rank, CompressedGradients gradients) {
+        Map<String, INDArray> tensors = new LinkedHashMap<>();
+        List<BucketReduction> reductions = gradients.reductions();
+        for (int b = 0; b < reductions.size(); b++) {
+            MutableDirectBuffer residual = reductions.get(b).residual();
+            float[] values = new float[residual.capacity() / 4];
+            for (int i = 0; i < values.length; i++) {
+                values[i] = residual.getFloat(4 * i);
+            }
+            tensors.put("residual." + b, Nd4j.createFromArray(values));
+        }
+        writer.writeCompressionState(rank, tensors, Map.of(ROUND, gradients.round()));
+    }
+
+    /** Fills {@code gradients}' residuals for data-parallel rank {@code rank} of {@code ranks}; nothing if none kept. */
+    static void load(Checkpoint checkpoint, int rank, int ranks, CompressedGradients gradients) {
+        int written = checkpoint.compressionRanks();
+        gradients.resumeAt(checkpoint.step());
+        List<BucketReduction> reductions = gradients.reductions();
+        for (int old = rank; old < written; old += ranks) {
+            try (SafeTensorsReader reader = checkpoint.openCompressionState(old)) {
+                for (int b = 0; b < reductions.size(); b++) {
+                    MutableDirectBuffer residual = reductions.get(b).residual();
+                    String name = "residual." + b;
+                    if (!reader.contains(name)) {
+                        throw new UserInputException("checkpoint " + checkpoint.dir() + " has no " + name
+                                + " for rank " + old + ": it was written with other gradient buckets; resume with"
+                                + " the same model and compression settings");
+                    }
+                    INDArray stored = reader.read(name);
+                    if (stored.length() * 4 != residual.capacity()) {
+                        throw new UserInputException("checkpoint " + checkpoint.dir() + " has " + name + " of "
+                                + stored.length() + " elements for rank " + old + ", this run's bucket holds "
+                                + residual.capacity() / 4 + "; resume with the same model and compression settings");
+                    }
+                    for (int i = 0; i < stored.length(); i++) {
+                        residual.putFloat(4 * i, residual.getFloat(4 * i) + stored.getFloat(i));
+                    }
+                }
+            }
+        }
+    }
+}
