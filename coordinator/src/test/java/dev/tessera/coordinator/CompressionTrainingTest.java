@@ -3,6 +3,7 @@ package dev.tessera.coordinator;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tessera.coordinator.cli.Main;
 import dev.tessera.worker.checkpoint.CheckpointLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,8 +14,10 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Gradient compression on two worker processes over real Aeron: the run trains (its loss falls), every rank's
- * error feedback is checkpointed, and a run resumed from the middle continues with the same losses bit for bit.
+ * Gradient compression on worker processes over real Aeron: the run trains (its loss falls), every rank's error
+ * feedback is checkpointed, and a run resumed from the middle continues with the same losses bit for bit. A
+ * lossless setting (Top-K keeping everything) under ZeRO-2 on four workers follows the single-process run, which
+ * checks the plumbing (buckets, decode-and-sum, ZeRO's shards and parameter gather) apart from the codec.
  */
 @Timeout(600)
 class CompressionTrainingTest {
@@ -29,6 +32,20 @@ class CompressionTrainingTest {
                 "--set", "launch.aeron_port=44870"));
         args.addAll(List.of(extra));
         return args;
+    }
+
+    @Test
+    void losslessTopKUnderZeroTwoOnFourWorkersFollowsTheSingleProcessRun() throws Exception {
+        Path single = tmp.resolve("single");
+        assertEquals(0, Main.run(ClusterTrainingTest.job(single, 1, 20).toArray(String[]::new)));
+        Path run = tmp.resolve("w4-zero2-topk1");
+        ClusterTrainingTest.Run result = ClusterTrainingTest.run(ClusterTrainingTest.job(run, 4, 20, "--set",
+                "compression.method=topk", "--set", "compression.topk_density=1", "--set",
+                "compression.min_elements=0", "--set", "zero.stage=2", "--set", "launch.hazelcast_port=6890",
+                "--set", "launch.aeron_port=44890"));
+        assertEquals(0, result.code(), result.err());
+        ClusterTrainingTest.assertNothingLeft(result.jobIds());
+        ClusterTrainingTest.assertLossesClose(single, run);
     }
 
     @Test
