@@ -128,7 +128,7 @@ public final class ClusterTraining implements TrainAction {
                     if (m instanceof StepReport s) {
                         listener.onStep(new StepMetrics(s.step, s.loss, s.auxLoss, s.lr, s.gradNorm,
                                 s.tokensPerSecond, s.stepSeconds, s.exposedCommSeconds, s.attentionWaitSeconds,
-                                new MoeStats(s.moeExperts, s.moeLayers)));
+                                s.wireBytes, new MoeStats(s.moeExperts, s.moeLayers)));
                     } else if (m instanceof EvalReport e) {
                         listener.onEval(e.step, e.loss);
                     } else if (m instanceof CheckpointReport c) {

@@ -3,6 +3,8 @@ package dev.tessera.coordinator;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.coordinator.cli.Main;
 import dev.tessera.worker.checkpoint.CheckpointLayout;
 import java.nio.file.Files;
@@ -12,6 +14,8 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Gradient compression on worker processes over real Aeron: the run trains (its loss falls), every rank's error
@@ -25,13 +29,12 @@ class CompressionTrainingTest {
     @TempDir
     Path tmp;
 
-    private static List<String> job(Path out, String... extra) {
-        List<String> args = new java.util.ArrayList<>(ClusterTrainingTest.job(out, 2, 20, "--set",
-                "compression.method=topk", "--set", "compression.topk_density=0.1", "--set",
+    /** Each codec at a setting that trains this small model in 20 steps; layers of 512 elements and up compressed. */
+    private static List<String> job(Path out, String method) {
+        return ClusterTrainingTest.job(out, 2, 20, "--set", "compression.method=" + method, "--set",
+                "compression.topk_density=0.1", "--set", "compression.fedzip_keep=0.1", "--set",
                 "compression.min_elements=512", "--set", "checkpoint.every=10", "--set", "launch.hazelcast_port=6870",
-                "--set", "launch.aeron_port=44870"));
-        args.addAll(List.of(extra));
-        return args;
+                "--set", "launch.aeron_port=44870");
     }
 
     @Test
@@ -48,10 +51,11 @@ class CompressionTrainingTest {
         ClusterTrainingTest.assertLossesClose(single, run);
     }
 
-    @Test
-    void topKTrainsAndResumesBitIdentically() throws Exception {
-        Path full = tmp.resolve("topk");
-        ClusterTrainingTest.Run run = ClusterTrainingTest.run(job(full));
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"topk", "fedzip"})
+    void eachCodecTrainsAndResumesBitIdentically(String method) throws Exception {
+        Path full = tmp.resolve(method);
+        ClusterTrainingTest.Run run = ClusterTrainingTest.run(job(full, method));
         assertEquals(0, run.code(), run.err());
         ClusterTrainingTest.assertNothingLeft(run.jobIds());
         Map<Long, Double> losses = ClusterTrainingTest.losses(full);
@@ -60,12 +64,18 @@ class CompressionTrainingTest {
         assertTrue(last < first - 0.2, "the loss falls (mean of steps 1-5 " + first + ", of 16-20 " + last + "): "
                 + losses);
 
+        for (String line : Files.readAllLines(full.resolve("metrics.jsonl"))) {
+            JsonNode row = new ObjectMapper().readTree(line);
+            if (row.has("loss")) {
+                assertTrue(row.get("wire_bytes").asLong() > 0, "rank 0 sent its encoded gradients: " + line);
+            }
+        }
         Path step10 = full.resolve("checkpoints/step-0000010");
         for (int rank = 0; rank < 2; rank++) {
             assertTrue(Files.isRegularFile(step10.resolve(CheckpointLayout.compressionState(rank))),
-                    "rank " + rank + "'s error feedback is in the checkpoint");
+                    "rank " + rank + "'s compression state is in the checkpoint");
         }
-        Path resumedDir = tmp.resolve("resumed");
+        Path resumedDir = tmp.resolve(method + "-resumed");
         ClusterTrainingTest.Run resumed = ClusterTrainingTest.run(List.of("train", "--resume", step10.toString(),
                 "--out", resumedDir.toString()));
         assertEquals(0, resumed.code(), resumed.err());

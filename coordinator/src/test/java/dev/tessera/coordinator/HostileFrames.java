@@ -39,7 +39,7 @@ final class HostileFrames {
         this.jobId = jobId;
         ControlMessage[] messages = {new Hello(jobId, 1, new byte[32], 1, 2), new Abort(0, 1, "forged"),
                 new TextMessage("forged"), new Assignment(0, WorkerJob.of(JobConfig.defaults(), Path.of("/runs/forged"), null)),
-                new StepReport(0, 3, 0.125, 1, 1e-3, 1, 1, 1, 0, 0, 1, new double[] {1, 0, 1, 0, 1}), new EvalReport(0, 3, 0.125),
+                new StepReport(0, 3, 0.125, 1, 1e-3, 1, 1, 1, 0, 0, 0, 1, new double[] {1, 0, 1, 0, 1}), new EvalReport(0, 3, 0.125),
                 WorkerFinished.failed(0, "forged failure", false, 1)};
         UnsafeBuffer out = new UnsafeBuffer(new byte[ControlCodec.MAX_MESSAGE_BYTES]);
         valid = new byte[messages.length][];

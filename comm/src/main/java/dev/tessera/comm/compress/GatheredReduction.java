@@ -10,7 +10,8 @@ import org.agrona.concurrent.UnsafeBuffer;
 /**
  * Sums one gradient bucket over a group by gathering every member's encoded layers (Top-K's (index, value)
  * pairs, FedZip's streams): each member encodes {@code a = g + e} per layer and keeps {@code e = a - Dec(Enc(a))},
- * the members exchange their payload lengths, then the payloads (one uneven all-gather), and every member
+ * (without error feedback, as FedZip's paper has it, {@code a = g} and nothing is kept), the members exchange
+ * their payload lengths, then the payloads (one uneven all-gather), and every member
  * decodes all of them into the bucket in rank order, so the sum is the same bits everywhere. A layer without an
  * encoder (small or 1-D) travels as raw float32.
  *
@@ -31,6 +32,7 @@ public final class GatheredReduction implements BucketReduction {
     private final long[] bounds;
     private final int members;
     private final long seed;
+    private final boolean errorFeedback;
     private final LayerObserver observer;
 
     /**
@@ -38,7 +40,7 @@ public final class GatheredReduction implements BucketReduction {
      * of the encoded layers start at zero.
      */
     public GatheredReduction(List<BucketLayer> layers, Encoder[] encoders, int members, long seed,
-                             LayerObserver observer) {
+                             boolean errorFeedback, LayerObserver observer) {
         if (encoders.length != layers.size()) {
             throw new IllegalArgumentException(encoders.length + " encoders for " + layers.size() + " layers");
         }
@@ -46,12 +48,13 @@ public final class GatheredReduction implements BucketReduction {
         this.encoders = encoders.clone();
         this.members = members;
         this.seed = seed;
+        this.errorFeedback = errorFeedback;
         this.observer = observer;
         this.residualIndex = new int[layers.size()];
         long residualElements = 0;
         for (int l = 0; l < layers.size(); l++) {
-            residualIndex[l] = encoders[l] == null ? -1 : Math.toIntExact(residualElements);
-            residualElements += encoders[l] == null ? 0 : layers.get(l).n();
+            residualIndex[l] = encoders[l] == null || !errorFeedback ? -1 : Math.toIntExact(residualElements);
+            residualElements += residualIndex[l] < 0 ? 0 : layers.get(l).n();
         }
         this.residual = new UnsafeBuffer(ByteBuffer.allocateDirect(Math.toIntExact(4 * residualElements)));
         this.payload = new UnsafeBuffer(0, 0);
@@ -90,12 +93,14 @@ public final class GatheredReduction implements BucketReduction {
                 at += 4 * n;
                 continue;
             }
-            ErrorFeedback.addResidual(bucket, layer.index(), residual, residualIndex[l], n);
+            if (errorFeedback) {
+                ErrorFeedback.addResidual(bucket, layer.index(), residual, residualIndex[l], n);
+            }
             observer.beforeEncode(l, bucket, layer.index(), n);
             int written = encoder.encode(bucket, layer.index(), n, payload, at + 4, Seeds.of(seed, round, l, rank));
             payload.putInt(at, written);
-            double error = ErrorFeedback.keepResidual(encoder, bucket, layer.index(), n, payload, at + 4, written,
-                    residual, residualIndex[l]);
+            double error = !errorFeedback ? Double.NaN : ErrorFeedback.keepResidual(encoder, bucket, layer.index(), n,
+                    payload, at + 4, written, residual, residualIndex[l]);
             observer.encoded(l, written, error);
             at += 4 + written;
         }

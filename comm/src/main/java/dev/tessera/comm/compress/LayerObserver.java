@@ -15,7 +15,7 @@ public interface LayerObserver {
     default void beforeEncode(int layer, DirectBuffer values, int index, int n) {
     }
 
-    /** Layer {@code layer} was sent as {@code bytes} bytes with squared error {@code error}. */
+    /** Layer {@code layer} was sent as {@code bytes} bytes with squared error {@code error} (NaN: not measured). */
     default void encoded(int layer, int bytes, double error) {
     }
 }

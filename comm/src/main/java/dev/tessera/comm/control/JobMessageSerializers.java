@@ -33,6 +33,7 @@ final class JobMessageSerializers {
                 out.writeDouble(m.stepSeconds);
                 out.writeDouble(m.exposedCommSeconds);
                 out.writeDouble(m.attentionWaitSeconds);
+                out.writeLong(m.wireBytes);
                 double[] moe = m.moeLayers == null ? new double[0] : m.moeLayers;
                 out.writeInt(m.moeExperts);
                 out.writeInt(moe.length);
@@ -43,7 +44,7 @@ final class JobMessageSerializers {
             public StepReport read(Kryo k, Input in, Class<? extends StepReport> type) {
                 StepReport m = new StepReport(in.readInt(), in.readLong(), in.readDouble(), in.readDouble(),
                         in.readDouble(), in.readDouble(), in.readDouble(), in.readDouble(), in.readDouble(),
-                        in.readDouble(), 0, null);
+                        in.readDouble(), in.readLong(), 0, null);
                 m.moeExperts = in.readInt();
                 int count = in.readInt();
                 checkedLength(in, count < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, count * (long) Double.BYTES));

@@ -14,6 +14,8 @@ public final class StepReport implements ControlMessage {
     public double exposedCommSeconds;
     /** Seconds of this step that attention spent waiting for the sequence-parallel ranks' K|V (or their exchange). */
     public double attentionWaitSeconds;
+    /** Data bytes this rank handed to the transport during this step (gradients, compressed or not, and the rest). */
+    public long wireBytes;
     /** Experts per MoE layer (0: no MoE layer). */
     public int moeExperts;
     /** Per MoE layer: block, dropped fraction, aux loss, z-loss, each expert's load (the worker's MoeStats). */
@@ -24,7 +26,7 @@ public final class StepReport implements ControlMessage {
 
     public StepReport(int rank, long step, double loss, double auxLoss, double lr, double gradNorm,
                       double tokensPerSecond, double stepSeconds, double exposedCommSeconds,
-                      double attentionWaitSeconds, int moeExperts, double[] moeLayers) {
+                      double attentionWaitSeconds, long wireBytes, int moeExperts, double[] moeLayers) {
         this.rank = rank;
         this.step = step;
         this.loss = loss;
@@ -35,6 +37,7 @@ public final class StepReport implements ControlMessage {
         this.stepSeconds = stepSeconds;
         this.exposedCommSeconds = exposedCommSeconds;
         this.attentionWaitSeconds = attentionWaitSeconds;
+        this.wireBytes = wireBytes;
         this.moeExperts = moeExperts;
         this.moeLayers = moeLayers;
     }

@@ -51,7 +51,7 @@ class GatheredReductionTest {
                             bytes[0] += 4 + written;
                         }
                     };
-                    GatheredReduction reduction = new GatheredReduction(layers, encoders, RANKS, 1, count);
+                    GatheredReduction reduction = new GatheredReduction(layers, encoders, RANKS, 1, true, count);
                     UnsafeBuffer bucket = new UnsafeBuffer(ByteBuffer.allocateDirect(4 * n));
                     for (int i = 0; i < n; i++) {
                         bucket.putFloat(4 * i, inputs[rank][i]);

@@ -172,7 +172,7 @@ class ControlCodecHostileFramesTest {
         finished.steps = 7;
         List<ControlMessage> messages = List.of(new Hello("job-0a1b", 1, new byte[32], 17, 18),
                 new Abort(3, 1, "rank 1 aborted"), new TextMessage("status"),
-                new StepReport(0, 5, 2.5, 1.0, 1e-3, 0.5, 100, 0.1, 0.01, 0.02, 2, new double[] {1, 0.1, 1.2, 0.3, 0.4, 0.6}),
+                new StepReport(0, 5, 2.5, 1.0, 1e-3, 0.5, 100, 0.1, 0.01, 0.02, 4096, 2, new double[] {1, 0.1, 1.2, 0.3, 0.4, 0.6}),
                 new EvalReport(0, 5, 2.4), new CheckpointReport(0, 4, "/runs/a/checkpoints/step-4"), finished);
         List<byte[]> frames = new ArrayList<>();
         for (ControlMessage m : messages) {

@@ -24,7 +24,7 @@ class JobMessageSerializersTest {
     @Test
     void reports() {
         StepReport s = assertInstanceOf(StepReport.class,
-                roundTrip(new StepReport(0, 17, 2.5, 1.01, 3e-4, 0.75, 9876.5, 0.21, 0.02, 0.03, 4,
+                roundTrip(new StepReport(0, 17, 2.5, 1.01, 3e-4, 0.75, 9876.5, 0.21, 0.02, 0.03, 5_000_000_123L, 4,
                         new double[] {1, 0.05, 1.01, 2.5, 0.25, 0.25, 0.3, 0.2})));
         assertEquals(17, s.step);
         assertEquals(2.5, s.loss);
@@ -35,10 +35,11 @@ class JobMessageSerializersTest {
         assertEquals(0.21, s.stepSeconds);
         assertEquals(0.02, s.exposedCommSeconds);
         assertEquals(0.03, s.attentionWaitSeconds);
+        assertEquals(5_000_000_123L, s.wireBytes);
         assertEquals(4, s.moeExperts);
         assertArrayEquals(new double[] {1, 0.05, 1.01, 2.5, 0.25, 0.25, 0.3, 0.2}, s.moeLayers);
         StepReport dense = assertInstanceOf(StepReport.class,
-                roundTrip(new StepReport(0, 1, 2.5, 0, 3e-4, 0.75, 9876.5, 0.21, 0.02, 0, 0, new double[0])));
+                roundTrip(new StepReport(0, 1, 2.5, 0, 3e-4, 0.75, 9876.5, 0.21, 0.02, 0, 0, 0, new double[0])));
         assertEquals(0, dense.moeLayers.length);
 
         EvalReport e = assertInstanceOf(EvalReport.class, roundTrip(new EvalReport(0, 250, 1.2)));

@@ -86,7 +86,7 @@ class ProgressBarTest {
         MoeStats moe = new MoeStats(4, new double[] {1, 0.05, 1.0, 2.0, 0, 0, 0.25, 0.25, 0.25, 0.25,
                 3, 0.15, 1.1, 2.1, 0, 0, 0.4, 0.2, 0.2, 0.2});
         clock.addAndGet(100_000_000L);
-        bar.onStep(new StepMetrics(1, 3.0, 2.1, 1e-3, 0.5, 20_000, 0.1, 0.0, 0.0, moe));
+        bar.onStep(new StepMetrics(1, 3.0, 2.1, 1e-3, 0.5, 20_000, 0.1, 0.0, 0.0, 0, moe));
         assertTrue(output().contains("imbalance 1.60  dropped 10.0%"), output());
         bar.onStep(step(2));
         assertFalse(output().lines().toList().get(1).contains("imbalance"), "a dense step shows none");

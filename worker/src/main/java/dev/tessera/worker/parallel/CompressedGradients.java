@@ -6,9 +6,11 @@ import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.compress.BucketLayer;
 import dev.tessera.comm.compress.BucketReduction;
 import dev.tessera.comm.compress.Encoder;
+import dev.tessera.comm.compress.FedZip;
 import dev.tessera.comm.compress.GatheredReduction;
 import dev.tessera.comm.compress.LayerObserver;
 import dev.tessera.comm.compress.TopK;
+import dev.tessera.worker.job.CompressionMethod;
 import dev.tessera.worker.job.CompressionSection;
 import dev.tessera.worker.model.ParameterStore;
 import java.util.ArrayList;
@@ -59,8 +61,9 @@ public final class CompressedGradients implements GradientCodec {
                 layers.add(layer);
                 encoders.add(compresses(layer) ? encoder() : null);
             }
+            boolean errorFeedback = settings.method() != CompressionMethod.FEDZIP || settings.fedzipErrorFeedback();
             reductions[b] = new GatheredReduction(layers, encoders.toArray(new Encoder[0]), members, seed,
-                    LayerObserver.NONE);
+                    errorFeedback, LayerObserver.NONE);
         }
     }
 
@@ -71,6 +74,7 @@ public final class CompressedGradients implements GradientCodec {
     private Encoder encoder() {
         return switch (settings.method()) {
             case TOPK -> new TopK(settings.topkDensity());
+            case FEDZIP -> new FedZip(settings.fedzipKeep(), FedZip.Encoding.valueOf(settings.fedzipEncoding().name()));
             default -> throw new IllegalArgumentException("compression.method: "
                     + settings.method().name().toLowerCase(Locale.ROOT) + " is not built yet");
         };

@@ -1,6 +1,7 @@
 package dev.tessera.worker.parallel;
 
 import dev.tessera.comm.Communicator;
+import java.util.function.LongSupplier;
 
 /**
  * This rank's view of the {@link Mesh}, with every process group it takes part in, made once (as torchtitan's
@@ -19,6 +20,7 @@ public final class DeviceMesh {
     private final MeshGroup expertDataParallel;
     private final MeshGroup workers;
     private final boolean standalone;
+    private LongSupplier bytesSent = () -> 0;
 
     private DeviceMesh(Mesh mesh, int rank, MeshGroup dataParallel, MeshGroup sequenceParallel,
                        MeshGroup expertParallel, MeshGroup expertDataParallel, MeshGroup workers, boolean standalone) {
@@ -57,7 +59,14 @@ public final class DeviceMesh {
         }
         // With dp = W (sp = 1) the data-parallel group is every worker: one group, not two of the same ranks.
         MeshGroup workers = dp.size() == mesh.world() ? dp : MeshGroup.of(comm, "workers", all);
-        return new DeviceMesh(mesh, rank, dp, sp, ep, edp, workers, false);
+        DeviceMesh device = new DeviceMesh(mesh, rank, dp, sp, ep, edp, workers, false);
+        device.bytesSent = comm::dataBytesSent;
+        return device;
+    }
+
+    /** The data bytes this process has handed to the transport so far (0 alone). */
+    public LongSupplier bytesSent() {
+        return bytesSent;
     }
 
     public Mesh mesh() {

@@ -15,7 +15,8 @@ import org.nd4j.linalg.factory.Nd4j;
 
 /**
  * A rank's gradient-compression state in checkpoints: each bucket's error-feedback residual
- * ({@code residual.<bucket>}) and the round, so a resumed run encodes the same bits. Resuming onto another number of
+ * ({@code residual.<bucket>}, for the buckets that have one: a codec without error feedback keeps none) and the
+ * round, so a resumed run encodes the same bits. Resuming onto another number of
  * data-parallel ranks, rank {@code r} takes the sum of the old ranks {@code r, r + N, r + 2N, ...}: the residuals
  * are what the old ranks still owe the sum, and that total is kept.
  */
@@ -31,6 +32,9 @@ final class CompressionState {
         List<BucketReduction> reductions = gradients.reductions();
         for (int b = 0; b < reductions.size(); b++) {
             MutableDirectBuffer residual = reductions.get(b).residual();
+            if (residual.capacity() == 0) {
+                continue;
+            }
             float[] values = new float[residual.capacity() / 4];
             for (int i = 0; i < values.length; i++) {
                 values[i] = residual.getFloat(4 * i);
@@ -49,6 +53,9 @@ final class CompressionState {
             try (SafeTensorsReader reader = checkpoint.openCompressionState(old)) {
                 for (int b = 0; b < reductions.size(); b++) {
                     MutableDirectBuffer residual = reductions.get(b).residual();
+                    if (residual.capacity() == 0) {
+                        continue;
+                    }
                     String name = "residual." + b;
                     if (!reader.contains(name)) {
                         throw new UserInputException("checkpoint " + checkpoint.dir() + " has no " + name

@@ -29,7 +29,7 @@ final class CoordinatorReporter implements TrainingListener {
         if (rank == 0) {
             comm.sendControl(coordinator, new StepReport(rank, m.step(), m.loss(), m.auxLoss(), m.lr(), m.gradNorm(),
                     m.tokensPerSecond(), m.stepSeconds(), m.commWaitSeconds(), m.attentionWaitSeconds(),
-                    m.moe().experts(), m.moe().layers()));
+                    m.wireBytes(), m.moe().experts(), m.moe().layers()));
         }
     }
 

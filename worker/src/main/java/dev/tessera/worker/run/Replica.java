@@ -177,6 +177,7 @@ public final class Replica {
                 TrainingLoop.tokenShare(slice, model.seq(), job.train()), job.train().gradClip());
         TrainingLoop loop = new TrainingLoop(model, data, job.train(), slice, sharding.replicas(), step, listener,
                 checkpointer);
+        loop.countBytesSent(mesh.bytesSent());
         return loop.run(completedSteps);
     }
 

@@ -6,15 +6,16 @@ import dev.tessera.worker.model.MoeStats;
  * What one optimizer step reports; one line of metrics.jsonl. {@code commWaitSeconds} is the time the step
  * spent waiting for gradient reductions after backward, the part of communication not hidden behind compute;
  * {@code attentionWaitSeconds} what attention waited for the other sequence-parallel ranks (rank 0's);
+ * {@code wireBytes} the data bytes rank 0 handed to the transport during the step;
  * {@code moe} how the MoE layers routed the global batch.
  */
 public record StepMetrics(long step, double loss, double auxLoss, double lr, double gradNorm,
                           double tokensPerSecond, double stepSeconds, double commWaitSeconds,
-                          double attentionWaitSeconds, MoeStats moe) {
+                          double attentionWaitSeconds, long wireBytes, MoeStats moe) {
 
     /** A step of a model without MoE layers or sequence parallelism. */
     public StepMetrics(long step, double loss, double auxLoss, double lr, double gradNorm, double tokensPerSecond,
                        double stepSeconds, double commWaitSeconds) {
-        this(step, loss, auxLoss, lr, gradNorm, tokensPerSecond, stepSeconds, commWaitSeconds, 0, MoeStats.NONE);
+        this(step, loss, auxLoss, lr, gradNorm, tokensPerSecond, stepSeconds, commWaitSeconds, 0, 0, MoeStats.NONE);
     }
 }

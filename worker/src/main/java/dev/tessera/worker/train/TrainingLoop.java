@@ -6,6 +6,7 @@ import dev.tessera.worker.model.ReplicaReducer;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.parallel.Mesh;
 import java.io.IOException;
+import java.util.function.LongSupplier;
 
 /**
  * The step loop of one replica: its slice of the global batch, one {@link TrainingStep} per step (forward,
@@ -36,6 +37,8 @@ public final class TrainingLoop {
     private final int[] wholeTargets;
     private final int[] inputs;        // [B_local, Tl] this replica's positions of them
     private final int[] targets;
+    private LongSupplier bytesSent = () -> 0; // this process's data bytes handed to the transport, ever
+    private long bytesSentBefore;
 
     /**
      * {@code slice} is the part of the global batch this replica trains on, and {@code replicas} sums over the
@@ -67,6 +70,19 @@ public final class TrainingLoop {
         this.wholeTargets = new int[wholeInputs.length];
         this.inputs = this.positions == null ? wholeInputs : new int[slice.size() * positions.length];
         this.targets = this.positions == null ? wholeTargets : new int[inputs.length];
+    }
+
+    /** Reports each step's growth of {@code bytesSent} (a communicator's count) as the step's wire bytes. */
+    public void countBytesSent(LongSupplier bytesSent) {
+        this.bytesSent = bytesSent;
+        this.bytesSentBefore = bytesSent.getAsLong();
+    }
+
+    private long sentSince() {
+        long now = bytesSent.getAsLong();
+        long since = now - bytesSentBefore;
+        bytesSentBefore = now;
+        return since;
     }
 
     /**
@@ -121,7 +137,7 @@ public final class TrainingLoop {
             }
             listener.onStep(new StepMetrics(step, lastLoss, outcome.loss().aux(), lr, outcome.gradNorm(),
                     tokensPerStep / seconds, seconds, waited / 1e9, model.takeAttentionWaitNanos() / 1e9,
-                    outcome.moe()));
+                    sentSince(), outcome.moe()));
             boolean last = step == config.steps();
             if (last || (config.evalEvery() > 0 && step % config.evalEvery() == 0)) {
                 lastEval = evaluate();
