@@ -20,6 +20,7 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 /** Checkpoints written by a cluster: resume on the same and on other meshes, and restart after a crash. */
 @Timeout(300)
@@ -171,7 +172,14 @@ class ClusterRecoveryTest {
             List<ProcessHandle> workers = coordinator.descendants().filter(ProcessHandle::isAlive).toList();
             assertEquals(2, workers.size(), "two worker processes");
             assertEquals(0, new ProcessBuilder("kill", "-INT", Long.toString(coordinator.pid())).start().waitFor());
-            assertTrue(coordinator.waitFor(30, TimeUnit.SECONDS), "the coordinator did not stop on SIGINT");
+            if (!coordinator.waitFor(30, TimeUnit.SECONDS)) {
+                // What it was doing: its threads (the JVM answers SIGQUIT even while shutting down) and its log.
+                new ProcessBuilder("kill", "-QUIT", Long.toString(coordinator.pid())).start().waitFor();
+                Thread.sleep(2_000);
+                String log = Files.readString(tmp.resolve("coordinator.log"));
+                fail("the coordinator did not stop on SIGINT within 30 s; its log and threads:\n"
+                        + log.substring(Math.max(0, log.length() - 20_000)));
+            }
             for (ProcessHandle w : workers) {
                 w.onExit().get(15, TimeUnit.SECONDS);
             }

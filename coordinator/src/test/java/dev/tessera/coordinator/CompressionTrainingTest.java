@@ -29,12 +29,19 @@ class CompressionTrainingTest {
     @TempDir
     Path tmp;
 
-    /** Each codec at a setting that trains this small model in 20 steps; layers of 512 elements and up compressed. */
-    private static List<String> job(Path out, String method) {
+    /**
+     * Each codec at a setting that trains this small model in 20 steps; layers of 512 elements and up compressed.
+     * "topk-lgreco" starts from a uniform density inside L-GreCo's grid (5%) and re-chooses each layer's after
+     * steps 5, 10, 15 and 20, so the checkpoint of step 10 holds a choice solved but not yet in force.
+     */
+    private static List<String> job(Path out, String variant) {
+        String method = variant.equals("topk-lgreco") ? "topk" : variant;
         return ClusterTrainingTest.job(out, 2, 20, "--set", "compression.method=" + method, "--set",
-                "compression.topk_density=0.1", "--set", "compression.fedzip_keep=0.1", "--set",
-                "compression.min_elements=512", "--set", "checkpoint.every=10", "--set", "launch.hazelcast_port=6870",
-                "--set", "launch.aeron_port=44870");
+                "compression.topk_density=" + (variant.equals("topk-lgreco") ? 0.05 : 0.1), "--set",
+                "compression.fedzip_keep=0.1", "--set",
+                "compression.lgreco=" + variant.equals("topk-lgreco"), "--set", "compression.lgreco_warmup_steps=5",
+                "--set", "compression.lgreco_period=5", "--set", "compression.min_elements=512", "--set",
+                "checkpoint.every=10", "--set", "launch.hazelcast_port=6870", "--set", "launch.aeron_port=44870");
     }
 
     @Test
@@ -51,8 +58,18 @@ class CompressionTrainingTest {
         ClusterTrainingTest.assertLossesClose(single, run);
     }
 
+    private static long wireBytes(Path run, long step) throws Exception {
+        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+            JsonNode row = new ObjectMapper().readTree(line);
+            if (row.has("loss") && row.get("step").asLong() == step) {
+                return row.get("wire_bytes").asLong();
+            }
+        }
+        throw new AssertionError("no step " + step + " in " + run);
+    }
+
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"topk", "fedzip"})
+    @ValueSource(strings = {"topk", "fedzip", "topk-lgreco"})
     void eachCodecTrainsAndResumesBitIdentically(String method) throws Exception {
         Path full = tmp.resolve(method);
         ClusterTrainingTest.Run run = ClusterTrainingTest.run(job(full, method));
@@ -69,6 +86,11 @@ class CompressionTrainingTest {
             if (row.has("loss")) {
                 assertTrue(row.get("wire_bytes").asLong() > 0, "rank 0 sent its encoded gradients: " + line);
             }
+        }
+        if (method.equals("topk-lgreco")) { // the same total error in fewer bytes, from the first choice on
+            long uniform = wireBytes(full, 3);
+            long chosen = wireBytes(full, 8);
+            assertTrue(chosen < uniform, "L-GreCo's choice sends " + chosen + " bytes a step, uniform Top-K " + uniform);
         }
         Path step10 = full.resolve("checkpoints/step-0000010");
         for (int rank = 0; rank < 2; rank++) {

@@ -44,7 +44,7 @@ public final class BucketedAllReduce implements GradientSync {
             buckets[i] = NativeMemory.unsafe(flatGrads, ranges[i][0], ranges[i][1]);
         }
         this.inFlight = new CollectiveHandle[ranges.length];
-        codec.plan(group.size(), tensors, ranges);
+        codec.plan(group, tensors, ranges);
     }
 
     public int bucketCount() {

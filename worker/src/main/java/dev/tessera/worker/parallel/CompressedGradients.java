@@ -8,14 +8,19 @@ import dev.tessera.comm.compress.BucketReduction;
 import dev.tessera.comm.compress.Encoder;
 import dev.tessera.comm.compress.FedZip;
 import dev.tessera.comm.compress.GatheredReduction;
+import dev.tessera.comm.compress.LGreCoCandidates;
+import dev.tessera.comm.compress.LGreCoSchedule;
+import dev.tessera.comm.compress.LGreCoSelection;
 import dev.tessera.comm.compress.LayerObserver;
 import dev.tessera.comm.compress.TopK;
 import dev.tessera.worker.job.CompressionMethod;
 import dev.tessera.worker.job.CompressionSection;
 import dev.tessera.worker.model.ParameterStore;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.DoubleStream;
 import org.agrona.MutableDirectBuffer;
 
 /**
@@ -23,47 +28,71 @@ import org.agrona.MutableDirectBuffer;
  * {@link BucketReduction} per gradient bucket, each run on the group's background thread as soon as backward has
  * finished the bucket, so encoding and exchange overlap the rest of backward as the plain all-reduce does. A
  * tensor with fewer than {@code min_elements} elements, or a vector, travels whole inside its bucket's exchange.
- * Rounds count the steps: a round ends with the last bucket, and seeds the round's random choices.
+ * Rounds count the steps: a round ends with the last bucket, and seeds the round's random choices. With
+ * {@code lgreco: true} the encoded layers' settings are re-chosen per layer ({@link LGreCoSelection}): the first
+ * bucket of a round switches them, on every rank at once.
  */
 public final class CompressedGradients implements GradientCodec {
 
     private final CompressionSection settings;
     private final long seed;
+    private final long steps;
     private BucketReduction[] reductions;
+    private int[][] jobLayers;             // per bucket and layer, its encoded-layer number in the job (-1: raw)
+    private LGreCoSelection selection;     // null without L-GreCo
     private long round;
 
-    public CompressedGradients(CompressionSection settings, long seed) {
+    /** {@code steps}: the job's, from which L-GreCo's default warm-up (2%) is taken. */
+    public CompressedGradients(CompressionSection settings, long seed, long steps) {
         if (!settings.enabled()) {
             throw new IllegalArgumentException("compression.method: none compresses nothing");
         }
         this.settings = settings;
         this.seed = seed;
+        this.steps = steps;
     }
 
     @Override
-    public void plan(int members, List<ParameterStore.Tensor> tensors, long[][] bucketRanges) {
+    public void plan(ProcessGroup group, List<ParameterStore.Tensor> tensors, long[][] bucketRanges) {
         if (reductions != null) {
             throw new IllegalStateException("compressed gradients are planned once, for one gradient buffer");
         }
-        reductions = new BucketReduction[bucketRanges.length];
-        for (int b = 0; b < bucketRanges.length; b++) {
+        List<List<BucketLayer>> buckets = new ArrayList<>();
+        jobLayers = new int[bucketRanges.length][];
+        int encoded = 0;
+        for (long[] range : bucketRanges) {
             List<BucketLayer> layers = new ArrayList<>();
-            List<Encoder> encoders = new ArrayList<>();
             for (ParameterStore.Tensor t : tensors) {
-                if (t.offset() < bucketRanges[b][0] || t.end() > bucketRanges[b][1]) {
-                    continue;
+                if (t.offset() >= range[0] && t.end() <= range[1]) {
+                    long[] shape = t.shape();
+                    int rows = Math.toIntExact(shape.length < 2 ? t.numel() : shape[0]);
+                    layers.add(new BucketLayer(t.name(), Math.toIntExact(t.offset() - range[0]), rows,
+                            Math.toIntExact(t.numel() / rows)));
                 }
-                long[] shape = t.shape();
-                int rows = Math.toIntExact(shape.length < 2 ? t.numel() : shape[0]);
-                int cols = Math.toIntExact(t.numel() / rows);
-                BucketLayer layer = new BucketLayer(t.name(), Math.toIntExact(t.offset() - bucketRanges[b][0]), rows,
-                        cols);
-                layers.add(layer);
-                encoders.add(compresses(layer) ? encoder() : null);
             }
-            boolean errorFeedback = settings.method() != CompressionMethod.FEDZIP || settings.fedzipErrorFeedback();
-            reductions[b] = new GatheredReduction(layers, encoders.toArray(new Encoder[0]), members, seed,
-                    errorFeedback, LayerObserver.NONE);
+            int[] numbers = new int[layers.size()];
+            for (int l = 0; l < numbers.length; l++) {
+                numbers[l] = compresses(layers.get(l)) ? encoded++ : -1;
+            }
+            jobLayers[buckets.size()] = numbers;
+            buckets.add(layers);
+        }
+        Encoder[] family = family();
+        if (settings.lgreco()) {
+            long warmup = settings.lgrecoWarmupSteps() > 0 ? settings.lgrecoWarmupSteps()
+                    : Math.max(1, Math.round(0.02 * steps));
+            selection = new LGreCoSelection(encoded, family, defaultCandidate(), new LGreCoSchedule(warmup,
+                    settings.lgrecoPeriod()), settings.lgrecoResolution(), group.rank() == 0);
+        }
+        boolean errorFeedback = settings.method() != CompressionMethod.FEDZIP || settings.fedzipErrorFeedback();
+        reductions = new BucketReduction[bucketRanges.length];
+        for (int b = 0; b < reductions.length; b++) {
+            Encoder[] encoders = new Encoder[jobLayers[b].length];
+            for (int l = 0; l < encoders.length; l++) {
+                encoders[l] = jobLayers[b][l] < 0 ? null : family[defaultCandidate()];
+            }
+            reductions[b] = new GatheredReduction(buckets.get(b), encoders, group.size(), seed, errorFeedback,
+                    selection == null ? LayerObserver.NONE : selection.forBucket(jobLayers[b]));
         }
     }
 
@@ -71,13 +100,31 @@ public final class CompressedGradients implements GradientCodec {
         return layer.isMatrix() && layer.n() >= settings.minElements();
     }
 
-    private Encoder encoder() {
+    /**
+     * The method's settings: L-GreCo's candidate grid (with the configured setting as its uniform default), or the
+     * configured setting alone.
+     */
+    private Encoder[] family() {
         return switch (settings.method()) {
-            case TOPK -> new TopK(settings.topkDensity());
-            case FEDZIP -> new FedZip(settings.fedzipKeep(), FedZip.Encoding.valueOf(settings.fedzipEncoding().name()));
+            case TOPK -> {
+                double[] densities = settings.lgreco() ? withDefault(LGreCoCandidates.topKDensities().values(),
+                        settings.topkDensity()) : new double[] {settings.topkDensity()};
+                yield Arrays.stream(densities).mapToObj(TopK::new).toArray(Encoder[]::new);
+            }
+            case FEDZIP -> new Encoder[] {new FedZip(settings.fedzipKeep(),
+                    FedZip.Encoding.valueOf(settings.fedzipEncoding().name()))};
             default -> throw new IllegalArgumentException("compression.method: "
                     + settings.method().name().toLowerCase(Locale.ROOT) + " is not built yet");
         };
+    }
+
+    private int defaultCandidate() {
+        return settings.lgreco() ? Arrays.binarySearch(withDefault(LGreCoCandidates.topKDensities().values(),
+                settings.topkDensity()), settings.topkDensity()) : 0;
+    }
+
+    private static double[] withDefault(double[] grid, double setting) {
+        return DoubleStream.concat(Arrays.stream(grid), DoubleStream.of(setting)).sorted().distinct().toArray();
     }
 
     @Override
@@ -86,12 +133,30 @@ public final class CompressedGradients implements GradientCodec {
             throw new IllegalArgumentException("gradient compression encodes float32 gradients, not " + dtype);
         }
         long thisRound = round;
-        if (bucket == reductions.length - 1) {
+        boolean last = bucket == reductions.length - 1;
+        if (last) {
             round++;
         }
         BucketReduction reduction = reductions[bucket];
-        return group.runAsync("compressed all-reduce of gradient bucket " + bucket,
-                () -> reduction.reduce(group, gradients, thisRound));
+        return group.runAsync("compressed all-reduce of gradient bucket " + bucket, () -> {
+            if (bucket == 0 && selection != null && selection.beginRound(group, thisRound)) {
+                switchEncoders();
+            }
+            reduction.reduce(group, gradients, thisRound);
+            if (last && selection != null) {
+                selection.endRound();
+            }
+        });
+    }
+
+    private void switchEncoders() {
+        for (int b = 0; b < reductions.length; b++) {
+            for (int l = 0; l < jobLayers[b].length; l++) {
+                if (jobLayers[b][l] >= 0) {
+                    ((GatheredReduction) reductions[b]).use(l, selection.encoder(jobLayers[b][l]));
+                }
+            }
+        }
     }
 
     /** Whether a gradient buffer was planned: false for a single replica, which sends nothing. */
@@ -109,8 +174,22 @@ public final class CompressedGradients implements GradientCodec {
         return List.of(reductions);
     }
 
-    /** Continues after {@code completed} steps (a resumed run). */
-    public void resumeAt(long completed) {
+    /** L-GreCo's choice in force, a candidate index per encoded layer; null without L-GreCo. */
+    public int[] choice() {
+        return selection == null ? null : selection.choice();
+    }
+
+    /** L-GreCo's solved choice not yet in force (rank 0, between a selecting step and the next); else null. */
+    public int[] pendingChoice() {
+        return selection == null ? null : selection.pending();
+    }
+
+    /** Continues after {@code completed} steps (a resumed run), with L-GreCo's choices as they were. */
+    public void resumeAt(long completed, int[] choice, int[] pending) {
         round = completed;
+        if (selection != null && choice != null) {
+            selection.restore(choice, pending);
+            switchEncoders();
+        }
     }
 }

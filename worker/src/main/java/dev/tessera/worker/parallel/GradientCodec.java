@@ -21,10 +21,10 @@ public interface GradientCodec {
     GradientCodec IDENTITY = (group, bucket, gradients, dtype) -> group.allReduceAsync(gradients, dtype, ReduceOp.SUM);
 
     /**
-     * Called once, before any reduction, with the group's size, the tensors of the buffer and the buckets'
+     * Called once, before any reduction, with the group, the tensors of the buffer and the buckets'
      * {@code [start, end)} element ranges in the order {@link #reduceAsync} numbers them.
      */
-    default void plan(int members, List<ParameterStore.Tensor> tensors, long[][] bucketRanges) {
+    default void plan(ProcessGroup group, List<ParameterStore.Tensor> tensors, long[][] bucketRanges) {
     }
 
     /** Starts reducing {@code gradients} (one bucket of the flat gradient buffer) over {@code group}, in place. */

@@ -16,13 +16,16 @@ import org.nd4j.linalg.factory.Nd4j;
 /**
  * A rank's gradient-compression state in checkpoints: each bucket's error-feedback residual
  * ({@code residual.<bucket>}, for the buckets that have one: a codec without error feedback keeps none) and the
- * round, so a resumed run encodes the same bits. Resuming onto another number of
+ * round, and L-GreCo's choices (the one in force, and rank 0's solved one not yet broadcast), so a resumed run
+ * encodes the same bits. Resuming onto another number of
  * data-parallel ranks, rank {@code r} takes the sum of the old ranks {@code r, r + N, r + 2N, ...}: the residuals
  * are what the old ranks still owe the sum, and that total is kept.
  */
 final class CompressionState {
 
     private static final String ROUND = "round";
+    private static final String CHOICE = "lgreco_choice";
+    private static final String PENDING = "lgreco_pending";
 
     private CompressionState() {
     }
@@ -41,13 +44,28 @@ final class CompressionState {
             }
             tensors.put("residual." + b, Nd4j.createFromArray(values));
         }
-        writer.writeCompressionState(rank, tensors, Map.of(ROUND, gradients.round()));
+        Map<String, Object> metadata = new LinkedHashMap<>();
+        metadata.put(ROUND, gradients.round());
+        if (gradients.choice() != null) {
+            metadata.put(CHOICE, gradients.choice());
+            metadata.put(PENDING, gradients.pendingChoice());
+        }
+        writer.writeCompressionState(rank, tensors, metadata);
     }
 
     /** Fills {@code gradients}' residuals for data-parallel rank {@code rank} of {@code ranks}; nothing if none kept. */
     static void load(Checkpoint checkpoint, int rank, int ranks, CompressedGradients gradients) {
         int written = checkpoint.compressionRanks();
-        gradients.resumeAt(checkpoint.step());
+        int[] choice = null;
+        int[] pending = null;
+        if (written > 0) { // the choice in force is every rank's; a solved one waiting for its broadcast, rank 0's
+            try (SafeTensorsReader reader = checkpoint.openCompressionState(0)) {
+                Map<String, Object> metadata = checkpoint.compressionMetadata(reader, 0);
+                choice = ints(metadata.get(CHOICE));
+                pending = rank == 0 ? ints(metadata.get(PENDING)) : null;
+            }
+        }
+        gradients.resumeAt(checkpoint.step(), choice, pending);
         List<BucketReduction> reductions = gradients.reductions();
         for (int old = rank; old < written; old += ranks) {
             try (SafeTensorsReader reader = checkpoint.openCompressionState(old)) {
@@ -74,5 +92,9 @@ final class CompressionState {
                 }
             }
         }
+    }
+
+    private static int[] ints(Object json) {
+        return json instanceof List<?> list ? list.stream().mapToInt(v -> ((Number) v).intValue()).toArray() : null;
     }
 }

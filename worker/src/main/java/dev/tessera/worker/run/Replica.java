@@ -99,7 +99,7 @@ public final class Replica {
                 moe.allToAll() == AllToAllKind.FLAT ? ParallelSpec.FLAT : moe.ranksPerNode())
                 .withSequence(job.spec().mesh().spMode());
         CompressedGradients compressed = job.spec().compression().enabled()
-                ? new CompressedGradients(job.spec().compression(), job.train().seed()) : null;
+                ? new CompressedGradients(job.spec().compression(), job.train().seed(), job.train().steps()) : null;
         if (compressed != null) {
             spec = spec.withCodec(compressed);
         }

@@ -1,0 +1,149 @@
+package dev.tessera.comm.compress;
+
+import dev.tessera.comm.ProcessGroup;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import org.agrona.DirectBuffer;
+import org.agrona.concurrent.UnsafeBuffer;
+
+/**
+ * L-GreCo in training (ALGORITHMS.md 4): every encoded layer of the job picks one of a family's settings (the
+ * {@code candidates}, one encoder each, shared by all layers). During the rounds the schedule selects after, the
+ * root measures every candidate on each layer's {@code a = g + e} exactly as training encodes it (the bytes
+ * {@link Encoder#encode} writes, and the squared error {@link ErrorFeedback#keepResidual} leaves), and at the end of
+ * the round solves for the smallest total size at the uniform setting's total error ({@link LGreCoSolver}). The
+ * next round starts with a broadcast of the choice from the root, so every member switches at the same step
+ * boundary; the residuals carry over, as they live in gradient space.
+ *
+ * <p>Layers are numbered over the whole job, bucket by bucket ({@link #forBucket} gives each bucket's numbering).
+ * Runs on the group's reducing thread, one round after another.
+ */
+public final class LGreCoSelection {
+
+    private final Encoder[] candidates;
+    private final int defaultIndex;
+    private final LGreCoSchedule schedule;
+    private final int resolution;
+    private final boolean root;
+    private final long[][] sizeBits;
+    private final double[][] errors;
+    private final int[] defaults;
+    private final int[] choice;
+    private int[] solved;              // the root's choice, waiting for the next round's broadcast
+    private boolean measuring;
+    private final UnsafeBuffer broadcast;
+    private UnsafeBuffer scratchEncoded = new UnsafeBuffer(0, 0);
+    private UnsafeBuffer scratchResidual = new UnsafeBuffer(0, 0);
+
+    /** {@code layers} encoded layers; {@code root}: this member measures and solves (member 0 of the group). */
+    public LGreCoSelection(int layers, Encoder[] candidates, int defaultIndex, LGreCoSchedule schedule,
+                           int resolution, boolean root) {
+        if (defaultIndex < 0 || defaultIndex >= candidates.length) {
+            throw new IllegalArgumentException("default candidate " + defaultIndex + " of " + candidates.length);
+        }
+        this.candidates = candidates.clone();
+        this.defaultIndex = defaultIndex;
+        this.schedule = schedule;
+        this.resolution = resolution;
+        this.root = root;
+        this.sizeBits = new long[layers][candidates.length];
+        this.errors = new double[layers][candidates.length];
+        this.defaults = new int[layers];
+        Arrays.fill(defaults, defaultIndex);
+        this.choice = defaults.clone();
+        this.broadcast = new UnsafeBuffer(ByteBuffer.allocateDirect(Math.max(4, 4 * layers)));
+    }
+
+    /** Layer {@code layer}'s current encoder. */
+    public Encoder encoder(int layer) {
+        return candidates[choice[layer]];
+    }
+
+    /** The current choice, a candidate index per layer. */
+    public int[] choice() {
+        return choice.clone();
+    }
+
+    /** The root's solved choice not yet applied (a checkpoint between the two keeps it), or null. */
+    public int[] pending() {
+        return solved == null ? null : solved.clone();
+    }
+
+    /** A resumed run: the choice in force and the root's pending one (null if none). */
+    public void restore(int[] inForce, int[] pending) {
+        if (inForce.length != choice.length || (pending != null && pending.length != choice.length)) {
+            throw new IllegalArgumentException("an L-GreCo choice of " + inForce.length + " layers for a job of "
+                    + choice.length);
+        }
+        System.arraycopy(inForce, 0, choice, 0, choice.length);
+        solved = pending == null ? null : pending.clone();
+    }
+
+    /**
+     * Starts round {@code round} on every member: after a selecting round, the root's choice is broadcast and put
+     * in force. Returns whether the choice was exchanged (the encoders are then to be switched).
+     */
+    public boolean beginRound(ProcessGroup group, long round) {
+        boolean exchange = round > 0 && schedule.selectsAfter(round - 1);
+        if (exchange) {
+            if (root) {
+                int[] next = solved != null ? solved : choice; // a resumed root without measurements keeps its choice
+                for (int l = 0; l < next.length; l++) {
+                    broadcast.putInt(4 * l, next[l]);
+                }
+                solved = null;
+            }
+            group.broadcast(broadcast, 0);
+            for (int l = 0; l < choice.length; l++) {
+                int c = broadcast.getInt(4 * l);
+                if (c < 0 || c >= candidates.length) {
+                    throw new IllegalStateException("L-GreCo choice " + c + " for layer " + l + " is not one of "
+                            + candidates.length + " candidates");
+                }
+                choice[l] = c;
+            }
+        }
+        measuring = root && schedule.selectsAfter(round);
+        return exchange;
+    }
+
+    /** Ends the round: the root solves what it measured during it. */
+    public void endRound() {
+        if (measuring) {
+            solved = LGreCoSolver.solve(sizeBits, errors, defaults, resolution);
+            measuring = false;
+        }
+    }
+
+    /** The observer of a bucket whose layer {@code l} is job layer {@code jobLayerOf[l]} (-1: sent raw). */
+    public LayerObserver forBucket(int[] jobLayerOf) {
+        return new LayerObserver() {
+            @Override
+            public void beforeEncode(int layer, DirectBuffer values, int index, int n) {
+                if (measuring) {
+                    measure(jobLayerOf[layer], values, index, n);
+                }
+            }
+        };
+    }
+
+    private void measure(int layer, DirectBuffer values, int index, int n) {
+        int most = 0;
+        for (Encoder c : candidates) {
+            most = Math.max(most, c.maxEncodedBytes(n));
+        }
+        if (scratchEncoded.capacity() < most) {
+            scratchEncoded = new UnsafeBuffer(ByteBuffer.allocateDirect(most));
+        }
+        if (scratchResidual.capacity() < 4 * n) {
+            scratchResidual = new UnsafeBuffer(ByteBuffer.allocateDirect(4 * n));
+        }
+        for (int c = 0; c < candidates.length; c++) {
+            // The seed only moves a stochastic encoder's draws; the error measured is that encoding's.
+            int bytes = candidates[c].encode(values, index, n, scratchEncoded, 0, layer);
+            sizeBits[layer][c] = 8L * bytes;
+            errors[layer][c] = ErrorFeedback.keepResidual(candidates[c], values, index, n, scratchEncoded, 0, bytes,
+                    scratchResidual, 0);
+        }
+    }
+}
