@@ -69,7 +69,7 @@ class CompressionTrainingTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"topk", "fedzip", "topk-lgreco"})
+    @ValueSource(strings = {"topk", "qsgd", "powersgd", "fedzip", "topk-lgreco"})
     void eachCodecTrainsAndResumesBitIdentically(String method) throws Exception {
         Path full = tmp.resolve(method);
         ClusterTrainingTest.Run run = ClusterTrainingTest.run(job(full, method));

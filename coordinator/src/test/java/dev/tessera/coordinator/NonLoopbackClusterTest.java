@@ -5,6 +5,7 @@ import dev.tessera.coordinator.cli.Main;
 import dev.tessera.worker.job.JobConfig;
 import dev.tessera.coordinator.launch.Launcher;
 import dev.tessera.coordinator.launch.LocalLauncher;
+import dev.tessera.coordinator.launch.NamespaceHosts;
 import dev.tessera.coordinator.launch.Placement;
 import dev.tessera.coordinator.launch.WorkerState;
 import dev.tessera.worker.run.WorkerArgs;
@@ -21,6 +22,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.function.Function;
@@ -30,10 +32,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Workers on hosts of their own: each in a network namespace with its own address from 198.18.0.0/15, the
- * coordinator on the bridge between them ({@link TestHosts}). The job's Hazelcast traffic and its Aeron UDP cross
+ * coordinator on the bridge between them ({@link NamespaceHosts}). The job's Hazelcast traffic and its Aeron UDP cross
  * real interfaces, nothing can take loopback or shared memory, and the run still follows the single-process run.
  * And the supervisor with a launcher that cannot see processes: a dead worker is still caught by membership.
  */
@@ -47,7 +50,9 @@ class NonLoopbackClusterTest {
 
     @Test
     void twoWorkersInNetworkNamespacesTrainTheJobOverUdpBetweenTheirAddresses() throws Exception {
-        try (TestHosts hosts = TestHosts.create(2)) {
+        Optional<String> unavailable = NamespaceHosts.unavailableReason();
+        assumeTrue(unavailable.isEmpty(), () -> unavailable.orElseThrow());
+        try (NamespaceHosts hosts = NamespaceHosts.create(2, null)) {
             Path single = tmp.resolve("dp1");
             assertEquals(0, Main.run(ClusterTrainingTest.job(single, 1, 20).toArray(String[]::new)));
             Path run = tmp.resolve("dp2-netns");

@@ -1,6 +1,7 @@
 package dev.tessera.comm.compress;
 
 import dev.tessera.comm.ProcessGroup;
+import java.util.Map;
 import org.agrona.MutableDirectBuffer;
 
 /**
@@ -13,6 +14,10 @@ public interface BucketReduction {
     /** Replaces {@code bucket} (float32) with the sum over the group of the members' decoded buckets. */
     void reduce(ProcessGroup group, MutableDirectBuffer bucket, long round);
 
-    /** The error-feedback residual of the encoded layers, one float32 per element; a checkpoint saves it. */
-    MutableDirectBuffer residual();
+    /**
+     * What a checkpoint keeps for the next round to encode the same bits, by name: the error-feedback residual of
+     * the encoded layers ({@code residual}, one float32 per element; empty without error feedback) and any
+     * warm start (PowerSGD's {@code q.<layer>}). Loading writes into these buffers.
+     */
+    Map<String, MutableDirectBuffer> state();
 }

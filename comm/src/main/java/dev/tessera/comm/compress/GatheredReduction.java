@@ -4,6 +4,7 @@ import dev.tessera.comm.DType;
 import dev.tessera.comm.ProcessGroup;
 import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.Map;
 import org.agrona.MutableDirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 
@@ -162,7 +163,7 @@ public final class GatheredReduction implements BucketReduction {
     }
 
     @Override
-    public MutableDirectBuffer residual() {
-        return residual;
+    public Map<String, MutableDirectBuffer> state() {
+        return Map.of("residual", residual);
     }
 }

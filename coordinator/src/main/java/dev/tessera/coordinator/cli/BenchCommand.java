@@ -10,7 +10,8 @@ import java.util.concurrent.Callable;
 /** {@code tessera bench}: a group of micro-benchmarks (model, comm, train, memory, checkpoint, seq). */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
         subcommands = {BenchModelCommand.class, BenchCommCommand.class, BenchTrainCommand.class,
-                BenchMemoryCommand.class, BenchCheckpointCommand.class, BenchSeqCommand.class})
+                BenchMemoryCommand.class, BenchCheckpointCommand.class, BenchSeqCommand.class,
+                BenchCompressionCommand.class})
 public final class BenchCommand implements Callable<Integer> {
 
     @Spec

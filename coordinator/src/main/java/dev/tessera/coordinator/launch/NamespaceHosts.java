@@ -1,63 +1,83 @@
-package dev.tessera.coordinator;
+package dev.tessera.coordinator.launch;
 
 import dev.tessera.comm.DriverMode;
-import dev.tessera.coordinator.launch.LocalLauncher;
-import dev.tessera.coordinator.launch.Placement;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Worker "hosts" on this machine: one network namespace per worker, each with a veth whose other end is on a
  * bridge in this process's namespace, addresses from the benchmarking range 198.18.0.0/15 (STACK.md). The
  * coordinator binds the bridge's address and each worker its namespace's, so Hazelcast and Aeron UDP really cross
- * interfaces and no worker can reach another over loopback. Names carry this JVM's pid: {@link #create} first
- * removes what a killed test JVM left, and {@link #close()} (also a shutdown hook) removes this one's.
+ * interfaces and no worker can reach another over loopback. With a rate, each worker's link is limited to it in both
+ * directions ({@code tc tbf} on both ends of its veth): a slow link between hosts, for the tests and benchmarks of
+ * what pays off there (gradient compression). Names carry this JVM's pid: {@link #create} first removes what a
+ * killed JVM left, and {@link #close()} (also a shutdown hook) removes this one's.
  */
-final class TestHosts implements AutoCloseable {
+public final class NamespaceHosts implements AutoCloseable {
 
     private static final AtomicInteger COUNTER = new AtomicInteger();
     private static final String PID = Long.toString(ProcessHandle.current().pid(), 36);
-    /** Our names: namespaces tessera-test-PID-N-rR, bridges tbPID-N, veths tvPID-N-R (links: at most 15 chars). */
+    /** Our names: namespaces tessera-host-PID-N-rR, bridges tbPID-N, veths tvPID-N-R (links: at most 15 chars). */
     private static final Pattern OURS =
-            Pattern.compile("^(?:tessera-test-([0-9a-z]{1,6})-\\d+-r\\d+|t[bv]([0-9a-z]{1,6})-\\d+(?:-\\d+)?)$");
+            Pattern.compile("^(?:tessera-host-([0-9a-z]{1,6})-\\d+-r\\d+|t[bv]([0-9a-z]{1,6})-\\d+(?:-\\d+)?)$");
 
     private final String bridge;
     private final List<String> namespaces = new ArrayList<>();
     private final String subnet;
-    private final Thread cleanup = new Thread(this::removeAll, "tessera-test-hosts-cleanup");
+    private final Thread cleanup = new Thread(this::removeAll, "tessera-hosts-cleanup");
 
-    private TestHosts(String bridge, String subnet) {
+    private NamespaceHosts(String bridge, String subnet) {
         this.bridge = bridge;
         this.subnet = subnet;
     }
 
     /**
-     * {@code workers} namespaces on one bridge; skips the calling test (an assumption, with the reason) where
-     * namespaces cannot be made: not root, no {@code ip}, or the kernel refuses.
+     * Why namespaces cannot be made here (not root, no {@code ip}), or empty where they can; a test skips, saying
+     * so, where they cannot.
      */
-    static TestHosts create(int workers) throws Exception {
-        assumeTrue(run(List.of("ip", "-V")).code == 0, "no `ip` command (iproute2) on this machine");
+    public static Optional<String> unavailableReason() {
+        if (run(List.of("ip", "-V")).code != 0) {
+            return Optional.of("no `ip` command (iproute2) on this machine");
+        }
         String uid = run(List.of("id", "-u")).output.strip();
-        assumeTrue(uid.equals("0"), "network namespaces need root; this test runs as uid " + uid);
+        if (!uid.equals("0")) {
+            return Optional.of("network namespaces need root; this process runs as uid " + uid);
+        }
+        if (run(List.of("tc", "-V")).code != 0) {
+            return Optional.of("no `tc` command (iproute2) on this machine");
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * {@code workers} namespaces on one bridge, each worker's link limited to {@code rate} ({@code tc} units such as
+     * "100mbit" or "1gbit"; null: unlimited). Fails with {@link IllegalStateException}, naming the command and
+     * what it said, where the kernel refuses; whatever was made by then is removed.
+     */
+    public static NamespaceHosts create(int workers, String rate) {
+        unavailableReason().ifPresent(why -> {
+            throw new IllegalStateException("cannot make network namespaces: " + why);
+        });
         sweepLeftovers();
         int n = COUNTER.incrementAndGet();
-        TestHosts hosts = new TestHosts("tb" + PID + "-" + n, freeSubnet());
+        NamespaceHosts hosts = new NamespaceHosts("tb" + PID + "-" + n, freeSubnet());
         Runtime.getRuntime().addShutdownHook(hosts.cleanup);
         try {
             hosts.ip("link", "add", hosts.bridge, "type", "bridge");
             hosts.ip("addr", "add", hosts.coordinatorAddress() + "/24", "dev", hosts.bridge);
             hosts.ip("link", "set", hosts.bridge, "up");
             for (int r = 0; r < workers; r++) {
-                String ns = "tessera-test-" + PID + "-" + n + "-r" + r;
+                String ns = "tessera-host-" + PID + "-" + n + "-r" + r;
                 String veth = "tv" + PID + "-" + n + "-" + r;
                 hosts.ip("netns", "add", ns);
                 hosts.namespaces.add(ns);
@@ -67,30 +87,65 @@ final class TestHosts implements AutoCloseable {
                 hosts.ip("-n", ns, "addr", "add", hosts.workerAddress(r) + "/24", "dev", "eth0");
                 hosts.ip("-n", ns, "link", "set", "eth0", "up");
                 hosts.ip("-n", ns, "link", "set", "lo", "up");
+                if (rate != null) {
+                    hosts.limit(List.of(), veth, rate);                         // towards the worker
+                    hosts.limit(List.of("ip", "netns", "exec", ns), "eth0", rate); // from it
+                }
             }
-        } catch (Exception | AssertionError e) {
+        } catch (RuntimeException e) {
             hosts.close();
-            assumeTrue(false, "cannot make network namespaces here: " + e.getMessage());
+            throw e;
         }
         return hosts;
     }
 
+    /**
+     * A token bucket of {@code rate} on {@code device}'s egress. The bucket holds 10 ms of the rate (at least 64 KB),
+     * so a burst of Aeron's 64 KB datagrams passes at the rate instead of being cut to the kernel's timer tick; the
+     * queue behind it holds 50 ms, past which packets are dropped as a full switch port would.
+     */
+    private void limit(List<String> prefix, String device, String rate) {
+        List<String> command = new ArrayList<>(prefix);
+        command.addAll(List.of("tc", "qdisc", "add", "dev", device, "root", "tbf", "rate", rate, "burst",
+                Math.max(64 * 1024, bitsPerSecond(rate) / 8 / 100) + "b", "latency", "1s"));
+        Result r = run(command);
+        if (r.code != 0) {
+            throw new IllegalStateException(String.join(" ", command) + ": " + r.output.strip());
+        }
+    }
+
+    /** {@code tc}'s rate units: bit, kbit, mbit, gbit (decimal). */
+    static long bitsPerSecond(String rate) {
+        Matcher m = Pattern.compile("(\\d+)(bit|kbit|mbit|gbit)").matcher(rate.toLowerCase(Locale.ROOT));
+        if (!m.matches()) {
+            throw new IllegalArgumentException("rate '" + rate + "': expected a number and bit, kbit, mbit or gbit,"
+                    + " as 100mbit");
+        }
+        long scale = switch (m.group(2)) {
+            case "kbit" -> 1_000L;
+            case "mbit" -> 1_000_000L;
+            case "gbit" -> 1_000_000_000L;
+            default -> 1L;
+        };
+        return Long.parseLong(m.group(1)) * scale;
+    }
+
     /** The bridge's address, in this process's namespace: where the coordinator binds. */
-    String coordinatorAddress() {
+    public String coordinatorAddress() {
         return subnet + ".1";
     }
 
-    String workerAddress(int rank) {
+    public String workerAddress(int rank) {
         return subnet + "." + (rank + 2);
     }
 
-    String namespace(int rank) {
+    public String namespace(int rank) {
         return namespaces.get(rank);
     }
 
     /** Worker JVMs exec'd under {@code ip netns exec}, each a host of its own with a media driver of its own. */
-    LocalLauncher launcher(int workerMemoryMb) {
-        String here = "test-coordinator-" + PID;
+    public LocalLauncher launcher(int workerMemoryMb) {
+        String here = "coordinator-" + PID;
         List<Placement> workers = new ArrayList<>();
         for (int r = 0; r < namespaces.size(); r++) {
             workers.add(new Placement(namespaces.get(r), workerAddress(r), DriverMode.PER_PROCESS));
@@ -100,7 +155,7 @@ final class TestHosts implements AutoCloseable {
     }
 
     /** Bytes the bridge received from rank {@code rank}'s namespace so far: what crossed its veth. */
-    long bytesFrom(int rank) throws IOException {
+    public long bytesFrom(int rank) throws IOException {
         String veth = "tv" + bridge.substring(2) + "-" + rank;
         return Long.parseLong(Files.readString(Path.of("/sys/class/net", veth, "statistics", "rx_bytes")).trim());
     }
@@ -109,10 +164,10 @@ final class TestHosts implements AutoCloseable {
      * The sockets listening or bound in rank {@code rank}'s namespace, as {@code ss -Htuln} lists them, one line
      * each with single spaces and a trailing one: "tcp LISTEN 0 100 198.18.7.2:5701 0.0.0.0:* ".
      */
-    List<String> socketsOf(int rank) {
+    public List<String> socketsOf(int rank) {
         Result r = run(List.of("ip", "netns", "exec", namespaces.get(rank), "ss", "-Htuln"));
         if (r.code != 0) {
-            throw new AssertionError("ss in " + namespaces.get(rank) + " failed: " + r.output);
+            throw new IllegalStateException("ss in " + namespaces.get(rank) + " failed: " + r.output);
         }
         return r.output.lines().map(line -> line.strip().replaceAll("\\s+", " ") + " ").toList();
     }
@@ -146,7 +201,7 @@ final class TestHosts implements AutoCloseable {
                 return subnet;
             }
         }
-        throw new AssertionError("every /24 of 198.18.0.0/15 is in use");
+        throw new IllegalStateException("every /24 of 198.18.0.0/15 is in use");
     }
 
     /** Removes namespaces and links of test JVMs that were killed before they could. */
@@ -159,7 +214,7 @@ final class TestHosts implements AutoCloseable {
             Matcher m = OURS.matcher(name);
             if (m.matches() && ProcessHandle.of(Long.parseLong(m.group(1) != null ? m.group(1) : m.group(2), 36))
                     .filter(ProcessHandle::isAlive).isEmpty()) {
-                run(name.startsWith("tessera-test-") ? List.of("ip", "netns", "del", name)
+                run(name.startsWith("tessera-host-") ? List.of("ip", "netns", "del", name)
                         : List.of("ip", "link", "del", name));
             }
         }
@@ -170,7 +225,7 @@ final class TestHosts implements AutoCloseable {
         command.addAll(List.of(args));
         Result r = run(command);
         if (r.code != 0) {
-            throw new AssertionError(String.join(" ", command) + ": " + r.output.strip());
+            throw new IllegalStateException(String.join(" ", command) + ": " + r.output.strip());
         }
     }
 
@@ -180,7 +235,7 @@ final class TestHosts implements AutoCloseable {
     private static Result run(List<String> command) {
         Path output = null;
         try {
-            output = Files.createTempFile("tessera-test-hosts-", ".out");
+            output = Files.createTempFile("tessera-hosts-", ".out");
             Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
             if (!p.waitFor(30, TimeUnit.SECONDS)) {
                 p.destroyForcibly();

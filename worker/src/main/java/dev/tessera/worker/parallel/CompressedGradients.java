@@ -12,6 +12,8 @@ import dev.tessera.comm.compress.LGreCoCandidates;
 import dev.tessera.comm.compress.LGreCoSchedule;
 import dev.tessera.comm.compress.LGreCoSelection;
 import dev.tessera.comm.compress.LayerObserver;
+import dev.tessera.comm.compress.LowRankReduction;
+import dev.tessera.comm.compress.Qsgd;
 import dev.tessera.comm.compress.TopK;
 import dev.tessera.worker.job.CompressionMethod;
 import dev.tessera.worker.job.CompressionSection;
@@ -21,6 +23,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.DoubleStream;
+import java.util.stream.IntStream;
 import org.agrona.MutableDirectBuffer;
 
 /**
@@ -29,6 +32,7 @@ import org.agrona.MutableDirectBuffer;
  * finished the bucket, so encoding and exchange overlap the rest of backward as the plain all-reduce does. A
  * tensor with fewer than {@code min_elements} elements, or a vector, travels whole inside its bucket's exchange.
  * Rounds count the steps: a round ends with the last bucket, and seeds the round's random choices. With
+ * PowerSGD ({@link LowRankReduction}) all-reduces each bucket's low-rank factors instead of gathering encodings. With
  * {@code lgreco: true} the encoded layers' settings are re-chosen per layer ({@link LGreCoSelection}): the first
  * bucket of a round switches them, on every rank at once.
  */
@@ -77,19 +81,29 @@ public final class CompressedGradients implements GradientCodec {
             jobLayers[buckets.size()] = numbers;
             buckets.add(layers);
         }
-        Encoder[] family = family();
+        reductions = new BucketReduction[bucketRanges.length];
+        if (settings.method() == CompressionMethod.POWERSGD) {
+            for (int b = 0; b < reductions.length; b++) {
+                int[] ranks = new int[jobLayers[b].length];
+                for (int l = 0; l < ranks.length; l++) {
+                    ranks[l] = jobLayers[b][l] < 0 ? 0 : settings.powersgdRank();
+                }
+                reductions[b] = new LowRankReduction(buckets.get(b), ranks, group.size(), seed);
+            }
+            return;
+        }
+        Family family = family();
         if (settings.lgreco()) {
             long warmup = settings.lgrecoWarmupSteps() > 0 ? settings.lgrecoWarmupSteps()
                     : Math.max(1, Math.round(0.02 * steps));
-            selection = new LGreCoSelection(encoded, family, defaultCandidate(), new LGreCoSchedule(warmup,
+            selection = new LGreCoSelection(encoded, family.encoders(), family.uniform(), new LGreCoSchedule(warmup,
                     settings.lgrecoPeriod()), settings.lgrecoResolution(), group.rank() == 0);
         }
         boolean errorFeedback = settings.method() != CompressionMethod.FEDZIP || settings.fedzipErrorFeedback();
-        reductions = new BucketReduction[bucketRanges.length];
         for (int b = 0; b < reductions.length; b++) {
             Encoder[] encoders = new Encoder[jobLayers[b].length];
             for (int l = 0; l < encoders.length; l++) {
-                encoders[l] = jobLayers[b][l] < 0 ? null : family[defaultCandidate()];
+                encoders[l] = jobLayers[b][l] < 0 ? null : family.encoders()[family.uniform()];
             }
             reductions[b] = new GatheredReduction(buckets.get(b), encoders, group.size(), seed, errorFeedback,
                     selection == null ? LayerObserver.NONE : selection.forBucket(jobLayers[b]));
@@ -100,31 +114,35 @@ public final class CompressedGradients implements GradientCodec {
         return layer.isMatrix() && layer.n() >= settings.minElements();
     }
 
+    /** A method's settings, one encoder each, and which of them is the configured (uniform) one. */
+    private record Family(Encoder[] encoders, int uniform) {
+    }
+
     /**
-     * The method's settings: L-GreCo's candidate grid (with the configured setting as its uniform default), or the
-     * configured setting alone.
+     * The method's settings: L-GreCo's candidate grid with the configured setting added as its uniform default, or
+     * the configured setting alone.
      */
-    private Encoder[] family() {
+    private Family family() {
+        boolean grid = settings.lgreco();
         return switch (settings.method()) {
             case TOPK -> {
-                double[] densities = settings.lgreco() ? withDefault(LGreCoCandidates.topKDensities().values(),
-                        settings.topkDensity()) : new double[] {settings.topkDensity()};
-                yield Arrays.stream(densities).mapToObj(TopK::new).toArray(Encoder[]::new);
+                double[] densities = DoubleStream.concat(grid ? Arrays.stream(LGreCoCandidates.topKDensities()
+                        .values()) : DoubleStream.empty(), DoubleStream.of(settings.topkDensity()))
+                        .sorted().distinct().toArray();
+                yield new Family(Arrays.stream(densities).mapToObj(TopK::new).toArray(Encoder[]::new),
+                        Arrays.binarySearch(densities, settings.topkDensity()));
             }
-            case FEDZIP -> new Encoder[] {new FedZip(settings.fedzipKeep(),
-                    FedZip.Encoding.valueOf(settings.fedzipEncoding().name()))};
+            case QSGD -> {
+                int[] bits = IntStream.concat(grid ? Arrays.stream(LGreCoCandidates.qsgdBits().values())
+                        : IntStream.empty(), IntStream.of(settings.qsgdBits())).sorted().distinct().toArray();
+                yield new Family(Arrays.stream(bits).mapToObj(b -> new Qsgd(b, settings.qsgdBucket()))
+                        .toArray(Encoder[]::new), Arrays.binarySearch(bits, settings.qsgdBits()));
+            }
+            case FEDZIP -> new Family(new Encoder[] {new FedZip(settings.fedzipKeep(),
+                    FedZip.Encoding.valueOf(settings.fedzipEncoding().name()))}, 0);
             default -> throw new IllegalArgumentException("compression.method: "
                     + settings.method().name().toLowerCase(Locale.ROOT) + " is not built yet");
         };
-    }
-
-    private int defaultCandidate() {
-        return settings.lgreco() ? Arrays.binarySearch(withDefault(LGreCoCandidates.topKDensities().values(),
-                settings.topkDensity()), settings.topkDensity()) : 0;
-    }
-
-    private static double[] withDefault(double[] grid, double setting) {
-        return DoubleStream.concat(Arrays.stream(grid), DoubleStream.of(setting)).sorted().distinct().toArray();
     }
 
     @Override

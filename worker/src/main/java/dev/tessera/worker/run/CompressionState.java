@@ -14,9 +14,9 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 /**
- * A rank's gradient-compression state in checkpoints: each bucket's error-feedback residual
- * ({@code residual.<bucket>}, for the buckets that have one: a codec without error feedback keeps none) and the
- * round, and L-GreCo's choices (the one in force, and rank 0's solved one not yet broadcast), so a resumed run
+ * A rank's gradient-compression state in checkpoints: each bucket's {@link BucketReduction#state} as
+ * {@code <name>.<bucket>} (its error-feedback residual, empty for a codec without error feedback, and PowerSGD's
+ * warm-started Qs), the round, and L-GreCo's choices (the one in force, and rank 0's solved one not yet broadcast), so a resumed run
  * encodes the same bits. Resuming onto another number of
  * data-parallel ranks, rank {@code r} takes the sum of the old ranks {@code r, r + N, r + 2N, ...}: the residuals
  * are what the old ranks still owe the sum, and that total is kept.
@@ -34,15 +34,17 @@ final class CompressionState {
         Map<String, INDArray> tensors = new LinkedHashMap<>();
         List<BucketReduction> reductions = gradients.reductions();
         for (int b = 0; b < reductions.size(); b++) {
-            MutableDirectBuffer residual = reductions.get(b).residual();
-            if (residual.capacity() == 0) {
-                continue;
+            for (Map.Entry<String, MutableDirectBuffer> e : reductions.get(b).state().entrySet()) {
+                MutableDirectBuffer buffer = e.getValue();
+                if (buffer.capacity() == 0) {
+                    continue;
+                }
+                float[] values = new float[buffer.capacity() / 4];
+                for (int i = 0; i < values.length; i++) {
+                    values[i] = buffer.getFloat(4 * i);
+                }
+                tensors.put(e.getKey() + "." + b, Nd4j.createFromArray(values));
             }
-            float[] values = new float[residual.capacity() / 4];
-            for (int i = 0; i < values.length; i++) {
-                values[i] = residual.getFloat(4 * i);
-            }
-            tensors.put("residual." + b, Nd4j.createFromArray(values));
         }
         Map<String, Object> metadata = new LinkedHashMap<>();
         metadata.put(ROUND, gradients.round());
@@ -70,27 +72,34 @@ final class CompressionState {
         for (int old = rank; old < written; old += ranks) {
             try (SafeTensorsReader reader = checkpoint.openCompressionState(old)) {
                 for (int b = 0; b < reductions.size(); b++) {
-                    MutableDirectBuffer residual = reductions.get(b).residual();
-                    if (residual.capacity() == 0) {
-                        continue;
-                    }
-                    String name = "residual." + b;
-                    if (!reader.contains(name)) {
-                        throw new UserInputException("checkpoint " + checkpoint.dir() + " has no " + name
-                                + " for rank " + old + ": it was written with other gradient buckets; resume with"
-                                + " the same model and compression settings");
-                    }
-                    INDArray stored = reader.read(name);
-                    if (stored.length() * 4 != residual.capacity()) {
-                        throw new UserInputException("checkpoint " + checkpoint.dir() + " has " + name + " of "
-                                + stored.length() + " elements for rank " + old + ", this run's bucket holds "
-                                + residual.capacity() / 4 + "; resume with the same model and compression settings");
-                    }
-                    for (int i = 0; i < stored.length(); i++) {
-                        residual.putFloat(4 * i, residual.getFloat(4 * i) + stored.getFloat(i));
+                    for (Map.Entry<String, MutableDirectBuffer> e : reductions.get(b).state().entrySet()) {
+                        // Residuals are what each old rank still owes the sum, so they add up; a warm start is the
+                        // same on every rank, so each new rank takes its first old one's.
+                        boolean residual = e.getKey().equals("residual");
+                        if (e.getValue().capacity() > 0 && (residual || old == rank)) {
+                            read(checkpoint, reader, old, e.getKey() + "." + b, e.getValue(), residual);
+                        }
                     }
                 }
             }
+        }
+    }
+
+    private static void read(Checkpoint checkpoint, SafeTensorsReader reader, int old, String name,
+                             MutableDirectBuffer into, boolean add) {
+        if (!reader.contains(name)) {
+            throw new UserInputException("checkpoint " + checkpoint.dir() + " has no " + name + " for rank " + old
+                    + ": it was written with other gradient buckets or compression settings; resume with the same"
+                    + " model and compression settings");
+        }
+        INDArray stored = reader.read(name);
+        if (stored.length() * 4 != into.capacity()) {
+            throw new UserInputException("checkpoint " + checkpoint.dir() + " has " + name + " of " + stored.length()
+                    + " elements for rank " + old + ", this run's holds " + into.capacity() / 4 + "; resume with the"
+                    + " same model and compression settings");
+        }
+        for (int i = 0; i < stored.length(); i++) {
+            into.putFloat(4 * i, (add ? into.getFloat(4 * i) : 0f) + stored.getFloat(i));
         }
     }
 

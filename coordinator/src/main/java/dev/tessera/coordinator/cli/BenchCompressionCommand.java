@@ -1,0 +1,79 @@
+package dev.tessera.coordinator.cli;
+
+import dev.tessera.coordinator.CompressionBench;
+import dev.tessera.coordinator.launch.NamespaceHosts;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code tessera bench compression}: gradient-compression methods on two network-namespace hosts joined by a link of
+ * each rate, the same steps for each, one JSON object per line (or a line of text).
+ */
+@Command(name = "compression", mixinStandardHelpOptions = true,
+        description = "Train the dense preset on two hosts (network namespaces, needs root) over a rate-limited link"
+                + " with each gradient-compression method; report bytes sent, loss and speed.")
+public final class BenchCompressionCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--rate", split = ",", paramLabel = "100mbit|1gbit|none", defaultValue = "100mbit",
+            description = "Link rates, as tc writes them; none: unlimited (default: ${DEFAULT-VALUE}).")
+    List<String> rates;
+
+    @Option(names = "--steps", paramLabel = "N", defaultValue = "30",
+            description = "Timed steps after 2 warm-up steps, the same for every method (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--methods", split = ",", paramLabel = "M[,M...]", defaultValue = "none,topk,topk-lgreco,powersgd,qsgd,qsgd-lgreco,fedzip",
+            description = "Methods to run, of none, topk, topk-lgreco, powersgd, qsgd, qsgd-lgreco, fedzip (default:"
+                    + " ${DEFAULT-VALUE}).")
+    List<String> names;
+
+    @Option(names = "--json", description = "One JSON object per line instead of lines of text.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        if (steps < 1) {
+            throw new ParameterException(spec.commandLine(), "--steps must be >= 1 (got " + steps + ")");
+        }
+        List<CompressionBench.Method> chosen = new ArrayList<>();
+        List<CompressionBench.Method> all = CompressionBench.methods(steps);
+        for (String name : names) {
+            chosen.add(all.stream().filter(m -> m.name().equals(name)).findFirst().orElseThrow(() ->
+                    new ParameterException(spec.commandLine(), "--methods: no method '" + name + "'; choose from "
+                            + String.join(", ", all.stream().map(CompressionBench.Method::name).toList()))));
+        }
+        for (String rate : rates) {
+            if (!rate.equals("none") && !rate.matches("\\d+(bit|kbit|mbit|gbit)")) {
+                throw new ParameterException(spec.commandLine(), "--rate '" + rate + "': a number and bit, kbit, mbit"
+                        + " or gbit (as 100mbit), or none");
+            }
+        }
+        NamespaceHosts.unavailableReason().ifPresent(why -> {
+            throw new ParameterException(spec.commandLine(), "bench compression runs its workers in network"
+                    + " namespaces, and cannot here: " + why);
+        });
+        for (String rate : rates) {
+            double uncompressed = Double.NaN;
+            for (CompressionBench.Method method : chosen) {
+                CompressionBench.Result r = CompressionBench.run(method, rate, 2, steps, uncompressed);
+                if (method.name().equals("none")) {
+                    uncompressed = r.wireBytes();
+                    r = new CompressionBench.Result(r.method(), r.rate(), r.wireBytes(), 1.0, r.finalEvalLoss(),
+                            r.tokensPerSecond(), r.commWaitFraction());
+                }
+                System.out.println(json ? r.json() : r.describe());
+                System.out.flush();
+            }
+        }
+        return 0;
+    }
+}
