@@ -9,10 +9,10 @@ import org.agrona.MutableDirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * Sums one gradient bucket over a group by gathering every member's encoded layers (Top-K's (index, value)
- * pairs, FedZip's streams): each member encodes {@code a = g + e} per layer and keeps {@code e = a - Dec(Enc(a))},
- * (without error feedback, as FedZip's paper has it, {@code a = g} and nothing is kept), the members exchange
- * their payload lengths, then the payloads (one uneven all-gather), and every member
+ * Sums one gradient bucket over a group by gathering every member's encoded layers (Top-K's (index, value) pairs,
+ * QSGD's quantised buckets, FedZip's streams). Each member encodes {@code a = g + e} per layer and keeps
+ * {@code e = a - Dec(Enc(a))}; without error feedback (FedZip as its paper has it) {@code a = g} and nothing is
+ * kept. The members exchange their payload lengths, then the payloads (one uneven all-gather), and every member
  * decodes all of them into the bucket in rank order, so the sum is the same bits everywhere. A layer without an
  * encoder (small or 1-D) travels as raw float32.
  *

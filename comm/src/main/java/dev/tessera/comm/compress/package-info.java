@@ -1,6 +1,8 @@
 /**
- * Gradient compression (ALGORITHMS.md sections 4 and 5): encoders that turn one layer's float32 gradient into the
- * bytes that cross the wire ({@link dev.tessera.comm.compress.Encoder}), error feedback, PowerSGD's low-rank
- * factors, FedZip's pipeline, and L-GreCo's per-layer choice. Pure logic: nothing here talks to a transport.
+ * Gradient compression (ALGORITHMS.md sections 4 and 5). Encoders turn one layer's float32 gradient into the bytes
+ * that cross the wire ({@link dev.tessera.comm.compress.Encoder}: Top-K, QSGD, FedZip), with error feedback;
+ * PowerSGD's low-rank factors; L-GreCo's solver, schedule and per-layer choice in training. Two
+ * {@link dev.tessera.comm.compress.BucketReduction}s sum one gradient bucket over a process group with them: a
+ * gather of encodings ({@code GatheredReduction}) and PowerSGD's two all-reduces ({@code LowRankReduction}).
  */
 package dev.tessera.comm.compress;
