@@ -27,7 +27,11 @@ public final class TopK implements Encoder {
 
     /** The number of values kept of {@code n}: at least one. */
     public int kept(int n) {
-        return n == 0 ? 0 : (int) Math.max(1, Math.min(n, Math.ceil(density * n)));
+        double exact = density * n;
+        // A product a rounding error above a whole number is that number: 0.07 x 100 is 7.000000000000001.
+        double whole = Math.rint(exact);
+        double k = Math.abs(exact - whole) <= 4 * Math.ulp(exact) ? whole : Math.ceil(exact);
+        return n == 0 ? 0 : (int) Math.max(1, Math.min(n, k));
     }
 
     /** ALGORITHMS.md 4's size model, in bits: 32 for the index and 32 for the value of each kept element. */

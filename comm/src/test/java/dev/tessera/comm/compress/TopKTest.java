@@ -67,6 +67,14 @@ class TopKTest {
     }
 
     @Test
+    void keepsTheCeilingOfTheDecimalProduct() {
+        assertEquals(7, new TopK(0.07).kept(100)); // 0.07 x 100 is 7.000000000000001 in doubles
+        assertEquals(8, new TopK(0.071).kept(100));
+        assertEquals(1, new TopK(0.001).kept(5));
+        assertEquals(11, new TopK(0.01).kept(1024));
+    }
+
+    @Test
     void edgeCases() {
         TopK all = new TopK(1.0);
         UnsafeBuffer out = new UnsafeBuffer(new byte[64]);
