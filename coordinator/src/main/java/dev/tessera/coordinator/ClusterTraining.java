@@ -30,6 +30,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.ToLongFunction;
@@ -128,7 +129,7 @@ public final class ClusterTraining implements TrainAction {
                     if (m instanceof StepReport s) {
                         listener.onStep(new StepMetrics(s.step, s.loss, s.auxLoss, s.lr, s.gradNorm,
                                 s.tokensPerSecond, s.stepSeconds, s.exposedCommSeconds, s.attentionWaitSeconds,
-                                s.wireBytes, new MoeStats(s.moeExperts, s.moeLayers)));
+                                s.wireBytes, new MoeStats(s.moeExperts, s.moeLayers), choice(s)));
                     } else if (m instanceof EvalReport e) {
                         listener.onEval(e.step, e.loss);
                     } else if (m instanceof CheckpointReport c) {
@@ -173,5 +174,14 @@ public final class ClusterTraining implements TrainAction {
             max = Math.max(max, bytes.applyAsLong(f));
         }
         return max;
+    }
+
+    /** L-GreCo's choice a step report carries, layer by layer in the order sent. */
+    private static Map<String, Double> choice(StepReport s) {
+        Map<String, Double> choice = new LinkedHashMap<>();
+        for (int i = 0; i < s.choiceLayers.length; i++) {
+            choice.put(s.choiceLayers[i], s.choiceValues[i]);
+        }
+        return choice;
     }
 }

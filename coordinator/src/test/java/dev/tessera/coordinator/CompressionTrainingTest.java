@@ -59,10 +59,14 @@ class CompressionTrainingTest {
     }
 
     private static long wireBytes(Path run, long step) throws Exception {
+        return row(run, step).get("wire_bytes").asLong();
+    }
+
+    private static JsonNode row(Path run, long step) throws Exception {
         for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
             JsonNode row = new ObjectMapper().readTree(line);
             if (row.has("loss") && row.get("step").asLong() == step) {
-                return row.get("wire_bytes").asLong();
+                return row;
             }
         }
         throw new AssertionError("no step " + step + " in " + run);
@@ -91,6 +95,10 @@ class CompressionTrainingTest {
             long uniform = wireBytes(full, 3);
             long chosen = wireBytes(full, 8);
             assertTrue(chosen < uniform, "L-GreCo's choice sends " + chosen + " bytes a step, uniform Top-K " + uniform);
+            JsonNode choice = row(full, 6).get("lgreco"); // the first choice comes into force in step 6
+            assertTrue(choice != null && choice.size() > 0 && choice.elements().next().asDouble() > 0,
+                    "metrics.jsonl names the chosen density of each compressed layer at step 6: " + choice);
+            assertTrue(row(full, 7).get("lgreco") == null, "only the step a choice comes into force carries it");
         }
         Path step10 = full.resolve("checkpoints/step-0000010");
         for (int rank = 0; rank < 2; rank++) {

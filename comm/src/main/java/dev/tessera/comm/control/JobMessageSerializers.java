@@ -38,6 +38,11 @@ final class JobMessageSerializers {
                 out.writeInt(m.moeExperts);
                 out.writeInt(moe.length);
                 out.writeDoubles(moe, 0, moe.length);
+                out.writeInt(m.choiceLayers.length);
+                for (int i = 0; i < m.choiceLayers.length; i++) {
+                    writeString(out, m.choiceLayers[i]);
+                    out.writeDouble(m.choiceValues[i]);
+                }
             }
 
             @Override
@@ -49,6 +54,15 @@ final class JobMessageSerializers {
                 int count = in.readInt();
                 checkedLength(in, count < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, count * (long) Double.BYTES));
                 m.moeLayers = in.readDoubles(count);
+                int choices = in.readInt();
+                // Each choice is at least a length and a double: a count the frame cannot hold is refused.
+                checkedLength(in, choices < 0 ? -1 : (int) Math.min(Integer.MAX_VALUE, choices * 9L));
+                m.choiceLayers = new String[choices];
+                m.choiceValues = new double[choices];
+                for (int i = 0; i < choices; i++) {
+                    m.choiceLayers[i] = readString(in);
+                    m.choiceValues[i] = in.readDouble();
+                }
                 return m;
             }
         }, 105);

@@ -20,6 +20,12 @@ public final class StepReport implements ControlMessage {
     public int moeExperts;
     /** Per MoE layer: block, dropped fraction, aux loss, z-loss, each expert's load (the worker's MoeStats). */
     public double[] moeLayers;
+    /**
+     * L-GreCo's choice, when one came into force in this step: each compressed layer's name and its setting (Top-K
+     * density, QSGD bits); empty on every other step.
+     */
+    public String[] choiceLayers = new String[0];
+    public double[] choiceValues = new double[0];
 
     public StepReport() {
     }

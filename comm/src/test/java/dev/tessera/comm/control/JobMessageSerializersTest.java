@@ -23,9 +23,13 @@ class JobMessageSerializersTest {
 
     @Test
     void reports() {
-        StepReport s = assertInstanceOf(StepReport.class,
-                roundTrip(new StepReport(0, 17, 2.5, 1.01, 3e-4, 0.75, 9876.5, 0.21, 0.02, 0.03, 5_000_000_123L, 4,
-                        new double[] {1, 0.05, 1.01, 2.5, 0.25, 0.25, 0.3, 0.2})));
+        StepReport sent = new StepReport(0, 17, 2.5, 1.01, 3e-4, 0.75, 9876.5, 0.21, 0.02, 0.03, 5_000_000_123L, 4,
+                new double[] {1, 0.05, 1.01, 2.5, 0.25, 0.25, 0.3, 0.2});
+        sent.choiceLayers = new String[] {"model.layers.0.mlp.up_proj.weight", "lm_head.weight"};
+        sent.choiceValues = new double[] {0.002, 0.05};
+        StepReport s = assertInstanceOf(StepReport.class, roundTrip(sent));
+        assertArrayEquals(sent.choiceLayers, s.choiceLayers);
+        assertArrayEquals(sent.choiceValues, s.choiceValues);
         assertEquals(17, s.step);
         assertEquals(2.5, s.loss);
         assertEquals(1.01, s.auxLoss);
@@ -41,6 +45,7 @@ class JobMessageSerializersTest {
         StepReport dense = assertInstanceOf(StepReport.class,
                 roundTrip(new StepReport(0, 1, 2.5, 0, 3e-4, 0.75, 9876.5, 0.21, 0.02, 0, 0, 0, new double[0])));
         assertEquals(0, dense.moeLayers.length);
+        assertEquals(0, dense.choiceLayers.length);
 
         EvalReport e = assertInstanceOf(EvalReport.class, roundTrip(new EvalReport(0, 250, 1.2)));
         assertEquals(250, e.step);

@@ -88,6 +88,9 @@ public final class MetricsWriter implements TrainingListener, AutoCloseable {
         line.put("comm_wait_s", finiteOrNull(m.commWaitSeconds()));
         line.put("attention_comm_wait_s", finiteOrNull(m.attentionWaitSeconds()));
         line.put("wire_bytes", m.wireBytes());
+        if (!m.compressionChoice().isEmpty()) {
+            line.put("lgreco", m.compressionChoice());
+        }
         if (m.moe().layerCount() > 0) {
             line.put("moe", moeLayers(m.moe()));
         }

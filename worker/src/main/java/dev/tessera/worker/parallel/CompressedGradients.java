@@ -20,7 +20,9 @@ import dev.tessera.worker.job.CompressionSection;
 import dev.tessera.worker.model.ParameterStore;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.stream.DoubleStream;
 import java.util.stream.IntStream;
@@ -44,6 +46,9 @@ public final class CompressedGradients implements GradientCodec {
     private BucketReduction[] reductions;
     private int[][] jobLayers;             // per bucket and layer, its encoded-layer number in the job (-1: raw)
     private LGreCoSelection selection;     // null without L-GreCo
+    private String[] encodedNames;         // per encoded layer of the job, its tensor's name
+    private double[] settingOf;            // per candidate of the family, its setting (density, bits)
+    private volatile boolean choiceChanged;
     private long round;
 
     /** {@code steps}: the job's, from which L-GreCo's default warm-up (2%) is taken. */
@@ -62,6 +67,7 @@ public final class CompressedGradients implements GradientCodec {
             throw new IllegalStateException("compressed gradients are planned once, for one gradient buffer");
         }
         List<List<BucketLayer>> buckets = new ArrayList<>();
+        List<String> names = new ArrayList<>();
         jobLayers = new int[bucketRanges.length][];
         int encoded = 0;
         for (long[] range : bucketRanges) {
@@ -77,6 +83,9 @@ public final class CompressedGradients implements GradientCodec {
             int[] numbers = new int[layers.size()];
             for (int l = 0; l < numbers.length; l++) {
                 numbers[l] = compresses(layers.get(l)) ? encoded++ : -1;
+                if (numbers[l] >= 0) {
+                    names.add(layers.get(l).name());
+                }
             }
             jobLayers[buckets.size()] = numbers;
             buckets.add(layers);
@@ -92,7 +101,9 @@ public final class CompressedGradients implements GradientCodec {
             }
             return;
         }
+        encodedNames = names.toArray(new String[0]);
         Family family = family();
+        settingOf = family.settings();
         if (settings.lgreco()) {
             long warmup = settings.lgrecoWarmupSteps() > 0 ? settings.lgrecoWarmupSteps()
                     : Math.max(1, Math.round(0.02 * steps));
@@ -115,7 +126,7 @@ public final class CompressedGradients implements GradientCodec {
     }
 
     /** A method's settings, one encoder each, and which of them is the configured (uniform) one. */
-    private record Family(Encoder[] encoders, int uniform) {
+    private record Family(Encoder[] encoders, double[] settings, int uniform) {
     }
 
     /**
@@ -129,17 +140,19 @@ public final class CompressedGradients implements GradientCodec {
                 double[] densities = DoubleStream.concat(grid ? Arrays.stream(LGreCoCandidates.topKDensities()
                         .values()) : DoubleStream.empty(), DoubleStream.of(settings.topkDensity()))
                         .sorted().distinct().toArray();
-                yield new Family(Arrays.stream(densities).mapToObj(TopK::new).toArray(Encoder[]::new),
+                yield new Family(Arrays.stream(densities).mapToObj(TopK::new).toArray(Encoder[]::new), densities,
                         Arrays.binarySearch(densities, settings.topkDensity()));
             }
             case QSGD -> {
                 int[] bits = IntStream.concat(grid ? Arrays.stream(LGreCoCandidates.qsgdBits().values())
                         : IntStream.empty(), IntStream.of(settings.qsgdBits())).sorted().distinct().toArray();
                 yield new Family(Arrays.stream(bits).mapToObj(b -> new Qsgd(b, settings.qsgdBucket()))
-                        .toArray(Encoder[]::new), Arrays.binarySearch(bits, settings.qsgdBits()));
+                        .toArray(Encoder[]::new), Arrays.stream(bits).asDoubleStream().toArray(),
+                        Arrays.binarySearch(bits, settings.qsgdBits()));
             }
             case FEDZIP -> new Family(new Encoder[] {new FedZip(settings.fedzipKeep(),
-                    FedZip.Encoding.valueOf(settings.fedzipEncoding().name()))}, 0);
+                    FedZip.Encoding.valueOf(settings.fedzipEncoding().name()))},
+                    new double[] {settings.fedzipKeep()}, 0);
             default -> throw new IllegalArgumentException("compression.method: "
                     + settings.method().name().toLowerCase(Locale.ROOT) + " is not built yet");
         };
@@ -159,6 +172,7 @@ public final class CompressedGradients implements GradientCodec {
         return group.runAsync("compressed all-reduce of gradient bucket " + bucket, () -> {
             if (bucket == 0 && selection != null && selection.beginRound(group, thisRound)) {
                 switchEncoders();
+                choiceChanged = true;
             }
             reduction.reduce(group, gradients, thisRound);
             if (last && selection != null) {
@@ -200,6 +214,23 @@ public final class CompressedGradients implements GradientCodec {
     /** L-GreCo's solved choice not yet in force (rank 0, between a selecting step and the next); else null. */
     public int[] pendingChoice() {
         return selection == null ? null : selection.pending();
+    }
+
+    /**
+     * L-GreCo's setting per compressed layer (Top-K density, QSGD bits) if a new choice came into force since the
+     * last call, else empty. Call after the step's reductions are done.
+     */
+    public Map<String, Double> takeNewChoice() {
+        if (!choiceChanged) {
+            return Map.of();
+        }
+        choiceChanged = false;
+        int[] choice = selection.choice();
+        Map<String, Double> settings = new LinkedHashMap<>();
+        for (int l = 0; l < choice.length; l++) {
+            settings.put(encodedNames[l], settingOf[choice[l]]);
+        }
+        return settings;
     }
 
     /** Continues after {@code completed} steps (a resumed run), with L-GreCo's choices as they were. */

@@ -27,9 +27,12 @@ final class CoordinatorReporter implements TrainingListener {
     @Override
     public void onStep(StepMetrics m) {
         if (rank == 0) {
-            comm.sendControl(coordinator, new StepReport(rank, m.step(), m.loss(), m.auxLoss(), m.lr(), m.gradNorm(),
+            StepReport report = new StepReport(rank, m.step(), m.loss(), m.auxLoss(), m.lr(), m.gradNorm(),
                     m.tokensPerSecond(), m.stepSeconds(), m.commWaitSeconds(), m.attentionWaitSeconds(),
-                    m.wireBytes(), m.moe().experts(), m.moe().layers()));
+                    m.wireBytes(), m.moe().experts(), m.moe().layers());
+            report.choiceLayers = m.compressionChoice().keySet().toArray(new String[0]);
+            report.choiceValues = m.compressionChoice().values().stream().mapToDouble(Double::doubleValue).toArray();
+            comm.sendControl(coordinator, report);
         }
     }
 

@@ -178,6 +178,9 @@ public final class Replica {
         TrainingLoop loop = new TrainingLoop(model, data, job.train(), slice, sharding.replicas(), step, listener,
                 checkpointer);
         loop.countBytesSent(mesh.bytesSent());
+        if (compressed != null) {
+            loop.reportCompressionChoice(compressed::takeNewChoice);
+        }
         return loop.run(completedSteps);
     }
 

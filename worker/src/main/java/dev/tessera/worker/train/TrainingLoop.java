@@ -6,7 +6,9 @@ import dev.tessera.worker.model.ReplicaReducer;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.parallel.Mesh;
 import java.io.IOException;
+import java.util.Map;
 import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 
 /**
  * The step loop of one replica: its slice of the global batch, one {@link TrainingStep} per step (forward,
@@ -38,6 +40,7 @@ public final class TrainingLoop {
     private final int[] inputs;        // [B_local, Tl] this replica's positions of them
     private final int[] targets;
     private LongSupplier bytesSent = () -> 0; // this process's data bytes handed to the transport, ever
+    private Supplier<Map<String, Double>> compressionChoice = Map::of;
     private long bytesSentBefore;
 
     /**
@@ -76,6 +79,11 @@ public final class TrainingLoop {
     public void countBytesSent(LongSupplier bytesSent) {
         this.bytesSent = bytesSent;
         this.bytesSentBefore = bytesSent.getAsLong();
+    }
+
+    /** Reports, with each step, a compression choice that came into force in it ({@code supplier} gives it once). */
+    public void reportCompressionChoice(Supplier<Map<String, Double>> supplier) {
+        this.compressionChoice = supplier;
     }
 
     private long sentSince() {
@@ -137,7 +145,7 @@ public final class TrainingLoop {
             }
             listener.onStep(new StepMetrics(step, lastLoss, outcome.loss().aux(), lr, outcome.gradNorm(),
                     tokensPerStep / seconds, seconds, waited / 1e9, model.takeAttentionWaitNanos() / 1e9,
-                    sentSince(), outcome.moe()));
+                    sentSince(), outcome.moe(), compressionChoice.get()));
             boolean last = step == config.steps();
             if (last || (config.evalEvery() > 0 && step % config.evalEvery() == 0)) {
                 lastEval = evaluate();
