@@ -22,7 +22,8 @@ import java.util.Map;
 /**
  * metrics.jsonl: one JSON object per line, {@code {"step","loss","aux_loss","lr","grad_norm","tokens_per_s",
  * "step_s","comm_wait_s","attention_comm_wait_s","wire_bytes"}} per optimizer step (with {@code "moe": [{"layer","load","dropped","aux_loss","z_loss","all_to_all_bytes","all_to_all_wait_s"}]} for a
- * model with MoE layers) and {@code {"step","eval_loss"}} per evaluation. Each line is
+ * model with MoE layers, and {@code "lgreco": {layer: setting}} on a step where a new L-GreCo choice comes into
+ * force) and {@code {"step","eval_loss"}} per evaluation. Each line is
  * flushed at once so {@code tail -f} and a crash both see whole lines. Non-finite numbers are written as null (JSON has no NaN).
  */
 public final class MetricsWriter implements TrainingListener, AutoCloseable {
