@@ -101,8 +101,11 @@ public final class NamespaceHosts implements AutoCloseable {
 
     /**
      * A token bucket of {@code rate} on {@code device}'s egress. The bucket holds 10 ms of the rate (at least 64 KB),
-     * so a burst of Aeron's 64 KB datagrams passes at the rate instead of being cut to the kernel's timer tick; the
-     * queue behind it holds 50 ms, past which packets are dropped as a full switch port would.
+     * so a burst of Aeron's 64 KB datagrams passes at the rate instead of being cut to the kernel's timer tick. The
+     * queue behind it holds 1 s of the rate (12.5 MB at 100 Mbit/s): Aeron's UDP has no congestion control and sends a
+     * whole receiver window (2 MiB a publication) at once, and each 64 KB datagram crosses the 1500-byte veth as ~45
+     * fragments, so a queue shallower than the windows in flight drops part of every one. With 50 ms a 100 Mbit/s
+     * job stalled outright (no step in 300 s); with 1 s it runs at the link's rate.
      */
     private void limit(List<String> prefix, String device, String rate) {
         List<String> command = new ArrayList<>(prefix);
