@@ -157,8 +157,11 @@ class ClusterRecoveryTest {
     @Test
     void interruptingTheCoordinatorLeavesNothingBehind() throws Exception {
         Path run = tmp.resolve("interrupted");
-        List<String> command = ChildJvm.command(List.of(), Main.class.getName(), ClusterTrainingTest.job(run, 2,
-                100000, "--set", "launch.hazelcast_port=6400", "--set", "launch.aeron_port=41400"));
+        // As a terminal's Ctrl-C finds it: a shell without job control (a CI script's `cmd &`) starts its children
+        // with SIGINT ignored, and a JVM that inherits that never sees the signal. env execs the JVM in its place.
+        List<String> command = new ArrayList<>(List.of("env", "--default-signal=INT"));
+        command.addAll(ChildJvm.command(List.of(), Main.class.getName(), ClusterTrainingTest.job(run, 2, 100000,
+                "--set", "launch.hazelcast_port=6400", "--set", "launch.aeron_port=41400")));
         Process coordinator = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(tmp.resolve("coordinator.log").toFile()).start();
         try {
