@@ -217,8 +217,7 @@ public final class Replica {
         }
         // One file per optimizer part (ZeRO with expert parallelism has two, whose flat state shares its names).
         List<Map<String, StateSlice>> parts = optimizer.stateParts();
-        // Without ZeRO (a compressed run stages here for its residuals) the state is replicated: rank 0 writes it.
-        for (int p = 0; p < parts.size() && (job.zeroStage() > 0 || mesh.rank() == 0); p++) {
+        for (int p = 0; p < parts.size(); p++) {
             OptimizerShards.write(writer, mesh.rank() * parts.size() + p, parts.get(p), model.parameters());
         }
         if (compressed != null) {
