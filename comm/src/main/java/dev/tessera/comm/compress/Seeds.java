@@ -10,15 +10,9 @@ final class Seeds {
     }
 
     static long of(long seed, long round, int layer, int rank) {
-        long h = mix(seed ^ 0x9E3779B97F4A7C15L);
-        h = mix(h ^ round);
-        h = mix(h ^ layer);
-        return mix(h ^ rank);
-    }
-
-    static long mix(long z) {
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+        long h = SplitMix64.mix(seed ^ 0x9E3779B97F4A7C15L);
+        h = SplitMix64.mix(h ^ round);
+        h = SplitMix64.mix(h ^ layer);
+        return SplitMix64.mix(h ^ rank);
     }
 }

@@ -16,7 +16,7 @@ final class Selection {
         int hi = n - 1;
         long state = 0x9E3779B97F4A7C15L ^ n; // pivots by a fixed sequence: deterministic, no bad fixed inputs
         while (lo < hi) {
-            state = Seeds.mix(state + 1);
+            state = SplitMix64.mix(state + 1);
             float pivot = values[lo + (int) Long.remainderUnsigned(state, hi - lo + 1)];
             // Three-way partition: [lo, lt) < pivot, [lt, gt] == pivot, (gt, hi] > pivot; ties cannot stall it.
             int lt = lo;
