@@ -1,10 +1,10 @@
 package dev.tessera.coordinator.config;
 
+import dev.tessera.comm.compress.CompressionMethod;
+import dev.tessera.comm.compress.CompressionSpec;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.job.AdafactorSection;
 import dev.tessera.worker.job.CameSection;
-import dev.tessera.worker.job.CompressionMethod;
-import dev.tessera.worker.job.CompressionSection;
 import dev.tessera.worker.job.DataSection;
 import dev.tessera.worker.job.DataSourceKind;
 import dev.tessera.worker.job.Dtype;
@@ -72,7 +72,7 @@ final class JobConfigValidator {
 
     /** Every key is checked, not only the chosen method's; then what compression composes with. */
     private void compression(JobConfig config) {
-        CompressionSection c = config.compression();
+        CompressionSpec c = config.compression();
         inUnit("compression.topk_density", c.topkDensity());
         atLeast("compression.qsgd_bits", c.qsgdBits(), 2);
         atMost("compression.qsgd_bits", c.qsgdBits(), 8);

@@ -1,5 +1,6 @@
 package dev.tessera.worker.job;
 
+import dev.tessera.comm.compress.CompressionSpec;
 import dev.tessera.worker.model.ModelConfig;
 import dev.tessera.worker.train.TrainConfig;
 import java.nio.file.Path;
@@ -13,14 +14,14 @@ import java.util.Optional;
  */
 public record JobConfig(ModelSection model, DataSection data, TrainSection train, OptimizerSection optimizer,
                         EvalSection eval, CheckpointSection checkpoint, MeshSection mesh, LaunchSection launch,
-                        RestartSection restart, ZeroSection zero, MoeSection moe, CompressionSection compression,
+                        RestartSection restart, ZeroSection zero, MoeSection moe, CompressionSpec compression,
                         FaultSection fault, String out) {
 
     public static JobConfig defaults() {
         return new JobConfig(ModelSection.defaults(), DataSection.defaults(), TrainSection.defaults(),
                 OptimizerSection.defaults(), EvalSection.defaults(), CheckpointSection.defaults(),
                 MeshSection.defaults(), LaunchSection.defaults(), RestartSection.defaults(), ZeroSection.defaults(),
-                MoeSection.defaults(), CompressionSection.defaults(), FaultSection.defaults(), null);
+                MoeSection.defaults(), CompressionSpec.defaults(), FaultSection.defaults(), null);
     }
 
     public Optional<Path> outDir() {

@@ -15,8 +15,8 @@ import dev.tessera.comm.compress.LayerObserver;
 import dev.tessera.comm.compress.LowRankReduction;
 import dev.tessera.comm.compress.Qsgd;
 import dev.tessera.comm.compress.TopK;
-import dev.tessera.worker.job.CompressionMethod;
-import dev.tessera.worker.job.CompressionSection;
+import dev.tessera.comm.compress.CompressionMethod;
+import dev.tessera.comm.compress.CompressionSpec;
 import dev.tessera.worker.model.ParameterStore;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -40,7 +40,7 @@ import org.agrona.MutableDirectBuffer;
  */
 public final class CompressedGradients implements GradientCodec {
 
-    private final CompressionSection settings;
+    private final CompressionSpec settings;
     private final long seed;
     private final long steps;
     private BucketReduction[] reductions;
@@ -52,7 +52,7 @@ public final class CompressedGradients implements GradientCodec {
     private long round;
 
     /** {@code steps}: the job's, from which L-GreCo's default warm-up (2%) is taken. */
-    public CompressedGradients(CompressionSection settings, long seed, long steps) {
+    public CompressedGradients(CompressionSpec settings, long seed, long steps) {
         if (!settings.enabled()) {
             throw new IllegalArgumentException("compression.method: none compresses nothing");
         }
@@ -151,7 +151,7 @@ public final class CompressedGradients implements GradientCodec {
                         Arrays.binarySearch(bits, settings.qsgdBits()));
             }
             case FEDZIP -> new Family(new Encoder[] {new FedZip(settings.fedzipKeep(),
-                    FedZip.Encoding.valueOf(settings.fedzipEncoding().name()))},
+                    settings.fedzipEncoding())},
                     new double[] {settings.fedzipKeep()}, 0);
             default -> throw new IllegalArgumentException("compression.method: "
                     + settings.method().name().toLowerCase(Locale.ROOT) + " is not built yet");

@@ -2,9 +2,9 @@ package dev.tessera.worker.run;
 
 import dev.tessera.comm.UserInputException;
 import dev.tessera.comm.control.ControlCodec;
-import dev.tessera.worker.job.CompressionMethod;
-import dev.tessera.worker.job.CompressionSection;
-import dev.tessera.worker.job.FedZipEncoding;
+import dev.tessera.comm.compress.CompressionMethod;
+import dev.tessera.comm.compress.CompressionSpec;
+import dev.tessera.comm.compress.FedZip;
 import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.job.OptimizerSection;
 import dev.tessera.worker.job.OptimizerKind;
@@ -54,7 +54,7 @@ class AssignmentTest {
                 JobConfig.defaults().eval(), JobConfig.defaults().checkpoint(), JobConfig.defaults().mesh(),
                 JobConfig.defaults().launch(), JobConfig.defaults().restart(), JobConfig.defaults().zero(),
                 new dev.tessera.worker.job.MoeSection(dev.tessera.worker.job.AllToAllKind.HIERARCHICAL, 2),
-                new CompressionSection(CompressionMethod.FEDZIP, 0.02, 3, 64, 8, 0.01, FedZipEncoding.HUFFMAN, true,
+                new CompressionSpec(CompressionMethod.FEDZIP, 0.02, 3, 64, 8, 0.01, FedZip.Encoding.HUFFMAN, true,
                         true, 5, 50, 100, 2_000),
                 JobConfig.defaults().fault(), "/out/\u00e9");
         WorkerJob customJob = new WorkerJob(custom, "/out/\u00e9", null);
@@ -129,7 +129,7 @@ class AssignmentTest {
         String schema = Assignment.JOB.schema();
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                 .digest(schema.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
-        assertEquals(8, Assignment.VERSION);
-        assertEquals("168065593ffdd7e6", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
+        assertEquals(9, Assignment.VERSION);
+        assertEquals("f76aee4b1fd867c4", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
     }
 }

@@ -1,4 +1,4 @@
-package dev.tessera.worker.job;
+package dev.tessera.comm.compress;
 
 /** {@code compression.method}: how data-parallel gradients cross the wire (ALGORITHMS.md sections 4 and 5). */
 public enum CompressionMethod {
