@@ -20,6 +20,14 @@ public interface Encoder {
     int maxEncodedBytes(int n);
 
     /**
+     * Whether every encoding of {@code n} values is exactly {@link #maxEncodedBytes} bytes, so a receiver knows
+     * its length without being told (and a reduction can skip exchanging lengths).
+     */
+    default boolean fixedLength() {
+        return false;
+    }
+
+    /**
      * Encodes the {@code n} floats at {@code src[index, index + n)} into {@code out} from {@code outOffset}, and
      * returns the bytes written. {@code seed} seeds this encoding's random choices (stochastic rounding);
      * deterministic encoders ignore it. Fails with {@link IllegalArgumentException} on a NaN or infinite value.

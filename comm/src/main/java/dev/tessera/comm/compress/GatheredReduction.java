@@ -19,7 +19,7 @@ import org.agrona.concurrent.UnsafeBuffer;
  * <p>A member's payload is, per layer in bucket order: a raw layer's {@code 4n} bytes, or an encoded layer's
  * int32 length and its bytes. The buffers are allocated once, at the largest size the encoders can produce.
  */
-public final class GatheredReduction implements BucketReduction {
+public final class GatheredReduction implements EncodedReduction {
 
     private final List<BucketLayer> layers;
     private final Encoder[] encoders;
@@ -140,6 +140,7 @@ public final class GatheredReduction implements BucketReduction {
     }
 
     /** Switches layer {@code l} to {@code encoder} (of the same kind: raw stays raw) from the next reduction on. */
+    @Override
     public void use(int l, Encoder encoder) {
         if ((encoder == null) != (encoders[l] == null)) {
             throw new IllegalArgumentException("layer '" + layers.get(l).name() + "' cannot switch between raw and"

@@ -66,6 +66,12 @@ public final class Qsgd implements Encoder {
         return Wire.bytes(NAME, (sizeBits(n, bits, bucket) + 7) / 8);
     }
 
+    /** Always {@link #maxEncodedBytes}: the scales and codes of {@code n} values have one size. */
+    @Override
+    public boolean fixedLength() {
+        return true;
+    }
+
     @Override
     public int encode(DirectBuffer src, int index, int n, MutableDirectBuffer out, int outOffset, long seed) {
         int length = maxEncodedBytes(n);

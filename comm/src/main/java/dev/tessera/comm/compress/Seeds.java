@@ -15,4 +15,12 @@ final class Seeds {
         h = SplitMix64.mix(h ^ layer);
         return SplitMix64.mix(h ^ rank);
     }
+
+    /**
+     * The seed of one chunk's encoding within the encoding {@code of} ({@link #of}): {@code stage} 0 for a member's
+     * own chunk encodings, 1 for an owner's re-encoding of a summed chunk, so the two never share a stream.
+     */
+    static long ofChunk(long of, int stage, int chunk) {
+        return SplitMix64.mix(of ^ SplitMix64.mix(((long) stage << 32 | chunk) + SplitMix64.GAMMA));
+    }
 }

@@ -5,6 +5,7 @@ import dev.tessera.comm.DType;
 import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.compress.BucketLayer;
 import dev.tessera.comm.compress.BucketReduction;
+import dev.tessera.comm.compress.EncodedReduction;
 import dev.tessera.comm.compress.Encoder;
 import dev.tessera.comm.compress.FedZip;
 import dev.tessera.comm.compress.GatheredReduction;
@@ -14,6 +15,7 @@ import dev.tessera.comm.compress.LGreCoSelection;
 import dev.tessera.comm.compress.LayerObserver;
 import dev.tessera.comm.compress.LowRankReduction;
 import dev.tessera.comm.compress.Qsgd;
+import dev.tessera.comm.compress.ScatteredReduction;
 import dev.tessera.comm.compress.TopK;
 import dev.tessera.comm.compress.CompressionMethod;
 import dev.tessera.comm.compress.CompressionSpec;
@@ -33,10 +35,13 @@ import org.agrona.MutableDirectBuffer;
  * {@link BucketReduction} per gradient bucket, each run on the group's background thread as soon as backward has
  * finished the bucket, so encoding and exchange overlap the rest of backward as the plain all-reduce does. A
  * tensor with fewer than {@code min_elements} elements, or a vector, travels whole inside its bucket's exchange.
- * Rounds count the steps: a round ends with the last bucket, and seeds the round's random choices. With
- * PowerSGD ({@link LowRankReduction}) all-reduces each bucket's low-rank factors instead of gathering encodings. With
- * {@code lgreco: true} the encoded layers' settings are re-chosen per layer ({@link LGreCoSelection}): the first
- * bucket of a round switches them, on every rank at once.
+ * Rounds count the steps: a round ends with the last bucket, and seeds the round's random choices. How a bucket is
+ * summed follows the method (ALGORITHMS.md section 4): QSGD reduce-scatters and all-gathers quantised chunks
+ * ({@link ScatteredReduction}), so each rank receives about two encodings' worth of the bucket whatever the group's
+ * size; Top-K and FedZip gather every rank's encoding ({@link GatheredReduction}), since sparse encodings of different
+ * ranks do not add up to one of the same size; PowerSGD ({@link LowRankReduction}) all-reduces each bucket's low-rank
+ * factors. With {@code lgreco: true} the encoded layers' settings are re-chosen per layer ({@link LGreCoSelection}):
+ * the first bucket of a round switches them, on every rank at once.
  */
 public final class CompressedGradients implements GradientCodec {
 
@@ -44,6 +49,7 @@ public final class CompressedGradients implements GradientCodec {
     private final long seed;
     private final long steps;
     private BucketReduction[] reductions;
+    private EncodedReduction[] encodedReductions; // the same, where they gather or scatter encodings (not PowerSGD)
     private int[][] jobLayers;             // per bucket and layer, its encoded-layer number in the job (-1: raw)
     private LGreCoSelection selection;     // null without L-GreCo
     private String[] encodedNames;         // per encoded layer of the job, its tensor's name
@@ -111,13 +117,17 @@ public final class CompressedGradients implements GradientCodec {
                     settings.lgrecoPeriod()), settings.lgrecoResolution(), group.rank() == 0);
         }
         boolean errorFeedback = settings.method() != CompressionMethod.FEDZIP || settings.fedzipErrorFeedback();
+        encodedReductions = new EncodedReduction[reductions.length];
         for (int b = 0; b < reductions.length; b++) {
             Encoder[] encoders = new Encoder[jobLayers[b].length];
             for (int l = 0; l < encoders.length; l++) {
                 encoders[l] = jobLayers[b][l] < 0 ? null : family.encoders()[family.uniform()];
             }
-            reductions[b] = new GatheredReduction(buckets.get(b), encoders, group.size(), seed, errorFeedback,
-                    selection == null ? LayerObserver.NONE : selection.forBucket(jobLayers[b]));
+            LayerObserver observer = selection == null ? LayerObserver.NONE : selection.forBucket(jobLayers[b]);
+            encodedReductions[b] = settings.method() == CompressionMethod.QSGD
+                    ? new ScatteredReduction(buckets.get(b), encoders, group.size(), seed, observer)
+                    : new GatheredReduction(buckets.get(b), encoders, group.size(), seed, errorFeedback, observer);
+            reductions[b] = encodedReductions[b];
         }
     }
 
@@ -185,7 +195,7 @@ public final class CompressedGradients implements GradientCodec {
         for (int b = 0; b < reductions.length; b++) {
             for (int l = 0; l < jobLayers[b].length; l++) {
                 if (jobLayers[b][l] >= 0) {
-                    ((GatheredReduction) reductions[b]).use(l, selection.encoder(jobLayers[b][l]));
+                    encodedReductions[b].use(l, selection.encoder(jobLayers[b][l]));
                 }
             }
         }

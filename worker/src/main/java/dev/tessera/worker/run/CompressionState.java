@@ -19,7 +19,9 @@ import org.nd4j.linalg.factory.Nd4j;
  * warm-started Qs), the round, and L-GreCo's choices (the one in force, and rank 0's solved one not yet broadcast), so a resumed run
  * encodes the same bits. Resuming onto another number of
  * data-parallel ranks, rank {@code r} takes the sum of the old ranks {@code r, r + N, r + 2N, ...}: the residuals
- * are what the old ranks still owe the sum, and that total is kept.
+ * are what the old ranks still owe the sum, and that total is kept. QSGD's owners' residuals ({@code owner_residual},
+ * {@link dev.tessera.comm.compress.ScatteredReduction}) belong to chunks that another number of ranks cuts
+ * differently, so such a resume starts them at zero and loses what they owed (one step's second rounding).
  */
 final class CompressionState {
 
@@ -76,7 +78,10 @@ final class CompressionState {
                         // Residuals are what each old rank still owes the sum, so they add up; a warm start is the
                         // same on every rank, so each new rank takes its first old one's.
                         boolean residual = e.getKey().equals("residual");
-                        if (e.getValue().capacity() > 0 && (residual || old == rank)) {
+                        // An owner's residual is laid out by the chunks of its old group's size, which another size
+                        // cuts differently; it is one step's rounding of a summed chunk, so it is dropped, not mapped.
+                        boolean owners = e.getKey().equals("owner_residual");
+                        if (e.getValue().capacity() > 0 && (residual || old == rank) && !(owners && written != ranks)) {
                             read(checkpoint, reader, old, e.getKey() + "." + b, e.getValue(), residual);
                         }
                     }
