@@ -33,13 +33,15 @@ class CompressionTrainingTest {
      * Each codec at a setting that trains this small model in 20 steps; layers of 512 elements and up compressed.
      * "topk-lgreco" starts from a uniform density inside L-GreCo's grid (5%) and re-chooses each layer's after
      * steps 5, 10, 15 and 20, so the checkpoint of step 10 holds a choice solved but not yet in force.
+     * "powersgd-lgreco" does the same with each matrix's rank around the uniform rank 4, so the resume at step 10
+     * restores ranks other than the uniform one before it loads the warm-start Qs.
      */
     private static List<String> job(Path out, String variant) {
-        String method = variant.equals("topk-lgreco") ? "topk" : variant;
+        String method = variant.replace("-lgreco", "");
         return ClusterTrainingTest.job(out, 2, 20, "--set", "compression.method=" + method, "--set",
                 "compression.topk_density=" + (variant.equals("topk-lgreco") ? 0.05 : 0.1), "--set",
                 "compression.fedzip_keep=0.1", "--set",
-                "compression.lgreco=" + variant.equals("topk-lgreco"), "--set", "compression.lgreco_warmup_steps=5",
+                "compression.lgreco=" + variant.endsWith("-lgreco"), "--set", "compression.lgreco_warmup_steps=5",
                 "--set", "compression.lgreco_period=5", "--set", "compression.min_elements=512", "--set",
                 "checkpoint.every=10", "--set", "launch.hazelcast_port=6870", "--set", "launch.aeron_port=44870");
     }
@@ -73,7 +75,7 @@ class CompressionTrainingTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"topk", "qsgd", "powersgd", "fedzip", "topk-lgreco"})
+    @ValueSource(strings = {"topk", "qsgd", "powersgd", "fedzip", "topk-lgreco", "powersgd-lgreco"})
     void eachCodecTrainsAndResumesBitIdentically(String method) throws Exception {
         Path full = tmp.resolve(method);
         ClusterTrainingTest.Run run = ClusterTrainingTest.run(job(full, method));
@@ -99,6 +101,17 @@ class CompressionTrainingTest {
             assertTrue(choice != null && choice.size() > 0 && choice.elements().next().asDouble() > 0,
                     "metrics.jsonl names the chosen density of each compressed layer at step 6: " + choice);
             assertTrue(row(full, 7).get("lgreco") == null, "only the step a choice comes into force carries it");
+        }
+        if (method.equals("powersgd-lgreco")) { // the same total error in fewer bytes than uniform rank 4
+            long uniform = wireBytes(full, 3);
+            long chosen = wireBytes(full, 8);
+            assertTrue(chosen < uniform, "L-GreCo's ranks send " + chosen + " bytes a step, uniform rank 4 "
+                    + uniform);
+            JsonNode choice = row(full, 6).get("lgreco");
+            assertTrue(choice != null && choice.size() > 0, "metrics.jsonl names each matrix's rank at step 6: "
+                    + choice);
+            choice.elements().forEachRemaining(rank -> assertTrue(List.of(1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+                    .contains(rank.asDouble()), "a rank of the grid: " + choice));
         }
         Path step10 = full.resolve("checkpoints/step-0000010");
         for (int rank = 0; rank < 2; rank++) {

@@ -2,61 +2,62 @@ package dev.tessera.comm.compress;
 
 import dev.tessera.comm.ProcessGroup;
 import java.nio.ByteBuffer;
-import java.util.Arrays;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 
 /**
- * L-GreCo in training (ALGORITHMS.md 4): every encoded layer of the job picks one of a family's settings (the
- * {@code candidates}, one encoder each, shared by all layers). During the rounds the schedule selects after, the
- * root measures every candidate on each layer's {@code a = g + e} exactly as training encodes it (the bytes
- * {@link Encoder#encode} writes, and the squared error {@link ErrorFeedback#keepResidual} leaves), and at the end of
- * the round solves for the smallest total size at the uniform setting's total error ({@link LGreCoSolver}). The
- * next round starts with a broadcast of the choice from the root, so every member switches at the same step
- * boundary; the residuals carry over, as they live in gradient space.
+ * L-GreCo in training (ALGORITHMS.md 4): every compressed layer of the job picks one of its family's settings
+ * ({@link LayerCandidates}: Top-K densities or QSGD bits, one encoder each, or PowerSGD ranks capped by the layer's
+ * shape). During the rounds the schedule selects after, the root measures every candidate on each layer's
+ * {@code a = g + e} as training would send it (size in bits, squared error), and at the end of the round solves for
+ * the smallest total size at the uniform setting's total error ({@link LGreCoSolver}). The next round starts with a
+ * broadcast of the choice from the root, so every member switches at the same step boundary; the residuals carry
+ * over, as they live in gradient space.
  *
  * <p>Layers are numbered over the whole job, bucket by bucket ({@link #forBucket} gives each bucket's numbering).
  * Runs on the group's reducing thread, one round after another.
  */
 public final class LGreCoSelection {
 
-    private final Encoder[] candidates;
-    private final int defaultIndex;
+    private final LayerCandidates candidates;
     private final LGreCoSchedule schedule;
     private final int resolution;
     private final boolean root;
-    private final long[][] sizeBits;
+    private final long[][] sizeBits;   // per layer, its own number of candidates
     private final double[][] errors;
     private final int[] defaults;
     private final int[] choice;
     private int[] solved;              // the root's choice, waiting for the next round's broadcast
     private boolean measuring;
     private final UnsafeBuffer broadcast;
-    private UnsafeBuffer scratchEncoded = new UnsafeBuffer(0, 0);
-    private UnsafeBuffer scratchResidual = new UnsafeBuffer(0, 0);
 
-    /** {@code layers} encoded layers; {@code root}: this member measures and solves (member 0 of the group). */
-    public LGreCoSelection(int layers, Encoder[] candidates, int defaultIndex, LGreCoSchedule schedule,
-                           int resolution, boolean root) {
-        if (defaultIndex < 0 || defaultIndex >= candidates.length) {
-            throw new IllegalArgumentException("default candidate " + defaultIndex + " of " + candidates.length);
-        }
-        this.candidates = candidates.clone();
-        this.defaultIndex = defaultIndex;
+    /** {@code root}: this member measures and solves (member 0 of the group). */
+    public LGreCoSelection(LayerCandidates candidates, LGreCoSchedule schedule, int resolution, boolean root) {
+        int layers = candidates.layers();
+        this.candidates = candidates;
         this.schedule = schedule;
         this.resolution = resolution;
         this.root = root;
-        this.sizeBits = new long[layers][candidates.length];
-        this.errors = new double[layers][candidates.length];
+        this.sizeBits = new long[layers][];
+        this.errors = new double[layers][];
         this.defaults = new int[layers];
-        Arrays.fill(defaults, defaultIndex);
+        for (int l = 0; l < layers; l++) {
+            int count = candidates.count(l);
+            defaults[l] = candidates.defaultIndex(l);
+            if (count < 1 || defaults[l] < 0 || defaults[l] >= count) {
+                throw new IllegalArgumentException("layer " + l + ": default candidate " + defaults[l] + " of "
+                        + count);
+            }
+            sizeBits[l] = new long[count];
+            errors[l] = new double[count];
+        }
         this.choice = defaults.clone();
         this.broadcast = new UnsafeBuffer(ByteBuffer.allocateDirect(Math.max(4, 4 * layers)));
     }
 
-    /** Layer {@code layer}'s current encoder. */
-    public Encoder encoder(int layer) {
-        return candidates[choice[layer]];
+    /** Layer {@code layer}'s candidate in force. */
+    public int chosen(int layer) {
+        return choice[layer];
     }
 
     /** The current choice, a candidate index per layer. */
@@ -75,13 +76,20 @@ public final class LGreCoSelection {
             throw new IllegalArgumentException("an L-GreCo choice of " + inForce.length + " layers for a job of "
                     + choice.length);
         }
+        for (int l = 0; l < choice.length; l++) {
+            if (inForce[l] < 0 || inForce[l] >= sizeBits[l].length
+                    || (pending != null && (pending[l] < 0 || pending[l] >= sizeBits[l].length))) {
+                throw new IllegalArgumentException("an L-GreCo choice for layer " + l + " is not one of its "
+                        + sizeBits[l].length + " candidates");
+            }
+        }
         System.arraycopy(inForce, 0, choice, 0, choice.length);
         solved = pending == null ? null : pending.clone();
     }
 
     /**
      * Starts round {@code round} on every member: after a selecting round, the root's choice is broadcast and put
-     * in force. Returns whether the choice was exchanged (the encoders are then to be switched).
+     * in force. Returns whether the choice was exchanged (the layers' settings are then to be switched).
      */
     public boolean beginRound(ProcessGroup group, long round) {
         boolean exchange = round > 0 && schedule.selectsAfter(round - 1);
@@ -96,9 +104,9 @@ public final class LGreCoSelection {
             group.broadcast(broadcast, 0);
             for (int l = 0; l < choice.length; l++) {
                 int c = broadcast.getInt(4 * l);
-                if (c < 0 || c >= candidates.length) {
+                if (c < 0 || c >= sizeBits[l].length) {
                     throw new IllegalStateException("L-GreCo choice " + c + " for layer " + l + " is not one of "
-                            + candidates.length + " candidates");
+                            + sizeBits[l].length + " candidates");
                 }
                 choice[l] = c;
             }
@@ -128,22 +136,6 @@ public final class LGreCoSelection {
     }
 
     private void measure(int layer, DirectBuffer values, int index, int n) {
-        int most = 0;
-        for (Encoder c : candidates) {
-            most = Math.max(most, c.maxEncodedBytes(n));
-        }
-        if (scratchEncoded.capacity() < most) {
-            scratchEncoded = new UnsafeBuffer(ByteBuffer.allocateDirect(most));
-        }
-        if (scratchResidual.capacity() < 4 * n) {
-            scratchResidual = new UnsafeBuffer(ByteBuffer.allocateDirect(4 * n));
-        }
-        for (int c = 0; c < candidates.length; c++) {
-            // The seed only moves a stochastic encoder's draws; the error measured is that encoding's.
-            int bytes = candidates[c].encode(values, index, n, scratchEncoded, 0, layer);
-            sizeBits[layer][c] = 8L * bytes;
-            errors[layer][c] = ErrorFeedback.keepResidual(candidates[c], values, index, n, scratchEncoded, 0, bytes,
-                    scratchResidual, 0);
-        }
+        candidates.measure(layer, values, index, n, sizeBits[layer], errors[layer]);
     }
 }

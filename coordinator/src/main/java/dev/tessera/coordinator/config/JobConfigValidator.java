@@ -87,10 +87,6 @@ final class JobConfigValidator {
             return;
         }
         String method = "compression.method: " + c.method().name().toLowerCase(Locale.ROOT);
-        if (c.method() == CompressionMethod.POWERSGD && c.lgreco()) {
-            failAt(List.of("compression.lgreco", "compression.method"), "compression.lgreco over powersgd is not"
-                    + " built yet (issue 18); use it with topk or qsgd, or set compression.lgreco: false");
-        }
         if (c.lgreco() && c.method() == CompressionMethod.FEDZIP) {
             failAt(List.of("compression.lgreco", "compression.method"), "compression.lgreco chooses among topk, qsgd"
                     + " or powersgd settings, not fedzip's; set compression.lgreco: false or another method");

@@ -7,6 +7,7 @@ import dev.tessera.comm.compress.BucketLayer;
 import dev.tessera.comm.compress.BucketReduction;
 import dev.tessera.comm.compress.EncodedReduction;
 import dev.tessera.comm.compress.Encoder;
+import dev.tessera.comm.compress.EncoderCandidates;
 import dev.tessera.comm.compress.FedZip;
 import dev.tessera.comm.compress.GatheredReduction;
 import dev.tessera.comm.compress.LGreCoCandidates;
@@ -14,6 +15,7 @@ import dev.tessera.comm.compress.LGreCoSchedule;
 import dev.tessera.comm.compress.LGreCoSelection;
 import dev.tessera.comm.compress.LayerObserver;
 import dev.tessera.comm.compress.LowRankReduction;
+import dev.tessera.comm.compress.PowerSgdCandidates;
 import dev.tessera.comm.compress.Qsgd;
 import dev.tessera.comm.compress.ScatteredReduction;
 import dev.tessera.comm.compress.TopK;
@@ -40,8 +42,9 @@ import org.agrona.MutableDirectBuffer;
  * ({@link ScatteredReduction}), so each rank receives about two encodings' worth of the bucket whatever the group's
  * size; Top-K and FedZip gather every rank's encoding ({@link GatheredReduction}), since sparse encodings of different
  * ranks do not add up to one of the same size; PowerSGD ({@link LowRankReduction}) all-reduces each bucket's low-rank
- * factors. With {@code lgreco: true} the encoded layers' settings are re-chosen per layer ({@link LGreCoSelection}):
- * the first bucket of a round switches them, on every rank at once.
+ * factors. With {@code lgreco: true} the compressed layers' settings (an encoder's density or bits, or PowerSGD's
+ * rank) are re-chosen per layer ({@link LGreCoSelection}): the first bucket of a round switches them, on every rank
+ * at once.
  */
 public final class CompressedGradients implements GradientCodec {
 
@@ -49,11 +52,11 @@ public final class CompressedGradients implements GradientCodec {
     private final long seed;
     private final long steps;
     private BucketReduction[] reductions;
-    private EncodedReduction[] encodedReductions; // the same, where they gather or scatter encodings (not PowerSGD)
     private int[][] jobLayers;             // per bucket and layer, its encoded-layer number in the job (-1: raw)
     private LGreCoSelection selection;     // null without L-GreCo
     private String[] encodedNames;         // per encoded layer of the job, its tensor's name
-    private double[] settingOf;            // per candidate of the family, its setting (density, bits)
+    private double[][] settingOf;          // per encoded layer and candidate, its setting (density, bits, rank)
+    private LayerSwitch switcher;          // puts a layer's chosen candidate in force in its bucket's reduction
     private volatile boolean choiceChanged;
     private long round;
 
@@ -97,38 +100,86 @@ public final class CompressedGradients implements GradientCodec {
             buckets.add(layers);
         }
         reductions = new BucketReduction[bucketRanges.length];
+        encodedNames = names.toArray(new String[0]);
         if (settings.method() == CompressionMethod.POWERSGD) {
-            for (int b = 0; b < reductions.length; b++) {
-                int[] ranks = new int[jobLayers[b].length];
-                for (int l = 0; l < ranks.length; l++) {
-                    ranks[l] = jobLayers[b][l] < 0 ? 0 : settings.powersgdRank();
-                }
-                reductions[b] = new LowRankReduction(buckets.get(b), ranks, group.size(), seed);
-            }
+            planLowRank(group, buckets, encoded);
             return;
         }
-        encodedNames = names.toArray(new String[0]);
         Family family = family();
-        settingOf = family.settings();
+        settingOf = new double[encoded][];
+        Arrays.fill(settingOf, family.settings());
         if (settings.lgreco()) {
-            long warmup = settings.lgrecoWarmupSteps() > 0 ? settings.lgrecoWarmupSteps()
-                    : Math.max(1, Math.round(0.02 * steps));
-            selection = new LGreCoSelection(encoded, family.encoders(), family.uniform(), new LGreCoSchedule(warmup,
-                    settings.lgrecoPeriod()), settings.lgrecoResolution(), group.rank() == 0);
+            selection = new LGreCoSelection(new EncoderCandidates(family.encoders(), family.uniform(), encoded),
+                    schedule(), settings.lgrecoResolution(), group.rank() == 0);
         }
         boolean errorFeedback = settings.method() != CompressionMethod.FEDZIP || settings.fedzipErrorFeedback();
-        encodedReductions = new EncodedReduction[reductions.length];
+        EncodedReduction[] encodedReductions = new EncodedReduction[reductions.length];
         for (int b = 0; b < reductions.length; b++) {
             Encoder[] encoders = new Encoder[jobLayers[b].length];
             for (int l = 0; l < encoders.length; l++) {
                 encoders[l] = jobLayers[b][l] < 0 ? null : family.encoders()[family.uniform()];
             }
-            LayerObserver observer = selection == null ? LayerObserver.NONE : selection.forBucket(jobLayers[b]);
+            LayerObserver observer = observer(b);
             encodedReductions[b] = settings.method() == CompressionMethod.QSGD
                     ? new ScatteredReduction(buckets.get(b), encoders, group.size(), seed, observer)
                     : new GatheredReduction(buckets.get(b), encoders, group.size(), seed, errorFeedback, observer);
             reductions[b] = encodedReductions[b];
         }
+        switcher = (b, l, c) -> encodedReductions[b].use(l, family.encoders()[c]);
+    }
+
+    /**
+     * PowerSGD at the configured rank; with L-GreCo each matrix's rank is chosen from its own grid (capped by its
+     * shape, {@link PowerSgdCandidates}), and a choice resizes the layer's factors in its bucket's reduction.
+     */
+    private void planLowRank(ProcessGroup group, List<List<BucketLayer>> buckets, int encoded) {
+        int[] rows = new int[encoded];
+        int[] cols = new int[encoded];
+        for (int b = 0; b < reductions.length; b++) {
+            for (int l = 0; l < jobLayers[b].length; l++) {
+                if (jobLayers[b][l] >= 0) {
+                    rows[jobLayers[b][l]] = buckets.get(b).get(l).rows();
+                    cols[jobLayers[b][l]] = buckets.get(b).get(l).cols();
+                }
+            }
+        }
+        PowerSgdCandidates ranks = new PowerSgdCandidates(rows, cols, settings.powersgdRank(), seed);
+        settingOf = new double[encoded][];
+        for (int j = 0; j < encoded; j++) {
+            settingOf[j] = new double[ranks.count(j)];
+            for (int c = 0; c < settingOf[j].length; c++) {
+                settingOf[j][c] = ranks.rank(j, c);
+            }
+        }
+        if (settings.lgreco()) {
+            selection = new LGreCoSelection(ranks, schedule(), settings.lgrecoResolution(), group.rank() == 0);
+        }
+        LowRankReduction[] lowRank = new LowRankReduction[reductions.length];
+        for (int b = 0; b < reductions.length; b++) {
+            int[] bucketRanks = new int[jobLayers[b].length];
+            for (int l = 0; l < bucketRanks.length; l++) {
+                bucketRanks[l] = jobLayers[b][l] < 0 ? 0 : settings.powersgdRank();
+            }
+            lowRank[b] = new LowRankReduction(buckets.get(b), bucketRanks, group.size(), seed, observer(b));
+            reductions[b] = lowRank[b];
+        }
+        switcher = (b, l, c) -> lowRank[b].useRank(l, ranks.rank(jobLayers[b][l], c));
+    }
+
+    /** L-GreCo's schedule: the configured warm-up, or 2% of the job's steps. */
+    private LGreCoSchedule schedule() {
+        long warmup = settings.lgrecoWarmupSteps() > 0 ? settings.lgrecoWarmupSteps()
+                : Math.max(1, Math.round(0.02 * steps));
+        return new LGreCoSchedule(warmup, settings.lgrecoPeriod());
+    }
+
+    private LayerObserver observer(int bucket) {
+        return selection == null ? LayerObserver.NONE : selection.forBucket(jobLayers[bucket]);
+    }
+
+    /** Puts candidate {@code c} in force for layer {@code l} of bucket {@code b}, from its next reduction on. */
+    private interface LayerSwitch {
+        void use(int b, int l, int c);
     }
 
     private boolean compresses(BucketLayer layer) {
@@ -181,7 +232,7 @@ public final class CompressedGradients implements GradientCodec {
         BucketReduction reduction = reductions[bucket];
         return group.runAsync("compressed all-reduce of gradient bucket " + bucket, () -> {
             if (bucket == 0 && selection != null && selection.beginRound(group, thisRound)) {
-                switchEncoders();
+                switchSettings();
                 choiceChanged = true;
             }
             reduction.reduce(group, gradients, thisRound);
@@ -191,11 +242,11 @@ public final class CompressedGradients implements GradientCodec {
         });
     }
 
-    private void switchEncoders() {
+    private void switchSettings() {
         for (int b = 0; b < reductions.length; b++) {
             for (int l = 0; l < jobLayers[b].length; l++) {
                 if (jobLayers[b][l] >= 0) {
-                    encodedReductions[b].use(l, selection.encoder(jobLayers[b][l]));
+                    switcher.use(b, l, selection.chosen(jobLayers[b][l]));
                 }
             }
         }
@@ -227,7 +278,7 @@ public final class CompressedGradients implements GradientCodec {
     }
 
     /**
-     * L-GreCo's setting per compressed layer (Top-K density, QSGD bits) if a new choice came into force since the
+     * L-GreCo's setting per compressed layer (Top-K density, QSGD bits, PowerSGD rank) if a new choice came into force since the
      * last call, else empty. Call after the step's reductions are done.
      */
     public Map<String, Double> takeNewChoice() {
@@ -238,17 +289,21 @@ public final class CompressedGradients implements GradientCodec {
         int[] choice = selection.choice();
         Map<String, Double> settings = new LinkedHashMap<>();
         for (int l = 0; l < choice.length; l++) {
-            settings.put(encodedNames[l], settingOf[choice[l]]);
+            settings.put(encodedNames[l], settingOf[l][choice[l]]);
         }
         return settings;
     }
 
-    /** Continues after {@code completed} steps (a resumed run), with L-GreCo's choices as they were. */
+    /**
+     * Continues after {@code completed} steps (a resumed run), with L-GreCo's choices as they were, put in force at
+     * once: call it before loading the reductions' {@link BucketReduction#state}, whose PowerSGD Qs have the ranks of
+     * the choice in force.
+     */
     public void resumeAt(long completed, int[] choice, int[] pending) {
         round = completed;
         if (selection != null && choice != null) {
             selection.restore(choice, pending);
-            switchEncoders();
+            switchSettings(); // before a checkpoint loads PowerSGD's Qs, which have the restored ranks' shapes
         }
     }
 }
