@@ -27,7 +27,7 @@ public final class CompressionBench {
     public record Method(String name, List<String> sets) {
     }
 
-    /** The methods built so far, in the order the issue lists them. */
+    /** The methods, in the order the issue lists them. */
     public static List<Method> methods(int steps) {
         String period = "compression.lgreco_period=" + Math.max(1, steps / 4);
         return List.of(
@@ -36,6 +36,8 @@ public final class CompressionBench {
                 new Method("topk-lgreco", List.of("compression.method=topk", "compression.topk_density=0.01",
                         "compression.lgreco=true", period)),
                 new Method("powersgd", List.of("compression.method=powersgd", "compression.powersgd_rank=4")),
+                new Method("powersgd-lgreco", List.of("compression.method=powersgd", "compression.powersgd_rank=4",
+                        "compression.lgreco=true", period)),
                 new Method("qsgd", List.of("compression.method=qsgd", "compression.qsgd_bits=4")),
                 new Method("qsgd-lgreco", List.of("compression.method=qsgd", "compression.qsgd_bits=4",
                         "compression.lgreco=true", period)),

@@ -31,9 +31,9 @@ public final class BenchCompressionCommand implements Callable<Integer> {
             description = "Timed steps after 2 warm-up steps, the same for every method (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--methods", split = ",", paramLabel = "M[,M...]", defaultValue = "none,topk,topk-lgreco,powersgd,qsgd,qsgd-lgreco,fedzip",
-            description = "Methods to run, of none, topk, topk-lgreco, powersgd, qsgd, qsgd-lgreco, fedzip (default:"
-                    + " ${DEFAULT-VALUE}).")
+    @Option(names = "--methods", split = ",", paramLabel = "M[,M...]", defaultValue = "none,topk,topk-lgreco,powersgd,"
+            + "powersgd-lgreco,qsgd,qsgd-lgreco,fedzip", description = "Methods to run, of none, topk, topk-lgreco,"
+            + " powersgd, powersgd-lgreco, qsgd, qsgd-lgreco, fedzip (default: ${DEFAULT-VALUE}).")
     List<String> names;
 
     @Option(names = "--json", description = "One JSON object per line instead of lines of text.")
