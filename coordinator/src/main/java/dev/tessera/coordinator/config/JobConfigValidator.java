@@ -5,6 +5,7 @@ import dev.tessera.comm.compress.CompressionSpec;
 import dev.tessera.worker.cluster.ClusterSettings;
 import dev.tessera.worker.job.AdafactorSection;
 import dev.tessera.worker.job.CameSection;
+import dev.tessera.worker.job.Co2Section;
 import dev.tessera.worker.job.DataSection;
 import dev.tessera.worker.job.DataSourceKind;
 import dev.tessera.worker.job.Dtype;
@@ -63,6 +64,7 @@ final class JobConfigValidator {
         v.atMost("zero.stage", config.zero().stage(), 3);
         v.moe(config.moe(), config.mesh());
         v.compression(config);
+        v.co2(config);
         v.fault(config.fault());
         v.memory(config);
         if (config.out() != null && config.out().isBlank()) {
@@ -102,6 +104,42 @@ final class JobConfigValidator {
         if (config.model().dtype() != Dtype.FLOAT32) {
             failAt(List.of("compression.method", "model.dtype"), method + " encodes float32 gradients; set"
                     + " model.dtype: float32");
+        }
+    }
+
+    /**
+     * Every {@code co2} key is checked, on or off; then what CO2 composes with so far: plain data parallelism
+     * (ZeRO-0, no sequence or expert parallelism, uncompressed), float32, and no resume (issue 19).
+     */
+    private void co2(JobConfig config) {
+        Co2Section c = config.co2();
+        atLeast("co2.tau", c.tau(), 1);
+        positive("co2.outer_lr", c.outerLr());
+        unitInterval("co2.outer_momentum", c.outerMomentum());
+        positive("co2.gap_penalty", c.gapPenalty());
+        positive("co2.clip_threshold", c.clipThreshold());
+        if (!c.enabled()) {
+            return;
+        }
+        if (config.zero().stage() > 0) {
+            failAt(List.of("zero.stage", "co2.enabled"), "co2 with zero.stage " + config.zero().stage()
+                    + " is not built yet (issue 19); set zero.stage: 0");
+        }
+        if (config.mesh().sp() > 1 || config.mesh().ep() > 1) {
+            failAt(List.of("mesh.sp", "mesh.ep", "co2.enabled"), "co2 with mesh.sp or mesh.ep > 1 is not built yet"
+                    + " (issue 19); set mesh.sp: 1 and mesh.ep: 1");
+        }
+        if (config.compression().enabled()) {
+            failAt(List.of("compression.method", "co2.enabled"), "co2 with compression is not built yet (issue 19);"
+                    + " set compression.method: none");
+        }
+        if (config.model().dtype() != Dtype.FLOAT32) {
+            failAt(List.of("model.dtype", "co2.enabled"), "co2 averages float32 parameters; set model.dtype: float32");
+        }
+        if (config.checkpoint().every() > 0) {
+            failAt(List.of("checkpoint.every", "co2.enabled"), "co2 with checkpoint.every > 0 is not built yet"
+                    + " (issue 19: resuming mid-round needs the outer state and the pending average); set"
+                    + " checkpoint.every: 0");
         }
     }
 

@@ -15,13 +15,13 @@ import java.util.Optional;
 public record JobConfig(ModelSection model, DataSection data, TrainSection train, OptimizerSection optimizer,
                         EvalSection eval, CheckpointSection checkpoint, MeshSection mesh, LaunchSection launch,
                         RestartSection restart, ZeroSection zero, MoeSection moe, CompressionSpec compression,
-                        FaultSection fault, String out) {
+                        FaultSection fault, Co2Section co2, String out) {
 
     public static JobConfig defaults() {
         return new JobConfig(ModelSection.defaults(), DataSection.defaults(), TrainSection.defaults(),
                 OptimizerSection.defaults(), EvalSection.defaults(), CheckpointSection.defaults(),
                 MeshSection.defaults(), LaunchSection.defaults(), RestartSection.defaults(), ZeroSection.defaults(),
-                MoeSection.defaults(), CompressionSpec.defaults(), FaultSection.defaults(), null);
+                MoeSection.defaults(), CompressionSpec.defaults(), FaultSection.defaults(), Co2Section.defaults(), null);
     }
 
     public Optional<Path> outDir() {
@@ -31,7 +31,7 @@ public record JobConfig(ModelSection model, DataSection data, TrainSection train
     /** The same job writing to {@code outDir} (a --out flag, or the directory actually created). */
     public JobConfig withOut(String outDir) {
         return new JobConfig(model, data, train, optimizer, eval, checkpoint, mesh, launch, restart, zero, moe,
-                compression, fault, outDir);
+                compression, fault, co2, outDir);
     }
 
     /** The model's shape. A dense model (no MoE block) carries no expert fields, as ModelConfig.dense. */

@@ -8,7 +8,15 @@ import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.checkpoint.OptimizerShards;
 import dev.tessera.worker.data.TokenSource;
+import dev.tessera.optimizers.co2.Co2Config;
+import dev.tessera.optimizers.co2.Co2OuterStep;
+import dev.tessera.optimizers.co2.GapPenalty;
 import dev.tessera.worker.job.AllToAllKind;
+import dev.tessera.worker.job.Co2Section;
+import dev.tessera.worker.job.GapPenaltyMode;
+import dev.tessera.worker.model.Block;
+import dev.tessera.worker.model.GradientSync;
+import dev.tessera.worker.model.ReplicaReducer;
 import dev.tessera.worker.job.MoeSection;
 import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.ModelShard;
@@ -24,7 +32,9 @@ import dev.tessera.worker.parallel.ParallelSpec;
 import dev.tessera.worker.parallel.Parallelize;
 import dev.tessera.worker.parallel.Sharding;
 import dev.tessera.worker.train.Checkpointer;
+import dev.tessera.worker.train.Co2Step;
 import dev.tessera.worker.train.SynchronousStep;
+import dev.tessera.worker.train.TrainingStep;
 import dev.tessera.worker.train.TrainingListener;
 import dev.tessera.worker.train.TrainingLoop;
 import java.io.IOException;
@@ -108,6 +118,21 @@ public final class Replica {
                 slice.size(), Parallelize.parameterMemory(mesh, spec), Parallelize.gradientMemory(mesh, spec),
                 job.spec().train().recomputePolicy(), shard);
         Sharding sharding = Parallelize.apply(model, mesh, spec, probe);
+        boolean co2 = job.spec().co2().enabled();
+        if (co2) {
+            // CO2's local steps reduce no gradients: each replica steps on its own slice (ALGORITHMS.md §6).
+            if (job.zeroStage() != 0 || !mesh.expertParallel().isLocal() || !mesh.sequenceParallel().isLocal()
+                    || compressed != null) {
+                throw new UserInputException("co2 with ZeRO, expert or sequence parallelism or compression is not"
+                        + " built yet (issue 19)");
+            }
+            model.useGradientSync(GradientSync.NONE);
+            for (Block block : model.blocks()) { // a local step routes and balances on its own slice only
+                if (block.isMoe()) {
+                    block.moe().useReplicaReducer(ReplicaReducer.LOCAL);
+                }
+            }
+        }
         if (compressed != null && !compressed.isPlanned()) {
             compressed = null; // one replica: there is nothing to send
         }
@@ -118,6 +143,10 @@ public final class Replica {
         }
         Optimizer optimizer = sharding.optimizer(job.optimizer(), model.parameters());
         long completed = 0;
+        if (job.resume() != null && co2) {
+            throw new UserInputException("resuming a co2 run is not built yet (issue 19): the outer state and the"
+                    + " pending average are not checkpointed; start it afresh");
+        }
         if (job.resume() != null) {
             // Each tensor file is read once, hashed on the way in: the coordinator chose this checkpoint after
             // verifying it, and a file changed since is still refused, here, before training starts.
@@ -173,8 +202,9 @@ public final class Replica {
             checkpointer = this::stageShards;
         }
         Mesh.Range slice = mesh.batchSlice(job.train().batchSize());
-        SynchronousStep step = new SynchronousStep(model, optimizer, sharding.gradients(), sharding.parameters(),
-                TrainingLoop.tokenShare(slice, model.seq(), job.train()), job.train().gradClip());
+        TrainingStep step = job.spec().co2().enabled() ? co2Step()
+                : new SynchronousStep(model, optimizer, sharding.gradients(), sharding.parameters(),
+                        TrainingLoop.tokenShare(slice, model.seq(), job.train()), job.train().gradClip());
         TrainingLoop loop = new TrainingLoop(model, data, job.train(), slice, sharding.replicas(), step, listener,
                 checkpointer);
         loop.countBytesSent(mesh.bytesSent());
@@ -182,6 +212,20 @@ public final class Replica {
             loop.reportCompressionChoice(compressed::takeNewChoice);
         }
         return loop.run(completedSteps);
+    }
+
+    /** CO2's local steps, the parameters averaged once per round over the data-parallel group (ALGORITHMS.md §6). */
+    private Co2Step co2Step() {
+        Co2Section c = job.spec().co2();
+        Co2Config config = new Co2Config(c.tau(), c.outerLr(), c.outerMomentum(), c.gapPenalty(), c.clip(),
+                c.clipThreshold());
+        GapPenalty penalty = c.gapPenaltyMode() == GapPenaltyMode.GAP_SCALED ? GapPenalty.gapScaled(c.gapPenalty())
+                : GapPenalty.constant(c.gapPenalty());
+        Co2OuterStep outer = new Co2OuterStep(model.parameters().params(), model.parameters().spans(), config,
+                penalty, Shard.whole(model.parameters().numel()));
+        MeshGroup replicas = mesh.workers();
+        return new Co2Step(model, optimizer, replicas.isLocal() ? null : replicas.channel("co2-parameters"), outer,
+                job.train().steps(), job.train().gradClip());
     }
 
     /**

@@ -56,7 +56,9 @@ class AssignmentTest {
                 new dev.tessera.worker.job.MoeSection(dev.tessera.worker.job.AllToAllKind.HIERARCHICAL, 2),
                 new CompressionSpec(CompressionMethod.FEDZIP, 0.02, 3, 64, 8, 0.01, FedZip.Encoding.HUFFMAN, true,
                         true, 5, 50, 100, 2_000),
-                JobConfig.defaults().fault(), "/out/\u00e9");
+                JobConfig.defaults().fault(),
+                new dev.tessera.worker.job.Co2Section(true, 4, 0.7, 0.2, 2.0,
+                        dev.tessera.worker.job.GapPenaltyMode.GAP_SCALED, true, 0.5), "/out/\u00e9");
         WorkerJob customJob = new WorkerJob(custom, "/out/\u00e9", null);
         assertEquals(customJob, roundTrip(new Assignment(0, customJob)).readableJob());
         assertNull(roundTrip(new Assignment(0, customJob)).job().resume());
@@ -67,7 +69,7 @@ class AssignmentTest {
         JobConfig d = JobConfig.defaults();
         JobConfig ep = new JobConfig(d.model(), d.data(), d.train(), d.optimizer(), d.eval(), d.checkpoint(),
                 new MeshSection(4, 1, 2, SequenceScheme.ALLGATHER), d.launch(), d.restart(), d.zero(), d.moe(), d.compression(), d.fault(),
-                d.out());
+                d.co2(), d.out());
         WorkerJob job = WorkerJob.of(ep, Path.of("/runs/ep"), null);
         int experts = job.model().nExperts();
         for (int rank = 0; rank < 4; rank++) {
@@ -82,7 +84,7 @@ class AssignmentTest {
         JobConfig d = JobConfig.defaults();
         for (SequenceScheme scheme : SequenceScheme.values()) {
             JobConfig sp = new JobConfig(d.model(), d.data(), d.train(), d.optimizer(), d.eval(), d.checkpoint(),
-                    new MeshSection(1, 4, 1, scheme), d.launch(), d.restart(), d.zero(), d.moe(), d.compression(), d.fault(), d.out());
+                    new MeshSection(1, 4, 1, scheme), d.launch(), d.restart(), d.zero(), d.moe(), d.compression(), d.fault(), d.co2(), d.out());
             WorkerJob job = WorkerJob.of(sp, Path.of("/runs/sp"), null);
             int seq = job.train().seqLen();
             for (int rank = 0; rank < 4; rank++) {
@@ -129,7 +131,7 @@ class AssignmentTest {
         String schema = Assignment.JOB.schema();
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                 .digest(schema.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
-        assertEquals(9, Assignment.VERSION);
-        assertEquals("f76aee4b1fd867c4", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
+        assertEquals(10, Assignment.VERSION);
+        assertEquals("7582c49b8dc98f84", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
     }
 }

@@ -1,0 +1,16 @@
+package dev.tessera.worker.job;
+
+/**
+ * {@code co2:} CO2 training (ALGORITHMS.md §6, issue 19): each data-parallel rank runs {@code tau} local steps of
+ * its inner optimizer with no gradient all-reduce, then all-reduces (averages) its parameters without blocking
+ * while it runs the next round; the average is applied one round late by the outer step ({@code outer_lr},
+ * {@code outer_momentum}, the staleness {@code gap_penalty}, optional {@code clip} of the outer momentum to
+ * {@code clip_threshold}). Off unless {@code enabled}; the defaults are the reference code's.
+ */
+public record Co2Section(boolean enabled, int tau, double outerLr, double outerMomentum, double gapPenalty,
+                         GapPenaltyMode gapPenaltyMode, boolean clip, double clipThreshold) {
+
+    public static Co2Section defaults() {
+        return new Co2Section(false, 3, 1.0, 0.5, 1.0, GapPenaltyMode.CONSTANT, false, 1.0);
+    }
+}

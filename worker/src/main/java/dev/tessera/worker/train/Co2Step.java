@@ -1,0 +1,138 @@
+package dev.tessera.worker.train;
+
+import dev.tessera.comm.CollectiveHandle;
+import dev.tessera.comm.CommException;
+import dev.tessera.comm.DType;
+import dev.tessera.comm.ProcessGroup;
+import dev.tessera.comm.ReduceOp;
+import dev.tessera.optimizers.GradNorm;
+import dev.tessera.optimizers.Optimizer;
+import dev.tessera.optimizers.co2.Co2OuterStep;
+import dev.tessera.optimizers.kernel.NativeMemory;
+import dev.tessera.worker.model.LossParts;
+import dev.tessera.worker.model.Transformer;
+import java.nio.ByteBuffer;
+import org.agrona.concurrent.UnsafeBuffer;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+/**
+ * CO2's step (ALGORITHMS.md §6): a local step of this rank's inner optimizer on its own slice of the batch, with
+ * no gradient reduction (the model's gradient sync must be {@code GradientSync.NONE}) and the loss scaled as the
+ * slice's own mean. After local step {@code tau} of round {@code t} (steps {@code t tau + 1 .. (t + 1) tau}) the
+ * live parameters {@code y_t} are copied into a send buffer and averaged over the data-parallel group by a
+ * non-blocking all-reduce; the round's outer step then waits for the previous round's average (round 0: nothing
+ * to wait for), applies it ({@link Co2OuterStep#apply}) and writes the outer parameters {@code x_{t+1}} into the live
+ * parameters, where round {@code t + 1} starts. So each average is launched after local step {@code tau} of its
+ * round and consumed after local step {@code tau} of the next: it overlaps a whole round of compute. Two send
+ * buffers alternate, one per round in flight.
+ *
+ * <p>The last step of the run ends a round even when it is not a multiple of {@code tau}, and flushes: it waits
+ * for the last average as well and applies it, so every rank ends with the same outer parameters (for the final
+ * evaluation and checkpoint). Between round ends each rank holds its own local parameters. The inner optimizer's
+ * state stays local. {@code group} null: one replica, whose average is its own parameters.
+ */
+public final class Co2Step implements TrainingStep {
+
+    private final Transformer model;
+    private final Optimizer optimizer;
+    private final ProcessGroup group;
+    private final Co2OuterStep outer;
+    private final long lastStep;
+    private final double gradClip;
+    private final int bytes;
+    private final UnsafeBuffer live;
+    private final UnsafeBuffer[] send = new UnsafeBuffer[2];
+    private CollectiveHandle pending; // the previous round's average, in flight; null when none was launched
+    private UnsafeBuffer pendingBuffer;
+    private long pendingRound = -1;
+    private int next; // the send buffer the next launch fills
+
+    /**
+     * @param group    the data-parallel group to average over (a channel of its own, so that the per-step loss
+     *                 sums do not queue behind the average); null for one replica
+     * @param outer    the outer step bound to {@code model}'s flat parameters, whole (not sharded)
+     * @param lastStep the run's last step, where the final round is flushed
+     */
+    public Co2Step(Transformer model, Optimizer optimizer, ProcessGroup group, Co2OuterStep outer, long lastStep,
+                   double gradClip) {
+        INDArray params = model.parameters().params();
+        if (params.dataType() != DataType.FLOAT) {
+            throw new IllegalArgumentException("CO2 averages float32 parameters, got " + params.dataType());
+        }
+        long numel = params.length();
+        if (outer.range().from() != 0 || outer.range().to() != numel) {
+            throw new IllegalArgumentException("CO2's outer step must own all " + numel + " parameters, it owns "
+                    + outer.range());
+        }
+        if (numel * Float.BYTES > NativeMemory.MAX_VIEW_BYTES) {
+            throw new IllegalArgumentException("CO2 averages the parameters as one buffer of at most "
+                    + NativeMemory.MAX_VIEW_BYTES + " bytes; this model has " + numel * Float.BYTES);
+        }
+        this.model = model;
+        this.optimizer = optimizer;
+        this.group = group;
+        this.outer = outer;
+        this.lastStep = lastStep;
+        this.gradClip = gradClip;
+        this.bytes = (int) (numel * Float.BYTES);
+        this.live = NativeMemory.unsafe(params, 0, numel);
+        for (int i = 0; i < send.length; i++) {
+            send[i] = new UnsafeBuffer(ByteBuffer.allocateDirect(Math.max(bytes, 1)), 0, bytes);
+        }
+        outer.begin(); // x_0: every replica initialised its parameters from the same seed
+    }
+
+    public int tau() {
+        return outer.config().tau();
+    }
+
+    @Override
+    public Outcome run(long step, int[] inputs, int[] targets, double lr) {
+        model.beginStep(step);
+        LossParts loss = model.forwardBackward(inputs, targets, 1.0); // this replica's own mean: a local step
+        double gradNorm = Math.sqrt(GradNorm.sumOfSquares(model.parameters().grads()));
+        optimizer.step(step, lr, GradNorm.clipScale(gradNorm, gradClip));
+        long waited = 0;
+        boolean last = step == lastStep;
+        if (step % tau() == 0 || last) {
+            long round = (step - 1) / tau();
+            UnsafeBuffer buffer = send[next];
+            next ^= 1;
+            buffer.putBytes(0, live, 0, bytes); // y_t, before the outer step overwrites the live parameters
+            CollectiveHandle launched = group == null ? null
+                    : group.allReduceAsync(buffer, DType.FLOAT32, ReduceOp.AVG);
+            waited += finishPrevious();
+            pending = launched;
+            pendingBuffer = buffer;
+            pendingRound = round;
+            if (last) { // flush: the last round's average too, so that every rank ends on the same parameters
+                waited += finishPrevious();
+            }
+            outer.writeOuter();
+        }
+        return new Outcome(loss, gradNorm, waited, model.moeStats());
+    }
+
+    /** Step 3 of the round: wait for the pending average and apply it (none pending: round 0's skip). */
+    private long finishPrevious() {
+        if (pendingBuffer == null) {
+            outer.skip();
+            return 0;
+        }
+        long start = System.nanoTime();
+        if (pending != null) {
+            try {
+                pending.await();
+            } catch (CommException e) {
+                throw new CommException("CO2 parameter average of round " + pendingRound + " over "
+                        + group.name() + ": " + e.getMessage(), e.peerRank(), e);
+            }
+        }
+        long waited = System.nanoTime() - start;
+        outer.apply(pendingBuffer);
+        pending = null;
+        pendingBuffer = null;
+        return waited;
+    }
+}
