@@ -1,15 +1,6 @@
 package dev.tessera.coordinator;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tessera.coordinator.launch.NamespaceHosts;
-import dev.tessera.coordinator.run.RunDirectory;
-import dev.tessera.worker.bench.ModelPreset;
-import dev.tessera.worker.io.AtomicFiles;
-import java.io.OutputStream;
-import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -73,45 +64,10 @@ public final class CompressionBench {
      */
     public static Result run(Method method, String rate, int warmup, int steps, double uncompressedBytes)
             throws Exception {
-        Path dir = Files.createTempDirectory("tessera-bench-compression-");
-        List<String> sets = TrainBench.presetSets(ModelPreset.DENSE);
-        sets.addAll(List.of("train.steps=" + (warmup + steps), "optimizer.warmup_steps=0",
-                "eval.every=" + (warmup + steps), "eval.batches=4", "checkpoint.every=0", "mesh.dp=2",
-                "compression.min_elements=10000"));
+        List<String> sets = new ArrayList<>(List.of("compression.min_elements=10000"));
         sets.addAll(method.sets());
-        try (NamespaceHosts hosts = NamespaceHosts.create(2, rate.equals("none") ? null : rate)) {
-            Trainer.Builder trainer = Trainer.builder().out(dir).log(new PrintStream(OutputStream.nullOutputStream()))
-                    .trainWith(new ClusterTraining(job -> hosts.launcher(job.launch().workerMemoryMb())));
-            sets.forEach(trainer::set);
-            Path run = trainer.build().fit().runDirectory();
-            return summarise(method.name(), rate, run, warmup, uncompressedBytes);
-        } finally {
-            AtomicFiles.deleteRecursively(dir);
-        }
-    }
-
-    private static Result summarise(String method, String rate, Path run, int warmup, double uncompressedBytes)
-            throws Exception {
-        ObjectMapper json = new ObjectMapper();
-        List<Double> tokensPerSecond = new ArrayList<>();
-        long wireBytes = 0;
-        double stepSeconds = 0;
-        double waitSeconds = 0;
-        double evalLoss = Double.NaN;
-        for (String line : Files.readAllLines(run.resolve(RunDirectory.METRICS))) {
-            JsonNode n = json.readTree(line);
-            if (n.has("eval_loss")) {
-                evalLoss = n.get("eval_loss").asDouble();
-            }
-            if (n.has("loss") && n.get("step").asLong() > warmup) {
-                tokensPerSecond.add(n.get("tokens_per_s").asDouble());
-                wireBytes += n.get("wire_bytes").asLong();
-                stepSeconds += n.get("step_s").asDouble();
-                waitSeconds += n.get("comm_wait_s").asDouble();
-            }
-        }
-        double[] sorted = tokensPerSecond.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return new Result(method, rate, wireBytes, uncompressedBytes / wireBytes, evalLoss,
-                sorted.length == 0 ? 0 : sorted[sorted.length / 2], stepSeconds > 0 ? waitSeconds / stepSeconds : 0);
+        NamespaceBenchRun.Measured m = NamespaceBenchRun.run("tessera-bench-compression-", rate, warmup, steps, sets);
+        return new Result(method.name(), rate, m.wireBytes(), uncompressedBytes / m.wireBytes(), m.finalEvalLoss(),
+                m.medianTokensPerSecond(), m.commWaitFraction());
     }
 }

@@ -7,11 +7,14 @@ import picocli.CommandLine.Spec;
 
 import java.util.concurrent.Callable;
 
-/** {@code tessera bench}: a group of micro-benchmarks (model, comm, train, memory, checkpoint, seq). */
+/**
+ * {@code tessera bench}: a group of micro-benchmarks (model, comm, train, memory, checkpoint, seq, compression,
+ * co2).
+ */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
         subcommands = {BenchModelCommand.class, BenchCommCommand.class, BenchTrainCommand.class,
                 BenchMemoryCommand.class, BenchCheckpointCommand.class, BenchSeqCommand.class,
-                BenchCompressionCommand.class})
+                BenchCompressionCommand.class, BenchCo2Command.class})
 public final class BenchCommand implements Callable<Integer> {
 
     @Spec

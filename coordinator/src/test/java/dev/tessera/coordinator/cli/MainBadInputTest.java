@@ -173,7 +173,12 @@ class MainBadInputTest {
                 arguments("bench missing preset", null, "bench model", "--preset"),
                 arguments("bench zero steps", null, "bench model --preset dense --steps 0", "--steps must be >= 1"),
                 arguments("bench train uneven dp", null, "bench train --preset dense --dp 3",
-                        "--dp must divide the global batch of 8 of preset dense (got 3)"));
+                        "--dp must divide the global batch of 8 of preset dense (got 3)"),
+                arguments("bench co2 zero tau", null, "bench co2 --tau 1,0", "--tau must be >= 1 (got 0)"),
+                arguments("bench co2 zero steps", null, "bench co2 --steps 0", "--steps must be >= 1 (got 0)"),
+                arguments("bench co2 rate without a unit", null, "bench co2 --rate 100",
+                        "--rate '100': a number and bit, kbit, mbit or gbit (as 100mbit), or none"),
+                arguments("bench co2 tau not a number", null, "bench co2 --tau three", "--tau"));
     }
 
     @ParameterizedTest(name = "{0}")

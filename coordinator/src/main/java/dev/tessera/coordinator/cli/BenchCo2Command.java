@@ -1,0 +1,73 @@
+package dev.tessera.coordinator.cli;
+
+import dev.tessera.coordinator.Co2Bench;
+import dev.tessera.coordinator.launch.NamespaceHosts;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code tessera bench co2}: synchronous data parallelism and CO2 at each tau on two network-namespace hosts joined by
+ * a link of each rate, the same steps (so the same tokens) for each, one JSON object per line (or a line of text).
+ */
+@Command(name = "co2", mixinStandardHelpOptions = true,
+        description = "Train the dense preset on two hosts (network namespaces, needs root) over a rate-limited link"
+                + " with synchronous data parallelism and with CO2 at each tau; report speed, blocked time and loss.")
+public final class BenchCo2Command implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--rate", split = ",", paramLabel = "100mbit|1gbit|none", defaultValue = "100mbit",
+            description = "Link rates, as tc writes them; none: unlimited (default: ${DEFAULT-VALUE}).")
+    List<String> rates;
+
+    @Option(names = "--tau", split = ",", paramLabel = "N[,N...]", defaultValue = "1,3,8",
+            description = "CO2's local steps per round, one CO2 row each (default: ${DEFAULT-VALUE}).")
+    List<Integer> taus;
+
+    @Option(names = "--steps", paramLabel = "N", defaultValue = "60",
+            description = "Timed steps after 2 warm-up steps, the same for every row (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--json", description = "One JSON object per line instead of lines of text.")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        if (steps < 1) {
+            throw new ParameterException(spec.commandLine(), "--steps must be >= 1 (got " + steps + ")");
+        }
+        for (int tau : taus) {
+            if (tau < 1) {
+                throw new ParameterException(spec.commandLine(), "--tau must be >= 1 (got " + tau + ")");
+            }
+        }
+        for (String rate : rates) {
+            if (!rate.equals("none") && !rate.matches("\\d+(bit|kbit|mbit|gbit)")) {
+                throw new ParameterException(spec.commandLine(), "--rate '" + rate + "': a number and bit, kbit, mbit"
+                        + " or gbit (as 100mbit), or none");
+            }
+        }
+        NamespaceHosts.unavailableReason().ifPresent(why -> {
+            throw new ParameterException(spec.commandLine(), "bench co2 runs its workers in network namespaces, and"
+                    + " cannot here: " + why);
+        });
+        for (String rate : rates) {
+            print(Co2Bench.run(null, rate, 2, steps));
+            for (int tau : taus) {
+                print(Co2Bench.run(tau, rate, 2, steps));
+            }
+        }
+        return 0;
+    }
+
+    private void print(Co2Bench.Result r) {
+        System.out.println(json ? r.json() : r.describe());
+        System.out.flush();
+    }
+}
