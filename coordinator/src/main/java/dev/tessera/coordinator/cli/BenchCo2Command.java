@@ -1,7 +1,6 @@
 package dev.tessera.coordinator.cli;
 
 import dev.tessera.coordinator.Co2Bench;
-import dev.tessera.coordinator.launch.NamespaceHosts;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -47,16 +46,7 @@ public final class BenchCo2Command implements Callable<Integer> {
                 throw new ParameterException(spec.commandLine(), "--tau must be >= 1 (got " + tau + ")");
             }
         }
-        for (String rate : rates) {
-            if (!rate.equals("none") && !rate.matches("\\d+(bit|kbit|mbit|gbit)")) {
-                throw new ParameterException(spec.commandLine(), "--rate '" + rate + "': a number and bit, kbit, mbit"
-                        + " or gbit (as 100mbit), or none");
-            }
-        }
-        NamespaceHosts.unavailableReason().ifPresent(why -> {
-            throw new ParameterException(spec.commandLine(), "bench co2 runs its workers in network namespaces, and"
-                    + " cannot here: " + why);
-        });
+        NamespaceBenchChecks.require(spec, rates, "bench co2");
         for (String rate : rates) {
             print(Co2Bench.run(null, rate, 2, steps));
             for (int tau : taus) {

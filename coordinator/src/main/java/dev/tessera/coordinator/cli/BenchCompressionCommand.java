@@ -1,7 +1,6 @@
 package dev.tessera.coordinator.cli;
 
 import dev.tessera.coordinator.CompressionBench;
-import dev.tessera.coordinator.launch.NamespaceHosts;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -51,16 +50,7 @@ public final class BenchCompressionCommand implements Callable<Integer> {
                     new ParameterException(spec.commandLine(), "--methods: no method '" + name + "'; choose from "
                             + String.join(", ", all.stream().map(CompressionBench.Method::name).toList()))));
         }
-        for (String rate : rates) {
-            if (!rate.equals("none") && !rate.matches("\\d+(bit|kbit|mbit|gbit)")) {
-                throw new ParameterException(spec.commandLine(), "--rate '" + rate + "': a number and bit, kbit, mbit"
-                        + " or gbit (as 100mbit), or none");
-            }
-        }
-        NamespaceHosts.unavailableReason().ifPresent(why -> {
-            throw new ParameterException(spec.commandLine(), "bench compression runs its workers in network"
-                    + " namespaces, and cannot here: " + why);
-        });
+        NamespaceBenchChecks.require(spec, rates, "bench compression");
         for (String rate : rates) {
             double uncompressed = Double.NaN;
             for (CompressionBench.Method method : chosen) {

@@ -32,12 +32,17 @@ public interface GapPenalty {
         return new GapScaled(lambda);
     }
 
+    /** Every penalty's base {@code lambda}: positive and finite. */
+    private static void requireValid(double lambda) {
+        if (!(lambda > 0) || Double.isInfinite(lambda)) {
+            throw new IllegalArgumentException("co2.lambda must be > 0 and finite (got " + lambda + ")");
+        }
+    }
+
     /** {@code co2_gap_penalty} of the reference code: a scalar, 1 meaning no penalty. */
     record Constant(double lambda) implements GapPenalty {
         public Constant {
-            if (!(lambda > 0) || Double.isInfinite(lambda)) {
-                throw new IllegalArgumentException("co2.lambda must be > 0 and finite (got " + lambda + ")");
-            }
+            requireValid(lambda);
         }
 
         @Override
@@ -68,9 +73,7 @@ public interface GapPenalty {
      */
     record GapScaled(double lambda) implements GapPenalty {
         public GapScaled {
-            if (!(lambda > 0) || Double.isInfinite(lambda)) {
-                throw new IllegalArgumentException("co2.lambda must be > 0 and finite (got " + lambda + ")");
-            }
+            requireValid(lambda);
         }
 
         @Override
