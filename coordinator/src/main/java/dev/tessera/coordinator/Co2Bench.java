@@ -1,6 +1,8 @@
 package dev.tessera.coordinator;
 
 import dev.tessera.coordinator.launch.NamespaceHosts;
+import java.util.ArrayList;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
@@ -40,10 +42,12 @@ public final class Co2Bench {
      * parallelism when {@code tau} is null, else CO2 with {@code co2.tau=tau}. Its rounds end at the multiples of
      * {@code tau} and at the last step, which flushes the last average: when {@code tau} does not divide
      * {@code warmup + steps} the last round is shorter, and the warm-up steps lie inside the first round.
+     * {@code extra} ({@code key=value}) apply after these, to every row alike.
      */
-    public static Result run(Integer tau, String rate, int warmup, int steps) throws Exception {
-        List<String> sets = tau == null ? List.of("compression.method=none", "co2.enabled=false")
-                : List.of("compression.method=none", "co2.enabled=true", "co2.tau=" + tau);
+    public static Result run(Integer tau, String rate, int warmup, int steps, List<String> extra) throws Exception {
+        List<String> sets = new ArrayList<>(tau == null ? List.of("compression.method=none", "co2.enabled=false")
+                : List.of("compression.method=none", "co2.enabled=true", "co2.tau=" + tau));
+        sets.addAll(extra);
         NamespaceBenchRun.Measured m = NamespaceBenchRun.run("tessera-bench-co2-", rate, warmup, steps, sets);
         return new Result(tau == null ? "sync" : "co2", tau, rate, m.overallTokensPerSecond(), m.commWaitFraction(),
                 m.finalEvalLoss());

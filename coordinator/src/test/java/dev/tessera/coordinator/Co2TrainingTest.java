@@ -5,12 +5,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tessera.coordinator.cli.Main;
+import dev.tessera.worker.checkpoint.CheckpointLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * CO2 (ALGORITHMS.md §6, issue 19) on two worker processes over real Aeron, on the embedded corpus: local steps
@@ -59,6 +66,110 @@ class Co2TrainingTest {
         // (as many bytes) every step; the per-step loss and routing sums are a few bytes on top of either.
         assertTrue(ratio > 0.30 && ratio < 0.37, "co2 sent " + co2Bytes + " bytes in " + STEPS + " steps, the"
                 + " synchronous run " + syncBytes + ": ratio " + ratio + ", expected about 1/3");
+    }
+
+    /**
+     * Checkpoints every 10 steps with tau = 3 fall mid-round (rounds end at 3, 6, 9, 12, ...), while the average of
+     * the round before is pending and each rank holds its own local parameters: a run resumed from step 10
+     * continues with the same losses bit for bit, with rounds that start at the outer parameters and with rounds
+     * that keep the rank's own progress ({@code co2.keep_local_progress}, whose carried progress is rank state too).
+     */
+    @ParameterizedTest(name = "keep_local_progress {0}")
+    @ValueSource(booleans = {false, true})
+    void aCo2RunResumesMidRoundBitIdentically(boolean keepLocalProgress) throws Exception {
+        Path full = tmp.resolve("full");
+        ClusterTrainingTest.Run run = ClusterTrainingTest.run(co2Job(full, 6970, 44970,
+                "--set", "co2.keep_local_progress=" + keepLocalProgress));
+        assertEquals(0, run.code(), run.err());
+        ClusterTrainingTest.assertNothingLeft(run.jobIds());
+        Path step10 = full.resolve("checkpoints/step-0000010");
+        for (int rank = 0; rank < 2; rank++) {
+            assertTrue(Files.isRegularFile(step10.resolve(CheckpointLayout.co2State(rank))),
+                    "rank " + rank + "'s CO2 state is in the checkpoint");
+            assertTrue(Files.isRegularFile(step10.resolve(CheckpointLayout.optimizerShard(rank))),
+                    "rank " + rank + "'s own inner optimizer state is in the checkpoint");
+        }
+        Path resumed = tmp.resolve("resumed");
+        ClusterTrainingTest.Run again = ClusterTrainingTest.run(List.of("train", "--resume", step10.toString(),
+                "--out", resumed.toString()));
+        assertEquals(0, again.code(), again.err());
+        ClusterTrainingTest.assertNothingLeft(again.jobIds());
+        assertSameLosses(ClusterTrainingTest.losses(full), ClusterTrainingTest.losses(resumed), 11,
+                "resumed from step 10");
+    }
+
+    /**
+     * A worker killed after the step-10 checkpoint (mid-round: the round ends at step 12) is detected, the restart
+     * policy relaunches the job from that checkpoint, and every step's loss equals an uninterrupted run's bit for
+     * bit.
+     */
+    @Test
+    void aWorkerKilledMidRoundRestartsTheJobFromItsLastCheckpoint() throws Exception {
+        Path reference = tmp.resolve("reference");
+        ClusterTrainingTest.Run run = ClusterTrainingTest.run(co2Job(reference, 6970, 44970));
+        assertEquals(0, run.code(), run.err());
+        ClusterTrainingTest.assertNothingLeft(run.jobIds());
+
+        Path restarted = tmp.resolve("restarted");
+        CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(
+                co2Job(restarted, 6990, 44990, "--set", "restart.max_restarts=1")));
+        ClusterTrainingTest.Run result;
+        try {
+            Path checkpoint = restarted.resolve("checkpoints/step-0000010");
+            long until = System.nanoTime() + 120_000_000_000L;
+            while (!Files.isDirectory(checkpoint)) {
+                assertTrue(System.nanoTime() < until && !job.isDone(), "the job never wrote its step-10 checkpoint");
+                Thread.sleep(5);
+            }
+            String jobId = ClusterTrainingTest.jobIdOf(6990);
+            ProcessHandle victim = ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
+                    .contains("--job-id " + jobId + " --rank 1 --")).findFirst().orElseThrow();
+            assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
+            result = job.get();
+            assertEquals(0, result.code(), result.err());
+        } finally {
+            if (!job.isDone()) {
+                ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
+                        .contains("--hazelcast-port 6990 ")).forEach(ProcessHandle::destroyForcibly);
+                job.get();
+            }
+        }
+        assertEquals(2, result.jobIds().size(), "the killed attempt and the restarted one: " + result.jobIds());
+        ClusterTrainingTest.assertNothingLeft(result.jobIds());
+        Map<Long, Double> afterRestart = ClusterTrainingTest.losses(restarted);
+        assertEquals(STEPS, afterRestart.size(), "every step once in metrics.jsonl: " + afterRestart.keySet());
+        assertSameLosses(ClusterTrainingTest.losses(reference), afterRestart, 1, "restarted after a killed worker");
+    }
+
+    /**
+     * One replica whose rounds keep their own progress, with outer momentum 0 and outer_lr 1: each outer step
+     * gives back exactly what the local steps made ({@code x_{t+1} + (y_t - x_t) = y_t} in real numbers), so the run
+     * follows plain training with its inner optimizer, within float32 rounding (ClusterTrainingTest's 1e-5).
+     */
+    @Test
+    void oneReplicaKeepingItsProgressFollowsPlainTraining() throws Exception {
+        Path plain = tmp.resolve("plain");
+        assertEquals(0, Main.run(ClusterTrainingTest.job(plain, 1, 20).toArray(String[]::new)));
+        Path co2 = tmp.resolve("co2-one-replica");
+        assertEquals(0, Main.run(ClusterTrainingTest.job(co2, 1, 20, "--set", "co2.enabled=true", "--set",
+                "co2.tau=3", "--set", "co2.outer_momentum=0", "--set", "co2.keep_local_progress=true")
+                .toArray(String[]::new)));
+        ClusterTrainingTest.assertLossesClose(plain, co2);
+    }
+
+    private static List<String> co2Job(Path out, int hazelcastPort, int aeronPort, String... extra) {
+        List<String> args = new ArrayList<>(ClusterTrainingTest.job(out, 2, STEPS, "--set", "co2.enabled=true",
+                "--set", "co2.tau=3", "--set", "checkpoint.every=10", "--set", "launch.hazelcast_port=" + hazelcastPort,
+                "--set", "launch.aeron_port=" + aeronPort));
+        args.addAll(List.of(extra));
+        return args;
+    }
+
+    private static void assertSameLosses(Map<Long, Double> expected, Map<Long, Double> actual, long from,
+                                         String what) {
+        for (long step = from; step <= STEPS; step++) {
+            assertEquals(expected.get(step), actual.get(step), 0.0, what + ", step " + step);
+        }
     }
 
     private static double mean(Map<Long, Double> losses, long from, long to) {

@@ -33,6 +33,11 @@ public final class BenchCo2Command implements Callable<Integer> {
             description = "Timed steps after 2 warm-up steps, the same for every row (default: ${DEFAULT-VALUE}).")
     int steps;
 
+    @Option(names = "--set", paramLabel = "KEY=VALUE",
+            description = "A job key for every row, after the bench's own (e.g. co2.outer_momentum=0.2,"
+                    + " optimizer.warmup_steps=30). Repeatable.")
+    List<String> sets = List.of();
+
     @Option(names = "--json", description = "One JSON object per line instead of lines of text.")
     boolean json;
 
@@ -48,9 +53,9 @@ public final class BenchCo2Command implements Callable<Integer> {
         }
         NamespaceBenchChecks.require(spec, rates, "bench co2");
         for (String rate : rates) {
-            print(Co2Bench.run(null, rate, 2, steps));
+            print(Co2Bench.run(null, rate, 2, steps, sets));
             for (int tau : taus) {
-                print(Co2Bench.run(tau, rate, 2, steps));
+                print(Co2Bench.run(tau, rate, 2, steps, sets));
             }
         }
         return 0;

@@ -109,7 +109,7 @@ final class JobConfigValidator {
 
     /**
      * Every {@code co2} key is checked, on or off; then what CO2 composes with so far: plain data parallelism
-     * (ZeRO-0, no sequence or expert parallelism, uncompressed), float32, and no resume (issue 19).
+     * (ZeRO-0, no sequence or expert parallelism, uncompressed) and float32.
      */
     private void co2(JobConfig config) {
         Co2Section c = config.co2();
@@ -135,11 +135,6 @@ final class JobConfigValidator {
         }
         if (config.model().dtype() != Dtype.FLOAT32) {
             failAt(List.of("model.dtype", "co2.enabled"), "co2 averages float32 parameters; set model.dtype: float32");
-        }
-        if (config.checkpoint().every() > 0) {
-            failAt(List.of("checkpoint.every", "co2.enabled"), "co2 with checkpoint.every > 0 is not built yet"
-                    + " (issue 19: resuming mid-round needs the outer state and the pending average); set"
-                    + " checkpoint.every: 0");
         }
     }
 

@@ -118,8 +118,6 @@ class MainBadInputTest {
                         "co2 with mesh.sp or mesh.ep > 1 is not built yet (issue 19)"),
                 arguments("co2 with compression", null, "train --set co2.enabled=true --set compression.method=topk",
                         "co2 with compression is not built yet (issue 19)"),
-                arguments("co2 with periodic checkpoints", null, "train --set co2.enabled=true --set checkpoint.every=5",
-                        "co2 with checkpoint.every > 0 is not built yet (issue 19"),
                 arguments("missing config file", null, "train --config {tmp}/nope.yaml",
                         "nope.yaml: config file not found"),
                 arguments("config is a directory", null, "train --config {tmp}", "is a directory"),

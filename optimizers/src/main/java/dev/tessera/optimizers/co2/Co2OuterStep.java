@@ -187,6 +187,12 @@ public final class Co2OuterStep {
         }
     }
 
+    /** The outer parameters {@code x} of the range (byte {@code 4k}: element {@code from + k}), read-only by contract. */
+    public DirectBuffer current() {
+        checkBegun();
+        return x;
+    }
+
     /** Bytes of outer state this rank allocated: x_prev, x and m for its range. */
     public long stateBytes() {
         return 3L * length * Float.BYTES;

@@ -25,6 +25,7 @@ import java.util.Set;
 import java.util.OptionalLong;
 import java.util.TreeMap;
 import java.util.function.Consumer;
+import java.util.function.IntFunction;
 import java.util.stream.Stream;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -387,25 +388,42 @@ public final class Checkpoint {
 
     /** How many ranks wrote gradient-compression state (0: the run did not compress). */
     public int compressionRanks() {
+        return rankFiles(CheckpointLayout::compressionState);
+    }
+
+    /** Rank {@code rank}'s gradient-compression state; the caller closes it. */
+    public SafeTensorsReader openCompressionState(int rank) {
+        return openRankFile(CheckpointLayout.compressionState(rank), "gradient-compression state", rank);
+    }
+
+    /** How many ranks wrote CO2 state (0: the run was not a CO2 run). */
+    public int co2Ranks() {
+        return rankFiles(CheckpointLayout::co2State);
+    }
+
+    /** Rank {@code rank}'s CO2 state ({@link CheckpointLayout#co2State}); the caller closes it. */
+    public SafeTensorsReader openCo2State(int rank) {
+        return openRankFile(CheckpointLayout.co2State(rank), "CO2 state", rank);
+    }
+
+    /** The JSON metadata stored with a rank file opened by {@link #openCompressionState} or {@link #openCo2State}. */
+    public Map<String, Object> compressionMetadata(SafeTensorsReader reader, int rank) {
+        return optimizerMetadata(reader, rank);
+    }
+
+    private int rankFiles(IntFunction<String> file) {
         int n = 0;
-        while (manifest.files().containsKey(CheckpointLayout.compressionState(n))) {
+        while (manifest.files().containsKey(file.apply(n))) {
             n++;
         }
         return n;
     }
 
-    /** Rank {@code rank}'s gradient-compression state; the caller closes it. */
-    public SafeTensorsReader openCompressionState(int rank) {
-        String file = CheckpointLayout.compressionState(rank);
+    private SafeTensorsReader openRankFile(String file, String what, int rank) {
         if (!manifest.files().containsKey(file)) {
-            throw new UserInputException("checkpoint " + dir + " has no gradient-compression state for rank " + rank);
+            throw new UserInputException("checkpoint " + dir + " has no " + what + " for rank " + rank);
         }
         return SafeTensors.open(dir.resolve(file));
-    }
-
-    /** The JSON metadata stored with a rank file opened by {@link #openCompressionState}. */
-    public Map<String, Object> compressionMetadata(SafeTensorsReader reader, int rank) {
-        return optimizerMetadata(reader, rank);
     }
 
     /** The JSON metadata stored with {@code rank}'s optimizer shard (always has "rank" and "step"). */

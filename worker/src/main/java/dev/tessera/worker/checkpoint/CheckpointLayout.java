@@ -15,6 +15,7 @@ public final class CheckpointLayout {
     public static final String MANIFEST = "manifest.json";
     public static final String OPTIMIZER_DIR = "optimizer";
     public static final String COMPRESSION_DIR = "compression";
+    public static final String CO2_DIR = "co2";
 
     private static final Pattern STEP_DIR = Pattern.compile("step-(\\d{7,18})");
 
@@ -65,5 +66,16 @@ public final class CheckpointLayout {
             throw new IllegalArgumentException("negative rank " + rank);
         }
         return String.format("%s/rank-%05d.safetensors", COMPRESSION_DIR, rank);
+    }
+
+    /**
+     * {@code co2/rank-00000.safetensors}: a CO2 rank's local parameters, its outer state and the finished average
+     * its next round end applies.
+     */
+    public static String co2State(int rank) {
+        if (rank < 0) {
+            throw new IllegalArgumentException("negative rank " + rank);
+        }
+        return String.format("%s/rank-%05d.safetensors", CO2_DIR, rank);
     }
 }

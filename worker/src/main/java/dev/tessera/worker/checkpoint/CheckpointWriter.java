@@ -334,6 +334,11 @@ public final class CheckpointWriter {
                 metadata);
     }
 
+    /** Rank {@code rank}'s CO2 state ({@link CheckpointLayout#co2State}). */
+    public void writeCo2State(int rank, Map<String, INDArray> state, Map<String, Object> metadata) {
+        writeRankFile(CheckpointLayout.CO2_DIR, CheckpointLayout.co2State(rank), rank, state, metadata);
+    }
+
     private void writeRankFile(String dir, String relative, int rank, Map<String, INDArray> state,
                                Map<String, Object> metadata) {
         Map<String, Object> meta = new LinkedHashMap<>();
@@ -372,7 +377,8 @@ public final class CheckpointWriter {
         }
         Path target = checkpointsDir.resolve(CheckpointLayout.dirName(step));
         try {
-            for (String dir : List.of(CheckpointLayout.OPTIMIZER_DIR, CheckpointLayout.COMPRESSION_DIR)) {
+            for (String dir : List.of(CheckpointLayout.OPTIMIZER_DIR, CheckpointLayout.COMPRESSION_DIR,
+                    CheckpointLayout.CO2_DIR)) {
                 Path rankFiles = staging.resolve(dir);
                 if (Files.isDirectory(rankFiles)) {
                     AtomicFiles.fsyncDirectory(rankFiles);

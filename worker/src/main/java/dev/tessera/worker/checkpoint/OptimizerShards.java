@@ -80,6 +80,24 @@ public final class OptimizerShards {
         if (ranks == 0) {
             throw new UserInputException("checkpoint " + checkpoint.dir() + " holds no optimizer state");
         }
+        load(checkpoint, parts, params, 0, ranks);
+    }
+
+    /**
+     * As {@link #load(Checkpoint, Map, ParameterStore)} from optimizer file {@code rank} alone, which must hold all
+     * of {@code into}: a CO2 rank's inner optimizer, whose state is its own and differs from its peers'.
+     */
+    public static void loadRank(Checkpoint checkpoint, int rank, Map<String, StateSlice> into,
+                                ParameterStore params) {
+        if (rank >= checkpoint.optimizerRanks()) {
+            throw new UserInputException("checkpoint " + checkpoint.dir() + " has no optimizer state for rank "
+                    + rank + " (it holds " + checkpoint.optimizerRanks() + " rank(s))");
+        }
+        load(checkpoint, List.of(into), params, rank, rank + 1);
+    }
+
+    private static void load(Checkpoint checkpoint, List<Map<String, StateSlice>> parts, ParameterStore params,
+                             int firstRank, int endRank) {
         List<Map<String, List<long[]>>> found = new ArrayList<>(); // per part, the runs of each slice that were read
         for (Map<String, StateSlice> into : parts) {
             Map<String, List<long[]>> runs = new LinkedHashMap<>();
@@ -87,7 +105,7 @@ public final class OptimizerShards {
             found.add(runs);
         }
         Layout here = Layout.of(params);
-        for (int rank = 0; rank < ranks; rank++) {
+        for (int rank = firstRank; rank < endRank; rank++) {
             try (SafeTensorsReader reader = checkpoint.openOptimizerShard(rank)) {
                 Map<String, Object> metadata = checkpoint.optimizerMetadata(reader, rank);
                 Map<String, Object> layout = layoutOf(checkpoint, rank, metadata);

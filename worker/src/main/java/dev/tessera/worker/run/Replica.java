@@ -63,10 +63,11 @@ public final class Replica {
     private final Sharding sharding;
     private final Optimizer optimizer;
     private final CompressedGradients compressed; // null unless gradients cross the wire compressed
+    private final Co2Step co2; // null unless the job trains with CO2
     private final long completedSteps;
 
     private Replica(WorkerJob job, DeviceMesh mesh, TokenSource data, Transformer model, Sharding sharding,
-                    Optimizer optimizer, CompressedGradients compressed, long completedSteps) {
+                    Optimizer optimizer, CompressedGradients compressed, Co2Step co2, long completedSteps) {
         this.job = job;
         this.mesh = mesh;
         this.data = data;
@@ -74,6 +75,7 @@ public final class Replica {
         this.sharding = sharding;
         this.optimizer = optimizer;
         this.compressed = compressed;
+        this.co2 = co2;
         this.completedSteps = completedSteps;
     }
 
@@ -143,9 +145,9 @@ public final class Replica {
         }
         Optimizer optimizer = sharding.optimizer(job.optimizer(), model.parameters());
         long completed = 0;
-        if (job.resume() != null && co2) {
-            throw new UserInputException("resuming a co2 run is not built yet (issue 19): the outer state and the"
-                    + " pending average are not checkpointed; start it afresh");
+        Co2Step co2Step = null;
+        if (job.resume() == null && co2) {
+            co2Step = co2Step(job, mesh, model, optimizer);
         }
         if (job.resume() != null) {
             // Each tensor file is read once, hashed on the way in: the coordinator chose this checkpoint after
@@ -156,15 +158,26 @@ public final class Replica {
                         + checkpoint.modelConfig() + ", but the job asks for " + job.model()
                         + "; resume with the checkpoint's model settings");
             }
-            checkpoint.loadParameters(model.parameters(), kept);
-            OptimizerShards.load(checkpoint, optimizer.stateParts(), model.parameters());
+            checkpoint.loadParameters(model.parameters(), kept); // a CO2 checkpoint's: the outer parameters x_t
+            int co2Source = co2 ? Co2State.source(checkpoint, mesh.workers().rank()) : -1;
+            if (co2Source >= 0) { // a CO2 rank's inner optimizer state is its own
+                OptimizerShards.loadRank(checkpoint, co2Source, optimizer.state(), model.parameters());
+            } else {
+                OptimizerShards.load(checkpoint, optimizer.stateParts(), model.parameters());
+            }
+            if (co2) { // made after the parameters are in: without CO2 state in the checkpoint, its x_0 are these
+                co2Step = co2Step(job, mesh, model, optimizer);
+                if (co2Source >= 0) {
+                    Co2State.load(checkpoint, co2Source, co2Step, model.parameters().params());
+                }
+            }
             if (compressed != null) {
                 CompressionState.load(checkpoint, mesh.workers().rank(), mesh.workers().size(), compressed);
             }
             checkpoint.verifyRest();
             completed = checkpoint.step();
         }
-        return new Replica(job, mesh, data, model, sharding, optimizer, compressed, completed);
+        return new Replica(job, mesh, data, model, sharding, optimizer, compressed, co2Step, completed);
     }
 
     public TokenSource data() {
@@ -192,7 +205,9 @@ public final class Replica {
     public TrainingLoop.Result train(TrainingListener listener) throws IOException {
         Path runDir = Path.of(job.runDir());
         Checkpointer checkpointer;
-        if (mesh.isStandalone()) {
+        if (co2 != null) {
+            checkpointer = this::checkpointCo2;
+        } else if (mesh.isStandalone()) {
             checkpointer = step -> CheckpointWriter.write(runDir, step, job.model(), model.parameters(),
                     optimizer.state(), TrainerState.of(step, mesh.mesh(), job.spec().toMap()));
         } else if (job.zeroStage() == 0 && mesh.expertParallel().isLocal() && compressed == null) {
@@ -202,7 +217,7 @@ public final class Replica {
             checkpointer = this::stageShards;
         }
         Mesh.Range slice = mesh.batchSlice(job.train().batchSize());
-        TrainingStep step = job.spec().co2().enabled() ? co2Step()
+        TrainingStep step = co2 != null ? co2
                 : new SynchronousStep(model, optimizer, sharding.gradients(), sharding.parameters(),
                         TrainingLoop.tokenShare(slice, model.seq(), job.train()), job.train().gradClip());
         TrainingLoop loop = new TrainingLoop(model, data, job.train(), slice, sharding.replicas(), step, listener,
@@ -215,7 +230,7 @@ public final class Replica {
     }
 
     /** CO2's local steps, the parameters averaged once per round over the data-parallel group (ALGORITHMS.md §6). */
-    private Co2Step co2Step() {
+    private static Co2Step co2Step(WorkerJob job, DeviceMesh mesh, Transformer model, Optimizer optimizer) {
         Co2Section c = job.spec().co2();
         Co2Config config = new Co2Config(c.tau(), c.outerLr(), c.outerMomentum(), c.gapPenalty(), c.clip(),
                 c.clipThreshold());
@@ -225,28 +240,60 @@ public final class Replica {
                 penalty, Shard.whole(model.parameters().numel()));
         MeshGroup replicas = mesh.workers();
         return new Co2Step(model, optimizer, replicas.isLocal() ? null : replicas.channel("co2-parameters"), outer,
-                job.train().steps(), job.train().gradClip());
+                job.train().steps(), job.train().gradClip(), c.keepLocalProgress());
     }
 
     /**
-     * ZeRO: rank 0 makes the staging folder and broadcasts its random name, which is
-     * also the barrier before anyone writes; a barrier after the writes ends it.
+     * A CO2 checkpoint: every rank writes its inner optimizer state and its {@link Co2State}; rank 0 writes the
+     * model as the outer parameters. Alone, this replica commits it; in a cluster the coordinator does.
      */
-    private Path stageShards(long step) {
+    private Path checkpointCo2(long step) {
         MeshGroup replicas = mesh.workers();
-        boolean root = replicas.rank() == 0;
+        CheckpointWriter writer = mesh.isStandalone() ? CheckpointWriter.stage(Path.of(job.runDir()), step)
+                : openStaging(step);
+        try {
+            if (replicas.rank() == 0) {
+                co2.withOuterParameters(() -> writer.writeReplicaModel(job.model(), model.parameters()));
+            }
+            OptimizerShards.write(writer, replicas.rank(), optimizer.state(), model.parameters());
+            Co2State.write(writer, replicas.rank(), co2, model.parameters().params());
+            if (mesh.isStandalone()) {
+                writer.writeTrainerState(TrainerState.of(step, mesh.mesh(), job.spec().toMap()));
+                return writer.commit();
+            }
+        } catch (RuntimeException | Error e) {
+            if (mesh.isStandalone()) {
+                writer.abort();
+            }
+            throw e;
+        }
+        replicas.barrier();
+        return writer.stagingDir();
+    }
+
+    /**
+     * A cluster checkpoint's staging folder: rank 0 makes it and broadcasts its random name, which is also the
+     * barrier before anyone writes; the caller ends with a barrier after the writes.
+     */
+    private CheckpointWriter openStaging(long step) {
+        MeshGroup replicas = mesh.workers();
         UnsafeBuffer name = new UnsafeBuffer(ByteBuffer.allocateDirect(Long.BYTES));
-        CheckpointWriter writer = null;
-        if (root) {
+        if (replicas.rank() == 0) {
             long random = ThreadLocalRandom.current().nextLong(1L << 52);
-            writer = CheckpointWriter.stage(Path.of(job.runDir()), step, Long.toHexString(random));
+            CheckpointWriter writer = CheckpointWriter.stage(Path.of(job.runDir()), step, Long.toHexString(random));
             name.putLong(0, random);
+            replicas.broadcast(name, 0);
+            return writer;
         }
         replicas.broadcast(name, 0);
-        if (writer == null) {
-            writer = CheckpointWriter.attach(CheckpointWriter.stagingDir(Path.of(job.runDir()), step,
-                    Long.toHexString(name.getLong(0))), step);
-        }
+        return CheckpointWriter.attach(CheckpointWriter.stagingDir(Path.of(job.runDir()), step,
+                Long.toHexString(name.getLong(0))), step);
+    }
+
+    /** ZeRO, expert parallelism or compression: every rank writes its part of the state into one staging folder. */
+    private Path stageShards(long step) {
+        MeshGroup replicas = mesh.workers();
+        CheckpointWriter writer = openStaging(step);
         MeshGroup experts = mesh.expertParallel();
         int modelParts = experts.size();
         if (job.zeroStage() == 3) {

@@ -12,6 +12,7 @@ import dev.tessera.optimizers.kernel.NativeMemory;
 import dev.tessera.worker.model.LossParts;
 import dev.tessera.worker.model.Transformer;
 import java.nio.ByteBuffer;
+import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -47,15 +48,19 @@ public final class Co2Step implements TrainingStep {
     private UnsafeBuffer pendingBuffer;
     private long pendingRound = -1;
     private int next; // the send buffer the next launch fills
+    private UnsafeBuffer aside; // the live parameters while a checkpoint writes the outer ones; made by the first
+    private final UnsafeBuffer carry; // keep_local_progress: this rank's progress of the last round; else null
 
     /**
      * @param group    the data-parallel group to average over (a channel of its own, so that the per-step loss
      *                 sums do not queue behind the average); null for one replica
      * @param outer    the outer step bound to {@code model}'s flat parameters, whole (not sharded)
      * @param lastStep the run's last step, where the final round is flushed
+     * @param keepLocalProgress a round starts from the outer parameters plus this rank's own progress of the
+     *                 round before (whose average is still in flight), not from the outer parameters alone
      */
     public Co2Step(Transformer model, Optimizer optimizer, ProcessGroup group, Co2OuterStep outer, long lastStep,
-                   double gradClip) {
+                   double gradClip, boolean keepLocalProgress) {
         INDArray params = model.parameters().params();
         if (params.dataType() != DataType.FLOAT) {
             throw new IllegalArgumentException("CO2 averages float32 parameters, got " + params.dataType());
@@ -80,6 +85,8 @@ public final class Co2Step implements TrainingStep {
         for (int i = 0; i < send.length; i++) {
             send[i] = new UnsafeBuffer(ByteBuffer.allocateDirect(Math.max(bytes, 1)), 0, bytes);
         }
+        this.carry = keepLocalProgress ? new UnsafeBuffer(ByteBuffer.allocateDirect(Math.max(bytes, 1)), 0, bytes)
+                : null; // direct buffers start zeroed: round 0 carries nothing
         outer.begin(); // x_0: every replica initialised its parameters from the same seed
     }
 
@@ -99,7 +106,12 @@ public final class Co2Step implements TrainingStep {
             long round = (step - 1) / tau();
             UnsafeBuffer buffer = send[next];
             next ^= 1;
-            buffer.putBytes(0, live, 0, bytes); // y_t, before the outer step overwrites the live parameters
+            if (carry == null) {
+                buffer.putBytes(0, live, 0, bytes); // y_t, before the outer step overwrites the live parameters
+            } else {
+                sendProgress(buffer);
+            }
+            // From here the all-reduce owns the buffer until it is awaited: nothing reads or writes it meanwhile.
             CollectiveHandle launched = group == null ? null
                     : group.allReduceAsync(buffer, DType.FLOAT32, ReduceOp.AVG);
             waited += finishPrevious();
@@ -110,8 +122,100 @@ public final class Co2Step implements TrainingStep {
                 waited += finishPrevious();
             }
             outer.writeOuter();
+            if (carry != null && !last) {
+                add(live, carry);
+            }
         }
         return new Outcome(loss, gradNorm, waited, model.moeStats());
+    }
+
+    /**
+     * Waits for the average in flight, if one is, without applying it: a checkpoint then holds the same bits as
+     * the step that applies it will read ({@link #pendingAverage}). Only the wait moves; the values do not.
+     */
+    public void settle() {
+        if (pending != null) {
+            await();
+            pending = null;
+        }
+    }
+
+    /** The finished average that the next round end applies, or null (none launched, or the last flushed). */
+    public DirectBuffer pendingAverage() {
+        if (pending != null) {
+            throw new IllegalStateException("settle() the average in flight first");
+        }
+        return pendingBuffer;
+    }
+
+    /** The round whose average {@link #pendingAverage} is; -1 when none is pending. */
+    public long pendingRound() {
+        return pendingBuffer == null ? -1 : pendingRound;
+    }
+
+    public Co2OuterStep outer() {
+        return outer;
+    }
+
+    /**
+     * A resumed run's pending average: the average of {@code round}, finished, as {@link #pendingAverage} held it
+     * when the checkpoint was written; the next round end applies it. The outer state is filled through
+     * {@link Co2OuterStep#state()}.
+     */
+    public void resumePending(long round, DirectBuffer average) {
+        if (average.capacity() != bytes) {
+            throw new IllegalArgumentException("the pending average has " + average.capacity() + " bytes, the"
+                    + " parameters " + bytes);
+        }
+        UnsafeBuffer buffer = send[next];
+        next ^= 1;
+        buffer.putBytes(0, average, 0, bytes);
+        pending = null;
+        pendingBuffer = buffer;
+        pendingRound = round;
+    }
+
+    /**
+     * Runs {@code write} with the outer parameters {@code x_t} in the live buffer, where a round started (the
+     * model a checkpoint exports: the last one every rank agreed on), and puts this rank's local parameters back.
+     */
+    public void withOuterParameters(Runnable write) {
+        if (aside == null) {
+            aside = new UnsafeBuffer(ByteBuffer.allocateDirect(Math.max(bytes, 1)), 0, bytes);
+        }
+        aside.putBytes(0, live, 0, bytes);
+        outer.writeOuter();
+        try {
+            write.run();
+        } finally {
+            live.putBytes(0, aside, 0, bytes);
+        }
+    }
+
+    /** This rank's progress of the last round, which its next rounds start from; null without keep_local_progress. */
+    public UnsafeBuffer carry() {
+        return carry;
+    }
+
+    /**
+     * keep_local_progress at a round end: {@code v = y - c}, the point {@code x_t} plus this round's own progress
+     * (what {@code y_t} would be had the round started at {@code x_t}), goes into {@code send}; the progress
+     * {@code c = v - x_t} is kept, for the next rounds to start from while its average travels.
+     */
+    private void sendProgress(UnsafeBuffer send) {
+        DirectBuffer x = outer.current(); // x_t: the outer step has not run yet this round end
+        for (int o = 0; o < bytes; o += Float.BYTES) {
+            float v = live.getFloat(o) - carry.getFloat(o);
+            send.putFloat(o, v);
+            carry.putFloat(o, v - x.getFloat(o));
+        }
+    }
+
+    /** {@code into += b}, float32 elementwise over the parameters. */
+    private void add(UnsafeBuffer into, DirectBuffer b) {
+        for (int o = 0; o < bytes; o += Float.BYTES) {
+            into.putFloat(o, into.getFloat(o) + b.getFloat(o));
+        }
     }
 
     /** Step 3 of the round: wait for the pending average and apply it (none pending: round 0's skip). */
@@ -122,17 +226,21 @@ public final class Co2Step implements TrainingStep {
         }
         long start = System.nanoTime();
         if (pending != null) {
-            try {
-                pending.await();
-            } catch (CommException e) {
-                throw new CommException("CO2 parameter average of round " + pendingRound + " over "
-                        + group.name() + ": " + e.getMessage(), e.peerRank(), e);
-            }
+            await();
         }
         long waited = System.nanoTime() - start;
         outer.apply(pendingBuffer);
         pending = null;
         pendingBuffer = null;
         return waited;
+    }
+
+    private void await() {
+        try {
+            pending.await();
+        } catch (CommException e) {
+            throw new CommException("CO2 parameter average of round " + pendingRound + " over "
+                    + group.name() + ": " + e.getMessage(), e.peerRank(), e);
+        }
     }
 }
