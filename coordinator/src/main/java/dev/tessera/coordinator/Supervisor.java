@@ -71,6 +71,7 @@ final class Supervisor {
     private final LaunchSection launch;
     private final FaultSection fault;
     private final PrintStream out;
+    private final PortPicker portPicker = PortPicker.onThisHost();
 
     Supervisor(int world, LaunchSection launch, FaultSection fault, PrintStream out) {
         this.world = world;
@@ -122,11 +123,18 @@ final class Supervisor {
         List<String> addresses = new ArrayList<>();
         workers.forEach(w -> addresses.add(w.address()));
         addresses.add(home.address());
-        List<String> seeds = ClusterSettings.seeds(addresses, launch.hazelcastPort());
-        ClusterSettings settings = ClusterSettings.member(jobId, token, home.address(), launch.hazelcastPort(), seeds,
+        // Ports of 0 are picked here, once per attempt, free on the coordinator's address: a restart may get others.
+        // Workers in network namespaces of their own bind the same numbers there, where nothing else holds them.
+        PortPicker.Ports ports = portPicker.pick(home.address(), world + 1, launch.hazelcastPort(),
+                launch.aeronPort());
+        List<String> seeds = ClusterSettings.seeds(addresses, ports.hazelcast());
+        ClusterSettings settings = ClusterSettings.member(jobId, token, home.address(), ports.hazelcast(), seeds,
                 fault.deadAfterS());
-        HazelcastPorts.requireFree(settings.bindHost(), settings.port(), settings.portCount());
+        if (launch.hazelcastPort() != 0) { // a picked range was just found free, more strictly than this checks
+            HazelcastPorts.requireFree(settings.bindHost(), settings.port(), settings.portCount());
+        }
         out.println("cluster: " + jobId + ", Hazelcast ports " + settings.portRange()
+                + (launch.aeronPort() == 0 ? ", Aeron ports " + ports.aeron() + ".." + (ports.aeron() + world) : "")
                 + (home.address().equals(ClusterSettings.LOOPBACK) ? "" : " on " + home.address()));
         String aeronDir = MediaDriverHost.directoryFor(jobId, "host");
         MediaDriverHost.sweepStale(Path.of(aeronDir).getParent());
@@ -140,12 +148,12 @@ final class Supervisor {
                 Placement at = workers.get(r);
                 String dir = at.driver() == DriverMode.SHARED_PER_HOST ? aeronDir
                         : MediaDriverHost.directoryFor(jobId, "r" + r);
-                started.start(new WorkerArgs(jobId, r, world, at.hostId(), launch.hazelcastPort(), dir,
-                        launch.aeronPort(), deadMs, launch.transport(), at.address(), seeds, at.driver()),
+                started.start(new WorkerArgs(jobId, r, world, at.hostId(), ports.hazelcast(), dir,
+                        ports.aeron(), deadMs, launch.transport(), at.address(), seeds, at.driver()),
                         Map.of(CommConfig.TOKEN_ENV, token));
             }
             WorkerWatch watch = new WorkerWatch(started, world, lost, fault, out);
-            PeerEndpoint self = new PeerEndpoint(world, home.hostId(), home.address(), launch.aeronPort() + world);
+            PeerEndpoint self = new PeerEndpoint(world, home.hostId(), home.address(), ports.aeron() + world);
             StaticPeerDirectory peers = awaitRendezvous(node, self, watch, 2 * deadMs);
             CommConfig config = CommConfig.defaults(jobId, token).withDriver(DriverMode.SHARED_PER_HOST, aeronDir)
                     .withDeadlineMs(deadMs).withTransport(launch.transport())

@@ -72,8 +72,7 @@ class ClusterRecoveryTest {
         Path run = tmp.resolve("restarted");
         ClusterTrainingTest.Run result;
         CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(
-                ClusterTrainingTest.job(run, 2, 30, "--set", "checkpoint.every=5", "--set", "restart.max_restarts=1",
-                        "--set", "launch.hazelcast_port=6300", "--set", "launch.aeron_port=41300")));
+                ClusterTrainingTest.job(run, 2, 30, "--set", "checkpoint.every=5", "--set", "restart.max_restarts=1")));
         try {
             Path checkpoint = run.resolve("checkpoints/step-0000010");
             long until = System.nanoTime() + 120_000_000_000L;
@@ -81,7 +80,7 @@ class ClusterRecoveryTest {
                 assertTrue(System.nanoTime() < until && !job.isDone(), "the job never wrote its step-10 checkpoint");
                 Thread.sleep(20);
             }
-            String jobId = ClusterTrainingTest.jobIdOf(6300);
+            String jobId = ClusterTrainingTest.jobIdOf(run);
             ProcessHandle victim = ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
                     .contains("--job-id " + jobId + " --rank 1 --")).findFirst().orElseThrow();
             assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
@@ -89,8 +88,9 @@ class ClusterRecoveryTest {
             assertEquals(0, result.code(), result.err());
         } finally {
             if (!job.isDone()) {
-                ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
-                        .contains("--hazelcast-port 6300 ")).forEach(ProcessHandle::destroyForcibly);
+                List<String> ids = ClusterTrainingTest.jobIds(run);
+                ClusterTrainingTest.workers().filter(p -> ids.stream().anyMatch(id -> ClusterTrainingTest
+                        .commandLine(p).contains("--job-id " + id + " "))).forEach(ProcessHandle::destroyForcibly);
                 job.get();
             }
         }
@@ -109,8 +109,7 @@ class ClusterRecoveryTest {
         Path run = tmp.resolve("restarted-from-start");
         int steps = 40;
         CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(
-                ClusterTrainingTest.job(run, 2, steps, "--set", "restart.max_restarts=1",
-                        "--set", "launch.hazelcast_port=6700", "--set", "launch.aeron_port=41700")));
+                ClusterTrainingTest.job(run, 2, steps, "--set", "restart.max_restarts=1")));
         List<String> jobIds = new ArrayList<>();
         try {
             Path metrics = run.resolve("metrics.jsonl");
@@ -120,15 +119,18 @@ class ClusterRecoveryTest {
                 Thread.sleep(20);
             }
             assertFalse(Files.isDirectory(run.resolve("checkpoints")), "no checkpoint yet: the restart is from the start");
-            ProcessHandle victim = ClusterTrainingTest.workers()
-                    .filter(p -> ClusterTrainingTest.commandLine(p).contains("--rank 1 --")).findFirst().orElseThrow();
+            String jobId = ClusterTrainingTest.jobIdOf(run);
+            ProcessHandle victim = ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
+                    .contains("--job-id " + jobId + " --rank 1 --")).findFirst().orElseThrow();
             assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
             ClusterTrainingTest.Run result = job.get();
             assertEquals(0, result.code(), result.err());
             jobIds.addAll(result.jobIds());
         } finally {
             if (!job.isDone()) {
-                ClusterTrainingTest.workers().forEach(ProcessHandle::destroyForcibly);
+                List<String> ids = ClusterTrainingTest.jobIds(run);
+                ClusterTrainingTest.workers().filter(p -> ids.stream().anyMatch(id -> ClusterTrainingTest
+                        .commandLine(p).contains("--job-id " + id + " "))).forEach(ProcessHandle::destroyForcibly);
                 job.get();
             }
         }
@@ -160,8 +162,7 @@ class ClusterRecoveryTest {
         // As a terminal's Ctrl-C finds it: a shell without job control (a CI script's `cmd &`) starts its children
         // with SIGINT ignored, and a JVM that inherits that never sees the signal. env execs the JVM in its place.
         List<String> command = new ArrayList<>(List.of("env", "--default-signal=INT"));
-        command.addAll(ChildJvm.command(List.of(), Main.class.getName(), ClusterTrainingTest.job(run, 2, 100000,
-                "--set", "launch.hazelcast_port=6400", "--set", "launch.aeron_port=41400")));
+        command.addAll(ChildJvm.command(List.of(), Main.class.getName(), ClusterTrainingTest.job(run, 2, 100000)));
         Process coordinator = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(tmp.resolve("coordinator.log").toFile()).start();
         try {

@@ -30,13 +30,12 @@ class ClusterSoakTest {
     Path tmp;
 
     /** A model as small as TinyJob's: the point is the processes, not the arithmetic. */
-    static List<String> tinyJob(Path out, int dp, int steps, int hazelcastPort) {
+    static List<String> tinyJob(Path out, int dp, int steps) {
         List<String> args = new ArrayList<>(List.of("train", "--out", out.toString()));
         for (String set : List.of("model.d_model=16", "model.n_layers=2", "model.n_heads=2", "model.d_ff=32",
                 "model.n_experts=4", "model.top_k=2", "model.moe_every=2", "model.expert_d_ff=16",
                 "train.steps=" + steps, "train.batch_size=4", "train.seq_len=16", "optimizer.warmup_steps=4",
-                "eval.every=0", "checkpoint.every=0", "mesh.dp=" + dp,
-                "launch.hazelcast_port=" + hazelcastPort, "launch.aeron_port=" + (hazelcastPort + 36000))) {
+                "eval.every=0", "checkpoint.every=0", "mesh.dp=" + dp)) {
             args.add("--set");
             args.add(set);
         }
@@ -46,7 +45,7 @@ class ClusterSoakTest {
     @Test
     void jobsOnALoadedHostRaiseNoFalseAlarmAndAStopIsStillCaught() throws Exception {
         Path alone = tmp.resolve("dp4-alone");
-        ClusterTrainingTest.Run reference = ClusterTrainingTest.run(tinyJob(alone, 4, 300, 6500));
+        ClusterTrainingTest.Run reference = ClusterTrainingTest.run(tinyJob(alone, 4, 300));
         assertEquals(0, reference.code(), reference.err());
         ClusterTrainingTest.assertNothingLeft(reference.jobIds());
 
@@ -71,9 +70,9 @@ class ClusterSoakTest {
             // One thread per job: all three start at once, JIT-compiling and collecting garbage together.
             ExecutorService threads = Executors.newFixedThreadPool(3);
             List<Future<ClusterTrainingTest.Run>> jobs = List.of(
-                    threads.submit(() -> ClusterTrainingTest.run(tinyJob(loaded, 4, 300, 6500))),
-                    threads.submit(() -> ClusterTrainingTest.run(tinyJob(tmp.resolve("dp2-a"), 2, 300, 6520))),
-                    threads.submit(() -> ClusterTrainingTest.run(tinyJob(tmp.resolve("dp2-b"), 2, 300, 6540))));
+                    threads.submit(() -> ClusterTrainingTest.run(tinyJob(loaded, 4, 300))),
+                    threads.submit(() -> ClusterTrainingTest.run(tinyJob(tmp.resolve("dp2-a"), 2, 300))),
+                    threads.submit(() -> ClusterTrainingTest.run(tinyJob(tmp.resolve("dp2-b"), 2, 300))));
             threads.shutdown();
             int falseAlarms = 0;
             StringBuilder failures = new StringBuilder();
@@ -91,7 +90,7 @@ class ClusterSoakTest {
             assertEquals(300, expected.size());
             assertEquals(expected, ClusterTrainingTest.losses(loaded), "dp=4 losses under load vs alone");
 
-            String line = ClusterTrainingTest.assertFaultDetected(tmp.resolve("stopped"), "-STOP", 15, 6560);
+            String line = ClusterTrainingTest.assertFaultDetected(tmp.resolve("stopped"), "-STOP", 15);
             assertTrue(line.contains("is stopped (SIGSTOP?)"), line);
         } finally {
             loading.set(false);

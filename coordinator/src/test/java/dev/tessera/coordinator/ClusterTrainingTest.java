@@ -23,6 +23,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalInt;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
@@ -51,8 +52,7 @@ class ClusterTrainingTest {
         for (String set : List.of("model.d_model=32", "model.n_layers=2", "model.n_heads=4", "model.d_ff=64",
                 "model.n_experts=4", "model.top_k=2", "model.moe_every=2", "model.expert_d_ff=32",
                 "train.steps=" + steps, "train.batch_size=8", "train.seq_len=32", "optimizer.warmup_steps=4",
-                "eval.every=10", "eval.batches=2", "mesh.dp=" + dp, "launch.hazelcast_port=" + (6100 + 10 * dp),
-                "launch.aeron_port=" + (41000 + 10 * dp))) {
+                "eval.every=10", "eval.batches=2", "mesh.dp=" + dp)) {
             args.add("--set");
             args.add(set);
         }
@@ -165,29 +165,26 @@ class ClusterTrainingTest {
 
     @Test
     void aKilledWorkerStopsTheJobWithinTenSecondsNamingItsRank() throws Exception {
-        String line = assertFaultDetected(tmp.resolve("killed"), "-KILL", 10, 6200);
+        String line = assertFaultDetected(tmp.resolve("killed"), "-KILL", 10);
         assertTrue(line.contains("exited with code"), line);
     }
 
     /** Issue 12: a frozen worker was reported as "exited or was killed"; it is stopped, and says so. */
     @Test
     void aFrozenWorkerStopsTheJobWithinFifteenSecondsNamingItsRank() throws Exception {
-        String line = assertFaultDetected(tmp.resolve("frozen"), "-STOP", 15, 6200);
+        String line = assertFaultDetected(tmp.resolve("frozen"), "-STOP", 15);
         assertTrue(line.contains("is stopped (SIGSTOP?)") && !line.contains("exited or was killed"), line);
     }
 
     /** Runs a long dp=2 job, signals rank 1 at step 3; returns the job's one stderr line. */
-    static String assertFaultDetected(Path run, String signal, int boundSeconds, int hazelcastPort)
-            throws Exception {
-        CompletableFuture<Run> job = CompletableFuture.supplyAsync(() -> run(job(run, 2, 100000, "--set",
-                "launch.hazelcast_port=" + hazelcastPort, "--set", "launch.aeron_port=" + (hazelcastPort + 35000))));
+    static String assertFaultDetected(Path run, String signal, int boundSeconds) throws Exception {
+        CompletableFuture<Run> job = CompletableFuture.supplyAsync(() -> run(job(run, 2, 100000)));
         Run result;
         try {
-            result = killAndCheck(job, run, signal, boundSeconds, hazelcastPort);
+            result = killAndCheck(job, run, signal, boundSeconds);
         } finally {
             if (!job.isDone()) { // the test failed early: end the job so it cannot disturb the next one
-                workers().filter(p -> commandLine(p).contains("--hazelcast-port " + hazelcastPort + " "))
-                        .forEach(ProcessHandle::destroyForcibly);
+                jobWorkers(jobIds(run)).forEach(ProcessHandle::destroyForcibly);
                 job.get();
             }
         }
@@ -195,15 +192,15 @@ class ClusterTrainingTest {
         return result.err.strip();
     }
 
-    private static Run killAndCheck(CompletableFuture<Run> job, Path run, String signal, int boundSeconds,
-                                    int hazelcastPort) throws Exception {
+    private static Run killAndCheck(CompletableFuture<Run> job, Path run, String signal, int boundSeconds)
+            throws Exception {
         Path metrics = run.resolve("metrics.jsonl");
         long waitUntil = System.nanoTime() + 120_000_000_000L;
         while (!(Files.exists(metrics) && Files.readAllLines(metrics).size() >= 3)) {
             assertTrue(System.nanoTime() < waitUntil && !job.isDone(), "the job never got to step 3");
             Thread.sleep(50);
         }
-        String jobId = jobIdOf(hazelcastPort);
+        String jobId = jobIdOf(run);
         ProcessHandle victim = workers().filter(p -> commandLine(p).contains("--job-id " + jobId + " --rank 1 --"))
                 .findFirst().orElseThrow(() -> new AssertionError("no worker of rank 1 among " + workers().toList()));
         long killed = System.nanoTime();
@@ -249,12 +246,23 @@ class ClusterTrainingTest {
         return Files.exists(file) ? Files.readAllLines(file).stream().filter(l -> !l.isBlank()).toList() : List.of();
     }
 
-    /** The id of the running job whose Hazelcast range starts at {@code hazelcastPort}, from its workers. */
-    static String jobIdOf(int hazelcastPort) {
-        return workers().map(ClusterTrainingTest::commandLine)
-                .filter(c -> c.contains(" --hazelcast-port " + hazelcastPort + " "))
-                .map(c -> c.replaceAll(".* --job-id (\\S+) .*", "$1")).findFirst()
-                .orElseThrow(() -> new AssertionError("no worker of the job at port " + hazelcastPort));
+    /** The cluster job id of the running attempt of the run in {@code runDir} (its newest), once it has workers. */
+    static String jobIdOf(Path runDir) throws IOException {
+        List<String> ids = jobIds(runDir);
+        assertFalse(ids.isEmpty(), "the run in " + runDir + " recorded no cluster job id");
+        String id = ids.get(ids.size() - 1);
+        assertTrue(jobWorkers(List.of(id)).findAny().isPresent(), "no worker of the job " + id + " is running");
+        return id;
+    }
+
+    /**
+     * The port a running worker of {@code jobId} was told on its command line ({@code option}: "hazelcast-port" or
+     * "aeron-port", the first of the job's range), as the coordinator picked it at launch.
+     */
+    static OptionalInt workerPort(String jobId, String option) {
+        return workers().map(ClusterTrainingTest::commandLine).filter(c -> c.contains(" --job-id " + jobId + " "))
+                .map(c -> c.replaceAll(".* --" + option + " (\\d+) .*", "$1")).filter(p -> p.matches("\\d+"))
+                .mapToInt(Integer::parseInt).findFirst();
     }
 
     static Stream<ProcessHandle> workers() {

@@ -39,8 +39,7 @@ class Co2TrainingTest {
     void twoWorkersTrainWithCo2AndSendAnAllReducePerRound() throws Exception {
         Path co2 = tmp.resolve("co2");
         ClusterTrainingTest.Run run = ClusterTrainingTest.run(ClusterTrainingTest.job(co2, 2, STEPS, "--set",
-                "co2.enabled=true", "--set", "co2.tau=3", "--set", "launch.transport=udp", "--set",
-                "launch.hazelcast_port=6930", "--set", "launch.aeron_port=44930"));
+                "co2.enabled=true", "--set", "co2.tau=3", "--set", "launch.transport=udp"));
         assertEquals(0, run.code(), run.err());
         ClusterTrainingTest.assertNothingLeft(run.jobIds());
         Map<Long, Double> losses = ClusterTrainingTest.losses(co2);
@@ -54,7 +53,7 @@ class Co2TrainingTest {
 
         Path sync = tmp.resolve("sync");
         ClusterTrainingTest.Run syncRun = ClusterTrainingTest.run(ClusterTrainingTest.job(sync, 2, STEPS, "--set",
-                "launch.transport=udp", "--set", "launch.hazelcast_port=6950", "--set", "launch.aeron_port=44950"));
+                "launch.transport=udp"));
         assertEquals(0, syncRun.code(), syncRun.err());
         ClusterTrainingTest.assertNothingLeft(syncRun.jobIds());
         long co2Bytes = wireBytes(co2);

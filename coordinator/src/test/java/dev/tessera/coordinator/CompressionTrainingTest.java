@@ -43,7 +43,7 @@ class CompressionTrainingTest {
                 "compression.fedzip_keep=0.1", "--set",
                 "compression.lgreco=" + variant.endsWith("-lgreco"), "--set", "compression.lgreco_warmup_steps=5",
                 "--set", "compression.lgreco_period=5", "--set", "compression.min_elements=512", "--set",
-                "checkpoint.every=10", "--set", "launch.hazelcast_port=6870", "--set", "launch.aeron_port=44870");
+                "checkpoint.every=10");
     }
 
     @Test
@@ -53,8 +53,7 @@ class CompressionTrainingTest {
         Path run = tmp.resolve("w4-zero2-topk1");
         ClusterTrainingTest.Run result = ClusterTrainingTest.run(ClusterTrainingTest.job(run, 4, 20, "--set",
                 "compression.method=topk", "--set", "compression.topk_density=1", "--set",
-                "compression.min_elements=0", "--set", "zero.stage=2", "--set", "launch.hazelcast_port=6890",
-                "--set", "launch.aeron_port=44890"));
+                "compression.min_elements=0", "--set", "zero.stage=2"));
         assertEquals(0, result.code(), result.err());
         ClusterTrainingTest.assertNothingLeft(result.jobIds());
         ClusterTrainingTest.assertLossesClose(single, run);

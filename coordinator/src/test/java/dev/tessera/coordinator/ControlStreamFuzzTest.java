@@ -52,17 +52,16 @@ class ControlStreamFuzzTest {
 
     @Test
     void ipcControlStreamsSurviveTheCampaign() throws Exception {
-        campaign("ipc", 6400, 41400);
+        campaign("ipc");
     }
 
     @Test
     void udpControlStreamsSurviveTheCampaign() throws Exception {
-        campaign("udp", 6420, 41420);
+        campaign("udp");
     }
 
-    private void campaign(String transport, int hazelcastPort, int aeronPort) throws Exception {
-        List<String> extra = List.of("--set", "launch.transport=" + transport, "--set",
-                "launch.hazelcast_port=" + hazelcastPort, "--set", "launch.aeron_port=" + aeronPort);
+    private void campaign(String transport) throws Exception {
+        List<String> extra = List.of("--set", "launch.transport=" + transport);
         Path quiet = tmp.resolve(transport + "-undisturbed");
         ClusterTrainingTest.Run undisturbed = ClusterTrainingTest.run(job(quiet, extra));
         assertEquals(0, undisturbed.code(), undisturbed.err());
@@ -72,7 +71,7 @@ class ControlStreamFuzzTest {
                 () -> ClusterTrainingTest.run(job(attacked, extra)));
         String report = null;
         try {
-            report = attack(transport, attacked, aeronPort, job);
+            report = attack(transport, attacked, job);
         } finally {
             if (report == null && !job.isDone()) { // the attack failed: end the job so it cannot disturb the next test
                 ClusterTrainingTest.workers().forEach(ProcessHandle::destroyForcibly);
@@ -91,7 +90,7 @@ class ControlStreamFuzzTest {
     }
 
     /** Sends the frames once the job trains (its handshake done), and waits until every rank has counted them. */
-    private String attack(String transport, Path run, int aeronPort, CompletableFuture<?> job) throws Exception {
+    private String attack(String transport, Path run, CompletableFuture<?> job) throws Exception {
         long deadline = System.nanoTime() + DEADLINE_NS;
         Path metrics = run.resolve("metrics.jsonl");
         while (!(Files.exists(metrics) && Files.readAllLines(metrics).size() >= 1)) {
@@ -102,6 +101,8 @@ class ControlStreamFuzzTest {
         assertEquals(1, jobIds.size(), "job ids of " + run + ": " + jobIds);
         String jobId = jobIds.get(0);
         String jobDir = MediaDriverHost.directoryFor(jobId, "host");
+        int aeronPort = ClusterTrainingTest.workerPort(jobId, "aeron-port") // picked at launch: ask a worker
+                .orElseThrow(() -> new AssertionError("no worker of " + jobId + " names its --aeron-port"));
         boolean udp = transport.equals("udp");
         MediaDriverHost ownDriver = udp ? MediaDriverHost.launch(MediaDriverHost.directoryFor(
                 "fuzz" + ProcessHandle.current().pid(), "udp"), CommConfig.MAX_MTU, 1 << 20) : null;

@@ -35,11 +35,10 @@ class ExpertParallelTrainingTest {
     @TempDir
     Path tmp;
 
-    /** {@link ClusterTrainingTest#job} with {@code mesh.ep} and ports of its own. */
+    /** {@link ClusterTrainingTest#job} with {@code mesh.ep}. */
     private static List<String> epJob(Path out, int dp, int ep, String... extra) {
         List<String> args = new ArrayList<>(job(out, dp, 20, extra));
-        args.addAll(List.of("--set", "mesh.ep=" + ep, "--set", "launch.hazelcast_port=" + (6600 + 10 * dp + ep),
-                "--set", "launch.aeron_port=" + (41600 + 10 * dp + ep)));
+        args.addAll(List.of("--set", "mesh.ep=" + ep));
         return args;
     }
 
@@ -64,7 +63,7 @@ class ExpertParallelTrainingTest {
         // same bytes as the flat one, so the run is the same bit for bit.
         Path twoHop = tmp.resolve("dp4-ep4-hierarchical");
         ClusterTrainingTest.Run result = run(epJob(twoHop, 4, 4, "--set", "moe.all_to_all=hierarchical", "--set",
-                "moe.ranks_per_node=2", "--set", "launch.hazelcast_port=6900", "--set", "launch.aeron_port=41900"));
+                "moe.ranks_per_node=2"));
         assertEquals(0, result.code(), result.err());
         assertNothingLeft(result.jobIds());
         assertEquals(ClusterTrainingTest.losses(tmp.resolve("dp4-ep4")), ClusterTrainingTest.losses(twoHop));
@@ -104,8 +103,7 @@ class ExpertParallelTrainingTest {
             Path resumed = tmp.resolve("resumed-ep" + ep);
             ClusterTrainingTest.Run again = run(List.of("train", "--resume",
                     run.resolve("checkpoints/step-0000010").toString(), "--out", resumed.toString(), "--set",
-                    "mesh.dp=" + ep, "--set", "mesh.ep=" + ep, "--set", "launch.hazelcast_port=" + (6700 + ep),
-                    "--set", "launch.aeron_port=" + (41700 + 10 * ep)));
+                    "mesh.dp=" + ep, "--set", "mesh.ep=" + ep));
             assertEquals(0, again.code(), again.err());
             assertLossesClose(ClusterTrainingTest.losses(single), resumed, 11, 20);
             assertSameWeights(single, resumed, "resumed onto ep=" + ep);
@@ -136,8 +134,7 @@ class ExpertParallelTrainingTest {
         for (int i = 0; i < targets.length; i++) {
             Path resumed = tmp.resolve("resumed-" + i);
             List<String> args = new ArrayList<>(List.of("train", "--resume",
-                    run.resolve("checkpoints/step-0000010").toString(), "--out", resumed.toString(),
-                    "--set", "launch.hazelcast_port=" + (6800 + 10 * i), "--set", "launch.aeron_port=" + (41800 + 10 * i)));
+                    run.resolve("checkpoints/step-0000010").toString(), "--out", resumed.toString()));
             for (String set : targets[i]) {
                 args.addAll(List.of("--set", set));
             }

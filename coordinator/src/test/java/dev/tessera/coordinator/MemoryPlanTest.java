@@ -58,8 +58,7 @@ class MemoryPlanTest {
                                                            int workers) throws Exception {
         List<String> sets = TrainBench.presetSets(preset);
         sets.addAll(List.of("train.steps=12", "optimizer.warmup_steps=2", "eval.every=0", "checkpoint.every=0",
-                "mesh.dp=" + workers, "zero.stage=" + stage, "train.activation_checkpointing=" + checkpointing,
-                "launch.hazelcast_port=7300", "launch.aeron_port=43300"));
+                "mesh.dp=" + workers, "zero.stage=" + stage, "train.activation_checkpointing=" + checkpointing));
         MemoryEstimate estimate = MemoryEstimate.of(MemoryPlan.job(JobConfigLoader.load(null, sets)));
 
         List<String> args = new ArrayList<>(List.of("train", "--out", tmp.resolve("run").toString()));

@@ -23,6 +23,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.function.Function;
@@ -57,20 +58,32 @@ class NonLoopbackClusterTest {
             assertEquals(0, Main.run(ClusterTrainingTest.job(single, 1, 20).toArray(String[]::new)));
             Path run = tmp.resolve("dp2-netns");
             List<String> seen = new ArrayList<>();
-            CompletableFuture<TrainResult> training = train(ClusterTrainingTest.job(run, 2, 20, "--set",
-                    "launch.hazelcast_port=6800", "--set", "launch.aeron_port=41800"),
+            CompletableFuture<TrainResult> training = train(ClusterTrainingTest.job(run, 2, 20),
                     j -> hosts.launcher(j.launch().workerMemoryMb()));
             // Each worker's Hazelcast listener (TCP) and Aeron endpoint (UDP) on its namespace's address (Java's TCP
-            // sockets show it IPv4-mapped), and no Hazelcast listener on any other address of its namespace.
+            // sockets show it IPv4-mapped), and no Hazelcast listener on any other address of its namespace. The
+            // ports were picked at launch (launch.*_port 0): the workers' command lines say which.
             String[] expected = new String[4];
-            for (int r = 0; r < 2; r++) {
-                String address = "(\\[::ffff:)?" + hosts.workerAddress(r).replace(".", "\\.") + "\\]?:";
-                expected[2 * r] = "tcp LISTEN \\d+ \\d+ " + address + "6800 .*";
-                expected[2 * r + 1] = "udp UNCONN \\d+ \\d+ " + address + (41800 + r) + " .*";
-            }
+            int hazelcastPort = 0;
             boolean[] found = new boolean[4];
             try {
                 while (!training.isDone() && !(found[0] && found[1] && found[2] && found[3])) {
+                    if (hazelcastPort == 0) {
+                        List<String> ids = ClusterTrainingTest.jobIds(run);
+                        String jobId = ids.isEmpty() ? "" : ids.get(ids.size() - 1);
+                        OptionalInt hz = ClusterTrainingTest.workerPort(jobId, "hazelcast-port");
+                        OptionalInt aeron = ClusterTrainingTest.workerPort(jobId, "aeron-port");
+                        if (ids.isEmpty() || hz.isEmpty() || aeron.isEmpty()) {
+                            Thread.sleep(50);
+                            continue;
+                        }
+                        hazelcastPort = hz.getAsInt();
+                        for (int r = 0; r < 2; r++) {
+                            String address = "(\\[::ffff:)?" + hosts.workerAddress(r).replace(".", "\\.") + "\\]?:";
+                            expected[2 * r] = "tcp LISTEN \\d+ \\d+ " + address + hazelcastPort + " .*";
+                            expected[2 * r + 1] = "udp UNCONN \\d+ \\d+ " + address + (aeron.getAsInt() + r) + " .*";
+                        }
+                    }
                     for (int r = 0; r < 2; r++) {
                         for (String line : hosts.socketsOf(r)) {
                             for (int i = 2 * r; i < 2 * r + 2; i++) {
@@ -79,7 +92,7 @@ class NonLoopbackClusterTest {
                                     seen.add(hosts.namespace(r) + ": " + line.strip());
                                 }
                             }
-                            assertFalse(line.startsWith("tcp LISTEN ") && line.contains(":6800 ")
+                            assertFalse(line.startsWith("tcp LISTEN ") && line.contains(":" + hazelcastPort + " ")
                                     && !line.matches(expected[2 * r]), "rank " + r + " listens elsewhere: " + line);
                         }
                     }
@@ -87,8 +100,9 @@ class NonLoopbackClusterTest {
                 }
             } finally {
                 if (!found[0] || !found[1] || !found[2] || !found[3]) { // failed early: end the job before the hosts
-                    ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
-                            .contains("--hazelcast-port 6800 ")).forEach(ProcessHandle::destroyForcibly);
+                    List<String> ids = ClusterTrainingTest.jobIds(run);
+                    ClusterTrainingTest.workers().filter(p -> ids.stream().anyMatch(id -> ClusterTrainingTest
+                            .commandLine(p).contains("--job-id " + id + " "))).forEach(ProcessHandle::destroyForcibly);
                 }
             }
             assertEquals(20, training.join().summary().orElseThrow().steps());
@@ -119,8 +133,7 @@ class NonLoopbackClusterTest {
     @Test
     void aWorkerKilledBehindALauncherThatCannotSeeItIsCaughtByMembership() throws Exception {
         Path run = tmp.resolve("unseen");
-        CompletableFuture<TrainResult> training = train(ClusterTrainingTest.job(run, 2, 100000, "--set",
-                "launch.hazelcast_port=6820", "--set", "launch.aeron_port=41820"),
+        CompletableFuture<TrainResult> training = train(ClusterTrainingTest.job(run, 2, 100000),
                 j -> new Unseeing(LocalLauncher.onLoopback(2, j.launch().workerMemoryMb())));
         try {
             Path metrics = run.resolve("metrics.jsonl");
@@ -129,7 +142,7 @@ class NonLoopbackClusterTest {
                 assertTrue(System.nanoTime() < until && !training.isDone(), "the job never got to step 3");
                 Thread.sleep(50);
             }
-            String jobId = ClusterTrainingTest.jobIdOf(6820);
+            String jobId = ClusterTrainingTest.jobIdOf(run);
             ProcessHandle victim = ClusterTrainingTest.workers()
                     .filter(p -> ClusterTrainingTest.commandLine(p).contains("--job-id " + jobId + " --rank 1 --"))
                     .findFirst().orElseThrow(() -> new AssertionError("no worker of rank 1"));
@@ -146,8 +159,9 @@ class NonLoopbackClusterTest {
             assertTrue(seconds <= 15, "the kill was noticed after " + seconds + " s");
         } finally {
             if (!training.isDone()) {
-                ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
-                        .contains("--hazelcast-port 6820 ")).forEach(ProcessHandle::destroyForcibly);
+                List<String> ids = ClusterTrainingTest.jobIds(run);
+                ClusterTrainingTest.workers().filter(p -> ids.stream().anyMatch(id -> ClusterTrainingTest
+                        .commandLine(p).contains("--job-id " + id + " "))).forEach(ProcessHandle::destroyForcibly);
                 training.exceptionally(e -> null).join();
             }
         }

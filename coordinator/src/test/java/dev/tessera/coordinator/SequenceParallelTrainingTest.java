@@ -44,12 +44,10 @@ class SequenceParallelTrainingTest {
         assertEquals(0, Main.run(job(single, 1, 20).toArray(String[]::new)));
     }
 
-    /** {@link ClusterTrainingTest#job} cut over {@code sp} ranks by {@code mode}, with ports of its own. */
+    /** {@link ClusterTrainingTest#job} cut over {@code sp} ranks by {@code mode}. */
     private static List<String> spJob(Path out, int dp, int sp, String mode, String... extra) {
-        int key = 100 * dp + 10 * sp + mode.length();
         List<String> args = new ArrayList<>(job(out, dp, 20, extra));
-        args.addAll(List.of("--set", "mesh.sp=" + sp, "--set", "mesh.sp_mode=" + mode, "--set",
-                "launch.hazelcast_port=" + (7000 + key), "--set", "launch.aeron_port=" + (43000 + key)));
+        args.addAll(List.of("--set", "mesh.sp=" + sp, "--set", "mesh.sp_mode=" + mode));
         return args;
     }
 
@@ -100,8 +98,7 @@ class SequenceParallelTrainingTest {
             ClusterTrainingTest.Run again = run(List.of("train", "--resume",
                     run.resolve("checkpoints/step-0000010").toString(), "--out", resumed.toString(), "--set",
                     "mesh.dp=" + t[0], "--set", "mesh.sp=" + t[1], "--set", "mesh.sp_mode=" + t[2], "--set",
-                    "zero.stage=" + t[3], "--set", "launch.hazelcast_port=" + (7500 + 10 * Integer.parseInt(t[1])),
-                    "--set", "launch.aeron_port=" + (43500 + 10 * Integer.parseInt(t[1]))));
+                    "zero.stage=" + t[3]));
             assertEquals(0, again.code(), again.err());
             if (!t[1].equals("1")) { // one process trains in this JVM, with no workers to leave behind
                 assertNothingLeft(again.jobIds());

@@ -61,7 +61,7 @@ class SupervisorTest {
     }
 
     private static Supervisor supervisor(Transport transport) {
-        return new Supervisor(2, new LaunchSection(LauncherKind.LOCAL, 0, 1024, 6900, 41900, transport,
+        return new Supervisor(2, new LaunchSection(LauncherKind.LOCAL, 0, 1024, 0, 0, transport,
                 ClusterSettings.LOOPBACK),
                 FaultSection.defaults(), new PrintStream(new ByteArrayOutputStream()));
     }

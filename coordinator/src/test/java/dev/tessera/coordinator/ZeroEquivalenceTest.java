@@ -46,9 +46,7 @@ class ZeroEquivalenceTest {
                 String name = optimizer + " on " + world + " workers, ZeRO-" + stage;
                 Path run = tmp.resolve(optimizer + "-w" + world + "-zero" + stage);
                 ClusterTrainingTest.Run result = ClusterTrainingTest.run(ClusterTrainingTest.job(run, world, 20,
-                        "--set", "optimizer.name=" + optimizer, "--set", "zero.stage=" + stage,
-                        "--set", "launch.hazelcast_port=" + (6500 + 10 * (3 * world + stage)),
-                        "--set", "launch.aeron_port=" + (42000 + 10 * (3 * world + stage))));
+                        "--set", "optimizer.name=" + optimizer, "--set", "zero.stage=" + stage));
                 assertEquals(0, result.code(), name + ": " + result.err());
                 ClusterTrainingTest.assertNothingLeft(result.jobIds());
                 ClusterTrainingTest.assertLossesClose(single, run);

@@ -367,7 +367,8 @@ final class JobConfigValidator {
         port("launch.aeron_port", l.aeronPort(), mesh.world());
         int hz = l.hazelcastPort();
         int aeron = l.aeronPort();
-        if (hz < aeron + mesh.world() + 1 && aeron < hz + mesh.world() + 1) {
+        // 0 is picked at launch, clear of the other range (PortPicker)
+        if (hz != 0 && aeron != 0 && hz < aeron + mesh.world() + 1 && aeron < hz + mesh.world() + 1) {
             failAt(List.of("launch.aeron_port", "launch.hazelcast_port"), "launch.aeron_port (" + aeron
                     + ") and launch.hazelcast_port (" + hz + ") ranges overlap; each takes world size + 1 = "
                     + (mesh.world() + 1) + " ports");
@@ -389,10 +390,11 @@ final class JobConfigValidator {
         }
     }
 
+    /** 0: free ports picked at launch; anything else is the first of the job's range. */
     private void port(String path, int port, int world) {
-        if (port < 1024 || port + world > 65535) {
+        if ((port != 0 && port < 1024) || port + world > 65535) {
             fail(path, path + " must be in 1024.." + (65535 - world) + " so that world size + 1 = " + (world + 1)
-                    + " ports fit (got " + port + ")");
+                    + " ports fit, or 0 to pick free ports at launch (got " + port + ")");
         }
     }
 

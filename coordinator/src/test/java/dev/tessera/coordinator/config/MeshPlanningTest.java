@@ -127,11 +127,28 @@ class MeshPlanningTest {
         assertMessage("--set launch.hazelcast_port=80: launch.hazelcast_port must be in 1024..65533",
                 "launch.hazelcast_port=80");
         assertMessage("--set launch.aeron_port=5702: launch.aeron_port (5702) and launch.hazelcast_port (5701) ranges"
-                + " overlap", "launch.aeron_port=5702");
+                + " overlap", "launch.hazelcast_port=5701", "launch.aeron_port=5702");
+        assertMessage("--set launch.aeron_port=70000: launch.aeron_port must be in 1024..65533 so that world size + 1"
+                + " = 3 ports fit, or 0 to pick free ports at launch (got 70000)", "launch.aeron_port=70000");
+        assertMessage("--set launch.hazelcast_port=-1: launch.hazelcast_port must be in 1024..65533",
+                "launch.hazelcast_port=-1");
         assertMessage("--set launch.launcher=spark: launch.launcher 'spark' is not implemented yet; use local",
                 "launch.launcher=spark");
         assertMessage("--set restart.max_restarts=-1: restart.max_restarts must be >= 0 (got -1)",
                 "restart.max_restarts=-1");
+    }
+
+    @Test
+    void portZeroIsTheDefaultAndIsPickedAtLaunch() {
+        JobConfig defaults = JobConfigLoader.load(null, List.of());
+        assertEquals(0, defaults.launch().hazelcastPort());
+        assertEquals(0, defaults.launch().aeronPort());
+        // One range fixed and the other picked: the picker keeps clear of the fixed one, so there is no overlap.
+        JobConfig oneFixed = JobConfigLoader.load(null, List.of("launch.hazelcast_port=5701", "launch.aeron_port=0"));
+        assertEquals(5701, oneFixed.launch().hazelcastPort());
+        assertEquals(0, oneFixed.launch().aeronPort());
+        assertEquals(0, JobConfigLoader.load(null, List.of("launch.hazelcast_port=0", "launch.aeron_port=5702"))
+                .launch().hazelcastPort());
     }
 
     @Test

@@ -6,8 +6,10 @@ import dev.tessera.worker.cluster.ClusterSettings;
 /**
  * {@code launch:} where the workers run and what each may use. {@code workers} is the number of worker
  * processes that will exist (0 = exactly the mesh's world size); planning requires it to equal the world size.
- * Ports are the first of a range: Hazelcast takes {@code hazelcast_port} upwards, Aeron UDP endpoints
- * {@code aeron_port} upwards (IPC between processes of one host needs none). {@code transport}: {@code auto} is
+ * Ports are the first of a range of world size + 1: Hazelcast takes {@code hazelcast_port} upwards, Aeron UDP
+ * endpoints {@code aeron_port} upwards (IPC between processes of one host needs none). 0 (the default for both) picks
+ * a free range at each launch, as torchrun's port 0 does; the coordinator passes the chosen ports to the workers.
+ * {@code transport}: {@code auto} is
  * IPC between processes of one host and UDP across hosts; {@code udp} sends even local frames through UDP sockets
  * (what a multi-host job does), {@code ipc} only works on one host. {@code bind_address}: the address of this host
  * that the coordinator's Hazelcast member and the local launcher's workers bind (Hazelcast and Aeron UDP) and where
@@ -17,7 +19,7 @@ public record LaunchSection(LauncherKind launcher, int workers, int workerMemory
                             int aeronPort, Transport transport, String bindAddress) {
 
     public static LaunchSection defaults() {
-        return new LaunchSection(LauncherKind.LOCAL, 0, 4096, 5701, 40123, Transport.AUTO, ClusterSettings.LOOPBACK);
+        return new LaunchSection(LauncherKind.LOCAL, 0, 4096, 0, 0, Transport.AUTO, ClusterSettings.LOOPBACK);
     }
 
     /** The worker count planning works with: the configured one, or the world size when 0. */
