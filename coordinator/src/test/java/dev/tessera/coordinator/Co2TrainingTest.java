@@ -77,8 +77,7 @@ class Co2TrainingTest {
     @ValueSource(booleans = {false, true})
     void aCo2RunResumesMidRoundBitIdentically(boolean keepLocalProgress) throws Exception {
         Path full = tmp.resolve("full");
-        ClusterTrainingTest.Run run = ClusterTrainingTest.run(co2Job(full, 6970, 44970,
-                "--set", "co2.keep_local_progress=" + keepLocalProgress));
+        ClusterTrainingTest.Run run = ClusterTrainingTest.run(co2Job(full, "--set", "co2.keep_local_progress=" + keepLocalProgress));
         assertEquals(0, run.code(), run.err());
         ClusterTrainingTest.assertNothingLeft(run.jobIds());
         Path step10 = full.resolve("checkpoints/step-0000010");
@@ -105,13 +104,13 @@ class Co2TrainingTest {
     @Test
     void aWorkerKilledMidRoundRestartsTheJobFromItsLastCheckpoint() throws Exception {
         Path reference = tmp.resolve("reference");
-        ClusterTrainingTest.Run run = ClusterTrainingTest.run(co2Job(reference, 6970, 44970));
+        ClusterTrainingTest.Run run = ClusterTrainingTest.run(co2Job(reference));
         assertEquals(0, run.code(), run.err());
         ClusterTrainingTest.assertNothingLeft(run.jobIds());
 
         Path restarted = tmp.resolve("restarted");
         CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(
-                co2Job(restarted, 6990, 44990, "--set", "restart.max_restarts=1")));
+                co2Job(restarted, "--set", "restart.max_restarts=1")));
         ClusterTrainingTest.Run result;
         try {
             Path checkpoint = restarted.resolve("checkpoints/step-0000010");
@@ -120,7 +119,7 @@ class Co2TrainingTest {
                 assertTrue(System.nanoTime() < until && !job.isDone(), "the job never wrote its step-10 checkpoint");
                 Thread.sleep(5);
             }
-            String jobId = ClusterTrainingTest.jobIdOf(6990);
+            String jobId = ClusterTrainingTest.jobIdOf(restarted);
             ProcessHandle victim = ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
                     .contains("--job-id " + jobId + " --rank 1 --")).findFirst().orElseThrow();
             assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
@@ -128,8 +127,9 @@ class Co2TrainingTest {
             assertEquals(0, result.code(), result.err());
         } finally {
             if (!job.isDone()) {
-                ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
-                        .contains("--hazelcast-port 6990 ")).forEach(ProcessHandle::destroyForcibly);
+                List<String> ids = ClusterTrainingTest.jobIds(restarted);
+                ClusterTrainingTest.workers().filter(p -> ids.stream().anyMatch(id -> ClusterTrainingTest
+                        .commandLine(p).contains("--job-id " + id + " "))).forEach(ProcessHandle::destroyForcibly);
                 job.get();
             }
         }
@@ -156,10 +156,9 @@ class Co2TrainingTest {
         ClusterTrainingTest.assertLossesClose(plain, co2);
     }
 
-    private static List<String> co2Job(Path out, int hazelcastPort, int aeronPort, String... extra) {
+    private static List<String> co2Job(Path out, String... extra) {
         List<String> args = new ArrayList<>(ClusterTrainingTest.job(out, 2, STEPS, "--set", "co2.enabled=true",
-                "--set", "co2.tau=3", "--set", "checkpoint.every=10", "--set", "launch.hazelcast_port=" + hazelcastPort,
-                "--set", "launch.aeron_port=" + aeronPort));
+                "--set", "co2.tau=3", "--set", "checkpoint.every=10"));
         args.addAll(List.of(extra));
         return args;
     }
