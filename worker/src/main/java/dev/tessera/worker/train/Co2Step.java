@@ -30,7 +30,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  *
  * <p>The last step of the run ends a round even when it is not a multiple of {@code tau}, and flushes: it waits
  * for the last average as well and applies it, so every rank ends with the same outer parameters (for the final
- * evaluation and checkpoint). Between round ends each rank holds its own local parameters. The inner optimizer's
+ * evaluation and checkpoint). Between round ends each rank holds its own local parameters; evaluations and
+ * checkpoints in between see the outer parameters ({@link #withOuterParameters}). The inner optimizer's
  * state stays local. {@code group} null: one replica, whose average is its own parameters.
  */
 public final class Co2Step implements TrainingStep {
@@ -190,6 +191,12 @@ public final class Co2Step implements TrainingStep {
         } finally {
             live.putBytes(0, aside, 0, bytes);
         }
+    }
+
+    /** Mid-round, every rank evaluates the outer parameters; after the last step's flush they are the live ones. */
+    @Override
+    public void withEvaluatedParameters(Runnable evaluation) {
+        withOuterParameters(evaluation);
     }
 
     /** This rank's progress of the last round, which its next rounds start from; null without keep_local_progress. */

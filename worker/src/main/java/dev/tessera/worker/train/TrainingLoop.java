@@ -148,7 +148,9 @@ public final class TrainingLoop {
                     sentSince(), outcome.moe(), compressionChoice.get()));
             boolean last = step == config.steps();
             if (last || (config.evalEvery() > 0 && step % config.evalEvery() == 0)) {
-                lastEval = evaluate();
+                double[] eval = new double[1];
+                trainingStep.withEvaluatedParameters(() -> eval[0] = evaluate());
+                lastEval = eval[0];
                 listener.onEval(step, lastEval);
             }
             if (last || (config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0)) {

@@ -19,4 +19,12 @@ public interface TrainingStep {
 
     /** Trains {@code step} (from 1) on this replica's {@code inputs}/{@code targets} at learning rate {@code lr}. */
     Outcome run(long step, int[] inputs, int[] targets, double lr);
+
+    /**
+     * Runs an evaluation with the parameters the model is judged by: the live ones, except where the replicas hold
+     * local parameters between synchronisations (CO2: the outer parameters every rank agreed on last).
+     */
+    default void withEvaluatedParameters(Runnable evaluation) {
+        evaluation.run();
+    }
 }
