@@ -155,6 +155,62 @@ class Co2TrainingTest {
         ClusterTrainingTest.assertLossesClose(plain, co2);
     }
 
+    /**
+     * {@code co2.shard_outer_state} over the two ranks: each keeps the outer state of half the parameters, the
+     * average is a reduce-scatter to the owners and the outer parameters are all-gathered. With two ranks the
+     * average's sum is the all-reduce's ({@code a + b} either way round) and the outer step is elementwise, so the
+     * losses equal the unsharded run's bit for bit. Each rank's CO2 file holds half the outer state and pending
+     * average (the files are the memory that the ranks' outer state takes, plus the whole local parameters); a
+     * resume from step 10 (mid-round, an average pending) continues bit for bit, sharded and, assembling each
+     * rank's whole outer state from both files, unsharded.
+     */
+    @Test
+    void aShardedOuterStateTrainsAsTheUnshardedOneAndResumesBitIdentically() throws Exception {
+        Path sharded = tmp.resolve("sharded");
+        ClusterTrainingTest.Run run = ClusterTrainingTest.run(co2Job(sharded, "--set", "co2.shard_outer_state=true"));
+        assertEquals(0, run.code(), run.err());
+        ClusterTrainingTest.assertNothingLeft(run.jobIds());
+        Map<Long, Double> losses = ClusterTrainingTest.losses(sharded);
+        assertEquals(STEPS, losses.size(), "every step reports its loss: " + losses);
+        double first = mean(losses, 1, 5);
+        double last = mean(losses, STEPS - 4, STEPS);
+        assertTrue(last < first - 0.3, "the loss falls (mean of steps 1-5 " + first + ", of the last five " + last
+                + "): " + losses);
+
+        Path plain = tmp.resolve("plain");
+        ClusterTrainingTest.Run plainRun = ClusterTrainingTest.run(co2Job(plain));
+        assertEquals(0, plainRun.code(), plainRun.err());
+        ClusterTrainingTest.assertNothingLeft(plainRun.jobIds());
+        assertSameLosses(ClusterTrainingTest.losses(plain), losses, 1, "sharded against unsharded");
+
+        Path step10 = sharded.resolve("checkpoints/step-0000010");
+        for (int rank = 0; rank < 2; rank++) {
+            long shardedBytes = Files.size(step10.resolve(CheckpointLayout.co2State(rank)));
+            long wholeBytes = Files.size(plain.resolve("checkpoints/step-0000010").resolve(
+                    CheckpointLayout.co2State(rank)));
+            System.out.printf("co2 rank %d's state file at step 10: %d bytes sharded, %d unsharded%n", rank,
+                    shardedBytes, wholeBytes);
+            // live (all) + x_prev, x, m and the pending average (half each): 3 Psi of 5 Psi.
+            double ratio = (double) shardedBytes / wholeBytes;
+            assertTrue(ratio > 0.55 && ratio < 0.65, "rank " + rank + "'s CO2 file holds half the outer state: "
+                    + shardedBytes + " bytes against " + wholeBytes + " unsharded");
+        }
+        Path resumed = tmp.resolve("resumed");
+        ClusterTrainingTest.Run again = ClusterTrainingTest.run(List.of("train", "--resume", step10.toString(),
+                "--out", resumed.toString()));
+        assertEquals(0, again.code(), again.err());
+        ClusterTrainingTest.assertNothingLeft(again.jobIds());
+        assertSameLosses(losses, ClusterTrainingTest.losses(resumed), 11, "sharded, resumed from step 10");
+
+        Path unsharded = tmp.resolve("resumed-unsharded");
+        ClusterTrainingTest.Run other = ClusterTrainingTest.run(List.of("train", "--resume", step10.toString(),
+                "--out", unsharded.toString(), "--set", "co2.shard_outer_state=false"));
+        assertEquals(0, other.code(), other.err());
+        ClusterTrainingTest.assertNothingLeft(other.jobIds());
+        assertSameLosses(losses, ClusterTrainingTest.losses(unsharded), 11,
+                "resumed unsharded from the sharded step-10 checkpoint");
+    }
+
     private static List<String> co2Job(Path out, String... extra) {
         List<String> args = new ArrayList<>(ClusterTrainingTest.job(out, 2, STEPS, "--set", "co2.enabled=true",
                 "--set", "co2.tau=3", "--set", "checkpoint.every=10"));

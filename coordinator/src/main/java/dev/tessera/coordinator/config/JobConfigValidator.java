@@ -136,6 +136,11 @@ final class JobConfigValidator {
         if (config.model().dtype() != Dtype.FLOAT32) {
             failAt(List.of("model.dtype", "co2.enabled"), "co2 averages float32 parameters; set model.dtype: float32");
         }
+        if (c.shardOuterState() && c.keepLocalProgress()) {
+            // A kept progress is measured from the whole x_t, which no sharded rank holds (it owns 1/N of it).
+            failAt(List.of("co2.shard_outer_state", "co2.keep_local_progress"), "co2.shard_outer_state with"
+                    + " co2.keep_local_progress is not built yet (issue 19); set one of them to false");
+        }
     }
 
     private void inUnit(String path, double value) {

@@ -118,6 +118,12 @@ class MainBadInputTest {
                         "co2 with mesh.sp or mesh.ep > 1 is not built yet (issue 19)"),
                 arguments("co2 with compression", null, "train --set co2.enabled=true --set compression.method=topk",
                         "co2 with compression is not built yet (issue 19)"),
+                arguments("co2 sharded outer state keeping local progress", null,
+                        "train --set co2.enabled=true --set co2.shard_outer_state=true"
+                                + " --set co2.keep_local_progress=true",
+                        "co2.shard_outer_state with co2.keep_local_progress is not built yet (issue 19)"),
+                arguments("co2 shard outer state not a boolean", null, "train --set co2.shard_outer_state=half",
+                        "co2.shard_outer_state must be"),
                 arguments("missing config file", null, "train --config {tmp}/nope.yaml",
                         "nope.yaml: config file not found"),
                 arguments("config is a directory", null, "train --config {tmp}", "is a directory"),

@@ -306,8 +306,11 @@ class Co2OuterStepTest {
 
     // ---- sharding ------------------------------------------------------------------------------------------
 
-    /** Random local rounds with clipping and momentum, so every branch of the update runs. */
-    private static void assertShardsMatchWhole(GapPenalty penalty, int cut) {
+    /**
+     * Random local rounds with clipping and momentum, so every branch of the update runs; the ranges are cut at
+     * {@code cuts} (increasing, inside (0, n)), one outer step per range as the ranks of a sharded run hold them.
+     */
+    private static void assertShardsMatchWhole(GapPenalty penalty, int... cuts) {
         int n = 11;
         Co2Config config = new Co2Config(2, 0.9, 0.6, 1.3, true, 0.05);
         SplittableRandom rnd = new SplittableRandom(17);
@@ -325,11 +328,17 @@ class Co2OuterStepTest {
         INDArray liveWhole = floats(x0);
         INDArray liveShards = floats(x0);
         Co2OuterStep whole = new Co2OuterStep(liveWhole, THREE, config, penalty, Shard.whole(n));
-        Co2OuterStep left = new Co2OuterStep(liveShards, THREE, config, penalty, new Shard(0, cut));
-        Co2OuterStep right = new Co2OuterStep(liveShards, THREE, config, penalty, new Shard(cut, n));
+        int[] bounds = new int[cuts.length + 2];
+        System.arraycopy(cuts, 0, bounds, 1, cuts.length);
+        bounds[bounds.length - 1] = n;
+        Co2OuterStep[] shards = new Co2OuterStep[cuts.length + 1];
+        for (int r = 0; r < shards.length; r++) {
+            shards[r] = new Co2OuterStep(liveShards, THREE, config, penalty, new Shard(bounds[r], bounds[r + 1]));
+        }
         whole.begin();
-        left.begin();
-        right.begin();
+        for (Co2OuterStep shard : shards) {
+            shard.begin();
+        }
         INDArray[] pending = {Nd4j.zeros(DataType.FLOAT, n), Nd4j.zeros(DataType.FLOAT, n)};
         for (int t = 0; t < rounds; t++) {
             float[] y = read(liveWhole);
@@ -340,21 +349,27 @@ class Co2OuterStepTest {
             pending[t & 1].assign(floats(y));
             if (t == 0) {
                 whole.skip();
-                left.skip();
-                right.skip();
+                for (Co2OuterStep shard : shards) {
+                    shard.skip();
+                }
             } else {
                 INDArray ybar = pending[(t - 1) & 1];
                 whole.apply(view(ybar));
-                left.apply(NativeMemory.unsafe(ybar, 0, cut));
-                right.apply(NativeMemory.unsafe(ybar, cut, n));
+                for (int r = 0; r < shards.length; r++) {
+                    shards[r].apply(NativeMemory.unsafe(ybar, bounds[r], bounds[r + 1]));
+                }
             }
             whole.writeOuter();
-            left.writeOuter();
-            right.writeOuter();
+            for (Co2OuterStep shard : shards) {
+                shard.writeOuter();
+            }
             for (String name : List.of("co2.x_prev", "co2.x", "co2.outer_momentum")) {
                 float[] joined = new float[n];
-                System.arraycopy(state(left, name), 0, joined, 0, cut);
-                System.arraycopy(state(right, name), 0, joined, cut, n - cut);
+                for (int r = 0; r < shards.length; r++) {
+                    if (bounds[r] < bounds[r + 1]) { // an empty range has no state
+                        System.arraycopy(state(shards[r], name), 0, joined, bounds[r], bounds[r + 1] - bounds[r]);
+                    }
+                }
                 assertBits(state(whole, name), joined, name + " after round " + t);
             }
             assertBits(read(liveWhole), read(liveShards), "live params after round " + t);
@@ -373,6 +388,14 @@ class Co2OuterStepTest {
     void twoRangesGiveTheBitsOfTheWholeRange() {
         assertShardsMatchWhole(GapPenalty.constant(1.3), 6); // a cut inside tensor b
         assertShardsMatchWhole(GapPenalty.constant(1.3), 1); // inside tensor a
+    }
+
+    /** co2.shard_outer_state's cut over three ranks of 11 elements (3, 4, 4: inside tensors a and b), and others. */
+    @Test
+    void threeRangesGiveTheBitsOfTheWholeRange() {
+        assertShardsMatchWhole(GapPenalty.constant(1.3), 3, 7);
+        assertShardsMatchWhole(GapPenalty.constant(1.3), 2, 6);
+        assertShardsMatchWhole(GapPenalty.constant(1.3), 5, 5); // an empty middle range
     }
 
     @Test

@@ -1,7 +1,9 @@
 package dev.tessera.worker.run;
 
 import dev.tessera.comm.UserInputException;
+import dev.tessera.optimizers.Shard;
 import dev.tessera.optimizers.StateSlice;
+import dev.tessera.optimizers.kernel.NativeMemory;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.checkpoint.SafeTensorsReader;
@@ -24,6 +26,12 @@ import org.nd4j.linalg.factory.Nd4j;
  * ({@code co2.local_progress}). The rank's inner optimizer state is its own optimizer file; the model files hold the
  * outer parameters {@code x_t}, the last point every rank agreed on.
  *
+ * <p>With {@code co2.shard_outer_state} a rank's file holds the outer state and the pending average of its own
+ * range only; the metadata records the range ({@code outer_from}, {@code outer_to}; a file without them holds
+ * all the parameters, as an unsharded rank's does). Resuming, each rank assembles its outer step's range from the
+ * files whose ranges cover it, in rank order (sharded files hold disjoint ranges, unsharded ones everything), so a
+ * resume onto another number of ranks, or between sharded and unsharded runs, gets every element's outer state.
+ *
  * <p>Resuming onto another number of data-parallel ranks, rank {@code r} takes old rank {@code r mod N}'s local
  * parameters and inner optimizer state; the outer state and the pending average are every rank's. A checkpoint of
  * a run without CO2 has no such files: CO2 then starts afresh from its parameters.
@@ -34,6 +42,8 @@ final class Co2State {
     private static final String PENDING = "co2.pending_average";
     private static final String CARRY = "co2.local_progress";
     private static final String PENDING_ROUND = "pending_round";
+    private static final String FROM = "outer_from";
+    private static final String TO = "outer_to";
 
     private Co2State() {
     }
@@ -49,7 +59,9 @@ final class Co2State {
         if (co2.carry() != null) {
             tensors.put(CARRY, copy(co2.carry()));
         }
-        writer.writeCo2State(rank, tensors, Map.of(PENDING_ROUND, co2.pendingRound()));
+        Shard range = co2.outer().range();
+        writer.writeCo2State(rank, tensors, Map.of(PENDING_ROUND, co2.pendingRound(), FROM, range.from(),
+                TO, range.to()));
     }
 
     /** The old rank whose state data-parallel rank {@code rank} resumes from; -1 when the checkpoint has none. */
@@ -62,14 +74,20 @@ final class Co2State {
     static void load(Checkpoint checkpoint, int old, Co2Step co2, INDArray params) {
         try (SafeTensorsReader reader = checkpoint.openCo2State(old)) {
             reader.read(LIVE, params.reshape(params.length()));
-            for (Map.Entry<String, StateSlice> e : co2.outer().state().entrySet()) {
-                require(checkpoint, reader, old, e.getKey());
-                reader.read(e.getKey(), e.getValue().data());
-            }
-            Object round = checkpoint.compressionMetadata(reader, old).get(PENDING_ROUND);
+            Map<String, Object> meta = checkpoint.compressionMetadata(reader, old);
+            Object round = meta.get(PENDING_ROUND);
             long pendingRound = round instanceof Number n ? n.longValue() : -1;
-            if (pendingRound >= 0) {
-                co2.resumePending(pendingRound, read(checkpoint, reader, old, PENDING, params.length()));
+            Shard want = co2.outer().range();
+            if (rangeOf(meta, params.length()).equals(want)) { // the same range (same dp and sharding): one file
+                for (Map.Entry<String, StateSlice> e : co2.outer().state().entrySet()) {
+                    require(checkpoint, reader, old, e.getKey());
+                    reader.read(e.getKey(), e.getValue().data());
+                }
+                if (pendingRound >= 0) {
+                    co2.resumePending(pendingRound, read(checkpoint, reader, old, PENDING, want.length()));
+                }
+            } else {
+                assemble(checkpoint, co2, params.length(), pendingRound);
             }
             if (co2.carry() != null) { // a checkpoint of a run that did not keep its progress: none to keep
                 UnsafeBuffer carry = co2.carry();
@@ -79,6 +97,66 @@ final class Co2State {
                     carry.setMemory(0, carry.capacity(), (byte) 0);
                 }
             }
+        }
+    }
+
+    /** The range a co2 file's metadata records; a file without one (unsharded, or older) holds everything. */
+    private static Shard rangeOf(Map<String, Object> meta, long numel) {
+        return meta.get(FROM) instanceof Number from && meta.get(TO) instanceof Number to
+                ? new Shard(from.longValue(), to.longValue()) : Shard.whole(numel);
+    }
+
+    /**
+     * The outer state and pending average of {@code co2}'s range from every file that covers part of it, in rank
+     * order: each file extends what the files before it covered (sharded files hold consecutive disjoint ranges,
+     * an unsharded one all). A resume onto another dp, or between sharded and unsharded runs, takes this path;
+     * it allocates, once.
+     */
+    private static void assemble(Checkpoint checkpoint, Co2Step co2, long numel, long pendingRound) {
+        Shard want = co2.outer().range();
+        Map<String, StateSlice> state = co2.outer().state();
+        UnsafeBuffer pending = pendingRound >= 0
+                ? new UnsafeBuffer(ByteBuffer.allocateDirect((int) (want.length() * Float.BYTES))) : null;
+        long covered = want.from();
+        int files = checkpoint.co2Ranks();
+        for (int rank = 0; rank < files && covered < want.to(); rank++) {
+            try (SafeTensorsReader reader = checkpoint.openCo2State(rank)) {
+                Map<String, Object> meta = checkpoint.compressionMetadata(reader, rank);
+                Shard has = rangeOf(meta, numel);
+                if (has.from() > covered || has.to() <= covered) {
+                    continue;
+                }
+                Object round = meta.get(PENDING_ROUND);
+                long fileRound = round instanceof Number n ? n.longValue() : -1;
+                if (fileRound != pendingRound) {
+                    throw new UserInputException("checkpoint " + checkpoint.dir() + ": rank " + rank + "'s CO2 state"
+                            + " has the average of round " + fileRound + " pending, another rank's of round "
+                            + pendingRound + "; resume from a checkpoint whose CO2 files were written together");
+                }
+                long end = Math.min(has.to(), want.to());
+                for (Map.Entry<String, StateSlice> e : state.entrySet()) {
+                    require(checkpoint, reader, rank, e.getKey());
+                    INDArray stored = Nd4j.createUninitialized(DataType.FLOAT, has.length());
+                    reader.read(e.getKey(), stored);
+                    NativeMemory.unsafe(e.getValue().data(), covered - want.from(), end - want.from()).putBytes(0,
+                            NativeMemory.unsafe(stored, covered - has.from(), end - has.from()), 0,
+                            (int) ((end - covered) * Float.BYTES));
+                }
+                if (pending != null) {
+                    DirectBuffer stored = read(checkpoint, reader, rank, PENDING, has.length());
+                    pending.putBytes((int) ((covered - want.from()) * Float.BYTES), stored,
+                            (int) ((covered - has.from()) * Float.BYTES), (int) ((end - covered) * Float.BYTES));
+                }
+                covered = end;
+            }
+        }
+        if (covered < want.to()) {
+            throw new UserInputException("checkpoint " + checkpoint.dir() + ": no CO2 state file covers parameters "
+                    + covered + " to " + want.to() + " of the outer state (" + files + " rank files); resume from a"
+                    + " checkpoint with all its co2/rank-N.safetensors files");
+        }
+        if (pending != null) {
+            co2.resumePending(pendingRound, pending);
         }
     }
 

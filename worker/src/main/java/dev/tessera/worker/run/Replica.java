@@ -1,5 +1,6 @@
 package dev.tessera.worker.run;
 
+import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.UserInputException;
 import dev.tessera.optimizers.Optimizer;
 import dev.tessera.optimizers.Shard;
@@ -236,11 +237,22 @@ public final class Replica {
                 c.clipThreshold());
         GapPenalty penalty = c.gapPenaltyMode() == GapPenaltyMode.GAP_SCALED ? GapPenalty.gapScaled(c.gapPenalty())
                 : GapPenalty.constant(c.gapPenalty());
-        Co2OuterStep outer = new Co2OuterStep(model.parameters().params(), model.parameters().spans(), config,
-                penalty, Shard.whole(model.parameters().numel()));
         MeshGroup replicas = mesh.workers();
-        return new Co2Step(model, optimizer, replicas.isLocal() ? null : replicas.channel("co2-parameters"), outer,
-                job.train().steps(), job.train().gradClip(), c.keepLocalProgress());
+        long numel = model.parameters().numel();
+        ProcessGroup average = replicas.isLocal() ? null : replicas.channel("co2-parameters");
+        // One replica owns everything anyway: shard_outer_state changes nothing there.
+        boolean sharded = c.shardOuterState() && average != null;
+        long[] bounds = sharded ? Co2Step.bounds(numel, replicas.size()) : null;
+        Shard range = sharded ? new Shard(bounds[replicas.rank()], bounds[replicas.rank() + 1]) : Shard.whole(numel);
+        Co2OuterStep outer = new Co2OuterStep(model.parameters().params(), model.parameters().spans(), config,
+                penalty, range);
+        // A channel of its own: the all-gather must not queue behind the reduce-scatter launched just before it.
+        ProcessGroup gather = sharded ? replicas.channel("co2-outer-gather") : null;
+        System.err.println("rank " + replicas.rank() + ": co2 outer state " + outer.stateBytes() + " bytes for"
+                + " parameters " + range + " of " + numel + (sharded ? " (sharded over " + replicas.size()
+                + " ranks; unsharded " + 3L * numel * Float.BYTES + ")" : ""));
+        return new Co2Step(model, optimizer, average, outer, job.train().steps(), job.train().gradClip(),
+                c.keepLocalProgress(), gather, bounds);
     }
 
     /**
@@ -252,7 +264,13 @@ public final class Replica {
         CheckpointWriter writer = mesh.isStandalone() ? CheckpointWriter.stage(Path.of(job.runDir()), step)
                 : openStaging(step);
         try {
-            if (replicas.rank() == 0) {
+            if (co2.sharded()) { // every rank brings its range of x_t; rank 0 writes the model
+                co2.withOuterParameters(() -> {
+                    if (replicas.rank() == 0) {
+                        writer.writeReplicaModel(job.model(), model.parameters());
+                    }
+                });
+            } else if (replicas.rank() == 0) {
                 co2.withOuterParameters(() -> writer.writeReplicaModel(job.model(), model.parameters()));
             }
             OptimizerShards.write(writer, replicas.rank(), optimizer.state(), model.parameters());

@@ -12,6 +12,7 @@ import dev.tessera.optimizers.kernel.NativeMemory;
 import dev.tessera.worker.model.LossParts;
 import dev.tessera.worker.model.Transformer;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 import org.agrona.DirectBuffer;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -33,6 +34,16 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * evaluation and checkpoint). Between round ends each rank holds its own local parameters; evaluations and
  * checkpoints in between see the outer parameters ({@link #withOuterParameters}). The inner optimizer's
  * state stays local. {@code group} null: one replica, whose average is its own parameters.
+ *
+ * <p><b>Sharded outer state</b> ({@code co2.shard_outer_state}, ALGORITHMS.md §6 "Memory"): rank {@code r} of
+ * {@code N} owns the elements {@link #bounds}{@code [r] .. [r + 1]} and its outer step holds x_prev, x and m for
+ * those only. The round's all-reduce becomes an in-place reduce-scatter (AVG) that leaves each owner its range of
+ * the average; when it is awaited (the same place the all-reduce is), the owner applies its outer step, writes its
+ * range of {@code x_{t+1}} into the live parameters, and every rank all-gathers the ranges (on a channel of its
+ * own, so that it does not queue behind the reduce-scatter just launched). The all-gather is on the critical path
+ * (the next round starts from {@code x_{t+1}}), so its time counts in the step's comm wait. The update of an
+ * element is the unsharded one's; the average's bits can differ from the all-reduce's (another summation order,
+ * which for two ranks is the same sum), so a sharded run matches an unsharded one closely, and itself bit for bit.
  */
 public final class Co2Step implements TrainingStep {
 
@@ -51,25 +62,48 @@ public final class Co2Step implements TrainingStep {
     private int next; // the send buffer the next launch fills
     private UnsafeBuffer aside; // the live parameters while a checkpoint writes the outer ones; made by the first
     private final UnsafeBuffer carry; // keep_local_progress: this rank's progress of the last round; else null
+    private final ProcessGroup gather; // sharded: the channel the outer parameters are all-gathered on; else null
+    private final long[] bounds; // sharded: every rank's range, N + 1 element offsets; else null
+    private final UnsafeBuffer[] owned = new UnsafeBuffer[2]; // the owned range of each send buffer, made once
+    private int pendingIndex; // the send buffer pendingBuffer is
 
     /**
      * @param group    the data-parallel group to average over (a channel of its own, so that the per-step loss
      *                 sums do not queue behind the average); null for one replica
-     * @param outer    the outer step bound to {@code model}'s flat parameters, whole (not sharded)
+     * @param outer    the outer step bound to {@code model}'s flat parameters: whole, or sharded this rank's
+     *                 range {@code bounds[group.rank()] .. bounds[group.rank() + 1]}
+     * @param gather   sharded: a channel over the same ranks as {@code group} for the all-gather of the outer
+     *                 parameters; null when not sharded
+     * @param bounds   sharded: {@link #bounds} of the parameters over {@code group}; null when not sharded
      * @param lastStep the run's last step, where the final round is flushed
      * @param keepLocalProgress a round starts from the outer parameters plus this rank's own progress of the
      *                 round before (whose average is still in flight), not from the outer parameters alone
      */
     public Co2Step(Transformer model, Optimizer optimizer, ProcessGroup group, Co2OuterStep outer, long lastStep,
-                   double gradClip, boolean keepLocalProgress) {
+                   double gradClip, boolean keepLocalProgress, ProcessGroup gather, long[] bounds) {
         INDArray params = model.parameters().params();
         if (params.dataType() != DataType.FLOAT) {
             throw new IllegalArgumentException("CO2 averages float32 parameters, got " + params.dataType());
         }
         long numel = params.length();
-        if (outer.range().from() != 0 || outer.range().to() != numel) {
-            throw new IllegalArgumentException("CO2's outer step must own all " + numel + " parameters, it owns "
-                    + outer.range());
+        if (bounds == null) {
+            if (outer.range().from() != 0 || outer.range().to() != numel) {
+                throw new IllegalArgumentException("CO2's outer step must own all " + numel + " parameters, it owns "
+                        + outer.range());
+            }
+        } else {
+            if (group == null || gather == null || !Arrays.equals(bounds, bounds(numel, group.size()))) {
+                throw new IllegalArgumentException("a sharded CO2 outer state needs a group, a gather channel and"
+                        + " the group's bounds of the " + numel + " parameters");
+            }
+            int rank = group.rank();
+            if (outer.range().from() != bounds[rank] || outer.range().to() != bounds[rank + 1]) {
+                throw new IllegalArgumentException("rank " + rank + "'s CO2 outer step owns " + outer.range()
+                        + ", its share is [" + bounds[rank] + ", " + bounds[rank + 1] + ")");
+            }
+            if (keepLocalProgress) { // the validator refuses it; the carry needs the whole x_t
+                throw new IllegalArgumentException("co2.keep_local_progress needs the whole outer state");
+            }
         }
         if (numel * Float.BYTES > NativeMemory.MAX_VIEW_BYTES) {
             throw new IllegalArgumentException("CO2 averages the parameters as one buffer of at most "
@@ -83,8 +117,13 @@ public final class Co2Step implements TrainingStep {
         this.gradClip = gradClip;
         this.bytes = (int) (numel * Float.BYTES);
         this.live = NativeMemory.unsafe(params, 0, numel);
+        this.gather = gather;
+        this.bounds = bounds == null ? null : bounds.clone();
+        int ownedFrom = (int) (outer.range().from() * Float.BYTES);
+        int ownedBytes = (int) (outer.range().length() * Float.BYTES);
         for (int i = 0; i < send.length; i++) {
             send[i] = new UnsafeBuffer(ByteBuffer.allocateDirect(Math.max(bytes, 1)), 0, bytes);
+            owned[i] = new UnsafeBuffer(send[i], ownedFrom, ownedBytes);
         }
         this.carry = keepLocalProgress ? new UnsafeBuffer(ByteBuffer.allocateDirect(Math.max(bytes, 1)), 0, bytes)
                 : null; // direct buffers start zeroed: round 0 carries nothing
@@ -93,6 +132,25 @@ public final class Co2Step implements TrainingStep {
 
     public int tau() {
         return outer.config().tau();
+    }
+
+    /**
+     * The sharded outer state's cut of {@code numel} parameters over {@code ranks} data-parallel ranks: rank
+     * {@code r} owns elements {@code [b[r], b[r + 1])}, {@code b[r] = floor(numel r / ranks)}, even by element
+     * count whatever the tensors (a tensor may be cut between ranks; only a gap-scaled penalty then differs from
+     * the unsharded step's, see {@code GapPenalty}). Every rank computes the same bounds from the same two numbers.
+     */
+    public static long[] bounds(long numel, int ranks) {
+        long[] b = new long[ranks + 1];
+        for (int r = 0; r <= ranks; r++) {
+            b[r] = numel * r / ranks; // numel is at most one view of floats: no overflow
+        }
+        return b;
+    }
+
+    /** Whether the outer state is sharded over the data-parallel ranks. */
+    public boolean sharded() {
+        return bounds != null;
     }
 
     @Override
@@ -113,16 +171,22 @@ public final class Co2Step implements TrainingStep {
                 sendProgress(buffer);
             }
             // From here the all-reduce owns the buffer until it is awaited: nothing reads or writes it meanwhile.
-            CollectiveHandle launched = group == null ? null
+            // Sharded: only the owner's range ends averaged; the rest of the buffer is the ring's scratch.
+            CollectiveHandle launched = group == null ? null : bounds != null
+                    ? group.reduceScatterInPlaceAsync(buffer, bounds, DType.FLOAT32, ReduceOp.AVG)
                     : group.allReduceAsync(buffer, DType.FLOAT32, ReduceOp.AVG);
             waited += finishPrevious();
             pending = launched;
             pendingBuffer = buffer;
+            pendingIndex = next ^ 1;
             pendingRound = round;
             if (last) { // flush: the last round's average too, so that every rank ends on the same parameters
                 waited += finishPrevious();
             }
             outer.writeOuter();
+            if (bounds != null) { // this rank's range of x_{t+1} is in; the gather brings the others' ranges
+                waited += gatherOuter();
+            }
             if (carry != null && !last) {
                 add(live, carry);
             }
@@ -141,12 +205,15 @@ public final class Co2Step implements TrainingStep {
         }
     }
 
-    /** The finished average that the next round end applies, or null (none launched, or the last flushed). */
+    /**
+     * The finished average that the next round end applies, over the outer step's range (sharded: this rank's
+     * range only, the rest of the buffer is not averaged), or null (none launched, or the last flushed).
+     */
     public DirectBuffer pendingAverage() {
         if (pending != null) {
             throw new IllegalStateException("settle() the average in flight first");
         }
-        return pendingBuffer;
+        return pendingBuffer == null ? null : owned[pendingIndex];
     }
 
     /** The round whose average {@link #pendingAverage} is; -1 when none is pending. */
@@ -164,21 +231,23 @@ public final class Co2Step implements TrainingStep {
      * {@link Co2OuterStep#state()}.
      */
     public void resumePending(long round, DirectBuffer average) {
-        if (average.capacity() != bytes) {
+        UnsafeBuffer range = owned[next];
+        if (average.capacity() != range.capacity()) {
             throw new IllegalArgumentException("the pending average has " + average.capacity() + " bytes, the"
-                    + " parameters " + bytes);
+                    + " outer step's range " + range.capacity());
         }
-        UnsafeBuffer buffer = send[next];
-        next ^= 1;
-        buffer.putBytes(0, average, 0, bytes);
+        range.putBytes(0, average, 0, range.capacity());
         pending = null;
-        pendingBuffer = buffer;
+        pendingBuffer = send[next];
+        pendingIndex = next;
+        next ^= 1;
         pendingRound = round;
     }
 
     /**
      * Runs {@code write} with the outer parameters {@code x_t} in the live buffer, where a round started (the
      * model a checkpoint exports: the last one every rank agreed on), and puts this rank's local parameters back.
+     * Sharded, the ranks all-gather their ranges of {@code x_t} first: every rank must call it, at the same step.
      */
     public void withOuterParameters(Runnable write) {
         if (aside == null) {
@@ -187,6 +256,9 @@ public final class Co2Step implements TrainingStep {
         aside.putBytes(0, live, 0, bytes);
         outer.writeOuter();
         try {
+            if (bounds != null) {
+                gatherOuter();
+            }
             write.run();
         } finally {
             live.putBytes(0, aside, 0, bytes);
@@ -236,10 +308,22 @@ public final class Co2Step implements TrainingStep {
             await();
         }
         long waited = System.nanoTime() - start;
-        outer.apply(pendingBuffer);
+        outer.apply(owned[pendingIndex]);
         pending = null;
         pendingBuffer = null;
         return waited;
+    }
+
+    /** All ranks' ranges of the outer parameters into the live buffer (blocking, with the group's deadline). */
+    private long gatherOuter() {
+        long start = System.nanoTime();
+        try {
+            gather.allGatherInPlace(live, bounds, DType.FLOAT32);
+        } catch (CommException e) {
+            throw new CommException("CO2 outer parameter all-gather over " + gather.name() + ": " + e.getMessage(),
+                    e.peerRank(), e);
+        }
+        return System.nanoTime() - start;
     }
 
     private void await() {

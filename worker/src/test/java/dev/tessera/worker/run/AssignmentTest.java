@@ -58,7 +58,7 @@ class AssignmentTest {
                         true, 5, 50, 100, 2_000),
                 JobConfig.defaults().fault(),
                 new dev.tessera.worker.job.Co2Section(true, 4, 0.7, 0.2, 2.0,
-                        dev.tessera.worker.job.GapPenaltyMode.GAP_SCALED, true, 0.5, true), "/out/\u00e9");
+                        dev.tessera.worker.job.GapPenaltyMode.GAP_SCALED, true, 0.5, true, true), "/out/\u00e9");
         WorkerJob customJob = new WorkerJob(custom, "/out/\u00e9", null);
         assertEquals(customJob, roundTrip(new Assignment(0, customJob)).readableJob());
         assertNull(roundTrip(new Assignment(0, customJob)).job().resume());
@@ -131,7 +131,7 @@ class AssignmentTest {
         String schema = Assignment.JOB.schema();
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                 .digest(schema.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
-        assertEquals(11, Assignment.VERSION);
-        assertEquals("5cc8dc737422d0c7", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
+        assertEquals(12, Assignment.VERSION);
+        assertEquals("34b786579f964a79", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
     }
 }
