@@ -91,6 +91,10 @@ public final class MediaDriverHost implements AutoCloseable {
                 // 10 s, so peers blocked on it fail fast with its rank named.
                 .clientLivenessTimeoutNs(TimeUnit.MILLISECONDS.toNanos(livenessMs))
                 .imageLivenessTimeoutNs(TimeUnit.MILLISECONDS.toNanos(livenessMs))
+                // A publication counts as connected while status messages from its subscriber arrive; Aeron's 5 s
+                // default declared a starved peer behind a saturated 100 Mbit/s link gone ("no longer subscribes")
+                // while it was alive. It gets the same patience as a silent client.
+                .publicationConnectionTimeoutNs(TimeUnit.MILLISECONDS.toNanos(livenessMs))
                 // Aeron requires the unblock timeout to exceed the client liveness timeout.
                 .publicationUnblockTimeoutNs(TimeUnit.MILLISECONDS.toNanos(livenessMs) + TimeUnit.SECONDS.toNanos(11));
         MediaDriver driver = MediaDriver.launchEmbedded(ctx);
