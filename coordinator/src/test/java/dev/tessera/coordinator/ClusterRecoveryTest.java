@@ -70,30 +70,9 @@ class ClusterRecoveryTest {
         assertEquals(0, Main.run(ClusterTrainingTest.job(reference, 1, 30).toArray(String[]::new)));
 
         Path run = tmp.resolve("restarted");
-        ClusterTrainingTest.Run result;
-        CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(
-                ClusterTrainingTest.job(run, 2, 30, "--set", "checkpoint.every=5", "--set", "restart.max_restarts=1")));
-        try {
-            Path checkpoint = run.resolve("checkpoints/step-0000010");
-            long until = System.nanoTime() + 120_000_000_000L;
-            while (!Files.isDirectory(checkpoint)) {
-                assertTrue(System.nanoTime() < until && !job.isDone(), "the job never wrote its step-10 checkpoint");
-                Thread.sleep(20);
-            }
-            String jobId = ClusterTrainingTest.jobIdOf(run);
-            ProcessHandle victim = ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
-                    .contains("--job-id " + jobId + " --rank 1 --")).findFirst().orElseThrow();
-            assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
-            result = job.get();
-            assertEquals(0, result.code(), result.err());
-        } finally {
-            if (!job.isDone()) {
-                List<String> ids = ClusterTrainingTest.jobIds(run);
-                ClusterTrainingTest.workers().filter(p -> ids.stream().anyMatch(id -> ClusterTrainingTest
-                        .commandLine(p).contains("--job-id " + id + " "))).forEach(ProcessHandle::destroyForcibly);
-                job.get();
-            }
-        }
+        ClusterTrainingTest.Run result = ClusterTrainingTest.runKillingRankOneAfterCheckpoint(ClusterTrainingTest.job(
+                run, 2, 30, "--set", "checkpoint.every=5", "--set", "restart.max_restarts=1"), run, 10);
+        assertEquals(0, result.code(), result.err());
         Map<Long, Double> losses = ClusterTrainingTest.losses(run);
         assertEquals(30, losses.size(), "every step once in metrics.jsonl: " + losses.keySet());
         ClusterTrainingTest.assertLossesClose(ClusterTrainingTest.losses(reference), run, 1, 30);

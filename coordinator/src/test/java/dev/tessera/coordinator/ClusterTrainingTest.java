@@ -6,6 +6,7 @@ import dev.tessera.comm.MediaDriverHost;
 import dev.tessera.coordinator.cli.Main;
 import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.checkpoint.Checkpoint;
+import dev.tessera.worker.checkpoint.CheckpointLayout;
 import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.run.WorkerMain;
 import org.junit.jupiter.api.Test;
@@ -293,6 +294,35 @@ class ClusterTrainingTest {
         int code = Main.run(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
                 new PrintStream(err, true, StandardCharsets.UTF_8), args.toArray(String[]::new));
         return new Run(code, err.toString(StandardCharsets.UTF_8), Path.of(args.get(args.indexOf("--out") + 1)));
+    }
+
+    /**
+     * Runs {@code args}, a job writing to {@code out} with checkpoints and a restart policy, and kills its rank 1
+     * (SIGKILL) as soon as the checkpoint of {@code step} exists; returns the run once it has ended. Should the test
+     * fail first, only this job's workers are destroyed.
+     */
+    static Run runKillingRankOneAfterCheckpoint(List<String> args, Path out, long step) throws Exception {
+        CompletableFuture<Run> job = CompletableFuture.supplyAsync(() -> run(args));
+        try {
+            Path checkpoint = CheckpointLayout.checkpointDir(out, step);
+            long until = System.nanoTime() + 120_000_000_000L;
+            while (!Files.isDirectory(checkpoint)) {
+                assertTrue(System.nanoTime() < until && !job.isDone(), "the job never wrote its " + checkpoint);
+                Thread.sleep(5);
+            }
+            String jobId = jobIdOf(out);
+            ProcessHandle victim = workers().filter(p -> commandLine(p).contains("--job-id " + jobId + " --rank 1 --"))
+                    .findFirst().orElseThrow();
+            assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
+            return job.get();
+        } finally {
+            if (!job.isDone()) {
+                List<String> ids = jobIds(out);
+                workers().filter(p -> ids.stream().anyMatch(id -> commandLine(p).contains("--job-id " + id + " ")))
+                        .forEach(ProcessHandle::destroyForcibly);
+                job.get();
+            }
+        }
     }
 
     static Map<Long, Double> losses(Path run) throws IOException {

@@ -12,7 +12,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -108,30 +107,9 @@ class Co2TrainingTest {
         ClusterTrainingTest.assertNothingLeft(run.jobIds());
 
         Path restarted = tmp.resolve("restarted");
-        CompletableFuture<ClusterTrainingTest.Run> job = CompletableFuture.supplyAsync(() -> ClusterTrainingTest.run(
-                co2Job(restarted, KEEP[0], KEEP[1], "--set", "restart.max_restarts=1")));
-        ClusterTrainingTest.Run result;
-        try {
-            Path checkpoint = restarted.resolve("checkpoints/step-0000010");
-            long until = System.nanoTime() + 120_000_000_000L;
-            while (!Files.isDirectory(checkpoint)) {
-                assertTrue(System.nanoTime() < until && !job.isDone(), "the job never wrote its step-10 checkpoint");
-                Thread.sleep(5);
-            }
-            String jobId = ClusterTrainingTest.jobIdOf(restarted);
-            ProcessHandle victim = ClusterTrainingTest.workers().filter(p -> ClusterTrainingTest.commandLine(p)
-                    .contains("--job-id " + jobId + " --rank 1 --")).findFirst().orElseThrow();
-            assertEquals(0, new ProcessBuilder("kill", "-KILL", Long.toString(victim.pid())).start().waitFor());
-            result = job.get();
-            assertEquals(0, result.code(), result.err());
-        } finally {
-            if (!job.isDone()) {
-                List<String> ids = ClusterTrainingTest.jobIds(restarted);
-                ClusterTrainingTest.workers().filter(p -> ids.stream().anyMatch(id -> ClusterTrainingTest
-                        .commandLine(p).contains("--job-id " + id + " "))).forEach(ProcessHandle::destroyForcibly);
-                job.get();
-            }
-        }
+        ClusterTrainingTest.Run result = ClusterTrainingTest.runKillingRankOneAfterCheckpoint(
+                co2Job(restarted, KEEP[0], KEEP[1], "--set", "restart.max_restarts=1"), restarted, 10);
+        assertEquals(0, result.code(), result.err());
         assertEquals(2, result.jobIds().size(), "the killed attempt and the restarted one: " + result.jobIds());
         ClusterTrainingTest.assertNothingLeft(result.jobIds());
         Map<Long, Double> afterRestart = ClusterTrainingTest.losses(restarted);
