@@ -406,8 +406,8 @@ public final class Checkpoint {
         return openRankFile(CheckpointLayout.co2State(rank), "CO2 state", rank);
     }
 
-    /** The JSON metadata stored with a rank file opened by {@link #openCompressionState} or {@link #openCo2State}. */
-    public Map<String, Object> compressionMetadata(SafeTensorsReader reader, int rank) {
+    /** The JSON metadata stored with a rank file ({@link #openCompressionState}, {@link #openCo2State}). */
+    public Map<String, Object> rankFileMetadata(SafeTensorsReader reader, int rank) {
         return optimizerMetadata(reader, rank);
     }
 

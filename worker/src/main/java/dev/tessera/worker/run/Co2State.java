@@ -8,6 +8,7 @@ import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.checkpoint.CheckpointWriter;
 import dev.tessera.worker.checkpoint.SafeTensorsReader;
 import dev.tessera.worker.train.Co2Step;
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -74,7 +75,7 @@ final class Co2State {
     static void load(Checkpoint checkpoint, int old, Co2Step co2, INDArray params) {
         try (SafeTensorsReader reader = checkpoint.openCo2State(old)) {
             reader.read(LIVE, params.reshape(params.length()));
-            Map<String, Object> meta = checkpoint.compressionMetadata(reader, old);
+            Map<String, Object> meta = checkpoint.rankFileMetadata(reader, old);
             Object round = meta.get(PENDING_ROUND);
             long pendingRound = round instanceof Number n ? n.longValue() : -1;
             Shard want = co2.outer().range();
@@ -121,7 +122,7 @@ final class Co2State {
         int files = checkpoint.co2Ranks();
         for (int rank = 0; rank < files && covered < want.to(); rank++) {
             try (SafeTensorsReader reader = checkpoint.openCo2State(rank)) {
-                Map<String, Object> meta = checkpoint.compressionMetadata(reader, rank);
+                Map<String, Object> meta = checkpoint.rankFileMetadata(reader, rank);
                 Shard has = rangeOf(meta, numel);
                 if (has.from() > covered || has.to() <= covered) {
                     continue;
@@ -141,6 +142,7 @@ final class Co2State {
                     NativeMemory.unsafe(e.getValue().data(), covered - want.from(), end - want.from()).putBytes(0,
                             NativeMemory.unsafe(stored, covered - has.from(), end - has.from()), 0,
                             (int) ((end - covered) * Float.BYTES));
+                    Reference.reachabilityFence(stored); // the view holds an address, not the array
                 }
                 if (pending != null) {
                     DirectBuffer stored = read(checkpoint, reader, rank, PENDING, has.length());

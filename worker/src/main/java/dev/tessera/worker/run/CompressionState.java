@@ -64,7 +64,7 @@ final class CompressionState {
         int[] pending = null;
         if (written > 0) { // the choice in force is every rank's; a solved one waiting for its broadcast, rank 0's
             try (SafeTensorsReader reader = checkpoint.openCompressionState(0)) {
-                Map<String, Object> metadata = checkpoint.compressionMetadata(reader, 0);
+                Map<String, Object> metadata = checkpoint.rankFileMetadata(reader, 0);
                 choice = ints(metadata.get(CHOICE));
                 pending = rank == 0 ? ints(metadata.get(PENDING)) : null;
             }

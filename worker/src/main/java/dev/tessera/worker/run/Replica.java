@@ -264,14 +264,13 @@ public final class Replica {
         CheckpointWriter writer = mesh.isStandalone() ? CheckpointWriter.stage(Path.of(job.runDir()), step)
                 : openStaging(step);
         try {
-            if (co2.sharded()) { // every rank brings its range of x_t; rank 0 writes the model
+            boolean writesModel = replicas.rank() == 0;
+            if (writesModel || co2.sharded()) { // sharded, every rank brings its range of x_t to the gather
                 co2.withOuterParameters(() -> {
-                    if (replicas.rank() == 0) {
+                    if (writesModel) {
                         writer.writeReplicaModel(job.model(), model.parameters());
                     }
                 });
-            } else if (replicas.rank() == 0) {
-                co2.withOuterParameters(() -> writer.writeReplicaModel(job.model(), model.parameters()));
             }
             OptimizerShards.write(writer, replicas.rank(), optimizer.state(), model.parameters());
             Co2State.write(writer, replicas.rank(), co2, model.parameters().params());
