@@ -2,7 +2,7 @@ package dev.tessera.examples;
 
 import dev.tessera.coordinator.TrainResult;
 import dev.tessera.coordinator.Trainer;
-import dev.tessera.coordinator.run.RunSummary;
+import dev.tessera.coordinator.cli.ErrorReporter;
 import dev.tessera.worker.job.OptimizerKind;
 import dev.tessera.worker.train.StepMetrics;
 import dev.tessera.worker.train.TrainingListener;
@@ -24,12 +24,12 @@ public final class TrainFromJava {
     private TrainFromJava() {
     }
 
-    public static void main(String[] args) throws Exception {
-        Path out = Path.of(args.length > 0 ? args[0] : "runs/train-from-java");
-        long steps = args.length > 1 ? Long.parseLong(args[1]) : 200;
-        RunSummary summary = train(out, steps, System.out).summary().orElseThrow();
-        System.out.printf(Locale.ROOT, "trained %d steps: final loss %.4f, eval loss %s, %.0f tokens/s; run in %s%n",
-                summary.steps(), summary.finalLoss(), summary.evalLoss(), summary.tokensPerSecond(), out);
+    public static void main(String[] args) {
+        ErrorReporter.exitWith(() -> {
+            Path out = Path.of(args.length > 0 ? args[0] : "runs/train-from-java");
+            long steps = args.length > 1 ? Long.parseLong(args[1]) : 200;
+            ExampleJob.report(train(out, steps, System.out));
+        });
     }
 
     /** Trains the example's job into {@code out} for {@code steps} steps, reporting to {@code progress}. */

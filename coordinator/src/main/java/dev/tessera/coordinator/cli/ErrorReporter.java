@@ -12,7 +12,7 @@ import java.io.PrintWriter;
  * mistakes (flags, config), 1 for everything else, whose stack trace follows only with TESSERA_DEBUG=1 (or
  * -Dtessera.debug=true), since a trace buries the message for users but is what a bug report needs.
  */
-final class ErrorReporter implements CommandLine.IParameterExceptionHandler, CommandLine.IExecutionExceptionHandler {
+public final class ErrorReporter implements CommandLine.IParameterExceptionHandler, CommandLine.IExecutionExceptionHandler {
 
     private final boolean debug;
 
@@ -38,20 +38,44 @@ final class ErrorReporter implements CommandLine.IParameterExceptionHandler, Com
 
     @Override
     public int handleExecutionException(Exception ex, CommandLine command, CommandLine.ParseResult parseResult) {
-        UserInputException userError = findUserError(ex);
-        if (userError != null) {
-            report(command.getErr(), oneLine(userError.getMessage()), debug ? ex : null);
-            return ExitCodes.USAGE;
-        }
-        if (ex instanceof ParameterException pe) { // a command's own checks on its options
+        if (ex instanceof ParameterException pe && findUserError(ex) == null) { // a command's own option checks
             return handleParseException(pe, new String[0]);
         }
+        return report(ex, command.getErr());
+    }
+
+    /**
+     * Runs a program built on the Java API (an example's {@code main}) and exits the JVM as the CLI would: 0, or
+     * the failure reported as one line with exit code 2 for the user's mistakes and 1 for the rest.
+     */
+    public static void exitWith(ThrowingRunnable program) {
+        int code = ExitCodes.OK;
+        try {
+            program.run();
+        } catch (Exception e) {
+            code = new ErrorReporter(debugRequested()).report(e, new PrintWriter(System.err, true));
+        }
+        System.exit(code);
+    }
+
+    /** What an API program is: a {@code main} body that may throw. */
+    @FunctionalInterface
+    public interface ThrowingRunnable {
+        void run() throws Exception;
+    }
+
+    private int report(Exception ex, PrintWriter err) {
+        UserInputException userError = findUserError(ex);
+        if (userError != null) {
+            report(err, oneLine(userError.getMessage()), debug ? ex : null);
+            return ExitCodes.USAGE;
+        }
         if (ex instanceof JobFailedException failed) { // its message already says what failed where
-            report(command.getErr(), "job failed: " + oneLine(failed.getMessage()), debug ? ex : null);
+            report(err, "job failed: " + oneLine(failed.getMessage()), debug ? ex : null);
             return ExitCodes.FAILURE;
         }
         String hint = debug ? "" : " (set TESSERA_DEBUG=1 for the stack trace)";
-        report(command.getErr(), ex.getClass().getSimpleName() + ": " + oneLine(String.valueOf(ex.getMessage()))
+        report(err, ex.getClass().getSimpleName() + ": " + oneLine(String.valueOf(ex.getMessage()))
                 + hint, debug ? ex : null);
         return ExitCodes.FAILURE;
     }

@@ -248,7 +248,7 @@ final class JobConfigValidator {
     private void textFile(String path) {
         if (path == null || path.isBlank()) {
             failAt(List.of("data.source", "data.path"),
-                    "data.source is text but data.path is not set; set data.path to a text file");
+                    "data.source is text but data.path is not set; set data.path to a text file or a folder of them");
         }
         Path file;
         try {
@@ -256,10 +256,11 @@ final class JobConfigValidator {
         } catch (InvalidPathException e) {
             throw ConfigError.at(originOf.apply("data.path"), "data.path '" + path + "' is not a valid path");
         }
-        if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
+        // A folder's files are read in name order (TextDataset), which also says when it holds none.
+        if (!(Files.isRegularFile(file) || Files.isDirectory(file)) || !Files.isReadable(file)) {
             String resolved = file.isAbsolute() ? "" : " (resolved to " + file.toAbsolutePath().normalize() + ")";
-            fail("data.path", "data.path '" + path + "' is not a readable file" + resolved
-                    + "; point it at an existing text file");
+            fail("data.path", "data.path '" + path + "' is not a readable file or folder" + resolved
+                    + "; point it at an existing text file or a folder of them");
         }
     }
 
