@@ -94,6 +94,48 @@ class Co2TrainingTest {
     }
 
     /**
+     * The outer deltas through Top-K with error feedback (every matrix of the tiny model compressed): the run
+     * trains, sends well under half the bytes of the same uncompressed CO2 run, and resumes from a mid-round
+     * checkpoint bit for bit, which needs the pending mean delta and each rank's error-feedback residual.
+     */
+    @Test
+    void compressedOuterDeltasTrainSendLessAndResumeMidRoundBitIdentically() throws Exception {
+        String[] topk = {"--set", "compression.method=topk", "--set", "compression.topk_density=0.1", "--set",
+                "compression.min_elements=512", "--set", "launch.transport=udp"};
+        Path compressed = tmp.resolve("compressed");
+        ClusterTrainingTest.Run run = ClusterTrainingTest.run(co2Job(compressed, topk));
+        assertEquals(0, run.code(), run.err());
+        ClusterTrainingTest.assertNothingLeft(run.jobIds());
+        Map<Long, Double> losses = ClusterTrainingTest.losses(compressed);
+        double first = mean(losses, 1, 5);
+        double last = mean(losses, STEPS - 4, STEPS);
+        assertTrue(last < first - 0.3, "the loss falls (mean of steps 1-5 " + first + ", of the last five " + last
+                + "): " + losses);
+        Path step10 = compressed.resolve("checkpoints/step-0000010");
+        for (int rank = 0; rank < 2; rank++) {
+            assertTrue(Files.isRegularFile(step10.resolve(CheckpointLayout.compressionState(rank))),
+                    "rank " + rank + "'s error-feedback residual is in the checkpoint");
+        }
+
+        Path plain = tmp.resolve("plain");
+        ClusterTrainingTest.Run plainRun = ClusterTrainingTest.run(co2Job(plain, "--set", "launch.transport=udp"));
+        assertEquals(0, plainRun.code(), plainRun.err());
+        ClusterTrainingTest.assertNothingLeft(plainRun.jobIds());
+        double ratio = (double) wireBytes(compressed) / wireBytes(plain);
+        System.out.printf("co2 with top-k 0.1: %.4f -> %.4f, %.3f of the uncompressed run's wire bytes%n", first,
+                last, ratio);
+        // 10% of each matrix as (index, value) pairs gathered, the vectors whole: about a fifth of the bytes.
+        assertTrue(ratio < 0.45, "compressed co2 sent " + ratio + " of the uncompressed run's bytes");
+
+        Path resumed = tmp.resolve("resumed");
+        ClusterTrainingTest.Run again = ClusterTrainingTest.run(List.of("train", "--resume", step10.toString(),
+                "--out", resumed.toString()));
+        assertEquals(0, again.code(), again.err());
+        ClusterTrainingTest.assertNothingLeft(again.jobIds());
+        assertSameLosses(losses, ClusterTrainingTest.losses(resumed), 11, "compressed, resumed from step 10");
+    }
+
+    /**
      * A worker killed after the step-10 checkpoint (mid-round: the round ends at step 12) is detected, the restart
      * policy relaunches the job from that checkpoint, and every step's loss equals an uninterrupted run's bit for
      * bit. Rounds keep the rank's own progress here ({@code co2.keep_local_progress}), so the carried progress is

@@ -109,7 +109,7 @@ final class JobConfigValidator {
 
     /**
      * Every {@code co2} key is checked, on or off; then what CO2 composes with so far: plain data parallelism
-     * (ZeRO-0, no sequence or expert parallelism, uncompressed) and float32.
+     * (ZeRO-0, no sequence or expert parallelism; compression only with the whole outer state) and float32.
      */
     private void co2(JobConfig config) {
         Co2Section c = config.co2();
@@ -129,9 +129,10 @@ final class JobConfigValidator {
             failAt(List.of("mesh.sp", "mesh.ep", "co2.enabled"), "co2 with mesh.sp or mesh.ep > 1 is not built yet"
                     + " (issue 19); set mesh.sp: 1 and mesh.ep: 1");
         }
-        if (config.compression().enabled()) {
-            failAt(List.of("compression.method", "co2.enabled"), "co2 with compression is not built yet (issue 19);"
-                    + " set compression.method: none");
+        if (config.compression().enabled() && c.shardOuterState()) {
+            // The sharded average is a reduce-scatter of parameters; the codecs reduce whole buffers of deltas.
+            failAt(List.of("compression.method", "co2.shard_outer_state"), "co2.shard_outer_state with compression"
+                    + " is not built yet (issue 19); set co2.shard_outer_state: false or compression.method: none");
         }
         if (config.model().dtype() != Dtype.FLOAT32) {
             failAt(List.of("model.dtype", "co2.enabled"), "co2 averages float32 parameters; set model.dtype: float32");

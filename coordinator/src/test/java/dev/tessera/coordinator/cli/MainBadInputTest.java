@@ -116,8 +116,9 @@ class MainBadInputTest {
                 arguments("co2 with expert parallelism", null,
                         "train --set co2.enabled=true --set mesh.dp=2 --set mesh.ep=2 --set model.n_experts=4",
                         "co2 with mesh.sp or mesh.ep > 1 is not built yet (issue 19)"),
-                arguments("co2 with compression", null, "train --set co2.enabled=true --set compression.method=topk",
-                        "co2 with compression is not built yet (issue 19)"),
+                arguments("co2 sharded outer state with compression", null, "train --set co2.enabled=true"
+                                + " --set co2.shard_outer_state=true --set compression.method=topk",
+                        "co2.shard_outer_state with compression is not built yet (issue 19)"),
                 arguments("co2 sharded outer state keeping local progress", null,
                         "train --set co2.enabled=true --set co2.shard_outer_state=true"
                                 + " --set co2.keep_local_progress=true",

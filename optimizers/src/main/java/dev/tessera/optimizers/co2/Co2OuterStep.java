@@ -70,7 +70,7 @@ public final class Co2OuterStep {
 
     private final KernelThreads.LongBody body = this::updatePart; // made once
     private DirectBuffer averaged; // ybar of the call in progress
-    private boolean synchronous; // the call in progress measures Delta at x rather than x_prev
+    private Input input; // the call in progress: what {@code averaged} holds, and the x it is measured from
     private boolean begun;
 
     /** The unsharded outer step with the constant penalty {@code co2.lambda}. */
@@ -167,7 +167,16 @@ public final class Co2OuterStep {
      * native order). Every rank owning the range calls it with the same average and gets the same bits.
      */
     public void apply(DirectBuffer averagedY) {
-        update(averagedY, false);
+        update(averagedY, Input.STALE_AVERAGE);
+    }
+
+    /**
+     * As {@link #apply}, from the mean outer delta {@code x_{t-1} - ybar_{t-1}} itself (what a compressed
+     * reduction delivers: each rank sent {@code x_{t-1} - y}, and the decoded sum was divided by the ranks), so the
+     * difference is not rounded a second time by forming {@code ybar} first.
+     */
+    public void applyDelta(DirectBuffer meanDelta) {
+        update(meanDelta, Input.STALE_DELTA);
     }
 
     /**
@@ -176,7 +185,12 @@ public final class Co2OuterStep {
      * {@code x_{t+1} = ybar_t} (exactly when {@code x_t - ybar_t} is exact in float32, e.g. within a factor of 2).
      */
     public void applySynchronous(DirectBuffer averagedY) {
-        update(averagedY, true);
+        update(averagedY, Input.FRESH_AVERAGE);
+    }
+
+    /** What a round's step 3 is given: an average ybar and which x it is measured from, or the mean delta. */
+    private enum Input {
+        STALE_AVERAGE, FRESH_AVERAGE, STALE_DELTA
     }
 
     /** Writes the outer parameters {@code x} ({@code x_{t+1}} after step 3, where the next round starts) to params. */
@@ -214,7 +228,7 @@ public final class Co2OuterStep {
         return state;
     }
 
-    private void update(DirectBuffer averagedY, boolean fresh) {
+    private void update(DirectBuffer averagedY, Input input) {
         checkBegun();
         if (length == 0) {
             return;
@@ -223,6 +237,8 @@ public final class Co2OuterStep {
             throw new IllegalArgumentException("the average holds " + averagedY.capacity() + " bytes, the range "
                     + length * Float.BYTES);
         }
+        boolean fresh = input == Input.FRESH_AVERAGE;
+        boolean givenDelta = input == Input.STALE_DELTA;
         UnsafeBuffer reference = fresh ? x : xPrev;
         for (int p = 0; p < pieceSpan.length; p++) {
             double lambda;
@@ -233,7 +249,7 @@ public final class Co2OuterStep {
                     int o = k << 2;
                     double r = reference.getFloat(o);
                     double g = x.getFloat(o) - r;
-                    double d = r - averagedY.getFloat(o);
+                    double d = givenDelta ? averagedY.getFloat(o) : r - averagedY.getFloat(o);
                     gapSq += g * g;
                     deltaSq += d * d;
                 }
@@ -249,7 +265,7 @@ public final class Co2OuterStep {
             pieceLambda[p] = lambdaF;
         }
         this.averaged = averagedY;
-        this.synchronous = fresh;
+        this.input = input;
         try {
             KernelThreads.forLongRange(length, body);
         } finally {
@@ -264,7 +280,8 @@ public final class Co2OuterStep {
         float phi = roundedDown(config.clipThreshold());
         boolean clip = config.clip();
         DirectBuffer ybar = averaged;
-        UnsafeBuffer reference = synchronous ? x : xPrev;
+        boolean givenDelta = input == Input.STALE_DELTA;
+        UnsafeBuffer reference = input == Input.FRESH_AVERAGE ? x : xPrev;
         for (int p = 0; p < pieceSpan.length; p++) {
             int lo = (int) Math.max(partFrom, pieceLo[p]);
             int hi = (int) Math.min(partTo, pieceHi[p]);
@@ -272,7 +289,8 @@ public final class Co2OuterStep {
             for (int k = lo; k < hi; k++) {
                 int o = k << 2;
                 float xt = x.getFloat(o);
-                float delta = (reference.getFloat(o) - ybar.getFloat(o)) / lambda;
+                float diff = givenDelta ? ybar.getFloat(o) : reference.getFloat(o) - ybar.getFloat(o);
+                float delta = diff / lambda;
                 float mk = beta * m.getFloat(o) + delta;
                 if (clip) {
                     mk = Math.max(-phi, Math.min(phi, mk));

@@ -39,6 +39,44 @@ class Co2OuterStepTest {
         return read(outer.state().get(name).data());
     }
 
+    // ---- the compressed path: the mean delta instead of the average ---------------------------------------
+
+    /**
+     * {@code applyDelta(x_prev - ybar)} is {@code apply(ybar)}, bit for bit with the constant penalty (the float
+     * difference is the one apply forms), over rounds with momentum, clipping and three tensors.
+     */
+    @Test
+    void applyingTheMeanDeltaIsApplyingTheAverage() {
+        SplittableRandom rnd = new SplittableRandom(7);
+        Co2Config config = new Co2Config(3, 0.7, 0.5, 2.0, true, 0.05);
+        float[] init = new float[11];
+        for (int k = 0; k < init.length; k++) {
+            init[k] = (float) rnd.nextGaussian();
+        }
+        INDArray liveA = floats(init.clone());
+        INDArray liveD = floats(init.clone());
+        Co2OuterStep byAverage = new Co2OuterStep(liveA, THREE, config);
+        Co2OuterStep byDelta = new Co2OuterStep(liveD, THREE, config);
+        byAverage.begin();
+        byDelta.begin();
+        byAverage.skip();
+        byDelta.skip();
+        for (int t = 1; t < 6; t++) {
+            float[] xPrev = state(byAverage, "co2.x_prev");
+            float[] ybar = new float[11];
+            float[] delta = new float[11];
+            for (int k = 0; k < 11; k++) {
+                ybar[k] = xPrev[k] - 0.1f * (float) rnd.nextGaussian();
+                delta[k] = xPrev[k] - ybar[k];
+            }
+            byAverage.apply(view(floats(ybar)));
+            byDelta.applyDelta(view(floats(delta)));
+            for (String name : List.of("co2.x_prev", "co2.x", "co2.outer_momentum")) {
+                assertArrayEquals(state(byAverage, name), state(byDelta, name), name + " after round " + t);
+            }
+        }
+    }
+
     // ---- oracle 2: one-step delay --------------------------------------------------------------------------
 
     @Test

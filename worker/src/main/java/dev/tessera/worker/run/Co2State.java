@@ -22,7 +22,8 @@ import org.nd4j.linalg.factory.Nd4j;
  * A CO2 rank's state in checkpoints ({@code co2/rank-NNNNN.safetensors}), so that a run stopped mid-round resumes
  * bit-identically: the rank's local parameters ({@code live}: between round ends each rank holds its own), the
  * outer state ({@code co2.x_prev}, {@code co2.x}, {@code co2.outer_momentum}) and, when a round's average is
- * pending, that average, finished ({@code co2.pending_average}; {@link Co2Step#settle} waits for it first) with
+ * pending, that average, finished ({@code co2.pending_average}; {@link Co2Step#settle} waits for it first; a
+ * compressed run's mean outer delta, {@code co2.pending_mean_delta}, which a run of the other kind refuses) with
  * its round in the metadata, and with {@code co2.keep_local_progress} the rank's own progress of the last round
  * ({@code co2.local_progress}). The rank's inner optimizer state is its own optimizer file; the model files hold the
  * outer parameters {@code x_t}, the last point every rank agreed on.
@@ -41,6 +42,7 @@ final class Co2State {
 
     private static final String LIVE = "live";
     private static final String PENDING = "co2.pending_average";
+    private static final String PENDING_DELTA = "co2.pending_mean_delta"; // compressed: Co2Step#averagesDeltas
     private static final String CARRY = "co2.local_progress";
     private static final String PENDING_ROUND = "pending_round";
     private static final String FROM = "outer_from";
@@ -55,7 +57,7 @@ final class Co2State {
         tensors.put(LIVE, params.reshape(params.length()));
         co2.outer().state().forEach((name, slice) -> tensors.put(name, slice.data()));
         if (co2.pendingAverage() != null) {
-            tensors.put(PENDING, copy(co2.pendingAverage()));
+            tensors.put(pendingName(co2), copy(co2.pendingAverage()));
         }
         if (co2.carry() != null) {
             tensors.put(CARRY, copy(co2.carry()));
@@ -85,7 +87,8 @@ final class Co2State {
                     reader.read(e.getKey(), e.getValue().data());
                 }
                 if (pendingRound >= 0) {
-                    co2.resumePending(pendingRound, read(checkpoint, reader, old, PENDING, want.length()));
+                    co2.resumePending(pendingRound, read(checkpoint, reader, old, pendingName(checkpoint, reader,
+                            old, co2), want.length()));
                 }
             } else {
                 assemble(checkpoint, co2, params.length(), pendingRound);
@@ -145,7 +148,8 @@ final class Co2State {
                     Reference.reachabilityFence(stored); // the view holds an address, not the array
                 }
                 if (pending != null) {
-                    DirectBuffer stored = read(checkpoint, reader, rank, PENDING, has.length());
+                    DirectBuffer stored = read(checkpoint, reader, rank, pendingName(checkpoint, reader, rank, co2),
+                            has.length());
                     pending.putBytes((int) ((covered - want.from()) * Float.BYTES), stored,
                             (int) ((covered - has.from()) * Float.BYTES), (int) ((end - covered) * Float.BYTES));
                 }
@@ -160,6 +164,24 @@ final class Co2State {
         if (pending != null) {
             co2.resumePending(pendingRound, pending);
         }
+    }
+
+    /** What this run's pending tensor is called: a mean delta when it compresses, else an average of parameters. */
+    private static String pendingName(Co2Step co2) {
+        return co2.averagesDeltas() ? PENDING_DELTA : PENDING;
+    }
+
+    /** {@link #pendingName}, checked against what rank {@code old}'s file holds: the two kinds do not mix. */
+    private static String pendingName(Checkpoint checkpoint, SafeTensorsReader reader, int old, Co2Step co2) {
+        String want = pendingName(co2);
+        String other = co2.averagesDeltas() ? PENDING : PENDING_DELTA;
+        if (!reader.contains(want) && reader.contains(other)) {
+            throw new UserInputException("checkpoint " + checkpoint.dir() + ": rank " + old + "'s CO2 average in"
+                    + " flight was sent " + (co2.averagesDeltas() ? "uncompressed" : "compressed") + ", and this run"
+                    + " sends it " + (co2.averagesDeltas() ? "compressed" : "uncompressed") + "; resume with the"
+                    + " checkpoint's compression.method");
+        }
+        return want;
     }
 
     private static INDArray copy(DirectBuffer buffer) {

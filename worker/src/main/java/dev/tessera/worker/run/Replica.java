@@ -111,9 +111,12 @@ public final class Replica {
         ParallelSpec spec = ParallelSpec.of(job.zeroStage(), job.optimizer()).withAllToAll(
                 moe.allToAll() == AllToAllKind.FLAT ? ParallelSpec.FLAT : moe.ranksPerNode())
                 .withSequence(job.spec().mesh().spMode());
-        CompressedGradients compressed = job.spec().compression().enabled()
-                ? new CompressedGradients(job.spec().compression(), job.train().seed(), job.train().steps()) : null;
-        if (compressed != null) {
+        boolean co2 = job.spec().co2().enabled();
+        CompressedGradients compressed = !job.spec().compression().enabled() ? null
+                : new CompressedGradients(job.spec().compression(), job.train().seed(), co2
+                        ? (job.train().steps() + job.spec().co2().tau() - 1) / job.spec().co2().tau() // once a round
+                        : job.train().steps());
+        if (compressed != null && !co2) {
             spec = spec.withCodec(compressed);
         }
         ModelShard shard = new ModelShard(experts, Parallelize.sequenceShard(mesh, spec, seq));
@@ -121,19 +124,21 @@ public final class Replica {
                 slice.size(), Parallelize.parameterMemory(mesh, spec), Parallelize.gradientMemory(mesh, spec),
                 job.spec().train().recomputePolicy(), shard);
         Sharding sharding = Parallelize.apply(model, mesh, spec, probe);
-        boolean co2 = job.spec().co2().enabled();
         if (co2) {
             // CO2's local steps reduce no gradients: each replica steps on its own slice (ALGORITHMS.md §6).
-            if (job.zeroStage() != 0 || !mesh.expertParallel().isLocal() || !mesh.sequenceParallel().isLocal()
-                    || compressed != null) {
-                throw new UserInputException("co2 with ZeRO, expert or sequence parallelism or compression is not"
-                        + " built yet (issue 19)");
+            if (job.zeroStage() != 0 || !mesh.expertParallel().isLocal() || !mesh.sequenceParallel().isLocal()) {
+                throw new UserInputException("co2 with ZeRO, expert or sequence parallelism is not built yet"
+                        + " (issue 19)");
             }
             model.useGradientSync(GradientSync.NONE);
             for (Block block : model.blocks()) { // a local step routes and balances on its own slice only
                 if (block.isMoe()) {
                     block.moe().useReplicaReducer(ReplicaReducer.LOCAL);
                 }
+            }
+            if (compressed != null && !mesh.workers().isLocal()) { // the outer deltas: all parameters, one bucket
+                compressed.plan(co2Channel(mesh), model.parameters().tensors(),
+                        new long[][] {{0, model.parameters().numel()}});
             }
         }
         if (compressed != null && !compressed.isPlanned()) {
@@ -148,7 +153,7 @@ public final class Replica {
         long completed = 0;
         Co2Step co2Step = null;
         if (job.resume() == null && co2) {
-            co2Step = co2Step(job, mesh, model, optimizer);
+            co2Step = co2Step(job, mesh, model, optimizer, compressed);
         }
         if (job.resume() != null) {
             // Each tensor file is read once, hashed on the way in: the coordinator chose this checkpoint after
@@ -167,7 +172,7 @@ public final class Replica {
                 OptimizerShards.load(checkpoint, optimizer.stateParts(), model.parameters());
             }
             if (co2) { // made after the parameters are in: without CO2 state in the checkpoint, its x_0 are these
-                co2Step = co2Step(job, mesh, model, optimizer);
+                co2Step = co2Step(job, mesh, model, optimizer, compressed);
                 if (co2Source >= 0) {
                     Co2State.load(checkpoint, co2Source, co2Step, model.parameters().params());
                 }
@@ -231,7 +236,8 @@ public final class Replica {
     }
 
     /** CO2's local steps, the parameters averaged once per round over the data-parallel group (ALGORITHMS.md §6). */
-    private static Co2Step co2Step(WorkerJob job, DeviceMesh mesh, Transformer model, Optimizer optimizer) {
+    private static Co2Step co2Step(WorkerJob job, DeviceMesh mesh, Transformer model, Optimizer optimizer,
+                                   CompressedGradients compressed) {
         Co2Section c = job.spec().co2();
         Co2Config config = new Co2Config(c.tau(), c.outerLr(), c.outerMomentum(), c.gapPenalty(), c.clip(),
                 c.clipThreshold());
@@ -239,7 +245,7 @@ public final class Replica {
                 : GapPenalty.constant(c.gapPenalty());
         MeshGroup replicas = mesh.workers();
         long numel = model.parameters().numel();
-        ProcessGroup average = replicas.isLocal() ? null : replicas.channel("co2-parameters");
+        ProcessGroup average = replicas.isLocal() ? null : co2Channel(mesh);
         // One replica owns everything anyway: shard_outer_state changes nothing there.
         boolean sharded = c.shardOuterState() && average != null;
         long[] bounds = sharded ? Co2Step.bounds(numel, replicas.size()) : null;
@@ -252,7 +258,12 @@ public final class Replica {
                 + " parameters " + range + " of " + numel + (sharded ? " (sharded over " + replicas.size()
                 + " ranks; unsharded " + 3L * numel * Float.BYTES + ")" : ""));
         return new Co2Step(model, optimizer, average, outer, job.train().steps(), job.train().gradClip(),
-                c.keepLocalProgress(), gather, bounds);
+                c.keepLocalProgress(), gather, bounds, compressed);
+    }
+
+    /** The channel CO2's averages go over: its own, so that the per-step loss sums do not queue behind them. */
+    private static ProcessGroup co2Channel(DeviceMesh mesh) {
+        return mesh.workers().channel("co2-parameters");
     }
 
     /**
@@ -274,6 +285,9 @@ public final class Replica {
             }
             OptimizerShards.write(writer, replicas.rank(), optimizer.state(), model.parameters());
             Co2State.write(writer, replicas.rank(), co2, model.parameters().params());
+            if (compressed != null) { // after the settle in Co2State.write: no reduction is changing the residuals
+                CompressionState.write(writer, replicas.rank(), compressed);
+            }
             if (mesh.isStandalone()) {
                 writer.writeTrainerState(TrainerState.of(step, mesh.mesh(), job.spec().toMap()));
                 return writer.commit();

@@ -11,6 +11,7 @@ import dev.tessera.optimizers.co2.Co2OuterStep;
 import dev.tessera.optimizers.kernel.NativeMemory;
 import dev.tessera.worker.model.LossParts;
 import dev.tessera.worker.model.Transformer;
+import dev.tessera.worker.parallel.GradientCodec;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import org.agrona.DirectBuffer;
@@ -44,6 +45,13 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * (the next round starts from {@code x_{t+1}}), so its time counts in the step's comm wait. The update of an
  * element is the unsharded one's; the average's bits can differ from the all-reduce's (another summation order,
  * which for two ranks is the same sum), so a sharded run matches an unsharded one closely, and itself bit for bit.
+ *
+ * <p><b>Compressed</b> ({@code compression.method} with CO2): each rank sends its outer delta {@code x_t - y} (from
+ * its own start point: {@code x_t - v} with kept progress) through a {@link GradientCodec} over the whole parameter
+ * buffer, as one bucket, with the codec's error feedback carrying what a round's encoding left out into the next
+ * round's. The codec leaves the decoded sum in the send buffer; the wait divides it by the ranks, and the outer step
+ * takes the mean delta as it is ({@link Co2OuterStep#applyDelta}). The wait and the overlap are the uncompressed
+ * path's: the encoding runs on the group's background thread.
  */
 public final class Co2Step implements TrainingStep {
 
@@ -66,6 +74,7 @@ public final class Co2Step implements TrainingStep {
     private final long[] bounds; // sharded: every rank's range, N + 1 element offsets; else null
     private final UnsafeBuffer[] owned = new UnsafeBuffer[2]; // the owned range of each send buffer, made once
     private int pendingIndex; // the send buffer pendingBuffer is
+    private final GradientCodec codec; // compressed: sends outer deltas, and its reduction sums them; else null
 
     /**
      * @param group    the data-parallel group to average over (a channel of its own, so that the per-step loss
@@ -78,9 +87,12 @@ public final class Co2Step implements TrainingStep {
      * @param lastStep the run's last step, where the final round is flushed
      * @param keepLocalProgress a round starts from the outer parameters plus this rank's own progress of the
      *                 round before (whose average is still in flight), not from the outer parameters alone
+     * @param codec    compressed: planned over {@code group} with the parameters as one bucket, it reduces the
+     *                 outer deltas; null sends the parameters whole (all-reduce, or sharded reduce-scatter)
      */
     public Co2Step(Transformer model, Optimizer optimizer, ProcessGroup group, Co2OuterStep outer, long lastStep,
-                   double gradClip, boolean keepLocalProgress, ProcessGroup gather, long[] bounds) {
+                   double gradClip, boolean keepLocalProgress, ProcessGroup gather, long[] bounds,
+                   GradientCodec codec) {
         INDArray params = model.parameters().params();
         if (params.dataType() != DataType.FLOAT) {
             throw new IllegalArgumentException("CO2 averages float32 parameters, got " + params.dataType());
@@ -105,6 +117,9 @@ public final class Co2Step implements TrainingStep {
                 throw new IllegalArgumentException("co2.keep_local_progress needs the whole outer state");
             }
         }
+        if (codec != null && (group == null || bounds != null)) { // the validator refuses sharded with compression
+            throw new IllegalArgumentException("a compressed CO2 average needs a group and the whole outer state");
+        }
         if (numel * Float.BYTES > NativeMemory.MAX_VIEW_BYTES) {
             throw new IllegalArgumentException("CO2 averages the parameters as one buffer of at most "
                     + NativeMemory.MAX_VIEW_BYTES + " bytes; this model has " + numel * Float.BYTES);
@@ -119,6 +134,7 @@ public final class Co2Step implements TrainingStep {
         this.live = NativeMemory.unsafe(params, 0, numel);
         this.gather = gather;
         this.bounds = bounds == null ? null : bounds.clone();
+        this.codec = codec;
         int ownedFrom = (int) (outer.range().from() * Float.BYTES);
         int ownedBytes = (int) (outer.range().length() * Float.BYTES);
         for (int i = 0; i < send.length; i++) {
@@ -165,15 +181,18 @@ public final class Co2Step implements TrainingStep {
             long round = (step - 1) / tau();
             UnsafeBuffer buffer = send[next];
             next ^= 1;
-            if (carry == null) {
+            if (codec != null) {
+                sendDelta(buffer);
+            } else if (carry == null) {
                 buffer.putBytes(0, live, 0, bytes); // y_t, before the outer step overwrites the live parameters
             } else {
                 sendProgress(buffer);
             }
             // From here the all-reduce owns the buffer until it is awaited: nothing reads or writes it meanwhile.
             // Sharded: only the owner's range ends averaged; the rest of the buffer is the ring's scratch.
-            CollectiveHandle launched = group == null ? null : bounds != null
-                    ? group.reduceScatterInPlaceAsync(buffer, bounds, DType.FLOAT32, ReduceOp.AVG)
+            CollectiveHandle launched = group == null ? null : codec != null
+                    ? codec.reduceAsync(group, 0, buffer, DType.FLOAT32)
+                    : bounds != null ? group.reduceScatterInPlaceAsync(buffer, bounds, DType.FLOAT32, ReduceOp.AVG)
                     : group.allReduceAsync(buffer, DType.FLOAT32, ReduceOp.AVG);
             waited += finishPrevious();
             pending = launched;
@@ -208,12 +227,18 @@ public final class Co2Step implements TrainingStep {
     /**
      * The finished average that the next round end applies, over the outer step's range (sharded: this rank's
      * range only, the rest of the buffer is not averaged), or null (none launched, or the last flushed).
+     * Compressed, it is the mean outer delta instead ({@link #averagesDeltas}).
      */
     public DirectBuffer pendingAverage() {
         if (pending != null) {
             throw new IllegalStateException("settle() the average in flight first");
         }
         return pendingBuffer == null ? null : owned[pendingIndex];
+    }
+
+    /** Whether {@link #pendingAverage} is a mean outer delta (compressed) rather than an average of parameters. */
+    public boolean averagesDeltas() {
+        return codec != null;
     }
 
     /** The round whose average {@link #pendingAverage} is; -1 when none is pending. */
@@ -290,6 +315,22 @@ public final class Co2Step implements TrainingStep {
         }
     }
 
+    /**
+     * Compressed: the outer delta {@code d = x_t - v} of this round, where {@code v = y} (or, keeping progress,
+     * {@code y - c}, whose new progress {@code c = v - x_t = -d} is kept as {@link #sendProgress} keeps it).
+     */
+    private void sendDelta(UnsafeBuffer send) {
+        DirectBuffer x = outer.current(); // x_t: the outer step has not run yet this round end
+        for (int o = 0; o < bytes; o += Float.BYTES) {
+            float v = carry == null ? live.getFloat(o) : live.getFloat(o) - carry.getFloat(o);
+            float d = x.getFloat(o) - v;
+            send.putFloat(o, d);
+            if (carry != null) {
+                carry.putFloat(o, v - x.getFloat(o));
+            }
+        }
+    }
+
     /** {@code into += b}, float32 elementwise over the parameters. */
     private void add(UnsafeBuffer into, DirectBuffer b) {
         for (int o = 0; o < bytes; o += Float.BYTES) {
@@ -308,7 +349,11 @@ public final class Co2Step implements TrainingStep {
             await();
         }
         long waited = System.nanoTime() - start;
-        outer.apply(owned[pendingIndex]);
+        if (codec != null) {
+            outer.applyDelta(owned[pendingIndex]);
+        } else {
+            outer.apply(owned[pendingIndex]);
+        }
         pending = null;
         pendingBuffer = null;
         return waited;
@@ -326,12 +371,19 @@ public final class Co2Step implements TrainingStep {
         return System.nanoTime() - start;
     }
 
+    /** Waits for the average in flight; compressed, it then turns the decoded sum of deltas into their mean. */
     private void await() {
         try {
             pending.await();
         } catch (CommException e) {
             throw new CommException("CO2 parameter average of round " + pendingRound + " over "
                     + group.name() + ": " + e.getMessage(), e.peerRank(), e);
+        }
+        if (codec != null) {
+            float ranks = group.size();
+            for (int o = 0; o < bytes; o += Float.BYTES) {
+                pendingBuffer.putFloat(o, pendingBuffer.getFloat(o) / ranks);
+            }
         }
     }
 }
