@@ -1,7 +1,10 @@
 package dev.tessera.coordinator.cli;
 
+import dev.tessera.comm.compress.CompressionMethod;
 import dev.tessera.coordinator.Co2Bench;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -38,6 +41,11 @@ public final class BenchCo2Command implements Callable<Integer> {
                     + " optimizer.warmup_steps=30). Repeatable.")
     List<String> sets = List.of();
 
+    @Option(names = "--compression", paramLabel = "METHOD", defaultValue = "none",
+            description = "compression.method of CO2's outer deltas (topk, qsgd, powersgd, fedzip; its other keys by"
+                    + " --set); the synchronous row is never compressed (default: ${DEFAULT-VALUE}).")
+    String compression;
+
     @Option(names = "--json", description = "One JSON object per line instead of lines of text.")
     boolean json;
 
@@ -51,11 +59,17 @@ public final class BenchCo2Command implements Callable<Integer> {
                 throw new ParameterException(spec.commandLine(), "--tau must be >= 1 (got " + tau + ")");
             }
         }
+        List<String> methods = Arrays.stream(CompressionMethod.values()).map(m -> m.name().toLowerCase(Locale.ROOT))
+                .toList();
+        if (!methods.contains(compression)) {
+            throw new ParameterException(spec.commandLine(), "--compression '" + compression + "': one of "
+                    + String.join(", ", methods));
+        }
         NamespaceBenchChecks.require(spec, rates, "bench co2");
         for (String rate : rates) {
-            print(Co2Bench.run(null, rate, 2, steps, sets));
+            print(Co2Bench.run(null, compression, rate, 2, steps, sets));
             for (int tau : taus) {
-                print(Co2Bench.run(tau, rate, 2, steps, sets));
+                print(Co2Bench.run(tau, compression, rate, 2, steps, sets));
             }
         }
         return 0;

@@ -183,7 +183,9 @@ class MainBadInputTest {
                 arguments("bench co2 zero steps", null, "bench co2 --steps 0", "--steps must be >= 1 (got 0)"),
                 arguments("bench co2 rate without a unit", null, "bench co2 --rate 100",
                         "--rate '100': a number and bit, kbit, mbit or gbit (as 100mbit), or none"),
-                arguments("bench co2 tau not a number", null, "bench co2 --tau three", "--tau"));
+                arguments("bench co2 tau not a number", null, "bench co2 --tau three", "--tau"),
+                arguments("bench co2 unknown compression", null, "bench co2 --compression zip",
+                        "--compression 'zip': one of none, topk, qsgd, powersgd, fedzip"));
     }
 
     @ParameterizedTest(name = "{0}")
