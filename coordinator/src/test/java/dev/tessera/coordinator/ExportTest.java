@@ -63,13 +63,21 @@ class ExportTest {
         Path run = tmp.resolve("dense");
         train(ClusterTrainingTest.job(run, 1, 4, "--set", "model.moe_every=0"));
         Path out = tmp.resolve("hf-dense");
-        String err = export(checkpointOf(run), out, 0);
+        String err = export(checkpointOf(run), out);
         assertEquals("", err, "a top-k (here: dense) model exports without warnings");
         JsonNode config = assertExportMatches(checkpointOf(run), out, Set.of(), MAX_SHARD);
         assertEquals("LlamaForCausalLM", config.get("architectures").get(0).asText());
         assertEquals("llama", config.get("model_type").asText());
         assertEquals(64, config.get("intermediate_size").asInt());
-        assertTrue(Files.exists(out.resolve("model.safetensors.index.json")));
+
+        // Below the embedding's 32 KiB: the embedding and lm_head get a shard each, over the limit, as in Hugging Face.
+        Path small = tmp.resolve("hf-dense-small");
+        export(checkpointOf(run), small, "20KB");
+        assertExportMatches(checkpointOf(run), small, Set.of(), 20_000);
+        JsonNode weightMap = JSON.readTree(small.resolve("model.safetensors.index.json").toFile()).get("weight_map");
+        String embedding = weightMap.get("model.embed_tokens.weight").asText();
+        assertEquals(1, values(weightMap).stream().filter(embedding::equals).count(), "the embedding is alone in its shard");
+        assertTrue(Files.size(small.resolve(embedding)) > 20_000);
     }
 
     @Test
@@ -79,7 +87,7 @@ class ExportTest {
         Path checkpoint = checkpointOf(run);
         assertTrue(modelFiles(checkpoint).size() > 1, "ZeRO-3 writes the model unit by unit: " + modelFiles(checkpoint));
         Path out = tmp.resolve("hf-zero3");
-        export(checkpoint, out, 0);
+        export(checkpoint, out);
         JsonNode config = assertExportMatches(checkpoint, out, Set.of(), MAX_SHARD);
         assertEquals("MixtralForCausalLM", config.get("architectures").get(0).asText());
         assertEquals(4, config.get("num_local_experts").asInt());
@@ -94,7 +102,7 @@ class ExportTest {
         Path checkpoint = checkpointOf(run);
         assertEquals(2, modelFiles(checkpoint).size(), "each expert-parallel rank writes its part");
         Path out = tmp.resolve("hf-ep2");
-        export(run, out, 0); // a run folder: its newest complete checkpoint
+        export(run, out); // a run folder: its newest complete checkpoint
         JsonNode config = assertExportMatches(checkpoint, out, Set.of(), MAX_SHARD);
         assertEquals("mixtral", config.get("model_type").asText());
     }
@@ -104,7 +112,7 @@ class ExportTest {
         Path run = tmp.resolve("hyper");
         train(ClusterTrainingTest.job(run, 1, 4, "--set", "model.gate=hyper", "--set", "model.hyper_size=8"));
         Path out = tmp.resolve("hf-hyper");
-        String err = export(checkpointOf(run), out, -1);
+        String err = export(checkpointOf(run), out, null);
         List<String> warnings = err.lines().toList();
         assertEquals(1, warnings.size(), err);
         assertTrue(warnings.get(0).startsWith("tessera: warning: model.gate=hyper has no Hugging Face equivalent"), err);
@@ -183,11 +191,16 @@ class ExportTest {
         assertEquals(0, result.code(), result.err());
     }
 
-    /** Exports with {@code --max-shard-size} {@link #MAX_SHARD} (0) or the default (-1); returns stderr. */
-    private static String export(Path checkpoint, Path out, int defaultSize) {
+    /** Exports with {@code --max-shard-size} {@link #MAX_SHARD}; returns stderr. */
+    private static String export(Path checkpoint, Path out) {
+        return export(checkpoint, out, Long.toString(MAX_SHARD));
+    }
+
+    /** Exports with {@code --max-shard-size maxShardSize}, or the default where it is null; returns stderr. */
+    private static String export(Path checkpoint, Path out, String maxShardSize) {
         List<String> args = new ArrayList<>(List.of("export", "--checkpoint", checkpoint.toString(), "--out", out.toString()));
-        if (defaultSize == 0) {
-            args.addAll(List.of("--max-shard-size", Long.toString(MAX_SHARD)));
+        if (maxShardSize != null) {
+            args.addAll(List.of("--max-shard-size", maxShardSize));
         }
         ByteArrayOutputStream stdout = new ByteArrayOutputStream();
         ByteArrayOutputStream stderr = new ByteArrayOutputStream();
@@ -231,8 +244,8 @@ class ExportTest {
 
         Set<String> shardFiles = new TreeSet<>(weightMap.values());
         int n = shardFiles.size();
-        if (maxShard == MAX_SHARD) {
-            assertTrue(n >= 3, "a " + MAX_SHARD + "-byte limit cuts this model into several shards: " + shardFiles);
+        if (maxShard <= MAX_SHARD) {
+            assertTrue(n >= 3, "a " + maxShard + "-byte limit cuts this model into several shards: " + shardFiles);
         }
         Set<String> expectedFiles = new TreeSet<>(List.of("config.json", "model.safetensors.index.json",
                 "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"));
