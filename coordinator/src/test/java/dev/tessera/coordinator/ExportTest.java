@@ -71,7 +71,7 @@ class ExportTest {
         assertEquals(64, config.get("intermediate_size").asInt());
 
         // Below the embedding's 32 KiB: the embedding and lm_head get a shard each, over the limit, as in Hugging Face.
-        Path small = tmp.resolve("hf-dense-small");
+        Path small = Files.createDirectories(tmp.resolve("hf-dense-small")); // an empty --out is taken
         export(checkpointOf(run), small, "20KB");
         assertExportMatches(checkpointOf(run), small, Set.of(), 20_000);
         JsonNode weightMap = JSON.readTree(small.resolve("model.safetensors.index.json").toFile()).get("weight_map");
