@@ -218,6 +218,11 @@ public final class Checkpoint {
         return trainerState;
     }
 
+    /** The Hugging Face architecture {@code config.json} declares. */
+    HfArchitecture architecture() {
+        return architecture;
+    }
+
     /** Tensor name -> model shard file, from {@code model.safetensors.index.json}. */
     public Map<String, String> weightMap() {
         return weightMap;

@@ -302,6 +302,11 @@ public final class CheckpointWriter {
 
     /** {@code model.safetensors.index.json} in Hugging Face's format: total tensor bytes and name -> file. */
     public void writeModelIndex(List<ModelShard> shards) {
+        writeJson(CheckpointLayout.MODEL_INDEX, modelIndex(shards));
+    }
+
+    /** The JSON of {@code model.safetensors.index.json} over {@code shards}; each tensor must be in one only. */
+    static ObjectNode modelIndex(List<ModelShard> shards) {
         Map<String, String> weightMap = new TreeMap<>();
         long total = 0;
         for (ModelShard s : shards) {
@@ -316,7 +321,7 @@ public final class CheckpointWriter {
         root.putObject("metadata").put("total_size", total);
         ObjectNode map = root.putObject("weight_map");
         weightMap.forEach(map::put);
-        writeJson(CheckpointLayout.MODEL_INDEX, root);
+        return root;
     }
 
     /**
