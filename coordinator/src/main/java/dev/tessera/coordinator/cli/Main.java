@@ -15,7 +15,7 @@ import java.util.concurrent.Callable;
 /** The {@code tessera} command line. {@link #run} returns the exit code so tests need not exit the JVM. */
 @Command(name = "tessera", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Distributed training of Llama/Mixtral-style language models on the JVM.",
-        subcommands = {TrainCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, LaunchCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {
 
     @Spec
@@ -62,6 +62,8 @@ public final class Main implements Callable<Integer> {
             public <K> K create(Class<K> type) throws Exception {
                 if (type == TrainCommand.class) {
                     return type.cast(new TrainCommand(train, out));
+                } else if (type == LaunchCommand.class) {
+                    return type.cast(new LaunchCommand(out));
                 } else if (type == BenchModelCommand.class) {
                     return type.cast(new BenchModelCommand(benchModel));
                 }
