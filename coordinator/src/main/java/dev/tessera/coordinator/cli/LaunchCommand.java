@@ -27,6 +27,7 @@ import picocli.CommandLine.Spec;
 public final class LaunchCommand implements Callable<Integer> {
 
     private final PrintStream log;
+    private final PrintStream workerLogs;
 
     @Spec
     CommandSpec spec;
@@ -49,8 +50,10 @@ public final class LaunchCommand implements Callable<Integer> {
     @Option(names = "--print-config", description = "Print the resolved job as YAML and exit without launching.")
     boolean printConfig;
 
-    LaunchCommand(PrintStream log) {
+    /** @param log where the run's lines go; @param workerLogs where the workers' prefixed lines go */
+    LaunchCommand(PrintStream log, PrintStream workerLogs) {
         this.log = log;
+        this.workerLogs = workerLogs;
     }
 
     @Override
@@ -58,7 +61,7 @@ public final class LaunchCommand implements Callable<Integer> {
         ClusterFile cluster = ClusterFile.load(clusterFile);
         Trainer.Builder builder = Trainer.builder().log(log).resume(resume)
                 .out(out == null ? null : out.toAbsolutePath()) // a remote worker's working folder is another
-                .trainWith(new ClusterTraining(cluster.launchers(System.err)));
+                .trainWith(new ClusterTraining(cluster.launchers(workerLogs)));
         cluster.jobConfig().ifPresent(builder::config);
         cluster.jobSets().forEach(builder::set);
         sets.forEach(builder::set);

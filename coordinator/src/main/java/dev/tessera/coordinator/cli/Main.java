@@ -39,7 +39,7 @@ public final class Main implements Callable<Integer> {
     static int run(PrintStream out, PrintStream err, TrainAction train, BenchModelAction benchModel,
                    String... args) {
         ErrorReporter reporter = new ErrorReporter(ErrorReporter.debugRequested());
-        CommandLine cli = new CommandLine(new Main(), commands(out, train, benchModel))
+        CommandLine cli = new CommandLine(new Main(), commands(out, err, train, benchModel))
                 .setCaseInsensitiveEnumValuesAllowed(true)
                 .setOut(writer(out))
                 .setErr(writer(err))
@@ -55,7 +55,8 @@ public final class Main implements Callable<Integer> {
     }
 
     /** Builds the commands that take what they do at construction; picocli builds the rest. */
-    private static CommandLine.IFactory commands(PrintStream out, TrainAction train, BenchModelAction benchModel) {
+    private static CommandLine.IFactory commands(PrintStream out, PrintStream err, TrainAction train,
+                                                BenchModelAction benchModel) {
         CommandLine.IFactory picocli = CommandLine.defaultFactory();
         return new CommandLine.IFactory() {
             @Override
@@ -63,7 +64,7 @@ public final class Main implements Callable<Integer> {
                 if (type == TrainCommand.class) {
                     return type.cast(new TrainCommand(train, out));
                 } else if (type == LaunchCommand.class) {
-                    return type.cast(new LaunchCommand(out));
+                    return type.cast(new LaunchCommand(out, err));
                 } else if (type == BenchModelCommand.class) {
                     return type.cast(new BenchModelCommand(benchModel));
                 }

@@ -146,8 +146,25 @@ public final class ClusterLauncher implements Launcher {
         }
         int code = p.process().exitValue();
         String said = code == 0 ? "" : LocalLauncher.lastLine(p.output());
-        return WorkerState.exited(code, code == 255 && !p.host().local() ? ": ssh to " + p.host().describe()
-                + " failed" + said : said);
+        return WorkerState.exited(code, p.host().local() ? said : overSsh(p, code, said));
+    }
+
+    /**
+     * What an ssh client's exit code says: 255 is ssh's own failure, which is also how it reports a remote
+     * command killed by a signal; 129 to 254 here is the client itself killed by a signal (the remote command's
+     * own codes come back as they are).
+     */
+    private static String overSsh(HostProcess p, int code, String said) {
+        String host = p.host().describe();
+        if (code == 255) {
+            return p.workerPid() < 0 ? ": ssh to " + host + " failed" + said
+                    : ": its ssh session ended: the worker was killed, or the link to " + host + " broke" + said;
+        }
+        if (code > 128 && code < 255) {
+            return ": its ssh client here was killed (signal " + (code - 128) + "); the worker on " + host
+                    + " stops with its session" + said;
+        }
+        return said;
     }
 
     @Override
@@ -161,8 +178,8 @@ public final class ClusterLauncher implements Launcher {
         if (host.local()) {
             return "worker rank " + rank + " (" + pid + " on " + host.describe() + ")";
         }
-        return "worker rank " + rank + " (" + pid + " on " + host.describe() + ", ssh client pid "
-                + p.process().pid() + (p.process().isAlive() ? "" : " exited with " + p.process().exitValue()) + ")";
+        return "worker rank " + rank + " (" + pid + " on " + host.describe() + ", over ssh client pid "
+                + p.process().pid() + ")";
     }
 
     @Override
