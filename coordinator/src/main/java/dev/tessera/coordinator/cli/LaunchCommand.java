@@ -67,6 +67,7 @@ public final class LaunchCommand implements Callable<Integer> {
         sets.forEach(builder::set);
         cluster.launchSets().forEach(builder::set);
         Trainer trainer = builder.build();
+        cluster.requireFits(trainer.job());
         if (printConfig) {
             spec.commandLine().getOut().print(JobConfigLoader.toYaml(trainer.job()));
             spec.commandLine().getOut().flush();

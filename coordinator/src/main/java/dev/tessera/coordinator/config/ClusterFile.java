@@ -55,6 +55,7 @@ public final class ClusterFile {
     private final Path jobConfig;
     private final List<ConfigOverride> jobSets;
     private final List<ConfigOverride> launchSets;
+    private boolean checked;
 
     private ClusterFile(Path file, String coordinatorAddress, String coordinatorOrigin, Path distribution,
                         String distributionOrigin, List<ClusterHost> hosts, List<String> jvmOptions, Path jobConfig,
@@ -238,37 +239,40 @@ public final class ClusterFile {
      * date; each worker's lines go to {@code logs} with a rank prefix.
      */
     public Function<JobConfig, Launcher> launchers(PrintStream logs) {
-        boolean[] checked = {false};
         return job -> {
-            synchronized (checked) {
-                if (!checked[0]) {
-                    check(job, logs);
-                    checked[0] = true;
-                }
-            }
+            checkOnce(job, logs);
             return new ClusterLauncher(hosts, coordinatorAddress, job.launch().workerMemoryMb(), jvmOptions, logs);
         };
     }
 
-    private void check(JobConfig job, PrintStream logs) {
+    /** Fails, naming the file, unless {@code job} has one rank per worker of the hosts. */
+    public void requireFits(JobConfig job) {
         if (job.mesh().world() != workers()) {
             throw new UserInputException(file + ": hosts run " + workers() + " workers but the job's mesh has "
                     + job.mesh().world() + " ranks (mesh.dp x mesh.sp); set workers per host to add up to "
                     + job.mesh().world() + ", or mesh.dp in job.set");
         }
+    }
+
+    /** Restarts of the job launch again on hosts already checked. */
+    private synchronized void checkOnce(JobConfig job, PrintStream logs) {
+        if (checked) {
+            return;
+        }
+        requireFits(job);
         BindAddress.problem(coordinatorAddress).ifPresent(p -> {
             throw new UserInputException(coordinatorOrigin + ": coordinator.address " + p + "; use one of this"
                     + " machine's addresses the hosts can reach: " + String.join(", ", BindAddress.ofThisHost()));
         });
-        if (hosts.stream().allMatch(ClusterHost::local)) {
-            return;
-        }
-        Distribution dist = Distribution.at(localDistribution(), distributionOrigin);
-        for (ClusterHost host : hosts) {
-            if (!host.local()) {
-                dist.ensureOn(host, logs);
+        if (hosts.stream().anyMatch(h -> !h.local())) {
+            Distribution dist = Distribution.at(localDistribution(), distributionOrigin);
+            for (ClusterHost host : hosts) {
+                if (!host.local()) {
+                    dist.ensureOn(host, logs);
+                }
             }
         }
+        checked = true;
     }
 
     /** The distribution to copy: the file's, else the one ./tessera built ({@code tessera.home}). */

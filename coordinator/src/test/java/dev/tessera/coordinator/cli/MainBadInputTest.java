@@ -193,6 +193,9 @@ class MainBadInputTest {
                         "launch {config}", "hosts.b.address: 'host-b' is not a literal IPv4 or IPv6 address"),
                 arguments("cluster file missing", null, "launch {tmp}/none.yaml", "cluster file {tmp}/none.yaml cannot"
                         + " be read"),
+                arguments("cluster file hosts fewer than ranks",
+                        "hosts:\n  here: {local: true}\njob:\n  set: {mesh.dp: 2}\n", "launch {config}",
+                        "job.yaml: hosts run 1 workers but the job's mesh has 2 ranks"),
                 arguments("cluster file job key unknown", "hosts:\n  here: {local: true}\njob:\n  set: {mesh.dq: 1}\n",
                         "launch {config}", "job.yaml:4:9: unknown key 'mesh.dq' (did you mean 'mesh.dp'?)"));
     }
