@@ -59,7 +59,8 @@ public final class ClusterLauncher implements Launcher {
         for (ClusterHost host : hosts) {
             for (int i = 0; i < host.workers(); i++) {
                 hostOfRank.add(host);
-                placements.add(host.local() ? new Placement(COORDINATOR_HOST, host.address(), DriverMode.SHARED_PER_HOST)
+                placements.add(host.local()
+                        ? new Placement(COORDINATOR_HOST, host.address(), DriverMode.SHARED_PER_HOST)
                         : new Placement(host.workers() == 1 ? host.name() : host.name() + "/" + i, host.address(),
                         DriverMode.PER_PROCESS));
             }
@@ -104,8 +105,8 @@ public final class ClusterLauncher implements Launcher {
     }
 
     /**
-     * Reads the environment ({@code envNames}, the job token among them) from stdin, divides the host's cores among its workers, says the shell's pid (which
-     * exec makes the JVM's) and execs the worker.
+     * Reads the environment ({@code envNames}, the job token among them) from stdin, divides the host's cores among
+     * its workers, says the shell's pid (which exec makes the JVM's) and execs the worker.
      */
     private String script(ClusterHost host, WorkerArgs args, List<String> envNames) {
         List<String> java = new ArrayList<>();

@@ -76,7 +76,8 @@ public final class Distribution {
 
     private String manifestOn(ClusterHost host) {
         HostShell.Result r = HostShell.run(host, "cd " + HostShell.quote(host.distribution() + "/lib")
-                + " 2>/dev/null || exit 0; LC_ALL=C sha256sum -- *.jar 2>/dev/null | LC_ALL=C sort -k 2", CHECK_TIMEOUT_S);
+                + " 2>/dev/null || exit 0; LC_ALL=C sha256sum -- *.jar 2>/dev/null | LC_ALL=C sort -k 2",
+                CHECK_TIMEOUT_S);
         if (r.code() == 255 || r.code() == -1) {
             throw new IllegalStateException("cannot reach " + host.describe() + " over ssh: " + r.output().strip());
         }

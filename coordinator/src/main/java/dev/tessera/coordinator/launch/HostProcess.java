@@ -50,7 +50,7 @@ final class HostProcess {
      */
     static HostProcess start(int rank, ClusterHost host, String script, List<String> envOrder,
                              Map<String, String> env, PrintStream logs) {
-        List<String> command = host.local() ? List.of("bash", "-c", script) : host.ssh().command(host.address(), script);
+        List<String> command = HostShell.command(host, script);
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         try {
             Process process = pb.start();
