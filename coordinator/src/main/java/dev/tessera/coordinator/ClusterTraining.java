@@ -91,7 +91,9 @@ public final class ClusterTraining implements TrainAction {
         JobConfig job = request.job();
         RunDirectory directory = request.directory();
         PrintStream out = request.log();
-        WorkerJob workerJob = WorkerJob.of(job, directory.root(), checkpoint == null ? null : checkpoint.dir());
+        // Absolute: a worker on another host (over ssh) starts in another working folder.
+        WorkerJob workerJob = WorkerJob.of(job, directory.root().toAbsolutePath(),
+                checkpoint == null ? null : checkpoint.dir().toAbsolutePath());
         Assignment.requireFits(workerJob);
         long completed = checkpoint == null ? 0 : checkpoint.step();
         TokenSource data = workerJob.data().open(job.train().seqLen());

@@ -1,6 +1,7 @@
 package dev.tessera.coordinator;
 
 import dev.tessera.comm.MediaDriverHost;
+import dev.tessera.comm.UserInputException;
 import dev.tessera.coordinator.config.ConfigOverride;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.launch.ChildJvms;
@@ -10,6 +11,7 @@ import dev.tessera.coordinator.run.RunSummary;
 import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.job.JobConfig;
+import dev.tessera.worker.job.LauncherKind;
 import dev.tessera.worker.train.TrainingListener;
 
 import java.io.PrintStream;
@@ -77,6 +79,10 @@ public final class Trainer {
      * the workers failed more often than {@code restart.max_restarts} allows.
      */
     public TrainResult fit() throws Exception {
+        if (action == TrainAction.DEFAULT && job.launch().launcher() == LauncherKind.CLUSTER) {
+            throw new UserInputException("launch.launcher: cluster runs on the hosts of a cluster file: start it with"
+                    + " ./tessera launch CLUSTER.yaml (see deploy/clusters), or set launch.launcher: local");
+        }
         if (resume != null && resume.step() >= job.train().steps()) {
             Path run = RunDirectory.findRunRoot(resumeArgument);
             log.println("run " + run + " is complete: " + resume.dir() + " is at step " + resume.step()
@@ -135,6 +141,12 @@ public final class Trainer {
          */
         public Builder set(String key, Object value) {
             overrides.add(ConfigOverride.of(Objects.requireNonNull(key, "key"), value));
+            return this;
+        }
+
+        /** One key set as a file or flag set it: errors name {@code override.origin()}. */
+        public Builder set(ConfigOverride override) {
+            overrides.add(Objects.requireNonNull(override, "override"));
             return this;
         }
 

@@ -15,7 +15,8 @@ import java.util.concurrent.Callable;
 /** The {@code tessera} command line. {@link #run} returns the exit code so tests need not exit the JVM. */
 @Command(name = "tessera", mixinStandardHelpOptions = true, versionProvider = VersionProvider.class,
         description = "Distributed training of Llama/Mixtral-style language models on the JVM.",
-        subcommands = {TrainCommand.class, ExportCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, LaunchCommand.class, ExportCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {
 
     @Spec
@@ -39,7 +40,7 @@ public final class Main implements Callable<Integer> {
     static int run(PrintStream out, PrintStream err, TrainAction train, BenchModelAction benchModel,
                    String... args) {
         ErrorReporter reporter = new ErrorReporter(ErrorReporter.debugRequested());
-        CommandLine cli = new CommandLine(new Main(), commands(out, train, benchModel))
+        CommandLine cli = new CommandLine(new Main(), commands(out, err, train, benchModel))
                 .setCaseInsensitiveEnumValuesAllowed(true)
                 .setOut(writer(out))
                 .setErr(writer(err))
@@ -55,13 +56,16 @@ public final class Main implements Callable<Integer> {
     }
 
     /** Builds the commands that take what they do at construction; picocli builds the rest. */
-    private static CommandLine.IFactory commands(PrintStream out, TrainAction train, BenchModelAction benchModel) {
+    private static CommandLine.IFactory commands(PrintStream out, PrintStream err, TrainAction train,
+                                                BenchModelAction benchModel) {
         CommandLine.IFactory picocli = CommandLine.defaultFactory();
         return new CommandLine.IFactory() {
             @Override
             public <K> K create(Class<K> type) throws Exception {
                 if (type == TrainCommand.class) {
                     return type.cast(new TrainCommand(train, out));
+                } else if (type == LaunchCommand.class) {
+                    return type.cast(new LaunchCommand(out, err));
                 } else if (type == BenchModelCommand.class) {
                     return type.cast(new BenchModelCommand(benchModel));
                 }

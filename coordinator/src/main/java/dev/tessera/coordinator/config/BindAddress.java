@@ -27,15 +27,9 @@ final class BindAddress {
 
     /** What is wrong with {@code value}, as the end of a sentence that starts with the key; empty if nothing. */
     static Optional<String> problem(String value) {
-        if (value == null || value.isBlank()) {
-            return Optional.of("is not set");
-        }
-        boolean v4 = IPV4.matcher(value).matches();
-        if (!v4 && !IPV6.matcher(value).matches()) {
-            return Optional.of("'" + value + "' is not a literal IPv4 or IPv6 address (host names are not resolved)");
-        }
-        if (v4 && !Arrays.stream(value.split("\\.")).allMatch(octet -> Integer.parseInt(octet) <= 255)) {
-            return Optional.of("'" + value + "' is not a valid IPv4 address");
+        Optional<String> notLiteral = literalProblem(value);
+        if (notLiteral.isPresent()) {
+            return notLiteral;
         }
         InetAddress address;
         try {
@@ -57,6 +51,30 @@ final class BindAddress {
             return Optional.of("'" + value + "' cannot be checked against this host's interfaces: " + e.getMessage());
         }
         return Optional.of("'" + value + "' is not an address of any interface of this host");
+    }
+
+    /**
+     * What is wrong with {@code value} as a literal IP address of any host (another host's addresses cannot be checked
+     * from here), as the end of a sentence that starts with the key; empty if nothing.
+     */
+    static Optional<String> literalProblem(String value) {
+        if (value == null || value.isBlank()) {
+            return Optional.of("is not set");
+        }
+        boolean v4 = IPV4.matcher(value).matches();
+        if (!v4 && !IPV6.matcher(value).matches()) {
+            return Optional.of("'" + value + "' is not a literal IPv4 or IPv6 address (host names are not resolved)");
+        }
+        if (v4 && !Arrays.stream(value.split("\\.")).allMatch(octet -> Integer.parseInt(octet) <= 255)) {
+            return Optional.of("'" + value + "' is not a valid IPv4 address");
+        }
+        try {
+            InetAddress address = InetAddress.getByName(value); // a literal: parsed, never looked up
+            return address.isAnyLocalAddress() ? Optional.of("'" + value + "' is the wildcard address, which no one"
+                    + " can reach a host at") : Optional.empty();
+        } catch (UnknownHostException e) {
+            return Optional.of("'" + value + "' is not a valid IP address");
+        }
     }
 
     /** The addresses of this host's interfaces that are up, but loopback and link-local ones. */

@@ -50,17 +50,25 @@ public final class LocalLauncher implements Launcher {
         this.placements = List.copyOf(workers);
         this.prefix = prefix;
         this.threads = Math.max(1, Runtime.getRuntime().availableProcessors() / workers.size());
-        // The heap may take the whole budget: the fused attention kernel keeps its probabilities and scratch in Java
-        // arrays, which grow with the square of the sequence. The planner has checked that the process's total fits,
-        // and javacpp's physical limit, which counts the heap too, holds it to that. The young generation is held to
-        // an eighth of the budget, so that garbage (of which training makes little) cannot grow the heap to it.
-        this.jvms = new ChildJvms(List.of("-Xmx" + Math.max(256, workerMemoryMb) + "m",
-                "-XX:MaxNewSize=" + Math.max(64, workerMemoryMb / 8) + "m",
-                "-Dorg.bytedeco.javacpp.maxbytes=" + workerMemoryMb + "M",
-                "-Dorg.bytedeco.javacpp.maxphysicalbytes=" + workerMemoryMb + "M",
-                "-Dtessera.kernel.threads=" + threads));
+        List<String> jvmArgs = new ArrayList<>(memoryFlags(workerMemoryMb));
+        jvmArgs.add("-Dtessera.kernel.threads=" + threads);
+        this.jvms = new ChildJvms(jvmArgs);
         this.shutdownHook = new Thread(jvms::close, "tessera-stop-workers");
         Runtime.getRuntime().addShutdownHook(shutdownHook);
+    }
+
+    /**
+     * A worker JVM's memory flags for a budget of {@code workerMemoryMb}. The heap may take the whole budget: the
+     * fused attention kernel keeps its probabilities and scratch in Java arrays, which grow with the square of the
+     * sequence. The planner has checked that the process's total fits, and javacpp's physical limit, which counts the
+     * heap too, holds it to that. The young generation is held to an eighth of the budget, so that garbage (of which
+     * training makes little) cannot grow the heap to it.
+     */
+    static List<String> memoryFlags(int workerMemoryMb) {
+        return List.of("-Xmx" + Math.max(256, workerMemoryMb) + "m",
+                "-XX:MaxNewSize=" + Math.max(64, workerMemoryMb / 8) + "m",
+                "-Dorg.bytedeco.javacpp.maxbytes=" + workerMemoryMb + "M",
+                "-Dorg.bytedeco.javacpp.maxphysicalbytes=" + workerMemoryMb + "M");
     }
 
     /** {@code workers} JVMs on loopback, all on this host's shared media driver: the single-host job. */

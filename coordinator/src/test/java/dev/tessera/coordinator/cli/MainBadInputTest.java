@@ -2,6 +2,7 @@ package dev.tessera.coordinator.cli;
 
 import dev.tessera.coordinator.TrainRequest;
 import dev.tessera.coordinator.run.RunSummary;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -185,7 +186,33 @@ class MainBadInputTest {
                         "--rate '100': a number and bit, kbit, mbit or gbit (as 100mbit), or none"),
                 arguments("bench co2 tau not a number", null, "bench co2 --tau three", "--tau"),
                 arguments("bench co2 unknown compression", null, "bench co2 --compression zip",
-                        "--compression 'zip': one of none, topk, qsgd, powersgd, fedzip"));
+                        "--compression 'zip': one of none, topk, qsgd, powersgd, fedzip"),
+                arguments("cluster file unknown key", "hosts:\n  here: {local: true}\nhostz: 1\n", "launch {config}",
+                        "job.yaml:3:1: unknown key 'hostz' (did you mean 'hosts'?); allowed keys at the top level"),
+                arguments("cluster file missing key file", "hosts:\n  b:\n    address: 198.18.0.2\n"
+                        + "    ssh: {user: u, key: none}\n    distribution: /opt/t\n", "launch {config}",
+                        "job.yaml:4:20: hosts.b.ssh.key: {tmp}/none does not exist"),
+                arguments("cluster file bad address", "hosts:\n  b: {address: host-b, ssh: {user: u, key: none}}\n",
+                        "launch {config}", "hosts.b.address: 'host-b' is not a literal IPv4 or IPv6 address"),
+                arguments("cluster file missing", null, "launch {tmp}/none.yaml", "cluster file {tmp}/none.yaml cannot"
+                        + " be read"),
+                arguments("cluster file hosts fewer than ranks",
+                        "hosts:\n  here: {local: true}\njob:\n  set: {mesh.dp: 2}\n", "launch {config}",
+                        "job.yaml: hosts run 1 workers but the job's mesh has 2 ranks"),
+                arguments("cluster file job key unknown", "hosts:\n  here: {local: true}\njob:\n  set: {mesh.dq: 1}\n",
+                        "launch {config}", "job.yaml:4:9: unknown key 'mesh.dq' (did you mean 'mesh.dp'?)"));
+    }
+
+    /** The cluster launcher needs the hosts of a cluster file, which only tessera launch reads. */
+    @Test
+    void trainRefusesTheClusterLauncherBeforeMakingARun() {
+        Path run = tmp.resolve("run");
+        CliRunner result = CliRunner.run("train", "--set", "launch.launcher=cluster", "--set", "mesh.dp=2",
+                "--out", run.toString());
+        assertEquals(2, result.exitCode(), result.err());
+        assertEquals("tessera: launch.launcher: cluster runs on the hosts of a cluster file: start it with ./tessera"
+                + " launch CLUSTER.yaml (see deploy/clusters), or set launch.launcher: local", result.err().strip());
+        assertFalse(Files.exists(run), "no run directory for a refused job");
     }
 
     @ParameterizedTest(name = "{0}")
@@ -205,7 +232,8 @@ class MainBadInputTest {
         assertEquals(2, result.exitCode(), () -> name + ": " + result.err());
         assertTrue(result.err().startsWith("tessera: "), result.err());
         assertEquals(1, result.err().lines().count(), () -> "one line expected: " + result.err());
-        assertTrue(result.err().contains(expected), () -> "'" + result.err().strip() + "' lacks '" + expected + "'");
+        String want = expected.replace("{tmp}", tmp.toString());
+        assertTrue(result.err().contains(want), () -> "'" + result.err().strip() + "' lacks '" + want + "'");
         assertFalse(result.err().contains("\tat "), "no stack trace");
         assertFalse(trainCalled.get(), "training must not start on bad input");
     }

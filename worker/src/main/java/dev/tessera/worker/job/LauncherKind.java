@@ -4,8 +4,8 @@ package dev.tessera.worker.job;
 public enum LauncherKind {
     /** Worker JVMs on this host, started and owned by the coordinator. */
     LOCAL(true),
-    /** Hosts named in a cluster YAML. */
-    CLUSTER(false),
+    /** Hosts named in a cluster file: set by {@code tessera launch CLUSTER.yaml}, which names them. */
+    CLUSTER(true),
     /** One worker per task of a Spark barrier stage. */
     SPARK(false);
 
