@@ -1,6 +1,7 @@
 package dev.tessera.coordinator;
 
 import dev.tessera.comm.MediaDriverHost;
+import dev.tessera.comm.UserInputException;
 import dev.tessera.coordinator.config.ConfigOverride;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.launch.ChildJvms;
@@ -10,6 +11,7 @@ import dev.tessera.coordinator.run.RunSummary;
 import dev.tessera.worker.blas.BlasKernel;
 import dev.tessera.worker.checkpoint.Checkpoint;
 import dev.tessera.worker.job.JobConfig;
+import dev.tessera.worker.job.LauncherKind;
 import dev.tessera.worker.train.TrainingListener;
 
 import java.io.PrintStream;
@@ -83,6 +85,10 @@ public final class Trainer {
                     + " of train.steps " + job.train().steps() + "; nothing to do (to train further, set"
                     + " train.steps above " + resume.step() + ")");
             return new TrainResult(run, Optional.empty(), Optional.of(resume.dir()));
+        }
+        if (action == TrainAction.DEFAULT && job.launch().launcher() == LauncherKind.SPARK) {
+            throw new UserInputException("launch.launcher: spark runs the workers as Spark tasks, so the job must be"
+                    + " submitted to Spark: use deploy/spark/tessera-submit (or SparkLaunch.training(spark) from Java)");
         }
         RunDirectory directory = resume != null
                 ? RunDirectory.resume(resumeArgument, out)

@@ -50,17 +50,25 @@ public final class LocalLauncher implements Launcher {
         this.placements = List.copyOf(workers);
         this.prefix = prefix;
         this.threads = Math.max(1, Runtime.getRuntime().availableProcessors() / workers.size());
+        this.jvms = new ChildJvms(workerJvmArgs(workerMemoryMb, threads));
+        this.shutdownHook = new Thread(jvms::close, "tessera-stop-workers");
+        Runtime.getRuntime().addShutdownHook(shutdownHook);
+    }
+
+    /**
+     * The JVM options of one worker of {@code workerMemoryMb} running {@code threads} kernel threads, after the
+     * module flags: the same for every launcher.
+     */
+    public static List<String> workerJvmArgs(int workerMemoryMb, int threads) {
         // The heap may take the whole budget: the fused attention kernel keeps its probabilities and scratch in Java
         // arrays, which grow with the square of the sequence. The planner has checked that the process's total fits,
         // and javacpp's physical limit, which counts the heap too, holds it to that. The young generation is held to
         // an eighth of the budget, so that garbage (of which training makes little) cannot grow the heap to it.
-        this.jvms = new ChildJvms(List.of("-Xmx" + Math.max(256, workerMemoryMb) + "m",
+        return List.of("-Xmx" + Math.max(256, workerMemoryMb) + "m",
                 "-XX:MaxNewSize=" + Math.max(64, workerMemoryMb / 8) + "m",
                 "-Dorg.bytedeco.javacpp.maxbytes=" + workerMemoryMb + "M",
                 "-Dorg.bytedeco.javacpp.maxphysicalbytes=" + workerMemoryMb + "M",
-                "-Dtessera.kernel.threads=" + threads));
-        this.shutdownHook = new Thread(jvms::close, "tessera-stop-workers");
-        Runtime.getRuntime().addShutdownHook(shutdownHook);
+                "-Dtessera.kernel.threads=" + threads);
     }
 
     /** {@code workers} JVMs on loopback, all on this host's shared media driver: the single-host job. */
@@ -142,7 +150,7 @@ public final class LocalLauncher implements Launcher {
      * The worker's last line that is not part of a stack trace nor one of the JVM's own notices: what it said
      * when it failed, as ": line", or "" when it said nothing.
      */
-    static String lastLine(String output) {
+    public static String lastLine(String output) {
         String[] lines = output.strip().split("\n");
         for (int i = lines.length - 1; i >= 0; i--) {
             String line = lines[i].strip();
@@ -154,7 +162,7 @@ public final class LocalLauncher implements Launcher {
         return "";
     }
 
-    static String hostName() {
+    public static String hostName() {
         try {
             return InetAddress.getLocalHost().getHostName();
         } catch (UnknownHostException e) {

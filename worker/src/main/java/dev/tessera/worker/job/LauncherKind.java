@@ -6,8 +6,8 @@ public enum LauncherKind {
     LOCAL(true),
     /** Hosts named in a cluster YAML. */
     CLUSTER(false),
-    /** One worker per task of a Spark barrier stage. */
-    SPARK(false);
+    /** One worker per task of a Spark barrier stage: submitted with deploy/spark/tessera-submit. */
+    SPARK(true);
 
     private final boolean implemented;
 
