@@ -252,20 +252,40 @@ final class SparkLauncher implements Launcher {
         } catch (IOException e) {
             // closed already
         }
-        spark.cancelJobGroup(jobGroup);
+        boolean stageFailed;
         try {
+            if (!all.isEmpty() && all.stream().allMatch(t -> t.state().status() == WorkerState.Status.EXITED
+                    && t.state().exitCode() == 0)) {
+                awaitStageEnd(TimeUnit.SECONDS.toMillis(10)); // every worker is done: its task returns at once
+            }
+            synchronized (this) {
+                stageFailed = stageEnded && stageFailure != null; // a failure of its own, not the cancellation below
+            }
+            spark.cancelJobGroup(jobGroup);
             stage.join(TimeUnit.SECONDS.toMillis(60));
             acceptor.join(TimeUnit.SECONDS.toMillis(5));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            return;
         }
         synchronized (this) {
             if (stage.isAlive()) {
                 System.err.println("spark: the barrier stage of job group " + jobGroup + " did not end within 60 s"
                         + " of its cancellation");
-            } else if (stageFailure != null) {
-                System.err.println("spark: the barrier stage ended: " + firstLine(stageFailure));
+            } else if (stageFailed) {
+                System.err.println("spark: the barrier stage failed: " + firstLine(stageFailure));
             }
+        }
+    }
+
+    private synchronized void awaitStageEnd(long timeoutMs) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+        while (!stageEnded) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return;
+            }
+            wait(Math.max(1, left / 1_000_000));
         }
     }
 

@@ -3,6 +3,7 @@ package dev.tessera.coordinator.spark;
 import dev.tessera.coordinator.TrainAction;
 import dev.tessera.coordinator.cli.Main;
 import dev.tessera.worker.blas.BlasKernel;
+import org.apache.spark.SparkConf;
 import org.apache.spark.sql.SparkSession;
 
 /**
@@ -13,6 +14,12 @@ import org.apache.spark.sql.SparkSession;
  */
 public final class SparkTrain {
 
+    /**
+     * How often a barrier stage waiting for free slots looks again (Spark: 15 s). A restarted attempt waits for the
+     * executor that replaces a lost one; looking every 2 s starts it that much sooner. A --conf given wins.
+     */
+    private static final String BARRIER_CHECK_INTERVAL = "spark.scheduler.barrier.maxConcurrentTasksCheck.interval";
+
     private SparkTrain() {
     }
 
@@ -20,8 +27,12 @@ public final class SparkTrain {
         BlasKernel.choose(); // before anything loads OpenBLAS, which reads its kernel only then
         SparkSession[] session = new SparkSession[1];
         TrainAction onSpark = request -> {
-            session[0] = SparkSession.builder().appName("tessera " + request.directory().root().getFileName())
-                    .getOrCreate();
+            SparkSession.Builder builder = SparkSession.builder()
+                    .appName("tessera " + request.directory().root().getFileName());
+            if (!new SparkConf().contains(BARRIER_CHECK_INTERVAL)) {
+                builder.config(BARRIER_CHECK_INTERVAL, "2s");
+            }
+            session[0] = builder.getOrCreate();
             return SparkLaunch.training(session[0]).run(request);
         };
         int code;

@@ -3,6 +3,7 @@ package dev.tessera.coordinator.spark;
 import dev.tessera.comm.ChildJvm;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -84,10 +85,31 @@ final class SparkProcesses {
 
     /** Starts {@code command} with Spark on loopback, its output in {@code log}. */
     static Process start(List<String> command, Path log, Path workDir) throws IOException {
+        return start(command, log, workDir, null);
+    }
+
+    /** As {@link #start(List, Path, Path)}, with {@code sparkHome} as SPARK_HOME (a standalone Master, Worker). */
+    static Process start(List<String> command, Path log, Path workDir, Path sparkHome) throws IOException {
         ProcessBuilder pb = new ProcessBuilder(command).directory(workDir.toFile()).redirectErrorStream(true)
                 .redirectOutput(log.toFile());
         pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
+        pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
+        if (sparkHome != null) {
+            pb.environment().put("SPARK_HOME", sparkHome.toString());
+            // What a distribution's load-spark-env.sh sets: without it the Worker looks for a source build.
+            pb.environment().put("SPARK_SCALA_VERSION", "2.13");
+        }
         return pb.start();
+    }
+
+    /** The whole command line from /proc (ProcessHandle.Info may cut a long class path short). */
+    static String commandLine(ProcessHandle p) {
+        try {
+            return new String(Files.readAllBytes(Path.of("/proc", Long.toString(p.pid()), "cmdline")),
+                    StandardCharsets.UTF_8).replace('\0', ' ');
+        } catch (IOException gone) {
+            return "";
+        }
     }
 
     /** Ends {@code p} and everything it started (executors, workers), forcibly after a grace period. */
