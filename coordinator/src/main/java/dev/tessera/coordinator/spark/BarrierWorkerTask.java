@@ -1,6 +1,8 @@
 package dev.tessera.coordinator.spark;
 
+import dev.tessera.coordinator.launch.ChildJvms;
 import dev.tessera.coordinator.launch.LocalLauncher;
+import dev.tessera.worker.io.AtomicFiles;
 import dev.tessera.worker.run.WorkerMain;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
@@ -90,7 +92,9 @@ final class BarrierWorkerTask extends AbstractFunction1<Iterator<Integer>, Itera
     private static int runWorker(int rank, List<String> jvmFlags, List<String> args, Map<String, String> env,
                                  int threads, Socket socket, DataOutputStream out, BarrierTaskContext task)
             throws IOException {
-        Path log = Files.createTempFile("tessera-rank-" + rank + "-", ".log");
+        // Owned by this executor: the next Tessera process on the host removes it if the executor is killed first.
+        Path logDir = ChildJvms.ownedLogDirectory();
+        Path log = logDir.resolve("rank-" + rank + ".log");
         try {
             List<String> command = new ArrayList<>();
             command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
@@ -120,27 +124,37 @@ final class BarrierWorkerTask extends AbstractFunction1<Iterator<Integer>, Itera
             }, "tessera-driver-hangup-" + rank);
             hangUpWatch.setDaemon(true);
             hangUpWatch.start();
-            while (!worker.waitFor(1, TimeUnit.SECONDS)) {
-                if (task.isInterrupted()) { // the job group was cancelled, or Spark killed the stage
-                    worker.destroyForcibly();
+            boolean killed = false;
+            try {
+                while (!worker.waitFor(1, TimeUnit.SECONDS)) {
+                    if (task.isInterrupted()) { // the job group was cancelled, or Spark killed the stage
+                        killed = true;
+                        worker.destroyForcibly();
+                    }
                 }
+            } catch (InterruptedException e) { // Spark kills a task by interrupting it
+                killed = true;
+                worker.descendants().forEach(ProcessHandle::destroyForcibly);
+                try {
+                    worker.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+                } catch (InterruptedException again) {
+                    // it was killed forcibly: it goes whether or not this waits
+                }
+                Thread.currentThread().interrupt();
             }
-            int code = worker.exitValue();
+            int code = worker.isAlive() ? -1 : worker.exitValue();
             String output = Files.readString(log);
             out.writeByte(LaunchChannel.EXIT);
             out.writeInt(code);
-            out.writeUTF(truncate(LocalLauncher.lastLine(output)));
+            out.writeUTF(killed ? ": Spark killed its task" : truncate(LocalLauncher.lastLine(output)));
             out.flush();
             if (code != 0) {
                 throw new IllegalStateException("Tessera worker rank " + rank + " (pid " + worker.pid() + ") exited"
                         + " with code " + code + "; its last lines:\n" + lastLines(output));
             }
             return code;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("Tessera rank " + rank + ": interrupted while the worker ran", e);
         } finally {
-            Files.deleteIfExists(log);
+            AtomicFiles.deleteRecursively(logDir);
         }
     }
 

@@ -258,10 +258,14 @@ final class SparkLauncher implements Launcher {
                     && t.state().exitCode() == 0)) {
                 awaitStageEnd(TimeUnit.SECONDS.toMillis(10)); // every worker is done: its task returns at once
             }
+            boolean running;
             synchronized (this) {
                 stageFailed = stageEnded && stageFailure != null; // a failure of its own, not the cancellation below
+                running = !stageEnded;
             }
-            spark.cancelJobGroup(jobGroup);
+            if (running) {
+                spark.cancelJobGroup(jobGroup);
+            }
             stage.join(TimeUnit.SECONDS.toMillis(60));
             acceptor.join(TimeUnit.SECONDS.toMillis(5));
         } catch (InterruptedException e) {

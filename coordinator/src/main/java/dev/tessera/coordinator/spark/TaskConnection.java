@@ -68,7 +68,7 @@ final class TaskConnection implements AutoCloseable {
             }
         } catch (IOException e) {
             ended(WorkerState.exited(-1, ": its Spark task ended without a report (executor lost or task"
-                    + " killed: " + e.getMessage() + ")"));
+                    + " killed: " + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()) + ")"));
         }
     }
 

@@ -23,7 +23,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
-/** spark-submit in {@code local[2]}: the driver coordinates, two barrier tasks run the two data-parallel workers. */
+/**
+ * deploy/spark/tessera-submit in {@code local[2]}: the driver coordinates, two barrier tasks run the two data-parallel
+ * workers.
+ */
 @Timeout(300)
 class SparkLocalTest {
 
@@ -50,8 +53,8 @@ class SparkLocalTest {
     void sparkSubmitInLocalModeTrainsTwoDataParallelWorkers() throws Exception {
         Path out = tmp.resolve("run");
         Path log = tmp.resolve("submit.log");
-        Process submit = SparkProcesses.start(SparkProcesses.submit(tmp, "local[2]", List.of(),
-                tinyJob(out, 12, "--set", "checkpoint.every=6")), log, tmp);
+        Process submit = SparkProcesses.submit(tmp, "local[2]", List.of(), tinyJob(out, 12, "--set",
+                "checkpoint.every=6"), log);
         try {
             assertTrue(submit.waitFor(240, TimeUnit.SECONDS), "spark-submit did not end within 240 s: "
                     + Files.readString(log));
@@ -59,6 +62,7 @@ class SparkLocalTest {
         } finally {
             SparkProcesses.stop(submit);
         }
+        SparkProcesses.assertNothingLeft(out);
         Map<Long, Double> losses = losses(out);
         assertEquals(12, losses.size(), losses.toString());
         assertTrue(losses.get(12L) < losses.get(1L), "the loss did not fall: " + losses);

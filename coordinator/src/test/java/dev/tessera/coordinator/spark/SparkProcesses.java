@@ -1,6 +1,10 @@
 package dev.tessera.coordinator.spark;
 
-import dev.tessera.comm.ChildJvm;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+import dev.tessera.comm.MediaDriverHost;
+import dev.tessera.coordinator.ClusterTraining;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -16,14 +20,15 @@ import org.apache.spark.launcher.JavaModuleOptions;
 
 /**
  * Spark's processes as a user runs them, from the Maven jars: spark-submit ({@code SparkSubmit}), a standalone
- * Master and Worker. Spark runs on its own class path (deploy/spark's, Spark's own library versions), Tessera's
- * jars are handed to spark-submit as an application jar and {@code --jars}, as deploy/spark/tessera-submit does.
+ * Master and Worker. Spark runs on its own class path (deploy/spark's, Spark's own library versions); Tessera's
+ * jars go to spark-submit through deploy/spark/tessera-submit.
  */
 final class SparkProcesses {
 
     static final Path SPARK_CLASSPATH = Path.of("../deploy/spark/target/spark-classpath.txt");
     static final Path RUNTIME_CLASSPATH = Path.of("target/runtime-classpath.txt");
     static final Path CLASSES = Path.of("target/classes");
+    static final Path SUBMIT_SCRIPT = Path.of("../deploy/spark/tessera-submit");
 
     private SparkProcesses() {
     }
@@ -45,30 +50,38 @@ final class SparkProcesses {
     }
 
     /**
-     * {@code spark-submit --master MASTER --class SparkTrain [conf...] APP.jar trainArgs}: the driver, which is
-     * Tessera's coordinator, runs with Tessera's JVM flags (Aeron's module exports) as tessera-submit gives it.
+     * {@code deploy/spark/tessera-submit --master MASTER [conf...] -- trainArgs}, started with its output in
+     * {@code log}: the script as a user runs it, handed this build's jars (TESSERA_LIB) instead of the
+     * distribution's lib/, which a build makes only after these tests.
      */
-    static List<String> submit(Path workDir, String master, List<String> conf, List<String> trainArgs)
+    static Process submit(Path workDir, String master, List<String> conf, List<String> trainArgs, Path log)
             throws IOException {
-        List<String> driverFlags = new ArrayList<>(ChildJvm.inheritedJvmFlags());
-        driverFlags.add("-Xmx1g");
-        List<String> command = sparkJava(driverFlags, "org.apache.spark.deploy.SparkSubmit");
-        command.addAll(List.of("--master", master, "--class", SparkTrain.class.getName(), "--jars",
-                String.join(",", dependencyJars(workDir))));
+        List<String> command = new ArrayList<>(List.of("bash", SUBMIT_SCRIPT.toAbsolutePath().toString(), "--master",
+                master));
         command.addAll(conf);
-        command.add(jar(CLASSES, workDir.resolve("tessera-coordinator.jar")).toString());
+        command.add("--");
         command.addAll(trainArgs);
-        return command;
+        ProcessBuilder pb = new ProcessBuilder(command).directory(workDir.toFile()).redirectErrorStream(true)
+                .redirectOutput(log.toFile());
+        pb.environment().put("SPARK_LOCAL_IP", "127.0.0.1");
+        pb.environment().put("TESSERA_LIB", lib(workDir).toString());
+        return pb.start();
     }
 
-    /** Tessera's runtime dependencies as jars (a module's classes folder, in a build before packaging, packed). */
-    private static List<String> dependencyJars(Path workDir) throws IOException {
-        List<String> jars = new ArrayList<>();
+    /** Tessera's jars as the distribution's lib/ holds them (a module's classes folder, before packaging, packed). */
+    private static Path lib(Path workDir) throws IOException {
+        Path lib = Files.createDirectories(workDir.resolve("lib"));
+        jar(CLASSES, lib.resolve("tessera-coordinator-test.jar"));
+        int n = 0;
         for (String entry : Files.readString(RUNTIME_CLASSPATH).strip().split(":")) {
             Path p = Path.of(entry);
-            jars.add(Files.isDirectory(p) ? jar(p, workDir.resolve("dep-" + jars.size() + ".jar")).toString() : entry);
+            if (Files.isDirectory(p)) {
+                jar(p, lib.resolve("module-" + n++ + ".jar"));
+            } else {
+                Files.createSymbolicLink(lib.resolve(p.getFileName()), p);
+            }
         }
-        return jars;
+        return lib;
     }
 
     static Path jar(Path classes, Path jar) throws IOException {
@@ -126,6 +139,30 @@ final class SparkProcesses {
                 Thread.sleep(50);
             }
             h.destroyForcibly();
+        }
+    }
+
+    /**
+     * Nothing of the run in {@code runDir} is left once its driver has ended: no worker process of any of its
+     * attempts (by the job ids it recorded) among this JVM's descendants, no Aeron directory of theirs.
+     */
+    static void assertNothingLeft(Path runDir) throws Exception {
+        List<String> ids = Files.readAllLines(runDir.resolve(ClusterTraining.JOB_IDS)).stream()
+                .filter(l -> !l.isBlank()).toList();
+        assertFalse(ids.isEmpty(), "the run recorded no cluster job id");
+        long until = System.nanoTime() + 20_000_000_000L;
+        List<Long> left;
+        do {
+            left = ProcessHandle.current().descendants().filter(ProcessHandle::isAlive)
+                    .filter(p -> ids.stream().anyMatch(id -> commandLine(p).contains("--job-id " + id + " ")))
+                    .map(ProcessHandle::pid).toList();
+            Thread.sleep(100);
+        } while (!left.isEmpty() && System.nanoTime() < until);
+        assertEquals(List.of(), left, "worker processes of " + ids + " left running");
+        Path shm = Path.of(MediaDriverHost.directoryFor("x", "y")).getParent();
+        try (Stream<Path> dirs = Files.list(shm)) {
+            assertEquals(List.of(), dirs.filter(d -> ids.stream().anyMatch(id -> d.getFileName().toString()
+                    .startsWith("tessera-" + id + "-"))).toList(), "Aeron directories of " + ids + " left in " + shm);
         }
     }
 }

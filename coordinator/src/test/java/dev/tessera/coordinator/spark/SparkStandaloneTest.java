@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * spark-submit to a real standalone Master and Worker on loopback, two executors of one core each: one barrier
+ * deploy/spark/tessera-submit to a real standalone Master and Worker on loopback, two executors of one core each: one barrier
  * task, and so one worker, on each. The cluster is shared by the tests and ended after them, also on failure.
  */
 @Timeout(420)
@@ -77,8 +77,7 @@ class SparkStandaloneTest {
     private static String submit(Path out, List<String> trainArgs, Path killAfter) throws Exception {
         Path work = Files.createDirectories(tmp.resolve(out.getFileName() + "-submit"));
         Path log = work.resolve("submit.log");
-        Process submit = SparkProcesses.start(SparkProcesses.submit(work, cluster.masterUrl, TWO_EXECUTORS,
-                trainArgs), log, work);
+        Process submit = SparkProcesses.submit(work, cluster.masterUrl, TWO_EXECUTORS, trainArgs, log);
         try {
             if (killAfter != null) {
                 long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(240);
@@ -95,6 +94,7 @@ class SparkStandaloneTest {
                     + Files.readString(log));
             assertEquals(0, submit.exitValue(), Files.readString(log));
             System.out.println(Files.readString(log)); // the driver's timeline, in the test's report
+            SparkProcesses.assertNothingLeft(out);
             return Files.readString(log);
         } finally {
             SparkProcesses.stop(submit);
