@@ -18,8 +18,9 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * deploy/spark/tessera-submit to a real standalone Master and Worker on loopback, two executors of one core each: one barrier
- * task, and so one worker, on each. The cluster is shared by the tests and ended after them, also on failure.
+ * deploy/spark/tessera-submit to a real standalone Master and Worker on loopback, two executors of one core each:
+ * one barrier task, and so one worker, on each. The cluster is shared by the tests and ended after them, also on
+ * failure.
  */
 @Timeout(420)
 class SparkStandaloneTest {
@@ -63,7 +64,8 @@ class SparkStandaloneTest {
         Path out = tmp.resolve("killed");
         String log = submit(out, SparkLocalTest.tinyJob(out, 16, "--set", "checkpoint.every=4", "--set",
                 "restart.max_restarts=1"), out.resolve("checkpoints/step-0000004"));
-        assertTrue(Pattern.compile("job failed: worker rank [01] .*(exited|left the cluster)").matcher(log).find(), log);
+        assertTrue(Pattern.compile("job failed: worker rank [01] .*(exited|left the cluster)").matcher(log).find(),
+                log);
         assertTrue(log.contains("restart 1 of 1"), log);
         assertTrue(Pattern.compile("resuming from \\S+step-00000(04|08|12) at step (4|8|12)").matcher(log).find(), log);
         assertEquals(16, Checkpoint.open(out.resolve("checkpoints/step-0000016")).step());
