@@ -90,6 +90,10 @@ public final class Trainer {
                     + " train.steps above " + resume.step() + ")");
             return new TrainResult(run, Optional.empty(), Optional.of(resume.dir()));
         }
+        if (action == TrainAction.DEFAULT && job.launch().launcher() == LauncherKind.SPARK) {
+            throw new UserInputException("launch.launcher: spark runs the workers as Spark tasks, so the job must be"
+                    + " submitted to Spark: use deploy/spark/tessera-submit (or SparkLaunch.training(spark) from Java)");
+        }
         RunDirectory directory = resume != null
                 ? RunDirectory.resume(resumeArgument, out)
                 : RunDirectory.create(out != null ? out : job.outDir().orElse(null));

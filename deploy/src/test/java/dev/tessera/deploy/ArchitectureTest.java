@@ -78,4 +78,12 @@ class ArchitectureTest {
             .should().dependOnClassesThat().resideInAPackage("dev.tessera.worker.parallel..")
             .because("the model package owns the interfaces it calls and the parallel package implements them"
                     + " (DESIGN.md, issue 14)");
+
+    // Spark is provided by spark-submit and absent everywhere else (tessera train, the workers' JVMs): only the
+    // Spark launcher may touch it, or Scala, which comes with it.
+    @ArchTest
+    static final ArchRule onlyTheSparkLauncherUsesSpark = noClasses()
+            .that().resideOutsideOfPackage("dev.tessera.coordinator.spark..")
+            .should().dependOnClassesThat().resideInAnyPackage("org.apache.spark..", "scala..")
+            .because("Spark is a provided dependency: only dev.tessera.coordinator.spark runs where it exists");
 }

@@ -36,6 +36,17 @@ public final class Main implements Callable<Integer> {
         return run(out, err, TrainAction.DEFAULT, BenchModelCommand.DEFAULT_ACTION, args);
     }
 
+    /**
+     * {@code tessera train ARGS} with {@code train} as how the job trains: the entry of other launch front ends
+     * (spark-submit's {@code SparkTrain}), so that they take the same options and report errors the same way.
+     */
+    public static int train(TrainAction train, String... trainArgs) {
+        String[] args = new String[trainArgs.length + 1];
+        args[0] = "train";
+        System.arraycopy(trainArgs, 0, args, 1, trainArgs.length);
+        return run(System.out, System.err, train, BenchModelCommand.DEFAULT_ACTION, args);
+    }
+
     /** As {@link #run(PrintStream, PrintStream, String...)}, with what {@code train} and {@code bench model} do. */
     static int run(PrintStream out, PrintStream err, TrainAction train, BenchModelAction benchModel,
                    String... args) {

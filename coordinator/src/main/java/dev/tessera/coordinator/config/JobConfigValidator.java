@@ -17,7 +17,6 @@ import dev.tessera.worker.job.MeshSection;
 import dev.tessera.worker.job.ModelSection;
 import dev.tessera.worker.job.MoeSection;
 import dev.tessera.worker.job.OptimizerSection;
-import dev.tessera.worker.job.SpecFields;
 import dev.tessera.worker.job.SyntheticDataSection;
 import dev.tessera.worker.job.TrainSection;
 import dev.tessera.worker.model.ModelConfig;
@@ -360,10 +359,6 @@ final class JobConfigValidator {
     }
 
     private void launch(LaunchSection l, MeshSection mesh) {
-        if (!l.launcher().implemented()) {
-            fail("launch.launcher", "launch.launcher '" + SpecFields.yamlName(l.launcher())
-                    + "' is not implemented yet; use local");
-        }
         atLeast("launch.workers", l.workers(), 0);
         if (l.workersFor(mesh) != mesh.world()) {
             failAt(List.of("launch.workers", "mesh.dp", "mesh.sp"), "launch.workers (" + l.workers()

@@ -37,11 +37,20 @@ public final class ChildJvms implements AutoCloseable {
      */
     public ChildJvms(List<String> extraJvmArgs) {
         this.jvmArgs = List.copyOf(extraJvmArgs);
+        this.logDir = ownedLogDirectory();
+    }
+
+    /**
+     * A new {@code tessera-workers-*} folder in java.io.tmpdir that records this process as its owner, after
+     * removing those whose owner is gone: for child logs that must not outlive a killed parent for long.
+     */
+    public static Path ownedLogDirectory() {
         Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
         sweepStale(tmp);
         try {
-            this.logDir = Files.createTempDirectory(tmp, LOG_DIR_PREFIX);
-            ProcessOwner.writeTo(logDir);
+            Path dir = Files.createTempDirectory(tmp, LOG_DIR_PREFIX);
+            ProcessOwner.writeTo(dir);
+            return dir;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create a log directory for child JVMs in " + tmp, e);
         }

@@ -50,11 +50,19 @@ public final class LocalLauncher implements Launcher {
         this.placements = List.copyOf(workers);
         this.prefix = prefix;
         this.threads = Math.max(1, Runtime.getRuntime().availableProcessors() / workers.size());
-        List<String> jvmArgs = new ArrayList<>(memoryFlags(workerMemoryMb));
-        jvmArgs.add("-Dtessera.kernel.threads=" + threads);
-        this.jvms = new ChildJvms(jvmArgs);
+        this.jvms = new ChildJvms(workerJvmArgs(workerMemoryMb, threads));
         this.shutdownHook = new Thread(jvms::close, "tessera-stop-workers");
         Runtime.getRuntime().addShutdownHook(shutdownHook);
+    }
+
+    /**
+     * The JVM options of one worker of {@code workerMemoryMb} running {@code threads} kernel threads, after the
+     * module flags: the same for every launcher.
+     */
+    public static List<String> workerJvmArgs(int workerMemoryMb, int threads) {
+        List<String> args = new ArrayList<>(memoryFlags(workerMemoryMb));
+        args.add("-Dtessera.kernel.threads=" + threads);
+        return args;
     }
 
     /**
@@ -150,7 +158,7 @@ public final class LocalLauncher implements Launcher {
      * The worker's last line that is not part of a stack trace nor one of the JVM's own notices: what it said
      * when it failed, as ": line", or "" when it said nothing.
      */
-    static String lastLine(String output) {
+    public static String lastLine(String output) {
         String[] lines = output.strip().split("\n");
         for (int i = lines.length - 1; i >= 0; i--) {
             String line = lines[i].strip();
@@ -162,7 +170,7 @@ public final class LocalLauncher implements Launcher {
         return "";
     }
 
-    static String hostName() {
+    public static String hostName() {
         try {
             return InetAddress.getLocalHost().getHostName();
         } catch (UnknownHostException e) {

@@ -132,8 +132,8 @@ class MeshPlanningTest {
                 + " = 3 ports fit, or 0 to pick free ports at launch (got 70000)", "launch.aeron_port=70000");
         assertMessage("--set launch.hazelcast_port=-1: launch.hazelcast_port must be in 1024..65533",
                 "launch.hazelcast_port=-1");
-        assertMessage("--set launch.launcher=spark: launch.launcher 'spark' is not implemented yet; use local",
-                "launch.launcher=spark");
+        assertMessage("--set launch.launcher=yarn: launch.launcher must be one of local, cluster, spark",
+                "launch.launcher=yarn");
         assertMessage("--set restart.max_restarts=-1: restart.max_restarts must be >= 0 (got -1)",
                 "restart.max_restarts=-1");
     }

@@ -1,21 +1,11 @@
 package dev.tessera.worker.job;
 
-/** How workers are started. Later launchers are listed so their configs fail with "not implemented yet". */
+/** How workers are started. */
 public enum LauncherKind {
     /** Worker JVMs on this host, started and owned by the coordinator. */
-    LOCAL(true),
+    LOCAL,
     /** Hosts named in a cluster file: set by {@code tessera launch CLUSTER.yaml}, which names them. */
-    CLUSTER(true),
-    /** One worker per task of a Spark barrier stage. */
-    SPARK(false);
-
-    private final boolean implemented;
-
-    LauncherKind(boolean implemented) {
-        this.implemented = implemented;
-    }
-
-    public boolean implemented() {
-        return implemented;
-    }
+    CLUSTER,
+    /** One worker per task of a Spark barrier stage: submitted with deploy/spark/tessera-submit. */
+    SPARK
 }
