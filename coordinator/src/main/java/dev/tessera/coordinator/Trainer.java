@@ -2,9 +2,12 @@ package dev.tessera.coordinator;
 
 import dev.tessera.comm.MediaDriverHost;
 import dev.tessera.comm.UserInputException;
+import dev.tessera.coordinator.config.ClusterFile;
 import dev.tessera.coordinator.config.ConfigOverride;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import dev.tessera.coordinator.launch.ChildJvms;
+import dev.tessera.coordinator.launch.EnvironmentLaunchers;
+import dev.tessera.coordinator.launch.Launcher;
 import dev.tessera.coordinator.run.CompositeListener;
 import dev.tessera.coordinator.run.RunDirectory;
 import dev.tessera.coordinator.run.RunSummary;
@@ -20,6 +23,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.ServiceConfigurationError;
+import java.util.ServiceLoader;
+import java.util.function.Function;
 
 /**
  * Trains a model from Java; {@code tessera train} is a thin layer over this class. The job is the same spec as
@@ -90,9 +96,11 @@ public final class Trainer {
                     + " train.steps above " + resume.step() + ")");
             return new TrainResult(run, Optional.empty(), Optional.of(resume.dir()));
         }
+        TrainAction training = action;
         if (action == TrainAction.DEFAULT && job.launch().launcher() == LauncherKind.SPARK) {
-            throw new UserInputException("launch.launcher: spark runs the workers as Spark tasks, so the job must be"
-                    + " submitted to Spark: use deploy/spark/tessera-submit (or SparkLaunch.training(spark) from Java)");
+            training = new ClusterTraining(environment(LauncherKind.SPARK).orElseThrow(() -> new UserInputException(
+                    "launch.launcher: spark runs the workers as Spark tasks, so the job must be submitted to Spark:"
+                            + " use deploy/spark/tessera-submit (or SparkLaunch.training(spark) from Java)")));
         }
         RunDirectory directory = resume != null
                 ? RunDirectory.resume(resumeArgument, out)
@@ -100,10 +108,24 @@ public final class Trainer {
         JobConfig placed = job.withOut(directory.root().toString());
         directory.writeConfig(placed);
         sweepHostLeftovers();
-        RunSummary summary = action.run(new TrainRequest(placed, directory, resume == null ? null : resume.dir(),
+        RunSummary summary = training.run(new TrainRequest(placed, directory, resume == null ? null : resume.dir(),
                 listener, log));
         return new TrainResult(directory.root(), Optional.of(summary),
                 Checkpoint.latest(directory.root(), System.err::println));
+    }
+
+    /** The launchers of the environment this JVM runs in for {@code kind} ({@link EnvironmentLaunchers}), if any. */
+    private static Optional<Function<JobConfig, Launcher>> environment(LauncherKind kind) {
+        try {
+            for (EnvironmentLaunchers found : ServiceLoader.load(EnvironmentLaunchers.class)) {
+                if (found.kind() == kind) {
+                    return found.find();
+                }
+            }
+        } catch (ServiceConfigurationError | LinkageError e) { // Spark's classes are not on this class path
+            return Optional.empty();
+        }
+        return Optional.empty();
     }
 
     /** What killed jobs left on this host (Aeron directories, worker logs), once their owners are gone. */
@@ -123,6 +145,7 @@ public final class Trainer {
         private Path resume;
         private PrintStream log = System.out;
         private TrainAction action = TrainAction.DEFAULT;
+        private ClusterFile cluster; // onCluster: its job layers and launch keys; else null
 
         private Builder() {
         }
@@ -198,6 +221,22 @@ public final class Trainer {
         }
 
         /**
+         * Trains on the hosts of a cluster file ({@code deploy/clusters/*.yaml}), as {@code tessera launch} does:
+         * the workers over ssh (or here, for a local host), their lines prefixed with rank and host on
+         * {@code workerLogs}. The file's {@code job.config} and {@code job.set} come before this builder's layers,
+         * its launch keys ({@code launch.launcher: cluster}, the coordinator's address, the ports) after them.
+         */
+        public Builder onCluster(Path clusterFile, PrintStream workerLogs) {
+            cluster = ClusterFile.load(clusterFile);
+            return trainWith(new ClusterTraining(cluster.launchers(workerLogs)));
+        }
+
+        /** {@link #onCluster(Path, PrintStream)} with the workers' lines on standard error. */
+        public Builder onCluster(Path clusterFile) {
+            return onCluster(clusterFile, System.err);
+        }
+
+        /**
          * Resolves the layers into one job and checks it, and verifies the checkpoint to resume; bad input throws
          * a {@link dev.tessera.comm.UserInputException} that names the key, file or flag.
          */
@@ -208,8 +247,21 @@ public final class Trainer {
                 layers.add(RunDirectory.findRunRoot(resume).resolve(RunDirectory.CONFIG));
                 from = Checkpoint.open(resume, System.err::println);
             }
+            List<ConfigOverride> sets = new ArrayList<>();
+            if (cluster != null) {
+                cluster.jobConfig().ifPresent(layers::add);
+                sets.addAll(cluster.jobSets());
+            }
             layers.addAll(configFiles);
-            return new Trainer(this, JobConfigLoader.load(base, layers, overrides), from);
+            sets.addAll(overrides);
+            if (cluster != null) {
+                sets.addAll(cluster.launchSets());
+            }
+            JobConfig job = JobConfigLoader.load(base, layers, sets);
+            if (cluster != null) {
+                cluster.requireFits(job);
+            }
+            return new Trainer(this, job, from);
         }
     }
 }

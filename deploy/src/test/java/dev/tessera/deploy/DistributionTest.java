@@ -110,7 +110,7 @@ class DistributionTest {
         assertEquals(1, refused.err.lines().count(), refused.err);
     }
 
-    private record Result(int code, String out, String err) {
+    record Result(int code, String out, String err) {
     }
 
     private static Result tessera(String... args) throws Exception {
@@ -123,7 +123,7 @@ class DistributionTest {
      * Runs {@code command} in {@code dir}, reading its stdout and stderr to their ends (the launcher's stderr filter
      * may outlive java by a moment); past the deadline it and its children are killed and the test fails.
      */
-    private static Result run(Path dir, List<String> command) throws Exception {
+    static Result run(Path dir, List<String> command) throws Exception {
         ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile());
         Map<String, String> env = pb.environment();
         env.put("TESSERA_JAVACPP_CACHE", System.getProperty("tessera.javacpp.cache"));

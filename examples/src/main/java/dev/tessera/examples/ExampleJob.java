@@ -49,8 +49,10 @@ final class ExampleJob {
     /** The line each example ends with. */
     static void report(TrainResult result) {
         RunSummary s = result.summary().orElseThrow();
+        String eval = s.evalLoss().isPresent() ? String.format(Locale.ROOT, "%.4f", s.evalLoss().getAsDouble())
+                : "none";
         System.out.printf(Locale.ROOT, "trained %d steps: final loss %.4f, eval loss %s, %.0f tokens/s; run in %s%n",
-                s.steps(), s.finalLoss(), s.evalLoss(), s.tokensPerSecond(), result.runDirectory());
+                s.steps(), s.finalLoss(), eval, s.tokensPerSecond(), result.runDirectory());
     }
 
     /** Arguments after the example's own: {@code key=value} job changes, as {@code --set} takes them. */

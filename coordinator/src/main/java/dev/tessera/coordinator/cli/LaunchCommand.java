@@ -1,8 +1,6 @@
 package dev.tessera.coordinator.cli;
 
-import dev.tessera.coordinator.ClusterTraining;
 import dev.tessera.coordinator.Trainer;
-import dev.tessera.coordinator.config.ClusterFile;
 import dev.tessera.coordinator.config.JobConfigLoader;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -58,16 +56,11 @@ public final class LaunchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ClusterFile cluster = ClusterFile.load(clusterFile);
         Trainer.Builder builder = Trainer.builder().log(log).resume(resume)
                 .out(out == null ? null : out.toAbsolutePath()) // a remote worker's working folder is another
-                .trainWith(new ClusterTraining(cluster.launchers(workerLogs)));
-        cluster.jobConfig().ifPresent(builder::config);
-        cluster.jobSets().forEach(builder::set);
+                .onCluster(clusterFile, workerLogs);
         sets.forEach(builder::set);
-        cluster.launchSets().forEach(builder::set);
         Trainer trainer = builder.build();
-        cluster.requireFits(trainer.job());
         if (printConfig) {
             spec.commandLine().getOut().print(JobConfigLoader.toYaml(trainer.job()));
             spec.commandLine().getOut().flush();
