@@ -137,6 +137,9 @@ public final class Trainer {
     /** Collects the job's layers and the run's options; {@link #build} resolves and checks them once. */
     public static final class Builder {
 
+        /** Names a cluster file that a builder with no launch of its own trains on ({@link #onCluster(Path)}). */
+        public static final String CLUSTER_ENV = "TESSERA_CLUSTER";
+
         private JobConfig base = JobConfig.defaults();
         private final List<Path> configFiles = new ArrayList<>();
         private final List<ConfigOverride> overrides = new ArrayList<>();
@@ -231,7 +234,11 @@ public final class Trainer {
             return trainWith(new ClusterTraining(cluster.launchers(workerLogs)));
         }
 
-        /** {@link #onCluster(Path, PrintStream)} with the workers' lines on standard error. */
+        /**
+         * {@link #onCluster(Path, PrintStream)} with the workers' lines on standard error. A program that names no
+         * launch of its own also trains on a cluster file's hosts when the environment variable
+         * {@value #CLUSTER_ENV} names the file, so the same program runs on this host or on a cluster unchanged.
+         */
         public Builder onCluster(Path clusterFile) {
             return onCluster(clusterFile, System.err);
         }
@@ -241,6 +248,11 @@ public final class Trainer {
          * a {@link dev.tessera.comm.UserInputException} that names the key, file or flag.
          */
         public Trainer build() {
+            String clusterFromEnvironment = System.getenv(CLUSTER_ENV);
+            if (cluster == null && action == TrainAction.DEFAULT && clusterFromEnvironment != null
+                    && !clusterFromEnvironment.isBlank()) {
+                onCluster(Path.of(clusterFromEnvironment));
+            }
             List<Path> layers = new ArrayList<>();
             Checkpoint from = null;
             if (resume != null) {

@@ -54,7 +54,8 @@ class DistributionTest {
             assertEquals(List.of("bin", "conf", "examples", "lib"),
                     top.map(p -> p.getFileName().toString()).sorted().toList());
         }
-        assertTrue(Files.getPosixFilePermissions(home.resolve("bin/tessera")).contains(PosixFilePermission.OWNER_EXECUTE));
+        assertTrue(Files.getPosixFilePermissions(home.resolve("bin/tessera"))
+                .contains(PosixFilePermission.OWNER_EXECUTE));
         String version = System.getProperty("tessera.version");
         for (String jar : List.of("tessera-coordinator-" + version + ".jar", "tessera-worker-" + version + ".jar",
                 "tessera-examples-" + version + ".jar", "nd4j-native-1.0.0-M2.1-linux-x86_64-avx2.jar")) {
@@ -123,9 +124,37 @@ class DistributionTest {
      * Runs {@code command} in {@code dir}, reading its stdout and stderr to their ends (the launcher's stderr filter
      * may outlive java by a moment); past the deadline it and its children are killed and the test fails.
      */
+    /**
+     * The quick-start program (examples/QuickStart) as it is, started by {@code bin/tessera example} with
+     * {@code TESSERA_CLUSTER} naming a cluster file: its workers start as the cluster file's (with its JVM options),
+     * their lines prefixed with rank and host.
+     */
+    @Test
+    void theQuickStartProgramTrainsOnAClusterFileUnchanged() throws Exception {
+        Path cluster = Files.writeString(tmp.resolve("local-cluster.yaml"),
+                "jvm_options: [-XX:+PrintCommandLineFlags]\nhosts:\n  here: {local: true, workers: 2}\n");
+        Path run = tmp.resolve("cluster-run");
+        List<String> command = new ArrayList<>(List.of(home.resolve("bin/tessera").toString(), "example",
+                "QuickStart", run.toString()));
+        command.addAll(List.of("train.steps=4", "optimizer.warmup_steps=1", "train.batch_size=4", "train.seq_len=32",
+                "eval.every=0", "eval.batches=1", "checkpoint.every=0", "model.d_model=32", "model.n_layers=2"));
+        Result result = run(tmp, command, Map.of("TESSERA_CLUSTER", cluster.toString()));
+        assertEquals(0, result.code, result.out + result.err);
+        // The workers' own lines (the JVM flags the cluster file asked them to print), prefixed by its launcher.
+        assertTrue(result.err.contains("[rank 0@here] -XX:") && result.err.contains("[rank 1@here] -XX:"), result.err);
+        assertTrue(Files.readString(run.resolve("config.yaml")).contains("launcher: cluster"), "config.yaml");
+        assertTrue(result.out.contains("trained 4 steps"), result.out);
+    }
+
     static Result run(Path dir, List<String> command) throws Exception {
+        return run(dir, command, Map.of());
+    }
+
+    /** {@link #run(Path, List)} with {@code extraEnv} in the command's environment. */
+    static Result run(Path dir, List<String> command, Map<String, String> extraEnv) throws Exception {
         ProcessBuilder pb = new ProcessBuilder(command).directory(dir.toFile());
         Map<String, String> env = pb.environment();
+        env.putAll(extraEnv);
         env.put("TESSERA_JAVACPP_CACHE", System.getProperty("tessera.javacpp.cache"));
         env.put("TESSERA_JAVA_OPTS", "-Xmx1g");
         env.put("OMP_NUM_THREADS", "1");
