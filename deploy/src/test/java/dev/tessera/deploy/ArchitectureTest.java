@@ -80,10 +80,12 @@ class ArchitectureTest {
                     + " (DESIGN.md, issue 14)");
 
     // Spark is provided by spark-submit and absent everywhere else (tessera train, the workers' JVMs): only the
-    // Spark launcher may touch it, or Scala, which comes with it.
+    // Spark launcher and the examples' Spark programs, which spark-submit runs, may touch it, or Scala, which comes
+    // with it.
     @ArchTest
     static final ArchRule onlyTheSparkLauncherUsesSpark = noClasses()
-            .that().resideOutsideOfPackage("dev.tessera.coordinator.spark..")
+            .that().resideOutsideOfPackages("dev.tessera.coordinator.spark..", "dev.tessera.examples.spark..")
             .should().dependOnClassesThat().resideInAnyPackage("org.apache.spark..", "scala..")
-            .because("Spark is a provided dependency: only dev.tessera.coordinator.spark runs where it exists");
+            .because("Spark is a provided dependency: only dev.tessera.coordinator.spark and the Spark examples"
+                    + " (dev.tessera.examples.spark) run where it exists");
 }

@@ -14,7 +14,7 @@ import java.util.Locale;
  * The examples' jobs are YAML files in {@code examples/jobs/}, the same files {@code ./tessera train --config} takes;
  * each example program trains one of them through the Java API, with the program's own changes on top.
  */
-final class ExampleJob {
+public final class ExampleJob {
 
     private ExampleJob() {
     }
@@ -23,7 +23,7 @@ final class ExampleJob {
      * {@code examples/jobs/<name>} of this checkout: under {@code tessera.home} (set by {@code ./tessera example}),
      * else found from the working directory upwards (a test runs in {@code examples/}).
      */
-    static Path file(String name) {
+    public static Path file(String name) {
         String home = System.getProperty("tessera.home");
         if (home != null && Files.isRegularFile(Path.of(home, "examples", "jobs", name))) {
             return Path.of(home, "examples", "jobs", name);
@@ -47,7 +47,7 @@ final class ExampleJob {
     }
 
     /** The line each example ends with. */
-    static void report(TrainResult result) {
+    public static void report(TrainResult result) {
         RunSummary s = result.summary().orElseThrow();
         String eval = s.evalLoss().isPresent() ? String.format(Locale.ROOT, "%.4f", s.evalLoss().getAsDouble())
                 : "none";
@@ -56,7 +56,7 @@ final class ExampleJob {
     }
 
     /** Arguments after the example's own: {@code key=value} job changes, as {@code --set} takes them. */
-    static List<String> sets(String[] args, int from) {
+    public static List<String> sets(String[] args, int from) {
         return List.of(args).subList(Math.min(from, args.length), args.length);
     }
 }
