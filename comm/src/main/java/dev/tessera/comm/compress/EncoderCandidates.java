@@ -7,7 +7,7 @@ import org.agrona.concurrent.UnsafeBuffer;
 /**
  * L-GreCo's candidates for a family of {@link Encoder}s (Top-K densities, QSGD bits), the same list for every layer:
  * a candidate's size is the bytes {@link Encoder#encode} writes, and its error the squared error
- * {@link ErrorFeedback#keepResidual} leaves, so the choice is charged exactly what training sends and keeps.
+ * {@link Encoder#encodeKeepingResidual} leaves, so the choice is charged exactly what training sends and keeps.
  */
 public final class EncoderCandidates implements LayerCandidates {
 
@@ -61,10 +61,10 @@ public final class EncoderCandidates implements LayerCandidates {
         }
         for (int c = 0; c < encoders.length; c++) {
             // The seed only moves a stochastic encoder's draws; the error measured is that encoding's.
-            int bytes = encoders[c].encode(values, index, n, scratchEncoded, 0, layer);
+            int bytes = encoders[c].encodeKeepingResidual(values, index, n, scratchEncoded, 0, layer, scratchResidual,
+                    0);
             sizeBits[c] = 8L * bytes;
-            errors[c] = ErrorFeedback.keepResidual(encoders[c], values, index, n, scratchEncoded, 0, bytes,
-                    scratchResidual, 0);
+            errors[c] = ErrorFeedback.squaredNorm(scratchResidual, 0, n);
         }
     }
 }

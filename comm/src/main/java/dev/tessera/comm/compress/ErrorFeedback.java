@@ -1,5 +1,6 @@
 package dev.tessera.comm.compress;
 
+import dev.tessera.comm.FloatRun;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 
@@ -15,9 +16,13 @@ public final class ErrorFeedback {
 
     /** {@code values[index, index + n) += residual[rIndex, rIndex + n)}: the tensor about to be encoded. */
     public static void addResidual(MutableDirectBuffer values, int index, DirectBuffer residual, int rIndex, int n) {
+        Object valuesBase = values.byteArray();
+        long valuesAt = FloatRun.locate(values, index, n);
+        Object residualBase = residual.byteArray();
+        long residualAt = FloatRun.locate(residual, rIndex, n);
         for (int i = 0; i < n; i++) {
-            int v = (index + i) << 2;
-            values.putFloat(v, values.getFloat(v) + residual.getFloat((rIndex + i) << 2));
+            FloatRun.put(valuesBase, valuesAt, i,
+                    FloatRun.get(valuesBase, valuesAt, i) + FloatRun.get(residualBase, residualAt, i));
         }
     }
 
@@ -30,9 +35,16 @@ public final class ErrorFeedback {
                                       int rIndex) {
         residual.putBytes(rIndex << 2, values, index << 2, n << 2);
         encoder.decodeAdd(encoded, encodedOffset, encodedLength, -1f, residual, rIndex, n);
+        return squaredNorm(residual, rIndex, n);
+    }
+
+    /** The squared L2 norm of {@code residual[rIndex, rIndex + n)}, summed in float64 in element order. */
+    public static double squaredNorm(DirectBuffer residual, int rIndex, int n) {
+        Object base = residual.byteArray();
+        long at = FloatRun.locate(residual, rIndex, n);
         double squared = 0;
         for (int i = 0; i < n; i++) {
-            double e = residual.getFloat((rIndex + i) << 2);
+            double e = FloatRun.get(base, at, i);
             squared += e * e;
         }
         return squared;

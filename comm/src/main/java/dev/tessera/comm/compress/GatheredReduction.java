@@ -98,10 +98,18 @@ public final class GatheredReduction implements EncodedReduction {
                 ErrorFeedback.addResidual(bucket, layer.index(), residual, residualIndex[l], n);
             }
             observer.beforeEncode(l, bucket, layer.index(), n);
-            int written = encoder.encode(bucket, layer.index(), n, payload, at + 4, Seeds.of(seed, round, l, rank));
+            long layerSeed = Seeds.of(seed, round, l, rank);
+            int written;
+            double error;
+            if (errorFeedback) {
+                written = encoder.encodeKeepingResidual(bucket, layer.index(), n, payload, at + 4, layerSeed, residual,
+                        residualIndex[l]);
+                error = ErrorFeedback.squaredNorm(residual, residualIndex[l], n);
+            } else {
+                written = encoder.encode(bucket, layer.index(), n, payload, at + 4, layerSeed);
+                error = Double.NaN;
+            }
             payload.putInt(at, written);
-            double error = !errorFeedback ? Double.NaN : ErrorFeedback.keepResidual(encoder, bucket, layer.index(), n,
-                    payload, at + 4, written, residual, residualIndex[l]);
             observer.encoded(l, written, error);
             at += 4 + written;
         }

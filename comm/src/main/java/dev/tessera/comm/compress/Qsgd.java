@@ -1,5 +1,6 @@
 package dev.tessera.comm.compress;
 
+import dev.tessera.comm.FloatRun;
 import org.agrona.DirectBuffer;
 import org.agrona.MutableDirectBuffer;
 
@@ -74,7 +75,32 @@ public final class Qsgd implements Encoder {
 
     @Override
     public int encode(DirectBuffer src, int index, int n, MutableDirectBuffer out, int outOffset, long seed) {
+        return encode(src, index, n, out, outOffset, seed, null, 0);
+    }
+
+    /**
+     * Encodes and sets the residual in the same pass: the decoded value of each code is known where it is drawn, and
+     * the residual is computed as {@link #decodeAdd} at scale -1 over a copy of the values computes it, so its bits
+     * are the same.
+     */
+    @Override
+    public int encodeKeepingResidual(DirectBuffer src, int index, int n, MutableDirectBuffer out, int outOffset,
+                                     long seed, MutableDirectBuffer residual, int rIndex) {
+        return encode(src, index, n, out, outOffset, seed, residual, rIndex);
+    }
+
+    /** {@code residual} null: no residual is kept. */
+    private int encode(DirectBuffer src, int index, int n, MutableDirectBuffer out, int outOffset, long seed,
+                       MutableDirectBuffer residual, int rIndex) {
         int length = maxEncodedBytes(n);
+        out.boundsCheck(outOffset, length);
+        Object outBase = out.byteArray();
+        long outAt = out.addressOffset();
+        Object srcBase = src.byteArray();
+        long srcAt = FloatRun.locate(src, index, n);
+        boolean keep = residual != null;
+        Object resBase = keep ? residual.byteArray() : null;
+        long resAt = keep ? FloatRun.locate(residual, rIndex, n) : 0;
         int scalePos = outOffset;
         int pos = outOffset + 4 * (int) buckets(n, bucket);
         int signBit = 1 << (bits - 1);
@@ -85,7 +111,7 @@ public final class Qsgd implements Encoder {
             int end = Math.min(n, start + bucket);
             float scale = 0;
             for (int i = start; i < end; i++) {
-                float v = src.getFloat((index + i) << 2);
+                float v = FloatRun.get(srcBase, srcAt, i);
                 float m = Math.abs(v);
                 if (!(m <= Float.MAX_VALUE)) {
                     throw Wire.nonFinite(NAME, i, v);
@@ -96,19 +122,24 @@ public final class Qsgd implements Encoder {
             scalePos += 4;
             // A zero bucket has zero magnitudes: 0 / 0 is avoided by dividing by 1, and every level is 0.
             double divisor = scale > 0 ? scale : 1;
+            double negativeUnit = (double) scale / levels * -1f; // decodeAdd's unit at scale -1
             for (int i = start; i < end; i++) {
-                float v = src.getFloat((index + i) << 2);
+                float v = FloatRun.get(srcBase, srcAt, i);
                 // |v| / scale <= 1 exactly in double, so u never exceeds the top level.
                 double u = Math.abs(v) / divisor * levels;
-                int level = (int) u;
-                if (SplitMix64.unit(state += SplitMix64.GAMMA) < u - level) {
-                    level++;
+                int floor = (int) u;
+                // Rounding up happens at random: written without branches, which the draws would mispredict.
+                int level = floor + (SplitMix64.unit(state += SplitMix64.GAMMA) < u - floor ? 1 : 0);
+                int negative = v < 0 ? -1 : 0;
+                int code = level | (negative & -level >> 31 & signBit); // no sign on a zero level
+                if (keep) {
+                    int signedLevel = (level ^ negative) - negative;
+                    FloatRun.put(resBase, resAt, i, v + (float) (signedLevel * negativeUnit));
                 }
-                int code = level == 0 || v > 0 ? level : level | signBit;
                 acc |= (long) code << accBits;
                 accBits += bits;
                 if (accBits >= 32) {
-                    out.putInt(pos, (int) acc, Wire.ORDER);
+                    Wire.putInt(outBase, outAt + pos, (int) acc);
                     pos += 4;
                     acc >>>= 32;
                     accBits -= 32;
@@ -126,6 +157,8 @@ public final class Qsgd implements Encoder {
     public void decodeAdd(DirectBuffer in, int inOffset, int length, float scale, MutableDirectBuffer dst, int index,
                           int n) {
         Wire.requireEncoding(NAME, in, inOffset, length, n, maxEncodedBytes(n));
+        Object dstBase = dst.byteArray();
+        long dstAt = FloatRun.locate(dst, index, n);
         int bucketCount = (int) buckets(n, bucket);
         // Check what can be wrong before touching dst: every code decodes to a level, so only the scales and the
         // padding can be malformed, and a refused encoding leaves dst as it was.
@@ -139,6 +172,8 @@ public final class Qsgd implements Encoder {
         if (usedInLastByte != 0 && (in.getByte(inOffset + length - 1) & 0xFF) >>> usedInLastByte != 0) {
             throw new IllegalArgumentException(NAME + ": padding bits after the last code are not zero");
         }
+        Object inBase = in.byteArray();
+        long inAt = in.addressOffset();
         int pos = inOffset + 4 * bucketCount;
         int end = inOffset + length;
         int mask = (1 << bits) - 1;
@@ -151,7 +186,7 @@ public final class Qsgd implements Encoder {
             for (int i = b * bucket; i < stop; i++) {
                 if (accBits < bits) {
                     if (pos + 4 <= end) {
-                        acc |= (in.getInt(pos, Wire.ORDER) & 0xFFFF_FFFFL) << accBits;
+                        acc |= (Wire.getInt(inBase, inAt + pos) & 0xFFFF_FFFFL) << accBits;
                         accBits += 32;
                         pos += 4;
                     } else {
@@ -164,9 +199,9 @@ public final class Qsgd implements Encoder {
                 acc >>>= bits;
                 accBits -= bits;
                 int level = code & (mask >>> 1);
-                double value = (code >>> signShift) == 0 ? level * unit : -level * unit;
-                int d = (index + i) << 2;
-                dst.putFloat(d, dst.getFloat(d) + (float) value);
+                int negative = -(code >>> signShift); // -1 where the sign bit is set
+                int signedLevel = (level ^ negative) - negative;
+                FloatRun.put(dstBase, dstAt, i, FloatRun.get(dstBase, dstAt, i) + (float) (signedLevel * unit));
             }
         }
     }

@@ -239,10 +239,9 @@ public final class ScatteredReduction implements EncodedReduction {
                 int length = cut[l][m + 1] - start;
                 int written = 0;
                 if (length > 0) {
-                    written = encoder.encode(bucket, layer.index() + start, length, send, cursor[m],
-                            Seeds.ofChunk(layerSeed, 0, m));
-                    error += ErrorFeedback.keepResidual(encoder, bucket, layer.index() + start, length, send,
-                            cursor[m], written, residual, residualIndex[l] + start);
+                    written = encoder.encodeKeepingResidual(bucket, layer.index() + start, length, send, cursor[m],
+                            Seeds.ofChunk(layerSeed, 0, m), residual, residualIndex[l] + start);
+                    error += ErrorFeedback.squaredNorm(residual, residualIndex[l] + start, length);
                 }
                 sendLengths.putInt(4 * (m * count + l), written);
                 cursor[m] += written;
@@ -317,10 +316,8 @@ public final class ScatteredReduction implements EncodedReduction {
                 send.putBytes(at, owned, 4 * from, written);
             } else if (length > 0) {
                 ErrorFeedback.addResidual(owned, from, ownerResidual, ownerIndex[l][rank], length);
-                written = encoder.encode(owned, from, length, send, at,
-                        Seeds.ofChunk(Seeds.of(seed, round, l, rank), 1, rank));
-                ErrorFeedback.keepResidual(encoder, owned, from, length, send, at, written, ownerResidual,
-                        ownerIndex[l][rank]);
+                written = encoder.encodeKeepingResidual(owned, from, length, send, at,
+                        Seeds.ofChunk(Seeds.of(seed, round, l, rank), 1, rank), ownerResidual, ownerIndex[l][rank]);
             }
             myLengths.putInt(4 * l, written);
             at += written;

@@ -1,6 +1,7 @@
 package dev.tessera.comm.compress;
 
 import org.agrona.DirectBuffer;
+import org.agrona.UnsafeApi;
 
 import java.nio.ByteOrder;
 
@@ -10,7 +11,23 @@ final class Wire {
     /** Encodings are little-endian whatever the host, so ranks on different hardware read each other's bytes. */
     static final ByteOrder ORDER = ByteOrder.LITTLE_ENDIAN;
 
+    private static final boolean NATIVE_IS_WIRE_ORDER = ByteOrder.nativeOrder() == ORDER;
+
     private Wire() {
+    }
+
+    /**
+     * The wire-order int at {@code address} of {@code base} ({@link DirectBuffer#byteArray()} or null), unchecked: for
+     * codecs' inner loops over bytes whose range was checked once.
+     */
+    static int getInt(Object base, long address) {
+        int v = UnsafeApi.getInt(base, address);
+        return NATIVE_IS_WIRE_ORDER ? v : Integer.reverseBytes(v);
+    }
+
+    /** Writes {@code value} in wire order at {@code address} of {@code base}, unchecked, as {@link #getInt} reads. */
+    static void putInt(Object base, long address, int value) {
+        UnsafeApi.putInt(base, address, NATIVE_IS_WIRE_ORDER ? value : Integer.reverseBytes(value));
     }
 
     /**

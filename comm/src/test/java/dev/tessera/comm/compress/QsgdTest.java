@@ -183,6 +183,58 @@ class QsgdTest {
         assertRefused(codec, good, x.length + 1);
     }
 
+    /**
+     * The one-pass residual is the reference's, {@code decodeAdd} at scale -1 over a copy of the values, bit for bit:
+     * every bit width, a bucket that does not divide the run, a run at an offset in both buffers, an all-zero bucket,
+     * negative zeros, and values equal to their bucket's scale (the top level).
+     */
+    @Test
+    void theOnePassResidualIsTheDecodedOneBitForBit() {
+        int n = 1000;
+        float[] x = gaussian(n, 13);
+        Arrays.fill(x, 128, 256, 0f);
+        x[300] = -0f;
+        x[301] = -0f;
+        x[500] = 4f;
+        x[501] = -4f;
+        for (int bits = 2; bits <= 8; bits++) {
+            for (int bucket : new int[] {128, 37}) {
+                Qsgd codec = new Qsgd(bits, bucket);
+                UnsafeBuffer src = new UnsafeBuffer(new byte[4 * (n + 5)]);
+                src.putBytes(20, buffer(x), 0, 4 * n);
+                int bytes = codec.maxEncodedBytes(n);
+                UnsafeBuffer reference = new UnsafeBuffer(new byte[bytes]);
+                int length = codec.encode(src, 5, n, reference, 0, 99);
+                UnsafeBuffer expected = new UnsafeBuffer(new byte[4 * n]);
+                double expectedError = ErrorFeedback.keepResidual(codec, src, 5, n, reference, 0, length, expected, 0);
+
+                UnsafeBuffer out = new UnsafeBuffer(new byte[bytes + 3]);
+                UnsafeBuffer residual = new UnsafeBuffer(new byte[4 * (n + 2)]);
+                assertEquals(length, codec.encodeKeepingResidual(src, 5, n, out, 3, 99, residual, 2));
+                String what = bits + " bits, bucket " + bucket;
+                assertArrayEquals(reference.byteArray(), Arrays.copyOfRange(out.byteArray(), 3, 3 + length), what);
+                assertArrayEquals(expected.byteArray(), Arrays.copyOfRange(residual.byteArray(), 8, 8 + 4 * n), what);
+                assertEquals(expectedError, ErrorFeedback.squaredNorm(residual, 2, n), 0.0, what);
+            }
+        }
+    }
+
+    @Test
+    void runsOutsideTheirBuffersAreRefusedBeforeAnythingIsWritten() {
+        Qsgd codec = new Qsgd(4);
+        UnsafeBuffer src = buffer(gaussian(100, 14));
+        UnsafeBuffer out = new UnsafeBuffer(new byte[codec.maxEncodedBytes(100)]);
+        UnsafeBuffer residual = new UnsafeBuffer(new byte[4 * 99]);
+        assertThrows(IndexOutOfBoundsException.class, () -> codec.encode(src, 1, 100, out, 0, 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> codec.encode(src, 0, 100, out, 1, 0));
+        assertThrows(IndexOutOfBoundsException.class,
+                () -> codec.encodeKeepingResidual(src, 0, 100, out, 0, 0, residual, 0));
+        assertTrue(Arrays.equals(new byte[out.capacity()], out.byteArray()), "nothing was written");
+        assertThrows(IndexOutOfBoundsException.class, () -> codec.decodeAdd(out, 0, out.capacity(), 1f, residual, 0,
+                100));
+        assertTrue(Arrays.equals(new byte[residual.capacity()], residual.byteArray()), "nothing was added");
+    }
+
     @Test
     void encodingAndDecodingAllocateNothingOnceWarm() {
         int n = 100_000;

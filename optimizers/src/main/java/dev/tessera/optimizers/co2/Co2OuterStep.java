@@ -1,5 +1,6 @@
 package dev.tessera.optimizers.co2;
 
+import dev.tessera.comm.FloatRun;
 import dev.tessera.optimizers.ParamSpan;
 import dev.tessera.optimizers.Shard;
 import dev.tessera.optimizers.StateSlice;
@@ -282,22 +283,33 @@ public final class Co2OuterStep {
         DirectBuffer ybar = averaged;
         boolean givenDelta = input == Input.STALE_DELTA;
         UnsafeBuffer reference = input == Input.FRESH_AVERAGE ? x : xPrev;
+        // Every buffer holds the range's `length` floats: checked once here, not per element.
+        Object yBase = ybar.byteArray();
+        Object refBase = reference.byteArray();
+        Object xBase = x.byteArray();
+        Object mBase = m.byteArray();
+        Object prevBase = xPrev.byteArray();
+        long yAt = FloatRun.locate(ybar, 0, length);
+        long refAt = FloatRun.locate(reference, 0, length);
+        long xAt = FloatRun.locate(x, 0, length);
+        long mAt = FloatRun.locate(m, 0, length);
+        long prevAt = FloatRun.locate(xPrev, 0, length);
         for (int p = 0; p < pieceSpan.length; p++) {
             int lo = (int) Math.max(partFrom, pieceLo[p]);
             int hi = (int) Math.min(partTo, pieceHi[p]);
             float lambda = pieceLambda[p];
             for (int k = lo; k < hi; k++) {
-                int o = k << 2;
-                float xt = x.getFloat(o);
-                float diff = givenDelta ? ybar.getFloat(o) : reference.getFloat(o) - ybar.getFloat(o);
+                float xt = FloatRun.get(xBase, xAt, k);
+                float diff = givenDelta ? FloatRun.get(yBase, yAt, k)
+                        : FloatRun.get(refBase, refAt, k) - FloatRun.get(yBase, yAt, k);
                 float delta = diff / lambda;
-                float mk = beta * m.getFloat(o) + delta;
+                float mk = beta * FloatRun.get(mBase, mAt, k) + delta;
                 if (clip) {
                     mk = Math.max(-phi, Math.min(phi, mk));
                 }
-                m.putFloat(o, mk);
-                xPrev.putFloat(o, xt);
-                x.putFloat(o, xt - alpha * mk);
+                FloatRun.put(mBase, mAt, k, mk);
+                FloatRun.put(prevBase, prevAt, k, xt);
+                FloatRun.put(xBase, xAt, k, xt - alpha * mk);
             }
         }
     }

@@ -3,6 +3,7 @@ package dev.tessera.worker.train;
 import dev.tessera.comm.CollectiveHandle;
 import dev.tessera.comm.CommException;
 import dev.tessera.comm.DType;
+import dev.tessera.comm.FloatRun;
 import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.ReduceOp;
 import dev.tessera.optimizers.GradNorm;
@@ -308,10 +309,19 @@ public final class Co2Step implements TrainingStep {
      */
     private void sendProgress(UnsafeBuffer send) {
         DirectBuffer x = outer.current(); // x_t: the outer step has not run yet this round end
-        for (int o = 0; o < bytes; o += Float.BYTES) {
-            float v = live.getFloat(o) - carry.getFloat(o);
-            send.putFloat(o, v);
-            carry.putFloat(o, v - x.getFloat(o));
+        int n = bytes / Float.BYTES;
+        Object liveBase = live.byteArray();
+        Object carryBase = carry.byteArray();
+        Object sendBase = send.byteArray();
+        Object xBase = x.byteArray();
+        long liveAt = FloatRun.locate(live, 0, n);
+        long carryAt = FloatRun.locate(carry, 0, n);
+        long sendAt = FloatRun.locate(send, 0, n);
+        long xAt = FloatRun.locate(x, 0, n);
+        for (int i = 0; i < n; i++) {
+            float v = FloatRun.get(liveBase, liveAt, i) - FloatRun.get(carryBase, carryAt, i);
+            FloatRun.put(sendBase, sendAt, i, v);
+            FloatRun.put(carryBase, carryAt, i, v - FloatRun.get(xBase, xAt, i));
         }
     }
 
@@ -321,20 +331,38 @@ public final class Co2Step implements TrainingStep {
      */
     private void sendDelta(UnsafeBuffer send) {
         DirectBuffer x = outer.current(); // x_t: the outer step has not run yet this round end
-        for (int o = 0; o < bytes; o += Float.BYTES) {
-            float v = carry == null ? live.getFloat(o) : live.getFloat(o) - carry.getFloat(o);
-            float d = x.getFloat(o) - v;
-            send.putFloat(o, d);
-            if (carry != null) {
-                carry.putFloat(o, v - x.getFloat(o));
+        int n = bytes / Float.BYTES;
+        Object liveBase = live.byteArray();
+        Object sendBase = send.byteArray();
+        Object xBase = x.byteArray();
+        long liveAt = FloatRun.locate(live, 0, n);
+        long sendAt = FloatRun.locate(send, 0, n);
+        long xAt = FloatRun.locate(x, 0, n);
+        if (carry == null) {
+            for (int i = 0; i < n; i++) {
+                FloatRun.put(sendBase, sendAt, i, FloatRun.get(xBase, xAt, i) - FloatRun.get(liveBase, liveAt, i));
             }
+            return;
+        }
+        Object carryBase = carry.byteArray();
+        long carryAt = FloatRun.locate(carry, 0, n);
+        for (int i = 0; i < n; i++) {
+            float v = FloatRun.get(liveBase, liveAt, i) - FloatRun.get(carryBase, carryAt, i);
+            float xi = FloatRun.get(xBase, xAt, i);
+            FloatRun.put(sendBase, sendAt, i, xi - v);
+            FloatRun.put(carryBase, carryAt, i, v - xi);
         }
     }
 
     /** {@code into += b}, float32 elementwise over the parameters. */
     private void add(UnsafeBuffer into, DirectBuffer b) {
-        for (int o = 0; o < bytes; o += Float.BYTES) {
-            into.putFloat(o, into.getFloat(o) + b.getFloat(o));
+        int n = bytes / Float.BYTES;
+        Object intoBase = into.byteArray();
+        Object bBase = b.byteArray();
+        long intoAt = FloatRun.locate(into, 0, n);
+        long bAt = FloatRun.locate(b, 0, n);
+        for (int i = 0; i < n; i++) {
+            FloatRun.put(intoBase, intoAt, i, FloatRun.get(intoBase, intoAt, i) + FloatRun.get(bBase, bAt, i));
         }
     }
 
@@ -381,8 +409,11 @@ public final class Co2Step implements TrainingStep {
         }
         if (codec != null) {
             float ranks = group.size();
-            for (int o = 0; o < bytes; o += Float.BYTES) {
-                pendingBuffer.putFloat(o, pendingBuffer.getFloat(o) / ranks);
+            int n = bytes / Float.BYTES;
+            Object base = pendingBuffer.byteArray();
+            long at = FloatRun.locate(pendingBuffer, 0, n);
+            for (int i = 0; i < n; i++) {
+                FloatRun.put(base, at, i, FloatRun.get(base, at, i) / ranks);
             }
         }
     }
