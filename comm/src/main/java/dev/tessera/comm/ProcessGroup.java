@@ -37,6 +37,17 @@ public final class ProcessGroup {
     private static final ThreadLocal<IdleStrategy> IDLE = ThreadLocal.withInitial(
             () -> new BackoffIdleStrategy(200, 5_000, 1_000, 50_000));
 
+    /**
+     * A group's background thread: its operations overlap the caller's compute, which needs the core more than the
+     * operation needs its answer at once. It spins and yields only briefly, then parks for at most 100 µs. The
+     * caller's patience above made it a busy loop on a slow link, where fragments arrive every few milliseconds
+     * and each one restarted 5,000 yields: 37 s of a core per 90 CO2 steps at 100 Mbit/s, against 0.8 s on an
+     * unlimited link (docs/PERFORMANCE.md, "CO2's background thread on a slow link").
+     */
+    private static IdleStrategy backgroundIdle() {
+        return new BackoffIdleStrategy(100, 10, 1_000, 100_000);
+    }
+
     private final Communicator comm;
     private final String name;
     private final int[] ranks;
@@ -605,7 +616,10 @@ public final class ProcessGroup {
     private synchronized ExecutorService asyncThread() {
         if (asyncThread == null) {
             asyncThread = Executors.newSingleThreadExecutor(r -> {
-                Thread t = new Thread(r, "tessera-comm-" + name);
+                Thread t = new Thread(() -> {
+                    IDLE.set(backgroundIdle());
+                    r.run();
+                }, "tessera-comm-" + name);
                 t.setDaemon(true);
                 return t;
             });
