@@ -18,6 +18,8 @@ import dev.tessera.worker.job.GapPenaltyMode;
 import dev.tessera.worker.model.Block;
 import dev.tessera.worker.model.GradientSync;
 import dev.tessera.worker.model.ReplicaReducer;
+import dev.tessera.worker.parallel.GroupDeferredSum;
+import dev.tessera.worker.train.DeferredSum;
 import dev.tessera.worker.job.MoeSection;
 import dev.tessera.worker.model.ExpertShard;
 import dev.tessera.worker.model.ModelShard;
@@ -226,8 +228,10 @@ public final class Replica {
         TrainingStep step = co2 != null ? co2
                 : new SynchronousStep(model, optimizer, sharding.gradients(), sharding.parameters(),
                         TrainingLoop.tokenShare(slice, model.seq(), job.train()), job.train().gradClip());
-        TrainingLoop loop = new TrainingLoop(model, data, job.train(), slice, sharding.replicas(), step, listener,
-                checkpointer);
+        DeferredSum stepLoss = mesh.workers().isLocal() ? DeferredSum.local()
+                : new GroupDeferredSum(mesh.workers().channel("step-loss"));
+        TrainingLoop loop = new TrainingLoop(model, data, job.train(), slice, sharding.replicas(), stepLoss, step,
+                listener, checkpointer);
         loop.countBytesSent(mesh.bytesSent());
         if (compressed != null) {
             loop.reportCompressionChoice(compressed::takeNewChoice);

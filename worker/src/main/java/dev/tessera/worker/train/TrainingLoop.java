@@ -34,6 +34,11 @@ public final class TrainingLoop {
     private final Mesh.Range slice;
     private final double tokenShare;   // local tokens / global tokens
     private final double[] lossScratch = new double[1];
+    private final DeferredSum stepLoss;
+    private final long tokensPerStep;
+    private double trainNanos;         // run(): the reported steps' time and comm wait, and the last global loss
+    private double commWaitNanos;
+    private double lastLoss = Double.NaN;
     private final int[] positions;     // this replica's positions of each sequence; null: all of them
     private final int[] wholeInputs;   // [B_local, T] whole sequences, labels shifted on them
     private final int[] wholeTargets;
@@ -45,12 +50,13 @@ public final class TrainingLoop {
 
     /**
      * {@code slice} is the part of the global batch this replica trains on, and {@code replicas} sums over the
-     * replicas that share the batch. {@code checkpointer} may be null: this replica does not write checkpoints
+     * replicas that share the batch; {@code stepLoss} sums each step's loss over them in the background, on a
+     * channel of its own. {@code checkpointer} may be null: this replica does not write checkpoints
      * (another one does).
      */
     public TrainingLoop(Transformer model, TokenSource data, TrainConfig config, Mesh.Range slice,
-                        ReplicaReducer replicas, TrainingStep trainingStep, TrainingListener listener,
-                        Checkpointer checkpointer) {
+                        ReplicaReducer replicas, DeferredSum stepLoss, TrainingStep trainingStep,
+                        TrainingListener listener, Checkpointer checkpointer) {
         this.model = model;
         this.data = data;
         this.config = config;
@@ -59,6 +65,8 @@ public final class TrainingLoop {
         this.listener = listener;
         this.checkpointer = checkpointer;
         this.replicas = replicas;
+        this.stepLoss = stepLoss;
+        this.tokensPerStep = (long) config.batchSize() * config.seqLen();
         this.slice = slice;
         int[] positions = model.sequenceShard().positions();
         if (model.batch() != slice.size() || positions.length > config.seqLen()
@@ -121,48 +129,79 @@ public final class TrainingLoop {
         }
     }
 
-    /** Runs steps {@code completedSteps+1 .. config.steps()}. */
+    /**
+     * Runs steps {@code completedSteps+1 .. config.steps()}. A step's global loss is summed while the next step
+     * computes ({@link DeferredSum}), so its metrics are reported after that step; a step that evaluates,
+     * checkpoints or ends the run waits for its own sum first, so the reports keep their order.
+     */
     public Result run(long completedSteps) throws IOException {
-        long tokensPerStep = (long) config.batchSize() * config.seqLen();
-        double trainNanos = 0;
-        double commWaitNanos = 0;
-        double lastLoss = Double.NaN;
         double lastEval = Double.NaN;
+        trainNanos = 0;
+        commWaitNanos = 0;
+        lastLoss = Double.NaN;
         listener.onStart(completedSteps, config.steps());
+        Summing summing = null;
         for (long step = completedSteps + 1; step <= config.steps(); step++) {
             long start = System.nanoTime();
             fill(TokenSource.Split.TRAIN, step);
             double lr = schedule.at(step);
             TrainingStep.Outcome outcome = trainingStep.run(step, inputs, targets, lr);
-            long waited = outcome.commWaitNanos();
-            lastLoss = globalMean(outcome.loss().crossEntropy());
-            double seconds = (System.nanoTime() - start) / 1e9;
-            trainNanos += seconds * 1e9;
-            commWaitNanos += waited;
-            if (!Double.isFinite(lastLoss)) {
-                throw new IllegalStateException("loss became " + lastLoss + " at step " + step
-                        + "; lower optimizer.lr or set optimizer.grad_clip");
+            Summing ran = new Summing(step, outcome, lr, System.nanoTime() - start,
+                    model.takeAttentionWaitNanos() / 1e9, sentSince(), compressionChoice.get());
+            if (summing != null) {
+                report(summing);
             }
-            listener.onStep(new StepMetrics(step, lastLoss, outcome.loss().aux(), lr, outcome.gradNorm(),
-                    tokensPerStep / seconds, seconds, waited / 1e9, model.takeAttentionWaitNanos() / 1e9,
-                    sentSince(), outcome.moe(), compressionChoice.get()));
+            stepLoss.start(outcome.loss().crossEntropy() * tokenShare);
+            summing = ran;
             boolean last = step == config.steps();
-            if (last || (config.evalEvery() > 0 && step % config.evalEvery() == 0)) {
+            boolean evaluates = last || (config.evalEvery() > 0 && step % config.evalEvery() == 0);
+            boolean checkpoints = last || (config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0);
+            if (evaluates || checkpoints) {
+                report(summing);
+                summing = null;
+            }
+            if (evaluates) {
                 double[] eval = new double[1];
                 trainingStep.withEvaluatedParameters(() -> eval[0] = evaluate());
                 lastEval = eval[0];
                 listener.onEval(step, lastEval);
             }
-            if (last || (config.checkpointEvery() > 0 && step % config.checkpointEvery() == 0)) {
-                if (checkpointer != null) {
-                    listener.onCheckpoint(step, checkpointer.save(step));
-                }
+            if (checkpoints && checkpointer != null) {
+                listener.onCheckpoint(step, checkpointer.save(step));
             }
         }
         long steps = config.steps() - completedSteps;
         double trainSeconds = trainNanos / 1e9;
         return new Result(steps, steps * tokensPerStep, lastLoss, lastEval,
                 trainSeconds > 0 ? steps * tokensPerStep / trainSeconds : 0, trainSeconds, commWaitNanos / 1e9);
+    }
+
+    /** A step whose global loss is being summed, with what it reports once the sum is in. */
+    private record Summing(long step, TrainingStep.Outcome outcome, double lr, long ranNanos,
+                           double attentionWaitSeconds, long wireBytes, Map<String, Double> compressionChoice) {
+    }
+
+    /**
+     * Waits for {@code s}'s loss sum and reports the step. The wait is communication, and the step's: it counts in
+     * its time and its comm wait. The last step also counts the bytes of its own sum, which no later step will.
+     */
+    private void report(Summing s) {
+        long start = System.nanoTime();
+        double loss = stepLoss.await();
+        long summed = System.nanoTime() - start;
+        double seconds = (s.ranNanos() + summed) / 1e9;
+        long waited = s.outcome().commWaitNanos() + summed;
+        long wireBytes = s.wireBytes() + (s.step() == config.steps() ? sentSince() : 0);
+        trainNanos += s.ranNanos() + summed;
+        commWaitNanos += waited;
+        lastLoss = loss;
+        if (!Double.isFinite(loss)) {
+            throw new IllegalStateException("loss became " + loss + " at step " + s.step()
+                    + "; lower optimizer.lr or set optimizer.grad_clip");
+        }
+        listener.onStep(new StepMetrics(s.step(), loss, s.outcome().loss().aux(), s.lr(), s.outcome().gradNorm(),
+                tokensPerStep / seconds, seconds, waited / 1e9, s.attentionWaitSeconds(), wireBytes,
+                s.outcome().moe(), s.compressionChoice()));
     }
 
     /** Mean cross-entropy over {@code evalBatches} fixed validation batches of the global batch size. */
