@@ -1,10 +1,9 @@
-package dev.tessera.worker.parallel;
+package dev.tessera.worker.train;
 
 import dev.tessera.comm.CollectiveHandle;
 import dev.tessera.comm.DType;
 import dev.tessera.comm.ProcessGroup;
 import dev.tessera.comm.ReduceOp;
-import dev.tessera.worker.train.DeferredSum;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.agrona.concurrent.UnsafeBuffer;

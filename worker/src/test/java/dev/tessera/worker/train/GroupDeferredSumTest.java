@@ -1,7 +1,10 @@
-package dev.tessera.worker.parallel;
+package dev.tessera.worker.train;
 
 import dev.tessera.comm.InProcessComms;
-import dev.tessera.worker.train.DeferredSum;
+import dev.tessera.worker.parallel.DeviceMesh;
+import dev.tessera.worker.parallel.GroupReplicaReducer;
+import dev.tessera.worker.parallel.Mesh;
+import dev.tessera.worker.parallel.MeshGroup;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
