@@ -7,7 +7,7 @@ import org.agrona.UnsafeApi;
  * A run of native-order float32 elements in a {@link DirectBuffer} (direct, heap or a raw address), read and written
  * without a bounds check per element: the run is checked once against the buffer when it is located. The codecs'
  * loops and CO2's round end touch every parameter several times per round, and Agrona's per-call check costs more
- * than the arithmetic there (docs/PERFORMANCE.md, "CO2's round end without per-element checks").
+ * than the arithmetic there (docs/PERFORMANCE.md, "CO2 at tau 3 meets issue 19's four lines").
  */
 public final class FloatRun {
 

@@ -41,8 +41,8 @@ public final class ProcessGroup {
      * A group's background thread: its operations overlap the caller's compute, which needs the core more than the
      * operation needs its answer at once. It spins and yields only briefly, then parks for at most 100 µs. The
      * caller's patience above made it a busy loop on a slow link, where fragments arrive every few milliseconds
-     * and each one restarted 5,000 yields: 37 s of a core per 90 CO2 steps at 100 Mbit/s, against 0.8 s on an
-     * unlimited link (docs/PERFORMANCE.md, "CO2's background thread on a slow link").
+     * and each one restarted 5,000 yields: 37 s of a core (23 s in the kernel) in 90 synchronous steps at
+     * 100 Mbit/s, 4.5 s with this (docs/PERFORMANCE.md, "CO2 at tau 3 meets issue 19's four lines").
      */
     private static IdleStrategy backgroundIdle() {
         return new BackoffIdleStrategy(100, 10, 1_000, 100_000);

@@ -4,7 +4,7 @@ package dev.tessera.worker.train;
  * Sums one number over the replicas in the background: started when a step has its loss, awaited after the next
  * step has computed. A step's global loss is only reported, so no step needs to wait for it; summing it at once
  * put a round trip over the data-parallel link into every step, behind whatever bulk data the link carried (CO2's
- * averages on a slow link: docs/PERFORMANCE.md, "A step's loss is summed while the next step computes").
+ * averages on a slow link: docs/PERFORMANCE.md, "CO2 at tau 3 meets issue 19's four lines").
  * At most one sum is in flight.
  */
 public interface DeferredSum {
