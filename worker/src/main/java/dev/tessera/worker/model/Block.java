@@ -20,8 +20,18 @@ public final class Block {
     private final INDArray n2;       // [N, C] RMSNorm(h)
     private final INDArray dn;       // [N, C] gradient wrt n1 / n2
 
+    private static final Runnable NOTHING = () -> { };
+
     public static String prefix(int layer) {
         return "model.layers." + layer;
+    }
+
+    /**
+     * The first element of layer {@code layer}'s FFN half (its post-attention norm, then the MLP or MoE) in the
+     * flat buffers: the tensors {@link #register} declares after the attention half.
+     */
+    public static long ffnFrom(ParameterStore params, int layer) {
+        return params.tensor(prefix(layer) + ".post_attention_layernorm.weight").offset();
     }
 
     public static void register(ParameterStore.Layout b, ModelConfig cfg, int layer) {
@@ -129,12 +139,21 @@ public final class Block {
 
     /** dRes: [N, C], on entry dLoss/dout, on return dLoss/dx. x is the forward input. */
     public void backward(INDArray x, INDArray dRes, double auxGrad) {
+        backward(x, dRes, auxGrad, NOTHING);
+    }
+
+    /**
+     * As {@link #backward(INDArray, INDArray, double)}, running {@code ffnDone} once the FFN half is through: from
+     * {@link #ffnFrom} on, this block's gradients are final and its parameters are not read again.
+     */
+    public void backward(INDArray x, INDArray dRes, double auxGrad, Runnable ffnDone) {
         if (moe != null) {
             moe.backward(n2, dRes, dn, auxGrad);     // dn = dLoss/dn2
         } else {
             mlp.backward(n2, mlpActs, dRes, dn, false);
         }
         norm2.backward(h, dn, dRes, true);           // dRes = dLoss/dh (the residual's share was already there)
+        ffnDone.run();
         attn.backward(n1, dRes, dn);                 // dn = dLoss/dn1
         norm1.backward(x, dn, dRes, true);           // dRes = dLoss/dx
     }

@@ -8,6 +8,9 @@ package dev.tessera.worker.model;
  *   <li>Before a layer runs its parameters must be in place, and the next layer's may be fetched meanwhile
  *       ({@link ParameterSync#acquire}); after it ran they may go ({@link ParameterSync#release}).</li>
  *   <li>After a layer's backward its gradients are final, and their reduction may start ({@link GradientSync#ready}).</li>
+ *   <li>A block's backward also reports when its FFN half is through ({@link #ffnDone}): that half's gradients are
+ *       final and its parameters may go. Only then does backward fetch the next block, so a rank holds at most one
+ *       block and the next one's attention half more, not two whole blocks, while its gradient shard fills.</li>
  *   <li>With {@code -Dtessera.profile=true} each kind of layer's time goes to {@link ModelStepTimer}, apart from
  *       fetching and releasing parameters and starting reductions ({@code sync.before_layer},
  *       {@code sync.after_layer}); the kernels that run within a layer record their share of it there.</li>
@@ -31,6 +34,7 @@ final class LayerHook {
     private ParameterSync parameters = ParameterSync.RESIDENT;
     private GradientSync gradients = GradientSync.NONE;
     private boolean holding; // the layer in backward holds parameters that it releases when done
+    private int fetchAfterFfn = -1; // the layer to fetch once the one in backward reports its FFN half done
     private long clock;
 
     /** @param kinds the profile section of each layer, e.g. {@code block}; {@code unitBounds} one longer */
@@ -76,13 +80,28 @@ final class LayerHook {
 
     /**
      * Before {@code layer}'s backward; {@code next} is the layer whose backward follows (-1: none that reads
-     * parameters), or {@link #HELD} or {@link #UNUSED}.
+     * parameters), or {@link #HELD} or {@link #UNUSED}. A layer given a {@code next} is a block: it is fetched
+     * when this one reports its FFN half done.
      */
     void backward(int layer, int next) {
         holding = next != UNUSED;
         if (next != HELD && next != UNUSED) {
-            acquire(layer, next);
+            acquire(layer, -1);
+            fetchAfterFfn = next;
         }
+        clock = ModelStepTimer.open(backwardSection[layer]);
+    }
+
+    /**
+     * Within {@code layer}'s backward, once its FFN half is through: the gradients from {@code ffnFrom} on are
+     * final and the parameters there are not read again this pass; the next layer's fetch starts.
+     */
+    void ffnDone(int layer, long ffnFrom) {
+        long t = ModelStepTimer.close(backwardSection[layer], clock);
+        gradients.ready(ffnFrom);
+        parameters.releaseFrom(layer, ffnFrom, fetchAfterFfn);
+        fetchAfterFfn = -1;
+        ModelStepTimer.stop(AFTER_LAYER, t);
         clock = ModelStepTimer.open(backwardSection[layer]);
     }
 

@@ -3,8 +3,9 @@ package dev.tessera.worker.model;
 /**
  * Where the model's parameters live between uses. The model is cut into units in buffer order (embedding,
  * each block, then the final norm with lm_head; see {@code Transformer.unitBounds}) and brackets every use
- * of a unit's parameters with {@link #acquire} and {@link #release}. Replicated parameters are always
- * resident; ZeRO-3 gathers a unit's parameters before use and frees what it does not own after.
+ * of a unit's parameters with {@link #acquire} and {@link #release} ({@link #releaseFrom} for a part of it).
+ * Replicated parameters are always resident; ZeRO-3 gathers a unit's parameters before use and frees what it does
+ * not own after.
  */
 public interface ParameterSync {
 
@@ -16,6 +17,10 @@ public interface ParameterSync {
 
         @Override
         public void release(int unit) {
+        }
+
+        @Override
+        public void releaseFrom(int unit, long fromElement, int next) {
         }
 
         @Override
@@ -31,6 +36,14 @@ public interface ParameterSync {
 
     /** The parameters of {@code unit} are not needed until the next {@link #acquire}. */
     void release(int unit);
+
+    /**
+     * In backward: {@code unit}'s parameters from flat element {@code fromElement} on are not read again this pass
+     * (a block once its FFN half is through), so they may go, and fetching {@code next}, the unit whose backward
+     * follows (-1: none), may start. Backward fetches the next unit here rather than in {@link #acquire}, so that
+     * the fetched unit takes the place of the half that went.
+     */
+    void releaseFrom(int unit, long fromElement, int next);
 
     /** The optimizer has updated this rank's shard: bring the replicas' parameters up to date. */
     void afterUpdate();

@@ -32,6 +32,7 @@ public final class Transformer {
     private final INDArray dRes;   // [N, C] gradient of the residual stream, updated in place block by block
     private final long[] unitBounds; // the layers LayerHook brackets, as offsets into the flat buffers
     private final LayerHook hook;
+    private final Runnable[] ffnDone; // per block: tells the hook its FFN half's backward is through
     private final RecomputePolicy recompute;
     // The shared buffers still hold this block's activations when backward reaches it: forward ran it last of
     // the recomputing blocks, and the head has buffers of its own. So it is the one block not run twice.
@@ -121,6 +122,12 @@ public final class Transformer {
         unitBounds[blocks.length + 2] = params.numel();
         kinds[blocks.length + 1] = "head";
         hook = new LayerHook(unitBounds, kinds);
+        ffnDone = new Runnable[blocks.length];
+        for (int l = 0; l < blocks.length; l++) {
+            int unit = l + 1;
+            long ffnFrom = Block.ffnFrom(params, l);
+            ffnDone[l] = () -> hook.ffnDone(unit, ffnFrom);
+        }
         kept.nextLayer();
         finalNorm = new RMSNorm(params, "model.norm.weight", cfg.normEps(), n, kept);
         lmHead = new Linear(params, "lm_head.weight");
@@ -325,7 +332,7 @@ public final class Transformer {
             if (recompute.recomputes(l) && l != lastRecomputed) {
                 blocks[l].recompute(xs[l], xs[l + 1]);       // the same bits again, into the shared buffers
             }
-            blocks[l].backward(xs[l], dRes, cfg.auxCoef());  // dRes [N, C], in place
+            blocks[l].backward(xs[l], dRes, cfg.auxCoef(), ffnDone[l]); // dRes [N, C], in place
             hook.backwardDone(l + 1);
         }
         hook.backward(0, LayerHook.UNUSED);

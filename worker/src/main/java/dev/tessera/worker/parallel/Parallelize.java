@@ -204,6 +204,12 @@ public final class Parallelize {
             }
 
             @Override
+            public void releaseFrom(int unit, long fromElement, int next) {
+                first.releaseFrom(unit, fromElement, next);
+                second.releaseFrom(unit, fromElement, next);
+            }
+
+            @Override
             public void afterUpdate() {
                 first.afterUpdate();
                 second.afterUpdate();

@@ -14,6 +14,7 @@ import dev.tessera.worker.model.ParameterStore;
 import dev.tessera.worker.model.ParameterSync;
 import dev.tessera.worker.model.ReplicaReducer;
 import java.util.Arrays;
+import org.agrona.UnsafeApi;
 import org.agrona.concurrent.UnsafeBuffer;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -27,10 +28,12 @@ import org.nd4j.linalg.factory.Nd4j;
  *   <li>Stage 1: the optimizer keeps state for the owned range only; after backward the gradient buffer is
  *       reduce-scattered in one collective, the owner steps, the parameters are all-gathered.</li>
  *   <li>Stage 2: also gradients: each bucket is reduce-scattered as soon as backward has finished it, and
- *       once that is done the bucket's non-owned gradient pages go back to the OS.</li>
+ *       once that is done the bucket's non-owned gradient pages go back to the OS (on the gradient group's thread,
+ *       while backward runs on).</li>
  *   <li>Stage 3: also parameters: each unit's (embedding, block, head) parameters are all-gathered just before
  *       use, the next unit's gather is already running (prefetch), and the non-owned pages are freed after use.
- *       Nothing is gathered after the optimizer step.</li>
+ *       In backward a block's FFN half goes as soon as its backward is through, and only then does the next
+ *       block's gather start. Nothing is gathered after the optimizer step.</li>
  * </ul>
  * The flat buffers keep their full virtual size so every layer's views stay valid; "freeing" returns the
  * physical pages ({@link PageMemory}), which read as zeros until written again. The collectives work in place
@@ -56,13 +59,14 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     private final INDArray ownedGrads;
     private final Windows paramWindows;     // stage 1/2: the whole buffers, for the step's all-gather
     private final Windows gradWindows;      // stage 1: for the one reduce-scatter after backward
-    private final UnsafeBuffer edge = new UnsafeBuffer(new byte[0]); // re-pointed at a partial page to zero it
 
     private final long[] bucketStart;       // element ranges of the gradient buckets, last tensors first
     private final long[] bucketEnd;
     private final UnsafeBuffer[] bucketViews;
     private final long[][] bucketBounds;    // the shard bounds relative to each bucket
     private final CollectiveHandle[] reducing;
+    private final Runnable[] freeBucket;    // gives a bucket's non-owned pages back to the OS
+    private final CollectiveHandle[] freeing; // queued on the gradient group's thread right after the reduction
     private int launched;
     private int released;
 
@@ -139,6 +143,13 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
             bucketBounds[b] = clipped(bounds, bucketStart[b], bucketEnd[b]);
         }
         reducing = new CollectiveHandle[ranges.length];
+        freeing = new CollectiveHandle[ranges.length];
+        freeBucket = new Runnable[ranges.length];
+        for (int b = 0; b < ranges.length; b++) {
+            long from = bucketStart[b];
+            long to = bucketEnd[b];
+            freeBucket[b] = () -> freeOutside(grads, from, to);
+        }
 
         this.unitBounds = unitBounds.clone();
         int units = unitBounds.length - 1;
@@ -198,9 +209,13 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         if (stage == 1) {
             return; // stage 1 accumulates locally and reduces once, after backward
         }
+        probe.sample(this);
         while (launched < bucketViews.length && bucketStart[launched] >= fromElement) {
             reducing[launched] = gradGroup.reduceScatterInPlaceAsync(bucketViews[launched], bucketBounds[launched],
                     dtype, ReduceOp.SUM);
+            // The pages go as soon as the reduction is done, while backward runs on: not at the next ready(),
+            // which comes only after the next layer has written its own gradients.
+            freeing[launched] = gradGroup.runAsync("freeing a reduced gradient bucket", freeBucket[launched]);
             launched++;
         }
         freeReducedBuckets(false);
@@ -224,18 +239,19 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         released = 0;
     }
 
-    /** Frees the non-owned gradient pages of every bucket whose reduce-scatter is done (all of them if waiting). */
+    /** Retires every bucket whose non-owned pages are already freed (waiting for all of them if asked). */
     private void freeReducedBuckets(boolean wait) {
-        while (released < launched && (wait || reducing[released].isDone())) {
+        while (released < launched && (wait || freeing[released].isDone())) {
             freeOldestBucket();
         }
     }
 
+    /** Waits until the oldest bucket in flight is reduced and its non-owned pages are freed. */
     private void freeOldestBucket() {
-        reducing[released].await();
+        reducing[released].await(); // a failed reduction is reported here, on the step's thread
+        freeing[released].await();
         reducing[released] = null;
-        probe.sample(this);
-        freeOutside(grads, bucketStart[released], bucketEnd[released]);
+        freeing[released] = null;
         released++;
     }
 
@@ -249,12 +265,16 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
 
     // ------------------------------------------------------------------ parameters
 
-    /** Stage 3: waits for {@code unit}'s gather (starting it if no prefetch did) and starts {@code next}'s. */
+    /**
+     * Stage 3: waits for {@code unit}'s gather (starting it if no prefetch did) and starts {@code next}'s. In
+     * backward, gradient buckets whose reduce-scatter finished while the last unit ran go back to the OS first.
+     */
     @Override
     public void acquire(int unit, int next) {
         if (stage < 3) {
             return;
         }
+        freeReducedBuckets(false);
         if (!gatherStarted[unit]) {
             gather(unit);
         }
@@ -278,8 +298,26 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         freeOutside(params, unitBounds[unit], unitBounds[unit + 1]);
     }
 
+    /** Stage 3: frees {@code unit}'s parameters from {@code fromElement} on (those it does not own); fetches next. */
+    @Override
+    public void releaseFrom(int unit, long fromElement, int next) {
+        if (stage < 3) {
+            return;
+        }
+        probe.sample(this);
+        freeOutside(params, Math.max(fromElement, unitBounds[unit]), unitBounds[unit + 1]);
+        if (next >= 0 && !gatherStarted[next]) {
+            gather(next);
+        }
+    }
+
     @Override
     public void afterUpdate() {
+        if (stage >= 2) {
+            // The step has read the gradients, and the next backward starts from zeros: their pages go back to the
+            // OS now, so evaluation and checkpoints run without them.
+            freeRange(grads, region.from(), region.to());
+        }
         if (stage < 3) {
             for (int w = 0; w < paramWindows.views.length; w++) {
                 paramGroup.allGatherInPlace(paramWindows.views[w], paramWindows.shardBounds[w], dtype);
@@ -326,10 +364,10 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         zero(pageTo, end);
     }
 
-    private void zero(long from, long to) {
+    /** Zeroes {@code [from, to)} by address: thread-safe, as the gradient group's thread frees buckets too. */
+    private static void zero(long from, long to) {
         if (to > from) {
-            edge.wrap(from, (int) (to - from));
-            edge.setMemory(0, (int) (to - from), (byte) 0);
+            UnsafeApi.setMemory(from, to - from, (byte) 0);
         }
     }
 

@@ -9,7 +9,8 @@ import org.nd4j.linalg.api.buffer.DataType;
 
 /**
  * The order in which the model meets its installed syncs, layer by layer: ZeRO-3 depends on it (a layer's
- * parameters gathered before use, the next one prefetched, freed after) and so does the overlap of gradient
+ * parameters gathered before use, the next one prefetched, freed after; in backward a block's FFN half freed
+ * before the next block is fetched) and so does the overlap of gradient
  * reduction with backward (each layer's gradients handed over as soon as they are final, last layer first).
  */
 class LayerHookTest {
@@ -26,6 +27,11 @@ class LayerHookTest {
         @Override
         public void release(int unit) {
             calls.add("release " + unit);
+        }
+
+        @Override
+        public void releaseFrom(int unit, long fromElement, int next) {
+            calls.add("releaseFrom " + unit + " " + fromElement + " " + next);
         }
 
         @Override
@@ -64,12 +70,16 @@ class LayerHookTest {
         m.useGradientSync(r);
         LossParts hooked = m.forwardBackward(in, tg);
         long[] u = m.unitBounds();
+        long ffn0 = m.parameters().tensor("model.layers.0.post_attention_layernorm.weight").offset();
+        long ffn1 = m.parameters().tensor("model.layers.1.post_attention_layernorm.weight").offset();
         assertEquals(List.of("zero",
                 "acquire 0 1", "release 0", "acquire 1 2", "release 1", "acquire 2 3", "release 2",
                 "acquire 3 2", // the head stays for backward, and the last block is fetched meanwhile
                 "release 3", "ready " + u[3],
-                "acquire 2 1", "release 2", "ready " + u[2],
-                "acquire 1 -1", "release 1", "ready " + u[1], // the embedding's backward reads no parameters
+                // a block's FFN half: its gradients handed over, its parameters let go, the next block fetched
+                "acquire 2 -1", "ready " + ffn1, "releaseFrom 2 " + ffn1 + " 1", "release 2", "ready " + u[2],
+                "acquire 1 -1", "ready " + ffn0, "releaseFrom 1 " + ffn0 + " -1", // the embedding reads none
+                "release 1", "ready " + u[1],
                 "ready 0"), r.calls);
         assertEquals(plain, hooked, "the syncs observe, they do not change the arithmetic");
 
