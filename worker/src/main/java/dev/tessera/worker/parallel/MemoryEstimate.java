@@ -23,9 +23,9 @@ import org.nd4j.linalg.api.buffer.DataType;
  * can refuse a job that would not fit and say what would. Each term is counted from the layout, not guessed:
  * <ul>
  *   <li>parameters and gradients: the flat buffers, or under ZeRO the fullest rank's shard ({@link ShardPlan},
- *       as the workers cut it) plus what is resident only while it is used: stage 3's gathered parameters (a block's
- *       attention half and the next block, or the head and the last block), stage 2's gradient buckets waiting for their
- *       reduce-scatter;</li>
+ *       as the workers cut it) plus what is resident only while it is used: stage 3's gathered parameters (a
+ *       block's attention half and the next block, or the head and the last block), stage 2's gradient buckets
+ *       waiting for their reduce-scatter;</li>
  *   <li>optimizer state: what the optimizer keeps for that shard ({@link OptimizerSpec#stateElements});</li>
  *   <li>activations: every buffer the layers take from their {@link dev.tessera.worker.model.Activations}, the
  *       blocks that recompute in backward sharing one set ({@link #activationBytes}, equal to what

@@ -267,7 +267,7 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
 
     /**
      * Stage 3: waits for {@code unit}'s gather (starting it if no prefetch did) and starts {@code next}'s. In
-     * backward, gradient buckets whose reduce-scatter finished while the last unit ran go back to the OS first.
+     * backward, the gradient buckets whose pages went back to the OS while the last unit ran are retired first.
      */
     @Override
     public void acquire(int unit, int next) {
