@@ -28,6 +28,11 @@ public final class CompositeListener implements TrainingListener {
     }
 
     @Override
+    public void onUpdate(long step) {
+        listeners.forEach(l -> l.onUpdate(step));
+    }
+
+    @Override
     public void onStep(StepMetrics metrics) {
         listeners.forEach(l -> l.onStep(metrics));
     }

@@ -23,9 +23,9 @@ import org.nd4j.linalg.api.buffer.DataType;
  * can refuse a job that would not fit and say what would. Each term is counted from the layout, not guessed:
  * <ul>
  *   <li>parameters and gradients: the flat buffers, or under ZeRO the fullest rank's shard ({@link ShardPlan},
- *       as the workers cut it) plus what is resident only while it is used: stage 3's gathered parameters (a
- *       block's attention half and the next block, or the head and the last block), stage 2's gradient buckets
- *       waiting for their reduce-scatter;</li>
+ *       as the workers cut it) plus what is resident only while it is used: stage 3's gathered units (the one in
+ *       use, the prefetched next one and the head, which stays from forward into backward), stage 2's gradient
+ *       buckets waiting for their reduce-scatter;</li>
  *   <li>optimizer state: what the optimizer keeps for that shard ({@link OptimizerSpec#stateElements});</li>
  *   <li>activations: every buffer the layers take from their {@link dev.tessera.worker.model.Activations}, the
  *       blocks that recompute in backward sharing one set ({@link #activationBytes}, equal to what
@@ -204,37 +204,30 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
     }
 
     /**
-     * Stage 3 keeps a unit's parameters only while it runs. The peak is in backward, when the gradient shard
-     * fills: forward runs with no gradient pages at all. In backward the head is held from forward while the last
-     * block is fetched, and a block keeps its attention half while the next block is fetched in place of its FFN
-     * half: at most the largest unit and the larger of the head and the largest attention half.
+     * Stage 3 keeps a unit's parameters only while it runs, with the next one's gather already under way in
+     * forward, and the head's from the end of forward to the start of backward: at most the two largest units and
+     * the head. (Backward holds less, a block's attention half and the next block, but forward's two units bound
+     * the parameters.)
      */
     private static BigInteger gatheredUnits(ModelConfig cfg, List<Shape> shapes) {
         BigInteger head = BigInteger.ZERO;
-        BigInteger largest = BigInteger.ZERO;
+        List<BigInteger> units = new java.util.ArrayList<>();
         BigInteger[] blocks = new BigInteger[cfg.nLayers()];
-        BigInteger[] attention = new BigInteger[cfg.nLayers()];
         java.util.Arrays.fill(blocks, BigInteger.ZERO);
-        java.util.Arrays.fill(attention, BigInteger.ZERO);
         for (Shape t : shapes) {
             if (t.name().startsWith("model.layers.")) {
                 int l = Integer.parseInt(t.name().split("\\.")[2]);
                 blocks[l] = blocks[l].add(t.numel());
-                if (t.name().contains(".input_layernorm.") || t.name().contains(".self_attn.")) {
-                    attention[l] = attention[l].add(t.numel());
-                }
             } else if (t.name().startsWith("model.embed_tokens")) {
-                largest = largest.max(t.numel());
+                units.add(t.numel());
             } else {
                 head = head.add(t.numel());
             }
         }
-        BigInteger held = head;
-        for (int l = 0; l < blocks.length; l++) {
-            largest = largest.max(blocks[l]);
-            held = held.max(attention[l]);
-        }
-        return largest.add(held);
+        units.addAll(List.of(blocks));
+        units.sort(java.util.Comparator.reverseOrder());
+        BigInteger two = units.stream().limit(2).reduce(BigInteger.ZERO, BigInteger::add);
+        return two.add(head);
     }
 
     /**

@@ -26,9 +26,15 @@ public final class MemorySampling implements TrainingListener {
         next.onStart(completedSteps, totalSteps);
     }
 
+    /** When the step ran, not when it is reported: a report follows the next step's compute. */
+    @Override
+    public void onUpdate(long step) {
+        probe.stepDone(step, store);
+        next.onUpdate(step);
+    }
+
     @Override
     public void onStep(StepMetrics metrics) {
-        probe.stepDone(metrics.step(), store);
         next.onStep(metrics);
     }
 

@@ -17,6 +17,13 @@ public interface TrainingListener {
     default void onStart(long firstStep, long totalSteps) {
     }
 
+    /**
+     * Step {@code step}'s update is done. Its {@link #onStep} comes later, once its loss is summed over the
+     * replicas, which runs while the next step computes.
+     */
+    default void onUpdate(long step) {
+    }
+
     /** A step finished: its loss, learning rate, gradient norm and throughput. */
     default void onStep(StepMetrics metrics) {
     }

@@ -148,6 +148,7 @@ public final class TrainingLoop {
             TrainingStep.Outcome outcome = trainingStep.run(step, inputs, targets, lr);
             Summing ran = new Summing(step, outcome, lr, System.nanoTime() - start,
                     model.takeAttentionWaitNanos() / 1e9, sentSince(), compressionChoice.get());
+            listener.onUpdate(step);
             if (summing != null) {
                 report(summing);
             }
