@@ -9,8 +9,8 @@ package dev.tessera.worker.model;
  *       ({@link ParameterSync#acquire}); after it ran they may go ({@link ParameterSync#release}).</li>
  *   <li>After a layer's backward its gradients are final, and their reduction may start ({@link GradientSync#ready}).</li>
  *   <li>A block's backward also reports when its FFN half is through ({@link #ffnDone}): that half's gradients are
- *       final and its parameters may go. Only then does backward fetch the next block, so a rank holds at most one
- *       block and the next one's attention half more, not two whole blocks, while its gradient shard fills.</li>
+ *       final and its parameters may go. Only then does backward fetch the next block, so while its gradient shard
+ *       fills a rank holds a block, or a block's attention half and the next block, never two whole blocks.</li>
  *   <li>With {@code -Dtessera.profile=true} each kind of layer's time goes to {@link ModelStepTimer}, apart from
  *       fetching and releasing parameters and starting reductions ({@code sync.before_layer},
  *       {@code sync.after_layer}); the kernels that run within a layer record their share of it there.</li>
