@@ -72,13 +72,14 @@ class MeshPlanningTest {
     }
 
     @Test
-    void oneWorkerIsProposedCheckpointingAndBelowTheRuntimeNothingFits() {
+    void oneWorkerIsProposedCheckpointingAndWhereNoMeshFitsNothingIs() {
         // One worker: no ZeRO to turn on, so recomputation (large activations) or a wider mesh.
         String message = message("mesh.dp=1", "train.batch_size=64", "train.seq_len=512",
                 "launch.worker_memory_mb=1536");
         List<String> change = proposed(message, "the smallest change that fits is ", " (about ");
         assertEquals(List.of("train.activation_checkpointing=blocks"), change, message);
-        String tooSmall = message("launch.worker_memory_mb=256");
+        // The smallest budget, and blocks wide enough that the runtime and two gathered blocks alone exceed it.
+        String tooSmall = message("model.d_model=1024", "model.d_ff=4096", "launch.worker_memory_mb=256");
         assertTrue(tooSmall.contains("no ZeRO stage, activation checkpointing, sequence-parallel width up to"
                 + " train.seq_len or data-parallel width up to train.batch_size fits; raise launch.worker_memory_mb"
                 + " to "), tooSmall);
