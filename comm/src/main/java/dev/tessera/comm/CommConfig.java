@@ -30,8 +30,13 @@ public record CommConfig(String jobId, String token, long deadlineMs, Transport 
 
     public static final int MAX_MTU = 65504;
 
-    /** Each publication's term length: a log of three terms, which a busy stream cycles through whole. */
-    public static final int DEFAULT_TERM_LENGTH = 16 << 20;
+    /**
+     * Each publication's term length: a log of three terms, which a busy stream cycles through whole, so every
+     * worker keeps its own publication's log and its peer's image resident (ZeRO's streams touch all of both).
+     * 4 MiB bounds that at 2 x 12 MiB per peer; messages go in fragments of at most one MTU, and a UDP stream's
+     * window (half a term) is the 2 MiB that the driver's initial window allows anyway.
+     */
+    public static final int DEFAULT_TERM_LENGTH = 4 << 20;
 
     public CommConfig {
         Objects.requireNonNull(jobId, "jobId");
@@ -61,7 +66,7 @@ public record CommConfig(String jobId, String token, long deadlineMs, Transport 
         }
     }
 
-    /** Defaults for a job: 30 s deadline, AUTO transport, shared driver, largest MTU, 16 MiB terms. */
+    /** Defaults for a job: 30 s deadline, AUTO transport, shared driver, largest MTU, 4 MiB terms. */
     public static CommConfig defaults(String jobId, String token) {
         return new CommConfig(jobId, token, 30_000, Transport.AUTO, DriverMode.SHARED_PER_HOST,
                 MediaDriverHost.directoryFor(jobId, "host"), MAX_MTU, DEFAULT_TERM_LENGTH, 64 << 10, List.of());

@@ -103,6 +103,7 @@ public final class TrainBench {
         sets.addAll(List.of("train.steps=" + (s.steps() + preset.trainBenchWarmup()), "optimizer.warmup_steps=0",
                 "eval.every=0", "eval.batches=1", "checkpoint.every=0", "mesh.dp=" + s.dp(),
                 "zero.stage=" + s.zeroStage(), "mesh.ep=" + s.ep(), "launch.worker_memory_mb=" + preset.trainBenchWorkerMemoryMb(),
+                "fault.dead_after_s=" + preset.trainBenchSilenceS(),
                 "optimizer.name=" + SpecFields.yamlName(s.optimizer()),
                 "train.activation_checkpointing=" + SpecFields.yamlName(s.checkpointing()),
                 "train.recompute_every=" + s.recomputeEvery(), "model.gate=" + SpecFields.yamlName(s.gate())));

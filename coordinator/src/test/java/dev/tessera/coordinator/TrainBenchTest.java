@@ -34,6 +34,17 @@ class TrainBenchTest {
         assertEquals(3, everyThird.zero().stage());
     }
 
+    /** A large-preset step takes minutes and is reported after the next one: its silence limit allows for that. */
+    @Test
+    void theLargePresetsWorkersMayBeSilentForHalfAnHour() {
+        JobConfig large = JobConfigLoader.load(null, TrainBench.sets(new TrainBench.Setup(ModelPreset.LARGE, 2, 3,
+                OptimizerKind.CAME, ActivationCheckpointing.BLOCKS, 2, 3)));
+        assertEquals(1800, large.fault().deadAfterS());
+        JobConfig dense = JobConfigLoader.load(null, TrainBench.sets(new TrainBench.Setup(ModelPreset.DENSE, 2, 3,
+                OptimizerKind.CAME, ActivationCheckpointing.BLOCKS, 2, 1)));
+        assertEquals(300, dense.fault().deadAfterS());
+    }
+
     /** The loader validates: the planner accepts the large preset's workers for the runs docs/PERFORMANCE.md records. */
     @Test
     void thePlannerAcceptsTheLargePresetsWorkerMemory() {

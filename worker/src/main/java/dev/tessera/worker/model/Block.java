@@ -20,7 +20,21 @@ public final class Block {
     private final INDArray n2;       // [N, C] RMSNorm(h)
     private final INDArray dn;       // [N, C] gradient wrt n1 / n2
 
-    private static final Runnable NOTHING = () -> { };
+    /**
+     * What a block's backward reports as it goes, so that ZeRO-3 lets each part of the block go as soon as it can.
+     *
+     * @param downDone   a dense block's down projection is through: from {@link #downFrom} on, its gradients are
+     *                   final and its parameters are not read again
+     * @param gateUpRead a dense block's gate and up projections are not read again, from {@link #gateUpFrom} on;
+     *                   their gradients are not written yet
+     * @param ffnDone    the FFN half is through: from {@link #ffnFrom} on, gradients final and parameters unread
+     */
+    public record Progress(Runnable downDone, Runnable gateUpRead, Runnable ffnDone) {
+
+        private static final Runnable NOTHING = () -> { };
+
+        public static final Progress NONE = new Progress(NOTHING, NOTHING, NOTHING);
+    }
 
     public static String prefix(int layer) {
         return "model.layers." + layer;
@@ -32,6 +46,19 @@ public final class Block {
      */
     public static long ffnFrom(ParameterStore params, int layer) {
         return params.tensor(prefix(layer) + ".post_attention_layernorm.weight").offset();
+    }
+
+    /** The first element of dense layer {@code layer}'s gate and up projections, which lie side by side. */
+    public static long gateUpFrom(ParameterStore params, int layer) {
+        return params.tensor(prefix(layer) + ".mlp.gate_proj.weight").offset();
+    }
+
+    /**
+     * The first element of dense layer {@code layer}'s down projection, its last tensor: final, and no longer read,
+     * once the FFN's backward has passed it.
+     */
+    public static long downFrom(ParameterStore params, int layer) {
+        return params.tensor(prefix(layer) + ".mlp.down_proj.weight").offset();
     }
 
     public static void register(ParameterStore.Layout b, ModelConfig cfg, int layer) {
@@ -139,21 +166,18 @@ public final class Block {
 
     /** dRes: [N, C], on entry dLoss/dout, on return dLoss/dx. x is the forward input. */
     public void backward(INDArray x, INDArray dRes, double auxGrad) {
-        backward(x, dRes, auxGrad, NOTHING);
+        backward(x, dRes, auxGrad, Progress.NONE);
     }
 
-    /**
-     * As {@link #backward(INDArray, INDArray, double)}, running {@code ffnDone} once the FFN half is through: from
-     * {@link #ffnFrom} on, this block's gradients are final and its parameters are not read again.
-     */
-    public void backward(INDArray x, INDArray dRes, double auxGrad, Runnable ffnDone) {
+    /** As {@link #backward(INDArray, INDArray, double)}, reporting to {@code progress} as it goes. */
+    public void backward(INDArray x, INDArray dRes, double auxGrad, Progress progress) {
         if (moe != null) {
             moe.backward(n2, dRes, dn, auxGrad);     // dn = dLoss/dn2
         } else {
-            mlp.backward(n2, mlpActs, dRes, dn, false);
+            mlp.backward(n2, mlpActs, dRes, dn, false, progress.downDone(), progress.gateUpRead());
         }
         norm2.backward(h, dn, dRes, true);           // dRes = dLoss/dh (the residual's share was already there)
-        ffnDone.run();
+        progress.ffnDone().run();
         attn.backward(n1, dRes, dn);                 // dn = dLoss/dn1
         norm1.backward(x, dn, dRes, true);           // dRes = dLoss/dx
     }

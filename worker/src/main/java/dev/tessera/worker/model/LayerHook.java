@@ -8,9 +8,10 @@ package dev.tessera.worker.model;
  *   <li>Before a layer runs its parameters must be in place, and the next layer's may be fetched meanwhile
  *       ({@link ParameterSync#acquire}); after it ran they may go ({@link ParameterSync#release}).</li>
  *   <li>After a layer's backward its gradients are final, and their reduction may start ({@link GradientSync#ready}).</li>
- *   <li>A block's backward also reports when its FFN half is through ({@link #ffnDone}): that half's gradients are
- *       final and its parameters may go. Only then does backward fetch the next block, so while its gradient shard
- *       fills a rank holds a block, or a block's attention half and the next block, never two whole blocks.</li>
+ *   <li>A block's backward also reports its parts as they are through: a dense block's down projection
+ *       ({@link #downDone}), its gate and up projections' weights ({@link #weightsRead}, before their gradients
+ *       are written), then its FFN half ({@link #ffnDone}). Their gradients are final and their parameters may go. Only once the FFN half is through does backward fetch the next block (its attention half; the
+ *       rest when its backward starts), so while its gradient shard fills a rank holds about one block.</li>
  *   <li>With {@code -Dtessera.profile=true} each kind of layer's time goes to {@link ModelStepTimer}, apart from
  *       fetching and releasing parameters and starting reductions ({@code sync.before_layer},
  *       {@code sync.after_layer}); the kernels that run within a layer record their share of it there.</li>
@@ -89,6 +90,29 @@ final class LayerHook {
             acquire(layer, -1);
             fetchAfterFfn = next;
         }
+        clock = ModelStepTimer.open(backwardSection[layer]);
+    }
+
+    /**
+     * Within {@code layer}'s backward, once its down projection is through: the gradients from {@code downFrom} on
+     * are final and the parameters there are not read again this pass.
+     */
+    void downDone(int layer, long downFrom) {
+        long t = ModelStepTimer.close(backwardSection[layer], clock);
+        gradients.ready(downFrom);
+        parameters.releaseFrom(layer, downFrom, -1);
+        ModelStepTimer.stop(AFTER_LAYER, t);
+        clock = ModelStepTimer.open(backwardSection[layer]);
+    }
+
+    /**
+     * Within {@code layer}'s backward, once its parameters from {@code from} on are not read again this pass, though
+     * some of their gradients are still to come: those parameters may go.
+     */
+    void weightsRead(int layer, long from) {
+        long t = ModelStepTimer.close(backwardSection[layer], clock);
+        parameters.releaseFrom(layer, from, -1);
+        ModelStepTimer.stop(AFTER_LAYER, t);
         clock = ModelStepTimer.open(backwardSection[layer]);
     }
 

@@ -39,9 +39,10 @@ public interface ParameterSync {
 
     /**
      * In backward: {@code unit}'s parameters from flat element {@code fromElement} on are not read again this pass
-     * (a block once its FFN half is through), so they may go, and fetching {@code next}, the unit whose backward
-     * follows (-1: none), may start. Backward fetches the next unit here rather than in {@link #acquire}, so that
-     * the fetched unit takes the place of the half that went.
+     * (a block's down projection, or its FFN half, once through), so they may go, and fetching {@code next}, the
+     * unit whose backward follows (-1: none), may start: at least what its backward reads first, the rest may
+     * wait for its {@link #acquire}. Backward fetches here rather than in {@link #acquire}, so that the fetched
+     * parameters take the place of those that went.
      */
     void releaseFrom(int unit, long fromElement, int next);
 

@@ -13,6 +13,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * one shared set (tokens of expert e are contiguous rows after the gather).
  */
 public final class SwiGLU {
+
+    private static final Runnable NOTHING = () -> { };
     private static final int GATE_KERNEL = ModelStepTimer.kernel("ffn.gate");
     private final Linear w13; // [2F, C] gate_proj | up_proj
     private final Linear w2;  // down_proj [C, F]
@@ -70,12 +72,23 @@ public final class SwiGLU {
      * Consumes the forward's activations in s (they become their gradients).
      */
     public void backward(INDArray x, Acts s, INDArray dOut, INDArray dx, boolean accumulateDx) {
+        backward(x, s, dOut, dx, accumulateDx, NOTHING, NOTHING);
+    }
+
+    /**
+     * As above, reporting its progress: {@code downDone} once W2 is through (its gradient is final and W2 is not read
+     * again), {@code gateUpRead} once [W1 | W3] is not read again (dx is computed before their gradient, so the
+     * weights can go before the gradient arrives). The same bits.
+     */
+    public void backward(INDArray x, Acts s, INDArray dOut, INDArray dx, boolean accumulateDx, Runnable downDone,
+                         Runnable gateUpRead) {
         int rows = (int) s.a().size(0);
         int f = (int) s.a().size(1);
         w2.backward(s.a(), dOut, s.a(), false); // dW2 reads a before dx overwrites it with da: [N, F]
+        downDone.run();
         Mem h = new Mem(s.h());
         gateBackward(h, 0, h, f, 2 * f, new Mem(s.a()), h, h, rows, f); // dh [N, 2F] over h
-        w13.backward(x, s.h(), dx, accumulateDx);                        // [N, 2F] -> [N, C]
+        w13.backwardInputFirst(x, s.h(), dx, accumulateDx, gateUpRead);  // [N, 2F] -> [N, C]
     }
 
     /**

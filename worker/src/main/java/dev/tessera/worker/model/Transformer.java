@@ -1,5 +1,6 @@
 package dev.tessera.worker.model;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -31,8 +32,9 @@ public final class Transformer {
     private final INDArray dxf;    // [N, C]
     private final INDArray dRes;   // [N, C] gradient of the residual stream, updated in place block by block
     private final long[] unitBounds; // the layers LayerHook brackets, as offsets into the flat buffers
+    private final long[] ffnStarts;  // per unit, where its FFN half starts (its end where it has none)
     private final LayerHook hook;
-    private final Runnable[] ffnDone; // per block: tells the hook its FFN half's backward is through
+    private final Block.Progress[] progress; // per block: tells the hook how far its backward is
     private final RecomputePolicy recompute;
     // The shared buffers still hold this block's activations when backward reaches it: forward ran it last of
     // the recomputing blocks, and the head has buffers of its own. So it is the one block not run twice.
@@ -122,11 +124,20 @@ public final class Transformer {
         unitBounds[blocks.length + 2] = params.numel();
         kinds[blocks.length + 1] = "head";
         hook = new LayerHook(unitBounds, kinds);
-        ffnDone = new Runnable[blocks.length];
+        ffnStarts = Arrays.copyOfRange(unitBounds, 1, unitBounds.length);
+        progress = new Block.Progress[blocks.length];
         for (int l = 0; l < blocks.length; l++) {
             int unit = l + 1;
             long ffnFrom = Block.ffnFrom(params, l);
-            ffnDone[l] = () -> hook.ffnDone(unit, ffnFrom);
+            ffnStarts[unit] = ffnFrom;
+            if (blocks[l].isMoe()) { // its experts report nothing before the FFN half is through
+                progress[l] = new Block.Progress(() -> { }, () -> { }, () -> hook.ffnDone(unit, ffnFrom));
+            } else {
+                long downFrom = Block.downFrom(params, l);
+                long gateUpFrom = Block.gateUpFrom(params, l);
+                progress[l] = new Block.Progress(() -> hook.downDone(unit, downFrom),
+                        () -> hook.weightsRead(unit, gateUpFrom), () -> hook.ffnDone(unit, ffnFrom));
+            }
         }
         kept.nextLayer();
         finalNorm = new RMSNorm(params, "model.norm.weight", cfg.normEps(), n, kept);
@@ -197,6 +208,14 @@ public final class Transformer {
      */
     public long[] unitBounds() {
         return unitBounds.clone();
+    }
+
+    /**
+     * Per unit of {@link #unitBounds}, the first element of its FFN half ({@link Block#ffnFrom}), or the unit's end
+     * where it has none (the embedding, the head): where ZeRO-3 may cut a unit's gather in two.
+     */
+    public long[] ffnStarts() {
+        return ffnStarts.clone();
     }
 
     /** The bytes of all activation buffers: what the memory planner's activation term must equal. */
@@ -332,7 +351,7 @@ public final class Transformer {
             if (recompute.recomputes(l) && l != lastRecomputed) {
                 blocks[l].recompute(xs[l], xs[l + 1]);       // the same bits again, into the shared buffers
             }
-            blocks[l].backward(xs[l], dRes, cfg.auxCoef(), ffnDone[l]); // dRes [N, C], in place
+            blocks[l].backward(xs[l], dRes, cfg.auxCoef(), progress[l]); // dRes [N, C], in place
             hook.backwardDone(l + 1);
         }
         hook.backward(0, LayerHook.UNUSED);

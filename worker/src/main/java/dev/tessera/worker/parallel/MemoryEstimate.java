@@ -44,9 +44,9 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
     /**
      * A worker of a tiny model: JVM, heap, ND4J's and OpenBLAS's natives, Hazelcast (docs/PERFORMANCE.md). It was
      * 290 MB while a worker's young generation could grow past 100 MB; fixed at 32 MB, MemoryPlanTest's workers
-     * measured 47-85 MB less.
+     * measured 47-85 MB less (225 MB), and the young generation is now 16 MB.
      */
-    static final long RUNTIME_BYTES = 225L << 20;
+    static final long RUNTIME_BYTES = 209L << 20;
 
     /** One buffer the rank would allocate that is larger than it may be ({@code limit} bytes). */
     public record Oversized(String buffer, BigInteger bytes, BigInteger limit, List<String> fields) {
@@ -137,13 +137,13 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
     }
 
     /**
-     * What the data-parallel collectives make resident besides the rank's own buffers. A gradient buffer in
-     * {@link SymmetricMemory} is reduced in place: stage 0's all-reduce reads each peer's share of the peers'
-     * buffers twice over (reduce-scatter, then all-gather), the ZeRO stages' reduce-scatter once; those pages
-     * count in this process's resident set. What goes over Aeron (ZeRO's parameter all-gather, or every
-     * collective when the buffer is too large for one mapping) runs around the ring: through the publication to
-     * the next rank and the image of the previous one's, each a log of three terms that a busy stream cycles
-     * through whole (measured alike on 2 and 4 workers).
+     * What the data-parallel collectives make resident besides the rank's own buffers. Plain data parallelism keeps
+     * its gradient buffer in {@link SymmetricMemory} ({@code Parallelize.gradientMemory}) and all-reduces it in
+     * place: it reads each peer's share of the peers' buffers twice over (reduce-scatter, then all-gather), and
+     * those pages count in this process's resident set. The ZeRO stages keep their buffers private, and what goes
+     * over Aeron (ZeRO's collectives, or stage 0's when the buffer is too large for one mapping) runs around the
+     * ring: through the publication to the next rank and the image of the previous one's, each a log of three
+     * terms that a busy stream cycles through whole (measured alike on 2 and 4 workers).
      */
     private static BigInteger commBytes(Job job, BigInteger flatBytes) {
         int ranks = job.mesh().world(); // expert parallelism too: its dense region is reduced over every rank
@@ -153,9 +153,8 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
         boolean symmetric = flatBytes.compareTo(big(SymmetricMemory.MAX_BYTES)) <= 0;
         BigInteger peers = big(ranks - 1L);
         BigInteger bytes = BigInteger.ZERO;
-        if (symmetric) {
-            BigInteger peerShares = flatBytes.multiply(peers).divide(big(ranks));
-            bytes = job.zeroStage() == 0 ? peerShares.shiftLeft(1) : peerShares;
+        if (symmetric && job.zeroStage() == 0) {
+            bytes = flatBytes.multiply(peers).divide(big(ranks)).shiftLeft(1);
         }
         if (!symmetric || job.zeroStage() >= 1) {
             bytes = bytes.add(big(2L * 3 * CommConfig.DEFAULT_TERM_LENGTH));

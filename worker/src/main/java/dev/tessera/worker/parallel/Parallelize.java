@@ -166,8 +166,8 @@ public final class Parallelize {
                     ParameterSync.RESIDENT, sums, params.spans(), whole, ShardReducer.LOCAL, whole);
         }
         ZeroSharding dense = new ZeroSharding(dp.channel("zero-gradients"), dp.channel("zero-parameters"), sums,
-                spec.zeroStage(), params, denseRegion, spec.optimizer(), units.denseBounds(), spec.bucketElements(),
-                probe);
+                spec.zeroStage(), params, denseRegion, spec.optimizer(), units.denseBounds(), null,
+                spec.bucketElements(), probe);
         List<Sharding.OptimizerPart> parts = new ArrayList<>();
         parts.add(new Sharding.OptimizerPart(denseRegion.spans(), dense.shard(), sums));
         Shard denseKept = spec.zeroStage() == 3 ? dense.shard() : denseRegion.shard();
@@ -180,7 +180,7 @@ public final class Parallelize {
         // The expert shards' squares are summed over every rank, where each expert element is owned exactly once.
         ZeroSharding experts = new ZeroSharding(expertReplicas.channel("zero-gradients"),
                 expertReplicas.channel("zero-parameters"), sums, spec.zeroStage(), params, expertRegion,
-                spec.optimizer(), units.expertBounds(), spec.bucketElements(), probe);
+                spec.optimizer(), units.expertBounds(), null, spec.bucketElements(), probe);
         parts.add(new Sharding.OptimizerPart(expertRegion.spans(), experts.shard(),
                 new GroupReplicaReducer(expertReplicas.process())));
         Shard expertsKept = spec.zeroStage() == 3 ? experts.shard() : expertRegion.shard();
@@ -236,7 +236,8 @@ public final class Parallelize {
                     whole);
         }
         ZeroSharding zero = new ZeroSharding(dp.channel("zero-gradients"), dp.channel("zero-parameters"), sums,
-                spec.zeroStage(), params, spec.optimizer(), model.unitBounds(), spec.bucketElements(), probe);
+                spec.zeroStage(), params, spec.optimizer(), model.unitBounds(), model.ffnStarts(),
+                spec.bucketElements(), probe);
         if (spec.codec() != GradientCodec.IDENTITY) {
             // Compressed: every rank decodes the whole summed gradient (its error feedback is whole anyway), steps
             // its shard, and ZeRO all-gathers the parameters; stage 2 then keeps gradients as stage 1 does.

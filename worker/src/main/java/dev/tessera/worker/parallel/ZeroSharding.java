@@ -32,8 +32,11 @@ import org.nd4j.linalg.factory.Nd4j;
  *       while backward runs on).</li>
  *   <li>Stage 3: also parameters: each unit's (embedding, block, head) parameters are all-gathered just before
  *       use, the next unit's gather is already running (prefetch), and the non-owned pages are freed after use.
- *       In backward a block's FFN half goes as soon as its backward is through, and only then does the next
- *       block's gather start. Nothing is gathered after the optimizer step.</li>
+ *       Backward lets a block go in parts as they are through (its down projection, then its FFN half), and
+ *       prefetches only the next block's attention half, which its recomputed forward reads first; the FFN half
+ *       is gathered when that block's backward starts, after the last block's gradients are reduced. So a rank
+ *       holds at most about one block's parameters and part of one block's gradients beyond its shards. Nothing
+ *       is gathered after the optimizer step.</li>
  * </ul>
  * The flat buffers keep their full virtual size so every layer's views stay valid; "freeing" returns the
  * physical pages ({@link PageMemory}), which read as zeros until written again. The collectives work in place
@@ -78,9 +81,9 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     static final int MAX_BUCKETS_IN_FLIGHT = 2;
 
     private final long[] unitBounds;        // stage 3: the model's units, in buffer order
-    private final Windows[] unitWindows;
-    private final CollectiveHandle[][] gathering; // per unit and window, while its gather runs
-    private final boolean[] gatherStarted;
+    private final Windows[][] partWindows;  // per unit, its two gather parts: up to its FFN half, and that half
+    private final CollectiveHandle[][][] gathering; // per unit, part and window, while its gather runs
+    private final boolean[][] gatherStarted;
 
     private final MemoryProbe probe;
 
@@ -90,20 +93,21 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
      * {@code sums} adds the few scalars the shards must agree on.
      */
     public ZeroSharding(ProcessGroup gradGroup, ProcessGroup paramGroup, ReplicaReducer sums, int stage,
-                        ParameterStore store, OptimizerSpec optimizer, long[] unitBounds, long bucketElements,
-                        MemoryProbe probe) {
-        this(gradGroup, paramGroup, sums, stage, store, FlatRegion.whole(store), optimizer, unitBounds,
+                        ParameterStore store, OptimizerSpec optimizer, long[] unitBounds, long[] ffnStarts,
+                        long bucketElements, MemoryProbe probe) {
+        this(gradGroup, paramGroup, sums, stage, store, FlatRegion.whole(store), optimizer, unitBounds, ffnStarts,
                 bucketElements, probe);
     }
 
     /**
      * Sharding only {@code region} of the flat buffers, whose units (stage 3) are {@code unitBounds}: the rest
-     * belongs to another group. {@code sums} then adds this region's squares over whichever group makes them the
+     * belongs to another group. {@code ffnStarts} gives, per unit, where its FFN half starts (its end where it has
+     * none; null: no unit is gathered in parts). {@code sums} then adds this region's squares over whichever group makes them the
      * region's whole gradient norm.
      */
     ZeroSharding(ProcessGroup gradGroup, ProcessGroup paramGroup, ReplicaReducer sums, int stage,
                  ParameterStore store, FlatRegion region, OptimizerSpec optimizer, long[] unitBounds,
-                 long bucketElements, MemoryProbe probe) {
+                 long[] ffnStarts, long bucketElements, MemoryProbe probe) {
         if (stage < 1 || stage > 3) {
             throw new IllegalArgumentException("ZeRO stage must be 1, 2 or 3, got " + stage);
         }
@@ -153,13 +157,21 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
 
         this.unitBounds = unitBounds.clone();
         int units = unitBounds.length - 1;
-        unitWindows = new Windows[units];
-        gathering = new CollectiveHandle[units][];
+        partWindows = new Windows[units][2];
+        gathering = new CollectiveHandle[units][2][];
         for (int u = 0; u < units; u++) {
-            unitWindows[u] = new Windows(params, bounds, unitBounds[u], unitBounds[u + 1]);
-            gathering[u] = new CollectiveHandle[unitWindows[u].views.length];
+            long split = ffnStarts == null ? unitBounds[u + 1] : ffnStarts[u];
+            if (split < unitBounds[u] || split > unitBounds[u + 1]) {
+                throw new IllegalArgumentException("unit " + u + "'s FFN half starts at " + split + ", outside ["
+                        + unitBounds[u] + ", " + unitBounds[u + 1] + ")");
+            }
+            partWindows[u][0] = new Windows(params, bounds, unitBounds[u], split);
+            partWindows[u][1] = new Windows(params, bounds, split, unitBounds[u + 1]);
+            for (int part = 0; part < 2; part++) {
+                gathering[u][part] = new CollectiveHandle[partWindows[u][part].views.length];
+            }
         }
-        gatherStarted = new boolean[units];
+        gatherStarted = new boolean[units][2];
     }
 
     /**
@@ -266,8 +278,10 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     // ------------------------------------------------------------------ parameters
 
     /**
-     * Stage 3: waits for {@code unit}'s gather (starting it if no prefetch did) and starts {@code next}'s. In
-     * backward, the gradient buckets whose pages went back to the OS while the last unit ran are retired first.
+     * Stage 3: waits for {@code unit}'s gather (starting what no prefetch did) and starts {@code next}'s. In
+     * backward, the gradient buckets whose pages went back to the OS while the last unit ran are retired first;
+     * where the unit's FFN half is still to be gathered (backward prefetched only its attention half), the last
+     * unit's reductions are waited for first, so its gradients are gone before those parameters arrive.
      */
     @Override
     public void acquire(int unit, int next) {
@@ -275,18 +289,28 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
             return;
         }
         freeReducedBuckets(false);
-        if (!gatherStarted[unit]) {
-            gather(unit);
+        if (!gatherStarted[unit][0]) {
+            gather(unit, 0);
         }
-        if (next >= 0 && !gatherStarted[next]) {
-            gather(next);
+        if (!gatherStarted[unit][1]) {
+            freeReducedBuckets(true);
+            gather(unit, 1);
         }
-        CollectiveHandle[] handles = gathering[unit];
-        for (int w = 0; w < handles.length; w++) {
-            handles[w].await();
-            handles[w] = null;
+        if (next >= 0) {
+            for (int part = 0; part < 2; part++) {
+                if (!gatherStarted[next][part]) {
+                    gather(next, part);
+                }
+            }
         }
-        gatherStarted[unit] = false;
+        for (int part = 0; part < 2; part++) {
+            CollectiveHandle[] handles = gathering[unit][part];
+            for (int w = 0; w < handles.length; w++) {
+                handles[w].await();
+                handles[w] = null;
+            }
+            gatherStarted[unit][part] = false;
+        }
         probe.sample(this);
     }
 
@@ -298,7 +322,10 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         freeOutside(params, unitBounds[unit], unitBounds[unit + 1]);
     }
 
-    /** Stage 3: frees {@code unit}'s parameters from {@code fromElement} on (those it does not own); fetches next. */
+    /**
+     * Stage 3: frees {@code unit}'s parameters from {@code fromElement} on (those it does not own), and starts
+     * gathering {@code next}'s attention half.
+     */
     @Override
     public void releaseFrom(int unit, long fromElement, int next) {
         if (stage < 3) {
@@ -306,8 +333,8 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         }
         probe.sample(this);
         freeOutside(params, Math.max(fromElement, unitBounds[unit]), unitBounds[unit + 1]);
-        if (next >= 0 && !gatherStarted[next]) {
-            gather(next);
+        if (next >= 0 && !gatherStarted[next][0]) {
+            gather(next, 0);
         }
     }
 
@@ -325,12 +352,13 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         }
     }
 
-    private void gather(int unit) {
-        Windows windows = unitWindows[unit];
+    private void gather(int unit, int part) {
+        Windows windows = partWindows[unit][part];
         for (int w = 0; w < windows.views.length; w++) {
-            gathering[unit][w] = paramGroup.allGatherInPlaceAsync(windows.views[w], windows.shardBounds[w], dtype);
+            gathering[unit][part][w] = paramGroup.allGatherInPlaceAsync(windows.views[w], windows.shardBounds[w],
+                    dtype);
         }
-        gatherStarted[unit] = true;
+        gatherStarted[unit][part] = true;
     }
 
     // ------------------------------------------------------------------ memory

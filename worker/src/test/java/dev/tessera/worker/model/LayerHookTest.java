@@ -58,7 +58,7 @@ class LayerHookTest {
 
     @Test
     void forwardBackwardFetchesEachLayerBeforeUseAndHandsOverItsGradientsLastLayerFirst() {
-        ModelConfig cfg = TransformerTest.tiny(); // 2 blocks: units 0 embedding, 1-2 blocks, 3 head
+        ModelConfig cfg = TransformerTest.tiny(); // units 0 embedding, 1 block 0 (dense), 2 block 1 (MoE), 3 head
         Transformer m = new Transformer(cfg, DataType.DOUBLE, 2, 5);
         m.initialize(3);
         int[] in = TransformerTest.tokens(1, 10, cfg.vocabSize());
@@ -72,13 +72,18 @@ class LayerHookTest {
         long[] u = m.unitBounds();
         long ffn0 = m.parameters().tensor("model.layers.0.post_attention_layernorm.weight").offset();
         long ffn1 = m.parameters().tensor("model.layers.1.post_attention_layernorm.weight").offset();
+        long down0 = m.parameters().tensor("model.layers.0.mlp.down_proj.weight").offset(); // block 1 is MoE
+        long gateUp0 = m.parameters().tensor("model.layers.0.mlp.gate_proj.weight").offset();
         assertEquals(List.of("zero",
                 "acquire 0 1", "release 0", "acquire 1 2", "release 1", "acquire 2 3", "release 2",
                 "acquire 3 2", // the head stays for backward, and the last block is fetched meanwhile
                 "release 3", "ready " + u[3],
-                // a block's FFN half: its gradients handed over, its parameters let go, the next block fetched
+                // a block's FFN half (a dense block's down projection first): its gradients handed over, its
+                // parameters let go; then the next block is fetched
                 "acquire 2 -1", "ready " + ffn1, "releaseFrom 2 " + ffn1 + " 1", "release 2", "ready " + u[2],
-                "acquire 1 -1", "ready " + ffn0, "releaseFrom 1 " + ffn0 + " -1", // the embedding reads none
+                "acquire 1 -1", "ready " + down0, "releaseFrom 1 " + down0 + " -1",
+                "releaseFrom 1 " + gateUp0 + " -1", // gate and up read: their weights go before their gradients come
+                "ready " + ffn0, "releaseFrom 1 " + ffn0 + " -1", // the embedding reads none
                 "release 1", "ready " + u[1],
                 "ready 0"), r.calls);
         assertEquals(plain, hooked, "the syncs observe, they do not change the arithmetic");
