@@ -66,6 +66,26 @@ class ZeroEquivalenceTest {
     }
 
     /**
+     * ZeRO-3 with activation checkpointing: a recomputed block lets its attention half go while its FFN half runs
+     * backward, and gathers it again. The run follows the single-process run without checkpointing (which is exact).
+     */
+    @Test
+    void zeroThreeWithActivationCheckpointingFollowsTheSingleProcessRun() throws Exception {
+        Path single = tmp.resolve("single");
+        assertEquals(0, Main.run(ClusterTrainingTest.job(single, 1, 20).toArray(String[]::new)));
+        Path run = tmp.resolve("w2-zero3-blocks");
+        ClusterTrainingTest.Run result = ClusterTrainingTest.run(ClusterTrainingTest.job(run, 2, 20, "--set",
+                "zero.stage=3", "--set", "train.activation_checkpointing=blocks"));
+        assertEquals(0, result.code(), result.err());
+        ClusterTrainingTest.assertNothingLeft(result.jobIds());
+        ClusterTrainingTest.assertLossesClose(single, run);
+        INDArray expected = ClusterTrainingTest.load(single.resolve("checkpoints/step-0000020"));
+        INDArray actual = ClusterTrainingTest.load(run.resolve("checkpoints/step-0000020"));
+        double relative = actual.sub(expected).norm2Number().doubleValue() / expected.norm2Number().doubleValue();
+        assertTrue(relative <= TOLERANCE, "final weights differ by " + relative + " in norm");
+    }
+
+    /**
      * Issue 5's resharding case: a checkpoint of 4 ranks at ZeRO-3 resumes bit-identically on the same mesh, and
      * within the tolerance on 2 ranks at ZeRO-1 and on one process. ZeRO-3 writes the model one file per unit
      * (embedding, each block, head), each gathered only while it is written.

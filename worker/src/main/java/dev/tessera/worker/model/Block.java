@@ -23,17 +23,19 @@ public final class Block {
     /**
      * What a block's backward reports as it goes, so that ZeRO-3 lets each part of the block go as soon as it can.
      *
+     * @param attentionRecomputed the recomputed forward (activation checkpointing) has run the attention half: its
+     *                   parameters are not read again before the attention backward
      * @param downDone   a dense block's down projection is through: from {@link #downFrom} on, its gradients are
      *                   final and its parameters are not read again
      * @param gateUpRead a dense block's gate and up projections are not read again, from {@link #gateUpFrom} on;
      *                   their gradients are not written yet
      * @param ffnDone    the FFN half is through: from {@link #ffnFrom} on, gradients final and parameters unread
      */
-    public record Progress(Runnable downDone, Runnable gateUpRead, Runnable ffnDone) {
+    public record Progress(Runnable attentionRecomputed, Runnable downDone, Runnable gateUpRead, Runnable ffnDone) {
 
         private static final Runnable NOTHING = () -> { };
 
-        public static final Progress NONE = new Progress(NOTHING, NOTHING, NOTHING);
+        public static final Progress NONE = new Progress(NOTHING, NOTHING, NOTHING, NOTHING);
     }
 
     public static String prefix(int layer) {
@@ -152,9 +154,15 @@ public final class Block {
      * about a fifth of its forward; a MoE block runs its whole forward again into {@code out}, rebuilding its routing.
      */
     public void recompute(INDArray x, INDArray out) {
+        recompute(x, out, Progress.NONE);
+    }
+
+    /** As {@link #recompute(INDArray, INDArray)}, reporting to {@code progress} once the attention half has run. */
+    public void recompute(INDArray x, INDArray out, Progress progress) {
         norm1.forward(x, n1);
         Mem.copy(x, h);
         attn.forward(n1, h);
+        progress.attentionRecomputed().run();
         norm2.forward(h, n2);
         if (moe != null) {
             Mem.copy(h, out);

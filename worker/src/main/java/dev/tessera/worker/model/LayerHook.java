@@ -10,8 +10,11 @@ package dev.tessera.worker.model;
  *   <li>After a layer's backward its gradients are final, and their reduction may start ({@link GradientSync#ready}).</li>
  *   <li>A block's backward also reports its parts as they are through: a dense block's down projection
  *       ({@link #downDone}), its gate and up projections' weights ({@link #weightsRead}, before their gradients
- *       are written), then its FFN half ({@link #ffnDone}). Their gradients are final and their parameters may go. Only once the FFN half is through does backward fetch the next block (its attention half; the
- *       rest when its backward starts), so while its gradient shard fills a rank holds about one block.</li>
+ *       are written), then its FFN half ({@link #ffnDone}). Their gradients are final and their parameters may go.
+ *       A block that recomputes its forward lets its attention half go once that is recomputed
+ *       ({@link #attentionRecomputed}), and has it back once its FFN half is through. Only once the FFN half is
+ *       through does backward fetch the next block (its attention half; the rest when its backward starts), so
+ *       while its gradient shard fills a rank holds about one block.</li>
  *   <li>With {@code -Dtessera.profile=true} each kind of layer's time goes to {@link ModelStepTimer}, apart from
  *       fetching and releasing parameters and starting reductions ({@code sync.before_layer},
  *       {@code sync.after_layer}); the kernels that run within a layer record their share of it there.</li>
@@ -36,6 +39,7 @@ final class LayerHook {
     private GradientSync gradients = GradientSync.NONE;
     private boolean holding; // the layer in backward holds parameters that it releases when done
     private int fetchAfterFfn = -1; // the layer to fetch once the one in backward reports its FFN half done
+    private boolean attentionAway;  // the block in backward let its attention half go after recomputing it
     private long clock;
 
     /** @param kinds the profile section of each layer, e.g. {@code block}; {@code unitBounds} one longer */
@@ -106,6 +110,18 @@ final class LayerHook {
     }
 
     /**
+     * Within {@code layer}'s backward, once its recomputed forward has run the attention half: those parameters may
+     * go until the FFN half is through.
+     */
+    void attentionRecomputed(int layer) {
+        long t = ModelStepTimer.close(backwardSection[layer], clock);
+        parameters.releaseAttention(layer);
+        attentionAway = true;
+        ModelStepTimer.stop(AFTER_LAYER, t);
+        clock = ModelStepTimer.open(backwardSection[layer]);
+    }
+
+    /**
      * Within {@code layer}'s backward, once its parameters from {@code from} on are not read again this pass, though
      * some of their gradients are still to come: those parameters may go.
      */
@@ -123,7 +139,13 @@ final class LayerHook {
     void ffnDone(int layer, long ffnFrom) {
         long t = ModelStepTimer.close(backwardSection[layer], clock);
         gradients.ready(ffnFrom);
-        parameters.releaseFrom(layer, ffnFrom, fetchAfterFfn);
+        if (attentionAway) {
+            parameters.releaseFrom(layer, ffnFrom, -1);
+            parameters.reacquireAttention(layer, fetchAfterFfn);
+            attentionAway = false;
+        } else {
+            parameters.releaseFrom(layer, ffnFrom, fetchAfterFfn);
+        }
         fetchAfterFfn = -1;
         ModelStepTimer.stop(AFTER_LAYER, t);
         clock = ModelStepTimer.open(backwardSection[layer]);

@@ -24,6 +24,14 @@ public interface ParameterSync {
         }
 
         @Override
+        public void releaseAttention(int unit) {
+        }
+
+        @Override
+        public void reacquireAttention(int unit, int next) {
+        }
+
+        @Override
         public void afterUpdate() {
         }
     };
@@ -45,6 +53,19 @@ public interface ParameterSync {
      * parameters take the place of those that went.
      */
     void releaseFrom(int unit, long fromElement, int next);
+
+    /**
+     * In backward, once a block's recomputed forward has run its attention half: those parameters are not read
+     * again until the block's attention backward, so they may go meanwhile ({@link #reacquireAttention}).
+     */
+    void releaseAttention(int unit);
+
+    /**
+     * After {@link #releaseAttention}, once the block's FFN half is through ({@link #releaseFrom} has let it go):
+     * returns once the attention half is in place again, and may start fetching {@code next} (-1: none) as
+     * {@link #releaseFrom} would have.
+     */
+    void reacquireAttention(int unit, int next);
 
     /** The optimizer has updated this rank's shard: bring the replicas' parameters up to date. */
     void afterUpdate();

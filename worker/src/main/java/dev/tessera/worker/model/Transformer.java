@@ -131,11 +131,13 @@ public final class Transformer {
             long ffnFrom = Block.ffnFrom(params, l);
             ffnStarts[unit] = ffnFrom;
             if (blocks[l].isMoe()) { // its experts report nothing before the FFN half is through
-                progress[l] = new Block.Progress(() -> { }, () -> { }, () -> hook.ffnDone(unit, ffnFrom));
+                progress[l] = new Block.Progress(() -> hook.attentionRecomputed(unit), () -> { }, () -> { },
+                        () -> hook.ffnDone(unit, ffnFrom));
             } else {
                 long downFrom = Block.downFrom(params, l);
                 long gateUpFrom = Block.gateUpFrom(params, l);
-                progress[l] = new Block.Progress(() -> hook.downDone(unit, downFrom),
+                progress[l] = new Block.Progress(() -> hook.attentionRecomputed(unit),
+                        () -> hook.downDone(unit, downFrom),
                         () -> hook.weightsRead(unit, gateUpFrom), () -> hook.ffnDone(unit, ffnFrom));
             }
         }
@@ -349,7 +351,7 @@ public final class Transformer {
         for (int l = L - 1; l >= 0; l--) {
             hook.backward(l + 1, l > 0 ? l : -1);            // the embedding's backward needs no parameters
             if (recompute.recomputes(l) && l != lastRecomputed) {
-                blocks[l].recompute(xs[l], xs[l + 1]);       // the same bits again, into the shared buffers
+                blocks[l].recompute(xs[l], xs[l + 1], progress[l]); // the same bits again, into the shared buffers
             }
             blocks[l].backward(xs[l], dRes, cfg.auxCoef(), progress[l]); // dRes [N, C], in place
             hook.backwardDone(l + 1);

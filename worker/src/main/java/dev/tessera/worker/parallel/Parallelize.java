@@ -210,6 +210,18 @@ public final class Parallelize {
             }
 
             @Override
+            public void releaseAttention(int unit) {
+                first.releaseAttention(unit);
+                second.releaseAttention(unit);
+            }
+
+            @Override
+            public void reacquireAttention(int unit, int next) {
+                first.reacquireAttention(unit, next);
+                second.reacquireAttention(unit, next);
+            }
+
+            @Override
             public void afterUpdate() {
                 first.afterUpdate();
                 second.afterUpdate();

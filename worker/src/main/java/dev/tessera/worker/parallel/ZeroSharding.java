@@ -34,9 +34,10 @@ import org.nd4j.linalg.factory.Nd4j;
  *       use, the next unit's gather is already running (prefetch), and the non-owned pages are freed after use.
  *       Backward lets a block go in parts as they are through (its down projection, then its FFN half), and
  *       prefetches only the next block's attention half, which its recomputed forward reads first; the FFN half
- *       is gathered when that block's backward starts, after the last block's gradients are reduced. So a rank
- *       holds at most about one block's parameters and part of one block's gradients beyond its shards. Nothing
- *       is gathered after the optimizer step.</li>
+ *       is gathered when that block's backward starts, after the last block's gradients are reduced. A block that
+ *       recomputes its forward lets its attention half go until its FFN half is through, and gathers it again then.
+ *       So a rank holds at most about one block's parameters beyond its shards. Nothing is gathered after the
+ *       optimizer step.</li>
  * </ul>
  * The flat buffers keep their full virtual size so every layer's views stay valid; "freeing" returns the
  * physical pages ({@link PageMemory}), which read as zeros until written again. The collectives work in place
@@ -81,6 +82,7 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     static final int MAX_BUCKETS_IN_FLIGHT = 2;
 
     private final long[] unitBounds;        // stage 3: the model's units, in buffer order
+    private final long[] ffnStarts;         // per unit, where its second gather part starts; null: one part
     private final Windows[][] partWindows;  // per unit, its two gather parts: up to its FFN half, and that half
     private final CollectiveHandle[][][] gathering; // per unit, part and window, while its gather runs
     private final boolean[][] gatherStarted;
@@ -156,6 +158,7 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         }
 
         this.unitBounds = unitBounds.clone();
+        this.ffnStarts = ffnStarts == null ? null : ffnStarts.clone();
         int units = unitBounds.length - 1;
         partWindows = new Windows[units][2];
         gathering = new CollectiveHandle[units][2][];
@@ -336,6 +339,43 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
         if (next >= 0 && !gatherStarted[next][0]) {
             gather(next, 0);
         }
+    }
+
+    /** Stage 3: frees {@code unit}'s attention half (what it does not own), where units are gathered in parts. */
+    @Override
+    public void releaseAttention(int unit) {
+        if (stage < 3 || ffnStarts == null) {
+            return;
+        }
+        probe.sample(this);
+        freeOutside(params, unitBounds[unit], ffnStarts[unit]);
+    }
+
+    /**
+     * Stage 3: gathers {@code unit}'s attention half again, once the gradients in flight (the FFN half's) are
+     * reduced and gone, and starts gathering {@code next}'s.
+     */
+    @Override
+    public void reacquireAttention(int unit, int next) {
+        if (stage < 3) {
+            return;
+        }
+        if (ffnStarts != null) {
+            freeReducedBuckets(true);
+            gather(unit, 0);
+        }
+        if (next >= 0 && !gatherStarted[next][0]) {
+            gather(next, 0);
+        }
+        if (ffnStarts != null) {
+            CollectiveHandle[] handles = gathering[unit][0];
+            for (int w = 0; w < handles.length; w++) {
+                handles[w].await();
+                handles[w] = null;
+            }
+            gatherStarted[unit][0] = false;
+        }
+        probe.sample(this);
     }
 
     @Override
