@@ -66,42 +66,79 @@ class LayerHookTest {
         }
     }
 
-    @Test
-    void forwardBackwardFetchesEachLayerBeforeUseAndHandsOverItsGradientsLastLayerFirst() {
-        ModelConfig cfg = TransformerTest.tiny(); // units 0 embedding, 1 block 0 (dense), 2 block 1 (MoE), 3 head
-        Transformer m = new Transformer(cfg, DataType.DOUBLE, 2, 5);
-        m.initialize(3);
-        int[] in = TransformerTest.tokens(1, 10, cfg.vocabSize());
-        int[] tg = TransformerTest.tokens(2, 10, cfg.vocabSize());
-        LossParts plain = m.forwardBackward(in, tg);
+    /** Where the calls point in the tiny model's flat buffers: units 0 embedding, 1-2 blocks 0-1, 3 head. */
+    private record Offsets(long[] u, long ffn0, long ffn1, long down0, long gateUp0) {
 
+        static Offsets of(Transformer m) {
+            ParameterStore ps = m.parameters();
+            return new Offsets(m.unitBounds(), ps.tensor("model.layers.0.post_attention_layernorm.weight").offset(),
+                    ps.tensor("model.layers.1.post_attention_layernorm.weight").offset(),
+                    ps.tensor("model.layers.0.mlp.down_proj.weight").offset(), // block 1 is MoE
+                    ps.tensor("model.layers.0.mlp.gate_proj.weight").offset());
+        }
+    }
+
+    private static final int[] IN = TransformerTest.tokens(1, 10, TransformerTest.tiny().vocabSize());
+    private static final int[] TARGETS = TransformerTest.tokens(2, 10, TransformerTest.tiny().vocabSize());
+
+    /** One step of {@code m} without syncs, then one with a recorder as both: the same arithmetic, and its calls. */
+    private static Recorder recordedStep(Transformer m) {
+        m.initialize(3);
+        LossParts plain = m.forwardBackward(IN, TARGETS);
         Recorder r = new Recorder();
         m.useParameterSync(r);
         m.useGradientSync(r);
-        LossParts hooked = m.forwardBackward(in, tg);
-        long[] u = m.unitBounds();
-        long ffn0 = m.parameters().tensor("model.layers.0.post_attention_layernorm.weight").offset();
-        long ffn1 = m.parameters().tensor("model.layers.1.post_attention_layernorm.weight").offset();
-        long down0 = m.parameters().tensor("model.layers.0.mlp.down_proj.weight").offset(); // block 1 is MoE
-        long gateUp0 = m.parameters().tensor("model.layers.0.mlp.gate_proj.weight").offset();
+        LossParts hooked = m.forwardBackward(IN, TARGETS);
+        assertEquals(plain, hooked, "the syncs observe, they do not change the arithmetic");
+        return r;
+    }
+
+    @Test
+    void forwardBackwardFetchesEachLayerBeforeUseAndHandsOverItsGradientsLastLayerFirst() {
+        Transformer m = new Transformer(TransformerTest.tiny(), DataType.DOUBLE, 2, 5);
+        Recorder r = recordedStep(m);
+        Offsets o = Offsets.of(m);
         assertEquals(List.of("zero",
                 "acquire 0 1", "release 0", "acquire 1 2", "release 1", "acquire 2 3", "release 2",
                 "acquire 3 2", // the head stays for backward, and the last block is fetched meanwhile
-                "release 3", "ready " + u[3],
+                "release 3", "ready " + o.u()[3],
                 // a block's FFN half (a dense block's down projection first): its gradients handed over, its
                 // parameters let go; then the next block is fetched
-                "acquire 2 -1", "ready " + ffn1, "releaseFrom 2 " + ffn1 + " 1", "release 2", "ready " + u[2],
-                "acquire 1 -1", "ready " + down0, "releaseFrom 1 " + down0 + " -1",
-                "releaseFrom 1 " + gateUp0 + " -1", // gate and up read: their weights go before their gradients come
-                "ready " + ffn0, "releaseFrom 1 " + ffn0 + " -1", // the embedding reads none
-                "release 1", "ready " + u[1],
+                "acquire 2 -1", "ready " + o.ffn1(), "releaseFrom 2 " + o.ffn1() + " 1", "release 2",
+                "ready " + o.u()[2],
+                "acquire 1 -1", "ready " + o.down0(), "releaseFrom 1 " + o.down0() + " -1",
+                "releaseFrom 1 " + o.gateUp0() + " -1", // gate and up read: their weights go before their gradients
+                "ready " + o.ffn0(), "releaseFrom 1 " + o.ffn0() + " -1", // the embedding reads none
+                "release 1", "ready " + o.u()[1],
                 "ready 0"), r.calls);
-        assertEquals(plain, hooked, "the syncs observe, they do not change the arithmetic");
 
         r.calls.clear();
-        m.evaluate(in, tg);
+        m.evaluate(IN, TARGETS);
         assertEquals(List.of("acquire 0 1", "release 0", "acquire 1 2", "release 1", "acquire 2 3", "release 2",
                 "acquire 3 -1", "release 3"), r.calls);
+    }
+
+    /**
+     * With every block recomputed, a block lets its attention half go once that is recomputed and has it back once
+     * its FFN half is through, fetching the next block then; the last block's activations are kept, so it keeps its
+     * parameters as before.
+     */
+    @Test
+    void aRecomputedBlockLetsItsAttentionHalfGoUntilItsFfnHalfIsThrough() {
+        Transformer m = new Transformer(TransformerTest.tiny(), DataType.DOUBLE, 2, 5, FlatMemory.ND4J,
+                RecomputePolicy.EVERY_BLOCK);
+        Recorder r = recordedStep(m);
+        Offsets o = Offsets.of(m);
+        assertEquals(List.of("zero",
+                "acquire 0 1", "release 0", "acquire 1 2", "release 1", "acquire 2 3", "release 2",
+                "acquire 3 2", "release 3", "ready " + o.u()[3],
+                "acquire 2 -1", "ready " + o.ffn1(), "releaseFrom 2 " + o.ffn1() + " 1", "release 2",
+                "ready " + o.u()[2],
+                "acquire 1 -1", "releaseAttention 1", // block 0 recomputed: its attention half goes meanwhile
+                "ready " + o.down0(), "releaseFrom 1 " + o.down0() + " -1", "releaseFrom 1 " + o.gateUp0() + " -1",
+                "ready " + o.ffn0(), "releaseFrom 1 " + o.ffn0() + " -1", "reacquireAttention 1 -1",
+                "release 1", "ready " + o.u()[1],
+                "ready 0"), r.calls);
     }
 
     @Test
@@ -112,42 +149,5 @@ class LayerHookTest {
         assertEquals(List.of(0L, ps.tensor("model.layers.0.input_layernorm.weight").offset(),
                 ps.tensor("model.layers.1.input_layernorm.weight").offset(), ps.tensor("model.norm.weight").offset(),
                 ps.numel()), java.util.Arrays.stream(u).boxed().toList());
-    }
-
-    /**
-     * With every block recomputed, a block lets its attention half go once that is recomputed and has it back once
-     * its FFN half is through, fetching the next block then; the last block's activations are kept, so it keeps its
-     * parameters as before.
-     */
-    @Test
-    void aRecomputedBlockLetsItsAttentionHalfGoUntilItsFfnHalfIsThrough() {
-        ModelConfig cfg = TransformerTest.tiny(); // units 0 embedding, 1 block 0 (dense), 2 block 1 (MoE), 3 head
-        Transformer plain = new Transformer(cfg, DataType.DOUBLE, 2, 5, FlatMemory.ND4J, RecomputePolicy.EVERY_BLOCK);
-        plain.initialize(3);
-        int[] in = TransformerTest.tokens(1, 10, cfg.vocabSize());
-        int[] tg = TransformerTest.tokens(2, 10, cfg.vocabSize());
-        LossParts expected = plain.forwardBackward(in, tg);
-
-        Transformer m = new Transformer(cfg, DataType.DOUBLE, 2, 5, FlatMemory.ND4J, RecomputePolicy.EVERY_BLOCK);
-        m.initialize(3);
-        Recorder r = new Recorder();
-        m.useParameterSync(r);
-        m.useGradientSync(r);
-        LossParts hooked = m.forwardBackward(in, tg);
-        long[] u = m.unitBounds();
-        long ffn0 = m.parameters().tensor("model.layers.0.post_attention_layernorm.weight").offset();
-        long ffn1 = m.parameters().tensor("model.layers.1.post_attention_layernorm.weight").offset();
-        long down0 = m.parameters().tensor("model.layers.0.mlp.down_proj.weight").offset();
-        long gateUp0 = m.parameters().tensor("model.layers.0.mlp.gate_proj.weight").offset();
-        assertEquals(List.of("zero",
-                "acquire 0 1", "release 0", "acquire 1 2", "release 1", "acquire 2 3", "release 2",
-                "acquire 3 2", "release 3", "ready " + u[3],
-                "acquire 2 -1", "ready " + ffn1, "releaseFrom 2 " + ffn1 + " 1", "release 2", "ready " + u[2],
-                "acquire 1 -1", "releaseAttention 1", // block 0 recomputed: its attention half goes meanwhile
-                "ready " + down0, "releaseFrom 1 " + down0 + " -1", "releaseFrom 1 " + gateUp0 + " -1",
-                "ready " + ffn0, "releaseFrom 1 " + ffn0 + " -1", "reacquireAttention 1 -1",
-                "release 1", "ready " + u[1],
-                "ready 0"), r.calls);
-        assertEquals(expected, hooked, "the syncs observe, they do not change the arithmetic");
     }
 }
