@@ -68,6 +68,15 @@ public final class Linear {
      * dy: [N, out]. dW += dy^T x (beta=1: grads accumulate in place in the gradient buffer, which the
      * step zeroes once). dx: [N, in] = dy W, or += when {@code accumulateDx}; null skips it.
      */
+    public void backward(INDArray x, INDArray dy, INDArray dx, boolean accumulateDx) {
+        long t = ModelStepTimer.startKernel();
+        Gemm.gemm(dy, x, dw, true, false, 1.0);
+        if (dx != null) {
+            Gemm.gemm(dy, w, dx, false, false, accumulateDx ? 1.0 : 0.0);
+        }
+        ModelStepTimer.stopKernel(kernel, t);
+    }
+
     /**
      * As {@link #backward(INDArray, INDArray, INDArray, boolean)} with dx first: {@code weightRead} runs between, once
      * W is not read again, before dW is written. The same bits; dx must not alias x or dy.
@@ -79,15 +88,6 @@ public final class Linear {
         weightRead.run();
         t = ModelStepTimer.startKernel();
         Gemm.gemm(dy, x, dw, true, false, 1.0);
-        ModelStepTimer.stopKernel(kernel, t);
-    }
-
-    public void backward(INDArray x, INDArray dy, INDArray dx, boolean accumulateDx) {
-        long t = ModelStepTimer.startKernel();
-        Gemm.gemm(dy, x, dw, true, false, 1.0);
-        if (dx != null) {
-            Gemm.gemm(dy, w, dx, false, false, accumulateDx ? 1.0 : 0.0);
-        }
         ModelStepTimer.stopKernel(kernel, t);
     }
 }

@@ -104,7 +104,8 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
     /**
      * Sharding only {@code region} of the flat buffers, whose units (stage 3) are {@code unitBounds}: the rest
      * belongs to another group. {@code ffnStarts} gives, per unit, where its FFN half starts (its end where it has
-     * none; null: no unit is gathered in parts). {@code sums} then adds this region's squares over whichever group makes them the
+     * none; null: no unit is gathered in parts). {@code sums} then adds this region's squares over whichever group
+     * makes them the
      * region's whole gradient norm.
      */
     ZeroSharding(ProcessGroup gradGroup, ProcessGroup paramGroup, ReplicaReducer sums, int stage,
@@ -296,7 +297,9 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
             gather(unit, 0);
         }
         if (!gatherStarted[unit][1]) {
-            freeReducedBuckets(true);
+            if (partWindows[unit][1].views.length > 0) {
+                freeReducedBuckets(true);
+            }
             gather(unit, 1);
         }
         if (next >= 0) {
@@ -306,14 +309,8 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
                 }
             }
         }
-        for (int part = 0; part < 2; part++) {
-            CollectiveHandle[] handles = gathering[unit][part];
-            for (int w = 0; w < handles.length; w++) {
-                handles[w].await();
-                handles[w] = null;
-            }
-            gatherStarted[unit][part] = false;
-        }
+        awaitGather(unit, 0);
+        awaitGather(unit, 1);
         probe.sample(this);
     }
 
@@ -368,12 +365,7 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
             gather(next, 0);
         }
         if (ffnStarts != null) {
-            CollectiveHandle[] handles = gathering[unit][0];
-            for (int w = 0; w < handles.length; w++) {
-                handles[w].await();
-                handles[w] = null;
-            }
-            gatherStarted[unit][0] = false;
+            awaitGather(unit, 0);
         }
         probe.sample(this);
     }
@@ -390,6 +382,15 @@ public final class ZeroSharding implements GradientSync, ParameterSync {
                 paramGroup.allGatherInPlace(paramWindows.views[w], paramWindows.shardBounds[w], dtype);
             }
         }
+    }
+
+    private void awaitGather(int unit, int part) {
+        CollectiveHandle[] handles = gathering[unit][part];
+        for (int w = 0; w < handles.length; w++) {
+            handles[w].await();
+            handles[w] = null;
+        }
+        gatherStarted[unit][part] = false;
     }
 
     private void gather(int unit, int part) {
