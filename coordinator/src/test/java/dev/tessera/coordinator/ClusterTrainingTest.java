@@ -159,6 +159,11 @@ class ClusterTrainingTest {
     }
 
     /** All 20 steps of {@code run} against the single-process run. */
+    /** ||actual - expected|| / ||expected||, over all the weights. */
+    static double relativeDifference(INDArray actual, INDArray expected) {
+        return actual.sub(expected).norm2Number().doubleValue() / expected.norm2Number().doubleValue();
+    }
+
     static void assertLossesClose(Path single, Path run) throws IOException {
         assertEquals(20, losses(run).size());
         assertLossesClose(losses(single), run, 1, 20);
