@@ -18,20 +18,25 @@ public final class CompressionBench {
     public record Method(String name, List<String> sets) {
     }
 
-    /** The methods, in the order the issue lists them. */
+    /**
+     * The methods, in the order the issue lists them. L-GreCo re-chooses four times a run and adds up each layer's
+     * error norm, not its square: under the square one layer with large gradients (the head) paid for 2-bit QSGD or
+     * rank 1 on nearly every other, which cost loss at every seed tried (docs/PERFORMANCE.md, issue 18).
+     */
     public static List<Method> methods(int steps) {
         String period = "compression.lgreco_period=" + Math.max(1, steps / 4);
+        String norm = "compression.lgreco_error=norm";
         return List.of(
                 new Method("none", List.of("compression.method=none")),
                 new Method("topk", List.of("compression.method=topk", "compression.topk_density=0.01")),
                 new Method("topk-lgreco", List.of("compression.method=topk", "compression.topk_density=0.01",
-                        "compression.lgreco=true", period)),
+                        "compression.lgreco=true", period, norm)),
                 new Method("powersgd", List.of("compression.method=powersgd", "compression.powersgd_rank=4")),
                 new Method("powersgd-lgreco", List.of("compression.method=powersgd", "compression.powersgd_rank=4",
-                        "compression.lgreco=true", period)),
+                        "compression.lgreco=true", period, norm)),
                 new Method("qsgd", List.of("compression.method=qsgd", "compression.qsgd_bits=4")),
                 new Method("qsgd-lgreco", List.of("compression.method=qsgd", "compression.qsgd_bits=4",
-                        "compression.lgreco=true", period)),
+                        "compression.lgreco=true", period, norm)),
                 new Method("fedzip", List.of("compression.method=fedzip", "compression.fedzip_keep=0.005",
                         "compression.fedzip_encoding=gap", "compression.fedzip_error_feedback=true")));
     }
@@ -60,12 +65,14 @@ public final class CompressionBench {
 
     /**
      * Runs {@code method} for {@code warmup + steps} steps on fresh hosts at {@code rate} ("none": unlimited);
-     * {@code uncompressedBytes} (NaN: unknown) is the uncompressed run's wire bytes for the ratio.
+     * {@code uncompressedBytes} (NaN: unknown) is the uncompressed run's wire bytes for the ratio. {@code extra}
+     * ({@code key=value}) apply after the method's own settings.
      */
-    public static Result run(Method method, String rate, int warmup, int steps, double uncompressedBytes)
-            throws Exception {
+    public static Result run(Method method, String rate, int warmup, int steps, double uncompressedBytes,
+                             List<String> extra) throws Exception {
         List<String> sets = new ArrayList<>(List.of("compression.min_elements=10000"));
         sets.addAll(method.sets());
+        sets.addAll(extra);
         NamespaceBenchRun.Measured m = NamespaceBenchRun.run("tessera-bench-compression-", rate, warmup, steps, sets);
         return new Result(method.name(), rate, m.wireBytes(), uncompressedBytes / m.wireBytes(), m.finalEvalLoss(),
                 m.medianTokensPerSecond(), m.commWaitFraction());

@@ -22,6 +22,8 @@ public final class LGreCoSelection {
     private final LayerCandidates candidates;
     private final LGreCoSchedule schedule;
     private final int resolution;
+    private final double slack;
+    private final LGreCoError measure;
     private final boolean root;
     private final long[][] sizeBits;   // per layer, its own number of candidates
     private final double[][] errors;
@@ -31,12 +33,19 @@ public final class LGreCoSelection {
     private boolean measuring;
     private final UnsafeBuffer broadcast;
 
-    /** {@code root}: this member measures and solves (member 0 of the group). */
-    public LGreCoSelection(LayerCandidates candidates, LGreCoSchedule schedule, int resolution, boolean root) {
+    /**
+     * {@code root}: this member measures and solves (member 0 of the group); {@code slack}: the budget is
+     * {@code 1 + slack} times the uniform setting's error ({@link LGreCoSolver#solve(long[][], double[][], int[], int,
+     * double)}); {@code measure}: each layer's error as the solver sees it.
+     */
+    public LGreCoSelection(LayerCandidates candidates, LGreCoSchedule schedule, int resolution, double slack,
+                           LGreCoError measure, boolean root) {
         int layers = candidates.layers();
         this.candidates = candidates;
         this.schedule = schedule;
         this.resolution = resolution;
+        this.slack = slack;
+        this.measure = measure;
         this.root = root;
         this.sizeBits = new long[layers][];
         this.errors = new double[layers][];
@@ -118,7 +127,7 @@ public final class LGreCoSelection {
     /** Ends the round: the root solves what it measured during it. */
     public void endRound() {
         if (measuring) {
-            solved = LGreCoSolver.solve(sizeBits, errors, defaults, resolution);
+            solved = LGreCoSolver.solve(sizeBits, errors, defaults, resolution, slack);
             measuring = false;
         }
     }
@@ -136,6 +145,10 @@ public final class LGreCoSelection {
     }
 
     private void measure(int layer, DirectBuffer values, int index, int n) {
-        candidates.measure(layer, values, index, n, sizeBits[layer], errors[layer]);
+        double[] measured = errors[layer];
+        candidates.measure(layer, values, index, n, sizeBits[layer], measured);
+        for (int c = 0; c < measured.length; c++) {
+            measured[c] = measure.of(measured[c]);
+        }
     }
 }

@@ -52,13 +52,29 @@ public final class LGreCoSolver {
      * @throws IllegalArgumentException on ragged, empty or out-of-range input, naming the layer
      */
     public static int[] solve(long[][] sizeBits, double[][] errors, int[] defaults, int resolution) {
+        return solve(sizeBits, errors, defaults, resolution, 0);
+    }
+
+    /**
+     * The chosen candidate index per layer within {@code E = (1 + slack) x E_def} (ALGORITHMS.md 4's optional budget
+     * factor). Below zero the defaults themselves do not fit, so they remain the answer only where nothing smaller
+     * does.
+     *
+     * @param slack in (-1, +inf): the budget's factor over the defaults' error, less one
+     */
+    public static int[] solve(long[][] sizeBits, double[][] errors, int[] defaults, int resolution, double slack) {
         validate(sizeBits, errors, defaults, resolution);
-        double budget = 0;
-        for (int l = 0; l < defaults.length; l++) {
-            budget += errors[l][defaults[l]];
+        if (!(slack > -1) || slack == Double.POSITIVE_INFINITY) {
+            throw new IllegalArgumentException("L-GreCo: slack must be finite and > -1, got " + slack);
         }
+        double defaultError = 0;
+        for (int l = 0; l < defaults.length; l++) {
+            defaultError += errors[l][defaults[l]];
+        }
+        double budget = defaultError * (1 + slack);
         if (!Double.isFinite(budget)) {
-            throw new IllegalArgumentException("L-GreCo: the defaults' errors sum to " + budget);
+            throw new IllegalArgumentException("L-GreCo: the defaults' errors sum to " + defaultError + ", the budget "
+                    + budget);
         }
         if (budget == 0) {
             return smallestLossless(sizeBits, errors, defaults);

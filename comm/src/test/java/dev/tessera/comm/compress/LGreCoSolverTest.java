@@ -37,6 +37,22 @@ class LGreCoSolverTest {
     }
 
     @Test
+    void slackScalesTheBudget() {
+        // E = 5.0; A2 + B8 errs 3.2, so it fits a budget of 3.5 (slack -0.3) and not one of 3.0 (slack -0.4), where
+        // everything that fits is larger than the defaults, which then stay although they do not fit.
+        assertArrayEquals(new int[] {0, 2}, LGreCoSolver.solve(HAND_SIZES, handErrors(0.2), HAND_DEFAULTS, 1000,
+                -0.3));
+        assertArrayEquals(HAND_DEFAULTS, LGreCoSolver.solve(HAND_SIZES, handErrors(0.2), HAND_DEFAULTS, 1000, -0.4));
+        // With B8 at 2.05, A2 + B8 errs 5.05: over E, within 1.1 E.
+        assertArrayEquals(new int[] {0, 2}, LGreCoSolver.solve(HAND_SIZES, handErrors(2.05), HAND_DEFAULTS, 1000,
+                0.1));
+        for (double slack : new double[] {-1, -2, Double.NaN, Double.POSITIVE_INFINITY}) {
+            assertThrows(IllegalArgumentException.class, () -> LGreCoSolver.solve(HAND_SIZES, handErrors(0.2),
+                    HAND_DEFAULTS, 1000, slack), "slack " + slack);
+        }
+    }
+
+    @Test
     void budgetDeepInTheSubnormalsStillDividesAndChooses() {
         double[][] errors = handErrors(0.2);
         for (double[] row : errors) {

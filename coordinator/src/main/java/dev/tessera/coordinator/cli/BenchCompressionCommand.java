@@ -35,6 +35,11 @@ public final class BenchCompressionCommand implements Callable<Integer> {
             + " powersgd, powersgd-lgreco, qsgd, qsgd-lgreco, fedzip (default: ${DEFAULT-VALUE}).")
     List<String> names;
 
+    @Option(names = "--set", paramLabel = "KEY=VALUE",
+            description = "A job key for every method, after the method's own (e.g. compression.lgreco_slack=-0.5,"
+                    + " train.seed=7). Repeatable.")
+    List<String> sets = List.of();
+
     @Option(names = "--json", description = "One JSON object per line instead of lines of text.")
     boolean json;
 
@@ -54,7 +59,7 @@ public final class BenchCompressionCommand implements Callable<Integer> {
         for (String rate : rates) {
             double uncompressed = Double.NaN;
             for (CompressionBench.Method method : chosen) {
-                CompressionBench.Result r = CompressionBench.run(method, rate, 2, steps, uncompressed);
+                CompressionBench.Result r = CompressionBench.run(method, rate, 2, steps, uncompressed, sets);
                 if (method.name().equals("none")) {
                     uncompressed = r.wireBytes();
                     r = new CompressionBench.Result(r.method(), r.rate(), r.wireBytes(), 1.0, r.finalEvalLoss(),

@@ -83,6 +83,10 @@ final class JobConfigValidator {
         atLeast("compression.lgreco_warmup_steps", c.lgrecoWarmupSteps(), 0);
         atLeast("compression.lgreco_period", c.lgrecoPeriod(), 1);
         atLeast("compression.lgreco_resolution", c.lgrecoResolution(), 1);
+        if (!(c.lgrecoSlack() > -1) || Double.isInfinite(c.lgrecoSlack())) {
+            fail("compression.lgreco_slack", "compression.lgreco_slack must be > -1 (the budget is 1 + slack times the"
+                    + " uniform setting's error; got " + c.lgrecoSlack() + ")");
+        }
         atLeast("compression.min_elements", c.minElements(), 0);
         if (!c.enabled()) {
             return;

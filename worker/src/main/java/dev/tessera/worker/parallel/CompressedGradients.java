@@ -110,7 +110,8 @@ public final class CompressedGradients implements GradientCodec {
         Arrays.fill(settingOf, family.settings());
         if (settings.lgreco()) {
             selection = new LGreCoSelection(new EncoderCandidates(family.encoders(), family.uniform(), encoded),
-                    schedule(), settings.lgrecoResolution(), group.rank() == 0);
+                    schedule(), settings.lgrecoResolution(), settings.lgrecoSlack(), settings.lgrecoError(),
+                    group.rank() == 0);
         }
         boolean errorFeedback = settings.method() != CompressionMethod.FEDZIP || settings.fedzipErrorFeedback();
         EncodedReduction[] encodedReductions = new EncodedReduction[reductions.length];
@@ -152,7 +153,8 @@ public final class CompressedGradients implements GradientCodec {
             }
         }
         if (settings.lgreco()) {
-            selection = new LGreCoSelection(ranks, schedule(), settings.lgrecoResolution(), group.rank() == 0);
+            selection = new LGreCoSelection(ranks, schedule(), settings.lgrecoResolution(), settings.lgrecoSlack(),
+                    settings.lgrecoError(), group.rank() == 0);
         }
         LowRankReduction[] lowRank = new LowRankReduction[reductions.length];
         for (int b = 0; b < reductions.length; b++) {

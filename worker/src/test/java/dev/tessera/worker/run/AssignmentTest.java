@@ -5,6 +5,7 @@ import dev.tessera.comm.control.ControlCodec;
 import dev.tessera.comm.compress.CompressionMethod;
 import dev.tessera.comm.compress.CompressionSpec;
 import dev.tessera.comm.compress.FedZip;
+import dev.tessera.comm.compress.LGreCoError;
 import dev.tessera.worker.job.JobConfig;
 import dev.tessera.worker.job.OptimizerSection;
 import dev.tessera.worker.job.OptimizerKind;
@@ -55,7 +56,7 @@ class AssignmentTest {
                 JobConfig.defaults().launch(), JobConfig.defaults().restart(), JobConfig.defaults().zero(),
                 new dev.tessera.worker.job.MoeSection(dev.tessera.worker.job.AllToAllKind.HIERARCHICAL, 2),
                 new CompressionSpec(CompressionMethod.FEDZIP, 0.02, 3, 64, 8, 0.01, FedZip.Encoding.HUFFMAN, true,
-                        true, 5, 50, 100, 2_000),
+                        true, 5, 50, 100, -0.25, LGreCoError.NORM, 2_000),
                 JobConfig.defaults().fault(),
                 new dev.tessera.worker.job.Co2Section(true, 4, 0.7, 0.2, 2.0,
                         dev.tessera.worker.job.GapPenaltyMode.GAP_SCALED, true, 0.5, true, true), "/out/\u00e9");
@@ -131,7 +132,7 @@ class AssignmentTest {
         String schema = Assignment.JOB.schema();
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                 .digest(schema.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
-        assertEquals(12, Assignment.VERSION);
-        assertEquals("34b786579f964a79", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
+        assertEquals(13, Assignment.VERSION);
+        assertEquals("40ae764d172146e0", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
     }
 }
