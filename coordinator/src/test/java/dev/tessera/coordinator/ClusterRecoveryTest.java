@@ -6,6 +6,7 @@ import dev.tessera.comm.ChildJvm;
 import dev.tessera.coordinator.cli.Main;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
@@ -24,6 +25,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /** Checkpoints written by a cluster: resume on the same and on other meshes, and restart after a crash. */
 @Timeout(300)
+@ExtendWith(QuickStartChildJvms.class)
 class ClusterRecoveryTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();

@@ -11,6 +11,7 @@ import dev.tessera.worker.model.Transformer;
 import dev.tessera.worker.run.WorkerMain;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -38,6 +39,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * equivalence rule), and the job's reaction to a worker that is killed or frozen.
  */
 @Timeout(300)
+@ExtendWith(QuickStartChildJvms.class)
 class ClusterTrainingTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -25,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
  * go through shared memory, which moves no frames and counts no wire bytes.
  */
 @Timeout(600)
+@ExtendWith(QuickStartChildJvms.class)
 class Co2TrainingTest {
 
     private static final int STEPS = 30;

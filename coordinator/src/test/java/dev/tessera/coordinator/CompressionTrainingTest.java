@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -24,6 +25,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * checks the plumbing (buckets, decode-and-sum, ZeRO's shards and parameter gather) apart from the codec.
  */
 @Timeout(600)
+@ExtendWith(QuickStartChildJvms.class)
 class CompressionTrainingTest {
 
     @TempDir
@@ -34,7 +36,8 @@ class CompressionTrainingTest {
      * "topk-lgreco" starts from a uniform density inside L-GreCo's grid (5%) and re-chooses each layer's after
      * steps 5, 10, 15 and 20, so the checkpoint of step 10 holds a choice solved but not yet in force.
      * "powersgd-lgreco" does the same with each matrix's rank around the uniform rank 4, so the resume at step 10
-     * restores ranks other than the uniform one before it loads the warm-start Qs.
+     * restores ranks other than the uniform one before it loads the warm-start Qs, and adds up error norms
+     * ({@code lgreco_error: norm}, as the bench does), not squares.
      */
     private static List<String> job(Path out, String variant) {
         String method = variant.replace("-lgreco", "");
@@ -43,6 +46,7 @@ class CompressionTrainingTest {
                 "compression.fedzip_keep=0.1", "--set",
                 "compression.lgreco=" + variant.endsWith("-lgreco"), "--set", "compression.lgreco_warmup_steps=5",
                 "--set", "compression.lgreco_period=5", "--set", "compression.min_elements=512", "--set",
+                "compression.lgreco_error=" + (method.equals("powersgd") ? "norm" : "squared"), "--set",
                 "checkpoint.every=10");
     }
 

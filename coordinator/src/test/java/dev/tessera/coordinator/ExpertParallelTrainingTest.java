@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -28,6 +29,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * sharded over the ranks that hold the same experts.
  */
 @Timeout(600)
+@ExtendWith(QuickStartChildJvms.class)
 class ExpertParallelTrainingTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();

@@ -15,6 +15,7 @@ import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -27,6 +28,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * blocks, routed locally on each rank's tokens. A checkpoint of one sp resumes onto another.
  */
 @Timeout(900)
+@ExtendWith(QuickStartChildJvms.class)
 class SequenceParallelTrainingTest {
 
     @TempDir

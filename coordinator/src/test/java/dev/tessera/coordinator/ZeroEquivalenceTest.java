@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -26,6 +27,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
  * and stages (resharding).
  */
 @Timeout(900)
+@ExtendWith(QuickStartChildJvms.class)
 class ZeroEquivalenceTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();
