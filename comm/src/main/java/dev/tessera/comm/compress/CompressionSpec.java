@@ -7,8 +7,9 @@ package dev.tessera.comm.compress;
  * is re-chosen from its family's candidates every {@code lgreco_period} steps after {@code lgreco_warmup_steps}
  * (ALGORITHMS.md 4), at the same total error as the uniform setting, or at {@code 1 + lgreco_slack} times it (a
  * negative slack buys a smaller error with some of the bytes saved), each layer's error measured as
- * {@code lgreco_error} ({@link LGreCoError}); the per-method keys are then the uniform baseline. {@code fedzip_error_feedback} adds the residual accumulator the FedZip paper does not have; the other
- * methods always feed their error back. It lives here, not with the job's other sections, because the data-parallel
+ * {@code lgreco_error} ({@link LGreCoError}); the per-method keys are then the uniform baseline.
+ * {@code fedzip_error_feedback} adds the residual accumulator the FedZip paper does not have; the other methods always
+ * feed their error back. It lives here, not with the job's other sections, because the data-parallel
  * code that runs it must not depend on the job package.
  */
 public record CompressionSpec(CompressionMethod method, double topkDensity, int qsgdBits, int qsgdBucket,

@@ -4,8 +4,8 @@ import java.util.Arrays;
 
 /**
  * L-GreCo's per-layer choice (ALGORITHMS.md 4, "DP solver"): per layer one compression candidate, so that the total
- * compressed size is smallest while the total error stays within {@code E}, the error of the uniform defaults. The
- * error axis is cut into {@code D} units of {@code Delta = E / D} and every error is rounded UP to whole units, checked
+ * compressed size is smallest while the total error stays within {@code E}, the error of the uniform defaults (or
+ * {@code 1 + slack} times it). The error axis is cut into {@code D} units of {@code Delta = E / D} and every error is rounded UP to whole units, checked
  * exactly ({@code units x Delta >= e} as real numbers), so a choice the dynamic programme accepts has a true total
  * error of at most {@code D x Delta}, which is {@code E} up to the one rounding of the division: at most
  * {@code E x (1 + 2^-53)}. The result is never larger than the defaults, which remain the answer whenever nothing
