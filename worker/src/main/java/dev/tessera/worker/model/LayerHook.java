@@ -102,11 +102,10 @@ final class LayerHook {
      * are final and the parameters there are not read again this pass.
      */
     void downDone(int layer, long downFrom) {
-        long t = ModelStepTimer.close(backwardSection[layer], clock);
+        long t = pause(layer);
         gradients.ready(downFrom);
         parameters.releaseFrom(layer, downFrom, -1);
-        ModelStepTimer.stop(AFTER_LAYER, t);
-        clock = ModelStepTimer.open(backwardSection[layer]);
+        resume(layer, t);
     }
 
     /**
@@ -114,11 +113,10 @@ final class LayerHook {
      * go until the FFN half is through.
      */
     void attentionRecomputed(int layer) {
-        long t = ModelStepTimer.close(backwardSection[layer], clock);
+        long t = pause(layer);
         parameters.releaseAttention(layer);
         attentionAway = true;
-        ModelStepTimer.stop(AFTER_LAYER, t);
-        clock = ModelStepTimer.open(backwardSection[layer]);
+        resume(layer, t);
     }
 
     /**
@@ -126,10 +124,9 @@ final class LayerHook {
      * some of their gradients are still to come: those parameters may go.
      */
     void weightsRead(int layer, long from) {
-        long t = ModelStepTimer.close(backwardSection[layer], clock);
+        long t = pause(layer);
         parameters.releaseFrom(layer, from, -1);
-        ModelStepTimer.stop(AFTER_LAYER, t);
-        clock = ModelStepTimer.open(backwardSection[layer]);
+        resume(layer, t);
     }
 
     /**
@@ -137,7 +134,7 @@ final class LayerHook {
      * final and the parameters there are not read again this pass; the next layer's fetch starts.
      */
     void ffnDone(int layer, long ffnFrom) {
-        long t = ModelStepTimer.close(backwardSection[layer], clock);
+        long t = pause(layer);
         gradients.ready(ffnFrom);
         if (attentionAway) {
             parameters.releaseFrom(layer, ffnFrom, -1);
@@ -147,8 +144,7 @@ final class LayerHook {
             parameters.releaseFrom(layer, ffnFrom, fetchAfterFfn);
         }
         fetchAfterFfn = -1;
-        ModelStepTimer.stop(AFTER_LAYER, t);
-        clock = ModelStepTimer.open(backwardSection[layer]);
+        resume(layer, t);
     }
 
     /** After {@code layer}'s backward: its parameters may go, its gradients are final. */
@@ -159,6 +155,17 @@ final class LayerHook {
         }
         gradients.ready(gradientStart[layer]);
         ModelStepTimer.stop(AFTER_LAYER, t);
+    }
+
+    /** Within {@code layer}'s backward: its clock stops while the sync work that follows is timed apart. */
+    private long pause(int layer) {
+        return ModelStepTimer.close(backwardSection[layer], clock);
+    }
+
+    /** The sync work since {@link #pause} to {@code sync.after_layer}, and {@code layer}'s backward clock again. */
+    private void resume(int layer, long paused) {
+        ModelStepTimer.stop(AFTER_LAYER, paused);
+        clock = ModelStepTimer.open(backwardSection[layer]);
     }
 
     private void acquire(int layer, int next) {
