@@ -80,7 +80,7 @@ class ClusterTrainingTest {
             assertLossesClose(single, run);
             INDArray expected = load(single.resolve("checkpoints/step-0000020"));
             INDArray actual = load(run.resolve("checkpoints/step-0000020"));
-            double relative = actual.sub(expected).norm2Number().doubleValue() / expected.norm2Number().doubleValue();
+            double relative = relativeDifference(actual, expected);
             assertTrue(relative <= TOLERANCE, "dp=" + dp + ": final weights differ by " + relative + " in norm");
             JsonNode summary = JSON.readTree(run.resolve("summary.json").toFile());
             assertEquals(dp, summary.get("config").get("mesh").get("dp").asInt());
