@@ -29,6 +29,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -37,6 +38,7 @@ import org.junit.jupiter.api.io.TempDir;
  * class path (its jars linked, its class folders packed), copied by the launch itself to each host's folder, a new
  * one for each test.
  */
+@ExtendWith(QuickStartChildJvms.class)
 class ClusterLaunchTest {
 
     private static SshHosts hosts;
