@@ -30,7 +30,7 @@ final class SymmetricCollective extends Collective {
     private final long offset;
     private final long length;
     private final long[] blockOffsets;
-    private final boolean sameLength;
+    private final boolean samePlace;
     private final Phase[] phases;
     private final long ticket;
     private final long firstCounter;
@@ -38,14 +38,14 @@ final class SymmetricCollective extends Collective {
     private int missingPeer = -1; // a member whose staging block is not there yet
 
     private SymmetricCollective(ProcessGroup group, String operation, SymmetricMemory memory, Region region,
-                                long code, long[] blockOffsets, boolean sameLength, Phase... phases) {
+                                long code, long[] blockOffsets, boolean samePlace, Phase... phases) {
         super(group, operation);
         this.memory = memory;
         this.code = code;
         this.offset = region.address() - memory.address();
         this.length = region.length();
         this.blockOffsets = blockOffsets;
-        this.sameLength = sameLength;
+        this.samePlace = samePlace;
         this.phases = phases;
         long[] place = memory.reserve(phases.length + 1);
         this.ticket = place[0];
@@ -145,25 +145,31 @@ final class SymmetricCollective extends Collective {
 
     /**
      * Block {@code rank} of member {@code p}'s {@code input} (in symmetric memory) into block {@code p} of
-     * {@code output}; {@code in} and {@code out} are byte offsets of the N blocks. The members publish their
-     * input offsets in their headers, so uneven splits need no extra exchange.
+     * {@code output}; {@code in} and {@code out} are byte offsets of the N blocks. The members publish where their
+     * blocks start in their memory, so uneven splits need no extra exchange, and each member's input may start at
+     * its own place (expert parallelism sends a chunk whose place depends on how many rows went before it).
      */
     static Collective allToAll(ProcessGroup g, SymmetricMemory m, Region input, long[] in, Region output, long[] out,
                                DType dtype) {
         int me = g.rank();
-        return new SymmetricCollective(g, "all-to-all", m, input, code(6, dtype, ReduceOp.SUM, 0), in, false, () -> {
-            for (int p = 0; p < g.size(); p++) {
-                long from = p == me ? in[me] : m.offsetOf(p, me);
-                long bytes = (p == me ? in[me + 1] : m.offsetOf(p, me + 1)) - from;
-                if (bytes != out[p + 1] - out[p]) {
-                    throw new CommException("all-to-all on group '" + g.name() + "': rank " + g.globalRank(p)
-                            + " sends " + bytes + " bytes to rank " + g.globalRank(me) + ", which expects "
-                            + (out[p + 1] - out[p]), g.globalRank(p));
-                }
-                long source = p == me ? input.address() + from : m.peerAddress(p, input.address()) + from;
-                UnsafeApi.copyMemory(null, source, output.base(), output.address() + out[p], bytes);
-            }
-        });
+        long[] placed = new long[in.length];
+        for (int j = 0; j < in.length; j++) {
+            placed[j] = input.address() - m.address() + in[j];
+        }
+        return new SymmetricCollective(g, "all-to-all", m, input, code(6, dtype, ReduceOp.SUM, 0), placed, false,
+                () -> {
+                    for (int p = 0; p < g.size(); p++) {
+                        long from = p == me ? placed[me] : m.offsetOf(p, me);
+                        long bytes = (p == me ? placed[me + 1] : m.offsetOf(p, me + 1)) - from;
+                        if (bytes != out[p + 1] - out[p]) {
+                            throw new CommException("all-to-all on group '" + g.name() + "': rank " + g.globalRank(p)
+                                    + " sends " + bytes + " bytes to rank " + g.globalRank(me) + ", which expects "
+                                    + (out[p + 1] - out[p]), g.globalRank(p));
+                        }
+                        UnsafeApi.copyMemory(null, m.peerAddress(p, m.address()) + from, output.base(),
+                                output.address() + out[p], bytes);
+                    }
+                });
     }
 
     static Collective broadcast(ProcessGroup g, SymmetricMemory m, Region buffer, int root) {
@@ -292,11 +298,11 @@ final class SymmetricCollective extends Collective {
             long theirCode = memory.descriptorOf(p, 0);
             long theirOffset = memory.descriptorOf(p, 1);
             long theirLength = memory.descriptorOf(p, 2);
-            if (theirCode != code || theirOffset != offset || (sameLength && theirLength != length)) {
+            if (theirCode != code || (samePlace && (theirOffset != offset || theirLength != length))) {
                 throw new CommException(this + ": rank " + group.globalRank(p) + " called "
                         + described(theirCode, theirOffset, theirLength) + ", this rank "
-                        + described(code, offset, length) + "; every member must call the same collective on a "
-                        + "buffer at the same place", group.globalRank(p));
+                        + described(code, offset, length) + "; every member must call the same collective"
+                        + (samePlace ? " on a buffer at the same place" : ""), group.globalRank(p));
             }
         }
     }

@@ -304,8 +304,10 @@ public final class CommTestWorker {
             inTotal += inSplits[j];
             outTotal += outSplits[j];
         }
-        // Block for member j from member r holds value(r, 100000 * j + k).
-        UnsafeBuffer in = arena.reset().buffer(inTotal, t);
+        // Block for member j from member r holds value(r, 100000 * j + k). Each member's input starts at its own
+        // place in the arena (in symmetric memory: at another offset on every member).
+        arena.reset().buffer(16L * rank + 1, t);
+        UnsafeBuffer in = arena.buffer(inTotal, t);
         long at = 0;
         for (int j = 0; j < n; j++) {
             for (long k = 0; k < inSplits[j]; k++) {

@@ -46,7 +46,7 @@ public final class TrainBench {
                          ActivationCheckpointing checkpointing, int recomputeEvery, int steps,
                          double tokensPerSecond, double modelGflops, double sgemmGflops, double commWaitFraction,
                          long peakRssBytes, long estimatedPeakRssBytes, GateKind gate, long expertBytesPerRank,
-                         int ep, double allToAllBytesPerStep, double allToAllWaitFraction) {
+                         int ep, double allToAllBytesPerStep, double allToAllWaitFraction, boolean overlap) {
 
         public String json() {
             return String.format(Locale.ROOT, "{\"preset\":\"%s\",\"dp\":%d,\"zero_stage\":%d,\"optimizer\":\"%s\","
@@ -55,17 +55,27 @@ public final class TrainBench {
                             + "\"peak_fraction\":%.4f,\"comm_wait_fraction\":%.4f,\"peak_rss_bytes\":%d,"
                             + "\"estimated_peak_rss_bytes\":%d,\"steps\":%d,\"gate\":\"%s\","
                             + "\"expert_bytes_per_rank\":%d,\"ep\":%d,\"all_to_all_bytes_per_step\":%.0f,"
-                            + "\"all_to_all_wait_fraction\":%.4f}",
+                            + "\"all_to_all_wait_fraction\":%.4f,\"overlap\":%b}",
                     preset, dp, zeroStage, SpecFields.yamlName(optimizer), SpecFields.yamlName(checkpointing),
                     recomputeEvery, tokensPerSecond, modelGflops, sgemmGflops, modelGflops / sgemmGflops,
                     commWaitFraction, peakRssBytes, estimatedPeakRssBytes, steps, SpecFields.yamlName(gate),
-                    expertBytesPerRank, ep, allToAllBytesPerStep, allToAllWaitFraction);
+                    expertBytesPerRank, ep, allToAllBytesPerStep, allToAllWaitFraction, overlap);
         }
     }
 
-    /** What one bench run trains: the preset on {@code dp} workers with these settings. */
+    /**
+     * What one bench run trains: the preset on {@code dp} workers with these settings; {@code overlap} is
+     * {@code moe.overlap}.
+     */
     public record Setup(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer,
-                        ActivationCheckpointing checkpointing, int recomputeEvery, int steps, GateKind gate, int ep) {
+                        ActivationCheckpointing checkpointing, int recomputeEvery, int steps, GateKind gate, int ep,
+                        boolean overlap) {
+
+        /** The expert exchange in one piece. */
+        public Setup(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer,
+                     ActivationCheckpointing checkpointing, int recomputeEvery, int steps, GateKind gate, int ep) {
+            this(preset, dp, zeroStage, optimizer, checkpointing, recomputeEvery, steps, gate, ep, false);
+        }
 
         /** Every worker holding every expert. */
         public Setup(ModelPreset preset, int dp, int zeroStage, OptimizerKind optimizer,
@@ -102,7 +112,8 @@ public final class TrainBench {
         List<String> sets = presetSets(preset);
         sets.addAll(List.of("train.steps=" + (s.steps() + preset.trainBenchWarmup()), "optimizer.warmup_steps=0",
                 "eval.every=0", "eval.batches=1", "checkpoint.every=0", "mesh.dp=" + s.dp(),
-                "zero.stage=" + s.zeroStage(), "mesh.ep=" + s.ep(), "launch.worker_memory_mb=" + preset.trainBenchWorkerMemoryMb(),
+                "zero.stage=" + s.zeroStage(), "mesh.ep=" + s.ep(), "moe.overlap=" + s.overlap(),
+                "launch.worker_memory_mb=" + preset.trainBenchWorkerMemoryMb(),
                 "fault.dead_after_s=" + preset.trainBenchSilenceS(),
                 "optimizer.name=" + SpecFields.yamlName(s.optimizer()),
                 "train.activation_checkpointing=" + SpecFields.yamlName(s.checkpointing()),
@@ -180,14 +191,14 @@ public final class TrainBench {
                 setup.recomputeEvery(), sorted.length, median, gflops, sgemmGflops,
                 stepSeconds > 0 ? waitSeconds / stepSeconds : 0, peakRss.isNumber() ? peakRss.asLong() : -1, estimate,
                 setup.gate(), expertBytes, setup.ep(), sorted.length == 0 ? 0 : allToAllBytes / sorted.length,
-                stepSeconds > 0 ? allToAllSeconds / stepSeconds : 0);
+                stepSeconds > 0 ? allToAllSeconds / stepSeconds : 0, setup.overlap());
     }
 
     static String describe(Result r) {
-        return String.format(Locale.ROOT, "preset %s, dp %d, ep %d, ZeRO %d, %s, activation checkpointing %s: %.0f tokens/s"
+        return String.format(Locale.ROOT, "preset %s, dp %d, ep %d%s, ZeRO %d, %s, activation checkpointing %s: %.0f tokens/s"
                         + " (median of %d steps), %.1f model GFLOP/s = %.1f%% of sgemm peak %.1f GFLOP/s, %.1f%% of step"
                         + " time waiting for gradient reductions; peak RSS %,d MiB (fullest process), estimated %,d"
-                        + " MiB", r.preset(), r.dp(), r.ep(), r.zeroStage(), SpecFields.yamlName(r.optimizer()),
+                        + " MiB", r.preset(), r.dp(), r.ep(), r.overlap() ? " (overlapped)" : "", r.zeroStage(), SpecFields.yamlName(r.optimizer()),
                 SpecFields.yamlName(r.checkpointing()), r.tokensPerSecond(), r.steps(), r.modelGflops(),
                 100 * r.modelGflops() / r.sgemmGflops(), r.sgemmGflops(), 100 * r.commWaitFraction(),
                 r.peakRssBytes() >> 20, r.estimatedPeakRssBytes() >> 20);

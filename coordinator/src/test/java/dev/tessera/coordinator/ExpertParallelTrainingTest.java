@@ -92,6 +92,18 @@ class ExpertParallelTrainingTest {
                 assertEquals(0.0, n.get("moe").get(0).get("dropped").asDouble(), 0.0, line);
             }
         }
+        // Overlapped, in a chunk per held expert: each expert still runs once on all its rows, so the same bits.
+        Path overlapped = tmp.resolve("switch-ep2-overlap");
+        List<String> args = epJob(overlapped, 2, 2, capacity);
+        args.addAll(List.of("--set", "moe.overlap=true"));
+        ClusterTrainingTest.Run again = run(args);
+        assertEquals(0, again.code(), again.err());
+        assertNothingLeft(again.jobIds());
+        assertEquals(ClusterTrainingTest.losses(run), ClusterTrainingTest.losses(overlapped));
+        assertArrayEquals(load(run.resolve("checkpoints/step-0000020")).toDoubleVector(),
+                load(overlapped.resolve("checkpoints/step-0000020")).toDoubleVector(), 0.0,
+                "overlapped against whole exchanges");
+        assertAllToAllMeasured(overlapped);
     }
 
     @Test
@@ -116,8 +128,9 @@ class ExpertParallelTrainingTest {
      * ZeRO with ep=2 on 4 ranks: the dense state is sharded over all 4, each expert's over the 2 ranks that hold it
      * (AdamW's flat moments at stage 2; CAME's factored statistics at stage 3, where each unit is gathered as its
      * dense range over the 4 ranks and its experts' range over the 2, and the checkpoint is written unit by unit by
-     * the experts' holders). Both follow the single-process run; rank 0 keeps under half the optimizer state of a
-     * single process; and the ZeRO-2 checkpoint resumes onto ep=1 at ZeRO-1 and onto ep=4 at ZeRO-3.
+     * the experts' holders, with the exchanges overlapped). Both follow the single-process run; rank 0 keeps under
+     * half the optimizer state of a single process; and the ZeRO-2 checkpoint resumes onto ep=1 at ZeRO-1 and onto
+     * ep=4 at ZeRO-3.
      */
     @Test
     void zeroShardsExpertStateOverTheExpertDataParallelGroup() throws Exception {
@@ -151,7 +164,7 @@ class ExpertParallelTrainingTest {
         assertEquals(0, Main.run(job(cameAlone, 1, 20, came).toArray(String[]::new)));
         Path cameRun = tmp.resolve("came-zero3-dp4-ep2");
         List<String> args = epJob(cameRun, 4, 2, came);
-        args.addAll(List.of("--set", "zero.stage=3"));
+        args.addAll(List.of("--set", "zero.stage=3", "--set", "moe.overlap=true")); // overlap composes with ZeRO-3
         ClusterTrainingTest.Run cameResult = run(args);
         assertEquals(0, cameResult.code(), cameResult.err());
         assertLossesClose(cameAlone, cameRun);

@@ -34,6 +34,10 @@ public final class BenchTrainCommand implements Callable<Integer> {
                     + " them by all-to-all; must divide --dp (default: ${DEFAULT-VALUE}).")
     int ep;
 
+    @Option(names = "--overlap", description = "As moe.overlap: each expert exchange in a chunk per held expert,"
+            + " overlapping the experts' compute (with --ep > 1).")
+    boolean overlap;
+
     @Option(names = "--zero", paramLabel = "STAGE", defaultValue = "0",
             description = "ZeRO stage 0-3, as zero.stage (default: ${DEFAULT-VALUE}).")
     int zeroStage;
@@ -83,6 +87,6 @@ public final class BenchTrainCommand implements Callable<Integer> {
                     + ")");
         }
         return TrainBench.print(new TrainBench.Setup(preset, dp, zeroStage, optimizer, checkpointing, recomputeEvery,
-                steps, gate, ep), json, System.out);
+                steps, gate, ep, overlap), json, System.out);
     }
 }

@@ -30,7 +30,8 @@ public final class MemoryPlan {
                 config.model().dtype() == Dtype.FLOAT64 ? DataType.DOUBLE : DataType.FLOAT, config.mesh().toMesh(),
                 config.train().batchSize(), config.train().seqLen(), config.optimizer().toSpec(),
                 config.zero().stage(), config.train().recomputePolicy(),
-                Math.max(1, Runtime.getRuntime().availableProcessors() / world), config.mesh().spMode());
+                Math.max(1, Runtime.getRuntime().availableProcessors() / world), config.mesh().spMode(),
+                config.moe().overlap());
     }
 
     /** One candidate: the settings to write and the job they give. */

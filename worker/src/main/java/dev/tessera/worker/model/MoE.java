@@ -65,6 +65,8 @@ public final class MoE {
     private long waitedBefore;
     private ReplicaReducer replicas = ReplicaReducer.LOCAL;
     private TokenDispatch tokenDispatch = TokenDispatch.LOCAL;
+    private final TokenDispatch.ExpertStep expertForward = this::forwardExpert;
+    private final TokenDispatch.ExpertStep expertBackward = this::backwardExpert;
     private final double[] pSum;         // [E] router probability summed over this replica's tokens
     private final double[] dp;           // [E] scratch of the router backward
     // [3E + 3] balance, probability sums, tokens, z sum, assignments asked per expert, kept: over replicas
@@ -289,17 +291,29 @@ public final class MoE {
         for (int i = 0; i < experts.length; i++) {
             localStart[i + 1] = localStart[i] + localCount[i];
         }
-        tokenDispatch.toExperts(xs, expertIn);       // expertIn [R, C], grouped by held expert
-        for (int i = 0; i < experts.length; i++) {   // expertOut = expert_i(expertIn) on i's rows
-            if (localCount[i] > 0) {
-                experts[i].forward(Mem.rows(expertIn, localStart[i], localCount[i]),
-                        expertActs.rows(localStart[i], localCount[i]),
-                        Mem.rows(expertOut, localStart[i], localCount[i]), false);
-            }
-        }
-        tokenDispatch.fromExperts(expertOut, ys);    // ys [N*k, C], back in xs' layout
+        // xs -> expertIn [R, C], grouped by held expert; expertOut = expert_i(expertIn) on i's rows; -> ys [N*k, C]
+        tokenDispatch.roundTrip(xs, expertIn, experts.length, expertForward, expertOut, ys);
         combine(out);                                // out [N, C] += sum_j w_j ys[row of (n, j)]
         return lastAux;
+    }
+
+    /** Held expert i's forward on its rows of expertIn, into expertOut. */
+    private void forwardExpert(int i) {
+        if (localCount[i] > 0) {
+            experts[i].forward(Mem.rows(expertIn, localStart[i], localCount[i]),
+                    expertActs.rows(localStart[i], localCount[i]),
+                    Mem.rows(expertOut, localStart[i], localCount[i]), false);
+        }
+    }
+
+    /** Held expert i's backward: its rows of expertDOut into expertDIn (and its weight gradients). */
+    private void backwardExpert(int i) {
+        if (localCount[i] > 0) {
+            experts[i].backward(Mem.rows(expertIn, localStart[i], localCount[i]),
+                    expertActs.rows(localStart[i], localCount[i]),
+                    Mem.rows(expertDOut, localStart[i], localCount[i]),
+                    Mem.rows(expertDIn, localStart[i], localCount[i]), false);
+        }
     }
 
     /**
@@ -308,16 +322,8 @@ public final class MoE {
      */
     public void backward(INDArray x, INDArray dOut, INDArray dx, double auxGrad) {
         combineBackward(dOut);                       // dys [N*k, C], dWeight [N, k]
-        tokenDispatch.toExperts(dys, expertDOut);    // the forward's layout again
-        for (int i = 0; i < experts.length; i++) {   // expertDIn from expertDOut through expert_i
-            if (localCount[i] > 0) {
-                experts[i].backward(Mem.rows(expertIn, localStart[i], localCount[i]),
-                        expertActs.rows(localStart[i], localCount[i]),
-                        Mem.rows(expertDOut, localStart[i], localCount[i]),
-                        Mem.rows(expertDIn, localStart[i], localCount[i]), false);
-            }
-        }
-        tokenDispatch.fromExperts(expertDIn, dxs);
+        // dys -> expertDOut in the forward's layout; expertDIn through expert_i; -> dxs [N*k, C]
+        tokenDispatch.roundTrip(dys, expertDOut, experts.length, expertBackward, expertDIn, dxs);
         dispatchBackward(dx);                        // dx [N, C] = sum of its rows of dxs
         routerBackward(auxGrad);                     // dLogits [N, E]
         routerLinearBackward(x, dx);                 // dx += dLogits W_gate, dW_gate += dLogits^T x

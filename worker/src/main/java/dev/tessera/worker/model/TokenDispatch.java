@@ -16,6 +16,11 @@ public interface TokenDispatch {
     /** {@link #plan}'s capacity when the gate drops nothing: rows travel in uneven blocks of their true counts. */
     int DROPLESS = -1;
 
+    /** One held expert's work on its rows of a round trip's expert buffers. */
+    interface ExpertStep {
+        void run(int heldExpert);
+    }
+
     /** Every expert on this rank. */
     TokenDispatch LOCAL = new TokenDispatch() {
         @Override
@@ -34,11 +39,11 @@ public interface TokenDispatch {
         }
 
         @Override
-        public void toExperts(INDArray rows, INDArray expertRows) {
-        }
-
-        @Override
-        public void fromExperts(INDArray expertRows, INDArray rows) {
+        public void roundTrip(INDArray rows, INDArray expertRows, int heldExperts, ExpertStep step,
+                              INDArray expertResults, INDArray results) {
+            for (int i = 0; i < heldExperts; i++) {
+                step.run(i);
+            }
         }
 
         @Override
@@ -63,15 +68,18 @@ public interface TokenDispatch {
      */
     int plan(int[] rowsPerExpert, int capacity, int[] rowsPerHeldExpert);
 
-    /** rows [N*k, C] grouped by expert -> expertRows [R, C] grouped by held expert, as last planned. */
-    void toExperts(INDArray rows, INDArray expertRows);
-
-    /** The reverse: expertRows [R, C] back to the ranks whose tokens they are, into rows [N*k, C]. */
-    void fromExperts(INDArray expertRows, INDArray rows);
+    /**
+     * One trip, as last planned: rows [N*k, C] grouped by expert go to expertRows [R, C] grouped by held expert;
+     * {@code step} runs each of the {@code heldExperts} on its rows there, into its rows of expertResults [R, C];
+     * those come back into results [N*k, C], in rows' layout. Each held expert runs once, on all its rows, so how
+     * the trip is cut up never changes a result.
+     */
+    void roundTrip(INDArray rows, INDArray expertRows, int heldExperts, ExpertStep step, INDArray expertResults,
+                   INDArray results);
 
     /** Bytes of rows sent to other ranks so far (a running total). */
     long sentBytes();
 
-    /** Nanoseconds spent in exchanges so far (a running total): the time they held the step up. */
+    /** Nanoseconds this rank waited for exchanges so far (a running total): the time they held the step up. */
     long waitedNanos();
 }

@@ -1,5 +1,6 @@
 package dev.tessera.worker.parallel;
 
+import dev.tessera.comm.CollectiveHandle;
 import dev.tessera.comm.DType;
 import dev.tessera.comm.HierarchicalAllToAll;
 import dev.tessera.comm.ProcessGroup;
@@ -28,8 +29,19 @@ import org.nd4j.linalg.factory.Nd4j;
  * <p>What a rank sends is staged in memory the expert group maps (sized once for the largest exchange the layer
  * can make), so on one host the peers copy their blocks straight out of it. Both exchanges go flat, or in two hops
  * through a {@link HierarchicalAllToAll} ({@code moe.all_to_all: hierarchical}), which delivers the same bytes.
+ *
+ * <p>Overlapped ({@code moe.overlap}, the FSMoE/Tutel pipeline with one chunk per held expert): the trip is cut
+ * into L exchanges, chunk i carrying every rank's rows for the i-th expert of each owner. They run on the group's
+ * background thread while held expert i computes on the chunk that has arrived, and each expert's results start
+ * back as soon as it is done. A chunk from rank q lands where the whole exchange would have put it (expert-major
+ * rows are sender order within an expert), and each expert still runs once on all its rows, so the results are
+ * the same bits. The staging memory is chunk-major then ([i][q] blocks), and the results go back through a
+ * second symmetric buffer, since the first still holds chunks the peers have not read.
  */
 final class ExpertAllToAll implements TokenDispatch {
+
+    private static final String GOING = "expert rows to their experts, in two hops";
+    private static final String COMING = "expert results back, in two hops";
 
     private final ProcessGroup group;
     private final HierarchicalAllToAll twoHop; // null: flat
@@ -46,6 +58,21 @@ final class ExpertAllToAll implements TokenDispatch {
     private final UnsafeBuffer countsOut;
     private final UnsafeBuffer countsIn = new UnsafeBuffer(new byte[0]);
     private final UnsafeBuffer staged;  // [maxRows, C] the symmetric send buffer
+    private final int[] stagedRow;     // [E] where global expert e's block starts in the staging memory
+    private final int[] gatheredRow;   // [E + 1] where its rows start in the gathered layout
+    private final boolean overlap;
+    private final UnsafeBuffer returned; // [maxRows, C] overlapped: the symmetric buffer results go back from
+    private final int[] chunkRow;      // [L + 1] overlapped: chunk i's first row in the staging memory
+    private final int[] heldRow;       // [L + 1] held expert i's first row in the expert buffers
+    private final long[][] chunkOut;   // [L][ranks] elements of chunk i to each rank
+    private final long[][] chunkIn;    // [L][ranks] elements of chunk i from each rank
+    private final UnsafeBuffer[] chunkStaged;   // [L] views that stay put while their exchanges run
+    private final UnsafeBuffer[] chunkExperts;
+    private final UnsafeBuffer[] chunkReturned;
+    private final CollectiveHandle[] going;     // [L] chunks on their way to the experts
+    private final CollectiveHandle[] coming;    // [L] results on their way back
+    private final Runnable[] twoHopGoing;       // [L] the hierarchical exchanges, made once
+    private final Runnable[] twoHopComing;
     private final UnsafeBuffer send = new UnsafeBuffer(0, 0);
     private final UnsafeBuffer recv = new UnsafeBuffer(0, 0);
     private final UnsafeBuffer from = new UnsafeBuffer(0, 0);
@@ -60,10 +87,11 @@ final class ExpertAllToAll implements TokenDispatch {
 
     /**
      * {@code maxRows}: the most rows one exchange can send or receive ({@code MoE.maxExchangeRows}); {@code twoHop}:
-     * the hierarchical all-to-all over {@code group}, or null for the flat one.
+     * the hierarchical all-to-all over {@code group}, or null for the flat one; {@code overlap}: a chunk per held
+     * expert, each computing while the next arrives.
      */
     ExpertAllToAll(ProcessGroup group, HierarchicalAllToAll twoHop, ExpertShard heldExperts, int dim,
-                   DataType dataType, int maxRows) {
+                   DataType dataType, int maxRows, boolean overlap) {
         this.group = group;
         this.twoHop = twoHop;
         this.ranks = group.size();
@@ -82,6 +110,35 @@ final class ExpertAllToAll implements TokenDispatch {
         this.countsIn.wrap(new byte[ranks * held * Integer.BYTES]);
         this.arrived = Nd4j.createUninitialized(dataType, Math.max(maxRows, 1), dim);
         this.staged = group.allocateSymmetric(Math.multiplyExact((long) maxRows * dim, width)).buffer();
+        this.stagedRow = new int[ranks * held];
+        this.gatheredRow = new int[ranks * held + 1];
+        this.overlap = overlap;
+        this.returned = overlap ? group.allocateSymmetric(staged.capacity()).buffer() : null;
+        this.chunkRow = new int[held + 1];
+        this.heldRow = new int[held + 1];
+        this.chunkOut = new long[held][ranks];
+        this.chunkIn = new long[held][ranks];
+        this.chunkStaged = new UnsafeBuffer[held];
+        this.chunkExperts = new UnsafeBuffer[held];
+        this.chunkReturned = new UnsafeBuffer[held];
+        this.going = new CollectiveHandle[held];
+        this.coming = new CollectiveHandle[held];
+        this.twoHopGoing = new Runnable[held];
+        this.twoHopComing = new Runnable[held];
+        for (int i = 0; i < held; i++) {
+            UnsafeBuffer fromStaging = new UnsafeBuffer(0, 0);
+            UnsafeBuffer experts = new UnsafeBuffer(0, 0);
+            UnsafeBuffer fromReturned = new UnsafeBuffer(0, 0);
+            long[] out = chunkOut[i];
+            long[] in = chunkIn[i];
+            chunkStaged[i] = fromStaging;
+            chunkExperts[i] = experts;
+            chunkReturned[i] = fromReturned;
+            if (twoHop != null) {
+                twoHopGoing[i] = () -> twoHop.allToAll(fromStaging, out, experts, in, dtype);
+                twoHopComing[i] = () -> twoHop.allToAll(fromReturned, in, fromStaging, out, dtype);
+            }
+        }
     }
 
     @Override
@@ -134,33 +191,92 @@ final class ExpertAllToAll implements TokenDispatch {
             int rows = 0;
             for (int q = 0; q < ranks; q++) {
                 rows += recvRows[q * held + i];
+                chunkOut[i][q] = (long) sendRows[q * held + i] * dim;
+                chunkIn[i][q] = (long) recvRows[q * held + i] * dim;
             }
             rowsPerHeldExpert[i] = rows;
+            heldRow[i + 1] = heldRow[i] + rows;
+        }
+        gatheredRow[0] = 0;
+        int staging = 0;
+        for (int e = 0; e < sendRows.length; e++) {
+            gatheredRow[e + 1] = gatheredRow[e] + rowsPerExpert[e];
+            if (!overlap) { // sender-major: each owner's experts in order
+                stagedRow[e] = staging;
+                staging += sendRows[e];
+            }
+        }
+        for (int i = 0; overlap && i < held; i++) { // chunk-major: chunk i is every owner's i-th expert
+            chunkRow[i] = staging;
+            for (int q = 0; q < ranks; q++) {
+                stagedRow[q * held + i] = staging;
+                staging += sendRows[q * held + i];
+            }
+            chunkRow[i + 1] = staging;
         }
         return arrivedRows;
     }
 
     @Override
-    public void toExperts(INDArray rows, INDArray expertRows) {
+    public void roundTrip(INDArray rows, INDArray expertRows, int heldExperts, ExpertStep step,
+                          INDArray expertResults, INDArray results) {
+        if (overlap) {
+            pipelined(rows, expertRows, step, expertResults, results);
+            return;
+        }
         stage(rows);
         send.wrap(staged, 0, bytes(sentRows));
         wrap(recv, arrived, arrivedRows);
         exchange(sendSplits, recvSplits);
         regroup(arrived, expertRows, true);
-    }
-
-    @Override
-    public void fromExperts(INDArray expertRows, INDArray rows) {
-        regroup(expertRows, null, false); // into the staging memory, sender-major
+        for (int i = 0; i < held; i++) {
+            step.run(i);
+        }
+        regroup(expertResults, null, false); // into the staging memory, sender-major
         send.wrap(staged, 0, bytes(arrivedRows));
         if (capacity == DROPLESS) {
-            wrap(recv, rows, sentRows);
+            wrap(recv, results, sentRows);
             exchange(recvSplits, sendSplits);
         } else {
             wrap(recv, arrived, sentRows); // the padded layout comes back, then loses its padding
             exchange(recvSplits, sendSplits);
-            unpad(rows);
+            wrap(from, arrived, sentRows);
+            unstage(from, results);
         }
+    }
+
+    /**
+     * The trip in chunks: every chunk sets off at once (the group's thread runs them in order), expert i runs when
+     * chunk i is in, and its results go back while the next expert runs.
+     */
+    private void pipelined(INDArray rows, INDArray expertRows, ExpertStep step, INDArray expertResults,
+                           INDArray results) {
+        stage(rows);
+        long expertsAt = NativeMemory.address(expertRows);
+        long resultsAt = NativeMemory.address(expertResults);
+        for (int i = 0; i < held; i++) {
+            chunkStaged[i].wrap(staged, bytes(chunkRow[i]), bytes(chunkRow[i + 1] - chunkRow[i]));
+            chunkExperts[i].wrap(expertsAt + bytes(heldRow[i]), bytes(heldRow[i + 1] - heldRow[i]));
+            chunkReturned[i].wrap(returned, bytes(heldRow[i]), bytes(heldRow[i + 1] - heldRow[i]));
+            going[i] = twoHop == null
+                    ? group.allToAllAsync(chunkStaged[i], chunkOut[i], chunkExperts[i], chunkIn[i], dtype)
+                    : group.runAsync(GOING, twoHopGoing[i]);
+            count(chunkOut[i]);
+        }
+        for (int i = 0; i < held; i++) {
+            await(going[i]);
+            step.run(i);
+            to.wrap(resultsAt + bytes(heldRow[i]), bytes(heldRow[i + 1] - heldRow[i]));
+            chunkReturned[i].putBytes(0, to, 0, to.capacity());
+            coming[i] = twoHop == null
+                    ? group.allToAllAsync(chunkReturned[i], chunkIn[i], chunkStaged[i], chunkOut[i], dtype)
+                    : group.runAsync(COMING, twoHopComing[i]);
+            count(chunkIn[i]);
+        }
+        for (int i = 0; i < held; i++) {
+            await(coming[i]);
+        }
+        unstage(staged, results);
     }
 
     @Override
@@ -182,36 +298,40 @@ final class ExpertAllToAll implements TokenDispatch {
             twoHop.allToAll(send, out, recv, in, dtype);
         }
         waitedNanos += System.nanoTime() - begin;
+        count(out);
+    }
+
+    private void await(CollectiveHandle handle) {
+        long begin = System.nanoTime();
+        handle.await();
+        waitedNanos += System.nanoTime() - begin;
+    }
+
+    /** Adds what an exchange of these elements per rank sends to the other ranks. */
+    private void count(long[] out) {
         for (int q = 0; q < ranks; q++) {
             sentBytes += q == group.rank() ? 0 : out[q] * width;
         }
     }
 
-    /** The gathered rows into the staging memory: as they are, or each expert's padded to the capacity with zeros. */
+    /** The gathered rows into the staging memory, each expert's block at its place, padded to the capacity with zeros. */
     private void stage(INDArray rows) {
-        int gathered = gatheredRows();
-        wrap(from, rows, gathered);
-        if (capacity == DROPLESS) {
-            staged.putBytes(0, from, 0, bytes(gathered));
-            return;
-        }
-        int src = 0;
+        wrap(from, rows, gatheredRow[sendRows.length]);
         for (int e = 0; e < sendRows.length; e++) {
-            int at = bytes(e * capacity);
-            staged.putBytes(at, from, src, bytes(rowsPerExpert[e]));
-            staged.setMemory(at + bytes(rowsPerExpert[e]), bytes(capacity - rowsPerExpert[e]), (byte) 0);
-            src += bytes(rowsPerExpert[e]);
+            int at = bytes(stagedRow[e]);
+            int real = bytes(rowsPerExpert[e]);
+            staged.putBytes(at, from, bytes(gatheredRow[e]), real);
+            if (sendRows[e] > rowsPerExpert[e]) {
+                staged.setMemory(at + real, bytes(sendRows[e]) - real, (byte) 0);
+            }
         }
     }
 
-    /** The padded layout that came back in {@code arrived}, without its padding, into rows. */
-    private void unpad(INDArray rows) {
-        wrap(from, arrived, sentRows);
-        wrap(to, rows, gatheredRows());
-        int dst = 0;
+    /** The reverse of {@link #stage}: each expert's block in {@code source}, without its padding, into results. */
+    private void unstage(UnsafeBuffer source, INDArray results) {
+        wrap(to, results, gatheredRow[sendRows.length]);
         for (int e = 0; e < sendRows.length; e++) {
-            to.putBytes(dst, from, bytes(e * capacity), bytes(rowsPerExpert[e]));
-            dst += bytes(rowsPerExpert[e]);
+            to.putBytes(bytes(gatheredRow[e]), source, bytes(stagedRow[e]), bytes(rowsPerExpert[e]));
         }
     }
 
@@ -245,14 +365,6 @@ final class ExpertAllToAll implements TokenDispatch {
                 senderMajor += recvRows[q * held + i];
             }
         }
-    }
-
-    private int gatheredRows() {
-        int rows = 0;
-        for (int r : rowsPerExpert) {
-            rows += r;
-        }
-        return rows;
     }
 
     private int bytes(int rows) {

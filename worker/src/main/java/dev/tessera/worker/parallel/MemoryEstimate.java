@@ -57,9 +57,17 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
      *
      * @param kernelThreads each worker's kernel threads (its share of the cores): attention keeps scratch per
      *                      thread
+     * @param overlapExperts {@code moe.overlap}: the expert exchange's results go back through memory of their own
      */
     public record Job(ModelConfig model, DataType dtype, Mesh mesh, int globalBatch, int seq, OptimizerSpec optimizer,
-                      int zeroStage, RecomputePolicy recompute, int kernelThreads, SequenceScheme sequence) {
+                      int zeroStage, RecomputePolicy recompute, int kernelThreads, SequenceScheme sequence,
+                      boolean overlapExperts) {
+
+        /** The expert exchange in one piece. */
+        public Job(ModelConfig model, DataType dtype, Mesh mesh, int globalBatch, int seq, OptimizerSpec optimizer,
+                   int zeroStage, RecomputePolicy recompute, int kernelThreads, SequenceScheme sequence) {
+            this(model, dtype, mesh, globalBatch, seq, optimizer, zeroStage, recompute, kernelThreads, sequence, false);
+        }
 
         /** Without a sequence-parallel scheme (it matters only when {@code mesh.sp() > 1}). */
         public Job(ModelConfig model, DataType dtype, Mesh mesh, int globalBatch, int seq, OptimizerSpec optimizer,
@@ -69,15 +77,18 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
         }
 
         public Job withZeroStage(int stage) {
-            return new Job(model, dtype, mesh, globalBatch, seq, optimizer, stage, recompute, kernelThreads, sequence);
+            return new Job(model, dtype, mesh, globalBatch, seq, optimizer, stage, recompute, kernelThreads, sequence,
+                    overlapExperts);
         }
 
         public Job withRecompute(RecomputePolicy policy) {
-            return new Job(model, dtype, mesh, globalBatch, seq, optimizer, zeroStage, policy, kernelThreads, sequence);
+            return new Job(model, dtype, mesh, globalBatch, seq, optimizer, zeroStage, policy, kernelThreads, sequence,
+                    overlapExperts);
         }
 
         public Job withMesh(Mesh m, int threads) {
-            return new Job(model, dtype, m, globalBatch, seq, optimizer, zeroStage, recompute, threads, sequence);
+            return new Job(model, dtype, m, globalBatch, seq, optimizer, zeroStage, recompute, threads, sequence,
+                    overlapExperts);
         }
     }
 
@@ -352,6 +363,9 @@ public record MemoryEstimate(BigInteger paramBytes, BigInteger gradBytes, BigInt
                 }
                 b.array(ep * rows, c);
                 b.array(ep * rows, c);
+                if (job.overlapExperts()) {
+                    b.array(ep * rows, c);                   // the results' symmetric memory
+                }
             }
             b.array(expertRows, 2L * cfg.expertDFF());
             b.array(expertRows, cfg.expertDFF());

@@ -7,10 +7,11 @@ import dev.tessera.optimizers.OptimizerSpec;
  * (ZeRO cuts its shards where the optimizer's state is exact, on row boundaries), the gradient bucket size, how
  * buckets cross the group, and how MoE tokens cross the expert group: {@code ranksPerNode} {@link #FLAT} for one
  * exchange, else two hops with nodes of that many ranks ({@link #PER_HOST}: the expert group's ranks per host),
- * and how attention crosses the sequence-parallel group.
+ * and whether it goes in a chunk per held expert that overlaps the experts' compute ({@code overlapExperts}), and
+ * how attention crosses the sequence-parallel group.
  */
 public record ParallelSpec(int zeroStage, OptimizerSpec optimizer, long bucketElements, GradientCodec codec,
-                           int ranksPerNode, SequenceScheme sequence) {
+                           int ranksPerNode, boolean overlapExperts, SequenceScheme sequence) {
 
     /** {@link #ranksPerNode}: the flat all-to-all. */
     public static final int FLAT = -1;
@@ -35,22 +36,22 @@ public record ParallelSpec(int zeroStage, OptimizerSpec optimizer, long bucketEl
 
     /** The default buckets, uncompressed, the flat all-to-all and the all-gather of K|V. */
     public static ParallelSpec of(int zeroStage, OptimizerSpec optimizer) {
-        return new ParallelSpec(zeroStage, optimizer, BUCKET_ELEMENTS, GradientCodec.IDENTITY, FLAT,
+        return new ParallelSpec(zeroStage, optimizer, BUCKET_ELEMENTS, GradientCodec.IDENTITY, FLAT, false,
                 SequenceScheme.ALLGATHER);
     }
 
-    /** The same, with MoE tokens crossing the expert group as {@code ranksPerNode} says. */
-    public ParallelSpec withAllToAll(int ranksPerNode) {
-        return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode, sequence);
+    /** The same, with MoE tokens crossing the expert group as {@code ranksPerNode} and {@code overlap} say. */
+    public ParallelSpec withAllToAll(int ranksPerNode, boolean overlap) {
+        return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode, overlap, sequence);
     }
 
     /** The same, with gradient buckets crossing the data-parallel group by {@code codec}. */
     public ParallelSpec withCodec(GradientCodec codec) {
-        return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode, sequence);
+        return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode, overlapExperts, sequence);
     }
 
     /** The same, with attention crossing the sequence-parallel group by {@code scheme}. */
     public ParallelSpec withSequence(SequenceScheme scheme) {
-        return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode, scheme);
+        return new ParallelSpec(zeroStage, optimizer, bucketElements, codec, ranksPerNode, overlapExperts, scheme);
     }
 }

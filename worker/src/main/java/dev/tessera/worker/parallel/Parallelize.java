@@ -124,7 +124,7 @@ public final class Parallelize {
             if (block.isMoe()) {
                 block.moe().useTokenDispatch(ep.isLocal() ? TokenDispatch.LOCAL : new ExpertAllToAll(ep.process(),
                         twoHop, block.moe().heldExperts(), model.config().dModel(), model.parameters().dataType(),
-                        block.moe().maxExchangeRows(ep.size())));
+                        block.moe().maxExchangeRows(ep.size()), spec.overlapExperts()));
                 block.moe().useReplicaReducer(replicas);
                 // Replica (d, s) holds positions of batch slice d: its tokens draw as they would in one process.
                 block.moe().useTokenPlace((long) mesh.mesh().coords(mesh.rank()).d() * model.batch(),

@@ -26,7 +26,7 @@ public record Assignment(int version, int rank, ExpertShard experts, int[] posit
         implements ControlMessage {
 
     /** The layout of {@link WorkerJob} on the wire; one more whenever a field of the spec changes. */
-    public static final int VERSION = 13;
+    public static final int VERSION = 14;
 
     static final RecordSerializer<WorkerJob> JOB = new RecordSerializer<>(WorkerJob.class);
 

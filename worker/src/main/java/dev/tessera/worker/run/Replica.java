@@ -111,7 +111,7 @@ public final class Replica {
         Mesh.Range slice = mesh.batchSlice(job.train().batchSize());
         MoeSection moe = job.spec().moe();
         ParallelSpec spec = ParallelSpec.of(job.zeroStage(), job.optimizer()).withAllToAll(
-                moe.allToAll() == AllToAllKind.FLAT ? ParallelSpec.FLAT : moe.ranksPerNode())
+                moe.allToAll() == AllToAllKind.FLAT ? ParallelSpec.FLAT : moe.ranksPerNode(), moe.overlap())
                 .withSequence(job.spec().mesh().spMode());
         boolean co2 = job.spec().co2().enabled();
         CompressedGradients compressed = !job.spec().compression().enabled() ? null

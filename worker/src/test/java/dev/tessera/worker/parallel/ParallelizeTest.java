@@ -53,7 +53,7 @@ class ParallelizeTest {
         GradientCodec other = (group, bucket, gradients, dtype) -> GradientCodec.IDENTITY.reduceAsync(group, bucket,
                 gradients, dtype);
         ParallelSpec spec = new ParallelSpec(3, ADAMW,
-                ParallelSpec.BUCKET_ELEMENTS, other, ParallelSpec.FLAT, SequenceScheme.ALLGATHER);
+                ParallelSpec.BUCKET_ELEMENTS, other, ParallelSpec.FLAT, false, SequenceScheme.ALLGATHER);
         Transformer model = new Transformer(MOE, DataType.FLOAT, 2, 4);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Parallelize.apply(model, DeviceMesh.single(), spec, MemoryProbe.OFF));

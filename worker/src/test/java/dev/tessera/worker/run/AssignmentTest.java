@@ -54,7 +54,7 @@ class AssignmentTest {
                         OptionalDouble.of(0.9), 0.0), o.came()),
                 JobConfig.defaults().eval(), JobConfig.defaults().checkpoint(), JobConfig.defaults().mesh(),
                 JobConfig.defaults().launch(), JobConfig.defaults().restart(), JobConfig.defaults().zero(),
-                new dev.tessera.worker.job.MoeSection(dev.tessera.worker.job.AllToAllKind.HIERARCHICAL, 2),
+                new dev.tessera.worker.job.MoeSection(dev.tessera.worker.job.AllToAllKind.HIERARCHICAL, 2, true),
                 new CompressionSpec(CompressionMethod.FEDZIP, 0.02, 3, 64, 8, 0.01, FedZip.Encoding.HUFFMAN, true,
                         true, 5, 50, 100, -0.25, LGreCoError.NORM, 2_000),
                 JobConfig.defaults().fault(),
@@ -132,7 +132,7 @@ class AssignmentTest {
         String schema = Assignment.JOB.schema();
         String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256")
                 .digest(schema.getBytes(StandardCharsets.UTF_8))).substring(0, 16);
-        assertEquals(13, Assignment.VERSION);
-        assertEquals("40ae764d172146e0", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
+        assertEquals(14, Assignment.VERSION);
+        assertEquals("8479ebb5e8c70bee", hash, "the layout of version " + Assignment.VERSION + " changed: " + schema);
     }
 }
