@@ -314,7 +314,7 @@ final class ExpertAllToAll implements TokenDispatch {
         }
     }
 
-    /** The gathered rows into the staging memory, each expert's block at its place, padded to the capacity with zeros. */
+    /** The gathered rows into the staging memory: each expert's block at its place, padded with zeros to its size. */
     private void stage(INDArray rows) {
         wrap(from, rows, gatheredRow[sendRows.length]);
         for (int e = 0; e < sendRows.length; e++) {
