@@ -74,24 +74,33 @@ class ExpertParallelTrainingTest {
                 "hierarchical against flat weights");
     }
 
-    /** Switch routing at a capacity below the tokens per rank (so the fixed layout is used) that drops nothing. */
+    /**
+     * Switch routing at a capacity below the tokens per rank (so the fixed layout is used) that drops nothing, at
+     * ep=4 and ep=2, and ep=2 again with its exchanges overlapped.
+     */
     @Test
     void capacityLayoutDroppingNothingFollowsTheSingleProcessRun() throws Exception {
+        // 128 tokens per rank at ep=4: with 64, one rank once sent every token to one expert, which no capacity
+        // below the tokens holds
         String[] capacity = {"--set", "model.gate=switch", "--set", "model.top_k=1", "--set",
-                "model.capacity_factor=3.9"};
+                "model.capacity_factor=3.9", "--set", "train.batch_size=16"};
         Path single = tmp.resolve("switch-ep1");
         assertEquals(0, Main.run(job(single, 1, 20, capacity).toArray(String[]::new)));
-        Path run = tmp.resolve("switch-ep2");
-        ClusterTrainingTest.Run result = run(epJob(run, 2, 2, capacity));
-        assertEquals(0, result.code(), result.err());
-        assertNothingLeft(result.jobIds());
-        assertLossesClose(single, run);
-        for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
-            JsonNode n = JSON.readTree(line);
-            if (n.has("moe")) {
-                assertEquals(0.0, n.get("moe").get(0).get("dropped").asDouble(), 0.0, line);
+        for (int ep : new int[] {4, 2}) {
+            Path run = tmp.resolve("switch-ep" + ep);
+            ClusterTrainingTest.Run result = run(epJob(run, ep, ep, capacity));
+            assertEquals(0, result.code(), result.err());
+            assertNothingLeft(result.jobIds());
+            for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+                JsonNode n = JSON.readTree(line);
+                if (n.has("moe")) {
+                    assertEquals(0.0, n.get("moe").get(0).get("dropped").asDouble(), 0.0, line);
+                }
             }
+            assertLossesClose(single, run);
+            assertSameWeights(single, run, "capacity layout, ep=" + ep);
         }
+        Path run = tmp.resolve("switch-ep2");
         // Overlapped, in a chunk per held expert: each expert still runs once on all its rows, so the same bits.
         Path overlapped = tmp.resolve("switch-ep2-overlap");
         List<String> args = epJob(overlapped, 2, 2, capacity);
