@@ -196,13 +196,13 @@ public final class TrainBench {
 
     static String describe(Result r) {
         return String.format(Locale.ROOT, "preset %s, dp %d, ep %d%s, ZeRO %d, %s, activation checkpointing %s:"
-                        + " %.0f tokens/s (median of %d steps), %.1f model GFLOP/s = %.1f%% of sgemm peak %.1f GFLOP/s, %.1f%% of step"
-                        + " time waiting for gradient reductions; peak RSS %,d MiB (fullest process), estimated %,d"
-                        + " MiB", r.preset(), r.dp(), r.ep(), r.overlap() ? " (overlapped)" : "", r.zeroStage(),
-                SpecFields.yamlName(r.optimizer()),
-                SpecFields.yamlName(r.checkpointing()), r.tokensPerSecond(), r.steps(), r.modelGflops(),
-                100 * r.modelGflops() / r.sgemmGflops(), r.sgemmGflops(), 100 * r.commWaitFraction(),
-                r.peakRssBytes() >> 20, r.estimatedPeakRssBytes() >> 20);
+                        + " %.0f tokens/s (median of %d steps), %.1f model GFLOP/s = %.1f%% of sgemm peak"
+                        + " %.1f GFLOP/s, %.1f%% of step time waiting for gradient reductions; peak RSS %,d MiB"
+                        + " (fullest process), estimated %,d MiB",
+                r.preset(), r.dp(), r.ep(), r.overlap() ? " (overlapped)" : "", r.zeroStage(),
+                SpecFields.yamlName(r.optimizer()), SpecFields.yamlName(r.checkpointing()), r.tokensPerSecond(),
+                r.steps(), r.modelGflops(), 100 * r.modelGflops() / r.sgemmGflops(), r.sgemmGflops(),
+                100 * r.commWaitFraction(), r.peakRssBytes() >> 20, r.estimatedPeakRssBytes() >> 20);
     }
 
     /** For the CLI: prints the result, as JSON when asked. */

@@ -191,13 +191,10 @@ final class ExpertAllToAll implements TokenDispatch {
             int rows = 0;
             for (int q = 0; q < ranks; q++) {
                 rows += recvRows[q * held + i];
-                chunkOut[i][q] = (long) sendRows[q * held + i] * dim;
-                chunkIn[i][q] = (long) recvRows[q * held + i] * dim;
             }
             rowsPerHeldExpert[i] = rows;
             heldRow[i + 1] = heldRow[i] + rows;
         }
-        gatheredRow[0] = 0;
         int staging = 0;
         for (int e = 0; e < sendRows.length; e++) {
             gatheredRow[e + 1] = gatheredRow[e] + rowsPerExpert[e];
@@ -211,6 +208,8 @@ final class ExpertAllToAll implements TokenDispatch {
             for (int q = 0; q < ranks; q++) {
                 stagedRow[q * held + i] = staging;
                 staging += sendRows[q * held + i];
+                chunkOut[i][q] = (long) sendRows[q * held + i] * dim;
+                chunkIn[i][q] = (long) recvRows[q * held + i] * dim;
             }
             chunkRow[i + 1] = staging;
         }
